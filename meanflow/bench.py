@@ -1,0 +1,141 @@
+"""Step-time benchmark: flow matching, MeanFlow, and the seed tutorial's naive MeanFlow.
+
+All variants train the same width, depth and batch on the checkerboard, timed in one process,
+interleaved round by round, and summarised by medians, so the ratios hold on a noisy machine.
+The naive baseline is written here, on purpose apart from the package: the seed tutorial's
+network (inputs x, t, r; GELU) and its loss with `torch.autograd.functional.jvp(create_graph=True)`.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .methods import MeanFlowConfig, build_network, get_method
+from .targets import get_target
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    hidden: int = 256  # the width the performance target names (issue: hidden 256, depth 4, batch 1024)
+    depth: int = 4
+    batch: int = 1024
+    steps: int = 30  # timed steps per round
+    warmup: int = 5  # untimed steps before each round
+    rounds: int = 5  # interleaved rounds; the median is reported
+    threads: int = 1
+    seed: int = 0
+
+
+class _SeedNet(nn.Module):
+    """The seed tutorial's MeanFlowNet: cat(x, t, r) -> GELU MLP."""
+
+    def __init__(self, hidden: int, depth: int):
+        super().__init__()
+        widths = [4] + [hidden] * depth + [2]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+
+    def forward(self, x, t, r):
+        h = torch.cat([x, t, r], dim=1)
+        for layer in self.layers[:-1]:
+            h = F.gelu(layer(h))
+        return self.layers[-1](h)
+
+
+def _naive_meanflow_step(cfg: BenchConfig, g: torch.Generator) -> Callable[[], float]:
+    torch.manual_seed(cfg.seed)
+    net = _SeedNet(cfg.hidden, cfg.depth)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    target = get_target("checkerboard")
+
+    def step() -> float:
+        x = target.sample_model(cfg.batch, g)
+        e = torch.randn(cfg.batch, 2, generator=g)
+        pair = torch.rand(cfg.batch, 2, generator=g)
+        t, r = pair.max(1, keepdim=True).values, pair.min(1, keepdim=True).values
+        z, v = (1 - t) * x + t * e, e - x
+        u, dudt = torch.autograd.functional.jvp(
+            net, (z, t, r), (v, torch.ones_like(t), torch.zeros_like(r)), create_graph=True)
+        loss = F.mse_loss(u, (v - (t - r) * dudt).detach())
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        return float(loss.detach())
+
+    return step
+
+
+def _package_step(method_name: str, cfg: BenchConfig, g: torch.Generator) -> Callable[[], float]:
+    net = build_network(method_name, cfg.hidden, cfg.depth, generator=torch.Generator().manual_seed(cfg.seed))
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    method, target, mf = get_method(method_name), get_target("checkerboard"), MeanFlowConfig()
+
+    def step() -> float:
+        x = target.sample_model(cfg.batch, g)
+        e = torch.randn(cfg.batch, 2, generator=g)
+        terms = method.loss(net, x, e, g, mf)
+        opt.zero_grad(set_to_none=True)
+        terms.loss.backward()
+        opt.step()
+        return float(terms.loss.detach())
+
+    return step
+
+
+VARIANTS = {
+    "flow-matching": lambda cfg, g: _package_step("flow-matching", cfg, g),
+    "meanflow": lambda cfg, g: _package_step("meanflow", cfg, g),
+    "meanflow-naive": _naive_meanflow_step,
+}
+
+
+def run_step_benchmark(cfg: BenchConfig = BenchConfig()) -> dict:
+    """Median milliseconds per training step of each variant, and ratios to flow matching."""
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        g = torch.Generator().manual_seed(cfg.seed)
+        steps = {name: make(cfg, g) for name, make in VARIANTS.items()}
+        times: dict[str, list[float]] = {name: [] for name in steps}
+        for _ in range(cfg.rounds):
+            for name, step in steps.items():  # interleaved: each round times every variant
+                for _ in range(cfg.warmup):
+                    step()
+                start = time.perf_counter()
+                for _ in range(cfg.steps):
+                    step()
+                times[name].append((time.perf_counter() - start) / cfg.steps * 1e3)
+    finally:
+        torch.set_num_threads(previous_threads)
+    median = {name: statistics.median(ts) for name, ts in times.items()}
+    return {
+        "config": asdict(cfg),
+        "machine": {"torch": torch.__version__, "python": platform.python_version(),
+                    "processor": platform.machine(), "threads": cfg.threads},
+        "ms_per_step": median,
+        "ms_per_step_rounds": times,
+        "ratio_to_flow_matching": {name: m / median["flow-matching"] for name, m in median.items()},
+    }
+
+
+def format_step_benchmark(result: dict) -> str:
+    cfg = result["config"]
+    lines = [f"step time, hidden {cfg['hidden']} depth {cfg['depth']} batch {cfg['batch']}, "
+             f"{cfg['threads']} thread(s), median of {cfg['rounds']} interleaved rounds x {cfg['steps']} steps",
+             f"{'variant':<16}{'ms/step':>10}{'x flow matching':>18}"]
+    for name, ms in result["ms_per_step"].items():
+        lines.append(f"{name:<16}{ms:>10.2f}{result['ratio_to_flow_matching'][name]:>18.2f}")
+    return "\n".join(lines)
+
+
+def main_bench(cfg: BenchConfig, as_json: bool) -> str:
+    result = run_step_benchmark(cfg)
+    return json.dumps(result, indent=2) if as_json else format_step_benchmark(result)

@@ -1,0 +1,88 @@
+"""The network: an MLP on (z, time features), with an exact forward-mode tangent pass.
+
+MeanFlow needs du/dt, a Jacobian-vector product of the network. `MLP.forward_with_tangent`
+pushes a tangent through each layer beside the primal values (the chain rule by hand:
+linear layers map tangents by their weight, activations multiply them by their derivative).
+It is exact, needs no graph for the tangent and no compile, and costs about one extra
+forward, where `torch.func.jvp` costs two to three. A test checks it against `torch.func.jvp`
+and a finite difference.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+# name -> (activation, tangent map (h, h_dot) -> activation'(h) * h_dot). The tangent maps use
+# the fused kernels autograd itself uses for these activations' backward pass: one pass over
+# memory instead of five elementwise ones (measured: 4.7 ms -> 0.6 ms of a 27 ms MeanFlow step).
+ACTIVATIONS = {
+    "silu": (F.silu, lambda h, h_dot: torch.ops.aten.silu_backward(h_dot, h)),
+    "gelu": (F.gelu, lambda h, h_dot: torch.ops.aten.gelu_backward(h_dot, h, approximate="none")),
+}
+
+
+class MLP(nn.Module):
+    """in_dim -> [Linear(hidden) + activation] x depth -> Linear(out_dim).
+
+    depth counts hidden layers: depth 4, hidden 64 is the seed tutorial's network.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, hidden: int, depth: int, activation: str = "silu",
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; accepted: {', '.join(ACTIVATIONS)}")
+        if hidden < 1 or depth < 1:
+            raise ValueError(f"hidden and depth must be positive, got hidden={hidden}, depth={depth}")
+        self.activation = activation
+        widths = [in_dim] + [hidden] * depth + [out_dim]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.reset_parameters(generator)
+
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """PyTorch's default Linear init, drawn from `generator` so a seeded run is reproducible."""
+        for layer in self.layers:
+            bound = 1 / math.sqrt(layer.in_features)
+            layer.weight.uniform_(-bound, bound, generator=generator)
+            layer.bias.uniform_(-bound, bound, generator=generator)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, in_dim) -> (B, out_dim)."""
+        act, _ = ACTIVATIONS[self.activation]
+        for layer in self.layers[:-1]:
+            x = act(layer(x))
+        return self.layers[-1](x)
+
+    def forward_with_tangent(self, x: torch.Tensor, x_dot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Output and its directional derivative along x_dot, both (B, out_dim).
+
+        x: (B, in_dim) primal input; x_dot: (B, in_dim) tangent. The primal output keeps its
+        autograd graph; the tangent is computed without one (MeanFlow stops its gradient anyway),
+        so the backward pass costs what a plain forward's would.
+        """
+        act, act_tangent = ACTIVATIONS[self.activation]
+        for layer in self.layers[:-1]:
+            h = layer(x)  # (B, hidden)
+            with torch.no_grad():
+                x_dot = act_tangent(h, F.linear(x_dot, layer.weight))
+            x = act(h)
+        last = self.layers[-1]
+        with torch.no_grad():
+            y_dot = F.linear(x_dot, last.weight)
+        return last(x), y_dot
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """CUDA when the user has it and asked for nothing else; otherwise the CPU."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(requested)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but no CUDA device is available; accepted: auto, cpu")
+    return device

@@ -1,0 +1,82 @@
+"""One-step and k-step samplers, returning the whole trajectory for animation.
+
+Both methods share one update on a time grid from 1 (noise) to 0 (data):
+    z_r = z_t - (t - r) * velocity(z_t, r, t)
+where velocity is MeanFlow's average velocity u(z_t, r, t), or flow matching's v(z_t, t)
+(an Euler step). With one step MeanFlow jumps x = e - u(e, 0, 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .methods import get_method
+from .models import MLP
+from .targets import Normaliser
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A trained network with what it needs to sample in the data's own units."""
+
+    method: str  # a key of methods.METHODS
+    net: MLP
+    normaliser: Normaliser = Normaliser()
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """times: (k + 1,) from 1 to 0; path: (k + 1, n, 2) with path[0] the noise, path[-1] the samples."""
+
+    times: np.ndarray
+    path: np.ndarray
+
+    @property
+    def samples(self) -> np.ndarray:
+        """(n, 2): the final points."""
+        return self.path[-1]
+
+
+def time_grid(steps: int) -> torch.Tensor:
+    """(steps + 1,) evenly spaced times from 1 to 0."""
+    if steps < 1:
+        raise ValueError(f"the number of steps must be at least 1, got {steps}")
+    return torch.linspace(1.0, 0.0, steps + 1)
+
+
+def _as_grid(steps_or_grid: int | torch.Tensor | np.ndarray) -> torch.Tensor:
+    if isinstance(steps_or_grid, (int, np.integer)):
+        return time_grid(int(steps_or_grid))
+    grid = torch.as_tensor(steps_or_grid, dtype=torch.float32)
+    if grid.ndim != 1 or len(grid) < 2 or not bool((grid[1:] < grid[:-1]).all()):
+        raise ValueError("a time grid must be 1D, at least two times, strictly decreasing (from 1 towards 0)")
+    return grid
+
+
+@torch.no_grad()
+def integrate(flow: Flow, noise: torch.Tensor, steps_or_grid: int | torch.Tensor) -> torch.Tensor:
+    """Model-unit path (k + 1, n, 2) from noise (n, 2) at grid[0] along the grid."""
+    method = get_method(flow.method)
+    grid = _as_grid(steps_or_grid)
+    device = next(flow.net.parameters()).device
+    z = noise.to(device, torch.float32)
+    path = [z]
+    for t_now, t_next in zip(grid[:-1].tolist(), grid[1:].tolist()):
+        t = torch.full((len(z), 1), t_now, device=device)
+        r = torch.full((len(z), 1), t_next, device=device)
+        z = z - (t_now - t_next) * method.velocity(flow.net, z, r, t)
+        path.append(z)
+    return torch.stack(path)  # (k + 1, n, 2)
+
+
+def sample(flow: Flow, n: int, steps_or_grid: int | torch.Tensor, generator: torch.Generator) -> Trajectory:
+    """n samples in data units with their trajectory; noise drawn from `generator`."""
+    if n < 1:
+        raise ValueError(f"the number of samples must be at least 1, got {n}")
+    noise = torch.randn(n, 2, generator=generator)
+    path = integrate(flow, noise, steps_or_grid)
+    data_path = flow.normaliser.to_data(path.cpu().double()).numpy().astype(np.float32)
+    return Trajectory(times=_as_grid(steps_or_grid).numpy(), path=data_path)

@@ -1,0 +1,112 @@
+"""Targets: every preset's shape and seeding, the seed definitions, and data-driven targets."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from meanflow.targets import (
+    ALIASES,
+    PRESETS,
+    TargetError,
+    get_target,
+    parse_csv_points,
+    target_from_bytes,
+    target_from_file,
+    text_target,
+)
+
+
+@pytest.mark.parametrize("name", list(PRESETS) + list(ALIASES))
+def test_every_target_gives_n_by_2_and_same_seed_same_samples(name):
+    """Shape (n, 2), finite, and identical for the same seed; different for another seed."""
+    target = get_target(name)
+    a = target.sample(500, torch.Generator().manual_seed(0))
+    b = target.sample(500, torch.Generator().manual_seed(0))
+    c = target.sample(500, torch.Generator().manual_seed(1))
+    assert a.shape == (500, 2) and a.dtype == torch.float32 and torch.isfinite(a).all()
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_checkerboard_fills_exactly_the_even_cells():
+    """Every sample lies in a cell with i + j even, and all 8 such cells are used about equally."""
+    target = get_target("checkerboard")
+    x = target.sample(40000, torch.Generator().manual_seed(2))
+    assert bool(target.in_support(x).all())
+    cells = torch.floor(x).long() + 2  # (n, 2) cell indices 0..3
+    counts = torch.bincount(cells[:, 0] * 4 + cells[:, 1], minlength=16).reshape(4, 4)
+    even = (torch.arange(4)[:, None] + torch.arange(4)[None, :]) % 2 == 0
+    assert counts[~even].sum() == 0
+    assert counts[even].min() > 0.8 * 40000 / 8
+
+
+def test_moons_and_spiral_follow_the_seed_definitions():
+    """Moons: centred at (0, 0.3) with x-range about [-3, 3]; spiral: point-symmetric, radius up to ~pi."""
+    g = torch.Generator().manual_seed(3)
+    moons = get_target("crescent").sample(50000, g)
+    np.testing.assert_allclose(moons.mean(0).numpy(), [0.0, 0.3], atol=0.03)
+    assert -4.2 < float(moons[:, 0].min()) < -2.8 and 2.8 < float(moons[:, 0].max()) < 4.2
+    spiral = get_target("spiral").sample(50000, g)
+    np.testing.assert_allclose(spiral.mean(0).numpy(), [0.0, 0.0], atol=0.05)
+    assert 3.0 < float(spiral.norm(dim=1).max()) < 4.0
+
+
+def test_unknown_target_lists_the_accepted_names():
+    with pytest.raises(TargetError, match="accepted: checkerboard, moons"):
+        get_target("banana")
+
+
+def test_csv_target_trains_in_the_box_and_samples_in_metres():
+    """A CSV in metres is normalised into [-2, 2] for training and sampled back in metres."""
+    g = torch.Generator().manual_seed(4)
+    pts = np.random.default_rng(0).normal([500.0, 2000.0], [30.0, 10.0], size=(3000, 2))
+    data = ("east_m,north_m\n" + "\n".join(f"{x},{y}" for x, y in pts)).encode()
+    target = target_from_bytes("survey.csv", data)
+    model = target.sample_model(5000, g)
+    assert float(model.abs().max()) <= 2.0 + 1e-5 and float(model.abs().max()) > 1.5
+    samples = target.sample(5000, g).numpy()
+    np.testing.assert_allclose(samples.mean(0), [500.0, 2000.0], atol=3.0)
+    np.testing.assert_allclose(target.normaliser.to_data(target.normaliser.to_model(pts)), pts)
+
+
+def test_csv_without_header_and_with_semicolons():
+    pts = parse_csv_points(b"1;2\n3;4\n5;6\n")
+    np.testing.assert_array_equal(pts, [[1, 2], [3, 4], [5, 6]])
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "empty"),
+    (b"a,b\nx,y\n", "not numeric"),
+    (b"x\n1\n2\n", "1 column"),
+    (b"x,y\n" + b"1,nan\n" * 30, "NaN or infinite"),
+    (b"x,y\n" + b"1,2\n" * 5, "at least 20"),
+    (b"\xff\xfe\x00garbage", "not UTF-8"),
+])
+def test_bad_csv_files_say_what_is_wrong(data, message):
+    with pytest.raises(TargetError, match=message):
+        target_from_bytes("upload.csv", data)
+
+
+def test_image_target_puts_mass_on_dark_pixels():
+    """Dark pixels give the density, upright: a black square in the top-left gives samples there."""
+    img = Image.new("L", (64, 64), 255)
+    img.paste(0, (0, 0, 16, 16))
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    target = target_from_bytes("square.png", buf.getvalue())
+    x = target.sample(2000, torch.Generator().manual_seed(5)).numpy()
+    assert (x[:, 0] <= 16.01).all() and (x[:, 1] >= 47.99).all()
+
+
+def test_not_an_image_is_refused():
+    with pytest.raises(TargetError, match="not a readable image"):
+        target_from_bytes("photo.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 100)
+
+
+def test_text_target_and_missing_file():
+    x = text_target("Hi").sample(100, torch.Generator().manual_seed(6))
+    assert x.shape == (100, 2)
+    with pytest.raises(TargetError, match="not found"):
+        target_from_file("/nonexistent/points.csv")
