@@ -70,33 +70,52 @@ def _histogram(points: np.ndarray) -> np.ndarray:
     return np.append(inside.ravel(), overflow) / len(points)
 
 
+def _tv(ha: np.ndarray, hb: np.ndarray) -> float:
+    return float(0.5 * np.abs(ha - hb).sum())
+
+
 def histogram_tv(a: np.ndarray, b: np.ndarray) -> float:
     """Total variation between the 0.25-wide 2D histograms of a (n, 2) and b (m, 2)."""
-    return float(0.5 * np.abs(_histogram(a) - _histogram(b)).sum())
+    return _tv(_histogram(a), _histogram(b))
+
+
+class Evaluator:
+    """Scores samples of size n against one target: the reference, its projections and the floors
+    are drawn and computed once, so scoring many samplers (a grid of NFE x runs) costs one sort each."""
+
+    def __init__(self, target: Target, n: int, generator: torch.Generator):
+        if n < 2:
+            raise ValueError(f"the number of samples must be at least 2, got {n}")
+        self.target, self.n = target, n
+        self.directions = _directions(generator)
+        reference = target.sample_model(REFERENCE_SIZE, generator).double()
+        self._reference_sorted = _sorted_projections(reference, self.directions)
+        self._reference_hist = _histogram(reference.numpy())
+        exact = target.sample_model(n, generator).double()
+        self._floor = self._score_model(exact)
+
+    def _score_model(self, model: torch.Tensor) -> tuple[float, float, float | None]:
+        sw = _sliced_w1_sorted(_sorted_projections(model, self.directions), self._reference_sorted)
+        tv = _tv(_histogram(model.numpy()), self._reference_hist)
+        inside = None if self.target.in_support is None else float(self.target.in_support(model).double().mean())
+        return sw, tv, inside
+
+    def score(self, samples: np.ndarray | torch.Tensor) -> Quality:
+        """Quality of `samples` (n, 2) in the target's data units, beside the floors for this n."""
+        samples = torch.as_tensor(np.asarray(samples), dtype=torch.float64)
+        if samples.shape != (self.n, 2):
+            raise ValueError(f"samples must have shape ({self.n}, 2), got {tuple(samples.shape)}")
+        model = self.target.normaliser.to_model(samples)
+        model = torch.where(torch.isfinite(model), model, torch.full_like(model, 1e6))  # count as far away
+        sw, tv, inside = self._score_model(model)
+        sw_floor, tv_floor, inside_floor = self._floor
+        return Quality(n=self.n, sliced_w1=sw, sliced_w1_floor=sw_floor, hist_tv=tv, hist_tv_floor=tv_floor,
+                       in_support=inside, in_support_floor=inside_floor)
 
 
 def evaluate(samples: np.ndarray | torch.Tensor, target: Target, generator: torch.Generator) -> Quality:
     """Quality of `samples` (n, 2), in the target's data units, with every floor at the same n."""
-    samples = torch.as_tensor(np.asarray(samples), dtype=torch.float64)
+    samples = np.asarray(samples)
     if samples.ndim != 2 or samples.shape[1] != 2 or len(samples) < 2:
-        raise ValueError(f"samples must have shape (n, 2) with n >= 2, got {tuple(samples.shape)}")
-    n = len(samples)
-    model = target.normaliser.to_model(samples)
-    model = torch.where(torch.isfinite(model), model, torch.full_like(model, 1e6))  # count as far away
-    directions = _directions(generator)
-    reference = target.sample_model(REFERENCE_SIZE, generator).double()
-    exact = target.sample_model(n, generator).double()
-    reference_sorted = _sorted_projections(reference, directions)  # sorted once, used twice
-    in_support = in_floor = None
-    if target.in_support is not None:
-        in_support = float(target.in_support(model).double().mean())
-        in_floor = float(target.in_support(exact).double().mean())
-    return Quality(
-        n=n,
-        sliced_w1=_sliced_w1_sorted(_sorted_projections(model, directions), reference_sorted),
-        sliced_w1_floor=_sliced_w1_sorted(_sorted_projections(exact, directions), reference_sorted),
-        hist_tv=histogram_tv(model.numpy(), reference.numpy()),
-        hist_tv_floor=histogram_tv(exact.numpy(), reference.numpy()),
-        in_support=in_support,
-        in_support_floor=in_floor,
-    )
+        raise ValueError(f"samples must have shape (n, 2) with n >= 2, got {samples.shape}")
+    return Evaluator(target, len(samples), generator).score(samples)

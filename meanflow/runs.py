@@ -225,17 +225,30 @@ def load_run(run_dir: str | Path) -> SavedRun:
                     _read_history(run_dir / METRICS_FILE), state, message, elapsed)
 
 
-def list_runs(root: str | Path) -> tuple[list[SavedRun], list[str]]:
-    """Every loadable run folder directly under `root`, newest first, and one warning per folder skipped."""
+def list_runs(root: str | Path, cache: dict | None = None) -> tuple[list[SavedRun], list[str]]:
+    """Every loadable run folder directly under `root`, newest first, and one warning per folder skipped.
+
+    cache: a dict the caller keeps between calls; folders whose config.json has not changed
+    since the last call are not read again.
+    """
     root = Path(root)
     runs, problems = [], []
     if not root.is_dir():
         return runs, problems
+    cache = {} if cache is None else cache
     for path in sorted(root.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
         if not path.is_dir() or path.name.startswith("."):
             continue
+        config = path / CONFIG_FILE
+        stamp = config.stat().st_mtime_ns if config.is_file() else None
+        if path in cache and cache[path][0] == stamp:
+            runs.append(cache[path][1])
+            continue
         try:
-            runs.append(load_run(path))
+            run = load_run(path)
         except RunError as exc:
             problems.append(f"skipped {path.name}: {exc}")
+            continue
+        cache[path] = (stamp, run)
+        runs.append(run)
     return runs, problems

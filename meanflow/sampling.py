@@ -53,6 +53,8 @@ def _as_grid(steps_or_grid: int | torch.Tensor | np.ndarray) -> torch.Tensor:
     grid = torch.as_tensor(steps_or_grid, dtype=torch.float32)
     if grid.ndim != 1 or len(grid) < 2 or not bool((grid[1:] < grid[:-1]).all()):
         raise ValueError("a time grid must be 1D, at least two times, strictly decreasing (from 1 towards 0)")
+    if grid[0] > 1 or grid[-1] < 0:
+        raise ValueError("a time grid must lie within [0, 1]")
     return grid
 
 
@@ -80,3 +82,30 @@ def sample(flow: Flow, n: int, steps_or_grid: int | torch.Tensor, generator: tor
     path = integrate(flow, noise, steps_or_grid)
     data_path = flow.normaliser.to_data(path.cpu().double()).numpy().astype(np.float32)
     return Trajectory(times=_as_grid(steps_or_grid).numpy(), path=data_path)
+
+
+@torch.no_grad()
+def velocity_field(flow: Flow, points: np.ndarray, r: float, t: float) -> np.ndarray:
+    """The network's velocity at `points` (m, 2), in data units per unit time, (m, 2).
+
+    MeanFlow: the average velocity u(z, r, t) (r = t gives the instantaneous field u(z, t, t)).
+    Flow matching: the instantaneous v(z, t); r is ignored.
+    """
+    if not 0.0 <= r <= t <= 1.0:
+        raise ValueError(f"times must satisfy 0 <= r <= t <= 1, got r={r}, t={t}")
+    device = next(flow.net.parameters()).device
+    z = torch.as_tensor(flow.normaliser.to_model(np.asarray(points, dtype=np.float64)), dtype=torch.float32).to(device)
+    rr = torch.full((len(z), 1), float(r), device=device)
+    tt = torch.full((len(z), 1), float(t), device=device)
+    u = get_method(flow.method).velocity(flow.net, z, rr, tt)
+    return (u.cpu().double() * flow.normaliser.scale).numpy()
+
+
+def integrated_average_velocity(flow: Flow, points: np.ndarray, r: float, t: float, steps: int = 32) -> np.ndarray:
+    """(z_t - z_r) / (t - r) by `steps` small jumps from t down to r: the average velocity a
+    multi-step sampler realises, (m, 2) in data units. What MeanFlow learns to give in one jump."""
+    if not 0.0 <= r < t <= 1.0:
+        raise ValueError(f"times must satisfy 0 <= r < t <= 1, got r={r}, t={t}")
+    z = torch.as_tensor(flow.normaliser.to_model(np.asarray(points, dtype=np.float64)), dtype=torch.float32)
+    path = integrate(flow, z, torch.linspace(t, r, steps + 1))
+    return ((path[0] - path[-1]).cpu().double() / (t - r) * flow.normaliser.scale).numpy()

@@ -44,6 +44,7 @@ class TrainConfig:
     lr_final_ratio: float = 0.1  # cosine decay to lr * ratio at the end of the budget; 1.0: constant
     seed: int = 0  # seeds initialisation, data, noise and times: same seed, same run
     meanflow: MeanFlowConfig = field(default_factory=MeanFlowConfig)  # used by the meanflow method
+    log_every: int = 10  # steps averaged into one history row: smooth curves, small metrics.csv
     preview_every: int = 200  # steps between one-step preview samples
     preview_n: int = 1000  # points in each preview
     threads: int = 1  # torch CPU threads; 1 is fastest for small nets, and leaves a core for the UI
@@ -53,7 +54,7 @@ class TrainConfig:
         get_method(self.method)  # raises on an unknown method, listing the accepted ones
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {self.activation!r}; accepted: {', '.join(ACTIVATIONS)}")
-        for name in ("steps", "batch", "hidden", "depth", "preview_every", "preview_n", "threads"):
+        for name in ("steps", "batch", "hidden", "depth", "log_every", "preview_every", "preview_n", "threads"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -75,7 +76,7 @@ class Snapshot:
     elapsed: float  # seconds since the job started
     steps_per_sec: float
     eta_seconds: float | None
-    history: np.ndarray  # (step, 5): step, loss, mse, lr, seconds
+    history: np.ndarray  # (rows, 5): step, loss, mse, lr, seconds; a row averages log_every steps
     preview: np.ndarray | None = None  # (preview_n, 2) one-step samples in data units
     preview_step: int = 0
     message: str = ""  # why a run failed, or how it ended
@@ -103,15 +104,20 @@ class TrainingJob:
     """Trains `config` on `target` in a background thread; poll `snapshot()`, call `stop()`."""
 
     def __init__(self, config: TrainConfig, target: Target,
-                 on_snapshot: Callable[[Snapshot], None] | None = None):
+                 on_snapshot: Callable[[Snapshot], None] | None = None,
+                 on_finish: Callable[["TrainingJob"], None] | None = None):
+        """on_snapshot(snapshot) runs in the job's thread at each new snapshot; on_finish(job)
+        runs there once, after the final one (e.g. to save the run)."""
         self.config = config
         self.target = target
         self._on_snapshot = on_snapshot
+        self._on_finish = on_finish
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._flow: Flow | None = None
         self._history: list[tuple[float, ...]] = []
+        self._pending: list[tuple[float, float]] = []  # (loss, mse) of steps not yet in a history row
         self._snapshot = Snapshot("pending", 0, config.steps, 0.0, 0.0, None, np.zeros((0, 5)))
 
     # -- the caller's side
@@ -143,7 +149,7 @@ class TrainingJob:
 
     @property
     def history(self) -> np.ndarray:
-        """(steps, 5) rows of HISTORY_COLUMNS."""
+        """(rows, 5) rows of HISTORY_COLUMNS."""
         return self.snapshot().history
 
     # -- the thread's side
@@ -160,6 +166,8 @@ class TrainingJob:
             self._train()
         except Exception as exc:  # a job never takes the process down; it reports why it ended
             self._publish(state="failed", message=f"{type(exc).__name__}: {exc}")
+        if self._on_finish is not None:
+            self._on_finish(self)
 
     def _train(self) -> None:
         cfg = self.config
@@ -177,7 +185,7 @@ class TrainingJob:
         last_publish = start
         rate_window: list[tuple[float, int]] = [(start, 0)]
         self._publish(state="running")
-        step = 0
+        step, lr = 0, cfg.lr
         end_state, message = "done", f"finished {cfg.steps} steps"
         while step < cfg.steps:
             now = time.perf_counter()
@@ -212,7 +220,9 @@ class TrainingJob:
             optimiser.step()
             step += 1
             now = time.perf_counter()
-            self._history.append((step, loss, float(terms.mse), lr, now - start))
+            self._pending.append((loss, float(terms.mse)))
+            if step % cfg.log_every == 0:
+                self._flush_history(step, lr, now - start)
 
             preview = step % cfg.preview_every == 0
             if preview or now - last_publish >= PUBLISH_SECONDS:
@@ -230,9 +240,16 @@ class TrainingJob:
                 last_publish = now
 
         elapsed = time.perf_counter() - start
+        self._flush_history(step, lr, elapsed)
         rate = step / elapsed if elapsed > 0 else 0.0
         self._publish(state=end_state, message=message, step=step, elapsed=elapsed, steps_per_sec=rate,
                       eta_seconds=0.0, preview=self._preview(preview_noise), preview_step=step)
+
+    def _flush_history(self, step: int, lr: float, seconds: float) -> None:
+        if self._pending:
+            loss, mse = np.mean(self._pending, axis=0)
+            self._history.append((step, float(loss), float(mse), lr, seconds))
+            self._pending.clear()
 
     def _preview(self, noise: torch.Tensor) -> np.ndarray:
         """(n, 2) one-step samples in data units from a fixed noise, so previews are comparable."""

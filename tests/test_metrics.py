@@ -42,3 +42,17 @@ def test_histogram_tv_is_a_distance():
     a = np.zeros((10, 2))
     assert histogram_tv(a, a) == 0.0
     assert histogram_tv(a, a + 1.0) == 1.0
+
+
+def test_evaluator_scores_many_samplers_against_one_reference():
+    """Evaluator.score must equal evaluate() for the same generator state, and refuse a wrong n."""
+    import pytest
+
+    from meanflow.metrics import Evaluator
+
+    target = get_target("spiral")
+    x = target.sample(3000, torch.Generator().manual_seed(6))
+    ev = Evaluator(target, 3000, torch.Generator().manual_seed(7))
+    assert ev.score(x) == evaluate(x, target, torch.Generator().manual_seed(7))
+    with pytest.raises(ValueError, match="shape"):
+        ev.score(x[:10])

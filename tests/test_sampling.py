@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from meanflow.methods import METHODS, build_network
-from meanflow.sampling import Flow, integrate, sample, time_grid
+from meanflow.sampling import Flow, integrate, integrated_average_velocity, sample, time_grid, velocity_field
 from meanflow.targets import Normaliser
 
 
@@ -62,3 +62,15 @@ def test_bad_steps_and_grids_are_refused():
         time_grid(0)
     with pytest.raises(ValueError, match="decreasing"):
         integrate(_constant_flow("meanflow"), torch.zeros(3, 2), torch.tensor([0.0, 1.0]))
+
+
+def test_velocity_fields_in_data_units():
+    """A constant model field c reads back as c * scale, and integrating it averages to the same."""
+    norm = Normaliser(centre=(5.0, 5.0), scale=3.0)
+    flow = _constant_flow("meanflow", normaliser=norm)
+    pts = np.array([[0.0, 0.0], [5.0, 5.0], [9.0, 1.0]])
+    np.testing.assert_allclose(velocity_field(flow, pts, 0.2, 0.8), np.tile([2.1, -3.9], (3, 1)), atol=1e-5)
+    np.testing.assert_allclose(integrated_average_velocity(flow, pts, 0.0, 1.0, steps=4),
+                               np.tile([2.1, -3.9], (3, 1)), atol=1e-5)
+    with pytest.raises(ValueError, match="0 <= r <= t <= 1"):
+        velocity_field(flow, pts, 0.9, 0.1)

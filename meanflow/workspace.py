@@ -1,0 +1,150 @@
+"""The runs one user works with: live training jobs, saved runs on disk, bundled pretrained runs.
+
+A `Workspace` belongs to one browser session (the app keeps it in session state); it never
+touches the UI. A job launched through it saves its run folder from the training thread the
+moment it ends (done, stopped or failed), so a closed tab loses nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .runs import SavedRun, list_runs, save_job
+from .sampling import Flow
+from .targets import Target
+from .trainer import Snapshot, TrainConfig, TrainingJob
+
+METHOD_LABELS = {"meanflow": "MeanFlow", "flow-matching": "Flow matching"}
+
+
+@dataclass(frozen=True)
+class RunEntry:
+    """One run a page can show: a live job (source 'live') or a run read from disk."""
+
+    key: str  # stable and unique: pages keep it in widgets and the URL
+    label: str
+    source: str  # live | saved | bundled
+    job: TrainingJob | None = None
+    saved: SavedRun | None = None
+
+    @property
+    def config(self) -> TrainConfig:
+        return self.job.config if self.job is not None else self.saved.config
+
+    @property
+    def target(self) -> Target:
+        return self.job.target if self.job is not None else self.saved.target
+
+    @property
+    def flow(self) -> Flow | None:
+        """The network, once training has ended (None while a live job runs)."""
+        return self.job.flow if self.job is not None else self.saved.flow
+
+    @property
+    def history(self) -> np.ndarray:
+        return self.job.history if self.job is not None else self.saved.history
+
+    @property
+    def state(self) -> str:
+        return self.job.snapshot().state if self.job is not None else self.saved.state
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None and not self.job.snapshot().finished
+
+    def snapshot(self) -> Snapshot | None:
+        return self.job.snapshot() if self.job is not None else None
+
+
+def run_label(config: TrainConfig, suffix: str = "") -> str:
+    """'MeanFlow · checkerboard' plus an optional suffix: how every page names a run."""
+    label = f"{METHOD_LABELS.get(config.method, config.method)} · {config.target}"
+    return f"{label} {suffix}".strip()
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "run"
+
+
+class Workspace:
+    """A session's runs: launch jobs, list everything usable, stop what still runs."""
+
+    def __init__(self, runs_dir: str | Path | None = None, bundled: list[SavedRun] | None = None):
+        self.runs_dir = Path(runs_dir) if runs_dir is not None else None
+        self._bundled = [RunEntry(f"bundled:{r.path.name}", run_label(r.config, "(pretrained)"), "bundled", saved=r)
+                         for r in (bundled or [])]
+        self._live: list[RunEntry] = []
+        self._saved_paths: dict[str, Path] = {}  # live key -> where its run folder is (or will be) saved
+        self._disk_cache: dict = {}  # list_runs' cache: saved folders are read once
+        self._lock = threading.Lock()
+        self.problems: list[str] = []  # saved folders skipped at the last listing, or failed saves
+
+    def launch(self, config: TrainConfig, target: Target) -> RunEntry:
+        """Start a job in its own thread; its run folder is saved when it ends."""
+        key = f"live:{uuid.uuid4().hex[:8]}"
+        n = sum(e.config.method == config.method for e in self._live) + 1
+        folder = None
+        if self.runs_dir is not None:
+            folder = self.runs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.method}-{_slug(config.target)}-{key[5:]}"
+        job = TrainingJob(config, target, on_finish=None if folder is None else self._saver(folder))
+        entry = RunEntry(key, run_label(config, f"#{n}"), "live", job=job)
+        with self._lock:
+            self._live.insert(0, entry)
+            if folder is not None:
+                self._saved_paths[key] = folder
+        job.start()
+        return entry
+
+    def _saver(self, folder: Path):
+        def save(job: TrainingJob) -> None:
+            if job.flow is None:
+                return
+            try:
+                save_job(folder, job)
+            except OSError as exc:  # a full disk must not end the thread silently
+                self.problems.append(f"could not save {folder.name}: {exc}")
+
+        return save
+
+    def live(self) -> list[RunEntry]:
+        with self._lock:
+            return list(self._live)
+
+    def saved(self) -> list[RunEntry]:
+        """Run folders under runs_dir not launched by this workspace, newest first."""
+        if self.runs_dir is None:
+            return []
+        own = set(self._saved_paths.values())
+        runs, self.problems = list_runs(self.runs_dir, self._disk_cache)
+        return [RunEntry(f"saved:{r.path.name}", run_label(r.config, f"({r.path.name[:15]})"), "saved", saved=r)
+                for r in runs if r.path not in own]
+
+    def bundled(self) -> list[RunEntry]:
+        return list(self._bundled)
+
+    def entries(self) -> list[RunEntry]:
+        """Every run: this session's first, then saved, then bundled."""
+        return self.live() + self.saved() + self.bundled()
+
+    def ready(self) -> list[RunEntry]:
+        """Runs with a trained network to sample from."""
+        return [e for e in self.entries() if e.flow is not None]
+
+    def get(self, key: str) -> RunEntry | None:
+        return next((e for e in self.entries() if e.key == key), None)
+
+    @property
+    def any_running(self) -> bool:
+        return any(e.running for e in self.live())
+
+    def stop_all(self) -> None:
+        for entry in self.live():
+            if entry.job is not None:
+                entry.job.stop()
