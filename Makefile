@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test install install-dev browser bench clean
+.PHONY: run test browser bench assets clean
 
 run: $(STAMP)
 	$(PY) -m streamlit run app.py
@@ -35,3 +35,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# The bundled pretrained runs (assets/pretrained/): about 15 minutes on one core.
+assets: $(STAMP)
+	$(PY) assets/make_pretrained.py

@@ -1,15 +1,16 @@
-"""Placeholder entry point until the multi-page app lands: shows a target from the core."""
+"""The playground's entry point: page config and navigation. Pages live in pages/."""
 
-import plotly.graph_objects as go
 import streamlit as st
-import torch
 
-from meanflow import get_target, target_names
+st.set_page_config(page_title="MeanFlow playground", page_icon=":material/cyclone:", layout="wide")
 
-st.set_page_config(page_title="MeanFlow playground", layout="wide")
-st.title("MeanFlow playground")
-name = st.selectbox("Target distribution", target_names())
-points = get_target(name).sample(4000, torch.Generator().manual_seed(0)).numpy()
-fig = go.Figure(go.Scattergl(x=points[:, 0], y=points[:, 1], mode="markers", marker=dict(size=3)))
-fig.update_layout(height=520, yaxis=dict(scaleanchor="x"), margin=dict(l=10, r=10, t=10, b=10))
-st.plotly_chart(fig, width="stretch")
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/train.py", title="Train", icon=":material/fitness_center:"),
+    st.Page("pages/animate.py", title="Animate", icon=":material/animation:"),
+    st.Page("pages/compare.py", title="Compare step counts", icon=":material/bar_chart:"),
+    st.Page("pages/fields.py", title="Velocity fields", icon=":material/explore:"),
+    st.Page("pages/learn.py", title="Learn", icon=":material/menu_book:"),
+]
+
+st.navigation(PAGES).run()

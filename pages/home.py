@@ -1,0 +1,51 @@
+"""Home: MeanFlow in three sentences and a live-looking demo from the bundled pretrained runs."""
+
+import streamlit as st
+import torch
+
+from meanflow import figures, sample
+from pages import common
+
+PANELS = (("meanflow", 1), ("flow-matching", 1), ("flow-matching", 16))
+
+
+def demo(target_name: str) -> None:
+    """MeanFlow's one step beside flow matching's one and sixteen steps, from the same noise."""
+    runs = {r.config.method: r for r in common.workspace().bundled() if r.config.target == target_name}
+    if len(runs) < 2:
+        st.info("The bundled pretrained runs are missing (run `make assets`). Train live instead:")
+        st.page_link("pages/train.py", label="Train a model now (about a minute)", icon=":material/fitness_center:")
+        return
+    panels = {}
+    for method, steps in PANELS:
+        traj = sample(runs[method].flow, 1000, steps, torch.Generator().manual_seed(0))
+        name = "MeanFlow" if method == "meanflow" else "Flow matching"
+        panels[f"{name}, {steps} step{'s' * (steps > 1)}"] = (traj.times, traj.path)
+    reference = common.target_preview(runs["meanflow"].target, 1500)
+    st.plotly_chart(figures.trajectory_animation(panels, n_frames=48, reference=reference, height=420, start_at_end=True),
+                    key="home_demo", width="stretch")
+    st.caption("Press Play to watch the noise flow into these samples. Same noise in every panel. MeanFlow lands on the target in one network evaluation; "
+               "flow matching's single Euler step collapses towards the middle and needs many steps.")
+
+
+def main() -> None:
+    st.title("MeanFlow playground")
+    st.markdown(
+        "**Flow matching** learns the instantaneous velocity that carries noise to data, and samples by "
+        "integrating it in many small steps. **MeanFlow** learns the *average* velocity over a whole time "
+        "interval instead, so a single network evaluation can jump from noise straight to data. "
+        "Here you train both on 2D targets and see, with the numbers beside the pictures, what one step buys.")
+    common.from_url("home_target", common.SEED_TARGETS[0])
+    if st.session_state.home_target not in common.SEED_TARGETS:
+        st.session_state.home_target = common.SEED_TARGETS[0]
+    target_name = st.segmented_control("Target", common.SEED_TARGETS, key="home_target") or common.SEED_TARGETS[0]
+    common.to_url("home_target")
+    demo(target_name)
+    c1, c2, c3, c4 = st.columns(4)
+    c1.page_link("pages/train.py", label="Train your own", icon=":material/fitness_center:")
+    c2.page_link("pages/animate.py", label="Animate one step vs K steps", icon=":material/animation:")
+    c3.page_link("pages/compare.py", label="Compare step counts", icon=":material/bar_chart:")
+    c4.page_link("pages/learn.py", label="How MeanFlow works", icon=":material/menu_book:")
+
+
+main()

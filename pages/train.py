@@ -1,0 +1,132 @@
+"""Train: pick a target and methods, launch background runs, watch them live."""
+
+from dataclasses import replace
+
+import streamlit as st
+
+from meanflow import MeanFlowConfig, TrainConfig, figures
+from meanflow.methods import TIME_SAMPLERS
+from meanflow.workspace import METHOD_LABELS
+from pages import common
+
+DEFAULTS, MF_DEFAULTS = TrainConfig(), MeanFlowConfig()
+POLL_SECONDS = 0.5
+SHOWN_LIVE_RUNS = 6  # the newest runs get a live panel; older ones stay listed below
+
+
+# Widget key -> (default, parser): these settings define a demo and travel in the URL.
+URL_SETTINGS = {
+    "seconds": (60, int), "steps": (100_000, int), "batch": (DEFAULTS.batch, int), "hidden": (DEFAULTS.hidden, int),
+    "depth": (DEFAULTS.depth, int), "lr": (DEFAULTS.lr, float), "seed": (DEFAULTS.seed, int),
+    "time_sampler": (MF_DEFAULTS.time_sampler, str), "r_neq_t": (MF_DEFAULTS.r_neq_t, float),
+    "time_mean": (MF_DEFAULTS.time_mean, float), "time_std": (MF_DEFAULTS.time_std, float),
+    "weight_power": (MF_DEFAULTS.weight_power, float), "weight_eps": (MF_DEFAULTS.weight_eps, float),
+}
+
+
+def settings_form(target_ok: bool) -> list[TrainConfig] | None:
+    """The launch settings; returns one config per chosen method when Train is pressed."""
+    for key, (default, parse) in URL_SETTINGS.items():
+        common.from_url(key, default, parse)
+    if st.session_state.time_sampler not in TIME_SAMPLERS:
+        st.session_state.time_sampler = MF_DEFAULTS.time_sampler
+    methods = st.multiselect("Methods", list(METHOD_LABELS), default=list(METHOD_LABELS),
+                             format_func=METHOD_LABELS.get, key="methods",
+                             help="Train both to compare one-step MeanFlow with multi-step flow matching.")
+    seconds = st.slider("Time budget (seconds)", 5, 600, step=5, key="seconds",
+                        help="Each run stops after this wall time and is saved; the learning rate decays over it.")
+    with st.expander("Hyperparameters"):
+        c1, c2 = st.columns(2)
+        steps = c1.number_input("Max steps", 1, 1_000_000, key="steps",
+                                help="The run ends at this many steps or at the time budget, whichever comes first.")
+        batch = c2.select_slider("Batch", [64, 128, 256, 512, 1024, 2048], key="batch",
+                                 help="Small batches give more steps per second on a CPU.")
+        hidden = c1.select_slider("Width", [16, 32, 64, 128, 256, 512], key="hidden", help="Units per hidden layer.")
+        depth = c2.slider("Depth (hidden layers)", 1, 8, key="depth",
+                          help="Depth 4 and width 64 is the seed tutorial's network.")
+        lr = c1.number_input("Learning rate", 1e-5, 1.0, format="%.4f", key="lr",
+                             help="Adam's peak rate; cosine decay to a tenth over the budget.")
+        seed = c2.number_input("Seed", 0, 2**31 - 1, key="seed", help="Same seed and settings give the same run.")
+        st.markdown("**MeanFlow options**")
+        m1, m2 = st.columns(2)
+        sampler = m1.selectbox("Time sampler", TIME_SAMPLERS, key="time_sampler",
+                               help="How (r, t) pairs are drawn. The paper's logit-normal rarely visits (0, 1), "
+                                    "the interval one-step sampling uses.")
+        r_neq_t = m2.slider("Fraction with r ≠ t", 0.0, 1.0, step=0.05, key="r_neq_t",
+                            help="The rest has r = t: plain flow matching on u(z, t, t).")
+        time_mean = m1.number_input("Logit-normal mean", -3.0, 3.0, key="time_mean", disabled=sampler != "logit-normal")
+        time_std = m2.number_input("Logit-normal std", 0.1, 3.0, key="time_std", disabled=sampler != "logit-normal")
+        power = m1.slider("Adaptive weight power p", 0.0, 2.0, step=0.25, key="weight_power",
+                          help="Loss weight 1 / (error² + c)^p; 0 is plain MSE, 1 the paper's.")
+        eps = m2.number_input("Weight constant c", 1e-6, 1.0, format="%.4f", key="weight_eps")
+    common.to_url(*URL_SETTINGS)
+    if not st.button("Train", type="primary", disabled=not (target_ok and methods), key="launch"):
+        return None
+    mf = MeanFlowConfig(time_sampler=sampler, time_mean=time_mean, time_std=time_std, r_neq_t=r_neq_t,
+                        weight_power=power, weight_eps=eps)
+    return [TrainConfig(method=m, steps=int(steps), max_seconds=float(seconds), batch=int(batch), hidden=int(hidden),
+                        depth=int(depth), lr=float(lr), seed=int(seed), meanflow=mf) for m in methods]
+
+
+def run_panel(entry) -> None:
+    """Progress, stop button, preview and loss curve of one run."""
+    snap = entry.snapshot()
+    head, stop = st.columns([5, 1])
+    head.markdown(f"**{entry.label}** — {snap.state}" + (f": {snap.message}" if snap.message else ""))
+    if not snap.finished:
+        stop.button("Stop", key=f"stop_{entry.key}", on_click=entry.job.stop)
+        eta = f"ETA {snap.eta_seconds:.0f} s" if snap.eta_seconds is not None else "ETA —"
+        st.progress(snap.progress, text=f"step {snap.step:,} · {snap.steps_per_sec:.0f} steps/s · {eta}")
+    elif snap.state == "failed":
+        st.error(snap.message)
+    left, right = st.columns(2)
+    if snap.preview is not None:
+        left.plotly_chart(figures.scatter_figure(snap.preview, f"one-step samples at step {snap.preview_step:,}",
+                                                 height=300), key=f"preview_{entry.key}", width="stretch")
+    right.plotly_chart(figures.loss_curves({entry.label: snap.history}, height=300), key=f"loss_{entry.key}",
+                       width="stretch")
+
+
+def live_runs(ws) -> None:
+    running = ws.any_running
+
+    @st.fragment(run_every=POLL_SECONDS if running else None)
+    def panel():
+        live = ws.live()
+        for entry in live[:SHOWN_LIVE_RUNS]:
+            with st.container(border=True):
+                run_panel(entry)
+        if running and not ws.any_running:
+            st.rerun(scope="app")  # all ended: refresh the other pages' run lists and stop polling
+
+    panel()
+
+
+def main() -> None:
+    ws = common.workspace()
+    st.title("Train")
+    left, right = st.columns([1, 1])
+    with left:
+        target = common.target_picker()
+        configs = settings_form(target is not None)
+    with right:
+        if target is not None:
+            st.plotly_chart(figures.scatter_figure(common.target_preview(target), f"target: {target.name}", height=360),
+                            key="target_preview", width="stretch")
+    common.to_url("target")
+    for config in configs or []:
+        ws.launch(replace(config, target=target.name), target)
+    if ws.live():
+        st.subheader("This session's runs")
+        live_runs(ws)
+        st.caption("Finished runs are saved to the runs folder and appear on every page.")
+    saved = ws.saved()
+    if saved or ws.problems:
+        with st.expander(f"Saved runs ({len(saved)})"):
+            for entry in saved:
+                st.markdown(f"- {entry.label}: {entry.state}, {len(entry.history)} history rows")
+            for problem in ws.problems:
+                st.warning(problem)
+
+
+main()

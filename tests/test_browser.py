@@ -1,0 +1,148 @@
+"""Real-browser tests: Debian's Chromium driven by Playwright against a live server on loopback.
+
+Screenshots land in test-artifacts/ (git-ignored): look at them, a green test can hide a blank chart.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("playwright")
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts"
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium missing")]
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+               "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A streamlit server for this module; yields (url, log path)."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    env = dict(os.environ, MEANFLOW_RUNS_DIR=str(tmp_path_factory.mktemp("runs")))
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+             "--server.address", "127.0.0.1", "--server.port", str(port), "--server.fileWatcherType", "none",
+             "--browser.gatherUsageStats", "false"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail(f"server did not start: {log.read_text()[-2000:]}")
+        yield url, log
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LAUNCH_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1800})
+    pg = context.new_page()
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    yield pg
+    context.close()
+    assert not errors, errors
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def open_page(page, url: str, timeout: float = 60_000) -> float:
+    """Load `url`, wait for the first chart; returns seconds until it appeared."""
+    t0 = time.perf_counter()
+    page.goto(url)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=timeout)
+    return time.perf_counter() - t0
+
+
+def test_open_app_train_animate_compare(server, page):
+    """The whole demo in a browser: train to done, play an animation, find the metrics table."""
+    url, log = server
+    print(f"\nhome first paint (cold): {open_page(page, url):.2f} s")
+    expect(page.get_by_text("MeanFlow playground").first).to_be_visible()
+    shot(page, "home")
+    print(f"home first paint (warm): {open_page(page, url):.2f} s")
+
+    page.get_by_role("link", name="Train").first.click()
+    page.get_by_role("button", name="Train", exact=True).wait_for()
+    page.get_by_text("Hyperparameters").click()
+    steps = page.get_by_role("spinbutton", name="Max steps")
+    steps.fill("300")
+    steps.press("Enter")
+    page.wait_for_timeout(500)
+    page.get_by_role("button", name="Train", exact=True).click()
+    expect(page.get_by_text("steps/s").first).to_be_visible(timeout=20_000)
+    shot(page, "train_running")
+    expect(page.get_by_text("— done")).to_have_count(2, timeout=90_000)
+    page.wait_for_timeout(1500)
+    shot(page, "train_done")
+
+    page.get_by_role("link", name="Animate").first.click()
+    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+    label = page.locator(".slider-container text.slider-label").first
+    before = label.text_content()
+    page.locator("g.updatemenu-button").first.click()  # Play
+    page.wait_for_timeout(1500)
+    after = label.text_content()
+    assert before != after, (before, after)
+    shot(page, "animate_playing")
+
+    page.get_by_role("link", name="Compare step counts").first.click()
+    expect(page.get_by_text("Metrics", exact=True)).to_be_visible(timeout=90_000)
+    page.locator("[data-testid='stDataFrame']").first.wait_for(timeout=90_000)
+    page.wait_for_timeout(1000)
+    shot(page, "compare")
+
+    assert "missing ScriptRunContext" not in log.read_text()
+    assert "Traceback" not in log.read_text()
+
+
+def test_every_page_paints_without_errors(server, page):
+    """Each page shows its title and at least one chart (or its text), and the server logs no error."""
+    url, log = server
+    timings = {}
+    for path, title in [("", "MeanFlow playground"), ("train", "Train"), ("animate", "Animate"),
+                        ("compare", "Compare step counts"), ("fields", "Velocity fields")]:
+        open_page(page, f"{url}/{path}")  # warm-up load
+        timings[path or "home"] = open_page(page, f"{url}/{path}")
+        expect(page.get_by_role("heading", name=title).first).to_be_visible()
+        shot(page, f"page_{path or 'home'}")
+    page.goto(f"{url}/learn")
+    expect(page.get_by_text("The MeanFlow identity")).to_be_visible(timeout=30_000)
+    shot(page, "page_learn")
+    print("\nwarm first paint (s): " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
+    assert "Traceback" not in log.read_text()
