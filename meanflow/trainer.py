@@ -36,11 +36,13 @@ class TrainConfig:
     target: str = "checkerboard"  # a preset name, or the data file's name for data targets
     steps: int = 3000  # optimiser steps; the run ends at steps or max_seconds, whichever comes first
     max_seconds: float | None = None  # wall-clock budget; None: no limit
-    batch: int = 512  # small batches give ~3x the steps per second of 2048 on a CPU, for the same quality per second
+    # Small batches trade gradient noise for steps per second; at a fixed 30 s budget batch 256 with
+    # lr 5e-3 beat batch 512 with 3e-3 (checkerboard one-step TV 0.346 vs 0.353, spiral 0.29 vs 0.37).
+    batch: int = 256
     hidden: int = 128  # width of each hidden layer
     depth: int = 4  # hidden layers (4 x 64 is the seed tutorial's net)
     activation: str = "silu"  # smooth, and trained better than GELU on 2D toys
-    lr: float = 3e-3  # Adam's peak learning rate
+    lr: float = 5e-3  # Adam's peak learning rate (see batch)
     lr_final_ratio: float = 0.1  # cosine decay to lr * ratio at the end of the budget; 1.0: constant
     seed: int = 0  # seeds initialisation, data, noise and times: same seed, same run
     meanflow: MeanFlowConfig = field(default_factory=MeanFlowConfig)  # used by the meanflow method

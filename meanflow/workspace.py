@@ -113,6 +113,10 @@ class Workspace:
 
         return save
 
+    def folder(self, entry: RunEntry) -> Path | None:
+        """Where `entry`'s run folder is (or will be, for a live job) on disk; None if nowhere."""
+        return entry.saved.path if entry.saved is not None else self._saved_paths.get(entry.key)
+
     def live(self) -> list[RunEntry]:
         with self._lock:
             return list(self._live)

@@ -29,10 +29,7 @@ def panel_settings(column, side: str, runs, default_index: int, default_steps: i
 
 def main() -> None:
     st.title("Animate")
-    runs = common.workspace().ready()
-    if not runs:
-        common.no_runs_yet()
-        return
+    runs = common.ready_runs()
     left_default, right_default = default_runs(runs)
     c1, c2, c3 = st.columns([2, 2, 1])
     left = panel_settings(c1, "Left", runs, left_default, 1)

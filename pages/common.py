@@ -132,24 +132,35 @@ def run_picker(label: str, runs: list[RunEntry], key: str, default_index: int = 
     return by_key[chosen]
 
 
-def no_runs_yet() -> None:
-    st.info("No trained run yet. Train one on the **Train** page (a minute is enough), "
-            "or run `make assets` to build the bundled pretrained runs.")
-    st.page_link("pages/train.py", label="Go to Train", icon=":material/fitness_center:")
+def ready_runs() -> list[RunEntry]:
+    """The runs with a trained network; with none, the page says how to get one and ends here."""
+    runs = workspace().ready()
+    if not runs:
+        st.info("No trained run yet. Train one on the **Train** page (a minute is enough), "
+                "or run `make assets` to build the bundled pretrained runs.")
+        st.page_link("pages/train.py", label="Go to Train", icon=":material/fitness_center:")
+        st.stop()
+    return runs
 
 
-def run_zip(entry: RunEntry) -> bytes:
-    """A saved run's folder as a zip, for download."""
-    folder = entry.saved.path if entry.saved is not None else None
+def run_zip(folder: Path) -> bytes:
+    """A run folder as a zip archive, for download."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        if folder is not None:
-            for f in sorted(folder.iterdir()):
-                if f.is_file() and not f.name.startswith("."):
-                    zf.write(f, arcname=f"{folder.name}/{f.name}")
-        else:
-            zf.writestr("config.json", json.dumps(asdict(entry.config), indent=2))
+        for f in sorted(folder.iterdir()):
+            if f.is_file() and not f.name.startswith("."):
+                zf.write(f, arcname=f"{folder.name}/{f.name}")
     return buf.getvalue()
+
+
+def run_downloads(entry: RunEntry, folder: Path | None) -> None:
+    """Config (JSON) and, once saved, the whole run folder (zip)."""
+    c1, c2, _ = st.columns([1, 1, 3])
+    c1.download_button("Config (JSON)", json.dumps(asdict(entry.config), indent=2), file_name="config.json",
+                       mime="application/json", key=f"config_{entry.key}", on_click="ignore")
+    if folder is not None and (folder / "config.json").is_file():
+        c2.download_button("Run folder (zip)", lambda: run_zip(folder), file_name=f"{folder.name}.zip",
+                           mime="application/zip", key=f"zip_{entry.key}", on_click="ignore")
 
 
 def samples_csv(points: np.ndarray) -> bytes:

@@ -31,10 +31,7 @@ def quality_table(_entries, keys: tuple[str, ...], nfes: tuple[int, ...], n: int
 
 def main() -> None:
     st.title("Compare step counts")
-    runs = common.workspace().ready()
-    if not runs:
-        common.no_runs_yet()
-        return
+    runs = common.ready_runs()
     by_key = {r.key: r for r in runs}
     default_keys = [r.key for r in runs if r.config.target == runs[0].config.target][:2]
     common.from_url("cmp_runs", default_keys, lambda s: [k for k in s.split(",") if k in by_key])

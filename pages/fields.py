@@ -20,10 +20,7 @@ def grid_points(bounds) -> np.ndarray:
 
 def main() -> None:
     st.title("Velocity fields")
-    runs = common.workspace().ready()
-    if not runs:
-        common.no_runs_yet()
-        return
+    runs = common.ready_runs()
     c1, c2, c3 = st.columns([2, 1, 1])
     with c1:
         entry = common.run_picker("Run", runs, key="field_run")

@@ -30,8 +30,8 @@ def settings_form(target_ok: bool) -> list[TrainConfig] | None:
         common.from_url(key, default, parse)
     if st.session_state.time_sampler not in TIME_SAMPLERS:
         st.session_state.time_sampler = MF_DEFAULTS.time_sampler
-    methods = st.multiselect("Methods", list(METHOD_LABELS), default=list(METHOD_LABELS),
-                             format_func=METHOD_LABELS.get, key="methods",
+    common.from_url("methods", list(METHOD_LABELS), lambda s: [m for m in s.split(",") if m in METHOD_LABELS])
+    methods = st.multiselect("Methods", list(METHOD_LABELS), format_func=METHOD_LABELS.get, key="methods",
                              help="Train both to compare one-step MeanFlow with multi-step flow matching.")
     seconds = st.slider("Time budget (seconds)", 5, 600, step=5, key="seconds",
                         help="Each run stops after this wall time and is saved; the learning rate decays over it.")
@@ -59,7 +59,7 @@ def settings_form(target_ok: bool) -> list[TrainConfig] | None:
         power = m1.slider("Adaptive weight power p", 0.0, 2.0, step=0.25, key="weight_power",
                           help="Loss weight 1 / (error² + c)^p; 0 is plain MSE, 1 the paper's.")
         eps = m2.number_input("Weight constant c", 1e-6, 1.0, format="%.4f", key="weight_eps")
-    common.to_url(*URL_SETTINGS)
+    common.to_url("methods", *URL_SETTINGS)
     if not st.button("Train", type="primary", disabled=not (target_ok and methods), key="launch"):
         return None
     mf = MeanFlowConfig(time_sampler=sampler, time_mean=time_mean, time_std=time_std, r_neq_t=r_neq_t,
@@ -68,7 +68,7 @@ def settings_form(target_ok: bool) -> list[TrainConfig] | None:
                         depth=int(depth), lr=float(lr), seed=int(seed), meanflow=mf) for m in methods]
 
 
-def run_panel(entry) -> None:
+def run_panel(entry, folder) -> None:
     """Progress, stop button, preview and loss curve of one run."""
     snap = entry.snapshot()
     head, stop = st.columns([5, 1])
@@ -85,6 +85,8 @@ def run_panel(entry) -> None:
                                                  height=300), key=f"preview_{entry.key}", width="stretch")
     right.plotly_chart(figures.loss_curves({entry.label: snap.history}, height=300), key=f"loss_{entry.key}",
                        width="stretch")
+    if snap.finished:
+        common.run_downloads(entry, folder)
 
 
 def live_runs(ws) -> None:
@@ -95,7 +97,7 @@ def live_runs(ws) -> None:
         live = ws.live()
         for entry in live[:SHOWN_LIVE_RUNS]:
             with st.container(border=True):
-                run_panel(entry)
+                run_panel(entry, ws.folder(entry))
         if running and not ws.any_running:
             st.rerun(scope="app")  # all ended: refresh the other pages' run lists and stop polling
 

@@ -77,6 +77,7 @@ def test_train_launches_both_methods_and_shows_them_finished(app):
     assert text.count("— done") == 2
     assert len(charts(app)) == 1 + 2 * 2  # target preview, then a preview and a loss chart per run
     assert len(list((Path(ws.runs_dir)).iterdir())) == 2  # both saved
+    assert len(app.get("download_button")) == 4  # config and run folder for each
 
 
 def test_train_reports_a_bad_upload_without_a_traceback(app):

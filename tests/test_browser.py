@@ -146,3 +146,36 @@ def test_every_page_paints_without_errors(server, page):
     shot(page, "page_learn")
     print("\nwarm first paint (s): " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
     assert "Traceback" not in log.read_text()
+
+
+def test_pages_answer_while_two_runs_train(server, page):
+    """With both methods training in the background, a widget change on Animate still answers.
+
+    The latency is printed (quoted in the closing note), not asserted: timings belong to benchmarks.
+    """
+    url, log = server
+    open_page(page, f"{url}/train")
+    page.get_by_role("button", name="Train", exact=True).click()
+    expect(page.get_by_text("steps/s")).to_have_count(2, timeout=20_000)
+
+    page.get_by_role("link", name="Animate").first.click()
+    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+    right_steps = page.get_by_role("slider").nth(1)
+    latencies = []
+    for key, steps in (("ArrowLeft", 4), ("ArrowRight", 8), ("ArrowLeft", 4)):  # the right panel starts at 8
+        right_steps.focus()
+        t0 = time.perf_counter()
+        right_steps.press(key)
+        page.locator(".js-plotly-plot .annotation-text").filter(has_text=f", {steps} steps").first.wait_for(
+            timeout=30_000)
+        latencies.append(time.perf_counter() - t0)
+    shot(page, "animate_while_training")
+    print(f"\nwidget change while two runs train (s): {', '.join(f'{t:.2f}' for t in latencies)}")
+
+    page.get_by_role("link", name="Train").first.click()
+    expect(page.get_by_role("button", name="Stop")).to_have_count(2, timeout=20_000)
+    for _ in range(2):
+        page.get_by_role("button", name="Stop").first.click()
+        page.wait_for_timeout(700)
+    expect(page.get_by_text("— stopped")).to_have_count(2, timeout=20_000)
+    assert "missing ScriptRunContext" not in log.read_text()
