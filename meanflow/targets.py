@@ -281,7 +281,9 @@ def image_density(data: bytes, what: str = "image") -> np.ndarray:
             grey = img.convert("LA")
             grey.thumbnail((IMAGE_GRID, IMAGE_GRID))
             arr = np.asarray(grey, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as exc:
+    except Image.DecompressionBombError:
+        raise TargetError(f"{what} is too large to decode; the limit is {MAX_IMAGE_PIXELS:,} pixels") from None
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise TargetError(f"{what} is not a readable image ({type(exc).__name__}); "
                           f"expected a PNG or JPEG up to {MAX_IMAGE_PIXELS:,} pixels") from None
     luminance, alpha = arr[..., 0], arr[..., 1]

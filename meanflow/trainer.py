@@ -106,14 +106,12 @@ class TrainingJob:
     """Trains `config` on `target` in a background thread; poll `snapshot()`, call `stop()`."""
 
     def __init__(self, config: TrainConfig, target: Target,
-                 on_snapshot: Callable[[Snapshot], None] | None = None,
-                 on_finish: Callable[["TrainingJob"], None] | None = None):
-        """on_snapshot(snapshot) runs in the job's thread at each new snapshot; on_finish(job)
-        runs there once, after the final one (e.g. to save the run)."""
+                 on_snapshot: Callable[[Snapshot], None] | None = None):
+        """on_snapshot(snapshot) runs in the job's thread at each new snapshot."""
         self.config = config
         self.target = target
         self._on_snapshot = on_snapshot
-        self._on_finish = on_finish
+        self._done_callbacks: list[Callable[["TrainingJob"], None]] = []
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -134,6 +132,25 @@ class TrainingJob:
     def stop(self) -> None:
         """Ask the run to end after the current step; the weights so far are kept."""
         self._stop.set()
+
+    def cancel(self) -> None:
+        """End a job that was never started (e.g. still queued): it ends as stopped, with no network."""
+        if self._thread is not None:
+            raise RuntimeError("cancel() is for jobs that never started; use stop()")
+        self._stop.set()
+        self._publish(state="stopped", message="cancelled before it started")
+        self._run_done_callbacks()
+
+    def add_done_callback(self, fn: Callable[["TrainingJob"], None]) -> None:
+        """fn(job) runs once when the job has ended, after its final snapshot (in the job's thread)."""
+        self._done_callbacks.append(fn)
+
+    def _run_done_callbacks(self) -> None:
+        for fn in self._done_callbacks:
+            try:
+                fn(self)
+            except Exception as exc:  # a callback's failure must not hide the run's own result
+                self._publish(message=f"{self._snapshot.message} (after it ended: {type(exc).__name__}: {exc})")
 
     def join(self, timeout: float | None = None) -> Snapshot:
         if self._thread is not None:
@@ -168,8 +185,7 @@ class TrainingJob:
             self._train()
         except Exception as exc:  # a job never takes the process down; it reports why it ended
             self._publish(state="failed", message=f"{type(exc).__name__}: {exc}")
-        if self._on_finish is not None:
-            self._on_finish(self)
+        self._run_done_callbacks()
 
     def _train(self) -> None:
         cfg = self.config

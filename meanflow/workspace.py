@@ -2,7 +2,8 @@
 
 A `Workspace` belongs to one browser session (the app keeps it in session state); it never
 touches the UI. A job launched through it saves its run folder from the training thread the
-moment it ends (done, stopped or failed), so a closed tab loses nothing.
+moment it ends (done, stopped or failed), so a closed tab loses nothing. When the workspace
+itself is dropped (its session expired), its jobs still training are stopped, and so saved.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import re
 import threading
 import time
 import uuid
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,7 @@ import numpy as np
 
 from .runs import SavedRun, list_runs, save_job
 from .sampling import Flow
+from .scheduler import JobScheduler
 from .targets import Target
 from .trainer import Snapshot, TrainConfig, TrainingJob
 
@@ -76,15 +79,23 @@ def _slug(text: str) -> str:
 class Workspace:
     """A session's runs: launch jobs, list everything usable, stop what still runs."""
 
-    def __init__(self, runs_dir: str | Path | None = None, bundled: list[SavedRun] | None = None):
+    def __init__(self, runs_dir: str | Path | None = None, bundled: list[SavedRun] | None = None,
+                 scheduler: JobScheduler | None = None):
+        """scheduler: shared by every workspace of a server to cap concurrent training; None starts
+        each job at once."""
         self.runs_dir = Path(runs_dir) if runs_dir is not None else None
+        self.scheduler = scheduler
         self._bundled = [RunEntry(f"bundled:{r.path.name}", run_label(r.config, "(pretrained)"), "bundled", saved=r)
                          for r in (bundled or [])]
         self._live: list[RunEntry] = []
         self._saved_paths: dict[str, Path] = {}  # live key -> where its run folder is (or will be) saved
         self._disk_cache: dict = {}  # list_runs' cache: saved folders are read once
         self._lock = threading.Lock()
-        self.problems: list[str] = []  # saved folders skipped at the last listing, or failed saves
+        self.problems: list[str] = []  # saved folders skipped at the last listing
+        self.save_errors: list[str] = []  # run folders that could not be written
+        # Jobs and their callbacks hold no reference to the workspace, so a dropped session's
+        # workspace is collected and this stops what it left training.
+        weakref.finalize(self, _stop_jobs, self._live, scheduler)
 
     def launch(self, config: TrainConfig, target: Target) -> RunEntry:
         """Start a job in its own thread; its run folder is saved when it ends."""
@@ -93,25 +104,32 @@ class Workspace:
         folder = None
         if self.runs_dir is not None:
             folder = self.runs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{config.method}-{_slug(config.target)}-{key[5:]}"
-        job = TrainingJob(config, target, on_finish=None if folder is None else self._saver(folder))
+        job = TrainingJob(config, target)
+        if folder is not None:
+            job.add_done_callback(_saver(folder, self.save_errors))
         entry = RunEntry(key, run_label(config, f"#{n}"), "live", job=job)
         with self._lock:
             self._live.insert(0, entry)
             if folder is not None:
                 self._saved_paths[key] = folder
-        job.start()
+        if self.scheduler is not None:
+            self.scheduler.submit(job)
+        else:
+            job.start()
         return entry
 
-    def _saver(self, folder: Path):
-        def save(job: TrainingJob) -> None:
-            if job.flow is None:
-                return
-            try:
-                save_job(folder, job)
-            except OSError as exc:  # a full disk must not end the thread silently
-                self.problems.append(f"could not save {folder.name}: {exc}")
+    def stop(self, entry: RunEntry) -> None:
+        """Stop a live run: a queued one leaves the line, a training one ends after its step and is saved."""
+        if entry.job is None:
+            return
+        if self.scheduler is None or not self.scheduler.cancel(entry.job):
+            entry.job.stop()
 
-        return save
+    def queue_position(self, entry: RunEntry) -> int | None:
+        """Place in the server's line of jobs waiting to train (1 = next), or None."""
+        if entry.job is None or self.scheduler is None:
+            return None
+        return self.scheduler.position(entry.job)
 
     def folder(self, entry: RunEntry) -> Path | None:
         """Where `entry`'s run folder is (or will be, for a live job) on disk; None if nowhere."""
@@ -149,6 +167,26 @@ class Workspace:
         return any(e.running for e in self.live())
 
     def stop_all(self) -> None:
-        for entry in self.live():
-            if entry.job is not None:
-                entry.job.stop()
+        _stop_jobs(self.live(), self.scheduler)
+
+
+def _saver(folder: Path, errors: list[str]):
+    """A done callback that writes the job's run folder (a module function: it must not hold the workspace)."""
+
+    def save(job: TrainingJob) -> None:
+        if job.flow is None:
+            return
+        try:
+            save_job(folder, job)
+        except OSError as exc:  # a full disk must not end the thread silently
+            errors.append(f"could not save {folder.name}: {exc}")
+
+    return save
+
+
+def _stop_jobs(entries: list[RunEntry], scheduler: JobScheduler | None) -> None:
+    for entry in list(entries):
+        if entry.job is None or entry.job.snapshot().finished:
+            continue
+        if scheduler is None or not scheduler.cancel(entry.job):
+            entry.job.stop()

@@ -18,6 +18,7 @@ import torch
 
 from meanflow import TargetError, get_target, target_from_bytes, target_names, text_target
 from meanflow.runs import list_runs
+from meanflow.scheduler import JobScheduler
 from meanflow.targets import MAX_FILE_BYTES, MAX_IMAGE_PIXELS, MAX_POINTS, MIN_POINTS, Target
 from meanflow.workspace import RunEntry, Workspace
 
@@ -33,6 +34,12 @@ def bundled_runs():
     return sorted(runs, key=lambda r: (r.config.target, r.config.method))
 
 
+@st.cache_resource(show_spinner=False)
+def job_scheduler() -> JobScheduler:
+    """One per server: at most $MEANFLOW_MAX_JOBS (default 2, one per core) runs train at once."""
+    return JobScheduler(max(1, int(os.environ.get("MEANFLOW_MAX_JOBS", "2"))))
+
+
 def runs_dir() -> Path:
     """Where finished runs are saved: $MEANFLOW_RUNS_DIR, else runs/ in the repository."""
     return Path(os.environ.get("MEANFLOW_RUNS_DIR", ROOT / "runs"))
@@ -41,7 +48,7 @@ def runs_dir() -> Path:
 def workspace() -> Workspace:
     """This browser session's workspace (created on first use)."""
     if "workspace" not in st.session_state:
-        st.session_state.workspace = Workspace(runs_dir(), bundled=bundled_runs())
+        st.session_state.workspace = Workspace(runs_dir(), bundled=bundled_runs(), scheduler=job_scheduler())
     return st.session_state.workspace
 
 
@@ -74,12 +81,13 @@ def int_list(text: str) -> list[int]:
 # ---------------------------------------------------------------- targets
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+# cache_resource, not cache_data: a Target holds its sampler (a closure) and is never modified.
+@st.cache_resource(show_spinner=False, max_entries=32)
 def _uploaded_target(name: str, data: bytes) -> Target:
     return target_from_bytes(name, data)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@st.cache_resource(show_spinner=False, max_entries=32)
 def _typed_target(text: str) -> Target:
     return text_target(text)
 

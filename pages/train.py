@@ -68,13 +68,15 @@ def settings_form(target_ok: bool) -> list[TrainConfig] | None:
                         depth=int(depth), lr=float(lr), seed=int(seed), meanflow=mf) for m in methods]
 
 
-def run_panel(entry, folder) -> None:
+def run_panel(ws, entry) -> None:
     """Progress, stop button, preview and loss curve of one run."""
     snap = entry.snapshot()
     head, stop = st.columns([5, 1])
-    head.markdown(f"**{entry.label}** — {snap.state}" + (f": {snap.message}" if snap.message else ""))
+    position = ws.queue_position(entry)
+    state = f"queued (position {position} in the server's line)" if position else snap.state
+    head.markdown(f"**{entry.label}** — {state}" + (f": {snap.message}" if snap.message else ""))
     if not snap.finished:
-        stop.button("Stop", key=f"stop_{entry.key}", on_click=entry.job.stop)
+        stop.button("Stop", key=f"stop_{entry.key}", on_click=ws.stop, args=(entry,))
         eta = f"ETA {snap.eta_seconds:.0f} s" if snap.eta_seconds is not None else "ETA —"
         st.progress(snap.progress, text=f"step {snap.step:,} · {snap.steps_per_sec:.0f} steps/s · {eta}")
     elif snap.state == "failed":
@@ -85,8 +87,8 @@ def run_panel(entry, folder) -> None:
                                                  height=300), key=f"preview_{entry.key}", width="stretch")
     right.plotly_chart(figures.loss_curves({entry.label: snap.history}, height=300), key=f"loss_{entry.key}",
                        width="stretch")
-    if snap.finished:
-        common.run_downloads(entry, folder)
+    if snap.finished and entry.flow is not None:
+        common.run_downloads(entry, ws.folder(entry))
 
 
 def live_runs(ws) -> None:
@@ -97,7 +99,7 @@ def live_runs(ws) -> None:
         live = ws.live()
         for entry in live[:SHOWN_LIVE_RUNS]:
             with st.container(border=True):
-                run_panel(entry, ws.folder(entry))
+                run_panel(ws, entry)
         if running and not ws.any_running:
             st.rerun(scope="app")  # all ended: refresh the other pages' run lists and stop polling
 
@@ -121,7 +123,10 @@ def main() -> None:
     if ws.live():
         st.subheader("This session's runs")
         live_runs(ws)
-        st.caption("Finished runs are saved to the runs folder and appear on every page.")
+        st.caption("Finished runs are saved to the runs folder and appear on every page. Runs train "
+                   f"{common.job_scheduler().max_running} at a time on this server; more wait in line.")
+        for error in ws.save_errors:
+            st.error(error)
     saved = ws.saved()
     if saved or ws.problems:
         with st.expander(f"Saved runs ({len(saved)})"):
