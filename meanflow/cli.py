@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .methods import METHODS, TIME_SAMPLERS, MeanFlowConfig
+from .models import pick_device
 from .targets import ALIASES, PRESETS, Target, TargetError, get_target, parse_csv_points, target_from_file
 
 SAMPLE_SUFFIXES = (".npy", ".csv")
@@ -49,6 +50,7 @@ def _number(parse, accept, expected: str):
 _positive_int = _number(int, lambda v: v >= 1, "a positive integer")
 _positive_float = _number(float, lambda v: v > 0 and math.isfinite(v), "a positive number")
 _float = _number(float, math.isfinite, "a finite number")
+_seed = _number(int, lambda v: 0 <= v < 2**63, "a seed from 0 to 2**63 - 1")
 
 
 def _add_target_arguments(p: argparse.ArgumentParser) -> None:
@@ -79,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", type=_positive_int, default=defaults.hidden)
     p.add_argument("--depth", type=_positive_int, default=defaults.depth, help="hidden layers")
     p.add_argument("--lr", type=_positive_float, default=defaults.lr)
-    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--seed", type=_seed, default=defaults.seed)
     p.add_argument("--time-sampler", choices=TIME_SAMPLERS, default=defaults_mf.time_sampler)
     p.add_argument("--time-mean", type=_float, default=defaults_mf.time_mean)
     p.add_argument("--time-std", type=_positive_float, default=defaults_mf.time_std)
@@ -95,13 +97,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--nfe", type=_positive_int, required=True, metavar="K", help="network evaluations (steps)")
     p.add_argument("--n", type=_positive_int, required=True, help="number of samples")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--out", required=True, metavar="FILE", help="a .npy or .csv file, shape (n, 2)")
 
     p = sub.add_parser("evaluate", help="metrics of a sample file against a target, with noise floors, as JSON")
     p.add_argument("file", metavar="FILE", help="a .npy or .csv file of shape (n, 2)")
     _add_target_arguments(p)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
 
     p = sub.add_parser("bench", help="step-time benchmark: flow matching vs MeanFlow vs the naive seed MeanFlow")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -131,9 +133,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .trainer import TrainConfig, TrainingJob
 
     target = _resolve_target(args)
+    pick_device(args.device)  # an unusable device is bad input, found before training starts
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {args.out!r} is a file; expected a folder for the run")
+    out.mkdir(parents=True, exist_ok=True)  # an unwritable --out fails now, not after training
     mf = MeanFlowConfig(time_sampler=args.time_sampler, time_mean=args.time_mean, time_std=args.time_std,
                         r_neq_t=args.r_neq_t, weight_power=args.weight_power, weight_eps=args.weight_eps)
     config = TrainConfig(method=args.method, target=target.name, steps=args.steps, max_seconds=args.max_seconds,
@@ -228,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
-    except (UsageError, TargetError, RunError, ValueError) as exc:
+    except (UsageError, TargetError, RunError, ValueError, OSError, OverflowError, RuntimeError) as exc:
+        # RuntimeError: torch's refusal of a device it cannot use ('banana', 'cuda' without a GPU)
         command = f" {args.command}" if "args" in locals() else ""
         print(f"meanflow{command}: error: {exc}", file=sys.stderr)
         return 2

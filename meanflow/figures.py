@@ -15,6 +15,8 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from .trainer import HISTORY_COLUMNS
+
 Bounds = tuple[float, float, float, float]  # (xmin, xmax, ymin, ymax)
 
 TEMPLATE = "plotly_white"
@@ -25,7 +27,6 @@ REFERENCE_STYLE = dict(mode="markers", marker=dict(size=3, color="rgba(150, 150,
 PARTICLE_COLOUR = "#1f4e9c"
 GHOST_LINE = dict(width=0.7, color="rgba(230, 110, 30, 0.3)")
 ARROW_LINE = dict(width=1.3, color="#1f4e9c")
-HISTORY_COLUMNS = ("step", "loss", "mse", "lr", "seconds")
 
 
 def bounds_of(*arrays: np.ndarray, margin: float = 0.1, quantile: float = 0.995) -> Bounds:

@@ -2,7 +2,7 @@
 
 A run folder holds
     config.json          the TrainConfig, how the run ended, the target and its normaliser
-    metrics.csv          one row per step: step, loss, mse, lr, seconds
+    metrics.csv          one row per log_every steps (their mean): step, loss, mse, lr, seconds
     weights.safetensors  the network's state_dict
     target.safetensors   the points behind a data-driven target (CSV, image, text), if any
 Arrays are stored as safetensors, which cannot execute code when read (unlike pickle); JSON
@@ -27,7 +27,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
-from .methods import MeanFlowConfig, build_network
+from .methods import MeanFlowConfig, build_network, get_method
 from .sampling import Flow
 from .targets import PRESETS, Normaliser, Target, TargetError, get_target, point_cloud_target
 from .trainer import HISTORY_COLUMNS, FINISHED, TrainConfig, TrainingJob
@@ -54,7 +54,7 @@ class SavedRun:
     config: TrainConfig
     target: Target
     flow: Flow
-    history: np.ndarray  # (steps, 5) rows of HISTORY_COLUMNS
+    history: np.ndarray  # (rows, 5) rows of HISTORY_COLUMNS, each the mean of log_every steps
     state: str  # done, stopped or failed
     message: str
     elapsed: float  # seconds of training
@@ -166,6 +166,15 @@ def _read_history(path: Path) -> np.ndarray:
         raise RunError(f"{path} is not a metrics table ({exc})") from None
 
 
+def _expected_shapes(config: TrainConfig) -> dict[str, tuple[int, ...]]:
+    """The state_dict shapes of the network `config` describes, computed without building it."""
+    widths = [2 + get_method(config.method).n_time_inputs] + [config.hidden] * config.depth + [2]
+    shapes = {}
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        shapes[f"layers.{i}.weight"], shapes[f"layers.{i}.bias"] = (b, a), (b,)
+    return shapes
+
+
 def load_run(run_dir: str | Path) -> SavedRun:
     """Read and validate a run folder; raises RunError, never executes anything from it."""
     run_dir = Path(run_dir)
@@ -212,6 +221,11 @@ def load_run(run_dir: str | Path) -> SavedRun:
         raise RunError(f"{config_path} has an unknown target kind {kind!r}")
 
     weights = _read_tensors(run_dir / WEIGHTS_FILE)
+    expected = _expected_shapes(config)
+    shapes = {k: tuple(v.shape) for k, v in weights.items()}
+    if shapes != expected:  # checked before building, so a hostile config cannot size a huge network
+        raise RunError(f"{run_dir / WEIGHTS_FILE} does not fit the configured network "
+                       f"(hidden {config.hidden}, depth {config.depth})")
     net = build_network(config.method, config.hidden, config.depth, config.activation)
     try:
         net.load_state_dict(weights, strict=True)
@@ -236,17 +250,21 @@ def list_runs(root: str | Path, cache: dict | None = None) -> tuple[list[SavedRu
     if not root.is_dir():
         return runs, problems
     cache = {} if cache is None else cache
-    for path in sorted(root.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True):
-        if not path.is_dir() or path.name.startswith("."):
+    folders = []
+    for path in root.iterdir():
+        try:  # a dangling link or a folder deleted meanwhile is skipped, not fatal
+            if path.is_dir() and not path.name.startswith("."):
+                config = path / CONFIG_FILE
+                folders.append((path.stat().st_mtime, path, config.stat().st_mtime_ns if config.is_file() else None))
+        except OSError:
             continue
-        config = path / CONFIG_FILE
-        stamp = config.stat().st_mtime_ns if config.is_file() else None
+    for _, path, stamp in sorted(folders, key=lambda f: f[0], reverse=True):
         if path in cache and cache[path][0] == stamp:
             runs.append(cache[path][1])
             continue
         try:
             run = load_run(path)
-        except RunError as exc:
+        except (RunError, OSError, MemoryError, RuntimeError) as exc:  # one bad folder never hides the rest
             problems.append(f"skipped {path.name}: {exc}")
             continue
         cache[path] = (stamp, run)

@@ -199,6 +199,10 @@ def point_cloud_target(
         raise TargetError(f"{name}: {len(points)} points; at least {MIN_POINTS} are needed")
     if not np.isfinite(points).all():
         raise TargetError(f"{name}: points contain NaN or infinite values; only finite numbers are accepted")
+    if len(points) > MAX_POINTS:
+        raise TargetError(f"{name}: {len(points):,} points; the limit is {MAX_POINTS:,}")
+    if not (math.isfinite(jitter) and jitter >= 0):
+        raise TargetError(f"{name}: jitter must be a finite non-negative width, got {jitter!r}")
     if weights is None:
         weights = np.ones(len(points))
     weights = np.asarray(weights, dtype=np.float64)

@@ -24,6 +24,7 @@ from .sampling import Flow, integrate
 from .targets import Target
 
 STATES = ("pending", "running", "done", "stopped", "failed")
+MAX_HIDDEN, MAX_DEPTH, MAX_BATCH = 4096, 32, 65536  # sizes a 2D toy never needs; keep hostile configs small
 FINISHED = ("done", "stopped", "failed")
 PUBLISH_SECONDS = 0.25  # how often a running job replaces its snapshot between previews
 
@@ -44,7 +45,8 @@ class TrainConfig:
     activation: str = "silu"  # smooth, and trained better than GELU on 2D toys
     lr: float = 5e-3  # Adam's peak learning rate (see batch)
     lr_final_ratio: float = 0.1  # cosine decay to lr * ratio at the end of the budget; 1.0: constant
-    seed: int = 0  # seeds initialisation, data, noise and times: same seed, same run
+    seed: int = 0  # seeds initialisation, data, noise and times: same seed and step count, same run
+    # (a max_seconds budget ends at a machine-dependent step and shapes the learning-rate decay)
     meanflow: MeanFlowConfig = field(default_factory=MeanFlowConfig)  # used by the meanflow method
     log_every: int = 10  # steps averaged into one history row: smooth curves, small metrics.csv
     preview_every: int = 200  # steps between one-step preview samples
@@ -62,6 +64,11 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        if self.hidden > MAX_HIDDEN or self.depth > MAX_DEPTH or self.batch > MAX_BATCH:
+            raise ValueError(f"hidden <= {MAX_HIDDEN}, depth <= {MAX_DEPTH} and batch <= {MAX_BATCH} are accepted; "
+                             "larger nets do not fit this playground")
+        if not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed must be in [0, 2**63), got {self.seed!r}")
         if not 0 < self.lr_final_ratio <= 1:
             raise ValueError(f"lr_final_ratio must be in (0, 1], got {self.lr_final_ratio!r}")
         if self.max_seconds is not None and not self.max_seconds > 0:
@@ -76,6 +83,7 @@ class Snapshot:
     step: int  # optimiser steps done
     total_steps: int
     elapsed: float  # seconds since the job started
+    budget_seconds: float | None  # the run's max_seconds
     steps_per_sec: float
     eta_seconds: float | None
     history: np.ndarray  # (rows, 5): step, loss, mse, lr, seconds; a row averages log_every steps
@@ -85,8 +93,13 @@ class Snapshot:
 
     @property
     def progress(self) -> float:
-        """Fraction of the budget spent, in [0, 1]."""
-        return 1.0 if self.state == "done" else min(1.0, self.step / max(1, self.total_steps))
+        """Fraction of the budget (steps or seconds, whichever runs out first) spent, in [0, 1]."""
+        if self.finished:
+            return 1.0
+        spent = self.step / max(1, self.total_steps)
+        if self.budget_seconds:
+            spent = max(spent, self.elapsed / self.budget_seconds)
+        return min(1.0, spent)
 
     @property
     def finished(self) -> bool:
@@ -118,7 +131,7 @@ class TrainingJob:
         self._flow: Flow | None = None
         self._history: list[tuple[float, ...]] = []
         self._pending: list[tuple[float, float]] = []  # (loss, mse) of steps not yet in a history row
-        self._snapshot = Snapshot("pending", 0, config.steps, 0.0, 0.0, None, np.zeros((0, 5)))
+        self._snapshot = Snapshot("pending", 0, config.steps, 0.0, config.max_seconds, 0.0, None, np.zeros((0, 5)))
 
     # -- the caller's side
 
@@ -257,6 +270,11 @@ class TrainingJob:
                 self._publish(**changes)
                 last_publish = now
 
+        if end_state != "failed" and not all(bool(torch.isfinite(p).all()) for p in net.parameters()):
+            with torch.no_grad():  # the last update overflowed: keep the weights from before it
+                for p, saved in zip(net.parameters(), last_good):
+                    p.copy_(saved)
+            end_state, message = "failed", f"diverged at step {step}"
         elapsed = time.perf_counter() - start
         self._flush_history(step, lr, elapsed)
         rate = step / elapsed if elapsed > 0 else 0.0

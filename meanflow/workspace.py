@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +88,7 @@ class Workspace:
         self._bundled = [RunEntry(f"bundled:{r.path.name}", run_label(r.config, "(pretrained)"), "bundled", saved=r)
                          for r in (bundled or [])]
         self._live: list[RunEntry] = []
+        self._opened: list[RunEntry] = []  # library runs this session chose to use
         self._saved_paths: dict[str, Path] = {}  # live key -> where its run folder is (or will be) saved
         self._disk_cache: dict = {}  # list_runs' cache: saved folders are read once
         self._lock = threading.Lock()
@@ -98,7 +99,9 @@ class Workspace:
         weakref.finalize(self, _stop_jobs, self._live, scheduler)
 
     def launch(self, config: TrainConfig, target: Target) -> RunEntry:
-        """Start a job in its own thread; its run folder is saved when it ends."""
+        """Start a job (or queue it); its run folder is saved when it ends. config.target is set
+        to target.name, so labels and saved configs always name what was trained."""
+        config = replace(config, target=target.name)
         key = f"live:{uuid.uuid4().hex[:8]}"
         n = sum(e.config.method == config.method for e in self._live) + 1
         folder = None
@@ -140,7 +143,8 @@ class Workspace:
             return list(self._live)
 
     def saved(self) -> list[RunEntry]:
-        """Run folders under runs_dir not launched by this workspace, newest first."""
+        """The library: run folders under runs_dir (from any session, before or after a restart)
+        not launched by this workspace, newest first. Broken folders are skipped into `problems`."""
         if self.runs_dir is None:
             return []
         own = set(self._saved_paths.values())
@@ -148,12 +152,26 @@ class Workspace:
         return [RunEntry(f"saved:{r.path.name}", run_label(r.config, f"({r.path.name[:15]})"), "saved", saved=r)
                 for r in runs if r.path not in own]
 
+    def open(self, key: str) -> RunEntry | None:
+        """Bring a library run into this session's lists (pages show only this session's runs)."""
+        entry = next((e for e in self.saved() if e.key == key), None)
+        with self._lock:
+            if entry is not None and all(e.key != key for e in self._opened):
+                self._opened.insert(0, entry)
+        return entry
+
+    def opened(self) -> list[RunEntry]:
+        with self._lock:
+            return list(self._opened)
+
     def bundled(self) -> list[RunEntry]:
         return list(self._bundled)
 
     def entries(self) -> list[RunEntry]:
-        """Every run: this session's first, then saved, then bundled."""
-        return self.live() + self.saved() + self.bundled()
+        """The runs this session's pages show: its own, those it opened from the library, the bundled ones.
+
+        Another session's runs appear only in the library (`saved()`), never here, unless opened."""
+        return self.live() + self.opened() + self.bundled()
 
     def ready(self) -> list[RunEntry]:
         """Runs with a trained network to sample from."""

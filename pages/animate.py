@@ -4,7 +4,6 @@ import streamlit as st
 import torch
 
 from meanflow import figures, sample
-from meanflow.metrics import evaluate
 from pages import common
 
 STEP_CHOICES = [1, 2, 4, 8, 16, 32]
@@ -22,7 +21,7 @@ def default_runs(runs) -> tuple[int, int]:
 def panel_settings(column, side: str, runs, default_index: int, default_steps: int):
     with column:
         entry = common.run_picker(f"{side} run", runs, key=f"anim_{side.lower()}_run", default_index=default_index)
-        common.from_url(f"anim_{side.lower()}_steps", default_steps, int)
+        common.from_url(f"anim_{side.lower()}_steps", default_steps, int, common.one_of(STEP_CHOICES))
         steps = st.select_slider("Steps (network evaluations)", STEP_CHOICES, key=f"anim_{side.lower()}_steps")
     return entry, steps
 
@@ -35,15 +34,15 @@ def main() -> None:
     left = panel_settings(c1, "Left", runs, left_default, 1)
     right = panel_settings(c2, "Right", runs, right_default, 8)
     with c3:
-        common.from_url("particles", 1000, int)
+        common.from_url("particles", 1000, int, common.within(100, 2000))
         n = st.slider("Particles", 100, 2000, step=100, key="particles")
-        common.from_url("anim_seed", 0, int)
+        common.from_url("anim_seed", 0, int, common.within(0, 2**31 - 1))
         seed = st.number_input("Noise seed", 0, 2**31 - 1, key="anim_seed")
     common.to_url("anim_left_run", "anim_left_steps", "anim_right_run", "anim_right_steps", "particles", "anim_seed")
 
     panels, trajectories = {}, {}
     for entry, steps in (left, right):
-        title = f"{entry.label}, {steps} step{'s' * (steps > 1)}"
+        title = f"{entry.label}, {common.steps_label(steps)}"
         if title in panels:
             continue
         traj = sample(entry.flow, n, steps, torch.Generator().manual_seed(int(seed)))  # same noise in both panels
@@ -57,7 +56,7 @@ def main() -> None:
 
     cols = st.columns(len(trajectories))
     for col, (title, (entry, traj)) in zip(cols, trajectories.items()):
-        q = evaluate(traj.samples, entry.target, torch.Generator().manual_seed(1))
+        q = common.evaluator_for(entry, n).score(traj.samples)
         with col:
             st.markdown(f"**{title}**")
             m1, m2, m3 = st.columns(3)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import zipfile
 from dataclasses import asdict
@@ -17,6 +18,7 @@ import streamlit as st
 import torch
 
 from meanflow import TargetError, get_target, target_from_bytes, target_names, text_target
+from meanflow.metrics import Evaluator
 from meanflow.runs import list_runs
 from meanflow.scheduler import JobScheduler
 from meanflow.targets import MAX_FILE_BYTES, MAX_IMAGE_PIXELS, MAX_POINTS, MIN_POINTS, Target
@@ -55,15 +57,36 @@ def workspace() -> Workspace:
 # ---------------------------------------------------------------- settings in the URL
 
 
-def from_url(key: str, default, cast=str):
-    """Seed widget `key` from the query string once per session, else from `default`."""
+def from_url(key: str, default, cast=str, valid=None):
+    """Seed widget `key` from the query string once per session, else from `default`.
+
+    A value that does not parse, or fails `valid` (a shared link edited by hand), falls back to
+    the default: widgets raise on out-of-range values, and a page must never fail on its URL.
+    """
     if key not in st.session_state:
         raw = st.query_params.get(key)
         try:
-            st.session_state[key] = cast(raw) if raw is not None else default
-        except (TypeError, ValueError):
-            st.session_state[key] = default
+            value = cast(raw) if raw is not None else default
+            ok = valid is None or valid(value)
+        except (TypeError, ValueError, OverflowError):
+            ok = False
+        st.session_state[key] = value if ok else default
     return st.session_state[key]
+
+
+def within(lo: float, hi: float):
+    """A `valid` check for from_url: a finite number in [lo, hi]."""
+    return lambda v: math.isfinite(v) and lo <= v <= hi
+
+
+def one_of(options):
+    """A `valid` check for from_url: one of `options`."""
+    return lambda v: v in options
+
+
+def steps_label(k: int) -> str:
+    """'1 step', '8 steps'."""
+    return f"{k} step{'s' * (k != 1)}"
 
 
 def to_url(*keys: str) -> None:
@@ -98,7 +121,7 @@ def target_picker(key: str = "target") -> Target | None:
                       help="A built-in distribution, your own CSV/image, or a word turned into points.")
     try:
         if source == "Preset":
-            from_url(key, "checkerboard")
+            from_url(key, "checkerboard", valid=one_of(target_names()))
             name = st.selectbox("Distribution", target_names(), key=key,
                                 help="The checkerboard, moons and spiral follow the seed tutorial's definitions.")
             return get_target(name)
@@ -119,6 +142,18 @@ def target_picker(key: str = "target") -> Target | None:
     except TargetError as exc:
         st.error(str(exc))
         return None
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _evaluator(_target: Target, key: str, n: int, seed: int) -> Evaluator:
+    return Evaluator(_target, n, torch.Generator().manual_seed(seed))
+
+
+def evaluator_for(entry: RunEntry, n: int, seed: int = 1) -> Evaluator:
+    """The metrics reference for `entry`'s target and n samples, built once: presets share one
+    across runs, a data target gets its own (two uploads may share a file name)."""
+    key = entry.target.name if entry.target.points is None else entry.key
+    return _evaluator(entry.target, key, n, seed)
 
 
 def target_preview(target: Target, n: int = 2000) -> np.ndarray:

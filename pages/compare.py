@@ -5,10 +5,10 @@ import streamlit as st
 import torch
 
 from meanflow import figures, sample
-from meanflow.metrics import Evaluator
 from pages import common
 
 NFE_CHOICES = [1, 2, 4, 8, 16, 32]
+SAMPLE_SIZES = [500, 1000, 2000, 5000, 10000]
 METRICS = {"hist_tv": "Histogram TV (local)", "sliced_w1": "Sliced W1 (global)", "in_support": "Fraction in cells"}
 
 
@@ -16,16 +16,12 @@ METRICS = {"hist_tv": "Histogram TV (local)", "sliced_w1": "Sliced W1 (global)",
 def quality_table(_entries, keys: tuple[str, ...], nfes: tuple[int, ...], n: int, seed: int):
     """Samples (run key, nfe) -> (n, 2) and a table of metrics; cached by run keys and settings."""
     rows, samples = [], {}
-    evaluators = {}
     for entry in _entries:
-        target = entry.target
-        if target.name not in evaluators:  # one reference and floor per target, shared by its runs
-            evaluators[target.name] = Evaluator(target, n, torch.Generator().manual_seed(seed + 1))
+        evaluator = common.evaluator_for(entry, n, seed + 1)
         for k in nfes:
             x = sample(entry.flow, n, k, torch.Generator().manual_seed(seed)).samples
             samples[(entry.key, k)] = x
-            rows.append({"run": entry.label, "target": target.name, "nfe": k,
-                         **evaluators[target.name].score(x).to_dict()})
+            rows.append({"run": entry.label, "target": entry.target.name, "nfe": k, **evaluator.score(x).to_dict()})
     return pd.DataFrame(rows).drop(columns="n"), samples
 
 
@@ -35,14 +31,14 @@ def main() -> None:
     by_key = {r.key: r for r in runs}
     default_keys = [r.key for r in runs if r.config.target == runs[0].config.target][:2]
     common.from_url("cmp_runs", default_keys, lambda s: [k for k in s.split(",") if k in by_key])
-    st.session_state.cmp_runs = [k for k in st.session_state.cmp_runs if k in by_key] or default_keys
+    st.session_state.cmp_runs = [k for k in st.session_state.cmp_runs if k in by_key]  # runs may have gone
     keys = st.multiselect("Runs", list(by_key), format_func=lambda k: by_key[k].label, key="cmp_runs")
     c1, c2, c3 = st.columns(3)
-    common.from_url("cmp_nfe", NFE_CHOICES, common.int_list)
+    common.from_url("cmp_nfe", NFE_CHOICES, lambda s: [k for k in common.int_list(s) if k in NFE_CHOICES])
     nfes = c1.multiselect("Steps (NFE)", NFE_CHOICES, key="cmp_nfe")
-    common.from_url("cmp_n", 2000, int)
-    n = c2.select_slider("Samples per cell", [500, 1000, 2000, 5000, 10000], key="cmp_n")
-    common.from_url("cmp_seed", 0, int)
+    common.from_url("cmp_n", 2000, int, common.one_of(SAMPLE_SIZES))
+    n = c2.select_slider("Samples per cell", SAMPLE_SIZES, key="cmp_n")
+    common.from_url("cmp_seed", 0, int, common.within(0, 2**31 - 1))
     seed = c3.number_input("Seed", 0, 2**31 - 1, key="cmp_seed")
     common.to_url("cmp_runs", "cmp_nfe", "cmp_n", "cmp_seed")
     if not keys or not nfes:
@@ -55,7 +51,7 @@ def main() -> None:
     reference = common.target_preview(entries[0].target, 600)  # under every panel: a light sketch is enough
     for entry in entries:
         st.markdown(f"**{entry.label}**")
-        grid = {f"{k} step{'s' * (k > 1)}": samples[(entry.key, k)] for k in nfes}
+        grid = {common.steps_label(k): samples[(entry.key, k)] for k in nfes}
         fig = figures.scatter_grid(grid, columns=len(nfes), reference=reference, height_per_row=240)
         st.plotly_chart(fig, key=f"grid_{entry.key}", width="stretch")
         common.figure_download(fig, f"samples_{entry.config.method}_{entry.config.target}", key=f"html_{entry.key}")

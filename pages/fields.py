@@ -24,9 +24,9 @@ def main() -> None:
     c1, c2, c3 = st.columns([2, 1, 1])
     with c1:
         entry = common.run_picker("Run", runs, key="field_run")
-    common.from_url("field_t", 0.8, float)
+    common.from_url("field_t", 0.8, float, common.within(0, 1))
     t = c2.slider("t (1 = noise, 0 = data)", 0.0, 1.0, step=0.05, key="field_t")
-    common.from_url("field_r", 0.0, float)
+    common.from_url("field_r", 0.0, float, common.within(0, 1))
     st.session_state.field_r = min(st.session_state.field_r, t)
     r = c3.slider("r (end of the jump)", 0.0, t, step=0.05, key="field_r") if t > 0 else 0.0
     common.to_url("field_run", "field_t", "field_r")

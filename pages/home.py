@@ -4,6 +4,7 @@ import streamlit as st
 import torch
 
 from meanflow import figures, sample
+from meanflow.workspace import METHOD_LABELS
 from pages import common
 
 PANELS = (("meanflow", 1), ("flow-matching", 1), ("flow-matching", 16))
@@ -19,8 +20,7 @@ def demo(target_name: str) -> None:
     panels = {}
     for method, steps in PANELS:
         traj = sample(runs[method].flow, 1000, steps, torch.Generator().manual_seed(0))
-        name = "MeanFlow" if method == "meanflow" else "Flow matching"
-        panels[f"{name}, {steps} step{'s' * (steps > 1)}"] = (traj.times, traj.path)
+        panels[f"{METHOD_LABELS[method]}, {common.steps_label(steps)}"] = (traj.times, traj.path)
     reference = common.target_preview(runs["meanflow"].target, 1500)
     st.plotly_chart(figures.trajectory_animation(panels, n_frames=48, reference=reference, height=420, start_at_end=True),
                     key="home_demo", width="stretch")
@@ -35,9 +35,7 @@ def main() -> None:
         "integrating it in many small steps. **MeanFlow** learns the *average* velocity over a whole time "
         "interval instead, so a single network evaluation can jump from noise straight to data. "
         "Here you train both on 2D targets and see, with the numbers beside the pictures, what one step buys.")
-    common.from_url("home_target", common.SEED_TARGETS[0])
-    if st.session_state.home_target not in common.SEED_TARGETS:
-        st.session_state.home_target = common.SEED_TARGETS[0]
+    common.from_url("home_target", common.SEED_TARGETS[0], valid=common.one_of(common.SEED_TARGETS))
     target_name = st.segmented_control("Target", common.SEED_TARGETS, key="home_target") or common.SEED_TARGETS[0]
     common.to_url("home_target")
     demo(target_name)

@@ -1,7 +1,5 @@
 """Train: pick a target and methods, launch background runs, watch them live."""
 
-from dataclasses import replace
-
 import streamlit as st
 
 from meanflow import MeanFlowConfig, TrainConfig, figures
@@ -14,22 +12,26 @@ POLL_SECONDS = 0.5
 SHOWN_LIVE_RUNS = 6  # the newest runs get a live panel; older ones stay listed below
 
 
-# Widget key -> (default, parser): these settings define a demo and travel in the URL.
+BATCHES, WIDTHS = [64, 128, 256, 512, 1024, 2048], [16, 32, 64, 128, 256, 512]
+# Widget key -> (default, parser, accepted values): these settings define a demo and travel in the URL.
 URL_SETTINGS = {
-    "seconds": (60, int), "steps": (100_000, int), "batch": (DEFAULTS.batch, int), "hidden": (DEFAULTS.hidden, int),
-    "depth": (DEFAULTS.depth, int), "lr": (DEFAULTS.lr, float), "seed": (DEFAULTS.seed, int),
-    "time_sampler": (MF_DEFAULTS.time_sampler, str), "r_neq_t": (MF_DEFAULTS.r_neq_t, float),
-    "time_mean": (MF_DEFAULTS.time_mean, float), "time_std": (MF_DEFAULTS.time_std, float),
-    "weight_power": (MF_DEFAULTS.weight_power, float), "weight_eps": (MF_DEFAULTS.weight_eps, float),
+    "seconds": (60, int, common.within(5, 600)), "steps": (100_000, int, common.within(1, 1_000_000)),
+    "batch": (DEFAULTS.batch, int, common.one_of(BATCHES)), "hidden": (DEFAULTS.hidden, int, common.one_of(WIDTHS)),
+    "depth": (DEFAULTS.depth, int, common.within(1, 8)), "lr": (DEFAULTS.lr, float, common.within(1e-5, 1e4)),
+    "seed": (DEFAULTS.seed, int, common.within(0, 2**31 - 1)),
+    "time_sampler": (MF_DEFAULTS.time_sampler, str, common.one_of(TIME_SAMPLERS)),
+    "r_neq_t": (MF_DEFAULTS.r_neq_t, float, common.within(0, 1)),
+    "time_mean": (MF_DEFAULTS.time_mean, float, common.within(-3, 3)),
+    "time_std": (MF_DEFAULTS.time_std, float, common.within(0.1, 3)),
+    "weight_power": (MF_DEFAULTS.weight_power, float, common.within(0, 2)),
+    "weight_eps": (MF_DEFAULTS.weight_eps, float, common.within(1e-6, 1)),
 }
 
 
 def settings_form(target_ok: bool) -> list[TrainConfig] | None:
     """The launch settings; returns one config per chosen method when Train is pressed."""
-    for key, (default, parse) in URL_SETTINGS.items():
-        common.from_url(key, default, parse)
-    if st.session_state.time_sampler not in TIME_SAMPLERS:
-        st.session_state.time_sampler = MF_DEFAULTS.time_sampler
+    for key, (default, parse, valid) in URL_SETTINGS.items():
+        common.from_url(key, default, parse, valid)
     common.from_url("methods", list(METHOD_LABELS), lambda s: [m for m in s.split(",") if m in METHOD_LABELS])
     methods = st.multiselect("Methods", list(METHOD_LABELS), format_func=METHOD_LABELS.get, key="methods",
                              help="Train both to compare one-step MeanFlow with multi-step flow matching.")
@@ -39,13 +41,15 @@ def settings_form(target_ok: bool) -> list[TrainConfig] | None:
         c1, c2 = st.columns(2)
         steps = c1.number_input("Max steps", 1, 1_000_000, key="steps",
                                 help="The run ends at this many steps or at the time budget, whichever comes first.")
-        batch = c2.select_slider("Batch", [64, 128, 256, 512, 1024, 2048], key="batch",
+        batch = c2.select_slider("Batch", BATCHES, key="batch",
                                  help="Small batches give more steps per second on a CPU.")
-        hidden = c1.select_slider("Width", [16, 32, 64, 128, 256, 512], key="hidden", help="Units per hidden layer.")
+        hidden = c1.select_slider("Width", WIDTHS, key="hidden", help="Units per hidden layer.")
         depth = c2.slider("Depth (hidden layers)", 1, 8, key="depth",
                           help="Depth 4 and width 64 is the seed tutorial's network.")
-        lr = c1.number_input("Learning rate", 1e-5, 1.0, format="%.4f", key="lr",
-                             help="Adam's peak rate; cosine decay to a tenth over the budget.")
+        lr = c1.number_input("Learning rate", 1e-5, 1e4, format="%.4g", key="lr",
+                             help="Adam's peak rate; cosine decay to a tenth over the budget. Rates far "
+                                  "too high (try 1e4) diverge: the run ends as failed and keeps its last "
+                                  "good weights.")
         seed = c2.number_input("Seed", 0, 2**31 - 1, key="seed", help="Same seed and settings give the same run.")
         st.markdown("**MeanFlow options**")
         m1, m2 = st.columns(2)
@@ -119,21 +123,32 @@ def main() -> None:
                             key="target_preview", width="stretch")
     common.to_url("target")
     for config in configs or []:
-        ws.launch(replace(config, target=target.name), target)
+        ws.launch(config, target)
     if ws.live():
         st.subheader("This session's runs")
         live_runs(ws)
-        st.caption("Finished runs are saved to the runs folder and appear on every page. Runs train "
+        st.caption("Finished runs appear on every page of this session and are saved to the runs folder "
+                   "(other sessions find them under Saved runs). Runs train "
                    f"{common.job_scheduler().max_running} at a time on this server; more wait in line.")
         for error in ws.save_errors:
             st.error(error)
+    library(ws)
+
+
+def library(ws) -> None:
+    """Saved runs from earlier sessions (and before a restart): open one to use it on every page."""
     saved = ws.saved()
-    if saved or ws.problems:
-        with st.expander(f"Saved runs ({len(saved)})"):
-            for entry in saved:
-                st.markdown(f"- {entry.label}: {entry.state}, {len(entry.history)} history rows")
-            for problem in ws.problems:
-                st.warning(problem)
+    opened = {e.key for e in ws.opened()}
+    with st.expander(f"Saved runs ({len(saved)})", expanded=False):
+        if not saved:
+            st.caption("Runs are saved here when they end, and stay after the server restarts.")
+        for entry in saved[:50]:
+            c1, c2 = st.columns([5, 1])
+            c1.markdown(f"{entry.label} · {entry.state} · {len(entry.history)} history rows")
+            c2.button("Opened" if entry.key in opened else "Open", key=f"open_{entry.key}",
+                      disabled=entry.key in opened, on_click=ws.open, args=(entry.key,))
+        for problem in ws.problems:
+            st.warning(problem)
 
 
 main()

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -142,3 +143,64 @@ def test_pages_without_runs_point_to_train(app, monkeypatch):
         app.switch_page(page).run()
         assert not app.exception
         assert any("No trained run yet" in i.value for i in app.info)
+
+
+def test_a_diverging_run_says_so_and_a_stopped_run_stays_usable(app):
+    """lr 1e4 ends as 'diverged at step N' on the page; a run stopped midway animates and compares."""
+    app.switch_page("pages/train.py").run()
+    app.multiselect(key="methods").set_value(["meanflow"])
+    app.number_input(key="lr").set_value(1e4)
+    app.button(key="launch").click().run()
+    ws = app.session_state["workspace"]
+    ws.live()[0].job.join(30)
+    app.run()
+    assert any("diverged at step" in e.value for e in app.error)
+
+    app.number_input(key="lr").set_value(5e-3)
+    app.slider(key="seconds").set_value(600)
+    app.button(key="launch").click().run()
+    running = ws.live()[0]
+    while running.job.snapshot().step < 50:
+        time.sleep(0.05)
+    app.button(key=f"stop_{running.key}").click().run()
+    running.job.join(10)
+    assert running.state == "stopped" and running.flow is not None
+    app.switch_page("pages/animate.py").run()
+    app.selectbox(key="anim_left_run").set_value(running.key).run()
+    assert not app.exception and len(charts(app)) == 1
+    app.switch_page("pages/compare.py").run()
+    app.multiselect(key="cmp_runs").set_value([running.key])
+    app.select_slider(key="cmp_n").set_value(500).run()
+    assert not app.exception and len(app.dataframe[0].value) == 6
+
+
+def test_a_saved_run_from_another_session_is_opened_from_the_library(app, tmp_path, tiny_config):
+    """Saved runs (another session's, or from before a restart) stay out of the pickers until opened."""
+    from meanflow.runs import save_job
+    from meanflow.targets import get_target
+    from meanflow.trainer import train
+
+    save_job(tmp_path / "runs" / "earlier-run", train(tiny_config, get_target("moons")))
+    (tmp_path / "runs" / "broken-run").mkdir()
+    (tmp_path / "runs" / "broken-run" / "config.json").write_text("{half written")
+    app.switch_page("pages/train.py").run()
+    assert any("skipped broken-run" in w.value for w in app.warning)
+    app.button(key="open_saved:earlier-run").click().run()
+    app.switch_page("pages/animate.py").run()
+    options = app.selectbox(key="anim_left_run").options
+    assert any("earlier-run" in o or "checkerboard" in o for o in options)
+    assert "saved:earlier-run" in [e.key for e in app.session_state["workspace"].ready()]
+
+
+@pytest.mark.parametrize("page, params", [
+    ("pages/fields.py", {"field_t": "2", "field_r": "nan"}),
+    ("pages/animate.py", {"particles": "50", "anim_left_steps": "3", "anim_seed": "-4"}),
+    ("pages/train.py", {"seconds": "1", "batch": "7", "lr": "inf", "time_sampler": "beta", "target": "banana"}),
+    ("pages/compare.py", {"cmp_n": "12", "cmp_nfe": "1,x,64", "cmp_runs": "nope"}),
+])
+def test_a_hand_edited_url_falls_back_to_defaults(app, page, params):
+    """Out-of-range, non-numeric or unknown URL values never break a page."""
+    for key, value in params.items():
+        app.query_params[key] = value
+    app.switch_page(page).run()
+    assert not app.exception

@@ -83,6 +83,11 @@ def test_bench_prints_all_three_variants_as_json():
     (["sample", "RUN", "--nfe", "-3", "--n", "10", "--out", "s.npy"], "positive integer"),
     (["evaluate", "/no/such.npy", "--target", "moons"], "not found"),
     (["frobnicate"], "invalid choice"),
+    (["train", "--method", "meanflow", "--target", "moons", "--device", "banana", "--out", "x"], "banana"),
+    (["train", "--method", "meanflow", "--target", "moons", "--seed", "99999999999999999999999", "--out", "x"],
+     "a seed from 0"),
+    (["train", "--method", "meanflow", "--target", "moons", "--out", "/proc/no/such/dir"], "error"),
+    (["sample", "RUN", "--nfe", "1", "--n", "10", "--seed", "-1", "--out", "s.npy"], "a seed from 0"),
 ])
 def test_bad_input_exits_2_with_one_line_and_no_traceback(args, fragment, run_dir, tmp_path):
     args = [str(run_dir) if a == "RUN" else a for a in args]

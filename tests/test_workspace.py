@@ -12,7 +12,7 @@ from meanflow.workspace import Workspace
 def test_a_launched_job_saves_its_run_when_it_ends(tmp_path, tiny_config):
     ws = Workspace(tmp_path)
     entry = ws.launch(tiny_config, get_target("moons"))
-    assert entry.source == "live" and entry.label == "MeanFlow · checkerboard #1"
+    assert entry.source == "live" and entry.label == "MeanFlow · moons #1" and entry.config.target == "moons"
     entry.job.join()  # the save runs in the job's thread, before the thread ends
     (folder,) = list(tmp_path.iterdir())
     assert load_run(folder).state == "done"
@@ -38,5 +38,17 @@ def test_saved_and_bundled_runs_are_listed_with_skips_reported(tmp_path, tiny_co
     saved = ws.saved()
     assert [e.key for e in saved] == ["saved:other"] and ws.problems[0].startswith("skipped half-written")
     assert ws.bundled()[0].label.endswith("(pretrained)")
-    assert ws.get("saved:other").flow is not None and ws.get("nope") is None
+    assert ws.get("saved:other") is None  # in the library, not in this session's lists...
+    assert ws.open("saved:other").key == "saved:other" and ws.open("nope") is None
+    assert ws.get("saved:other").flow is not None  # ...until opened
     assert ws.saved()[0].saved is saved[0].saved  # read once, then served from the cache
+
+
+def test_two_sessions_never_see_each_others_runs(tmp_path, tiny_config):
+    """Live runs of one workspace are absent from another's lists, even after they are saved."""
+    a, b = Workspace(tmp_path), Workspace(tmp_path)
+    entry = a.launch(tiny_config, get_target("moons"))
+    entry.job.join()
+    assert [e.key for e in a.entries()] == [entry.key]
+    assert b.entries() == [] and b.ready() == []
+    assert [e.saved.path.name for e in b.saved()] == [a.folder(entry).name]  # b may open it from the library
