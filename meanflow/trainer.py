@@ -270,16 +270,18 @@ class TrainingJob:
                 self._publish(**changes)
                 last_publish = now
 
-        if end_state != "failed" and not all(bool(torch.isfinite(p).all()) for p in net.parameters()):
-            with torch.no_grad():  # the last update overflowed: keep the weights from before it
+        preview = self._preview(preview_noise)
+        if end_state != "failed" and not np.isfinite(preview).all():
+            with torch.no_grad():  # the last update blew up (no later loss saw it): undo it
                 for p, saved in zip(net.parameters(), last_good):
                     p.copy_(saved)
             end_state, message = "failed", f"diverged at step {step}"
+            preview = self._preview(preview_noise)
         elapsed = time.perf_counter() - start
         self._flush_history(step, lr, elapsed)
         rate = step / elapsed if elapsed > 0 else 0.0
         self._publish(state=end_state, message=message, step=step, elapsed=elapsed, steps_per_sec=rate,
-                      eta_seconds=0.0, preview=self._preview(preview_noise), preview_step=step)
+                      eta_seconds=0.0, preview=preview, preview_step=step)
 
     def _flush_history(self, step: int, lr: float, seconds: float) -> None:
         if self._pending:

@@ -67,6 +67,8 @@ def test_a_planted_pickle_is_refused_and_never_executed(saved):
     (lambda p: (p / WEIGHTS_FILE).write_bytes(b"\x00" * 3), "not a valid safetensors"),
     (lambda p: _edit_config(p, hidden=999), "does not fit the configured network"),
     (lambda p: _edit_config(p, steps=-5), "not a valid run config"),
+    (lambda p: _edit_config(p, hidden=10**6, depth=3), "not a valid run config"),
+    (lambda p: _edit_config(p, hidden=4096, depth=32), "does not fit the configured network"),
     (lambda p: _edit_config(p, evil="__import__('os')"), "unknown config fields"),
 ])
 def test_corrupt_run_folders_give_clear_errors(saved, corrupt, message):
@@ -92,6 +94,7 @@ def test_list_runs_skips_broken_folders_with_a_warning(saved, tmp_path):
     path, _ = saved
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / CONFIG_FILE).write_text("garbage")
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")
     runs, problems = list_runs(tmp_path)
     assert [r.path for r in runs] == [path]
     assert len(problems) == 1 and problems[0].startswith("skipped broken")

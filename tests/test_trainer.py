@@ -90,6 +90,13 @@ def test_a_diverging_learning_rate_ends_as_failed_not_as_a_crash(tiny_config):
     assert all(torch.isfinite(p).all() for p in job.flow.net.parameters())
 
 
+def test_an_overflowing_last_update_is_caught_too(tiny_config):
+    """Divergence in the very last update (no later loss to see it) still ends as failed, weights finite."""
+    job = train(replace(tiny_config, steps=1, lr=1e30, lr_final_ratio=1.0), get_target("checkerboard"))
+    assert job.snapshot().state == "failed" and job.snapshot().message == "diverged at step 1"
+    assert all(torch.isfinite(p).all() for p in job.flow.net.parameters())
+
+
 def test_seeded_runs_are_reproducible(tiny_config):
     """Same config and seed must give identical losses and weights, even with another job alongside."""
     other = TrainingJob(replace(tiny_config, seed=99, steps=10**6), get_target("spiral")).start()
@@ -102,6 +109,8 @@ def test_seeded_runs_are_reproducible(tiny_config):
         other.join()
     np.testing.assert_array_equal(sa.history[:, 1], sb.history[:, 1])
     np.testing.assert_array_equal(sa.preview, sb.preview)
+    for p, q in zip(a.flow.net.parameters(), b.flow.net.parameters()):
+        assert torch.equal(p, q)
 
 
 def test_snapshots_report_progress_and_previews(tiny_config):
