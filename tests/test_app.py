@@ -58,7 +58,7 @@ def test_home_animates_the_bundled_runs_at_once(app):
 
 def test_train_launches_both_methods_and_shows_them_finished(app):
     """Launch two short runs; after they end the page shows done, a preview and a loss curve per run."""
-    app.switch_page("pages/train.py").run()
+    app.switch_page("app_pages/train.py").run()
     assert not app.exception
     app.slider(key="seconds").set_value(5)
     app.number_input(key="steps").set_value(150)
@@ -82,7 +82,7 @@ def test_train_launches_both_methods_and_shows_them_finished(app):
 
 
 def test_train_reports_a_bad_upload_without_a_traceback(app):
-    app.switch_page("pages/train.py").run()
+    app.switch_page("app_pages/train.py").run()
     app.radio(key="target_source").set_value("Text").run()
     app.text_input(key="target_text").set_value("   ").run()
     assert not app.exception
@@ -93,7 +93,7 @@ def test_train_reports_a_bad_upload_without_a_traceback(app):
 @needs_bundled
 def test_animate_builds_synchronised_panels(app):
     """Two panels, 64 shared frames, each frame moving one particle trace per panel."""
-    app.switch_page("pages/animate.py").run()
+    app.switch_page("app_pages/animate.py").run()
     assert not app.exception
     app.slider(key="particles").set_value(300).run()
     (spec,) = charts(app)
@@ -105,7 +105,7 @@ def test_animate_builds_synchronised_panels(app):
 
 @needs_bundled
 def test_compare_tabulates_every_run_and_step_count(app):
-    app.switch_page("pages/compare.py").run()
+    app.switch_page("app_pages/compare.py").run()
     app.select_slider(key="cmp_n").set_value(500).run()
     assert not app.exception
     table = app.dataframe[0].value
@@ -119,7 +119,7 @@ def test_compare_tabulates_every_run_and_step_count(app):
 
 @needs_bundled
 def test_fields_page_draws_both_fields_and_the_animation(app):
-    app.switch_page("pages/fields.py").run()
+    app.switch_page("app_pages/fields.py").run()
     assert not app.exception
     specs = charts(app)
     assert len(specs) == 3 and len(specs[2]["frames"]) == 11
@@ -128,7 +128,7 @@ def test_fields_page_draws_both_fields_and_the_animation(app):
 
 
 def test_learn_page_links_each_idea(app):
-    app.switch_page("pages/learn.py").run()
+    app.switch_page("app_pages/learn.py").run()
     assert not app.exception
     assert len(app.subheader) == 7
     assert any("MeanFlow identity" in s.value for s in app.subheader)
@@ -136,10 +136,10 @@ def test_learn_page_links_each_idea(app):
 
 def test_pages_without_runs_point_to_train(app, monkeypatch):
     """With no bundled and no saved run, the run pages say how to get one instead of failing."""
-    import pages.common as common
+    import app_pages.common as common
 
     monkeypatch.setattr(common, "bundled_runs", lambda: [])
-    for page in ("pages/animate.py", "pages/compare.py", "pages/fields.py"):
+    for page in ("app_pages/animate.py", "app_pages/compare.py", "app_pages/fields.py"):
         app.switch_page(page).run()
         assert not app.exception
         assert any("No trained run yet" in i.value for i in app.info)
@@ -147,7 +147,7 @@ def test_pages_without_runs_point_to_train(app, monkeypatch):
 
 def test_a_diverging_run_says_so_and_a_stopped_run_stays_usable(app):
     """lr 1e4 ends as 'diverged at step N' on the page; a run stopped midway animates and compares."""
-    app.switch_page("pages/train.py").run()
+    app.switch_page("app_pages/train.py").run()
     app.multiselect(key="methods").set_value(["meanflow"])
     app.number_input(key="lr").set_value(1e4)
     app.button(key="launch").click().run()
@@ -165,10 +165,10 @@ def test_a_diverging_run_says_so_and_a_stopped_run_stays_usable(app):
     app.button(key=f"stop_{running.key}").click().run()
     running.job.join(10)
     assert running.state == "stopped" and running.flow is not None
-    app.switch_page("pages/animate.py").run()
+    app.switch_page("app_pages/animate.py").run()
     app.selectbox(key="anim_left_run").set_value(running.key).run()
     assert not app.exception and len(charts(app)) == 1
-    app.switch_page("pages/compare.py").run()
+    app.switch_page("app_pages/compare.py").run()
     app.multiselect(key="cmp_runs").set_value([running.key])
     app.select_slider(key="cmp_n").set_value(500).run()
     assert not app.exception and len(app.dataframe[0].value) == 6
@@ -183,20 +183,20 @@ def test_a_saved_run_from_another_session_is_opened_from_the_library(app, tmp_pa
     save_job(tmp_path / "runs" / "earlier-run", train(tiny_config, get_target("moons")))
     (tmp_path / "runs" / "broken-run").mkdir()
     (tmp_path / "runs" / "broken-run" / "config.json").write_text("{half written")
-    app.switch_page("pages/train.py").run()
+    app.switch_page("app_pages/train.py").run()
     assert any("skipped broken-run" in w.value for w in app.warning)
     app.button(key="open_saved:earlier-run").click().run()
-    app.switch_page("pages/animate.py").run()
+    app.switch_page("app_pages/animate.py").run()
     options = app.selectbox(key="anim_left_run").options
     assert any("earlier-run" in o or "checkerboard" in o for o in options)
     assert "saved:earlier-run" in [e.key for e in app.session_state["workspace"].ready()]
 
 
 @pytest.mark.parametrize("page, params", [
-    ("pages/fields.py", {"field_t": "2", "field_r": "nan"}),
-    ("pages/animate.py", {"particles": "50", "anim_left_steps": "3", "anim_seed": "-4"}),
-    ("pages/train.py", {"seconds": "1", "batch": "7", "lr": "inf", "time_sampler": "beta", "target": "banana"}),
-    ("pages/compare.py", {"cmp_n": "12", "cmp_nfe": "1,x,64", "cmp_runs": "nope"}),
+    ("app_pages/fields.py", {"field_t": "2", "field_r": "nan"}),
+    ("app_pages/animate.py", {"particles": "50", "anim_left_steps": "3", "anim_seed": "-4"}),
+    ("app_pages/train.py", {"seconds": "1", "batch": "7", "lr": "inf", "time_sampler": "beta", "target": "banana"}),
+    ("app_pages/compare.py", {"cmp_n": "12", "cmp_nfe": "1,x,64", "cmp_runs": "nope"}),
 ])
 def test_a_hand_edited_url_falls_back_to_defaults(app, page, params):
     """Out-of-range, non-numeric or unknown URL values never break a page."""

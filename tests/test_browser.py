@@ -32,7 +32,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """A streamlit server for this module; yields (url, log path)."""
+    """A streamlit server for this module; yields (url, log path, pid)."""
     port = _free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
     env = dict(os.environ, MEANFLOW_RUNS_DIR=str(tmp_path_factory.mktemp("runs")))
@@ -51,7 +51,7 @@ def server(tmp_path_factory):
                 time.sleep(0.1)
         else:
             pytest.fail(f"server did not start: {log.read_text()[-2000:]}")
-        yield url, log
+        yield url, log, proc.pid
     finally:
         proc.terminate()
         proc.wait(10)
@@ -91,7 +91,7 @@ def open_page(page, url: str, timeout: float = 60_000) -> float:
 
 def test_open_app_train_animate_compare(server, page):
     """The whole demo in a browser: train to done, play an animation, find the metrics table."""
-    url, log = server
+    url, log, _ = server
     print(f"\nhome first paint (cold): {open_page(page, url):.2f} s")
     expect(page.get_by_text("MeanFlow playground").first).to_be_visible()
     shot(page, "home")
@@ -133,7 +133,7 @@ def test_open_app_train_animate_compare(server, page):
 
 def test_every_page_paints_without_errors(server, page):
     """Each page shows its title and at least one chart (or its text), and the server logs no error."""
-    url, log = server
+    url, log, _ = server
     timings = {}
     for path, title in [("", "MeanFlow playground"), ("train", "Train"), ("animate", "Animate"),
                         ("compare", "Compare step counts"), ("fields", "Velocity fields")]:
@@ -153,7 +153,7 @@ def test_pages_answer_while_two_runs_train(server, page):
 
     The latency is printed (quoted in the closing note), not asserted: timings belong to benchmarks.
     """
-    url, log = server
+    url, log, _ = server
     open_page(page, f"{url}/train")
     page.get_by_role("button", name="Train", exact=True).click()
     expect(page.get_by_text("steps/s")).to_have_count(2, timeout=20_000)

@@ -39,7 +39,7 @@ def train_page(tmp_path, monkeypatch):
     monkeypatch.setenv("MEANFLOW_RUNS_DIR", str(tmp_path / "runs"))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.run()
-    at.switch_page("pages/train.py").run()
+    at.switch_page("app_pages/train.py").run()
     at.radio(key="target_source").set_value("Upload").run()
     return at
 

@@ -5,7 +5,7 @@ import streamlit as st
 import torch
 
 from meanflow import figures, sample
-from pages import common
+from app_pages import common
 
 NFE_CHOICES = [1, 2, 4, 8, 16, 32]
 SAMPLE_SIZES = [500, 1000, 2000, 5000, 10000]

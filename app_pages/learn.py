@@ -20,12 +20,12 @@ A network $v_\theta(z, t)$ learns the *instantaneous* velocity by regression,
 $\min_\theta \mathbb E\,\lVert v_\theta(z_t, t) - (e - x)\rVert^2$. Its optimum is the average of $e - x$ over all
 pairs passing through $z_t$, a field that curves. Sampling integrates it backwards from noise with Euler steps
 $z_{t - h} = z_t - h\, v_\theta(z_t, t)$: many small steps follow the curve, one big step cuts the corner and
-lands near the mean of the data.""", "pages/fields.py", "See the instantaneous field v(z, t)")
+lands near the mean of the data.""", "app_pages/fields.py", "See the instantaneous field v(z, t)")
     section("2. The average velocity", r"""
 MeanFlow models the *average* velocity over an interval $[r, t]$:
 $$u(z_t, r, t) = \frac{1}{t - r}\int_r^t v(z_s, s)\,ds, \qquad z_r = z_t - (t - r)\,u(z_t, r, t).$$
 With $r = 0$, $t = 1$ one evaluation jumps from noise to data: $x = e - u(e, 0, 1)$.""",
-            "pages/fields.py", "Compare v with u(z, r, t)")
+            "app_pages/fields.py", "Compare v with u(z, r, t)")
     section("3. The MeanFlow identity", r"""
 The integral is unknown, but differentiating $(t - r)\,u = \int_r^t v\,ds$ in $t$ (with $r$ fixed) gives
 $$u(z_t, r, t) = v(z_t, t) - (t - r)\,\frac{d}{dt}u(z_t, r, t),$$
@@ -43,17 +43,17 @@ $$\mathcal L = \mathbb E\, w\,\big\lVert u_\theta(z_t, r, t) - \mathrm{sg}\big(v
 Without $\mathrm{sg}$ the gradient would flow through the JVP: costlier, and unstable. The adaptive weight
 ($p = 0.5$ here) keeps a few hard samples from dominating. Because the target moves as the network learns, the
 loss is **not** a progress measure: it can rise while samples improve — watch the samples instead.""",
-            "pages/train.py", "Train and watch the samples, not the loss")
+            "app_pages/train.py", "Train and watch the samples, not the loss")
     section("6. One step versus many", r"""
 A trained MeanFlow samples in one step, $x = e - u_\theta(e, 0, 1)$, or in $K$ steps on a grid
 $1 = t_0 > t_1 > \dots > t_K = 0$ with $z_{t_{i+1}} = z_{t_i} - (t_i - t_{i+1})\,u_\theta(z_{t_i}, t_{i+1}, t_i)$.
 Flow matching's one step collapses towards the mean; it needs many Euler steps for sharp samples.""",
-            "pages/animate.py", "Watch one step against K steps")
+            "app_pages/animate.py", "Watch one step against K steps")
     section("7. Measuring quality", r"""
 A global metric (sliced Wasserstein-1) ranks a blurred sampler above a sharp but shrunk one; a local one
 (total variation between $0.25$-wide histograms, and the fraction of samples inside the checkerboard's cells)
 catches blur. Each comes with its noise floor: the same metric for an exact sample of the same size.""",
-            "pages/compare.py", "Compare step counts with both metrics")
+            "app_pages/compare.py", "Compare step counts with both metrics")
 
 
 main()

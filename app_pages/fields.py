@@ -5,7 +5,7 @@ import streamlit as st
 
 from meanflow import figures
 from meanflow.sampling import integrated_average_velocity, velocity_field
-from pages import common
+from app_pages import common
 
 GRID = 21  # arrows per side
 ANIMATION_TIMES = np.round(np.linspace(1.0, 0.0, 11), 2)

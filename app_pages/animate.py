@@ -4,7 +4,7 @@ import streamlit as st
 import torch
 
 from meanflow import figures, sample
-from pages import common
+from app_pages import common
 
 STEP_CHOICES = [1, 2, 4, 8, 16, 32]
 

@@ -181,7 +181,7 @@ def ready_runs() -> list[RunEntry]:
     if not runs:
         st.info("No trained run yet. Train one on the **Train** page (a minute is enough), "
                 "or run `make assets` to build the bundled pretrained runs.")
-        st.page_link("pages/train.py", label="Go to Train", icon=":material/fitness_center:")
+        st.page_link("app_pages/train.py", label="Go to Train", icon=":material/fitness_center:")
         st.stop()
     return runs
 

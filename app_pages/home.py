@@ -5,7 +5,7 @@ import torch
 
 from meanflow import figures, sample
 from meanflow.workspace import METHOD_LABELS
-from pages import common
+from app_pages import common
 
 PANELS = (("meanflow", 1), ("flow-matching", 1), ("flow-matching", 16))
 
@@ -15,7 +15,7 @@ def demo(target_name: str) -> None:
     runs = {r.config.method: r for r in common.workspace().bundled() if r.config.target == target_name}
     if len(runs) < 2:
         st.info("The bundled pretrained runs are missing (run `make assets`). Train live instead:")
-        st.page_link("pages/train.py", label="Train a model now (about a minute)", icon=":material/fitness_center:")
+        st.page_link("app_pages/train.py", label="Train a model now (about a minute)", icon=":material/fitness_center:")
         return
     panels = {}
     for method, steps in PANELS:
@@ -40,10 +40,10 @@ def main() -> None:
     common.to_url("home_target")
     demo(target_name)
     c1, c2, c3, c4 = st.columns(4)
-    c1.page_link("pages/train.py", label="Train your own", icon=":material/fitness_center:")
-    c2.page_link("pages/animate.py", label="Animate one step vs K steps", icon=":material/animation:")
-    c3.page_link("pages/compare.py", label="Compare step counts", icon=":material/bar_chart:")
-    c4.page_link("pages/learn.py", label="How MeanFlow works", icon=":material/menu_book:")
+    c1.page_link("app_pages/train.py", label="Train your own", icon=":material/fitness_center:")
+    c2.page_link("app_pages/animate.py", label="Animate one step vs K steps", icon=":material/animation:")
+    c3.page_link("app_pages/compare.py", label="Compare step counts", icon=":material/bar_chart:")
+    c4.page_link("app_pages/learn.py", label="How MeanFlow works", icon=":material/menu_book:")
 
 
 main()

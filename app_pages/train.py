@@ -5,10 +5,10 @@ import streamlit as st
 from meanflow import MeanFlowConfig, TrainConfig, figures
 from meanflow.methods import TIME_SAMPLERS
 from meanflow.workspace import METHOD_LABELS
-from pages import common
+from app_pages import common
 
 DEFAULTS, MF_DEFAULTS = TrainConfig(), MeanFlowConfig()
-POLL_SECONDS = 0.5
+POLL_SECONDS = 1.0  # each poll redraws every live run's charts: Python work that competes with training
 SHOWN_LIVE_RUNS = 6  # the newest runs get a live panel; older ones stay listed below
 
 
