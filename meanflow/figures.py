@@ -235,6 +235,11 @@ def _arrows(grid_points: np.ndarray, vectors: np.ndarray, scale: float) -> tuple
     right barb, None (two strokes sharing the tip), so (4 m,) each.
     """
     d = vectors * scale  # (m, 2)
+    # A few wild arrows (a network extrapolating far from the data, often near t = 0) must not
+    # cross the plot: cap each at 1.5 grid spacings, keeping its direction.
+    cap = 1.5 * _grid_spacing(grid_points)
+    length = np.linalg.norm(d, axis=1, keepdims=True)
+    d = np.where(length > cap, d * cap / np.maximum(length, 1e-12), d)
     tail, tip = grid_points - d / 2, grid_points + d / 2
     # Heads 30% of the arrow's own length, 25 degrees off the shaft: short arrows get small heads
     c, s = math.cos(math.radians(25)), math.sin(math.radians(25))
@@ -254,10 +259,14 @@ def _arrows(grid_points: np.ndarray, vectors: np.ndarray, scale: float) -> tuple
     return with_nones(shafts), with_nones(heads)
 
 
+ARROW_QUANTILE = 0.9  # the arrow length that gets 0.9 grid spacings; longer ones are capped
+
+
 def _auto_scale(grid_points: np.ndarray, vectors: np.ndarray) -> float:
-    """The multiplier making the longest arrow 0.9 of the grid spacing."""
-    longest = float(np.linalg.norm(vectors, axis=1).max()) if len(vectors) else 0.0
-    return 0.9 * _grid_spacing(grid_points) / longest if longest > 0 else 1.0
+    """The multiplier making the 90th-percentile arrow 0.9 of the grid spacing (robust to outliers)."""
+    lengths = np.linalg.norm(vectors, axis=1) if len(vectors) else np.zeros(1)
+    typical = float(np.quantile(lengths, ARROW_QUANTILE))
+    return 0.9 * _grid_spacing(grid_points) / typical if typical > 0 else 1.0
 
 
 def _arrow_traces(grid_points: np.ndarray, vectors: np.ndarray, scale: float) -> list[go.Scatter]:

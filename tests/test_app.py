@@ -52,6 +52,7 @@ def test_home_animates_the_bundled_runs_at_once(app):
     assert len(spec["frames"]) == 48
     titles = [a["text"] for a in spec["layout"]["annotations"]]
     assert titles[:3] == ["MeanFlow, 1 step", "Flow matching, 1 step", "Flow matching, 16 steps"]
+    assert len(app.metric) == 3  # a number beside each picture
     app.segmented_control(key="home_target").set_value("spiral").run()
     assert not app.exception and app.query_params["home_target"] == "spiral"
 
