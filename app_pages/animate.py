@@ -48,7 +48,7 @@ def main() -> None:
         traj = sample(entry.flow, n, steps, torch.Generator().manual_seed(int(seed)))  # same noise in both panels
         panels[title] = (traj.times, traj.path)
         trajectories[title] = (entry, traj)
-    reference = common.target_preview(left[0].target)
+    reference = common.target_preview(left[0].target, 800)  # SVG under animated panels: keep it light
     fig = figures.trajectory_animation(panels, reference=reference)
     st.plotly_chart(fig, key="animation", width="stretch")
     st.caption("Press ▶ to play. Straight segments are one-step jumps; polylines are K-step paths "

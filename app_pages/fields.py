@@ -31,7 +31,7 @@ def main() -> None:
     r = c3.slider("r (end of the jump)", 0.0, t, step=0.05, key="field_r") if t > 0 else 0.0
     common.to_url("field_run", "field_t", "field_r")
 
-    reference = common.target_preview(entry.target)
+    reference = common.target_preview(entry.target, 800)
     noise = entry.flow.normaliser.to_data(np.random.default_rng(0).normal(size=(500, 2)))
     bounds = figures.bounds_of(reference, noise, margin=0.05)  # the field matters where noise and data are
     points = grid_points(bounds)

@@ -24,7 +24,7 @@ def demo(target_name: str) -> None:
         title = f"{METHOD_LABELS[method]}, {common.steps_label(steps)}"
         panels[title] = (traj.times, traj.path)
         scores[title] = common.evaluator_for(runs[method], N).score(traj.samples)
-    reference = common.target_preview(runs["meanflow"].target, 1500)
+    reference = common.target_preview(runs["meanflow"].target, 800)
     st.plotly_chart(figures.trajectory_animation(panels, n_frames=48, reference=reference, height=420, start_at_end=True),
                     key="home_demo", width="stretch")
     for col, (title, q) in zip(st.columns(len(scores)), scores.items()):

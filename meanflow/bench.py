@@ -50,16 +50,16 @@ class _SeedNet(nn.Module):
         return self.layers[-1](h)
 
 
-def _naive_meanflow_step(cfg: BenchConfig, g: torch.Generator) -> Callable[[], float]:
-    torch.manual_seed(cfg.seed)
-    net = _SeedNet(cfg.hidden, cfg.depth)
+def _naive_meanflow(hidden: int, depth: int, batch: int, target, seed: int, g: torch.Generator):
+    """The seed tutorial's recipe: (network, one training step). Uniform r < t, Adam 3e-3."""
+    torch.manual_seed(seed)
+    net = _SeedNet(hidden, depth)
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-    target = get_target("checkerboard")
 
     def step() -> float:
-        x = target.sample_model(cfg.batch, g)
-        e = torch.randn(cfg.batch, 2, generator=g)
-        pair = torch.rand(cfg.batch, 2, generator=g)
+        x = target.sample_model(batch, g)
+        e = torch.randn(batch, 2, generator=g)
+        pair = torch.rand(batch, 2, generator=g)
         t, r = pair.max(1, keepdim=True).values, pair.min(1, keepdim=True).values
         z, v = (1 - t) * x + t * e, e - x
         u, dudt = torch.autograd.functional.jvp(
@@ -70,7 +70,11 @@ def _naive_meanflow_step(cfg: BenchConfig, g: torch.Generator) -> Callable[[], f
         opt.zero_grad()
         return float(loss.detach())
 
-    return step
+    return net, step
+
+
+def _naive_meanflow_step(cfg: BenchConfig, g: torch.Generator) -> Callable[[], float]:
+    return _naive_meanflow(cfg.hidden, cfg.depth, cfg.batch, get_target("checkerboard"), cfg.seed, g)[1]
 
 
 def _package_step(method_name: str, cfg: BenchConfig, g: torch.Generator) -> Callable[[], float]:
@@ -139,3 +143,79 @@ def format_step_benchmark(result: dict) -> str:
 def main_bench(cfg: BenchConfig, as_json: bool) -> str:
     result = run_step_benchmark(cfg)
     return json.dumps(result, indent=2) if as_json else format_step_benchmark(result)
+
+
+# ---------------------------------------------------------------- quality at a fixed wall-clock budget
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    seconds: float = 30.0  # training wall time per (variant, target)
+    targets: tuple[str, ...] = ("checkerboard", "moons", "spiral")
+    n: int = 10_000  # samples scored per sampler
+    seed: int = 0
+    threads: int = 1
+
+
+def _naive_quality_run(target, qc: QualityConfig):
+    """Train the seed recipe (4 x 64 GELU, batch 2048) for the budget; returns (one-step sampler, steps)."""
+    g = torch.Generator().manual_seed(qc.seed)
+    net, step = _naive_meanflow(64, 4, 2048, target, qc.seed, g)
+    start, steps = time.perf_counter(), 0
+    while time.perf_counter() - start < qc.seconds:
+        step()
+        steps += 1
+
+    @torch.no_grad()
+    def one_step(e: torch.Tensor) -> torch.Tensor:
+        ones = torch.ones(len(e), 1)
+        return e - net(e, ones, 0 * ones)
+
+    return one_step, steps
+
+
+def run_quality_benchmark(qc: QualityConfig = QualityConfig()) -> list[dict]:
+    """One row per (target, variant, NFE): metrics of n samples beside their floors."""
+    from .metrics import Evaluator
+    from .sampling import sample
+    from .trainer import TrainConfig, train
+
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(qc.threads)
+    rows = []
+    try:
+        for name in qc.targets:
+            target = get_target(name)
+            evaluator = Evaluator(target, qc.n, torch.Generator().manual_seed(qc.seed + 1))
+
+            def add(variant: str, nfe: int, samples, steps: int) -> None:
+                q = evaluator.score(target.normaliser.to_data(samples) if isinstance(samples, torch.Tensor)
+                                    else samples)
+                rows.append({"target": name, "variant": variant, "nfe": nfe, "train_steps": steps,
+                             **{k: v for k, v in q.to_dict().items() if k != "n"}})
+
+            one_step, steps = _naive_quality_run(target, qc)
+            add("meanflow-naive", 1, one_step(torch.randn(qc.n, 2, generator=torch.Generator().manual_seed(qc.seed))),
+                steps)
+            for method, nfes in (("meanflow", (1, 2, 4)), ("flow-matching", (1, 8, 32))):
+                config = TrainConfig(method=method, target=name, steps=10**9, max_seconds=qc.seconds,
+                                     seed=qc.seed, threads=qc.threads)
+                job = train(config, target)
+                for nfe in nfes:
+                    x = sample(job.flow, qc.n, nfe, torch.Generator().manual_seed(qc.seed)).samples
+                    add(method, nfe, x, job.snapshot().step)
+    finally:
+        torch.set_num_threads(previous_threads)
+    return rows
+
+
+def format_quality_benchmark(rows: list[dict], qc: QualityConfig) -> str:
+    lines = [f"sample quality after {qc.seconds:g} s of training ({qc.threads} thread), {qc.n} samples; "
+             "floor = the same metric for an exact sample",
+             f"{'target':<13}{'variant':<16}{'nfe':>4}{'steps':>8}{'hist TV':>9}{'floor':>7}"
+             f"{'sliced W1':>11}{'floor':>7}{'in cells':>10}"]
+    for r in rows:
+        inside = f"{r['in_support']:.3f}" if r["in_support"] is not None else "-"
+        lines.append(f"{r['target']:<13}{r['variant']:<16}{r['nfe']:>4}{r['train_steps']:>8}{r['hist_tv']:>9.3f}"
+                     f"{r['hist_tv_floor']:>7.3f}{r['sliced_w1']:>11.3f}{r['sliced_w1_floor']:>7.3f}{inside:>10}")
+    return "\n".join(lines)

@@ -107,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="step-time benchmark: flow matching vs MeanFlow vs the naive seed MeanFlow")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--quality", action="store_true",
+                   help="instead: sample quality of the naive seed recipe, MeanFlow and flow matching after "
+                        "--seconds of training each, on --targets")
+    p.add_argument("--seconds", type=_positive_float, default=30.0, help="with --quality: training time per run")
+    p.add_argument("--targets", default="checkerboard,moons,spiral", help="with --quality: comma-separated presets")
     from .bench import BenchConfig
 
     b = BenchConfig()
@@ -215,7 +220,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import BenchConfig, main_bench
+    from .bench import BenchConfig, QualityConfig, format_quality_benchmark, main_bench, run_quality_benchmark
+
+    if args.quality:
+        names = tuple(get_target(t.strip()).name for t in args.targets.split(",") if t.strip())
+        qc = QualityConfig(seconds=args.seconds, targets=names, threads=args.threads)
+        rows = run_quality_benchmark(qc)
+        print(json.dumps(rows, indent=2) if args.json else format_quality_benchmark(rows, qc))
+        return 0
 
     cfg = BenchConfig(hidden=args.hidden, depth=args.depth, batch=args.batch, steps=args.steps,
                       rounds=args.rounds, threads=args.threads)

@@ -107,3 +107,13 @@ def test_a_corrupt_run_folder_exits_2(run_dir, tmp_path):
     result = run_cli("sample", bad, "--nfe", "1", "--n", "10", "--out", tmp_path / "s.npy")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "not a valid safetensors file" in result.stderr
+
+
+def test_bench_quality_reports_every_variant_beside_its_floors():
+    result = run_cli("bench", "--quality", "--json", "--seconds", "0.3", "--targets", "checkerboard")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert {(r["variant"], r["nfe"]) for r in rows} == {
+        ("meanflow-naive", 1), ("meanflow", 1), ("meanflow", 2), ("meanflow", 4),
+        ("flow-matching", 1), ("flow-matching", 8), ("flow-matching", 32)}
+    assert all(r["hist_tv_floor"] > 0 and r["in_support_floor"] == 1.0 for r in rows)
