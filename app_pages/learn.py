@@ -47,7 +47,12 @@ loss is **not** a progress measure: it can rise while samples improve — watch 
     section("6. One step versus many", r"""
 A trained MeanFlow samples in one step, $x = e - u_\theta(e, 0, 1)$, or in $K$ steps on a grid
 $1 = t_0 > t_1 > \dots > t_K = 0$ with $z_{t_{i+1}} = z_{t_i} - (t_i - t_{i+1})\,u_\theta(z_{t_i}, t_{i+1}, t_i)$.
-Flow matching's one step collapses towards the mean; it needs many Euler steps for sharp samples.""",
+Flow matching's one step collapses towards the mean; it needs many Euler steps for sharp samples.
+
+How noise is paired with data matters too. Drawn independently, paths from noise to data cross,
+and both fields curve. Pairing each batch by *minibatch optimal transport* (nearby noise to nearby
+data) makes paths cross less and the flow straighter, which is what a single jump needs: this app
+trains MeanFlow that way by default (flow matching keeps the textbook pairing; both are options).""",
             "app_pages/animate.py", "Watch one step against K steps")
     section("7. Measuring quality", r"""
 A global metric (sliced Wasserstein-1) ranks a blurred sampler above a sharp but shrunk one; a local one

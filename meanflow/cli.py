@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .couplings import COUPLINGS
 from .methods import METHODS, TIME_SAMPLERS, MeanFlowConfig
 from .models import pick_device
 from .targets import ALIASES, PRESETS, Target, TargetError, get_target, parse_csv_points, target_from_file
@@ -88,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--r-neq-t", type=_float, default=defaults_mf.r_neq_t, metavar="FRACTION")
     p.add_argument("--weight-power", type=_float, default=defaults_mf.weight_power, metavar="P")
     p.add_argument("--weight-eps", type=_positive_float, default=defaults_mf.weight_eps, metavar="C")
+    p.add_argument("--coupling", choices=list(COUPLINGS), default=None,
+                   help="noise-data pairing; default: the method's (meanflow: minibatch-ot, flow-matching: independent)")
     p.add_argument("--threads", type=_positive_int, default=defaults.threads, help="torch CPU threads")
     p.add_argument("--device", default=defaults.device, help="auto (CUDA if available), cpu or cuda")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -147,7 +150,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                         r_neq_t=args.r_neq_t, weight_power=args.weight_power, weight_eps=args.weight_eps)
     config = TrainConfig(method=args.method, target=target.name, steps=args.steps, max_seconds=args.max_seconds,
                          batch=args.batch, hidden=args.hidden, depth=args.depth, lr=args.lr, seed=args.seed,
-                         meanflow=mf, threads=args.threads, device=args.device)
+                         meanflow=mf, coupling=args.coupling, threads=args.threads, device=args.device)
     job = TrainingJob(config, target).start()
     interrupted = False
     last_print = 0.0

@@ -137,6 +137,8 @@ class FlowMatching:
 
     name = "flow-matching"
     n_time_inputs = 1  # the network sees (z, t)
+    # The textbook baseline, whose one-step collapse the app shows; minibatch-ot is an option.
+    default_coupling = "independent"
 
     def velocity(self, net: MLP, z: torch.Tensor, r: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """The velocity a sampler follows from t to r: v(z, t), ignoring r (one Euler step)."""
@@ -153,6 +155,7 @@ class MeanFlow:
 
     name = "meanflow"
     n_time_inputs = 2  # the network sees (z, t, t - r)
+    default_coupling = "minibatch-ot"  # straighter flows for the one-step jump (see couplings.py)
 
     def velocity(self, net: MLP, z: torch.Tensor, r: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """u(z, r, t): the average velocity over [r, t]; z (B, 2), r and t (B, 1)."""

@@ -19,6 +19,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .couplings import get_coupling
 from .methods import MeanFlowConfig, build_network, get_method
 from .models import ACTIVATIONS, pick_device
 from .sampling import Flow, integrate
@@ -53,6 +54,9 @@ class TrainConfig:
     seed: int = 0  # seeds initialisation, data, noise and times: same seed and step count, same run
     # (a max_seconds budget ends at a machine-dependent step and shapes the learning-rate decay)
     meanflow: MeanFlowConfig = field(default_factory=MeanFlowConfig)  # used by the meanflow method
+    # How noise is paired with data (couplings.COUPLINGS); None: the method's default
+    # (MeanFlow: minibatch-ot, flow matching: independent).
+    coupling: str | None = None
     log_every: int = 10  # steps averaged into one history row: smooth curves, small metrics.csv
     preview_every: int = 200  # steps between one-step preview samples
     preview_n: int = 1000  # points in each preview
@@ -61,6 +65,8 @@ class TrainConfig:
 
     def __post_init__(self):
         get_method(self.method)  # raises on an unknown method, listing the accepted ones
+        if self.coupling is not None:
+            get_coupling(self.coupling)
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {self.activation!r}; accepted: {', '.join(ACTIVATIONS)}")
         for name in ("steps", "batch", "hidden", "depth", "log_every", "preview_every", "preview_n", "threads"):
@@ -212,6 +218,7 @@ class TrainingJob:
         device = pick_device(cfg.device)
         g = torch.Generator().manual_seed(cfg.seed)
         method = get_method(cfg.method)
+        pair = get_coupling(cfg.coupling or method.default_coupling)
         net = build_network(cfg.method, cfg.hidden, cfg.depth, cfg.activation, generator=g).to(device)
         self._flow = Flow(cfg.method, net, self.target.normaliser)
         optimiser = torch.optim.Adam(net.parameters(), lr=cfg.lr)
@@ -240,7 +247,7 @@ class TrainingJob:
                 group["lr"] = lr
 
             x = self.target.sample_model(cfg.batch, g).to(device)  # (B, 2)
-            e = torch.randn(cfg.batch, 2, generator=g).to(device)  # (B, 2)
+            e = pair(x, torch.randn(cfg.batch, 2, generator=g).to(device))  # (B, 2)
             terms = method.loss(net, x, e, g, cfg.meanflow)
             loss = float(terms.loss.detach())
             if not math.isfinite(loss):
