@@ -148,6 +148,7 @@ def _config_from(raw: dict) -> TrainConfig:
     unknown = set(raw) - known
     if unknown:
         raise TypeError(f"unknown config fields {sorted(unknown)}")
+    raw = {"coupling": "independent", **raw}  # runs saved before couplings existed were all independent
     mf = raw.get("meanflow", {})
     if not isinstance(mf, dict):
         raise TypeError("meanflow must be an object")

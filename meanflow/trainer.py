@@ -132,6 +132,8 @@ class TrainingJob:
     def __init__(self, config: TrainConfig, target: Target,
                  on_snapshot: Callable[[Snapshot], None] | None = None):
         """on_snapshot(snapshot) runs in the job's thread at each new snapshot."""
+        if config.coupling is None:  # record what is used, so a saved config never depends on defaults
+            config = replace(config, coupling=get_method(config.method).default_coupling)
         self.config = config
         self.target = target
         self._on_snapshot = on_snapshot
@@ -218,7 +220,7 @@ class TrainingJob:
         device = pick_device(cfg.device)
         g = torch.Generator().manual_seed(cfg.seed)
         method = get_method(cfg.method)
-        pair = get_coupling(cfg.coupling or method.default_coupling)
+        pair = get_coupling(cfg.coupling)
         net = build_network(cfg.method, cfg.hidden, cfg.depth, cfg.activation, generator=g).to(device)
         self._flow = Flow(cfg.method, net, self.target.normaliser)
         optimiser = torch.optim.Adam(net.parameters(), lr=cfg.lr)

@@ -96,7 +96,7 @@ class Workspace:
         self.save_errors: list[str] = []  # run folders that could not be written
         # Jobs and their callbacks hold no reference to the workspace, so a dropped session's
         # workspace is collected and this stops what it left training.
-        weakref.finalize(self, _stop_jobs, self._live, scheduler)
+        weakref.finalize(self, _stop_jobs_later, self._live, scheduler)
 
     def launch(self, config: TrainConfig, target: Target) -> RunEntry:
         """Start a job (or queue it); its run folder is saved when it ends. config.target is set
@@ -200,6 +200,13 @@ def _saver(folder: Path, errors: list[str]):
             errors.append(f"could not save {folder.name}: {exc}")
 
     return save
+
+
+def _stop_jobs_later(entries: list[RunEntry], scheduler: JobScheduler | None) -> None:
+    """The finalizer's work, in a thread of its own: the garbage collector may run the finalizer
+    in any thread at any point, even one holding a job's or the scheduler's lock."""
+    threading.Thread(target=_stop_jobs, args=(list(entries), scheduler), name="stop-dropped-session",
+                     daemon=True).start()
 
 
 def _stop_jobs(entries: list[RunEntry], scheduler: JobScheduler | None) -> None:

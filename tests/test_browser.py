@@ -112,7 +112,7 @@ def test_open_app_train_animate_compare(server, page):
     shot(page, "train_done")
 
     page.get_by_role("link", name="Animate").first.click()
-    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+    page.locator(".js-plotly-plot .annotation-text").filter(has_text=", 8 steps").first.wait_for(timeout=60_000)
     label = page.locator(".slider-container text.slider-label").first
     before = label.text_content()
     page.locator("g.updatemenu-button").first.click()  # Play
@@ -154,12 +154,13 @@ def test_pages_answer_while_two_runs_train(server, page):
     The latency is printed (quoted in the closing note), not asserted: timings belong to benchmarks.
     """
     url, log, _ = server
-    open_page(page, f"{url}/train")
+    open_page(page, f"{url}/train?seconds=600")  # long runs: they must still be training at the end
     page.get_by_role("button", name="Train", exact=True).click()
     expect(page.get_by_text("steps/s")).to_have_count(2, timeout=20_000)
 
     page.get_by_role("link", name="Animate").first.click()
-    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+    # wait for what only Animate shows (the Train page's charts may still be on screen)
+    page.locator(".js-plotly-plot .annotation-text").filter(has_text=", 8 steps").first.wait_for(timeout=60_000)
     right_steps = page.get_by_role("slider").nth(1)
     latencies = []
     for key, steps in (("ArrowLeft", 4), ("ArrowRight", 8), ("ArrowLeft", 4)):  # the right panel starts at 8

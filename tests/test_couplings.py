@@ -25,6 +25,17 @@ def test_ot_pairing_is_never_costlier_than_independent():
     assert float((x - minibatch_ot(x, e)).pow(2).sum()) < 0.8 * float((x - independent(x, e)).pow(2).sum())
 
 
+def test_large_batches_are_paired_in_chunks_each_optimal():
+    """Beyond OT_CHUNK rows, each chunk is its own exact assignment: still a permutation, still cheaper."""
+    from meanflow.couplings import OT_CHUNK
+
+    g = torch.Generator().manual_seed(2)
+    x, e = torch.randn(OT_CHUNK + 40, 2, generator=g) * 2, torch.randn(OT_CHUNK + 40, 2, generator=g)
+    paired = minibatch_ot(x, e)
+    torch.testing.assert_close(paired[OT_CHUNK:], minibatch_ot(x[OT_CHUNK:], e[OT_CHUNK:]))
+    assert sorted(map(tuple, paired.tolist())) == sorted(map(tuple, e.tolist()))
+
+
 def test_unknown_coupling_lists_the_accepted_ones():
     with pytest.raises(ValueError, match="accepted: independent, minibatch-ot"):
         get_coupling("sinkhorn")

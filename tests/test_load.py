@@ -6,6 +6,7 @@ what must hold: every session finishes its own run, sees only its own run, and n
 
 import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,8 @@ from tests.test_browser import CHROMIUM, LAUNCH_ARGS, browser, open_page, server
 pytest.importorskip("playwright")
 from playwright.sync_api import expect  # noqa: E402
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser]
+pytestmark = [pytest.mark.slow, pytest.mark.browser,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium missing")]
 SESSIONS = 4
 
 
@@ -50,9 +52,10 @@ def test_four_sessions_train_and_animate_at_once(server, browser):  # noqa: F811
         for i, pg in enumerate(pages):
             t0 = time.perf_counter()
             pg.get_by_role("link", name="Animate").first.click()
-            pg.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+            # what only Animate shows: the Train page's charts may still be on screen
+            pg.locator(".js-plotly-plot .annotation-text").filter(
+                has_text="MeanFlow · checkerboard #1, 1 step").first.wait_for(timeout=60_000)
             latency["animate"].append(time.perf_counter() - t0)
-            expect(pg.get_by_text("MeanFlow · checkerboard #1, 1 step").first).to_be_visible()
         for pg in pages:
             pg.locator("g.updatemenu-button").first.click()
         time.sleep(2)

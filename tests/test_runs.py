@@ -100,6 +100,16 @@ def test_list_runs_skips_broken_folders_with_a_warning(saved, tmp_path):
     assert len(problems) == 1 and problems[0].startswith("skipped broken")
 
 
+def test_a_saved_config_names_its_coupling_and_old_ones_read_as_independent(saved):
+    """The resolved coupling is saved; a config from before couplings existed loads as independent."""
+    path, job = saved
+    assert job.config.coupling == "minibatch-ot" and load_run(path).config.coupling == "minibatch-ot"
+    doc = json.loads((path / CONFIG_FILE).read_text())
+    del doc["config"]["coupling"]
+    (path / CONFIG_FILE).write_text(json.dumps(doc))
+    assert load_run(path).config.coupling == "independent"
+
+
 def test_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(RunError, match="not found"):
         load_run(tmp_path / "nope")

@@ -62,6 +62,19 @@ def test_dropping_a_workspace_stops_and_saves_its_runs(tmp_path, tiny_config):
     assert len(list(tmp_path.iterdir())) == 1  # the run that trained is saved; the cancelled one had nothing
 
 
+def test_a_dropped_workspace_collected_under_the_scheduler_lock_does_not_deadlock(tmp_path, tiny_config):
+    """The garbage collector may finalise a workspace in a thread holding the scheduler's lock."""
+    scheduler = JobScheduler(1)
+    ws = Workspace(tmp_path, scheduler=scheduler)
+    job = ws.launch(replace(tiny_config, steps=10**7), get_target("moons")).job
+    with scheduler._lock:  # a non-reentrant lock, held as _release or submit would hold it
+        del ws  # finalised here, inside the lock
+        gc.collect()
+    _wait(lambda: job.snapshot().finished)
+    job.join()
+    assert job.snapshot().state == "stopped"
+
+
 def test_scheduler_refuses_a_zero_cap():
     with pytest.raises(ValueError):
         JobScheduler(0)
