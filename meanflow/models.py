@@ -67,15 +67,15 @@ class MLP(nn.Module):
         so the backward pass costs what a plain forward's would.
         """
         act, act_tangent = ACTIVATIONS[self.activation]
+        pre = []  # (B, hidden) pre-activations, reused by the tangent pass
         for layer in self.layers[:-1]:
-            h = layer(x)  # (B, hidden)
-            with torch.no_grad():
+            pre.append(layer(x))
+            x = act(pre[-1])
+        with torch.no_grad():  # one graph-free pass for the whole tangent
+            for layer, h in zip(self.layers[:-1], pre):
                 x_dot = act_tangent(h, F.linear(x_dot, layer.weight))
-            x = act(h)
-        last = self.layers[-1]
-        with torch.no_grad():
-            y_dot = F.linear(x_dot, last.weight)
-        return last(x), y_dot
+            y_dot = F.linear(x_dot, self.layers[-1].weight)
+        return self.layers[-1](x), y_dot
 
 
 def pick_device(requested: str = "auto") -> torch.device:
