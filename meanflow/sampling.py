@@ -84,6 +84,12 @@ def sample(flow: Flow, n: int, steps_or_grid: int | torch.Tensor, generator: tor
     return Trajectory(times=_as_grid(steps_or_grid).numpy(), path=data_path)
 
 
+def _model_points(flow: Flow, points: np.ndarray) -> torch.Tensor:
+    """(m, 2) data-unit points as a float32 model-unit tensor on the network's device."""
+    z = flow.normaliser.to_model(np.asarray(points, dtype=np.float64))
+    return torch.as_tensor(z, dtype=torch.float32).to(next(flow.net.parameters()).device)
+
+
 @torch.no_grad()
 def velocity_field(flow: Flow, points: np.ndarray, r: float, t: float) -> np.ndarray:
     """The network's velocity at `points` (m, 2), in data units per unit time, (m, 2).
@@ -93,8 +99,8 @@ def velocity_field(flow: Flow, points: np.ndarray, r: float, t: float) -> np.nda
     """
     if not 0.0 <= r <= t <= 1.0:
         raise ValueError(f"times must satisfy 0 <= r <= t <= 1, got r={r}, t={t}")
-    device = next(flow.net.parameters()).device
-    z = torch.as_tensor(flow.normaliser.to_model(np.asarray(points, dtype=np.float64)), dtype=torch.float32).to(device)
+    z = _model_points(flow, points)
+    device = z.device
     rr = torch.full((len(z), 1), float(r), device=device)
     tt = torch.full((len(z), 1), float(t), device=device)
     u = get_method(flow.method).velocity(flow.net, z, rr, tt)
@@ -106,6 +112,5 @@ def integrated_average_velocity(flow: Flow, points: np.ndarray, r: float, t: flo
     multi-step sampler realises, (m, 2) in data units. What MeanFlow learns to give in one jump."""
     if not 0.0 <= r < t <= 1.0:
         raise ValueError(f"times must satisfy 0 <= r < t <= 1, got r={r}, t={t}")
-    z = torch.as_tensor(flow.normaliser.to_model(np.asarray(points, dtype=np.float64)), dtype=torch.float32)
-    path = integrate(flow, z, torch.linspace(t, r, steps + 1))
+    path = integrate(flow, _model_points(flow, points), torch.linspace(t, r, steps + 1))
     return ((path[0] - path[-1]).cpu().double() / (t - r) * flow.normaliser.scale).numpy()
