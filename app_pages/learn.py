@@ -15,7 +15,13 @@ def main() -> None:
     st.markdown("Convention throughout the app: $t = 0$ is data, $t = 1$ is noise.")
     section("1. Flow matching", r"""
 Draw data $x$, noise $e \sim \mathcal N(0, I)$ and a time $t \in [0, 1]$, and mix them on a straight line:
-$$z_t = (1 - t)\,x + t\,e, \qquad v = \frac{dz_t}{dt} = e - x.$$
+
+
+$$
+z_t = (1 - t)\,x + t\,e, \qquad v = \frac{dz_t}{dt} = e - x.
+$$
+
+
 A network $v_\theta(z, t)$ learns the *instantaneous* velocity by regression,
 $\min_\theta \mathbb E\,\lVert v_\theta(z_t, t) - (e - x)\rVert^2$. Its optimum is the average of $e - x$ over all
 pairs passing through $z_t$, a field that curves. Sampling integrates it backwards from noise with Euler steps
@@ -23,23 +29,46 @@ $z_{t - h} = z_t - h\, v_\theta(z_t, t)$: many small steps follow the curve, one
 lands near the mean of the data.""", "app_pages/fields.py", "See the instantaneous field v(z, t)")
     section("2. The average velocity", r"""
 MeanFlow models the *average* velocity over an interval $[r, t]$:
-$$u(z_t, r, t) = \frac{1}{t - r}\int_r^t v(z_s, s)\,ds, \qquad z_r = z_t - (t - r)\,u(z_t, r, t).$$
+
+
+$$
+u(z_t, r, t) = \frac{1}{t - r}\int_r^t v(z_s, s)\,ds, \qquad z_r = z_t - (t - r)\,u(z_t, r, t).
+$$
+
+
 With $r = 0$, $t = 1$ one evaluation jumps from noise to data: $x = e - u(e, 0, 1)$.""",
             "app_pages/fields.py", "Compare v with u(z, r, t)")
     section("3. The MeanFlow identity", r"""
 The integral is unknown, but differentiating $(t - r)\,u = \int_r^t v\,ds$ in $t$ (with $r$ fixed) gives
-$$u(z_t, r, t) = v(z_t, t) - (t - r)\,\frac{d}{dt}u(z_t, r, t),$$
+
+
+$$
+u(z_t, r, t) = v(z_t, t) - (t - r)\,\frac{d}{dt}u(z_t, r, t),
+$$
+
+
 a target that needs only $v$ and the derivative of the network itself.""")
     section("4. The derivative is a Jacobian-vector product", r"""
 Along the path, $z_t$ moves with velocity $v$, $r$ stays put and $t$ advances:
-$$\frac{d}{dt}u = \partial_z u \cdot v + \partial_r u \cdot 0 + \partial_t u \cdot 1,$$
+
+
+$$
+\frac{d}{dt}u = \partial_z u \cdot v + \partial_r u \cdot 0 + \partial_t u \cdot 1,
+$$
+
+
 the JVP of $u_\theta$ with the tangent $(v, 0, 1)$ in $(z, r, t)$ — one forward-mode pass. Getting the tangent
 wrong (for example $(v, 1, 0)$) trains silently towards the wrong field. This app pushes the tangent through
 each layer by hand, exactly, for about one extra forward pass.""")
     section("5. Stop-gradient", r"""
 The target is treated as a constant:
-$$\mathcal L = \mathbb E\, w\,\big\lVert u_\theta(z_t, r, t) - \mathrm{sg}\big(v - (t - r)\,\tfrac{d}{dt}u_\theta\big)\big\rVert^2,
-\qquad w = \mathrm{sg}\!\left(\frac{1}{(\lVert\Delta\rVert^2 + c)^p}\right).$$
+
+
+$$
+\mathcal L = \mathbb E\, w\,\big\lVert u_\theta(z_t, r, t) - \mathrm{sg}\big(v - (t - r)\,\tfrac{d}{dt}u_\theta\big)\big\rVert^2, \qquad w = \mathrm{sg}\!\left(\frac{1}{(\lVert\Delta\rVert^2 + c)^p}\right).
+$$
+
+
 Without $\mathrm{sg}$ the gradient would flow through the JVP: costlier, and unstable. The adaptive weight
 ($p = 0.5$ here) keeps a few hard samples from dominating. Because the target moves as the network learns, the
 loss is **not** a progress measure: it can rise while samples improve — watch the samples instead.""",

@@ -143,6 +143,8 @@ def test_every_page_paints_without_errors(server, page):
         shot(page, f"page_{path or 'home'}")
     page.goto(f"{url}/learn")
     expect(page.get_by_text("The MeanFlow identity")).to_be_visible(timeout=30_000)
+    expect(page.locator(".katex").first).to_be_visible(timeout=30_000)
+    assert page.locator(".katex-error").count() == 0  # every formula parses
     shot(page, "page_learn")
     print("\nwarm first paint (s): " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
     assert "Traceback" not in log.read_text()
