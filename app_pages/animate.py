@@ -4,70 +4,72 @@ import streamlit as st
 import torch
 
 from meanflow import figures, sample
-from app_pages import common
+from meanflow.sampling import samples_csv
+from meanflow.text import literal
+from ui import downloads, pickers, settings
 
-STEP_CHOICES = [1, 2, 4, 8, 16, 32]
+STEP_CHOICES = (1, 2, 4, 8, 16, 32)
+LEFT_STEPS = settings.Setting("anim_left_steps", 1, choices=STEP_CHOICES)
+RIGHT_STEPS = settings.Setting("anim_right_steps", 8, choices=STEP_CHOICES)
+PARTICLES = settings.Setting("particles", 1000, lo=100, hi=2000, integer=True)
+SEED = settings.Setting("anim_seed", 0, lo=0, hi=2**31 - 1, integer=True)
 
 
 def default_runs(runs) -> tuple[int, int]:
     """Left: the first MeanFlow run; right: a flow-matching run on the same target, if any."""
-    left = next((i for i, r in enumerate(runs) if r.config.method == "meanflow"), 0)
-    target = runs[left].config.target
-    right = next((i for i, r in enumerate(runs) if r.config.method == "flow-matching" and r.config.target == target),
+    left = next((i for i, r in enumerate(runs) if r.method == "meanflow"), 0)
+    target = runs[left].target_name
+    right = next((i for i, r in enumerate(runs) if r.method == "flow-matching" and r.target_name == target),
                  min(1, len(runs) - 1))
     return left, right
 
 
-def panel_settings(column, side: str, runs, default_index: int, default_steps: int):
+def panel_settings(column, side: str, runs, default_index: int, steps_setting):
     with column:
-        entry = common.run_picker(f"{side} run", runs, key=f"anim_{side.lower()}_run", default_index=default_index)
-        common.from_url(f"anim_{side.lower()}_steps", default_steps, int, common.one_of(STEP_CHOICES))
-        steps = st.select_slider("Steps (network evaluations)", STEP_CHOICES, key=f"anim_{side.lower()}_steps")
+        entry = pickers.run_picker(f"{side} run", runs, key=f"anim_{side.lower()}_run", default_index=default_index)
+        steps = settings.select_slider("Steps (network evaluations)", steps_setting)
     return entry, steps
 
 
 def main() -> None:
     st.title("Animate")
-    runs = common.ready_runs()
+    runs = pickers.ready_runs()
     left_default, right_default = default_runs(runs)
     c1, c2, c3 = st.columns([2, 2, 1])
-    left = panel_settings(c1, "Left", runs, left_default, 1)
-    right = panel_settings(c2, "Right", runs, right_default, 8)
-    with c3:
-        common.from_url("particles", 1000, int, common.within(100, 2000))
-        n = st.slider("Particles", 100, 2000, step=100, key="particles")
-        common.from_url("anim_seed", 0, int, common.within(0, 2**31 - 1))
-        seed = st.number_input("Noise seed", 0, 2**31 - 1, key="anim_seed")
-    common.to_url("anim_left_run", "anim_left_steps", "anim_right_run", "anim_right_steps", "particles", "anim_seed")
+    left = panel_settings(c1, "Left", runs, left_default, LEFT_STEPS)
+    right = panel_settings(c2, "Right", runs, right_default, RIGHT_STEPS)
+    n = settings.slider("Particles", PARTICLES, where=c3, step=100)
+    seed = settings.number("Noise seed", SEED, where=c3)
 
     panels, trajectories = {}, {}
     for entry, steps in (left, right):
-        title = f"{entry.label}, {common.steps_label(steps)}"
+        title = f"{literal(entry.label, 'html')}, {settings.steps_label(steps)}"
         if title in panels:
             continue
-        traj = sample(entry.flow, n, steps, torch.Generator().manual_seed(int(seed)))  # same noise in both panels
+        saved = pickers.load(entry)
+        traj = sample(saved.flow, n, steps, torch.Generator().manual_seed(int(seed)))  # same noise in both panels
         panels[title] = (traj.times, traj.path)
-        trajectories[title] = (entry, traj)
-    reference = common.target_preview(left[0].target, 800)  # SVG under animated panels: keep it light
+        trajectories[title] = (entry, saved, traj, steps)
+    reference = pickers.target_preview(pickers.load(left[0]).target, 800)  # SVG under animated panels: keep it light
     fig = figures.trajectory_animation(panels, reference=reference)
     st.plotly_chart(fig, key="animation", width="stretch")
     st.caption("Press ▶ to play. Straight segments are one-step jumps; polylines are K-step paths "
-               "(thin grey lines: a sample of whole paths). Grey dots: the target.")
+               "(thin lines: a sample of whole paths). Grey dots: the target.")
 
     cols = st.columns(len(trajectories))
-    for col, (title, (entry, traj)) in zip(cols, trajectories.items()):
-        q = common.evaluator_for(entry, n).score(traj.samples)
+    for i, (col, (entry, saved, traj, steps)) in enumerate(zip(cols, trajectories.values())):
+        q = pickers.evaluator_for(entry, saved.target, n).score(traj.samples)
         with col:
-            st.markdown(f"**{title}**")
+            st.markdown(f"**{literal(entry.label)}, {settings.steps_label(steps)}**")
             m1, m2, m3 = st.columns(3)
             m1.metric("Sliced W1 (global)", f"{q.sliced_w1:.3f}", help=f"noise floor {q.sliced_w1_floor:.3f}")
             m2.metric("Histogram TV (local)", f"{q.hist_tv:.3f}", help=f"noise floor {q.hist_tv_floor:.3f}")
             if q.in_support is not None:
                 m3.metric("In cells", f"{q.in_support:.0%}", help=f"noise floor {q.in_support_floor:.0%}")
             st.caption(f"floors at n = {q.n}: W1 {q.sliced_w1_floor:.3f}, TV {q.hist_tv_floor:.3f}")
-            st.download_button("Samples (CSV)", common.samples_csv(traj.samples), file_name="samples.csv",
-                               mime="text/csv", key=f"csv_{title}", on_click="ignore")
-    common.figure_download(fig, "animation", key="animation_html")
+            st.download_button("Samples (CSV)", samples_csv(traj.samples), file_name="samples.csv",
+                               mime="text/csv", key=f"csv_{i}", on_click="ignore")
+    downloads.figure_html(fig, "animation", key="animation_html")
 
 
 main()

@@ -5,10 +5,14 @@ import streamlit as st
 
 from meanflow import figures
 from meanflow.sampling import integrated_average_velocity, velocity_field
-from app_pages import common
+from meanflow.text import literal
+from ui import downloads, pickers, settings
 
 GRID = 21  # arrows per side
 ANIMATION_TIMES = np.round(np.linspace(1.0, 0.0, 11), 2)
+TIME_STEP = 0.05  # the sliders' step: a URL value is rounded to it, as the slider would
+T = settings.Setting("field_t", 0.8, lo=0.0, hi=1.0)
+R = settings.Setting("field_r", 0.0, lo=0.0, hi=1.0)
 
 
 def grid_points(bounds) -> np.ndarray:
@@ -20,38 +24,39 @@ def grid_points(bounds) -> np.ndarray:
 
 def main() -> None:
     st.title("Velocity fields")
-    runs = common.ready_runs()
+    runs = pickers.ready_runs()
     c1, c2, c3 = st.columns([2, 1, 1])
-    with c1:
-        entry = common.run_picker("Run", runs, key="field_run")
-    common.from_url("field_t", 0.8, float, common.within(0, 1))
-    t = c2.slider("t (1 = noise, 0 = data)", 0.0, 1.0, step=0.05, key="field_t")
-    common.from_url("field_r", 0.0, float, common.within(0, 1))
+    entry = pickers.run_picker("Run", runs, key="field_run", where=c1)
+    for setting in (T, R):  # on the sliders' grid, so a URL cannot ask for a time no slider can show
+        st.session_state[setting.key] = round(settings.seed(setting) / TIME_STEP) * TIME_STEP
+    t = settings.slider("t (1 = noise, 0 = data)", T, where=c2, step=TIME_STEP)
     st.session_state.field_r = min(st.session_state.field_r, t)
-    r = c3.slider("r (end of the jump)", 0.0, t, step=0.05, key="field_r") if t > 0 else 0.0
-    common.to_url("field_run", "field_t", "field_r")
+    r = settings.slider("r (end of the jump)", settings.Setting("field_r", 0.0, lo=0.0, hi=t), where=c3,
+                        step=TIME_STEP) if t > 0 else 0.0
 
-    reference = common.target_preview(entry.target, 800)
-    noise = entry.flow.normaliser.to_data(np.random.default_rng(0).normal(size=(500, 2)))
+    saved = pickers.load(entry)
+    reference = pickers.target_preview(saved.target, 800)
+    noise = saved.flow.normaliser.to_data(np.random.default_rng(0).normal(size=(500, 2)))
     bounds = figures.bounds_of(reference, noise, margin=0.05)  # the field matters where noise and data are
     points = grid_points(bounds)
-    is_meanflow = entry.config.method == "meanflow"
+    learns_average = entry.method != "flow-matching"
     left, right = st.columns(2)
     with left:
-        name = "u(z, t, t)" if is_meanflow else "v(z, t)"
-        fig = figures.velocity_field_figure(points, velocity_field(entry.flow, points, t, t),
+        name = "u(z, t, t)" if learns_average else "v(z, t)"
+        fig = figures.velocity_field_figure(points, velocity_field(saved.flow, points, t, t),
                                             f"instantaneous field {name} at t = {t:.2f}", bounds=bounds,
                                             reference=reference)
         st.plotly_chart(fig, key="instant", width="stretch")
         st.caption("Where a particle at z is heading at time t. Sampling follows these arrows backwards in time.")
     with right:
-        if r < t:
-            if is_meanflow:
-                avg = velocity_field(entry.flow, points, r, t)
+        if r < t - TIME_STEP / 2:
+            if learns_average:
+                avg = velocity_field(saved.flow, points, r, t)
                 title = f"average field u(z, r, t), r = {r:.2f}, t = {t:.2f} (learned)"
-                note = "MeanFlow's network gives the average velocity over [r, t] directly: one jump z_r = z_t − (t − r) u."
+                note = (f"{literal(entry.label)} gives the average velocity over [r, t] directly: "
+                        "one jump z_r = z_t − (t − r) u.")
             else:
-                avg = integrated_average_velocity(entry.flow, points, r, t)
+                avg = integrated_average_velocity(saved.flow, points, r, t)
                 title = f"average field over [{r:.2f}, {t:.2f}] (32 Euler steps)"
                 note = ("Flow matching has no average field of its own: this one is measured by integrating v in "
                         "32 small steps — what MeanFlow learns to give in one evaluation.")
@@ -62,11 +67,11 @@ def main() -> None:
             st.info("Set r below t to see the average field over [r, t].")
 
     st.subheader("The instantaneous field over time")
-    frames = [(f"t={tt:.2f}", velocity_field(entry.flow, points, float(tt), float(tt))) for tt in ANIMATION_TIMES]
+    frames = [(f"t={tt:.2f}", velocity_field(saved.flow, points, float(tt), float(tt))) for tt in ANIMATION_TIMES]
     anim = figures.velocity_field_animation(points, frames, "instantaneous field from noise (t = 1) to data (t = 0)",
                                             bounds=bounds, reference=reference)
     st.plotly_chart(anim, key="field_animation", width="stretch")
-    common.figure_download(anim, "velocity_field", key="field_html")
+    downloads.figure_html(anim, "velocity_field", key="field_html")
 
 
 main()

@@ -1,167 +1,250 @@
-"""Train: pick a target and methods, launch background runs, watch them live."""
+"""Train: pick a target and methods, launch runs on the job engine, watch them live."""
+
+from dataclasses import fields
 
 import streamlit as st
 
-from meanflow import MeanFlowConfig, TrainConfig, figures
+from meanflow import LimitError, TrainConfig, figures
+from meanflow.config import compute_budget, empty_history
 from meanflow.couplings import COUPLINGS
-from meanflow.methods import TIME_SAMPLERS
-from meanflow.workspace import METHOD_LABELS
-from app_pages import common
+from meanflow.methods import METHODS
+from meanflow.runs import RunError, read_history
+from meanflow.text import literal
+from ui import downloads, pickers, server, settings
+from ui.settings import Setting
 
-DEFAULTS, MF_DEFAULTS = TrainConfig(), MeanFlowConfig()
-POLL_SECONDS = 1.0  # each poll redraws every live run's charts: Python work that competes with training
-SHOWN_LIVE_RUNS = 6  # the newest runs get a live panel; older ones stay listed below
+DEFAULTS = TrainConfig()
+POLL_SECONDS = 1.0  # each poll redraws every live run's charts: work done in the server, beside the UI
+SHOWN_ENDED_RUNS = 6  # ended runs with a full panel; older ones get a line each
+LIBRARY_PAGE = 20
+
+BATCHES, WIDTHS = (64, 128, 256, 512, 1024, 2048), (16, 32, 64, 128, 256, 512)
+COUPLING_LABELS = {"default": "each method's default", "independent": "independent (textbook)",
+                   "minibatch-ot": "minibatch optimal transport"}
+METHOD_CHOICES = Setting("methods", ["meanflow", "flow-matching"], choices=tuple(METHODS), multi=True)
+SECONDS = Setting("seconds", 60, lo=5, hi=600, integer=True)
+STEPS = Setting("steps", 100_000, lo=1, hi=1_000_000, integer=True)
+BATCH = Setting("batch", DEFAULTS.batch, choices=BATCHES)
+HIDDEN = Setting("hidden", DEFAULTS.hidden, choices=WIDTHS)
+DEPTH = Setting("depth", DEFAULTS.depth, lo=1, hi=8, integer=True)
+LR = Setting("lr", DEFAULTS.lr, lo=1e-5, hi=1e4)
+SEED = Setting("seed", DEFAULTS.seed, lo=0, hi=2**31 - 1, integer=True)
+COUPLING = Setting("coupling", "default", choices=("default", *COUPLINGS))
 
 
-BATCHES, WIDTHS = [64, 128, 256, 512, 1024, 2048], [16, 32, 64, 128, 256, 512]
-COUPLING_CHOICES = ["default", *COUPLINGS]
-COUPLING_LABELS = {"default": "each method's default (MeanFlow: OT, flow matching: independent)",
-                   "independent": "independent (textbook)", "minibatch-ot": "minibatch optimal transport"}
-# Widget key -> (default, parser, accepted values): these settings define a demo and travel in the URL.
-URL_SETTINGS = {
-    "seconds": (60, int, common.within(5, 600)), "steps": (100_000, int, common.within(1, 1_000_000)),
-    "batch": (DEFAULTS.batch, int, common.one_of(BATCHES)), "hidden": (DEFAULTS.hidden, int, common.one_of(WIDTHS)),
-    "depth": (DEFAULTS.depth, int, common.within(1, 8)), "lr": (DEFAULTS.lr, float, common.within(1e-5, 1e4)),
-    "seed": (DEFAULTS.seed, int, common.within(0, 2**31 - 1)),
-    "time_sampler": (MF_DEFAULTS.time_sampler, str, common.one_of(TIME_SAMPLERS)),
-    "r_neq_t": (MF_DEFAULTS.r_neq_t, float, common.within(0, 1)),
-    "time_mean": (MF_DEFAULTS.time_mean, float, common.within(-3, 3)),
-    "time_std": (MF_DEFAULTS.time_std, float, common.within(0.1, 3)),
-    "weight_power": (MF_DEFAULTS.weight_power, float, common.within(0, 2)),
-    "weight_eps": (MF_DEFAULTS.weight_eps, float, common.within(1e-6, 1)),
-    "coupling": ("default", str, common.one_of(COUPLING_CHOICES)),
-}
+def option_settings(method) -> list:
+    """(field, Setting) for each option of `method` that ordinary training offers; URL key 'method.field'."""
+    out = []
+    for f in fields(method.options):
+        meta = f.metadata
+        if meta.get("ablation_only"):
+            continue
+        aliases = (f.name,) if method.name == "meanflow" else ()  # links made before the method zoo
+        out.append((f, Setting(f"{method.name}.{f.name}", f.default, lo=meta.get("lo"), hi=meta.get("hi"),
+                               choices=meta.get("choices"), integer=bool(meta.get("integer")), aliases=aliases)))
+    return out
+
+
+def option_widgets(method) -> dict:
+    """One widget per option of `method`, with its help text; returns {field: value}."""
+    values = {}
+    pairs = option_settings(method)
+    if not pairs:
+        st.caption(f"{method.label} has no options of its own.")
+        return values
+    columns = st.columns(2)
+    for i, (f, setting) in enumerate(pairs):
+        where = columns[i % 2]
+        label = f.name.replace("_", " ")
+        if setting.choices is not None:
+            values[f.name] = settings.select(label, setting, where=where, help=f.metadata["help"])
+        else:
+            values[f.name] = settings.number(label, setting, where=where, help=f.metadata["help"],
+                                             format="%d" if setting.integer else "%.4g")
+    return values
 
 
 def settings_form(target_ok: bool) -> list[TrainConfig] | None:
     """The launch settings; returns one config per chosen method when Train is pressed."""
-    for key, (default, parse, valid) in URL_SETTINGS.items():
-        common.from_url(key, default, parse, valid)
-    common.from_url("methods", list(METHOD_LABELS), lambda s: [m for m in s.split(",") if m in METHOD_LABELS])
-    methods = st.multiselect("Methods", list(METHOD_LABELS), format_func=METHOD_LABELS.get, key="methods",
-                             help="Train both to compare one-step MeanFlow with multi-step flow matching.")
-    seconds = st.slider("Time budget (seconds)", 5, 600, step=5, key="seconds",
-                        help="Each run stops after this wall time and is saved; the learning rate decays over it.")
+    methods = settings.multiselect("Methods", METHOD_CHOICES, format_func=lambda m: METHODS[m].label,
+                                   help="Train several on the same data, network and budget to compare them.")
+    seconds = settings.slider("Time budget (seconds)", SECONDS, step=5,
+                              help="Each run stops after this wall time and is saved; the learning rate decays over it.")
     with st.expander("Hyperparameters"):
         c1, c2 = st.columns(2)
-        steps = c1.number_input("Max steps", 1, 1_000_000, key="steps",
+        steps = settings.number("Max steps", STEPS, where=c1,
                                 help="The run ends at this many steps or at the time budget, whichever comes first.")
-        batch = c2.select_slider("Batch", BATCHES, key="batch",
-                                 help="Small batches give more steps per second on a CPU.")
-        hidden = c1.select_slider("Width", WIDTHS, key="hidden", help="Units per hidden layer.")
-        depth = c2.slider("Depth (hidden layers)", 1, 8, key="depth",
-                          help="Depth 4 and width 64 is the seed tutorial's network.")
-        lr = c1.number_input("Learning rate", 1e-5, 1e4, format="%.4g", key="lr",
-                             help="Adam's peak rate; cosine decay to a tenth over the budget. Rates far "
-                                  "too high (try 1e4) diverge: the run ends as failed and keeps its last "
-                                  "good weights.")
-        seed = c2.number_input("Seed", 0, 2**31 - 1, key="seed",
+        batch = settings.select_slider("Batch", BATCH, where=c2, help="Small batches give more steps per second on a CPU.")
+        hidden = settings.select_slider("Width", HIDDEN, where=c1, help="Units per hidden layer.")
+        depth = settings.slider("Depth (hidden layers)", DEPTH, where=c2,
+                                help="Depth 4 and width 64 is the seed tutorial's network.")
+        lr = settings.number("Learning rate", LR, where=c1, format="%.4g",
+                             help="Adam's peak rate; cosine decay to a tenth over the budget. Rates far too high "
+                                  "(try 1e4) diverge: the run ends as failed and keeps its last good weights.")
+        seed = settings.number("Seed", SEED, where=c2,
                                help="Same seed and settings give the same run when it ends on its step count; "
                                     "a time budget ends at a step that depends on the machine's speed.")
-        coupling = st.selectbox("Noise–data pairing", COUPLING_CHOICES, format_func=COUPLING_LABELS.get,
-                                key="coupling",
-                                help="Minibatch OT pairs each batch's noise with nearby data: paths cross less, "
-                                     "flows straighten, and one step gets much sharper. It adds about 2 ms per "
-                                     "step at batch 256 (36 ms at 2048), so fewer steps fit the budget.")
-        st.markdown("**MeanFlow options**")
-        m1, m2 = st.columns(2)
-        sampler = m1.selectbox("Time sampler", TIME_SAMPLERS, key="time_sampler",
-                               help="How (r, t) pairs are drawn. The paper's logit-normal rarely visits (0, 1), "
-                                    "the interval one-step sampling uses.")
-        r_neq_t = m2.slider("Fraction with r ≠ t", 0.0, 1.0, step=0.05, key="r_neq_t",
-                            help="The rest has r = t: plain flow matching on u(z, t, t).")
-        time_mean = m1.number_input("Logit-normal mean", -3.0, 3.0, key="time_mean", disabled=sampler != "logit-normal")
-        time_std = m2.number_input("Logit-normal std", 0.1, 3.0, key="time_std", disabled=sampler != "logit-normal")
-        power = m1.slider("Adaptive weight power p", 0.0, 2.0, step=0.25, key="weight_power",
-                          help="Loss weight 1 / (error² + c)^p; 0 is plain MSE, 1 the paper's.")
-        eps = m2.number_input("Weight constant c", 1e-6, 1.0, format="%.4f", key="weight_eps")
-    common.to_url("methods", *URL_SETTINGS)
-    if not st.button("Train", type="primary", disabled=not (target_ok and methods), key="launch"):
+        coupling = settings.select("Noise–data pairing", COUPLING, format_func=COUPLING_LABELS.get,
+                                   help="Minibatch OT pairs each batch's noise with nearby data: paths cross less, "
+                                        "flows straighten, and one step gets much sharper, at a cost per step. "
+                                        "Defaults: " + ", ".join(f"{m.label}: {m.default_coupling}"
+                                                                 for m in METHODS.values()) + ".")
+    options = {}
+    for name in methods:
+        with st.expander(f"{METHODS[name].label} options"):
+            st.caption(literal(METHODS[name].summary))
+            options[name] = option_widgets(METHODS[name])
+    try:
+        configs = [TrainConfig(method=m, options=options[m], steps=int(steps), max_seconds=float(seconds),
+                               batch=int(batch), hidden=int(hidden), depth=int(depth), lr=float(lr), seed=int(seed),
+                               coupling=None if coupling == "default" else coupling) for m in methods]
+    except (ValueError, TypeError) as exc:
+        st.error(literal(str(exc)))
+        configs = []
+    budget = compute_budget()
+    over = [c for c in configs if c.cost() > budget]
+    if configs:
+        worst = max(configs, key=lambda c: c.cost())
+        st.caption(f"Compute per run: {worst.parameters:,} parameters × batch {worst.batch} × {worst.max_seconds:g} s "
+                   f"= {worst.cost():.2g} of the {budget:.2g} allowed per run (parameters × batch × seconds).")
+    if over:
+        fits = budget / (over[0].parameters * over[0].batch)
+        st.warning(f"Over the per-run compute budget: at this network and batch at most {fits:.0f} s. "
+                   "Lower the time, the width, the depth or the batch.")
+    if not st.button("Train", type="primary", disabled=not (target_ok and configs) or bool(over), key="launch"):
         return None
-    mf = MeanFlowConfig(time_sampler=sampler, time_mean=time_mean, time_std=time_std, r_neq_t=r_neq_t,
-                        weight_power=power, weight_eps=eps)
-    return [TrainConfig(method=m, steps=int(steps), max_seconds=float(seconds), batch=int(batch), hidden=int(hidden),
-                        depth=int(depth), lr=float(lr), seed=int(seed), meanflow=mf,
-                        coupling=None if coupling == "default" else coupling) for m in methods]
+    return configs
 
 
-def run_panel(ws, entry) -> None:
-    """Progress, stop button, preview and loss curve of one run."""
-    snap = entry.snapshot()
-    head, stop = st.columns([5, 1])
-    position = ws.queue_position(entry)
-    state = f"queued (position {position} in the server's line)" if position else snap.state
-    head.markdown(f"**{entry.label}** — {state}" + (f": {snap.message}" if snap.message else ""))
-    if not snap.finished:
-        stop.button("Stop", key=f"stop_{entry.key}", on_click=ws.stop, args=(entry,))
+def run_panel(sess, entry, full: bool) -> None:
+    """State, Stop/Resume/Share, and (full) the preview, loss curve and downloads of one run."""
+    snap = entry.snapshot
+    state = entry.state
+    if snap is not None and snap.state == "queued":
+        state = f"queued (position {snap.position} in the server's line)" if snap.position else "queued"
+    message = snap.message if snap is not None and not entry.info.finished else entry.info.message
+    head, action = st.columns([5, 1])
+    head.markdown(f"**{literal(entry.label)}** — {state}" + (f": {literal(message)}" if message else ""))
+    if entry.running:
+        action.button("Stop", key=f"stop_{entry.key}", on_click=sess.stop, args=(entry.key,))
+    elif entry.info.resumable and entry.info.state in ("interrupted", "stopped"):
+        action.button("Resume", key=f"resume_{entry.key}", on_click=_resume, args=(sess, entry.key),
+                      help="Continue from its last checkpoint (another 60 s, or what its budget has left).")
+    if not full:
+        return
+    if entry.running and snap is not None and snap.state == "running":
         eta = f"ETA {snap.eta_seconds:.0f} s" if snap.eta_seconds is not None else "ETA —"
-        st.progress(snap.progress, text=f"step {snap.step:,} · {snap.steps_per_sec:.0f} steps/s · {eta}")
-    elif snap.state == "failed":
-        st.error(snap.message)
+        st.progress(snap.progress, text=f"step {snap.step:,} · {snap.steps_per_sec:.0f} steps/s · "
+                                        f"{snap.elapsed:.1f} s trained · {eta}")
+    if entry.info.state == "failed" and not entry.running:
+        st.error(literal(entry.info.message))
     left, right = st.columns(2)
-    if snap.preview is not None:
-        left.plotly_chart(figures.scatter_figure(snap.preview, f"one-step samples at step {snap.preview_step:,}",
-                                                 height=300), key=f"preview_{entry.key}", width="stretch")
-    right.plotly_chart(figures.loss_curves({entry.label: snap.history}, height=300), key=f"loss_{entry.key}",
+    preview = snap.preview if snap is not None else None
+    if preview is not None:
+        left.plotly_chart(figures.scatter_figure(preview, f"one-step samples at step {snap.preview_step:,}", height=300),
+                          key=f"preview_{entry.key}", width="stretch")
+    history = snap.history if snap is not None and len(snap.history) else _saved_history(entry)
+    right.plotly_chart(figures.loss_curves({literal(entry.label, "html"): history}, height=300), key=f"loss_{entry.key}",
                        width="stretch")
-    if snap.finished and entry.flow is not None:
-        common.run_downloads(entry, ws.folder(entry))
+    if not entry.running and entry.usable:
+        downloads.run_downloads(entry)
+        shared = entry.info.shared
+        st.toggle("Listed in the shared library", value=shared, key=f"share_{entry.key}",
+                  on_change=lambda: sess.share(entry.key, not shared),
+                  help="Off: only people with this run's link can open it. On: every user of this server sees it "
+                       "under Saved runs.")
 
 
-def live_runs(ws) -> None:
-    running = ws.any_running
+def _saved_history(entry):
+    try:
+        return read_history(entry.info.path)
+    except RunError:
+        return empty_history()
+
+
+def _resume(sess, key: str) -> None:
+    try:
+        sess.resume(key)
+    except LimitError as exc:
+        st.session_state["train_error"] = str(exc)
+
+
+def live_runs(sess) -> None:
+    running = sess.any_running
 
     @st.fragment(run_every=POLL_SECONDS if running else None)
     def panel():
-        live = ws.live()
-        for entry in live[:SHOWN_LIVE_RUNS]:
-            with st.container(border=True):
-                run_panel(ws, entry)
-        if running and not ws.any_running:
-            st.rerun(scope="app")  # all ended: refresh the other pages' run lists and stop polling
+        own = sess.own()
+        interrupted = [e for e in sess.opened() if e.info.state == "interrupted"]
+        ended_shown = 0
+        for entry in own + interrupted:
+            full = entry.running or ended_shown < SHOWN_ENDED_RUNS
+            ended_shown += not entry.running
+            with st.container(border=full):
+                run_panel(sess, entry, full)
+        if sess.any_running != running:  # all ended (refresh the run lists, stop polling), or one resumed here
+            st.rerun(scope="app")
 
     panel()
 
 
+def library(sess) -> None:
+    """Runs other sessions shared (or every run, on a classroom server): search, page, open."""
+    with st.expander("Saved runs", expanded=False):
+        query = st.text_input("Search saved runs", key="library_query", max_chars=80,
+                              placeholder="method, target or run id")
+        page = st.session_state.get("library_page", 0)
+        entries, total, problems = sess.library(query, page * LIBRARY_PAGE, LIBRARY_PAGE)
+        if not total:
+            st.caption("Shared runs appear here. Your own runs are private until you switch on "
+                       "“Listed in the shared library”; anyone with a run's link can open it.")
+        opened = {e.key for e in sess.opened()}
+        for entry in entries:
+            c1, c2 = st.columns([5, 1])
+            c1.markdown(f"{literal(entry.label)} · {entry.info.state} · step {entry.info.step:,} · "
+                        f"{literal(entry.info.created)}")
+            c2.button("Opened" if entry.key in opened else "Open", key=f"open_{entry.key}",
+                      disabled=entry.key in opened or not entry.usable, on_click=sess.open, args=(entry.id,))
+        pages = max(1, -(-total // LIBRARY_PAGE))
+        if pages > 1:
+            st.number_input(f"Page (of {pages})", 0, pages - 1, key="library_page", format="%d")
+        for problem in problems[:5]:
+            st.warning(literal(problem))
+        if len(problems) > 5:
+            st.caption(f"{len(problems) - 5} more folders skipped.")
+
+
 def main() -> None:
-    ws = common.workspace()
+    sess = server.session()
     st.title("Train")
     left, right = st.columns([1, 1])
     with left:
-        target = common.target_picker()
+        target = pickers.target_picker()
         configs = settings_form(target is not None)
     with right:
         if target is not None:
-            st.plotly_chart(figures.scatter_figure(common.target_preview(target), f"target: {target.name}", height=360),
+            st.plotly_chart(figures.scatter_figure(pickers.target_preview(target),
+                                                   f"target: {literal(target.name, 'html')}", height=360),
                             key="target_preview", width="stretch")
-    common.to_url("target")
     for config in configs or []:
-        ws.launch(config, target)
-    if ws.live():
+        try:
+            sess.launch(config, target)
+        except LimitError as exc:
+            st.error(literal(str(exc)))
+            break
+    if "train_error" in st.session_state:
+        st.error(literal(st.session_state.pop("train_error")))
+    server.session()  # the new runs' ids go into the URL
+    if sess.own() or any(e.info.state == "interrupted" for e in sess.opened()):
         st.subheader("This session's runs")
-        live_runs(ws)
-        st.caption("Finished runs appear on every page of this session and are saved to the runs folder "
-                   "(other sessions find them under Saved runs). Runs train "
-                   f"{common.job_scheduler().max_running} at a time on this server; more wait in line.")
-        for error in ws.save_errors:
-            st.error(error)
-    library(ws)
-
-
-def library(ws) -> None:
-    """Saved runs from earlier sessions (and before a restart): open one to use it on every page."""
-    saved = ws.saved()
-    opened = {e.key for e in ws.opened()}
-    with st.expander(f"Saved runs ({len(saved)})", expanded=False):
-        if not saved:
-            st.caption("Runs are saved here when they end, and stay after the server restarts.")
-        for entry in saved[:50]:
-            c1, c2 = st.columns([5, 1])
-            c1.markdown(f"{entry.label} · {entry.state} · {len(entry.history)} history rows")
-            c2.button("Opened" if entry.key in opened else "Open", key=f"open_{entry.key}",
-                      disabled=entry.key in opened, on_click=ws.open, args=(entry.key,))
-        for problem in ws.problems:
-            st.warning(problem)
+        live_runs(sess)
+        engine = server.engine()
+        st.caption("Runs are private to this session and its link until you list them. They train "
+                   f"{engine.max_running} at a time on this server, outside the web server's process; "
+                   "more wait in line. Each keeps a checkpoint, so a crash loses at most a few seconds.")
+        for error in engine.errors[-3:]:
+            st.error(literal(error))
+    library(sess)
 
 
 main()

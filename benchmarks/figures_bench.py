@@ -19,14 +19,14 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from meanflow import Flow, figures, list_runs, sample  # noqa: E402
+from meanflow import Flow, TrainConfig, figures, list_runs, load_run, sample  # noqa: E402
 from meanflow.methods import build_network  # noqa: E402
 
 
 def flows() -> dict[str, Flow]:
-    runs, _ = list_runs(ROOT / "assets" / "pretrained")
-    found = {r.config.method: r.flow for r in runs if r.config.target == "checkerboard"}
-    return {m: found.get(m) or Flow(m, build_network(m, 128, 4)) for m in ("meanflow", "flow-matching")}
+    infos, _ = list_runs(ROOT / "assets" / "pretrained")
+    found = {i.config.method: load_run(i.path).flow for i in infos if i.target_name == "checkerboard"}
+    return {m: found.get(m) or Flow(m, build_network(TrainConfig(method=m))) for m in ("meanflow", "flow-matching")}
 
 
 def main() -> None:

@@ -1,33 +1,32 @@
-"""MeanFlow playground core: targets, methods, samplers, metrics, the trainer and run folders.
+"""MeanFlow playground core: targets, methods, samplers, metrics, training, the job engine and run folders.
 
-Convention (stated once, in methods.py): t = 0 is data, t = 1 is noise, z_t = (1 - t) x + t e.
-This package never imports streamlit; the app's pages compose these calls.
+Convention (stated once, in methods/base.py): t = 0 is data, t = 1 is noise, z_t = (1 - t) x + t e.
+This package never imports streamlit; the app's pages compose these calls. Names load on first
+use (PEP 562), so `import meanflow.figures` or `meanflow.config` does not pull in torch.
 """
 
-from .methods import METHODS, FlowMatching, LossTerms, MeanFlow, MeanFlowConfig, get_method
-from .metrics import Quality, evaluate
-from .models import MLP, pick_device
-from .runs import RunError, SavedRun, list_runs, load_run, save_job, save_run
-from .sampling import Flow, Trajectory, sample, time_grid
-from .targets import (
-    Normaliser,
-    Target,
-    TargetError,
-    get_target,
-    target_from_bytes,
-    target_from_file,
-    target_names,
-    text_target,
-)
-from .trainer import Snapshot, TrainConfig, TrainingJob
+from importlib import import_module
 
-__all__ = [
-    "METHODS", "FlowMatching", "LossTerms", "MeanFlow", "MeanFlowConfig", "get_method",
-    "Quality", "evaluate",
-    "MLP", "pick_device",
-    "RunError", "SavedRun", "list_runs", "load_run", "save_job", "save_run",
-    "Flow", "Trajectory", "sample", "time_grid",
-    "Normaliser", "Target", "TargetError", "get_target", "target_from_bytes", "target_from_file",
-    "target_names", "text_target",
-    "Snapshot", "TrainConfig", "TrainingJob",
-]
+_HOMES = {
+    "config": ["HISTORY_COLUMNS", "TrainConfig"],
+    "jobs": ["Engine", "LimitError", "Snapshot", "engine_from_env"],
+    "library": ["RunCache", "RunEntry", "RunIndex", "Session"],
+    "methods": ["METHODS", "Method", "get_method"],
+    "metrics": ["Evaluator", "Quality", "evaluate"],
+    "models": ["MLP", "pick_device"],
+    "runs": ["RunError", "RunInfo", "SavedRun", "list_runs", "load_run", "read_info", "save_result"],
+    "sampling": ["Flow", "Trajectory", "sample", "time_grid"],
+    "targets": ["Normaliser", "Target", "TargetError", "TargetSpec", "get_target", "target_from_bytes",
+                "target_from_file", "target_names", "text_target"],
+    "training": ["Checkpoint", "RunResult", "run_training", "train"],
+}
+_WHERE = {name: module for module, names in _HOMES.items() for name in names}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module 'meanflow' has no attribute {name!r}")
+    value = getattr(import_module(f".{_WHERE[name]}", __name__), name)
+    globals()[name] = value
+    return value

@@ -19,7 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .methods import MeanFlowConfig, build_network, get_method
+from .config import TrainConfig, mlp_widths
+from .methods import build_network, get_method
 from .targets import get_target
 
 
@@ -40,7 +41,7 @@ class _SeedNet(nn.Module):
 
     def __init__(self, hidden: int, depth: int):
         super().__init__()
-        widths = [4] + [hidden] * depth + [2]
+        widths = mlp_widths(4, hidden, depth)
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
 
     def forward(self, x, t, r):
@@ -78,14 +79,15 @@ def _naive_meanflow_step(cfg: BenchConfig, g: torch.Generator) -> Callable[[], f
 
 
 def _package_step(method_name: str, cfg: BenchConfig, g: torch.Generator) -> Callable[[], float]:
-    net = build_network(method_name, cfg.hidden, cfg.depth, generator=torch.Generator().manual_seed(cfg.seed))
+    config = TrainConfig(method=method_name, hidden=cfg.hidden, depth=cfg.depth, batch=cfg.batch)
+    net = build_network(config, generator=torch.Generator().manual_seed(cfg.seed))
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-    method, target, mf = get_method(method_name), get_target("checkerboard"), MeanFlowConfig()
+    method, target = get_method(method_name), get_target("checkerboard")
 
     def step() -> float:
         x = target.sample_model(cfg.batch, g)
         e = torch.randn(cfg.batch, 2, generator=g)
-        terms = method.loss(net, x, e, g, mf)
+        terms = method.loss(net, x, e, g, config.options, 0.0)
         opt.zero_grad(set_to_none=True)
         terms.loss.backward()
         opt.step()
@@ -178,7 +180,7 @@ def run_quality_benchmark(qc: QualityConfig = QualityConfig()) -> list[dict]:
     """One row per (target, variant, NFE): metrics of n samples beside their floors."""
     from .metrics import Evaluator
     from .sampling import sample
-    from .trainer import TrainConfig, train
+    from .training import train
 
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(qc.threads)
@@ -198,12 +200,12 @@ def run_quality_benchmark(qc: QualityConfig = QualityConfig()) -> list[dict]:
             add("meanflow-naive", 1, one_step(torch.randn(qc.n, 2, generator=torch.Generator().manual_seed(qc.seed))),
                 steps)
             for method, nfes in (("meanflow", (1, 2, 4)), ("flow-matching", (1, 8, 32))):
-                config = TrainConfig(method=method, target=name, steps=10**9, max_seconds=qc.seconds,
-                                     seed=qc.seed, threads=qc.threads)
-                job = train(config, target)
+                config = TrainConfig(method=method, steps=10**7, max_seconds=qc.seconds, seed=qc.seed,
+                                     threads=qc.threads)
+                result = train(config, target)
                 for nfe in nfes:
-                    x = sample(job.flow, qc.n, nfe, torch.Generator().manual_seed(qc.seed)).samples
-                    add(method, nfe, x, job.snapshot().step)
+                    x = sample(result.flow, qc.n, nfe, torch.Generator().manual_seed(qc.seed)).samples
+                    add(method, nfe, x, result.step)
     finally:
         torch.set_num_threads(previous_threads)
     return rows

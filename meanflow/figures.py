@@ -15,7 +15,6 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from .trainer import HISTORY_COLUMNS
 
 Bounds = tuple[float, float, float, float]  # (xmin, xmax, ymin, ymax)
 
@@ -326,30 +325,28 @@ def _moving_average(y: np.ndarray, window: int) -> np.ndarray:
     return (c[i] - c[lo]) / (i - lo)
 
 
-def loss_curves(histories: dict[str, np.ndarray], column: int = 1, smooth: int = 50, log_y: bool = True,
+def loss_curves(histories: dict[str, np.ndarray], column: str = "loss", smooth: int = 50, log_y: bool = True,
                 height: int = 300) -> go.Figure:
-    """One run a colour: column `column` of each (steps, 5) history against its step, raw and smoothed.
+    """One run a colour: `column` of each history (config.HISTORY_DTYPE rows) against its step, raw and smoothed.
 
-    Columns are (step, loss, mse, lr, seconds). Raw values are a faint line; the trailing mean
-    over `smooth` steps is solid. Runs without steps yet are skipped.
+    Raw values are a faint line; the trailing mean over `smooth` rows is solid. Runs without rows
+    yet are skipped.
     """
     fig = go.Figure()
     palette = qualitative.Plotly
     for i, (label, history) in enumerate(histories.items()):
-        history = np.asarray(history, dtype=np.float64).reshape(-1, len(HISTORY_COLUMNS))
         if len(history) == 0:
             continue
         colour = palette[i % len(palette)]
-        step, y = history[:, 0], history[:, column]
+        step, y = np.asarray(history["step"], dtype=np.float64), np.asarray(history[column], dtype=np.float64)
         fig.add_trace(go.Scatter(x=step, y=y, mode="lines", line=dict(color=colour, width=1), opacity=0.25,
                                  legendgroup=label, showlegend=False, hoverinfo="skip", name=label))
         fig.add_trace(go.Scatter(x=step, y=_moving_average(y, smooth), mode="lines", line=dict(color=colour, width=2),
                                  legendgroup=label, name=label))
     if not fig.data:
         fig.add_annotation(text="no steps yet", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
-    name = HISTORY_COLUMNS[column]
-    fig.update_layout(template=TEMPLATE, height=height, margin=MARGIN, title=dict(text=name),
-                      xaxis_title="step", yaxis=dict(title=name, type="log" if log_y else "linear"),
+    fig.update_layout(template=TEMPLATE, height=height, margin=MARGIN, title=dict(text=column),
+                      xaxis_title="step", yaxis=dict(title=column, type="log" if log_y else "linear"),
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1))
     return fig
 

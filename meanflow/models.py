@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .config import mlp_widths
+
 
 # name -> (activation, tangent map (h, h_dot) -> activation'(h) * h_dot). The tangent maps use
 # the fused kernels autograd itself uses for these activations' backward pass: one pass over
@@ -40,7 +42,7 @@ class MLP(nn.Module):
         if hidden < 1 or depth < 1:
             raise ValueError(f"hidden and depth must be positive, got hidden={hidden}, depth={depth}")
         self.activation = activation
-        widths = [in_dim] + [hidden] * depth + [out_dim]
+        widths = mlp_widths(in_dim, hidden, depth, out_dim)
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.reset_parameters(generator)
 

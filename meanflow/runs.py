@@ -1,13 +1,18 @@
 """Run folders on disk: the only module that reads or writes them.
 
-A run folder holds
-    config.json          the TrainConfig, how the run ended, the target and its normaliser
-    metrics.csv          one row per log_every steps (their mean): step, loss, mse, lr, seconds
-    weights.safetensors  the network's state_dict
-    target.safetensors   the points behind a data-driven target (CSV, image, text), if any
-Arrays are stored as safetensors, which cannot execute code when read (unlike pickle); JSON
-and CSV are parsed as data. Each file is written to a temporary name and renamed, so a crash
-mid-save leaves the previous version; config.json is written last and marks a complete run.
+A run folder (its name is the run id) holds
+    config.json             the TrainConfig, the target's kind and name, the normaliser, the state
+                            (queued, running, done, stopped, failed), the step reached, sharing
+    target.safetensors      the points behind a data-driven target (CSV, image, text, drawing), if any
+    checkpoint.safetensors  the latest checkpoint: weights, optimiser, random state, history (resume)
+    weights.safetensors     the network's final state_dict, once the run has ended
+    metrics.csv             one row per log_every steps (their mean): step, loss, mse, lr, seconds
+Arrays are safetensors, which cannot execute code when read (unlike pickle); JSON and CSV are
+parsed as data, with a size limit checked before reading. Every file is written to a temporary
+name and renamed, so a crash mid-write leaves the previous version.
+
+A run whose config.json says queued or running but that no live job owns was interrupted (its
+server or worker died): `read_info` reports it as such, and its checkpoint can be resumed.
 """
 
 from __future__ import annotations
@@ -17,29 +22,28 @@ import io
 import json
 import math
 import os
+import re
+import secrets
 import tempfile
-from dataclasses import asdict, dataclass, fields
+import time
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors
-from safetensors.torch import save as save_safetensors
 
-from .methods import MeanFlowConfig, build_network, get_method
-from .sampling import Flow
-from .targets import PRESETS, Normaliser, Target, TargetError, get_target, point_cloud_target
-from .trainer import HISTORY_COLUMNS, FINISHED, TrainConfig, TrainingJob
+from .config import ACTIVE, FINISHED, HISTORY_COLUMNS, MAX_STEPS, RUN_STATES, TrainConfig, empty_history, history_from_rows
 
 FORMAT = "meanflow-run"
-VERSION = 1
+VERSION = 2  # 1: config.json held the target's name inside the config and MeanFlow's options as "meanflow"
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
 WEIGHTS_FILE = "weights.safetensors"
 TARGET_FILE = "target.safetensors"
-MAX_CONFIG_BYTES = 1 << 20  # a config is a few hundred bytes; anything huge is not ours
+CHECKPOINT_FILE = "checkpoint.safetensors"
+MAX_CONFIG_BYTES = 64 << 10  # a config is about a kilobyte; anything huge is not ours
+MAX_METRICS_BYTES = 64 << 20  # about a million history rows
 MAX_ARRAY_BYTES = 256 << 20  # weights and target points of the sizes the app can make fit easily
+RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # folder names this module accepts as ids
 
 
 class RunError(ValueError):
@@ -47,17 +51,70 @@ class RunError(ValueError):
 
 
 @dataclass(frozen=True)
-class SavedRun:
-    """A run read back from disk."""
+class RunInfo:
+    """What config.json says of a run: small, read without touching weights or data."""
 
     path: Path
     config: TrainConfig
-    target: Target
-    flow: Flow
-    history: np.ndarray  # (rows, 5) rows of HISTORY_COLUMNS, each the mean of log_every steps
-    state: str  # done, stopped or failed
+    target_kind: str  # preset | data
+    target_name: str
+    normaliser: dict
+    state: str  # one of config.RUN_STATES; 'interrupted' when the file says active but no job owns it
     message: str
+    step: int
     elapsed: float  # seconds of training
+    created: str  # ISO time the run was made
+    shared: bool  # listed in the server's shared library
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED
+
+    @property
+    def has_checkpoint(self) -> bool:
+        return (self.path / CHECKPOINT_FILE).is_file()
+
+    @property
+    def resumable(self) -> bool:
+        """An interrupted run, or one that failed or stopped with a checkpoint, can continue."""
+        return self.state in ("interrupted", "failed", "stopped", "done") and self.has_checkpoint
+
+
+@dataclass(frozen=True)
+class SavedRun:
+    """A run read back from disk with its network: what sampling and the pages need."""
+
+    info: RunInfo
+    target: "object"  # targets.Target
+    flow: "object"  # sampling.Flow
+    history: np.ndarray  # config.HISTORY_DTYPE rows
+
+    @property
+    def path(self) -> Path:
+        return self.info.path
+
+    @property
+    def config(self) -> TrainConfig:
+        return self.info.config
+
+
+# ---------------------------------------------------------------- ids
+
+
+def new_run_id(config: TrainConfig) -> str:
+    """'20261129-003512-meanflow-<24 hex>': readable, sortable, and unguessable (96 random bits)."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{config.method}-{secrets.token_hex(12)}"
+
+
+def run_path(root: str | Path, run_id: str) -> Path:
+    """The folder of run `run_id` under root; raises RunError for anything that is not a plain id."""
+    if not isinstance(run_id, str) or not RUN_ID.match(run_id) or run_id in (".", ".."):
+        raise RunError(f"{str(run_id)[:60]!r} is not a run id")
+    return Path(root) / run_id
 
 
 # ---------------------------------------------------------------- writing
@@ -80,45 +137,144 @@ def _history_csv(history: np.ndarray) -> bytes:
     out = io.StringIO()
     out.write(",".join(HISTORY_COLUMNS) + "\n")
     for row in history:
-        out.write(f"{int(row[0])},{row[1]:.9g},{row[2]:.9g},{row[3]:.9g},{row[4]:.6f}\n")
+        out.write(f"{int(row['step'])},{row['loss']:.9g},{row['mse']:.9g},{row['lr']:.9g},{row['seconds']:.6f}\n")
     return out.getvalue().encode()
 
 
-def save_run(run_dir: str | Path, config: TrainConfig, target: Target, flow: Flow, history: np.ndarray,
-             state: str, message: str = "", elapsed: float = 0.0) -> Path:
-    """Write a run folder (created if missing); returns its path."""
+def _safetensors_bytes(tensors: dict, metadata: dict | None = None) -> bytes:
+    from safetensors.torch import save
+
+    return save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=metadata)
+
+
+def _write_document(run_dir: Path, document: dict) -> None:
+    _write_atomic(run_dir / CONFIG_FILE, json.dumps(document, indent=2).encode())
+
+
+def create_run(run_dir: str | Path, config: TrainConfig, target, shared: bool = False) -> Path:
+    """Make a run folder for a job about to be queued: config.json (state queued) and the target's data."""
+    import torch
+
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    weights = {k: v.detach().cpu().contiguous() for k, v in flow.net.state_dict().items()}
-    _write_atomic(run_dir / WEIGHTS_FILE, save_safetensors(weights))
-    if target.points is not None:
-        arrays = {"points": torch.as_tensor(target.points), "weights": torch.as_tensor(target.weights),
-                  "jitter": torch.tensor([target.jitter], dtype=torch.float32)}
-        _write_atomic(run_dir / TARGET_FILE, save_safetensors(arrays))
-        target_spec = {"kind": "data", "name": target.name}
-    else:
-        target_spec = {"kind": "preset", "name": target.name}
-    _write_atomic(run_dir / METRICS_FILE, _history_csv(np.asarray(history).reshape(-1, 5)))
+    spec = target.to_spec()
+    if spec.kind == "data":
+        arrays = {"points": torch.as_tensor(spec.points), "weights": torch.as_tensor(spec.weights),
+                  "jitter": torch.tensor([spec.jitter], dtype=torch.float32)}
+        _write_atomic(run_dir / TARGET_FILE, _safetensors_bytes(arrays))
     document = {
         "format": FORMAT,
         "version": VERSION,
-        "config": asdict(config),
-        "target": target_spec,
-        "normaliser": asdict(flow.normaliser),
-        "state": state,
-        "message": message,
-        "elapsed": elapsed,
+        "config": config.to_dict(),
+        "target": {"kind": spec.kind, "name": spec.name},
+        "normaliser": asdict(target.normaliser),
+        "state": "queued",
+        "message": "",
+        "step": 0,
+        "elapsed": 0.0,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "shared": bool(shared),
     }
-    _write_atomic(run_dir / CONFIG_FILE, json.dumps(document, indent=2).encode())
+    _write_document(run_dir, document)
     return run_dir
 
 
-def save_job(run_dir: str | Path, job: TrainingJob) -> Path:
-    """Save a finished job's run folder."""
-    snap = job.snapshot()
-    if not snap.finished or job.flow is None:
-        raise RunError(f"the job has not finished (state {snap.state}); stop it or wait first")
-    return save_run(run_dir, job.config, job.target, job.flow, snap.history, snap.state, snap.message, snap.elapsed)
+def _update_document(run_dir: Path, **changes) -> None:
+    document = _read_document(run_dir / CONFIG_FILE)
+    document.update(changes)
+    _write_document(run_dir, document)
+
+
+def checkpoint_bytes(checkpoint) -> bytes:
+    """A training.Checkpoint as one safetensors file (history and optimiser settings in its tensors
+    and metadata): what a worker sends and what the run folder keeps."""
+    import torch
+
+    tensors = dict(checkpoint.tensors)
+    tensors["history"] = torch.as_tensor(np.asarray(checkpoint.history.tolist(), dtype=np.float64).reshape(-1, 5))
+    tensors["pending"] = torch.as_tensor(np.asarray(checkpoint.pending, dtype=np.float64).reshape(-1, 2))
+    metadata = {"step": str(checkpoint.step), "elapsed": repr(float(checkpoint.elapsed)),
+                "adam_groups": json.dumps(checkpoint.adam_groups)}
+    return _safetensors_bytes(tensors, metadata)
+
+
+def checkpoint_from_bytes(data: bytes, what: str = "checkpoint"):
+    """The training.Checkpoint in `data`; raises RunError for anything else."""
+    from safetensors import SafetensorError, safe_open
+
+    from .training import Checkpoint
+
+    fd, tmp = tempfile.mkstemp(suffix=".safetensors")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        with safe_open(tmp, framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        step, elapsed = int(meta["step"]), float(meta["elapsed"])
+        groups = json.loads(meta["adam_groups"])
+        history = history_from_rows(tensors.pop("history").double().numpy().tolist())
+        pending = tuple(tuple(p) for p in tensors.pop("pending").double().numpy().tolist())
+        if step < 0 or not math.isfinite(elapsed) or not isinstance(groups, list) or "rng" not in tensors:
+            raise ValueError("inconsistent header")
+    except (SafetensorError, KeyError, ValueError, TypeError, RuntimeError, OSError) as exc:
+        raise RunError(f"{what} is not a valid checkpoint ({type(exc).__name__}: {exc})") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return Checkpoint(step, elapsed, tensors, groups, history, pending)
+
+
+def write_checkpoint(run_dir: str | Path, data: bytes, step: int, elapsed: float, history: np.ndarray) -> None:
+    """Keep a running job's latest checkpoint (bytes from checkpoint_bytes) and mark the run running."""
+    run_dir = Path(run_dir)
+    _write_atomic(run_dir / CHECKPOINT_FILE, data)
+    _write_atomic(run_dir / METRICS_FILE, _history_csv(history))
+    _update_document(run_dir, state="running", step=int(step), elapsed=float(elapsed))
+
+
+def mark_running(run_dir: str | Path) -> None:
+    _update_document(Path(run_dir), state="running", message="")
+
+
+def weights_bytes(weights: dict) -> bytes:
+    """A state_dict as safetensors bytes (what finish_run stores as weights.safetensors)."""
+    return _safetensors_bytes(weights)
+
+
+def checkpoint_weights_bytes(run_dir: str | Path) -> bytes:
+    """The weights of a run's latest checkpoint, as safetensors bytes (for a run whose worker was lost)."""
+    return weights_bytes(read_checkpoint(run_dir).weights)
+
+
+def finish_run(run_dir: str | Path, state: str, message: str, step: int, elapsed: float, history: np.ndarray,
+               weights: bytes | None, checkpoint: bytes | None) -> None:
+    """Write how a run ended: its final weights and checkpoint (safetensors bytes, when it has them),
+    its metrics and its state. weights None (a job that never built a network, or one lost before
+    its first checkpoint) leaves any weights already there and writes only the rest.
+    """
+    if state not in FINISHED:
+        raise ValueError(f"a run finishes as one of {FINISHED}, not {state!r}")
+    run_dir = Path(run_dir)
+    if weights is not None:
+        _write_atomic(run_dir / WEIGHTS_FILE, weights)
+    if checkpoint is not None:
+        _write_atomic(run_dir / CHECKPOINT_FILE, checkpoint)
+    _write_atomic(run_dir / METRICS_FILE, _history_csv(history))
+    _update_document(run_dir, state=state, message=str(message), step=int(step), elapsed=float(elapsed))
+
+
+def save_result(run_dir: str | Path, config: TrainConfig, target, result) -> Path:
+    """A whole run folder from a training.RunResult trained in this process (tests, scripts)."""
+    run_dir = create_run(run_dir, config, target)
+    checkpoint = checkpoint_bytes(result.checkpoint) if result.checkpoint is not None else None
+    weights = weights_bytes(result.checkpoint.weights) if result.checkpoint is not None else None
+    finish_run(run_dir, result.state, result.message, result.step, result.elapsed, result.history, weights, checkpoint)
+    return run_dir
+
+
+def set_shared(run_dir: str | Path, shared: bool) -> None:
+    """List the run in the server's shared library (or take it out)."""
+    _update_document(Path(run_dir), shared=bool(shared))
 
 
 # ---------------------------------------------------------------- reading
@@ -132,142 +288,195 @@ def _read_bytes(path: Path, limit: int) -> bytes:
     return path.read_bytes()
 
 
-def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+def _read_document(path: Path) -> dict:
+    data = _read_bytes(path, MAX_CONFIG_BYTES)
     try:
-        return load_safetensors(_read_bytes(path, MAX_ARRAY_BYTES))
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError):  # ValueError: JSON, or an integer of 5,000 digits
+        raise RunError(f"{path} is not valid JSON") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise RunError(f"{path} is not a meanflow run config (format must be {FORMAT!r})")
+    return document
+
+
+def _read_tensors(path: Path) -> dict:
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    try:
+        return load(_read_bytes(path, MAX_ARRAY_BYTES))
+    except RunError:
+        raise
     except (SafetensorError, ValueError, RuntimeError, OSError) as exc:
-        if isinstance(exc, RunError):
-            raise
         raise RunError(f"{path} is not a valid safetensors file ({exc}); it was not loaded") from None
 
 
-def _config_from(raw: dict) -> TrainConfig:
-    if not isinstance(raw, dict):
-        raise TypeError("config must be an object")
-    known = {f.name for f in fields(TrainConfig)}
-    unknown = set(raw) - known
-    if unknown:
-        raise TypeError(f"unknown config fields {sorted(unknown)}")
+def _config_from_v1(raw: dict) -> dict:
+    """A version-1 config as a version-2 one: the target moved out, MeanFlow's options renamed."""
     raw = {"coupling": "independent", **raw}  # runs saved before couplings existed were all independent
-    mf = raw.get("meanflow", {})
-    if not isinstance(mf, dict):
-        raise TypeError("meanflow must be an object")
-    return TrainConfig(**{**raw, "meanflow": MeanFlowConfig(**mf)})
+    raw.pop("target", None)
+    mf = raw.pop("meanflow", None)
+    if raw.get("method") == "meanflow" and isinstance(mf, dict):
+        raw["options"] = mf
+    return raw
 
 
-def _read_history(path: Path) -> np.ndarray:
-    if not path.is_file():
-        return np.zeros((0, 5))
+def read_info(run_dir: str | Path, live: bool = False) -> RunInfo:
+    """What config.json says of a run (no weights read); raises RunError for a folder that is not a run.
+
+    live: a job of this server owns the run (else an active state on disk reads as 'interrupted').
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunError(f"run folder {str(run_dir)!r} not found")
+    path = run_dir / CONFIG_FILE
+    document = _read_document(path)
+    version = document.get("version")
+    if version not in (1, VERSION):
+        raise RunError(f"{path} has version {version!r}; this program reads 1 and {VERSION}")
     try:
-        rows = list(csv.reader(io.StringIO(_read_bytes(path, MAX_ARRAY_BYTES).decode())))
+        raw = document["config"]
+        if not isinstance(raw, dict):
+            raise TypeError("config must be an object")
+        config = TrainConfig.from_dict(_config_from_v1(raw) if version == 1 else raw)
+        normaliser = document["normaliser"]
+        centre, scale = [float(c) for c in normaliser["centre"]], float(normaliser["scale"])
+        if len(centre) != 2 or not all(map(math.isfinite, centre + [scale])) or scale <= 0:
+            raise ValueError("normaliser must have a finite 2D centre and a positive scale")
+        state = str(document["state"])
+        if state not in RUN_STATES or state == "interrupted":
+            raise ValueError(f"state must be one of {', '.join(s for s in RUN_STATES if s != 'interrupted')}")
+        if state in ACTIVE and not live:
+            state = "interrupted"
+        spec = document["target"]
+        kind, name = str(spec["kind"]), str(spec["name"])[:200]
+        if kind not in ("preset", "data"):
+            raise ValueError(f"unknown target kind {kind!r}")
+        step = int(document.get("step", 0))
+        elapsed = float(document.get("elapsed", 0.0))
+        if not (0 <= step <= MAX_STEPS and math.isfinite(elapsed) and 0 <= elapsed < 1e9):
+            raise ValueError("step and elapsed must be finite, non-negative and in range")
+        message = str(document.get("message", ""))[:500]
+        created = str(document.get("created", ""))[:40]
+        shared = document.get("shared", True) is True  # version 1 runs were all listed
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise RunError(f"{path} is not a valid run config ({str(exc)[:200]})") from None
+    if state == "interrupted":
+        message = f"interrupted at step {step}" + ("" if (run_dir / CHECKPOINT_FILE).is_file() else " (no checkpoint)")
+    return RunInfo(run_dir, config, kind, name, {"centre": tuple(centre), "scale": scale}, state, message, step,
+                   elapsed, created, shared)
+
+
+def read_history(run_dir: str | Path) -> np.ndarray:
+    """The run's metrics.csv as a structured history (no rows if it has none yet)."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return empty_history()
+    try:
+        rows = list(csv.reader(io.StringIO(_read_bytes(path, MAX_METRICS_BYTES).decode())))
         if not rows or tuple(rows[0]) != HISTORY_COLUMNS:
             raise ValueError(f"header must be {','.join(HISTORY_COLUMNS)}")
-        return np.asarray([[float(v) for v in row] for row in rows[1:] if row], dtype=np.float64).reshape(-1, 5)
+        return history_from_rows([[float(v) for v in row] for row in rows[1:] if row])
     except (ValueError, UnicodeDecodeError) as exc:
         raise RunError(f"{path} is not a metrics table ({exc})") from None
 
 
-def _expected_shapes(config: TrainConfig) -> dict[str, tuple[int, ...]]:
-    """The state_dict shapes of the network `config` describes, computed without building it."""
-    widths = [2 + get_method(config.method).n_time_inputs] + [config.hidden] * config.depth + [2]
-    shapes = {}
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
-        shapes[f"layers.{i}.weight"], shapes[f"layers.{i}.bias"] = (b, a), (b,)
-    return shapes
+def read_checkpoint(run_dir: str | Path):
+    """The run's latest training.Checkpoint; raises RunError if it has none or it is damaged."""
+    path = Path(run_dir) / CHECKPOINT_FILE
+    return checkpoint_from_bytes(_read_bytes(path, MAX_ARRAY_BYTES), str(path))
 
 
-def load_run(run_dir: str | Path) -> SavedRun:
-    """Read and validate a run folder; raises RunError, never executes anything from it."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise RunError(f"run folder {str(run_dir)!r} not found")
-    config_path = run_dir / CONFIG_FILE
-    try:
-        document = json.loads(_read_bytes(config_path, MAX_CONFIG_BYTES))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise RunError(f"{config_path} is not valid JSON") from None
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise RunError(f"{config_path} is not a meanflow run config (format must be {FORMAT!r})")
-    if document.get("version") != VERSION:
-        raise RunError(f"{config_path} has version {document.get('version')!r}; this program reads {VERSION}")
-    try:
-        config = _config_from(document["config"])
-        normaliser = Normaliser(**document["normaliser"])
-        centre = tuple(float(c) for c in normaliser.centre)
-        if len(centre) != 2 or not all(map(math.isfinite, centre + (float(normaliser.scale),))) or normaliser.scale <= 0:
-            raise ValueError("normaliser must have a finite 2D centre and a positive scale")
-        normaliser = Normaliser(centre=centre, scale=float(normaliser.scale))
-        state = str(document["state"])
-        if state not in FINISHED:
-            raise ValueError(f"state must be one of {FINISHED}")
-        spec = document["target"]
-        kind, name = spec["kind"], str(spec["name"])
-        elapsed = float(document.get("elapsed", 0.0))
-        message = str(document.get("message", ""))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise RunError(f"{config_path} is not a valid run config ({exc})") from None
+def read_target(info: RunInfo):
+    """The target a run was trained on (a preset, or its stored points)."""
+    from .targets import TargetError, TargetSpec, get_target
 
-    if kind == "preset":
-        if name not in PRESETS:
-            raise RunError(f"{config_path} names an unknown target {name!r}")
-        target = get_target(name)
-    elif kind == "data":
-        arrays = _read_tensors(run_dir / TARGET_FILE)
+    if info.target_kind == "preset":
         try:
-            target = point_cloud_target(name, arrays["points"].double().numpy(), arrays["weights"].double().numpy(),
-                                        jitter=float(arrays["jitter"].reshape(-1)[0]))
-        except (KeyError, IndexError, TargetError) as exc:
-            raise RunError(f"{run_dir / TARGET_FILE} does not hold a valid target ({exc})") from None
-    else:
-        raise RunError(f"{config_path} has an unknown target kind {kind!r}")
-
-    weights = _read_tensors(run_dir / WEIGHTS_FILE)
-    expected = _expected_shapes(config)
-    shapes = {k: tuple(v.shape) for k, v in weights.items()}
-    if shapes != expected:  # checked before building, so a hostile config cannot size a huge network
-        raise RunError(f"{run_dir / WEIGHTS_FILE} does not fit the configured network "
-                       f"(hidden {config.hidden}, depth {config.depth})")
-    net = build_network(config.method, config.hidden, config.depth, config.activation)
+            return get_target(info.target_name)
+        except TargetError as exc:
+            raise RunError(f"{info.path / CONFIG_FILE} names an unknown target ({exc})") from None
+    arrays = _read_tensors(info.path / TARGET_FILE)
     try:
-        net.load_state_dict(weights, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else "mismatch"
-        raise RunError(f"{run_dir / WEIGHTS_FILE} does not fit the configured network ({first})") from None
+        spec = TargetSpec("data", info.target_name, arrays["points"].double().numpy(), arrays["weights"].double().numpy(),
+                          float(arrays["jitter"].reshape(-1)[0]))
+        return spec.build()
+    except (KeyError, IndexError, ValueError) as exc:
+        raise RunError(f"{info.path / TARGET_FILE} does not hold a valid target ({exc})") from None
+
+
+def _weights_of(info: RunInfo) -> dict:
+    """The final weights if the run ended, else its latest checkpoint's (an interrupted run still samples)."""
+    if (info.path / WEIGHTS_FILE).is_file() and info.finished:
+        return _read_tensors(info.path / WEIGHTS_FILE)
+    if info.has_checkpoint:
+        return read_checkpoint(info.path).weights
+    raise RunError(f"{info.path.name} has no weights yet (state {info.state})")
+
+
+def load_run(run_dir: str | Path, live: bool = False) -> SavedRun:
+    """Read and validate a run folder with its network; raises RunError, never executes anything from it."""
+    import torch
+
+    from .methods import build_network
+    from .sampling import Flow
+    from .targets import Normaliser
+
+    info = read_info(run_dir, live)
+    target = read_target(info)
+    weights = _weights_of(info)
+    config = info.config
+    widths = config.widths
+    expected = {}
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        expected[f"layers.{i}.weight"], expected[f"layers.{i}.bias"] = (b, a), (b,)
+    if {k: tuple(v.shape) for k, v in weights.items()} != expected:  # checked before building anything
+        raise RunError(f"{info.path / WEIGHTS_FILE} does not fit the configured network "
+                       f"(hidden {config.hidden}, depth {config.depth})")
+    net = build_network(config)
+    net.load_state_dict(weights, strict=True)
     if not all(torch.isfinite(p).all() for p in net.parameters()):
-        raise RunError(f"{run_dir / WEIGHTS_FILE} holds NaN or infinite weights")
+        raise RunError(f"{info.path / WEIGHTS_FILE} holds NaN or infinite weights")
     net.eval()
-    return SavedRun(run_dir, config, target, Flow(config.method, net, normaliser),
-                    _read_history(run_dir / METRICS_FILE), state, message, elapsed)
+    normaliser = Normaliser(centre=info.normaliser["centre"], scale=info.normaliser["scale"])
+    if target.is_preset:
+        target = replace(target, normaliser=normaliser)
+    return SavedRun(info, target, Flow(config.method, net, normaliser, config.options), read_history(info.path))
 
 
-def list_runs(root: str | Path, cache: dict | None = None) -> tuple[list[SavedRun], list[str]]:
-    """Every loadable run folder directly under `root`, newest first, and one warning per folder skipped.
-
-    cache: a dict the caller keeps between calls; folders whose config.json has not changed
-    since the last call are not read again.
-    """
+def list_runs(root: str | Path, cache: dict | None = None, live_ids: set[str] = frozenset()) -> tuple[list[RunInfo], list[str]]:
+    """Every run folder directly under `root` as RunInfo (config.json only), newest first, and one
+    warning per folder skipped. cache: a dict kept between calls; unchanged config.json files are
+    not read again. live_ids: runs a job of this server owns (their active state is real)."""
     root = Path(root)
-    runs, problems = [], []
+    infos, problems = [], []
     if not root.is_dir():
-        return runs, problems
+        return infos, problems
     cache = {} if cache is None else cache
     folders = []
-    for path in root.iterdir():
+    try:
+        entries = list(os.scandir(root))
+    except OSError as exc:
+        return infos, [f"cannot list {root}: {exc}"]
+    for entry in entries:
         try:  # a dangling link or a folder deleted meanwhile is skipped, not fatal
-            if path.is_dir() and not path.name.startswith("."):
-                config = path / CONFIG_FILE
-                folders.append((path.stat().st_mtime, path, config.stat().st_mtime_ns if config.is_file() else None))
+            if entry.name.startswith(".") or not entry.is_dir():
+                continue
+            stat = os.stat(os.path.join(entry.path, CONFIG_FILE))
+            folders.append((stat.st_mtime_ns, Path(entry.path), (stat.st_mtime_ns, stat.st_size)))
         except OSError:
-            continue
+            problems.append(f"skipped {entry.name}: no {CONFIG_FILE}")
     for _, path, stamp in sorted(folders, key=lambda f: f[0], reverse=True):
-        if path in cache and cache[path][0] == stamp:
-            runs.append(cache[path][1])
+        live = path.name in live_ids
+        key = (path, live)
+        if key in cache and cache[key][0] == stamp:
+            infos.append(cache[key][1])
             continue
         try:
-            run = load_run(path)
-        except (RunError, OSError, MemoryError, RuntimeError) as exc:  # one bad folder never hides the rest
-            problems.append(f"skipped {path.name}: {exc}")
+            info = read_info(path, live)
+        except Exception as exc:  # noqa: BLE001: one bad folder never hides the rest
+            problems.append(f"skipped {path.name}: {str(exc)[:300]}")
             continue
-        cache[path] = (stamp, run)
-        runs.append(run)
-    return runs, problems
+        cache[key] = (stamp, info)
+        infos.append(info)
+    return infos, problems

@@ -1,14 +1,15 @@
 """One-step and k-step samplers, returning the whole trajectory for animation.
 
-Both methods share one update on a time grid from 1 (noise) to 0 (data):
-    z_r = z_t - (t - r) * velocity(z_t, r, t)
-where velocity is MeanFlow's average velocity u(z_t, r, t), or flow matching's v(z_t, t)
-(an Euler step). With one step MeanFlow jumps x = e - u(e, 0, 1).
+Every method moves along a time grid from 1 (noise) to 0 (data) by its own step (Method.step),
+by default z_r = z_t - (t - r) * velocity(z_t, r, t), where velocity is MeanFlow's average
+velocity u(z_t, r, t), or flow matching's v(z_t, t) (an Euler step). With one step MeanFlow jumps
+x = e - u(e, 0, 1). Stochastic steps (consistency models re-noise) draw from the caller's generator.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,6 +26,11 @@ class Flow:
     method: str  # a key of methods.METHODS
     net: MLP
     normaliser: Normaliser = Normaliser()
+    options: Any = None  # the method's options (how the network sees time); None: the method's defaults
+
+    def __post_init__(self):
+        if self.options is None:
+            object.__setattr__(self, "options", get_method(self.method).options())
 
 
 @dataclass(frozen=True)
@@ -59,27 +65,32 @@ def _as_grid(steps_or_grid: int | torch.Tensor | np.ndarray) -> torch.Tensor:
 
 
 @torch.no_grad()
-def integrate(flow: Flow, noise: torch.Tensor, steps_or_grid: int | torch.Tensor) -> torch.Tensor:
-    """Model-unit path (k + 1, n, 2) from noise (n, 2) at grid[0] along the grid."""
+def integrate(flow: Flow, noise: torch.Tensor, steps_or_grid: int | torch.Tensor,
+              generator: torch.Generator | None = None) -> torch.Tensor:
+    """Model-unit path (k + 1, n, 2) from noise (n, 2) at grid[0] along the grid.
+
+    generator: for methods whose steps draw fresh noise (None: a fixed seed, so paths repeat).
+    """
     method = get_method(flow.method)
     grid = _as_grid(steps_or_grid)
+    generator = generator if generator is not None else torch.Generator().manual_seed(0)
     device = next(flow.net.parameters()).device
     z = noise.to(device, torch.float32)
     path = [z]
     for t_now, t_next in zip(grid[:-1].tolist(), grid[1:].tolist()):
         t = torch.full((len(z), 1), t_now, device=device)
         r = torch.full((len(z), 1), t_next, device=device)
-        z = z - (t_now - t_next) * method.velocity(flow.net, z, r, t)
+        z = method.step(flow.net, z, r, t, flow.options, generator)
         path.append(z)
     return torch.stack(path)  # (k + 1, n, 2)
 
 
 def sample(flow: Flow, n: int, steps_or_grid: int | torch.Tensor, generator: torch.Generator) -> Trajectory:
-    """n samples in data units with their trajectory; noise drawn from `generator`."""
+    """n samples in data units with their trajectory; noise (and any fresh noise on the way) from `generator`."""
     if n < 1:
         raise ValueError(f"the number of samples must be at least 1, got {n}")
     noise = torch.randn(n, 2, generator=generator)
-    path = integrate(flow, noise, steps_or_grid)
+    path = integrate(flow, noise, steps_or_grid, generator)
     data_path = flow.normaliser.to_data(path.cpu().double()).numpy().astype(np.float32)
     return Trajectory(times=_as_grid(steps_or_grid).numpy(), path=data_path)
 
@@ -103,7 +114,7 @@ def velocity_field(flow: Flow, points: np.ndarray, r: float, t: float) -> np.nda
     device = z.device
     rr = torch.full((len(z), 1), float(r), device=device)
     tt = torch.full((len(z), 1), float(t), device=device)
-    u = get_method(flow.method).velocity(flow.net, z, rr, tt)
+    u = get_method(flow.method).velocity(flow.net, z, rr, tt, flow.options)
     return (u.cpu().double() * flow.normaliser.scale).numpy()
 
 
@@ -114,3 +125,12 @@ def integrated_average_velocity(flow: Flow, points: np.ndarray, r: float, t: flo
         raise ValueError(f"times must satisfy 0 <= r < t <= 1, got r={r}, t={t}")
     path = integrate(flow, _model_points(flow, points), torch.linspace(t, r, steps + 1))
     return ((path[0] - path[-1]).cpu().double() / (t - r) * flow.normaliser.scale).numpy()
+
+
+def samples_csv(points: np.ndarray) -> bytes:
+    """(n, 2) samples as CSV text with an 'x,y' header: what `sample --out x.csv` and the app's download write."""
+    import io
+
+    out = io.StringIO()
+    np.savetxt(out, np.asarray(points), delimiter=",", header="x,y", comments="", fmt="%.7g")
+    return out.getvalue().encode()

@@ -76,7 +76,6 @@ class Target:
     sample_model: Callable[[int, torch.Generator], torch.Tensor]
     normaliser: Normaliser = Normaliser()
     in_support: Callable[[torch.Tensor], torch.Tensor] | None = None
-    description: str = ""
     # The arrays behind a data-driven target, so a run folder can store and rebuild it.
     points: np.ndarray | None = field(default=None, repr=False, compare=False)
     weights: np.ndarray | None = field(default=None, repr=False, compare=False)
@@ -85,6 +84,38 @@ class Target:
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """(n, 2) exact samples in the data's own units."""
         return self.normaliser.to_data(self.sample_model(n, generator))
+
+    @property
+    def is_preset(self) -> bool:
+        return self.points is None
+
+    def to_spec(self) -> "TargetSpec":
+        """Plain data that rebuilds this target (a preset's name, or a data target's arrays)."""
+        if self.is_preset:
+            return TargetSpec("preset", self.name)
+        return TargetSpec("data", self.name, self.points, self.weights, self.jitter)
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """What rebuilds a target in another process or from a run folder: no closures, only data.
+
+    kind: 'preset' (name is a registry key) or 'data' (points (m, 2), weights (m,), jitter, data units).
+    """
+
+    kind: str
+    name: str
+    points: np.ndarray | None = field(default=None, repr=False, compare=False)
+    weights: np.ndarray | None = field(default=None, repr=False, compare=False)
+    jitter: float = 0.0
+
+    def build(self) -> "Target":
+        """The target this spec describes; raises TargetError for an unknown preset or bad arrays."""
+        if self.kind == "preset":
+            return get_target(self.name)
+        if self.kind == "data":
+            return point_cloud_target(self.name, self.points, self.weights, jitter=self.jitter)
+        raise TargetError(f"unknown target kind {self.kind!r}; accepted: preset, data")
 
 
 # ---------------------------------------------------------------- presets (model units = data units)
@@ -155,13 +186,12 @@ def _pinwheel(n: int, g: torch.Generator) -> torch.Tensor:
 PRESETS: dict[str, Target] = {
     t.name: t
     for t in [
-        Target("checkerboard", _checkerboard, in_support=_checkerboard_cells,
-               description="8 filled cells of a 4x4 board: sharp edges, the hardest to get crisp"),
-        Target("moons", _moons, description="two interleaved half circles (the seed's crescent)"),
-        Target("spiral", _spiral, description="two spiral arms, the seed's hardest target"),
-        Target("8gaussians", _eight_gaussians, description="eight round modes on a circle"),
-        Target("rings", _rings, description="four concentric rings"),
-        Target("pinwheel", _pinwheel, description="five curved arms"),
+        Target("checkerboard", _checkerboard, in_support=_checkerboard_cells),  # 8 cells of a 4x4 board
+        Target("moons", _moons),  # two interleaved half circles (the seed's crescent)
+        Target("spiral", _spiral),  # two spiral arms, the seed's hardest target
+        Target("8gaussians", _eight_gaussians),  # eight round modes on a circle
+        Target("rings", _rings),  # four concentric rings
+        Target("pinwheel", _pinwheel),  # five curved arms
     ]
 }
 ALIASES = {"crescent": "moons"}
@@ -222,8 +252,7 @@ def point_cloud_target(
             out = out + (torch.rand(n, 2, generator=g) - 0.5) * model_jitter
         return out
 
-    return Target(name, sample_model, normaliser=normaliser, description=f"{len(points)} points from {name}",
-                  points=points.astype(np.float32), weights=weights.astype(np.float32), jitter=float(jitter))
+    return Target(name, sample_model, normaliser=normaliser, points=points.astype(np.float32), weights=weights.astype(np.float32), jitter=float(jitter))
 
 
 def _check_size(data: bytes, what: str) -> None:

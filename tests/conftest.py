@@ -1,6 +1,7 @@
-"""Shared fixtures: small seeded configs so every test runs in well under a second or two."""
+"""Shared fixtures: small seeded configs, and one local job engine per test module."""
 
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -10,21 +11,45 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from meanflow.trainer import TrainConfig  # noqa: E402
+from meanflow.config import TrainConfig  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    torch.set_num_threads(1)  # the suite shares 2 cores with the browser tests' server
+    torch.set_num_threads(1)  # the suite shares 2 cores with the workers and the browser tests' server
     yield
 
 
 @pytest.fixture
 def tiny_config() -> TrainConfig:
-    return TrainConfig(method="meanflow", target="checkerboard", steps=60, batch=64, hidden=16, depth=2,
-                       preview_every=20, preview_n=50, seed=3)
+    return TrainConfig(method="meanflow", steps=60, batch=64, hidden=16, depth=2, preview_every=20, preview_n=50,
+                       seed=3)
 
 
 @pytest.fixture
 def gen():
     return torch.Generator().manual_seed(1234)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    """A job engine on two local worker processes, shared by a module's tests and closed after them."""
+    from meanflow.jobs import Engine
+    from meanflow.workers import LocalPool
+
+    eng = Engine(LocalPool(2))
+    yield eng
+    eng.close()
+
+
+def wait_until(predicate, timeout: float = 60.0, what: str = "condition"):
+    """Poll predicate() until it is truthy (returning it) or fail after `timeout` seconds: a bound on
+    waiting for a state, never an assertion about speed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.02)

@@ -2,12 +2,13 @@
 
 import base64
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from tests.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 120
@@ -18,11 +19,11 @@ def app(tmp_path, monkeypatch):
     monkeypatch.setenv("MEANFLOW_RUNS_DIR", str(tmp_path / "runs"))
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
     yield at
-    ws = at.session_state["workspace"] if "workspace" in at.session_state else None
-    if ws is not None:  # never leave a training thread behind
-        ws.stop_all()
-        for entry in ws.live():
-            entry.job.join(5)
+    sess = at.session_state["session"] if "session" in at.session_state else None
+    if sess is not None:  # never leave a run training behind
+        sess.stop_all()
+        for run_id in sess.own_ids():
+            sess.engine.wait(run_id, 30)
 
 
 def values(encoded) -> np.ndarray:
@@ -36,14 +37,15 @@ def charts(at) -> list[dict]:
     return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
-def bundled_available() -> bool:
-    return any((ROOT / "assets" / "pretrained").glob("*/config.json"))
+def wait_for_runs(at, n: int, timeout: float = 60):
+    """The session's first n runs, once each has ended (bounded by a deadline)."""
+    sess = at.session_state["session"]
+    wait_until(lambda: len(sess.own_ids()) >= n, timeout, "the runs to be launched")
+    for run_id in sess.own_ids()[:n]:
+        assert sess.engine.wait(run_id, timeout) is not None
+    return sess.own()[:n]
 
 
-needs_bundled = pytest.mark.skipif(not bundled_available(), reason="assets/pretrained not built (make assets)")
-
-
-@needs_bundled
 def test_home_animates_the_bundled_runs_at_once(app):
     """Home shows three panels (MeanFlow 1 step, flow matching 1 and 16 steps) with shared frames."""
     app.run()
@@ -67,22 +69,32 @@ def test_train_launches_both_methods_and_shows_them_finished(app):
     app.select_slider(key="hidden").set_value(32)
     app.button(key="launch").click().run()
     assert not app.exception
-    ws = app.session_state["workspace"]
-    live = ws.live()
-    assert sorted(e.config.method for e in live) == ["flow-matching", "meanflow"]
-    assert all(e.config.steps == 150 and e.config.hidden == 32 for e in live)
-    for entry in live:
-        entry.job.join(30)
+    entries = wait_for_runs(app, 2)
+    assert sorted(e.method for e in entries) == ["flow-matching", "meanflow"]
+    assert all(e.config.steps == 150 and e.config.hidden == 32 for e in entries)
     app.run()
     assert not app.exception
     text = " ".join(m.value for m in app.markdown)
     assert text.count("— done") == 2
     assert len(charts(app)) == 1 + 2 * 2  # target preview, then a preview and a loss chart per run
-    assert len(list((Path(ws.runs_dir)).iterdir())) == 2  # both saved
+    runs_dir = Path(entries[0].info.path).parent
+    assert {p.name for p in runs_dir.iterdir()} == {e.id for e in entries}  # both saved, nothing else
     assert len(app.get("download_button")) == 4  # config and run folder for each
+    assert set(app.query_params["runs"].split(",")) == {e.id for e in entries}  # a reload finds them
 
 
-def test_train_reports_a_bad_upload_without_a_traceback(app):
+def test_a_session_cannot_queue_more_than_its_share(app):
+    """Ten clicks on Train queue at most 2 running + 2 waiting runs; the rest get a message."""
+    app.switch_page("app_pages/train.py").run()
+    app.slider(key="seconds").set_value(600)
+    for _ in range(5):
+        app.button(key="launch").click().run()
+    assert not app.exception
+    assert len(app.session_state["session"].own_ids()) == 4
+    assert any("per session" in e.value for e in app.error)
+
+
+def test_train_reports_a_bad_text_target_without_a_traceback(app):
     app.switch_page("app_pages/train.py").run()
     app.radio(key="target_source").set_value("Text").run()
     app.text_input(key="target_text").set_value("   ").run()
@@ -91,7 +103,6 @@ def test_train_reports_a_bad_upload_without_a_traceback(app):
     assert app.button(key="launch").disabled
 
 
-@needs_bundled
 def test_animate_builds_synchronised_panels(app):
     """Two panels, 64 shared frames, each frame moving one particle trace per panel."""
     app.switch_page("app_pages/animate.py").run()
@@ -104,21 +115,20 @@ def test_animate_builds_synchronised_panels(app):
     assert len(app.metric) >= 4  # W1 and TV per panel, beside their floors
 
 
-@needs_bundled
 def test_compare_tabulates_every_run_and_step_count(app):
     app.switch_page("app_pages/compare.py").run()
     app.select_slider(key="cmp_n").set_value(500).run()
     assert not app.exception
     table = app.dataframe[0].value
     runs = len(app.multiselect(key="cmp_runs").value)
-    assert len(table) == runs * 6 and {"hist_tv", "hist_tv_floor", "sliced_w1", "sliced_w1_floor"} <= set(table)
+    assert runs == 2 and len(table) == runs * 6
+    assert {"hist_tv", "hist_tv_floor", "sliced_w1", "sliced_w1_floor"} <= set(table)
     *grids, chart = charts(app)
     assert len(grids) == runs and all(len(g["layout"]["annotations"]) == 6 for g in grids)
     lines = [d for d in chart["data"] if d.get("mode") == "lines+markers"]
     assert len(lines) == runs and "noise floor" in json.dumps(chart)  # one line per run, and the floor
 
 
-@needs_bundled
 def test_fields_page_draws_both_fields_and_the_animation(app):
     app.switch_page("app_pages/fields.py").run()
     assert not app.exception
@@ -128,18 +138,17 @@ def test_fields_page_draws_both_fields_and_the_animation(app):
     assert not app.exception
 
 
-def test_learn_page_links_each_idea(app):
+def test_learn_page_explains_each_idea(app):
     app.switch_page("app_pages/learn.py").run()
     assert not app.exception
-    assert len(app.subheader) == 7
     assert any("MeanFlow identity" in s.value for s in app.subheader)
 
 
 def test_pages_without_runs_point_to_train(app, monkeypatch):
     """With no bundled and no saved run, the run pages say how to get one instead of failing."""
-    import app_pages.common as common
+    import ui.server
 
-    monkeypatch.setattr(common, "bundled_runs", lambda: [])
+    monkeypatch.setattr(ui.server, "BUNDLED_DIR", ROOT / "no-such-folder")
     for page in ("app_pages/animate.py", "app_pages/compare.py", "app_pages/fields.py"):
         app.switch_page(page).run()
         assert not app.exception
@@ -152,20 +161,19 @@ def test_a_diverging_run_says_so_and_a_stopped_run_stays_usable(app):
     app.multiselect(key="methods").set_value(["meanflow"])
     app.number_input(key="lr").set_value(1e4)
     app.button(key="launch").click().run()
-    ws = app.session_state["workspace"]
-    ws.live()[0].job.join(30)
+    (diverged,) = wait_for_runs(app, 1)
     app.run()
     assert any("diverged at step" in e.value for e in app.error)
 
     app.number_input(key="lr").set_value(5e-3)
     app.slider(key="seconds").set_value(600)
     app.button(key="launch").click().run()
-    running = ws.live()[0]
-    while running.job.snapshot().step < 50:
-        time.sleep(0.05)
+    sess = app.session_state["session"]
+    running = sess.own()[0]
+    wait_until(lambda: sess.engine.snapshot(running.id).step >= 50, what="50 steps")
+    app.run()
     app.button(key=f"stop_{running.key}").click().run()
-    running.job.join(10)
-    assert running.state == "stopped" and running.flow is not None
+    assert sess.engine.wait(running.id, 30).state == "stopped"
     app.switch_page("app_pages/animate.py").run()
     app.selectbox(key="anim_left_run").set_value(running.key).run()
     assert not app.exception and len(charts(app)) == 1
@@ -175,33 +183,62 @@ def test_a_diverging_run_says_so_and_a_stopped_run_stays_usable(app):
     assert not app.exception and len(app.dataframe[0].value) == 6
 
 
-def test_a_saved_run_from_another_session_is_opened_from_the_library(app, tmp_path, tiny_config):
-    """Saved runs (another session's, or from before a restart) stay out of the pickers until opened."""
-    from meanflow.runs import save_job
+def test_a_shared_run_from_another_session_is_opened_from_the_library(app, tmp_path, tiny_config):
+    """Shared runs stay out of the pickers until opened; broken folders are reported, not fatal."""
+    from meanflow.runs import save_result, set_shared
     from meanflow.targets import get_target
-    from meanflow.trainer import train
+    from meanflow.training import train
 
-    save_job(tmp_path / "runs" / "earlier-run", train(tiny_config, get_target("moons")))
+    path = save_result(tmp_path / "runs" / "earlier-run", tiny_config, get_target("moons"),
+                       train(tiny_config, get_target("moons")))
+    set_shared(path, True)
+    save_result(tmp_path / "runs" / "private-run", tiny_config, get_target("rings"), train(tiny_config, get_target("rings")))
     (tmp_path / "runs" / "broken-run").mkdir()
     (tmp_path / "runs" / "broken-run" / "config.json").write_text("{half written")
     app.switch_page("app_pages/train.py").run()
     assert any("skipped broken-run" in w.value for w in app.warning)
-    app.button(key="open_saved:earlier-run").click().run()
+    assert app.button(key="open_run:earlier-run") and not [b for b in app.button if "private-run" in b.key]
+    app.button(key="open_run:earlier-run").click().run()
     app.switch_page("app_pages/animate.py").run()
-    options = app.selectbox(key="anim_left_run").options
-    assert any("earlier-run" in o or "checkerboard" in o for o in options)
-    assert "saved:earlier-run" in [e.key for e in app.session_state["workspace"].ready()]
+    assert "run:earlier-run" in app.selectbox(key="anim_left_run").options or any(
+        "moons" in o for o in app.selectbox(key="anim_left_run").options)
+    assert "run:earlier-run" in [e.key for e in app.session_state["session"].ready()]
+
+
+def test_a_run_link_opens_a_private_run_in_a_new_session(app, tmp_path, tiny_config):
+    """Holding a run's id (a bookmark, a shared link) is enough to open it on any page."""
+    from meanflow.runs import save_result
+    from meanflow.targets import get_target
+    from meanflow.training import train
+
+    save_result(tmp_path / "runs" / "20260101-000000-meanflow-cccccccccccccccccccccccc", tiny_config,
+                get_target("rings"), train(tiny_config, get_target("rings")))
+    app.query_params["anim_left_run"] = "run:20260101-000000-meanflow-cccccccccccccccccccccccc"
+    app.switch_page("app_pages/animate.py").run()
+    assert not app.exception
+    assert app.selectbox(key="anim_left_run").value == "run:20260101-000000-meanflow-cccccccccccccccccccccccc"
 
 
 @pytest.mark.parametrize("page, params", [
     ("app_pages/fields.py", {"field_t": "2", "field_r": "nan"}),
+    ("app_pages/fields.py", {"field_t": "1e-300", "field_r": "0"}),
     ("app_pages/animate.py", {"particles": "50", "anim_left_steps": "3", "anim_seed": "-4"}),
-    ("app_pages/train.py", {"seconds": "1", "batch": "7", "lr": "inf", "time_sampler": "beta", "target": "banana"}),
-    ("app_pages/compare.py", {"cmp_n": "12", "cmp_nfe": "1,x,64", "cmp_runs": "nope"}),
+    ("app_pages/train.py", {"seconds": "1", "batch": "7", "lr": "inf", "meanflow.time_sampler": "beta",
+                            "target": "banana", "methods": "gan,meanflow,meanflow"}),
+    ("app_pages/compare.py", {"cmp_n": "12", "cmp_nfe": "1,x,64,1,1,1", "cmp_runs": "nope"}),
 ])
-def test_a_hand_edited_url_falls_back_to_defaults(app, page, params):
-    """Out-of-range, non-numeric or unknown URL values never break a page."""
+def test_a_hand_edited_url_falls_back_to_the_widget_limits(app, page, params):
+    """Out-of-range, non-numeric or unknown URL values never break a page; the widgets show the defaults."""
     for key, value in params.items():
         app.query_params[key] = value
     app.switch_page(page).run()
     assert not app.exception
+    if page.endswith("animate.py"):
+        assert app.slider(key="particles").value == 1000 and app.number_input(key="anim_seed").value == 0
+    if page.endswith("train.py"):
+        assert app.slider(key="seconds").value == 60 and app.select_slider(key="batch").value == 256
+        assert app.multiselect(key="methods").value == ["meanflow"]  # deduplicated, unknown dropped
+    if page.endswith("compare.py"):
+        assert app.multiselect(key="cmp_nfe").value == [1] and app.select_slider(key="cmp_n").value == 2000
+    if page.endswith("fields.py"):
+        assert 0.0 <= app.slider(key="field_t").value <= 1.0

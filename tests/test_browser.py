@@ -4,6 +4,7 @@ Screenshots land in test-artifacts/ (git-ignored): look at them, a green test ca
 """
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -30,27 +31,33 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """A streamlit server for this module; yields (url, log path, pid)."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    env = dict(os.environ, MEANFLOW_RUNS_DIR=str(tmp_path_factory.mktemp("runs")))
-    with open(log, "w") as out:
+def start_server(runs_dir: Path, log: Path, port: int | None = None, **env) -> tuple[subprocess.Popen, str]:
+    """A streamlit server on loopback, answering its health check; returns (process, url)."""
+    port = port or _free_port()
+    environ = dict(os.environ, MEANFLOW_RUNS_DIR=str(runs_dir), **env)
+    with open(log, "a") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
              "--server.address", "127.0.0.1", "--server.port", str(port), "--server.fileWatcherType", "none",
-             "--browser.gatherUsageStats", "false"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
+             "--browser.gatherUsageStats", "false"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=environ)
     url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                return proc, url
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    pytest.fail(f"server did not start: {log.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """A streamlit server for this module; yields (url, log path, pid)."""
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    proc, url = start_server(tmp_path_factory.mktemp("runs"), log)
     try:
-        for _ in range(300):
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail(f"server did not start: {log.read_text()[-2000:]}")
         yield url, log, proc.pid
     finally:
         proc.terminate()
@@ -183,3 +190,71 @@ def test_pages_answer_while_two_runs_train(server, page):
         expect(stops).to_have_count(left, timeout=20_000)
     expect(page.get_by_text("— stopped")).to_have_count(2, timeout=20_000)
     assert "missing ScriptRunContext" not in log.read_text()
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is `pid` (from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+def test_a_killed_server_leaves_an_interrupted_run_that_resumes(tmp_path, browser):
+    """Train from a link, SIGKILL the server mid-run: its workers exit, and a fresh server lists the run
+    (found again through the URL's run id) as interrupted at its checkpoint; Resume trains it on."""
+    runs_dir, log = tmp_path / "runs", tmp_path / "server.log"
+    proc, url = start_server(runs_dir, log)
+    context = browser.new_context(viewport={"width": 1400, "height": 1800})
+    page = context.new_page()
+    try:
+        open_page(page, f"{url}/train?methods=meanflow&seconds=600")
+        t0 = time.time()
+        page.get_by_role("button", name="Train", exact=True).click()
+        progress = page.get_by_text(re.compile(r"step [\d,]+ · \d+ steps/s · [\d.]+ s trained")).first
+        progress.wait_for(timeout=60_000)
+        seen, trained = time.time(), float(re.search(r"([\d.]+) s trained", progress.text_content()).group(1))
+        print(f"\nclick to first training step: at most {seen - trained - t0:.2f} s")
+        run_id = dict(p.split("=", 1) for p in page.url.split("?", 1)[1].split("&"))["runs"].split(",")[0]
+        checkpoint = runs_dir / run_id / "checkpoint.safetensors"
+        deadline = time.monotonic() + 60
+        while not checkpoint.is_file():
+            assert time.monotonic() < deadline, "no checkpoint within 60 s"
+            time.sleep(0.2)
+        workers = _children(proc.pid)
+        assert workers  # the engine's worker processes
+        proc.kill()
+        proc.wait(10)
+        deadline = time.monotonic() + 20
+        while any(_alive(w) for w in workers):  # they notice their server is gone and exit
+            assert time.monotonic() < deadline, "workers outlived their server"
+            time.sleep(0.2)
+
+        proc, url = start_server(runs_dir, log)
+        open_page(page, f"{url}/train?runs={run_id}", timeout=60_000)
+        expect(page.get_by_text(re.compile(r"interrupted: interrupted at step \d+"))).to_be_visible(timeout=30_000)
+        shot(page, "train_interrupted")
+        page.get_by_role("button", name="Resume").click()
+        expect(page.get_by_text("steps/s").first).to_be_visible(timeout=30_000)
+        page.get_by_role("button", name="Stop").click()
+        expect(page.get_by_text("— stopped")).to_be_visible(timeout=30_000)
+        shot(page, "train_resumed_and_stopped")
+    finally:
+        context.close()
+        proc.terminate()
+        proc.wait(10)
+    assert "Traceback" not in log.read_text()

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from meanflow.config import empty_history, history_from_rows
 from meanflow.figures import (
     bounds_of,
     loss_curves,
@@ -186,14 +187,17 @@ def test_scatter_figure_draws_reference_underneath():
 
 
 def test_loss_curves_raw_and_smoothed_per_run_and_empty_history():
-    """Two traces per run with steps (same colour), none for a run without steps."""
-    h = np.column_stack([np.arange(100), np.linspace(1, 0.1, 100), np.zeros((100, 3))])
-    fig = loss_curves({"a": h, "empty": np.empty((0, 5))}, smooth=10)
+    """Two traces per run with steps (same colour), none for a run without; the solid one is the trailing mean."""
+    h = history_from_rows([(i, float(i % 2), 0.0, 0.0, 0.0) for i in range(1, 101)])  # loss 1, 0, 1, 0, ...
+    fig = loss_curves({"a": h, "empty": empty_history()}, smooth=10)
     assert len(fig.data) == 2 and fig.data[0].line.color == fig.data[1].line.color
-    assert fig.layout.yaxis.type == "log"
-    empty = loss_curves({"empty": np.empty((0, 5))})
-    assert len(empty.data) == 0
-    empty.to_json()
+    raw, smooth = fig.data
+    np.testing.assert_array_equal(raw.y, h["loss"])
+    assert smooth.y[0] == 1.0 and smooth.y[1] == 0.5 and smooth.y[-1] == pytest.approx(0.5)
+    assert fig.layout.yaxis.type == "log" and fig.layout.title.text == "loss"
+    assert loss_curves({"a": h}, column="mse", log_y=False).layout.yaxis.title.text == "mse"
+    empty = loss_curves({"empty": empty_history()})
+    assert len(empty.data) == 0 and empty.layout.annotations[0].text == "no steps yet"
 
 
 def test_quality_chart_one_line_per_run_and_a_floor():
@@ -208,16 +212,20 @@ def test_quality_chart_one_line_per_run_and_a_floor():
     assert len(quality_chart(table, "hist_tv", None).layout.shapes) == 0
 
 
-def test_every_builder_serialises(panels):
-    """fig.to_json() succeeds for each builder."""
+def test_every_builder_round_trips_through_json(panels):
+    """What the browser receives (fig.to_json()) rebuilds the same traces and frames."""
+    import plotly.io as pio
+
     grid = np.mgrid[-1:1:3j, -1:1:3j].reshape(2, -1).T
     table = pd.DataFrame({"run": ["a"], "nfe": [1], "sliced_w1": [0.1], "sliced_w1_floor": [0.02]})
     figs = [scatter_figure(np.ones((4, 2))), scatter_grid({"a": np.ones((4, 2))}, columns=3),
             trajectory_animation(panels, n_frames=3), velocity_field_figure(grid, grid),
             velocity_field_animation(grid, [("t=1.00", grid)]),
-            loss_curves({"a": np.ones((3, 5))}), quality_chart(table, "sliced_w1", "sliced_w1_floor")]
+            loss_curves({"a": history_from_rows([(1, 1.0, 1.0, 0.1, 0.1)])}),
+            quality_chart(table, "sliced_w1", "sliced_w1_floor")]
     for fig in figs:
-        assert fig.to_json().startswith("{")
+        back = pio.from_json(fig.to_json())
+        assert [t.type for t in back.data] == [t.type for t in fig.data] and len(back.frames) == len(fig.frames)
 
 
 def test_animation_can_open_on_its_result_and_replay_from_the_noise():

@@ -5,22 +5,29 @@ import math
 import pytest
 import torch
 
-from meanflow.methods import (
-    MeanFlow,
-    MeanFlowConfig,
-    adaptive_weighted,
-    build_network,
-    flow_matching_loss,
-    get_method,
-    meanflow_loss,
-    meanflow_target,
-    sample_r_t,
-)
+from meanflow.config import TrainConfig
+from meanflow.couplings import minibatch_ot
+from meanflow.methods import METHODS, build_network, get_method
+from meanflow.methods.base import adaptive_weighted, sample_r_t
+from meanflow.methods.flow_matching import flow_matching_loss
+from meanflow.methods.meanflow import MeanFlow, MeanFlowOptions, meanflow_loss, meanflow_target
+
+MF = MeanFlow()
+OPTIONS = MeanFlowOptions()
 
 
-def _u_fn(net):
+def _net(hidden, depth, seed, **options):
+    return build_network(TrainConfig(hidden=hidden, depth=depth, options=options or None),
+                         generator=torch.Generator().manual_seed(seed))
+
+
+def _u_fn(net, options=OPTIONS):
     """u(z, r, t) for a MeanFlow network, as a plain function of its three arguments."""
-    return lambda z, r, t: MeanFlow().velocity(net, z, r, t)
+    return lambda z, r, t: MF.velocity(net, z, r, t, options)
+
+
+def _u_jvp(net, options=OPTIONS):
+    return lambda z, r, t, v: MF.u_jvp(net, z, r, t, v, options)
 
 
 def _batch(n=32, seed=0):
@@ -33,21 +40,36 @@ def _batch(n=32, seed=0):
 
 def test_dudt_equals_torch_func_jvp_along_v_0_1():
     """du/dt must be the JVP of u(z, r, t) with tangent (v, 0, 1) in (z, r, t)."""
-    net = build_network("meanflow", 32, 3, generator=torch.Generator().manual_seed(0)).double()
-    z, v, r, t = _batch()
-    _, dudt = MeanFlow.u_jvp(net, z, r, t, v)
-    _, ref = torch.func.jvp(_u_fn(net), (z, r, t), (v, torch.zeros_like(r), torch.ones_like(t)))
-    torch.testing.assert_close(dudt, ref, rtol=1e-10, atol=1e-10)
+    for conditioning in ("t,t-r", "t,r", "t,r,t-r", "t-r"):  # every time embedding of the paper's Table 1c
+        options = MeanFlowOptions(conditioning=conditioning)
+        net = _net(32, 3, 0, conditioning=conditioning).double()
+        z, v, r, t = _batch()
+        _, dudt = MF.u_jvp(net, z, r, t, v, options)
+        _, ref = torch.func.jvp(_u_fn(net, options), (z, r, t), (v, torch.zeros_like(r), torch.ones_like(t)))
+        torch.testing.assert_close(dudt, ref, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("tangent, dr, dt, dz", [("v,0,0", 0, 0, 1), ("v,1,0", 1, 0, 1), ("v,1,1", 1, 1, 1)])
+def test_the_ablation_tangents_are_the_jvps_they_name(tangent, dr, dt, dz):
+    """The paper's wrong tangents (Table 1b) must be exactly the JVPs along (v, dr, dt), not du/dt."""
+    options = MeanFlowOptions(tangent=tangent)
+    net = _net(16, 2, 9).double()
+    z, v, r, t = _batch(seed=9)
+    _, got = MF.u_jvp(net, z, r, t, v, options)
+    _, ref = torch.func.jvp(_u_fn(net), (z, r, t), (dz * v, dr * torch.ones_like(r), dt * torch.ones_like(t)))
+    torch.testing.assert_close(got, ref, rtol=1e-10, atol=1e-10)
+    _, right = MF.u_jvp(net, z, r, t, v, OPTIONS)
+    assert (got - right).abs().max() > 1e-3
 
 
 def test_dudt_equals_finite_difference_along_the_trajectory():
     """du/dt must match (u(z + h v, r, t + h) - u(z - h v, r, t - h)) / 2h."""
-    net = build_network("meanflow", 32, 3, generator=torch.Generator().manual_seed(1)).double()
+    net = _net(32, 3, 1).double()
     z, v, r, t = _batch(seed=1)
     u = _u_fn(net)
     h = 1e-6
     fd = (u(z + h * v, r, t + h) - u(z - h * v, r, t - h)) / (2 * h)
-    _, dudt = MeanFlow.u_jvp(net, z, r, t, v)
+    _, dudt = MF.u_jvp(net, z, r, t, v, OPTIONS)
     torch.testing.assert_close(dudt, fd, rtol=1e-6, atol=1e-8)
     wrong = (u(z + h * v, r + h, t) - u(z - h * v, r - h, t)) / (2 * h)  # the common bug: (v, 1, 0)
     assert (dudt - wrong).abs().max() > 1e-3
@@ -55,15 +77,15 @@ def test_dudt_equals_finite_difference_along_the_trajectory():
 
 def test_r_equal_t_reduces_meanflow_to_flow_matching():
     """With r = t and no adaptive weight, the MeanFlow loss is the flow-matching loss of u(z, t, t)."""
-    net = build_network("meanflow", 32, 2, generator=torch.Generator().manual_seed(2)).double()
+    net = _net(32, 2, 2).double()
     g = torch.Generator().manual_seed(3)
     x = torch.randn(64, 2, generator=g, dtype=torch.float64)
     e = torch.randn(64, 2, generator=g, dtype=torch.float64)
     t = torch.rand(64, 1, generator=g, dtype=torch.float64)
-    mf = meanflow_loss(lambda *a: MeanFlow.u_jvp(net, *a), x, e, t, t, weight_power=0.0)
+    mf = meanflow_loss(_u_jvp(net), x, e, t, t, weight_power=0.0)
     fm = flow_matching_loss(lambda z, tt: _u_fn(net)(z, tt, tt), x, e, t)
     torch.testing.assert_close(mf.loss, fm.loss)
-    mf_r = meanflow_loss(lambda *a: MeanFlow.u_jvp(net, *a), x, e, 0.5 * t, t, weight_power=0.0)
+    mf_r = meanflow_loss(_u_jvp(net), x, e, 0.5 * t, t, weight_power=0.0)
     assert not torch.allclose(mf_r.loss, fm.loss)  # the reduction needs r = t
 
 
@@ -119,34 +141,35 @@ def test_one_step_closed_form_maps_noise_to_data():
 
 
 def test_meanflow_learns_the_gaussian_one_step_map():
-    """A short MeanFlow run on Gaussian data must give one-step samples near mu + sigma e.
+    """400 steps of MeanFlow on Gaussian data: one-step samples mu + sigma e, std within 15% of sigma.
 
-    MeanFlow's long jumps converge slowly (std 0.2 after 400 steps, 0.28 after 6000, target 0.3),
-    so the std bound is loose; the exact check is the fixed-point test above.
+    Measured (benchmarks/RESULTS.md): a 32x2 net with independent pairing settles at std 0.20 however
+    long it trains, lr decay or batch 2048 alike, and its 32-step samples at 0.24: the net is too small
+    for the curved field independent pairing makes. A 128x4 net reaches 0.29-0.30; with minibatch-OT
+    pairing the field is nearly straight and this 32x2 net reaches 0.30 in 400 steps.
     """
-    torch.manual_seed(0)
     g = torch.Generator().manual_seed(6)
-    net = build_network("meanflow", 32, 2, generator=g)
+    net = _net(32, 2, 6, weight_power=0.0)
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
-    method, cfg = get_method("meanflow"), MeanFlowConfig(weight_power=0.0)
-    for _ in range(400):
+    options = MeanFlowOptions(weight_power=0.0)
+    for step in range(400):
         x = MU.float() + SIGMA * torch.randn(256, 2, generator=g)
-        loss = method.loss(net, x, torch.randn(256, 2, generator=g), g, cfg).loss
+        e = minibatch_ot(x, torch.randn(256, 2, generator=g))
+        loss = MF.loss(net, x, e, g, options, step / 400).loss
         opt.zero_grad()
         loss.backward()
         opt.step()
     e = torch.randn(4000, 2, generator=g)
     with torch.no_grad():
-        x = e - method.velocity(net, e, torch.zeros(4000, 1), torch.ones(4000, 1))
-    torch.testing.assert_close(x.mean(0), MU.float(), atol=0.08, rtol=0)
-    assert bool(((x.std(0) > 0.5 * SIGMA) & (x.std(0) < 1.5 * SIGMA)).all())
+        x = e - MF.velocity(net, e, torch.zeros(4000, 1), torch.ones(4000, 1), options)
+    torch.testing.assert_close(x.mean(0), MU.float(), atol=0.05, rtol=0)
+    assert bool(((x.std(0) - SIGMA).abs() < 0.15 * SIGMA).all()), x.std(0)
 
 
 def test_time_sampler_orders_r_t_and_honours_the_fraction():
     """0 <= r <= t <= 1, and the share of r != t must be close to the configured fraction."""
     for sampler in ("uniform", "logit-normal"):
-        cfg = MeanFlowConfig(time_sampler=sampler, r_neq_t=0.25)
-        r, t = sample_r_t(20000, cfg, torch.Generator().manual_seed(7))
+        r, t = sample_r_t(20000, sampler, -0.4, 1.0, 0.25, torch.Generator().manual_seed(7))
         assert r.shape == t.shape == (20000, 1)
         assert bool(((0 <= r) & (r <= t) & (t <= 1)).all())
         assert abs(float((r != t).double().mean()) - 0.25) < 0.02
@@ -161,22 +184,34 @@ def test_adaptive_weight_power_zero_is_plain_mean_and_weights_carry_no_gradient(
 
 
 def test_bad_options_are_refused_with_what_is_accepted():
-    with pytest.raises(ValueError, match="accepted: uniform, logit-normal"):
-        MeanFlowConfig(time_sampler="beta")
+    with pytest.raises(ValueError, match="time_sampler must be one of uniform, logit-normal"):
+        MeanFlowOptions(time_sampler="beta")
     with pytest.raises(ValueError, match="r_neq_t"):
-        MeanFlowConfig(r_neq_t=1.5)
+        TrainConfig(options={"r_neq_t": 1.5})
     with pytest.raises(ValueError, match="accepted: meanflow, flow-matching"):
         get_method("diffusion")
 
 
-def test_losses_have_gradients_for_every_method():
+@pytest.mark.parametrize("name", list(METHODS))
+def test_losses_have_gradients_for_every_method(name):
     """Each registered method's loss must be a finite scalar that reaches every parameter."""
-    from meanflow.methods import METHODS
-
     g = torch.Generator().manual_seed(8)
-    for name, method in METHODS.items():
-        net = build_network(name, 16, 2, generator=g)
-        terms = method.loss(net, torch.randn(32, 2, generator=g), torch.randn(32, 2, generator=g), g, MeanFlowConfig())
-        assert terms.loss.ndim == 0 and math.isfinite(float(terms.loss.detach()))
-        terms.loss.backward()
-        assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in net.parameters())
+    config = TrainConfig(method=name, hidden=16, depth=2)
+    net = build_network(config, generator=g)
+    method = get_method(name)
+    terms = method.loss(net, torch.randn(32, 2, generator=g), torch.randn(32, 2, generator=g), g, config.options, 0.5)
+    assert terms.loss.ndim == 0 and math.isfinite(float(terms.loss.detach()))
+    terms.loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in net.parameters())
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_every_registry_entry_says_what_the_pages_and_the_cli_show(name):
+    """Name, label, summary, paper, cost, loss formula and options with help: the registry is the only list."""
+    method = get_method(name)
+    assert method.name == name and method.label and method.summary and method.paper and method.arxiv
+    assert method.cost and method.loss_latex
+    from dataclasses import fields
+
+    for f in fields(method.options):
+        assert f.metadata.get("help"), f"{name}.{f.name} has no help text"

@@ -4,13 +4,14 @@ import numpy as np
 import pytest
 import torch
 
+from meanflow.config import TrainConfig
 from meanflow.methods import METHODS, build_network
 from meanflow.sampling import Flow, integrate, integrated_average_velocity, sample, time_grid, velocity_field
 from meanflow.targets import Normaliser
 
 
 def _constant_flow(method: str, c=(0.7, -1.3), normaliser=Normaliser()) -> Flow:
-    net = build_network(method, 8, 2)
+    net = build_network(TrainConfig(method=method, hidden=8, depth=2))
     with torch.no_grad():
         for p in net.parameters():
             p.zero_()
@@ -49,7 +50,7 @@ def test_samples_come_back_in_data_units():
 
 def test_same_seed_same_samples():
     """Same generator seed must produce identical samples; another seed must not."""
-    flow = Flow("meanflow", build_network("meanflow", 16, 2, generator=torch.Generator().manual_seed(0)))
+    flow = Flow("meanflow", build_network(TrainConfig(hidden=16, depth=2), generator=torch.Generator().manual_seed(0)))
     a = sample(flow, 100, 3, torch.Generator().manual_seed(9)).samples
     b = sample(flow, 100, 3, torch.Generator().manual_seed(9)).samples
     c = sample(flow, 100, 3, torch.Generator().manual_seed(10)).samples

@@ -1,0 +1,417 @@
+"""The job engine: training runs outside the server process, on local worker processes or a Ray cluster.
+
+The interface is small and the same for both kinds of workers:
+    engine.submit(config, target, run_dir, owner) -> job id     (the run folder's name)
+    engine.snapshot(job_id) -> Snapshot                          (plain data, replaced whole)
+    engine.stop(job_id)                                          (a queued job leaves the line)
+    engine.jobs(owner) -> [job ids]                              (queued or running)
+Jobs wait in one line, fairly shared between owners (browser sessions), and start on the first
+free worker. The engine's own thread receives each worker's reports and writes every checkpoint
+and result into the job's run folder here (runs.py), so workers on other machines need no shared
+disk. Pages read snapshots; nothing here touches the UI.
+
+`engine_from_env()` picks the workers: a Ray cluster when $MEANFLOW_RAY_ADDRESS is set, else local
+processes; at most $MEANFLOW_MAX_JOBS train at once (default: the cores, or the cluster's CPUs).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from . import runs
+from .config import TrainConfig, check_compute_budget, empty_history
+
+POLL_SECONDS = 0.1  # the engine thread's longest sleep between looks at its workers and its line
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What a page may read of a job at one moment. Arrays are never written again."""
+
+    state: str  # queued | running | done | stopped | failed
+    step: int = 0  # optimiser steps done
+    total_steps: int = 0
+    elapsed: float = 0.0  # seconds of training
+    budget_seconds: float | None = None  # the run's max_seconds
+    steps_per_sec: float = 0.0
+    eta_seconds: float | None = None
+    history: np.ndarray = field(default_factory=empty_history)  # config.HISTORY_DTYPE rows
+    preview: np.ndarray | None = None  # (preview_n, 2) one-step samples in data units
+    preview_step: int = 0
+    message: str = ""  # why a run failed, or how it ended
+    position: int | None = None  # place in the line while queued (1 = next)
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("done", "stopped", "failed")
+
+    @property
+    def progress(self) -> float:
+        """Fraction of the budget (steps or seconds, whichever runs out first) spent, in [0, 1]."""
+        if self.finished:
+            return 1.0
+        spent = self.step / max(1, self.total_steps)
+        if self.budget_seconds:
+            spent = max(spent, self.elapsed / self.budget_seconds)
+        return min(1.0, spent)
+
+
+class LimitError(ValueError):
+    """A submission over a limit (per session, compute, memory); the message says which and why."""
+
+
+@dataclass
+class _Job:
+    id: str
+    config: TrainConfig
+    target_spec: object  # targets.TargetSpec
+    run_dir: Path
+    owner: str
+    resume: bytes | None  # checkpoint to continue from
+    extras: dict  # what the method needs beside the target (reflow's teacher)
+    fresh: bool  # the engine made the run folder (a cancelled fresh job leaves nothing behind)
+    snapshot: Snapshot
+    history_chunks: list = field(default_factory=list)
+    slot: int | None = None
+    stop_requested: bool = False
+    has_checkpoint: bool = False
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class Engine:
+    """Runs jobs on a pool of workers (workers.LocalPool or workers.RayPool), at most one job per worker."""
+
+    def __init__(self, pool, max_running_per_owner: int = 2, max_queued_per_owner: int = 2,
+                 memory_limit_bytes: float | None = None):
+        self.pool = pool
+        self.max_running_per_owner = max_running_per_owner
+        self.max_queued_per_owner = max_queued_per_owner
+        self.memory_limit_bytes = memory_limit_bytes if memory_limit_bytes is not None else _default_memory_limit()
+        self._lock = threading.Lock()
+        self._jobs: dict[str, _Job] = {}
+        self._line: deque[str] = deque()
+        self._slots: list[str | None] = [None] * pool.size
+        self._closed = False
+        self.errors: list[str] = []  # run folders that could not be written, for the pages to show
+        self._thread = threading.Thread(target=self._loop, name="meanflow-engine", daemon=True)
+        self._thread.start()
+
+    @property
+    def max_running(self) -> int:
+        return self.pool.size
+
+    # -- the interface
+
+    def submit(self, config: TrainConfig, target, run_dir: str | Path, owner: str = "",
+               resume: bytes | None = None, extras: dict | None = None, check_budget: bool = True) -> str:
+        """Queue a job; its run folder is created now (unless resuming) and written as it trains.
+
+        Raises LimitError when the owner already has its share of queued or running jobs, or the
+        run would exceed the compute or memory budget.
+        """
+        run_dir = Path(run_dir)
+        job_id = run_dir.name
+        if check_budget:
+            try:
+                check_compute_budget(config)
+            except ValueError as exc:
+                raise LimitError(str(exc)) from None
+        need = memory_estimate(config)
+        if need > self.memory_limit_bytes:
+            raise LimitError(f"this run needs about {need / 2**30:.1f} GiB of memory; the limit is "
+                             f"{self.memory_limit_bytes / 2**30:.1f} GiB: choose a smaller network or batch")
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the engine is closed")
+            if job_id in self._jobs and not self._jobs[job_id].snapshot.finished:
+                raise LimitError(f"run {job_id} is already queued or training")
+            if owner:
+                mine = [j for j in self._jobs.values() if j.owner == owner and not j.snapshot.finished]
+                if len(mine) >= self.max_running_per_owner + self.max_queued_per_owner:
+                    raise LimitError(f"at most {self.max_running_per_owner} runs training and "
+                                     f"{self.max_queued_per_owner} waiting per session; stop one or wait for it")
+        fresh = resume is None
+        if fresh:
+            runs.create_run(run_dir, config, target)
+        job = _Job(job_id, config, target.to_spec(), run_dir, owner, resume, dict(extras or {}), fresh,
+                   Snapshot("queued", 0, config.steps, 0.0, config.max_seconds))
+        with self._lock:
+            self._jobs[job_id] = job
+            self._line.append(job_id)
+        return job_id
+
+    def snapshot(self, job_id: str) -> Snapshot | None:
+        """The job's latest snapshot (with its place in the line while queued), or None if unknown."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None:
+                return None
+            snap = job.snapshot
+            if snap.state == "queued":
+                snap = replace(snap, position=self._line.index(job_id) + 1 if job_id in self._line else None)
+            return snap
+
+    def stop(self, job_id: str) -> None:
+        """A queued job leaves the line (ends as stopped); a training one ends after its step and is saved."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.snapshot.finished:
+                return
+            job.stop_requested = True
+            if job_id in self._line:
+                self._line.remove(job_id)
+                self._cancel(job)
+                return
+            slot = job.slot
+        if slot is not None:
+            self.pool.stop(slot, job_id)
+
+    def jobs(self, owner: str | None = None) -> list[str]:
+        """Ids of queued or running jobs (of `owner`, if given), oldest first."""
+        with self._lock:
+            return [j.id for j in self._jobs.values()
+                    if not j.snapshot.finished and (owner is None or j.owner == owner)]
+
+    def owner_of(self, job_id: str) -> str | None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return None if job is None else job.owner
+
+    def worker_pid(self, job_id: str) -> int | None:
+        """The process id of the local worker training `job_id` (None if queued, ended, or on Ray)."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            slot = None if job is None else job.slot
+        return None if slot is None else self.pool.pid(slot)
+
+    def adopt(self, job_id: str, owner: str) -> bool:
+        """Give an active job to another owner (a reloaded tab taking its runs back); False if not active."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.snapshot.finished:
+                return False
+            job.owner = owner
+            return True
+
+    def release(self, owner: str) -> None:
+        """Stop every job of `owner` (a browser session that went away): queued ones leave the line."""
+        for job_id in self.jobs(owner):
+            self.stop(job_id)
+
+    def wait(self, job_id: str, timeout: float | None = None) -> Snapshot | None:
+        """Block until the job ends (or timeout); returns its snapshot."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is not None:
+            job.done.wait(timeout)
+        return self.snapshot(job_id)
+
+    @property
+    def running(self) -> int:
+        with self._lock:
+            return sum(s is not None for s in self._slots)
+
+    @property
+    def waiting(self) -> int:
+        with self._lock:
+            return len(self._line)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stop every job, wait for running ones to be saved (up to timeout), and end the workers."""
+        for job_id in self.jobs():
+            self.stop(job_id)
+        deadline = time.monotonic() + timeout
+        for job_id in self.jobs():
+            self.wait(job_id, max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            self._closed = True
+        self._thread.join(5)
+        self.pool.close()
+
+    # -- the engine's thread
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                if self._closed:
+                    return
+            try:
+                for slot, message in self.pool.poll(POLL_SECONDS):
+                    self._handle(slot, message)
+                self._dispatch()
+            except Exception as exc:  # noqa: BLE001: the engine thread must outlive any one bad message
+                self.errors.append(f"engine: {type(exc).__name__}: {exc}")
+                time.sleep(POLL_SECONDS)
+
+    def _dispatch(self) -> None:
+        """Start waiting jobs on free workers: oldest first, skipping owners at their running share."""
+        while True:
+            with self._lock:
+                free = [i for i, s in enumerate(self._slots) if s is None and self.pool.ready(i)]
+                if not free or not self._line:
+                    return
+                running_by = {}
+                for s in self._slots:
+                    if s is not None:
+                        owner = self._jobs[s].owner
+                        running_by[owner] = running_by.get(owner, 0) + 1
+                job = next((self._jobs[i] for i in self._line
+                            if not self._jobs[i].owner
+                            or running_by.get(self._jobs[i].owner, 0) < self.max_running_per_owner), None)
+                if job is None:
+                    return
+                self._line.remove(job.id)
+                slot = free[0]
+                self._slots[slot] = job.id
+                job.slot = slot
+            payload = {"job_id": job.id, "config": job.config.to_dict(), "target": job.target_spec,
+                       "resume": job.resume, "extras": job.extras}
+            try:
+                runs.mark_running(job.run_dir)
+            except (OSError, runs.RunError) as exc:
+                self.errors.append(f"could not write {job.run_dir.name}: {exc}")
+            self._update(job, state="running", message="starting")
+            self.pool.start(slot, payload)
+
+    def _handle(self, slot: int, message: tuple) -> None:
+        kind, job_id, data = message
+        with self._lock:
+            job = self._jobs.get(job_id)
+        if job is None or job.snapshot.finished:
+            return
+        if kind == "started":
+            self._update(job, message="")
+        elif kind == "progress":
+            if len(data.new_history):
+                job.history_chunks.append(data.new_history)
+            changes = dict(step=data.step, elapsed=data.elapsed, steps_per_sec=data.steps_per_sec,
+                           eta_seconds=data.eta_seconds, history=_joined(job.history_chunks))
+            if data.preview is not None:
+                changes.update(preview=data.preview, preview_step=data.preview_step)
+            self._update(job, **changes)
+        elif kind == "checkpoint":
+            self._write(job, runs.write_checkpoint, job.run_dir, data["bytes"], data["step"], data["elapsed"],
+                        data["history"])
+            job.has_checkpoint = True
+        elif kind == "ended":
+            self._write(job, runs.finish_run, job.run_dir, data["state"], data["message"], data["step"],
+                        data["elapsed"], data["history"], data["weights"], data["checkpoint"])
+            self._finish(job, slot, state=data["state"], message=data["message"], step=data["step"],
+                         elapsed=data["elapsed"], steps_per_sec=data["steps_per_sec"], eta_seconds=0.0,
+                         history=data["history"], preview=data["preview"], preview_step=data["step"])
+        elif kind in ("error", "lost"):
+            snap = job.snapshot
+            message = (f"worker lost at step {snap.step}" if kind == "lost"
+                       else f"failed at step {snap.step}: {data['message']}")
+            weights = None
+            if job.has_checkpoint or not job.fresh:
+                try:  # the last checkpoint is what the run keeps: usable and resumable
+                    weights = runs.checkpoint_weights_bytes(job.run_dir)
+                except runs.RunError:
+                    weights = None
+            self._write(job, runs.finish_run, job.run_dir, "failed", message, snap.step, snap.elapsed,
+                        snap.history, weights, None)
+            self._finish(job, slot, state="failed", message=message, eta_seconds=0.0)
+            if kind == "lost":
+                self.pool.restart(slot)
+
+    def _update(self, job: _Job, **changes) -> None:
+        with self._lock:
+            job.snapshot = replace(job.snapshot, **changes)
+
+    def _finish(self, job: _Job, slot: int | None, **changes) -> None:
+        with self._lock:
+            job.snapshot = replace(job.snapshot, position=None, **changes)
+            if slot is not None and self._slots[slot] == job.id:
+                self._slots[slot] = None
+            job.slot = None
+            job.resume = None  # the bytes are on disk now; free the memory
+        job.done.set()
+
+    def _cancel(self, job: _Job) -> None:
+        """Called under the lock for a job taken out of the line before it started."""
+        job.snapshot = replace(job.snapshot, state="stopped", message="cancelled before it started", position=None)
+        job.resume = None
+        job.done.set()
+        try:
+            if job.fresh:  # nothing was trained: leave nothing behind
+                shutil.rmtree(job.run_dir, ignore_errors=True)
+            else:
+                runs.finish_run(job.run_dir, "stopped", "resume cancelled before it started", job.snapshot.step,
+                                job.snapshot.elapsed, runs.read_history(job.run_dir), None, None)
+        except (OSError, runs.RunError) as exc:
+            self.errors.append(f"could not write {job.run_dir.name}: {exc}")
+
+    def _write(self, job: _Job, fn, *args) -> None:
+        try:
+            fn(*args)
+        except (OSError, runs.RunError, ValueError) as exc:  # a full disk must not end the engine
+            self.errors.append(f"could not write {job.run_dir.name}: {exc}")
+
+
+def _joined(chunks: list) -> np.ndarray:
+    if len(chunks) > 1:  # keep one array: each report then costs one concatenation, not a growing list
+        chunks[:] = [np.concatenate(chunks)]
+    return chunks[0] if chunks else empty_history()
+
+
+def memory_estimate(config: TrainConfig) -> float:
+    """Bytes a run needs, roughly: weights, gradients, Adam's two moments, the rollback copy and a
+    checkpoint (about 8 copies of the parameters), plus the batch's activations and tangents."""
+    params = config.parameters
+    activations = config.batch * config.hidden * config.depth * 4 * 8
+    return params * 4 * 8 + activations + 300e6  # 300 MB: the worker's own Python and torch
+
+
+def _default_memory_limit() -> float:
+    """Half of this machine's memory ($MEANFLOW_MEMORY_LIMIT_GB overrides)."""
+    raw = os.environ.get("MEANFLOW_MEMORY_LIMIT_GB")
+    try:
+        if raw is not None and math.isfinite(float(raw)) and float(raw) > 0:
+            return float(raw) * 2**30
+    except ValueError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
+
+
+def max_jobs_from_env(default: int) -> int:
+    """$MEANFLOW_MAX_JOBS if it is a positive integer, else `default`."""
+    try:
+        value = int(os.environ.get("MEANFLOW_MAX_JOBS", ""))
+    except ValueError:
+        return default
+    return value if value >= 1 else default
+
+
+def engine_from_env(workers: int | None = None, address: str | None = None, **limits) -> Engine:
+    """An engine on a Ray cluster ($MEANFLOW_RAY_ADDRESS or `address`) or on local worker processes.
+
+    workers: how many jobs train at once; default $MEANFLOW_MAX_JOBS, else the machine's cores
+    (or the cluster's CPUs).
+    """
+    from .workers import LocalPool, RayPool
+
+    address = address or os.environ.get("MEANFLOW_RAY_ADDRESS") or None
+    if address:
+        pool = RayPool(address, workers)
+    else:
+        pool = LocalPool(workers or max_jobs_from_env(os.cpu_count() or 1))
+    return Engine(pool, **limits)
+
+
+def new_owner() -> str:
+    """An id for a browser session or a command-line process."""
+    return uuid.uuid4().hex

@@ -1,0 +1,163 @@
+"""What every method shares: the linear path, time samplers, loss weighting, and the Method base.
+
+Time convention, for the whole package: t = 0 is data, t = 1 is noise.
+    z_t = (1 - t) x + t e,  e ~ N(0, I),  v = dz_t/dt = e - x.
+A method's network sees z and some time features of the interval [r, t] (r <= t) and gives a
+velocity; a sampler moves from t down to r by z_r = z_t - (t - r) * velocity(z_t, r, t), unless
+the method says otherwise (Method.step). Flow matching ignores r (an Euler step); MeanFlow and its
+kin learn the average velocity over [r, t], so one step can span the whole of [0, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from ..models import MLP
+
+TIME_SAMPLERS = ("uniform", "logit-normal")
+
+
+@dataclass(frozen=True)
+class LossTerms:
+    """loss: the scalar to minimise (with gradient); mse: mean ||prediction - target||^2 (detached)."""
+
+    loss: torch.Tensor
+    mse: torch.Tensor
+
+
+# ---------------------------------------------------------------- the path
+
+
+def interpolate(x: torch.Tensor, e: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """z_t and v for data x (B, 2), noise e (B, 2), times t (B, 1): the linear path."""
+    return (1 - t) * x + t * e, e - x
+
+
+# ---------------------------------------------------------------- time samplers
+
+
+def sample_times(n: int, sampler: str, mean: float, std: float, generator: torch.Generator) -> torch.Tensor:
+    """(n, 1) times in [0, 1]: uniform, or logit-normal sigmoid(N(mean, std^2))."""
+    if sampler == "logit-normal":
+        return torch.sigmoid(torch.randn(n, 1, generator=generator) * std + mean)
+    return torch.rand(n, 1, generator=generator)
+
+
+def sample_r_t(n: int, sampler: str, mean: float, std: float, r_neq_t: float,
+               generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(r, t), each (n, 1), 0 <= r <= t <= 1: the min and max of two draws; a fraction 1 - r_neq_t has r = t.
+
+    Whether a row has r = t is a Bernoulli draw per row, so the fraction holds in expectation.
+    """
+    pair = torch.cat([sample_times(n, sampler, mean, std, generator) for _ in range(2)], dim=1)  # (n, 2)
+    t = pair.max(dim=1, keepdim=True).values
+    r = pair.min(dim=1, keepdim=True).values
+    same = torch.rand(n, 1, generator=generator) >= r_neq_t
+    return torch.where(same, t, r), t
+
+
+# ---------------------------------------------------------------- loss weighting
+
+
+def adaptive_weighted(sq: torch.Tensor, power: float, eps: float) -> torch.Tensor:
+    """Mean of sg(w) * sq with w = 1 / (sq + eps)^power; sq: (B,) squared errors. power 0 is the mean.
+
+    MeanFlow's adaptive loss (its Section 4.3): p = 1 makes it close to a log loss, p = 0.5 to an
+    L1-like (robust) loss; the weight carries no gradient.
+    """
+    if power == 0:
+        return sq.mean()
+    w = (sq.detach() + eps).pow(-power)
+    return (w * sq).mean()
+
+
+# ---------------------------------------------------------------- time features
+
+# The network's time inputs are named features of (r, t); each has a tangent along (dr, dt).
+TIME_FEATURES = {
+    "t": (lambda r, t: t, lambda dr, dt: dt),
+    "r": (lambda r, t: r, lambda dr, dt: dr),
+    "t-r": (lambda r, t: t - r, lambda dr, dt: dt - dr),
+}
+
+
+def time_features(names: tuple[str, ...], r: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """(B, len(names)) features of r, t (each (B, 1))."""
+    return torch.cat([TIME_FEATURES[n][0](r, t) for n in names], dim=1)
+
+
+def time_feature_tangents(names: tuple[str, ...], dr: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+    """(B, len(names)): how each feature moves when (r, t) move by (dr, dt), each (B, 1)."""
+    return torch.cat([TIME_FEATURES[n][1](dr, dt) for n in names], dim=1)
+
+
+# ---------------------------------------------------------------- the method base
+
+
+class Method:
+    """One registry entry: what the pages, the command line and Learn show, and the maths.
+
+    Subclasses set the class attributes and implement `loss`; sampling uses `velocity` (the
+    average velocity over [r, t] that a jump from t to r follows) through `step`.
+    """
+
+    name: ClassVar[str]  # registry key and --method value
+    label: ClassVar[str]  # how pages name it
+    summary: ClassVar[str]  # its idea in one sentence
+    paper: ClassVar[str]  # authors, year, title
+    arxiv: ClassVar[str]  # arXiv id of the paper
+    options: ClassVar[type]  # frozen dataclass of the method's options (fields made with config.option)
+    default_coupling: ClassVar[str] = "independent"
+    uses_jvp: ClassVar[bool] = False  # whether a training step needs a Jacobian-vector product
+    cost: ClassVar[str] = ""  # what one training step costs beyond flow matching's, in words
+    loss_latex: ClassVar[str] = ""  # the loss in the app's notation, for Learn
+
+    # -- the network's inputs
+
+    def feature_names(self, options) -> tuple[str, ...]:
+        """The time features the network sees, in order (see TIME_FEATURES)."""
+        return ("t",)
+
+    def n_time_features(self, options) -> int:
+        return len(self.feature_names(options))
+
+    def network_input(self, z: torch.Tensor, r: torch.Tensor, t: torch.Tensor, options) -> torch.Tensor:
+        """(B, 2 + k): z (B, 2) beside the time features of r, t (B, 1)."""
+        return torch.cat([z, time_features(self.feature_names(options), r, t)], dim=1)
+
+    # -- sampling
+
+    def velocity(self, net: MLP, z: torch.Tensor, r: torch.Tensor, t: torch.Tensor, options) -> torch.Tensor:
+        """The velocity a jump from t to r follows, (B, 2); z (B, 2), r and t (B, 1)."""
+        return net(self.network_input(z, r, t, options))
+
+    def step(self, net: MLP, z: torch.Tensor, r: torch.Tensor, t: torch.Tensor, options,
+             generator: torch.Generator) -> torch.Tensor:
+        """z at time r from z at time t (r < t): z - (t - r) * velocity. Stochastic samplers use `generator`."""
+        return z - (t - r) * self.velocity(net, z, r, t, options)
+
+    # -- training
+
+    def prepare(self, config, target, extras: dict, generator: torch.Generator):
+        """Per-run inputs built once before training (reflow's teacher pairs); None for most methods.
+
+        extras: what the job shipped beside the target; generator: a draw of its own, so a resumed
+        run rebuilds the same context without disturbing the training stream.
+        """
+        return None
+
+    def draw_batch(self, context, target, pair, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Data x (n, 2) from the target and noise e (n, 2) paired with it by `pair` (the coupling)."""
+        x = target.sample_model(n, generator)
+        return x, pair(x, torch.randn(n, 2, generator=generator))
+
+    def loss(self, net: MLP, x: torch.Tensor, e: torch.Tensor, generator: torch.Generator, options,
+             progress: float) -> LossTerms:
+        """The training loss on data x (B, 2) paired with noise e (B, 2).
+
+        progress: the fraction of the run's budget spent, in [0, 1], for methods with a curriculum.
+        """
+        raise NotImplementedError

@@ -1,0 +1,57 @@
+"""User text shown as text: the one helper every label, title, file name and message goes through.
+
+Streamlit's Markdown, widget labels and Plotly titles interpret markup, so a file named
+`payroll ![x](http://host/p.png) <a href=...>.csv` would become an image and a link. `literal`
+makes any user-provided string (file names, typed text, run labels, URL values) inert for the
+medium it is shown in, and `clean_name` makes a short, single-line name from it for labels.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+
+MEDIA = ("markdown", "html", "filename", "terminal")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+# What makes Markdown of inline text: emphasis, code, links and images, tables, strikethrough,
+# plus what Streamlit adds: ':' (emoji, icons and :red[colour] directives) and '$' (KaTeX). '<' and
+# '&' are HTML-escaped first. Block syntax ('- ', '# ', '1. ') matters only at the start: see below.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]()#!|~:$@])")  # '@': GFM makes a@b.c a mail link
+_WWW = re.compile(r"(www)\.", re.IGNORECASE)  # GFM links a bare www.example.com
+_LINE_START = re.compile(r"^(\s*)(?:([-+=>])|(\d+)([.)]))")
+
+
+def clean_name(text: str, limit: int = 60) -> str:
+    """One line of at most `limit` characters: control and invisible characters removed, spaces
+    collapsed, Unicode normalised (NFKC). Empty input gives 'untitled'."""
+    text = unicodedata.normalize("NFKC", str(text))
+    text = _CONTROL.sub(" ", text)
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return text or "untitled"
+
+
+def literal(text: str, medium: str = "markdown") -> str:
+    """`text` made inert for `medium`:
+
+    markdown: shown verbatim by st.markdown, st.caption, widget labels (Markdown and HTML escaped);
+    html: shown verbatim in Plotly titles, annotations and hover text (HTML escaped);
+    filename: a safe download file name (letters, digits, '.', '-', '_');
+    terminal: printable on one terminal line (control characters, escape sequences removed).
+    """
+    text = str(text)
+    if medium == "markdown":
+        text = _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(_CONTROL.sub(" ", text), quote=False))
+        text = _WWW.sub(r"\1\\.", text)
+        return _LINE_START.sub(lambda m: m.group(1) + (f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\{m.group(4)}"),
+                               text)
+    if medium == "html":
+        return html.escape(_CONTROL.sub(" ", text), quote=True)
+    if medium == "filename":
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "-", unicodedata.normalize("NFKD", text)).strip("-.")
+        return stem[:80] or "download"
+    if medium == "terminal":
+        return _CONTROL.sub("?", text)
+    raise ValueError(f"unknown medium {medium!r}; accepted: {', '.join(MEDIA)}")

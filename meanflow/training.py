@@ -1,0 +1,292 @@
+"""The training loop, as plain functions: one step, the rollback, rate accounting, checkpoints.
+
+It runs in whatever process calls it (a worker of the job engine, a test, a benchmark) and knows
+nothing of processes, pages or disks: it reports through callbacks (minGPT's trainer habit) and
+returns a RunResult. It changes no process-wide setting (threads, switch interval): its host does.
+
+A NaN or infinite loss at step N ends the run as failed ("diverged at step N") with the last good
+weights, the last ones seen to give a finite loss (after N - 2 updates). A Checkpoint holds
+everything a step depends on (weights, optimiser, random state, step, history), so a run resumed
+from one continues exactly as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .config import TrainConfig, empty_history, history_from_rows
+from .couplings import get_coupling
+from .methods import build_network, get_method
+from .models import pick_device
+from .sampling import Flow, integrate
+from .targets import Target
+
+PUBLISH_SECONDS = 0.25  # how often a running job reports between previews
+RATE_WINDOW = 8  # reports in the steps/s window: about the last two seconds
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Everything a run needs to continue exactly: tensors (weights 'net.*', optimiser 'adam.*', the
+    random state 'rng'), the optimiser's settings, the step, time spent and the history so far."""
+
+    step: int
+    elapsed: float  # seconds of training before this checkpoint
+    tensors: dict[str, torch.Tensor]
+    adam_groups: list[dict]  # the optimiser's param_groups without their parameter lists
+    history: np.ndarray  # rows so far (config.HISTORY_DTYPE)
+    pending: tuple[tuple[float, float], ...] = ()  # (loss, mse) of steps not yet in a history row
+
+    @property
+    def weights(self) -> dict[str, torch.Tensor]:
+        """The network's state_dict."""
+        return {k[4:]: v for k, v in self.tensors.items() if k.startswith("net.")}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One report of a running job: plain data, no torch objects (it crosses process boundaries)."""
+
+    step: int
+    total_steps: int
+    elapsed: float  # seconds of training, resumed runs included
+    steps_per_sec: float
+    eta_seconds: float | None
+    new_history: np.ndarray  # rows added since the previous report
+    preview: np.ndarray | None = None  # (preview_n, 2) one-step samples in data units
+    preview_step: int = 0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run ended: state done | stopped | failed, and what it learned."""
+
+    state: str
+    message: str
+    step: int
+    elapsed: float
+    steps_per_sec: float
+    history: np.ndarray
+    preview: np.ndarray | None
+    checkpoint: Checkpoint | None  # the final state (None if no network was ever built)
+    flow: Flow | None = field(default=None, repr=False)
+
+
+# ---------------------------------------------------------------- the pieces
+
+
+def lr_at(config: TrainConfig, fraction: float) -> float:
+    """Cosine decay from lr to lr * lr_final_ratio as the budget fraction goes 0 -> 1."""
+    floor = config.lr * config.lr_final_ratio
+    return floor + (config.lr - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, fraction)))
+
+
+def budget_fraction(config: TrainConfig, step: int, elapsed: float) -> float:
+    """How much of the run's budget (steps or seconds, whichever runs out first) is spent."""
+    fraction = step / config.steps
+    if config.max_seconds is not None:
+        fraction = max(fraction, elapsed / config.max_seconds)
+    return min(1.0, fraction)
+
+
+def copy_parameters(dst: list[torch.Tensor], src) -> None:
+    """dst[i] <- src[i] in place, for parallel lists of tensors (weights and their saved copy)."""
+    with torch.no_grad():
+        for d, s in zip(dst, src):
+            d.copy_(s)
+
+
+class RateMeter:
+    """Steps per second over the last few reports, and the time left to the budget."""
+
+    def __init__(self, now: float, step: int):
+        self._window = [(now, step)]
+
+    def update(self, now: float, step: int) -> float:
+        self._window = (self._window + [(now, step)])[-RATE_WINDOW:]
+        (t0, s0), (t1, s1) = self._window[0], self._window[-1]
+        return (s1 - s0) / (t1 - t0) if t1 > t0 else 0.0
+
+    @staticmethod
+    def eta(rate: float, steps_left: int, seconds_left: float | None) -> float | None:
+        """Seconds until the run ends: at `rate` for the steps left, capped by the time budget left."""
+        eta = steps_left / rate if rate > 0 else None
+        if seconds_left is not None:
+            eta = seconds_left if eta is None else min(eta, seconds_left)
+        return eta
+
+
+class History:
+    """Per-step (loss, mse) averaged into one row every log_every steps."""
+
+    def __init__(self, rows: np.ndarray | None = None, pending=()):
+        self.rows: list[tuple] = [tuple(r) for r in rows] if rows is not None else []
+        self.pending: list[tuple[float, float]] = list(pending)
+        self._reported = len(self.rows)
+
+    def add(self, loss: float, mse: float) -> None:
+        self.pending.append((loss, mse))
+
+    def flush(self, step: int, lr: float, seconds: float) -> None:
+        if self.pending:
+            loss, mse = np.mean(self.pending, axis=0)
+            self.rows.append((step, float(loss), float(mse), lr, seconds))
+            self.pending.clear()
+
+    def all(self) -> np.ndarray:
+        return history_from_rows(self.rows) if self.rows else empty_history()
+
+    def take_new(self) -> np.ndarray:
+        """Rows added since the last call."""
+        new = self.rows[self._reported:]
+        self._reported = len(self.rows)
+        return history_from_rows(new) if new else empty_history()
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def make_checkpoint(net: torch.nn.Module, optimiser: torch.optim.Optimizer, generator: torch.Generator,
+                    step: int, elapsed: float, history: History) -> Checkpoint:
+    """A copy of everything the next step depends on, on the CPU."""
+    tensors = {f"net.{k}": v.detach().cpu().clone() for k, v in net.state_dict().items()}
+    state = optimiser.state_dict()
+    for i, slots in state["state"].items():
+        for name, value in slots.items():
+            tensors[f"adam.{i}.{name}"] = torch.as_tensor(value).detach().cpu().clone()
+    tensors["rng"] = generator.get_state().clone()
+    # as plain JSON values (tuples become lists), the form they take in a checkpoint file
+    groups = json.loads(json.dumps([{k: v for k, v in g.items() if k != "params"} for g in state["param_groups"]]))
+    return Checkpoint(step, elapsed, tensors, groups, history.all(), tuple(history.pending))
+
+
+def restore_checkpoint(checkpoint: Checkpoint, net: torch.nn.Module, optimiser: torch.optim.Optimizer,
+                       generator: torch.Generator) -> None:
+    """Put a checkpoint's weights, optimiser state and random state back (inverse of make_checkpoint)."""
+    device = next(net.parameters()).device
+    net.load_state_dict({k: v.to(device) for k, v in checkpoint.weights.items()}, strict=True)
+    slots: dict[int, dict] = {}
+    for key, value in checkpoint.tensors.items():
+        if key.startswith("adam."):
+            _, i, name = key.split(".", 2)
+            slots.setdefault(int(i), {})[name] = value if name == "step" else value.to(device)
+    n_params = len(list(net.parameters()))
+    groups = [{**g, "params": list(range(n_params))} for g in checkpoint.adam_groups]
+    optimiser.load_state_dict({"state": slots, "param_groups": groups})
+    generator.set_state(checkpoint.tensors["rng"])
+
+
+# ---------------------------------------------------------------- the loop
+
+
+def run_training(config: TrainConfig, target: Target, *, resume: Checkpoint | None = None,
+                 extras: dict | None = None,
+                 should_stop: Callable[[], bool] = lambda: False,
+                 on_start: Callable[[], None] | None = None,
+                 on_progress: Callable[[Progress], None] | None = None,
+                 on_checkpoint: Callable[[Checkpoint], None] | None = None) -> RunResult:
+    """Train `config` on `target` until its steps or seconds run out, should_stop() says so, or it diverges.
+
+    resume: continue from this checkpoint (same config; steps and max_seconds may be larger).
+    extras: inputs a method needs beyond the target (reflow's teacher), shipped with the job.
+    on_start() runs once the network is built; on_progress(Progress) at least every PUBLISH_SECONDS;
+    on_checkpoint(Checkpoint) at least every config.checkpoint_seconds of training.
+    """
+    device = pick_device(config.device)
+    method, options = get_method(config.method), config.options
+    pair = get_coupling(config.coupling)
+    g = torch.Generator().manual_seed(config.seed)
+    net = build_network(config, generator=g).to(device)
+    flow = Flow(config.method, net, target.normaliser, options)
+    optimiser = torch.optim.Adam(net.parameters(), lr=config.lr)
+    context = method.prepare(config, target, extras or {}, torch.Generator().manual_seed(config.seed + 2))
+    preview_noise = torch.randn(config.preview_n, 2, generator=torch.Generator().manual_seed(config.seed + 1))
+    history = History()
+    step, elapsed_before = 0, 0.0
+    if resume is not None:
+        restore_checkpoint(resume, net, optimiser, g)
+        step, elapsed_before = resume.step, resume.elapsed
+        history = History(resume.history, resume.pending)
+    params = list(net.parameters())
+    last_good = [p.detach().clone() for p in params]
+
+    def preview() -> np.ndarray:
+        """(n, 2) one-step samples in data units from a fixed noise, so previews are comparable."""
+        path = integrate(flow, preview_noise, 1, torch.Generator().manual_seed(config.seed + 3))
+        return target.normaliser.to_data(path[-1].cpu().double()).numpy().astype(np.float32)
+
+    start = time.perf_counter()
+    last_publish = last_checkpoint = start
+    meter = RateMeter(start, step)
+    if on_start is not None:
+        on_start()
+    lr = lr_at(config, budget_fraction(config, step, elapsed_before))
+    end_state, message = "done", f"finished {config.steps} steps"
+    while step < config.steps:
+        now = time.perf_counter()
+        elapsed = elapsed_before + now - start
+        if should_stop():
+            end_state, message = "stopped", f"stopped at step {step}"
+            break
+        if config.max_seconds is not None and elapsed >= config.max_seconds:
+            end_state, message = "stopped", f"time budget of {config.max_seconds:g} s reached at step {step}"
+            break
+        fraction = budget_fraction(config, step, elapsed)
+        lr = lr_at(config, fraction)
+        for group in optimiser.param_groups:
+            group["lr"] = lr
+
+        x, e = method.draw_batch(context, target, pair, config.batch, g)
+        terms = method.loss(net, x.to(device), e.to(device), g, options, fraction)
+        loss = float(terms.loss.detach())
+        if not math.isfinite(loss):
+            copy_parameters(params, last_good)
+            end_state, message = "failed", f"diverged at step {step + 1}"
+            break
+        copy_parameters(last_good, params)
+        optimiser.zero_grad(set_to_none=True)
+        terms.loss.backward()
+        optimiser.step()
+        step += 1
+        now = time.perf_counter()
+        history.add(loss, float(terms.mse))
+        if step % config.log_every == 0:
+            history.flush(step, lr, elapsed_before + now - start)
+
+        if on_checkpoint is not None and now - last_checkpoint >= config.checkpoint_seconds:
+            on_checkpoint(make_checkpoint(net, optimiser, g, step, elapsed_before + now - start, history))
+            last_checkpoint = now
+        is_preview = step % config.preview_every == 0
+        first = resume is None and step == 1 or resume is not None and step == resume.step + 1
+        if on_progress is not None and (is_preview or first or now - last_publish >= PUBLISH_SECONDS):
+            rate = meter.update(now, step)
+            spent = elapsed_before + now - start
+            left = None if config.max_seconds is None else max(0.0, config.max_seconds - spent)
+            on_progress(Progress(step, config.steps, spent, rate, RateMeter.eta(rate, config.steps - step, left),
+                                 history.take_new(), preview() if is_preview else None, step if is_preview else 0))
+            last_publish = now
+
+    final_preview = preview()
+    if end_state != "failed" and not np.isfinite(final_preview).all():
+        copy_parameters(params, last_good)  # the last update blew up (no later loss saw it): undo it
+        end_state, message = "failed", f"diverged at step {step}"
+        final_preview = preview()
+    elapsed = elapsed_before + time.perf_counter() - start
+    history.flush(step, lr, elapsed)
+    session_seconds = time.perf_counter() - start
+    rate = (step - (resume.step if resume else 0)) / session_seconds if session_seconds > 0 else 0.0
+    net.eval()
+    return RunResult(end_state, message, step, elapsed, rate, history.all(), final_preview,
+                     make_checkpoint(net, optimiser, g, step, elapsed, history), flow)
+
+
+def train(config: TrainConfig, target: Target, **kwargs) -> RunResult:
+    """run_training in the caller's thread (tests, benchmarks, scripts)."""
+    return run_training(config, target, **kwargs)

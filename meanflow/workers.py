@@ -1,0 +1,368 @@
+"""Where jobs train: worker processes on this machine (LocalPool) or actors on a Ray cluster (RayPool).
+
+Both pools give the engine (jobs.py) the same small surface:
+    size; ready(slot); start(slot, payload); stop(slot, job_id); poll(timeout) -> [(slot, message)];
+    restart(slot); close()
+A message is (kind, job_id, data) with kind started | progress | checkpoint | ended | error, and
+`lost` when a worker died under its job. Messages carry plain data only: numpy arrays, dataclasses
+of them, and safetensors bytes for weights and checkpoints (never torch objects, never file paths).
+
+`run_job` is the one function both kinds of worker run: it rebuilds the config and the target from
+the payload, sets the worker's own thread count, and trains with training.run_training.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Callable
+
+from .config import TrainConfig
+
+# A worker finds its server gone (EOF on its command pipe) and exits; this many seconds bound how
+# long a lost server's run keeps a core busy before its worker notices.
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+# ---------------------------------------------------------------- the job, on whichever worker
+
+
+def run_job(payload: dict, send: Callable[[tuple], None], should_stop: Callable[[], bool]) -> None:
+    """Train the job in `payload` in this process, sending its messages with `send`."""
+    import torch
+
+    from . import runs
+    from .training import run_training
+
+    job_id = payload["job_id"]
+    try:
+        config = TrainConfig.from_dict(payload["config"])
+        target = payload["target"].build()
+        resume = runs.checkpoint_from_bytes(payload["resume"]) if payload.get("resume") else None
+        torch.set_num_threads(config.threads)  # this worker's own process: nobody else's setting
+    except Exception as exc:  # noqa: BLE001: a bad job is reported, the worker lives on
+        send(("error", job_id, {"message": f"{type(exc).__name__}: {exc}"}))
+        return
+
+    def on_checkpoint(ckpt) -> None:
+        send(("checkpoint", job_id, {"bytes": runs.checkpoint_bytes(ckpt), "step": ckpt.step,
+                                     "elapsed": ckpt.elapsed, "history": ckpt.history}))
+
+    try:
+        result = run_training(config, target, resume=resume, extras=payload.get("extras") or {},
+                              should_stop=should_stop,
+                              on_start=lambda: send(("started", job_id, {})),
+                              on_progress=lambda p: send(("progress", job_id, p)),
+                              on_checkpoint=on_checkpoint)
+    except Exception as exc:  # noqa: BLE001
+        send(("error", job_id, {"message": f"{type(exc).__name__}: {exc}"}))
+        return
+    ckpt = result.checkpoint
+    send(("ended", job_id, {
+        "state": result.state, "message": result.message, "step": result.step, "elapsed": result.elapsed,
+        "steps_per_sec": result.steps_per_sec, "history": result.history, "preview": result.preview,
+        "weights": runs.weights_bytes(ckpt.weights) if ckpt is not None else None,
+        "checkpoint": runs.checkpoint_bytes(ckpt) if ckpt is not None else None,
+    }))
+
+
+# ---------------------------------------------------------------- local worker processes
+
+
+def _local_worker(commands: Connection, events: Connection) -> None:
+    """A worker process: runs one job at a time from `commands`, reports on `events`.
+
+    A listener thread reads commands while the main thread trains, so a stop arrives within a step.
+    When the server goes away (EOF on commands), the worker exits: its run keeps its last checkpoint.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's (or the CLI's) to handle: it stops us
+    jobs: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    current = {"id": None}
+    stopped: set[str] = set()  # stop requests, kept: one may come before its job has started here
+    lock = threading.Lock()
+
+    def listen() -> None:
+        while True:
+            try:
+                kind, data = commands.recv()
+            except (EOFError, OSError):
+                os._exit(0)  # the server died: nobody will read our results
+            if kind == "start":
+                jobs.put(data)
+            elif kind == "stop":
+                with lock:
+                    stopped.add(data)
+                    if data == current["id"]:
+                        stop.set()
+            elif kind == "exit":
+                os._exit(0)
+
+    threading.Thread(target=listen, name="commands", daemon=True).start()
+    import torch  # noqa: F401: imported before the first job, so a click starts training at once
+
+    from . import training  # noqa: F401
+
+    events.send(("ready", None, {}))
+    while True:
+        payload = jobs.get()
+        with lock:
+            current["id"] = payload["job_id"]
+            stop.clear()
+            if payload["job_id"] in stopped:  # stopped while on its way here: it ends at its first check
+                stopped.discard(payload["job_id"])
+                stop.set()
+        try:
+            run_job(payload, events.send, stop.is_set)
+        except (BrokenPipeError, OSError):
+            os._exit(0)
+        current["id"] = None
+
+
+class LocalPool:
+    """`size` worker processes on this machine, started at once so the first job starts fast.
+
+    Each is a fresh `python -m meanflow.workers` (not a fork: a server's threads and locks stay
+    behind, and not multiprocessing's spawn, which re-runs the parent's main module, e.g.
+    Streamlit's), talking over two pipes it inherits.
+    """
+
+    def __init__(self, size: int):
+        if size < 1:
+            raise ValueError(f"a pool needs at least one worker, got {size}")
+        self.size = size
+        self._procs: list[subprocess.Popen | None] = [None] * size
+        self._exits: list[int | None] = [None] * size  # a pidfd per worker: readable once it has exited
+        self._commands: list[Connection | None] = [None] * size
+        self._events: list[Connection | None] = [None] * size
+        self._jobs: list[str | None] = [None] * size
+        self._send_lock = threading.Lock()
+        for slot in range(size):
+            self._spawn(slot)
+
+    def _spawn(self, slot: int) -> None:
+        cmd_read, cmd_write = os.pipe()
+        ev_read, ev_write = os.pipe()
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(PACKAGE_DIR.parent)] +
+                                                          os.environ.get("PYTHONPATH", "").split(os.pathsep)))
+        proc = subprocess.Popen([sys.executable, "-m", "meanflow.workers", str(cmd_read), str(ev_write)],
+                                pass_fds=(cmd_read, ev_write), env=env, stdin=subprocess.DEVNULL)
+        os.close(cmd_read)
+        os.close(ev_write)
+        self._procs[slot] = proc
+        self._exits[slot] = os.pidfd_open(proc.pid)
+        self._commands[slot] = Connection(cmd_write, readable=False)
+        self._events[slot] = Connection(ev_read, writable=False)
+
+    def pid(self, slot: int) -> int | None:
+        proc = self._procs[slot]
+        return None if proc is None else proc.pid
+
+    def ready(self, slot: int) -> bool:
+        return self._procs[slot] is not None
+
+    def start(self, slot: int, payload: dict) -> None:
+        self._jobs[slot] = payload["job_id"]
+        self._send(slot, ("start", payload))
+
+    def stop(self, slot: int, job_id: str) -> None:
+        self._send(slot, ("stop", job_id))
+
+    def _send(self, slot: int, message: tuple) -> None:
+        with self._send_lock:
+            try:
+                self._commands[slot].send(message)
+            except (OSError, ValueError):
+                pass  # a dead worker: poll() reports it as lost
+
+    def poll(self, timeout: float) -> list[tuple[int, tuple]]:
+        """Messages from every worker that has any, and `lost` for workers that died under a job."""
+        conns = {id(c): i for i, c in enumerate(self._events) if c is not None}
+        exits = {fd: i for i, fd in enumerate(self._exits) if fd is not None}
+        ready = wait([c for c in self._events if c is not None] + list(exits), timeout)
+        messages, dead = [], []
+        for obj in ready:
+            if isinstance(obj, int):
+                dead.append(exits[obj])
+                continue
+            slot = conns[id(obj)]
+            try:
+                while obj.poll():
+                    messages.append((slot, obj.recv()))
+            except (EOFError, OSError):
+                dead.append(slot)
+        out = []
+        for slot, message in messages:
+            if message[0] == "ready":
+                continue
+            if message[0] in ("ended", "error"):
+                self._jobs[slot] = None
+            out.append((slot, message))
+        for slot in set(dead):
+            job_id = self._jobs[slot]
+            self._jobs[slot] = None
+            if job_id is not None:
+                out.append((slot, ("lost", job_id, {})))
+            else:
+                self.restart(slot)  # an idle worker died: replace it quietly
+        return out
+
+    def restart(self, slot: int) -> None:
+        self._end(slot, kill=True)
+        self._spawn(slot)
+
+    def _end(self, slot: int, kill: bool) -> None:
+        proc = self._procs[slot]
+        if proc is None:
+            return
+        if kill and proc.poll() is None:
+            proc.kill()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        for conn in (self._commands[slot], self._events[slot]):
+            if conn is not None:
+                conn.close()
+        os.close(self._exits[slot])
+        self._procs[slot] = self._commands[slot] = self._events[slot] = self._exits[slot] = None
+
+    def close(self) -> None:
+        for slot in range(self.size):
+            if self._procs[slot] is not None:
+                self._send(slot, ("exit", None))
+                self._end(slot, kill=False)
+
+
+# ---------------------------------------------------------------- Ray actors
+
+
+def _ray_actor_class():
+    """The actor class, defined when a RayPool is made (so importing this module never imports Ray)."""
+    import ray
+
+    @ray.remote(num_cpus=1, max_concurrency=4, max_restarts=0)
+    class TrainerActor:
+        """Trains one job at a time in a thread of its own; the engine polls it for messages."""
+
+        def __init__(self):
+            self._messages: list = []
+            self._lock = threading.Lock()
+            self._stop = threading.Event()
+            self._current = None
+
+        def ping(self) -> int:
+            return os.getpid()
+
+        def start(self, payload: dict) -> None:
+            self._stop.clear()
+            self._current = payload["job_id"]
+
+            def send(message):
+                with self._lock:
+                    self._messages.append(message)
+
+            threading.Thread(target=run_job, args=(payload, send, self._stop.is_set), daemon=True).start()
+
+        def stop(self, job_id: str) -> None:
+            if job_id == self._current:
+                self._stop.set()
+
+        def poll(self) -> list:
+            with self._lock:
+                out, self._messages = self._messages, []
+            return out
+
+    return TrainerActor
+
+
+class RayPool:
+    """Jobs as Ray actors on a cluster: one actor (one CPU) per slot, created as jobs need them.
+
+    address: 'auto' or HOST:PORT of a running cluster. The meanflow package travels with the job
+    (runtime_env py_modules), so nodes need only the requirements installed, not this checkout.
+    """
+
+    POLL_SECONDS = 0.25
+
+    def __init__(self, address: str, size: int | None = None):
+        import ray
+
+        from .jobs import max_jobs_from_env
+
+        if not ray.is_initialized():
+            ray.init(address=address, runtime_env={"py_modules": [str(PACKAGE_DIR)]}, log_to_driver=False,
+                     logging_level="WARNING")
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.size = size or max_jobs_from_env(max(1, cpus))
+        self._ray = ray
+        self._actor_class = _ray_actor_class()
+        self._actors: list = [None] * self.size
+        self._jobs: list[str | None] = [None] * self.size
+        self._last_poll = 0.0
+
+    def ready(self, slot: int) -> bool:
+        return True
+
+    def pid(self, slot: int) -> int | None:
+        return None  # actors live on other machines: there is no local process to name
+
+    def _actor(self, slot: int):
+        if self._actors[slot] is None:
+            self._actors[slot] = self._actor_class.remote()
+        return self._actors[slot]
+
+    def start(self, slot: int, payload: dict) -> None:
+        self._jobs[slot] = payload["job_id"]
+        self._actor(slot).start.remote(payload)
+
+    def stop(self, slot: int, job_id: str) -> None:
+        if self._actors[slot] is not None:
+            self._actors[slot].stop.remote(job_id)
+
+    def poll(self, timeout: float) -> list[tuple[int, tuple]]:
+        wait_for = self._last_poll + self.POLL_SECONDS - time.monotonic()
+        if wait_for > 0:
+            time.sleep(min(wait_for, max(timeout, 0.0)))
+            if self._last_poll + self.POLL_SECONDS > time.monotonic():
+                return []
+        self._last_poll = time.monotonic()
+        busy = [slot for slot, job in enumerate(self._jobs) if job is not None]
+        refs = {slot: self._actors[slot].poll.remote() for slot in busy}
+        messages = []
+        for slot, ref in refs.items():
+            try:
+                batch = self._ray.get(ref, timeout=30)
+            except Exception:  # noqa: BLE001: RayActorError, a dead node, a timeout: the worker is lost
+                messages.append((slot, ("lost", self._jobs[slot], {})))
+                self._jobs[slot] = None
+                continue
+            for message in batch:
+                if message[0] in ("ended", "error"):
+                    self._jobs[slot] = None
+                messages.append((slot, message))
+        return messages
+
+    def restart(self, slot: int) -> None:
+        actor, self._actors[slot] = self._actors[slot], None
+        if actor is not None:
+            try:
+                self._ray.kill(actor)
+            except Exception:  # noqa: BLE001: already gone
+                pass
+
+    def close(self) -> None:
+        for slot in range(self.size):
+            self.restart(slot)
+
+
+if __name__ == "__main__":  # a LocalPool worker: python -m meanflow.workers COMMANDS_FD EVENTS_FD
+    _local_worker(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))

@@ -1,0 +1,143 @@
+"""URL-backed widgets: each setting is declared once (key, default, limits) and used three ways.
+
+A `Setting` says what a widget accepts; `slider`, `number`, `select`, ... seed the widget from the
+query string once per session (a value outside the setting's limits, or one that does not parse,
+falls back to the default), draw the widget with the same limits, and write its value back to the
+URL so the page can be shared. Lists are deduplicated and capped at their choices, so a hand-made
+URL can ask for no more work than the widgets allow.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import streamlit as st
+
+MAX_URL_VALUE = 2000  # characters of one query value read at all
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A widget's key (also its URL parameter), default and accepted values."""
+
+    key: str
+    default: Any
+    lo: float | None = None  # numbers: closed range
+    hi: float | None = None
+    choices: Sequence | None = None  # one of these (or, with multi, a list of them)
+    integer: bool = False
+    multi: bool = False
+    aliases: tuple[str, ...] = ()  # older URL names of this setting
+
+    def parse(self, raw: str):
+        """The value `raw` (from a URL) stands for; raises ValueError for anything the widget would refuse."""
+        raw = str(raw)[:MAX_URL_VALUE]
+        if self.multi:
+            values = []
+            for part in raw.split(","):
+                if part.strip():
+                    try:
+                        value = self._one(part.strip())
+                    except ValueError:
+                        continue  # one bad item of a list is dropped, the rest kept
+                    if value not in values:
+                        values.append(value)
+            return values[: len(self.choices) if self.choices is not None else 32]
+        return self._one(raw)
+
+    def _one(self, raw: str):
+        if self.choices is not None:
+            for choice in self.choices:
+                if str(choice) == raw:
+                    return choice
+            raise ValueError(f"{raw[:40]!r} is not one of the choices")
+        if self.integer:
+            if len(raw) > 20:
+                raise ValueError("too long for a number")
+            value = int(raw)
+        elif self.lo is not None or self.hi is not None:
+            if len(raw) > 40:
+                raise ValueError("too long for a number")
+            value = float(raw)
+            if not math.isfinite(value):
+                raise ValueError("not a finite number")
+        else:
+            return raw
+        if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
+            raise ValueError("out of range")
+        return value
+
+    def format(self, value) -> str:
+        if isinstance(value, (list, tuple)):
+            return ",".join(map(str, value))
+        return str(value)
+
+
+def seed(setting: Setting):
+    """Put the URL's value (or the default) into the widget's state, once per session; returns it."""
+    if setting.key not in st.session_state:
+        value = setting.default
+        for name in (setting.key, *setting.aliases):
+            raw = st.query_params.get(name)
+            if raw is not None:
+                try:
+                    value = setting.parse(raw)
+                except (ValueError, OverflowError):
+                    value = setting.default
+                break
+        st.session_state[setting.key] = value
+    return st.session_state[setting.key]
+
+
+def publish(*settings: Setting) -> None:
+    """Write the settings' current values to the URL."""
+    for setting in settings:
+        value = st.session_state.get(setting.key)
+        if value is not None:
+            st.query_params[setting.key] = setting.format(value)
+
+
+def _drawn(setting: Setting, draw: Callable[[], Any]):
+    seed(setting)
+    value = draw()
+    publish(setting)
+    return value
+
+
+def slider(label: str, setting: Setting, where=st, **kwargs):
+    return _drawn(setting, lambda: where.slider(label, setting.lo, setting.hi, key=setting.key, **kwargs))
+
+
+def number(label: str, setting: Setting, where=st, **kwargs):
+    return _drawn(setting, lambda: where.number_input(label, setting.lo, setting.hi, key=setting.key, **kwargs))
+
+
+def select(label: str, setting: Setting, where=st, **kwargs):
+    return _drawn(setting, lambda: where.selectbox(label, list(setting.choices), key=setting.key, **kwargs))
+
+
+def select_slider(label: str, setting: Setting, where=st, **kwargs):
+    return _drawn(setting, lambda: where.select_slider(label, list(setting.choices), key=setting.key, **kwargs))
+
+
+def multiselect(label: str, setting: Setting, where=st, **kwargs):
+    return _drawn(setting, lambda: where.multiselect(label, list(setting.choices), key=setting.key, **kwargs))
+
+
+def segmented(label: str, setting: Setting, where=st, **kwargs):
+    return _drawn(setting, lambda: where.segmented_control(label, list(setting.choices), key=setting.key, **kwargs))
+
+
+def radio(label: str, setting: Setting, where=st, **kwargs):
+    return _drawn(setting, lambda: where.radio(label, list(setting.choices), key=setting.key, **kwargs))
+
+
+def text(label: str, setting: Setting, where=st, **kwargs):
+    return _drawn(setting, lambda: where.text_input(label, key=setting.key, **kwargs))
+
+
+def steps_label(k: int) -> str:
+    """'1 step', '8 steps'."""
+    return f"{k} step{'s' * (k != 1)}"
