@@ -1,17 +1,33 @@
-# Two commands from a fresh clone: `make run` (the app) and `make test` (the whole suite).
+# Two commands from a fresh clone: `make run` (the app) and `make test` (lint and the whole suite).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test browser bench assets clean
+.PHONY: run test test-fast test-ray lint format browser bench assets clean
 
 run: $(STAMP)
 	$(PY) -m streamlit run app.py
 
-test: $(DEV_STAMP) browser
+test: $(DEV_STAMP) browser lint
 	$(PY) -m pytest -q
+
+# The unit tests alone (no worker processes, servers, browsers or clusters): under a minute.
+test-fast: $(DEV_STAMP)
+	$(PY) -m pytest -q -m "not slow and not browser"
+
+# The engine on a real two-node Ray cluster, in a private network namespace (needs root for unshare).
+test-ray: $(DEV_STAMP)
+	$(PY) -m pytest -q -s tests/test_ray.py
+
+lint: $(DEV_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(DEV_STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +52,6 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache
 
-# The bundled pretrained runs (assets/pretrained/): about 15 minutes on one core.
+# The bundled pretrained runs (assets/pretrained/): about 15 minutes on two cores.
 assets: $(STAMP)
 	$(PY) assets/make_pretrained.py

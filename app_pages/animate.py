@@ -19,8 +19,10 @@ def default_runs(runs) -> tuple[int, int]:
     """Left: the first MeanFlow run; right: a flow-matching run on the same target, if any."""
     left = next((i for i, r in enumerate(runs) if r.method == "meanflow"), 0)
     target = runs[left].target_name
-    right = next((i for i, r in enumerate(runs) if r.method == "flow-matching" and r.target_name == target),
-                 min(1, len(runs) - 1))
+    right = next(
+        (i for i, r in enumerate(runs) if r.method == "flow-matching" and r.target_name == target),
+        min(1, len(runs) - 1),
+    )
     return left, right
 
 
@@ -53,8 +55,10 @@ def main() -> None:
     reference = pickers.target_preview(pickers.load(left[0]).target, 800)  # SVG under animated panels: keep it light
     fig = figures.trajectory_animation(panels, reference=reference)
     st.plotly_chart(fig, key="animation", width="stretch")
-    st.caption("Press ▶ to play. Straight segments are one-step jumps; polylines are K-step paths "
-               "(thin lines: a sample of whole paths). Grey dots: the target.")
+    st.caption(
+        "Press ▶ to play. Straight segments are one-step jumps; polylines are K-step paths "
+        "(thin lines: a sample of whole paths). Grey dots: the target."
+    )
 
     cols = st.columns(len(trajectories))
     for i, (col, (entry, saved, traj, steps)) in enumerate(zip(cols, trajectories.values())):
@@ -67,8 +71,14 @@ def main() -> None:
             if q.in_support is not None:
                 m3.metric("In cells", f"{q.in_support:.0%}", help=f"noise floor {q.in_support_floor:.0%}")
             st.caption(f"floors at n = {q.n}: W1 {q.sliced_w1_floor:.3f}, TV {q.hist_tv_floor:.3f}")
-            st.download_button("Samples (CSV)", samples_csv(traj.samples), file_name="samples.csv",
-                               mime="text/csv", key=f"csv_{i}", on_click="ignore")
+            st.download_button(
+                "Samples (CSV)",
+                samples_csv(traj.samples),
+                file_name="samples.csv",
+                mime="text/csv",
+                key=f"csv_{i}",
+                on_click="ignore",
+            )
     downloads.figure_html(fig, "animation", key="animation_html")
 
 

@@ -33,12 +33,12 @@ def main() -> None:
     st.title("Compare step counts")
     runs = pickers.ready_runs()
     by_key = {r.key: r for r in runs}
-    run_choices = settings.Setting("cmp_runs", [r.key for r in runs if r.target_name == runs[0].target_name][:2],
-                                   choices=tuple(by_key), multi=True)
+    run_choices = settings.Setting(
+        "cmp_runs", [r.key for r in runs if r.target_name == runs[0].target_name][:2], choices=tuple(by_key), multi=True
+    )
     settings.seed(run_choices)
     st.session_state.cmp_runs = [k for k in st.session_state.cmp_runs if k in by_key]  # runs may have gone
-    keys = settings.multiselect("Runs", run_choices, format_func=lambda k: by_key[k].label,
-                                max_selections=MAX_RUNS)
+    keys = settings.multiselect("Runs", run_choices, format_func=lambda k: by_key[k].label, max_selections=MAX_RUNS)
     c1, c2, c3 = st.columns(3)
     nfes = settings.multiselect("Steps (NFE)", NFE, where=c1)
     n = settings.select_slider("Samples per cell", SAMPLES, where=c2)
@@ -59,20 +59,34 @@ def main() -> None:
         downloads.figure_html(fig, f"samples_{entry.method}_{entry.target_name}", key=f"html_{entry.key}")
 
     st.subheader("Metrics")
-    st.caption("Each metric compares the samples with a large exact sample of the target; its floor is the same "
-               "metric for an exact sample of the same size (no sampler can beat it). Sliced W1 is global and "
-               "ranks a blurred sampler above a sharp but shrunk one; histogram TV and the in-cells fraction "
-               "catch blur. Read them together.")
-    st.dataframe(table, width="stretch", hide_index=True,
-                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns
-                                if table[c].dtype.kind == "f"})
+    st.caption(
+        "Each metric compares the samples with a large exact sample of the target; its floor is the same "
+        "metric for an exact sample of the same size (no sampler can beat it). Sliced W1 is global and "
+        "ranks a blurred sampler above a sharp but shrunk one; histogram TV and the in-cells fraction "
+        "catch blur. Read them together."
+    )
+    st.dataframe(
+        table,
+        width="stretch",
+        hide_index=True,
+        column_config={
+            c: st.column_config.NumberColumn(format="%.3f") for c in table.columns if table[c].dtype.kind == "f"
+        },
+    )
     available = [m for m in METRICS if table[m].notna().any()]
     metric = st.radio("Chart", available, format_func=METRICS.get, horizontal=True, key="cmp_metric")
-    chart = figures.quality_chart(table.assign(run=table["run"].map(lambda s: literal(s, "html"))), metric,
-                                  f"{metric}_floor")
+    chart = figures.quality_chart(
+        table.assign(run=table["run"].map(lambda s: literal(s, "html"))), metric, f"{metric}_floor"
+    )
     st.plotly_chart(chart, key="quality_chart", width="stretch")
-    st.download_button("Metrics (CSV)", table.to_csv(index=False).encode(), file_name="metrics.csv",
-                       mime="text/csv", key="metrics_csv", on_click="ignore")
+    st.download_button(
+        "Metrics (CSV)",
+        table.to_csv(index=False).encode(),
+        file_name="metrics.csv",
+        mime="text/csv",
+        key="metrics_csv",
+        on_click="ignore",
+    )
 
 
 main()

@@ -31,8 +31,11 @@ def main() -> None:
         st.session_state[setting.key] = round(settings.seed(setting) / TIME_STEP) * TIME_STEP
     t = settings.slider("t (1 = noise, 0 = data)", T, where=c2, step=TIME_STEP)
     st.session_state.field_r = min(st.session_state.field_r, t)
-    r = settings.slider("r (end of the jump)", settings.Setting("field_r", 0.0, lo=0.0, hi=t), where=c3,
-                        step=TIME_STEP) if t > 0 else 0.0
+    r = (
+        settings.slider("r (end of the jump)", settings.Setting("field_r", 0.0, lo=0.0, hi=t), where=c3, step=TIME_STEP)
+        if t > 0
+        else 0.0
+    )
 
     saved = pickers.load(entry)
     reference = pickers.target_preview(saved.target, 800)
@@ -43,9 +46,13 @@ def main() -> None:
     left, right = st.columns(2)
     with left:
         name = "u(z, t, t)" if learns_average else "v(z, t)"
-        fig = figures.velocity_field_figure(points, velocity_field(saved.flow, points, t, t),
-                                            f"instantaneous field {name} at t = {t:.2f}", bounds=bounds,
-                                            reference=reference)
+        fig = figures.velocity_field_figure(
+            points,
+            velocity_field(saved.flow, points, t, t),
+            f"instantaneous field {name} at t = {t:.2f}",
+            bounds=bounds,
+            reference=reference,
+        )
         st.plotly_chart(fig, key="instant", width="stretch")
         st.caption("Where a particle at z is heading at time t. Sampling follows these arrows backwards in time.")
     with right:
@@ -53,13 +60,17 @@ def main() -> None:
             if learns_average:
                 avg = velocity_field(saved.flow, points, r, t)
                 title = f"average field u(z, r, t), r = {r:.2f}, t = {t:.2f} (learned)"
-                note = (f"{literal(entry.label)} gives the average velocity over [r, t] directly: "
-                        "one jump z_r = z_t − (t − r) u.")
+                note = (
+                    f"{literal(entry.label)} gives the average velocity over [r, t] directly: "
+                    "one jump z_r = z_t − (t − r) u."
+                )
             else:
                 avg = integrated_average_velocity(saved.flow, points, r, t)
                 title = f"average field over [{r:.2f}, {t:.2f}] (32 Euler steps)"
-                note = ("Flow matching has no average field of its own: this one is measured by integrating v in "
-                        "32 small steps — what MeanFlow learns to give in one evaluation.")
+                note = (
+                    "Flow matching has no average field of its own: this one is measured by integrating v in "
+                    "32 small steps — what MeanFlow learns to give in one evaluation."
+                )
             fig = figures.velocity_field_figure(points, avg, title, bounds=bounds, reference=reference)
             st.plotly_chart(fig, key="average", width="stretch")
             st.caption(note)
@@ -68,8 +79,9 @@ def main() -> None:
 
     st.subheader("The instantaneous field over time")
     frames = [(f"t={tt:.2f}", velocity_field(saved.flow, points, float(tt), float(tt))) for tt in ANIMATION_TIMES]
-    anim = figures.velocity_field_animation(points, frames, "instantaneous field from noise (t = 1) to data (t = 0)",
-                                            bounds=bounds, reference=reference)
+    anim = figures.velocity_field_animation(
+        points, frames, "instantaneous field from noise (t = 1) to data (t = 0)", bounds=bounds, reference=reference
+    )
     st.plotly_chart(anim, key="field_animation", width="stretch")
     downloads.figure_html(anim, "velocity_field", key="field_html")
 

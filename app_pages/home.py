@@ -26,14 +26,22 @@ def demo(target_name: str) -> None:
         panels[title] = (traj.times, traj.path)
         scores[title] = pickers.evaluator_for(runs[method], saved.target, N).score(traj.samples)
     reference = pickers.target_preview(pickers.load(runs["meanflow"]).target, 800)
-    st.plotly_chart(figures.trajectory_animation(panels, n_frames=48, reference=reference, height=420, start_at_end=True),
-                    key="home_demo", width="stretch")
+    st.plotly_chart(
+        figures.trajectory_animation(panels, n_frames=48, reference=reference, height=420, start_at_end=True),
+        key="home_demo",
+        width="stretch",
+    )
     for col, (title, q) in zip(st.columns(len(scores)), scores.items()):
-        col.metric(f"{title}: histogram TV", f"{q.hist_tv:.2f}", help="Local error (0 is perfect); catches blur. "
-                   f"Noise floor for {q.n} samples: {q.hist_tv_floor:.2f}.")
-    st.caption("Press Play to watch the noise flow into these samples. Same noise in every panel. MeanFlow lands on "
-               "the target in one network evaluation; flow matching's single Euler step collapses towards the middle "
-               "and needs many steps.")
+        col.metric(
+            f"{title}: histogram TV",
+            f"{q.hist_tv:.2f}",
+            help=f"Local error (0 is perfect); catches blur. Noise floor for {q.n} samples: {q.hist_tv_floor:.2f}.",
+        )
+    st.caption(
+        "Press Play to watch the noise flow into these samples. Same noise in every panel. MeanFlow lands on "
+        "the target in one network evaluation; flow matching's single Euler step collapses towards the middle "
+        "and needs many steps."
+    )
 
 
 def main() -> None:
@@ -43,7 +51,8 @@ def main() -> None:
         "integrating it in many small steps. **MeanFlow** learns the *average* velocity over a whole time "
         "interval instead, so a single network evaluation can jump from noise straight to data. "
         "Here you train both, and their one-step rivals, on 2D targets and see, with the numbers beside "
-        "the pictures, what one step buys.")
+        "the pictures, what one step buys."
+    )
     target_name = settings.segmented("Target", HOME_TARGET) or server.SEED_TARGETS[0]
     server.session()
     demo(target_name)

@@ -13,7 +13,9 @@ def section(title: str, body: str, page: str | None = None, link: str = "") -> N
 def main() -> None:
     st.title("Learn: from flow matching to MeanFlow")
     st.markdown("Convention throughout the app: $t = 0$ is data, $t = 1$ is noise.")
-    section("1. Flow matching", r"""
+    section(
+        "1. Flow matching",
+        r"""
 Draw data $x$, noise $e \sim \mathcal N(0, I)$ and a time $t \in [0, 1]$, and mix them on a straight line:
 
 
@@ -26,8 +28,13 @@ A network $v_\theta(z, t)$ learns the *instantaneous* velocity by regression,
 $\min_\theta \mathbb E\,\lVert v_\theta(z_t, t) - (e - x)\rVert^2$. Its optimum is the average of $e - x$ over all
 pairs passing through $z_t$, a field that curves. Sampling integrates it backwards from noise with Euler steps
 $z_{t - h} = z_t - h\, v_\theta(z_t, t)$: many small steps follow the curve, one big step cuts the corner and
-lands near the mean of the data.""", "app_pages/fields.py", "See the instantaneous field v(z, t)")
-    section("2. The average velocity", r"""
+lands near the mean of the data.""",
+        "app_pages/fields.py",
+        "See the instantaneous field v(z, t)",
+    )
+    section(
+        "2. The average velocity",
+        r"""
 MeanFlow models the *average* velocity over an interval $[r, t]$:
 
 
@@ -37,8 +44,12 @@ $$
 
 
 With $r = 0$, $t = 1$ one evaluation jumps from noise to data: $x = e - u(e, 0, 1)$.""",
-            "app_pages/fields.py", "Compare v with u(z, r, t)")
-    section("3. The MeanFlow identity", r"""
+        "app_pages/fields.py",
+        "Compare v with u(z, r, t)",
+    )
+    section(
+        "3. The MeanFlow identity",
+        r"""
 The integral is unknown, but differentiating $(t - r)\,u = \int_r^t v\,ds$ in $t$ (with $r$ fixed) gives
 
 
@@ -47,8 +58,11 @@ u(z_t, r, t) = v(z_t, t) - (t - r)\,\frac{d}{dt}u(z_t, r, t),
 $$
 
 
-a target that needs only $v$ and the derivative of the network itself.""")
-    section("4. The derivative is a Jacobian-vector product", r"""
+a target that needs only $v$ and the derivative of the network itself.""",
+    )
+    section(
+        "4. The derivative is a Jacobian-vector product",
+        r"""
 Along the path, $z_t$ moves with velocity $v$, $r$ stays put and $t$ advances:
 
 
@@ -59,8 +73,11 @@ $$
 
 the JVP of $u_\theta$ with the tangent $(v, 0, 1)$ in $(z, r, t)$ — one forward-mode pass. Getting the tangent
 wrong (for example $(v, 1, 0)$) trains silently towards the wrong field. This app pushes the tangent through
-each layer by hand, exactly, for about one extra forward pass.""")
-    section("5. Stop-gradient", r"""
+each layer by hand, exactly, for about one extra forward pass.""",
+    )
+    section(
+        "5. Stop-gradient",
+        r"""
 The target is treated as a constant:
 
 
@@ -72,8 +89,12 @@ $$
 Without $\mathrm{sg}$ the gradient would flow through the JVP: costlier, and unstable. The adaptive weight
 ($p = 0.5$ here) keeps a few hard samples from dominating. Because the target moves as the network learns, the
 loss is **not** a progress measure: it can rise while samples improve — watch the samples instead.""",
-            "app_pages/train.py", "Train and watch the samples, not the loss")
-    section("6. One step versus many", r"""
+        "app_pages/train.py",
+        "Train and watch the samples, not the loss",
+    )
+    section(
+        "6. One step versus many",
+        r"""
 A trained MeanFlow samples in one step, $x = e - u_\theta(e, 0, 1)$, or in $K$ steps on a grid
 $1 = t_0 > t_1 > \dots > t_K = 0$ with $z_{t_{i+1}} = z_{t_i} - (t_i - t_{i+1})\,u_\theta(z_{t_i}, t_{i+1}, t_i)$.
 Flow matching's one step collapses towards the mean; it needs many Euler steps for sharp samples.
@@ -82,12 +103,18 @@ How noise is paired with data matters too. Drawn independently, paths from noise
 and both fields curve. Pairing each batch by *minibatch optimal transport* (nearby noise to nearby
 data) makes paths cross less and the flow straighter, which is what a single jump needs: this app
 trains MeanFlow that way by default (flow matching keeps the textbook pairing; both are options).""",
-            "app_pages/animate.py", "Watch one step against K steps")
-    section("7. Measuring quality", r"""
+        "app_pages/animate.py",
+        "Watch one step against K steps",
+    )
+    section(
+        "7. Measuring quality",
+        r"""
 A global metric (sliced Wasserstein-1) ranks a blurred sampler above a sharp but shrunk one; a local one
 (total variation between $0.25$-wide histograms, and the fraction of samples inside the checkerboard's cells)
 catches blur. Each comes with its noise floor: the same metric for an exact sample of the same size.""",
-            "app_pages/compare.py", "Compare step counts with both metrics")
+        "app_pages/compare.py",
+        "Compare step counts with both metrics",
+    )
 
 
 main()

@@ -19,8 +19,11 @@ SHOWN_ENDED_RUNS = 6  # ended runs with a full panel; older ones get a line each
 LIBRARY_PAGE = 20
 
 BATCHES, WIDTHS = (64, 128, 256, 512, 1024, 2048), (16, 32, 64, 128, 256, 512)
-COUPLING_LABELS = {"default": "each method's default", "independent": "independent (textbook)",
-                   "minibatch-ot": "minibatch optimal transport"}
+COUPLING_LABELS = {
+    "default": "each method's default",
+    "independent": "independent (textbook)",
+    "minibatch-ot": "minibatch optimal transport",
+}
 METHOD_CHOICES = Setting("methods", ["meanflow", "flow-matching"], choices=tuple(METHODS), multi=True)
 SECONDS = Setting("seconds", 60, lo=5, hi=600, integer=True)
 STEPS = Setting("steps", 100_000, lo=1, hi=1_000_000, integer=True)
@@ -40,8 +43,20 @@ def option_settings(method) -> list:
         if meta.get("ablation_only"):
             continue
         aliases = (f.name,) if method.name == "meanflow" else ()  # links made before the method zoo
-        out.append((f, Setting(f"{method.name}.{f.name}", f.default, lo=meta.get("lo"), hi=meta.get("hi"),
-                               choices=meta.get("choices"), integer=bool(meta.get("integer")), aliases=aliases)))
+        out.append(
+            (
+                f,
+                Setting(
+                    f"{method.name}.{f.name}",
+                    f.default,
+                    lo=meta.get("lo"),
+                    hi=meta.get("hi"),
+                    choices=meta.get("choices"),
+                    integer=bool(meta.get("integer")),
+                    aliases=aliases,
+                ),
+            )
+        )
     return out
 
 
@@ -59,45 +74,85 @@ def option_widgets(method) -> dict:
         if setting.choices is not None:
             values[f.name] = settings.select(label, setting, where=where, help=f.metadata["help"])
         else:
-            values[f.name] = settings.number(label, setting, where=where, help=f.metadata["help"],
-                                             format="%d" if setting.integer else "%.4g")
+            values[f.name] = settings.number(
+                label, setting, where=where, help=f.metadata["help"], format="%d" if setting.integer else "%.4g"
+            )
     return values
 
 
 def settings_form(target_ok: bool) -> list[TrainConfig] | None:
     """The launch settings; returns one config per chosen method when Train is pressed."""
-    methods = settings.multiselect("Methods", METHOD_CHOICES, format_func=lambda m: METHODS[m].label,
-                                   help="Train several on the same data, network and budget to compare them.")
-    seconds = settings.slider("Time budget (seconds)", SECONDS, step=5,
-                              help="Each run stops after this wall time and is saved; the learning rate decays over it.")
+    methods = settings.multiselect(
+        "Methods",
+        METHOD_CHOICES,
+        format_func=lambda m: METHODS[m].label,
+        help="Train several on the same data, network and budget to compare them.",
+    )
+    seconds = settings.slider(
+        "Time budget (seconds)",
+        SECONDS,
+        step=5,
+        help="Each run stops after this wall time and is saved; the learning rate decays over it.",
+    )
     with st.expander("Hyperparameters"):
         c1, c2 = st.columns(2)
-        steps = settings.number("Max steps", STEPS, where=c1,
-                                help="The run ends at this many steps or at the time budget, whichever comes first.")
-        batch = settings.select_slider("Batch", BATCH, where=c2, help="Small batches give more steps per second on a CPU.")
+        steps = settings.number(
+            "Max steps",
+            STEPS,
+            where=c1,
+            help="The run ends at this many steps or at the time budget, whichever comes first.",
+        )
+        batch = settings.select_slider(
+            "Batch", BATCH, where=c2, help="Small batches give more steps per second on a CPU."
+        )
         hidden = settings.select_slider("Width", HIDDEN, where=c1, help="Units per hidden layer.")
-        depth = settings.slider("Depth (hidden layers)", DEPTH, where=c2,
-                                help="Depth 4 and width 64 is the seed tutorial's network.")
-        lr = settings.number("Learning rate", LR, where=c1, format="%.4g",
-                             help="Adam's peak rate; cosine decay to a tenth over the budget. Rates far too high "
-                                  "(try 1e4) diverge: the run ends as failed and keeps its last good weights.")
-        seed = settings.number("Seed", SEED, where=c2,
-                               help="Same seed and settings give the same run when it ends on its step count; "
-                                    "a time budget ends at a step that depends on the machine's speed.")
-        coupling = settings.select("Noise–data pairing", COUPLING, format_func=COUPLING_LABELS.get,
-                                   help="Minibatch OT pairs each batch's noise with nearby data: paths cross less, "
-                                        "flows straighten, and one step gets much sharper, at a cost per step. "
-                                        "Defaults: " + ", ".join(f"{m.label}: {m.default_coupling}"
-                                                                 for m in METHODS.values()) + ".")
+        depth = settings.slider(
+            "Depth (hidden layers)", DEPTH, where=c2, help="Depth 4 and width 64 is the seed tutorial's network."
+        )
+        lr = settings.number(
+            "Learning rate",
+            LR,
+            where=c1,
+            format="%.4g",
+            help="Adam's peak rate; cosine decay to a tenth over the budget. Rates far too high "
+            "(try 1e4) diverge: the run ends as failed and keeps its last good weights.",
+        )
+        seed = settings.number(
+            "Seed",
+            SEED,
+            where=c2,
+            help="Same seed and settings give the same run when it ends on its step count; "
+            "a time budget ends at a step that depends on the machine's speed.",
+        )
+        coupling = settings.select(
+            "Noise–data pairing",
+            COUPLING,
+            format_func=COUPLING_LABELS.get,
+            help="Minibatch OT pairs each batch's noise with nearby data: paths cross less, "
+            "flows straighten, and one step gets much sharper, at a cost per step. "
+            "Defaults: " + ", ".join(f"{m.label}: {m.default_coupling}" for m in METHODS.values()) + ".",
+        )
     options = {}
     for name in methods:
         with st.expander(f"{METHODS[name].label} options"):
             st.caption(literal(METHODS[name].summary))
             options[name] = option_widgets(METHODS[name])
     try:
-        configs = [TrainConfig(method=m, options=options[m], steps=int(steps), max_seconds=float(seconds),
-                               batch=int(batch), hidden=int(hidden), depth=int(depth), lr=float(lr), seed=int(seed),
-                               coupling=None if coupling == "default" else coupling) for m in methods]
+        configs = [
+            TrainConfig(
+                method=m,
+                options=options[m],
+                steps=int(steps),
+                max_seconds=float(seconds),
+                batch=int(batch),
+                hidden=int(hidden),
+                depth=int(depth),
+                lr=float(lr),
+                seed=int(seed),
+                coupling=None if coupling == "default" else coupling,
+            )
+            for m in methods
+        ]
     except (ValueError, TypeError) as exc:
         st.error(literal(str(exc)))
         configs = []
@@ -105,12 +160,16 @@ def settings_form(target_ok: bool) -> list[TrainConfig] | None:
     over = [c for c in configs if c.cost() > budget]
     if configs:
         worst = max(configs, key=lambda c: c.cost())
-        st.caption(f"Compute per run: {worst.parameters:,} parameters × batch {worst.batch} × {worst.max_seconds:g} s "
-                   f"= {worst.cost():.2g} of the {budget:.2g} allowed per run (parameters × batch × seconds).")
+        st.caption(
+            f"Compute per run: {worst.parameters:,} parameters × batch {worst.batch} × {worst.max_seconds:g} s "
+            f"= {worst.cost():.2g} of the {budget:.2g} allowed per run (parameters × batch × seconds)."
+        )
     if over:
         fits = budget / (over[0].parameters * over[0].batch)
-        st.warning(f"Over the per-run compute budget: at this network and batch at most {fits:.0f} s. "
-                   "Lower the time, the width, the depth or the batch.")
+        st.warning(
+            f"Over the per-run compute budget: at this network and batch at most {fits:.0f} s. "
+            "Lower the time, the width, the depth or the batch."
+        )
     if not st.button("Train", type="primary", disabled=not (target_ok and configs) or bool(over), key="launch"):
         return None
     return configs
@@ -128,31 +187,48 @@ def run_panel(sess, entry, full: bool) -> None:
     if entry.running:
         action.button("Stop", key=f"stop_{entry.key}", on_click=sess.stop, args=(entry.key,))
     elif entry.info.resumable and entry.info.state in ("interrupted", "stopped"):
-        action.button("Resume", key=f"resume_{entry.key}", on_click=_resume, args=(sess, entry.key),
-                      help="Continue from its last checkpoint (another 60 s, or what its budget has left).")
+        action.button(
+            "Resume",
+            key=f"resume_{entry.key}",
+            on_click=_resume,
+            args=(sess, entry.key),
+            help="Continue from its last checkpoint (another 60 s, or what its budget has left).",
+        )
     if not full:
         return
     if entry.running and snap is not None and snap.state == "running":
         eta = f"ETA {snap.eta_seconds:.0f} s" if snap.eta_seconds is not None else "ETA —"
-        st.progress(snap.progress, text=f"step {snap.step:,} · {snap.steps_per_sec:.0f} steps/s · "
-                                        f"{snap.elapsed:.1f} s trained · {eta}")
+        st.progress(
+            snap.progress,
+            text=f"step {snap.step:,} · {snap.steps_per_sec:.0f} steps/s · {snap.elapsed:.1f} s trained · {eta}",
+        )
     if entry.info.state == "failed" and not entry.running:
         st.error(literal(entry.info.message))
     left, right = st.columns(2)
     preview = snap.preview if snap is not None else None
     if preview is not None:
-        left.plotly_chart(figures.scatter_figure(preview, f"one-step samples at step {snap.preview_step:,}", height=300),
-                          key=f"preview_{entry.key}", width="stretch")
+        left.plotly_chart(
+            figures.scatter_figure(preview, f"one-step samples at step {snap.preview_step:,}", height=300),
+            key=f"preview_{entry.key}",
+            width="stretch",
+        )
     history = snap.history if snap is not None and len(snap.history) else _saved_history(entry)
-    right.plotly_chart(figures.loss_curves({literal(entry.label, "html"): history}, height=300), key=f"loss_{entry.key}",
-                       width="stretch")
+    right.plotly_chart(
+        figures.loss_curves({literal(entry.label, "html"): history}, height=300),
+        key=f"loss_{entry.key}",
+        width="stretch",
+    )
     if not entry.running and entry.usable:
         downloads.run_downloads(entry)
         shared = entry.info.shared
-        st.toggle("Listed in the shared library", value=shared, key=f"share_{entry.key}",
-                  on_change=lambda: sess.share(entry.key, not shared),
-                  help="Off: only people with this run's link can open it. On: every user of this server sees it "
-                       "under Saved runs.")
+        st.toggle(
+            "Listed in the shared library",
+            value=shared,
+            key=f"share_{entry.key}",
+            on_change=lambda: sess.share(entry.key, not shared),
+            help="Off: only people with this run's link can open it. On: every user of this server sees it "
+            "under Saved runs.",
+        )
 
 
 def _saved_history(entry):
@@ -191,20 +267,30 @@ def live_runs(sess) -> None:
 def library(sess) -> None:
     """Runs other sessions shared (or every run, on a classroom server): search, page, open."""
     with st.expander("Saved runs", expanded=False):
-        query = st.text_input("Search saved runs", key="library_query", max_chars=80,
-                              placeholder="method, target or run id")
+        query = st.text_input(
+            "Search saved runs", key="library_query", max_chars=80, placeholder="method, target or run id"
+        )
         page = st.session_state.get("library_page", 0)
         entries, total, problems = sess.library(query, page * LIBRARY_PAGE, LIBRARY_PAGE)
         if not total:
-            st.caption("Shared runs appear here. Your own runs are private until you switch on "
-                       "“Listed in the shared library”; anyone with a run's link can open it.")
+            st.caption(
+                "Shared runs appear here. Your own runs are private until you switch on "
+                "“Listed in the shared library”; anyone with a run's link can open it."
+            )
         opened = {e.key for e in sess.opened()}
         for entry in entries:
             c1, c2 = st.columns([5, 1])
-            c1.markdown(f"{literal(entry.label)} · {entry.info.state} · step {entry.info.step:,} · "
-                        f"{literal(entry.info.created)}")
-            c2.button("Opened" if entry.key in opened else "Open", key=f"open_{entry.key}",
-                      disabled=entry.key in opened or not entry.usable, on_click=sess.open, args=(entry.id,))
+            c1.markdown(
+                f"{literal(entry.label)} · {entry.info.state} · step {entry.info.step:,} · "
+                f"{literal(entry.info.created)}"
+            )
+            c2.button(
+                "Opened" if entry.key in opened else "Open",
+                key=f"open_{entry.key}",
+                disabled=entry.key in opened or not entry.usable,
+                on_click=sess.open,
+                args=(entry.id,),
+            )
         pages = max(1, -(-total // LIBRARY_PAGE))
         if pages > 1:
             st.number_input(f"Page (of {pages})", 0, pages - 1, key="library_page", format="%d")
@@ -223,9 +309,13 @@ def main() -> None:
         configs = settings_form(target is not None)
     with right:
         if target is not None:
-            st.plotly_chart(figures.scatter_figure(pickers.target_preview(target),
-                                                   f"target: {literal(target.name, 'html')}", height=360),
-                            key="target_preview", width="stretch")
+            st.plotly_chart(
+                figures.scatter_figure(
+                    pickers.target_preview(target), f"target: {literal(target.name, 'html')}", height=360
+                ),
+                key="target_preview",
+                width="stretch",
+            )
     for config in configs or []:
         try:
             sess.launch(config, target)
@@ -239,9 +329,11 @@ def main() -> None:
         st.subheader("This session's runs")
         live_runs(sess)
         engine = server.engine()
-        st.caption("Runs are private to this session and its link until you list them. They train "
-                   f"{engine.max_running} at a time on this server, outside the web server's process; "
-                   "more wait in line. Each keeps a checkpoint, so a crash loses at most a few seconds.")
+        st.caption(
+            "Runs are private to this session and its link until you list them. They train "
+            f"{engine.max_running} at a time on this server, outside the web server's process; "
+            "more wait in line. Each keeps a checkpoint, so a crash loses at most a few seconds."
+        )
         for error in engine.errors[-3:]:
             st.error(literal(error))
     library(sess)

@@ -56,8 +56,10 @@ def main() -> None:
     for key, values in timings.items():
         print(f"  {key:<13}{statistics.median(values) * 1e3:8.1f} ms")
     total = sum(statistics.median(v) for v in (timings["trajectories"], timings["figure"]))
-    print(f"  trajectories + figure: {total * 1e3:.1f} ms (JSON sent to the browser: {size / 1e6:.1f} MB, "
-          f"{statistics.median(timings['json']) * 1e3:.0f} ms to serialise)")
+    print(
+        f"  trajectories + figure: {total * 1e3:.1f} ms (JSON sent to the browser: {size / 1e6:.1f} MB, "
+        f"{statistics.median(timings['json']) * 1e3:.0f} ms to serialise)"
+    )
 
 
 if __name__ == "__main__":

@@ -16,8 +16,17 @@ _HOMES = {
     "models": ["MLP", "pick_device"],
     "runs": ["RunError", "RunInfo", "SavedRun", "list_runs", "load_run", "read_info", "save_result"],
     "sampling": ["Flow", "Trajectory", "sample", "time_grid"],
-    "targets": ["Normaliser", "Target", "TargetError", "TargetSpec", "get_target", "target_from_bytes",
-                "target_from_file", "target_names", "text_target"],
+    "targets": [
+        "Normaliser",
+        "Target",
+        "TargetError",
+        "TargetSpec",
+        "get_target",
+        "target_from_bytes",
+        "target_from_file",
+        "target_names",
+        "text_target",
+    ],
     "training": ["Checkpoint", "RunResult", "run_training", "train"],
 }
 _WHERE = {name: module for module, names in _HOMES.items() for name in names}

@@ -12,8 +12,8 @@ import json
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 import torch
 from torch import nn
@@ -64,7 +64,8 @@ def _naive_meanflow(hidden: int, depth: int, batch: int, target, seed: int, g: t
         t, r = pair.max(1, keepdim=True).values, pair.min(1, keepdim=True).values
         z, v = (1 - t) * x + t * e, e - x
         u, dudt = torch.autograd.functional.jvp(
-            net, (z, t, r), (v, torch.ones_like(t), torch.zeros_like(r)), create_graph=True)
+            net, (z, t, r), (v, torch.ones_like(t), torch.zeros_like(r)), create_graph=True
+        )
         loss = F.mse_loss(u, (v - (t - r) * dudt).detach())
         loss.backward()
         opt.step()
@@ -124,8 +125,12 @@ def run_step_benchmark(cfg: BenchConfig = BenchConfig()) -> dict:
     median = {name: statistics.median(ts) for name, ts in times.items()}
     return {
         "config": asdict(cfg),
-        "machine": {"torch": torch.__version__, "python": platform.python_version(),
-                    "processor": platform.machine(), "threads": cfg.threads},
+        "machine": {
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "processor": platform.machine(),
+            "threads": cfg.threads,
+        },
         "ms_per_step": median,
         "ms_per_step_rounds": times,
         "ratio_to_flow_matching": {name: m / median["flow-matching"] for name, m in median.items()},
@@ -134,9 +139,11 @@ def run_step_benchmark(cfg: BenchConfig = BenchConfig()) -> dict:
 
 def format_step_benchmark(result: dict) -> str:
     cfg = result["config"]
-    lines = [f"step time, hidden {cfg['hidden']} depth {cfg['depth']} batch {cfg['batch']}, "
-             f"{cfg['threads']} thread(s), median of {cfg['rounds']} interleaved rounds x {cfg['steps']} steps",
-             f"{'variant':<16}{'ms/step':>10}{'x flow matching':>18}"]
+    lines = [
+        f"step time, hidden {cfg['hidden']} depth {cfg['depth']} batch {cfg['batch']}, "
+        f"{cfg['threads']} thread(s), median of {cfg['rounds']} interleaved rounds x {cfg['steps']} steps",
+        f"{'variant':<16}{'ms/step':>10}{'x flow matching':>18}",
+    ]
     for name, ms in result["ms_per_step"].items():
         lines.append(f"{name:<16}{ms:>10.2f}{result['ratio_to_flow_matching'][name]:>18.2f}")
     return "\n".join(lines)
@@ -190,18 +197,31 @@ def run_quality_benchmark(qc: QualityConfig = QualityConfig()) -> list[dict]:
             target = get_target(name)
             evaluator = Evaluator(target, qc.n, torch.Generator().manual_seed(qc.seed + 1))
 
-            def add(variant: str, nfe: int, samples, steps: int) -> None:
-                q = evaluator.score(target.normaliser.to_data(samples) if isinstance(samples, torch.Tensor)
-                                    else samples)
-                rows.append({"target": name, "variant": variant, "nfe": nfe, "train_steps": steps,
-                             **{k: v for k, v in q.to_dict().items() if k != "n"}})
+            def add(variant: str, nfe: int, samples, steps: int, evaluator=evaluator, target=target, name=name) -> None:
+                q = evaluator.score(
+                    target.normaliser.to_data(samples) if isinstance(samples, torch.Tensor) else samples
+                )
+                rows.append(
+                    {
+                        "target": name,
+                        "variant": variant,
+                        "nfe": nfe,
+                        "train_steps": steps,
+                        **{k: v for k, v in q.to_dict().items() if k != "n"},
+                    }
+                )
 
             one_step, steps = _naive_quality_run(target, qc)
-            add("meanflow-naive", 1, one_step(torch.randn(qc.n, 2, generator=torch.Generator().manual_seed(qc.seed))),
-                steps)
+            add(
+                "meanflow-naive",
+                1,
+                one_step(torch.randn(qc.n, 2, generator=torch.Generator().manual_seed(qc.seed))),
+                steps,
+            )
             for method, nfes in (("meanflow", (1, 2, 4)), ("flow-matching", (1, 8, 32))):
-                config = TrainConfig(method=method, steps=10**7, max_seconds=qc.seconds, seed=qc.seed,
-                                     threads=qc.threads)
+                config = TrainConfig(
+                    method=method, steps=10**7, max_seconds=qc.seconds, seed=qc.seed, threads=qc.threads
+                )
                 result = train(config, target)
                 for nfe in nfes:
                     x = sample(result.flow, qc.n, nfe, torch.Generator().manual_seed(qc.seed)).samples
@@ -212,12 +232,16 @@ def run_quality_benchmark(qc: QualityConfig = QualityConfig()) -> list[dict]:
 
 
 def format_quality_benchmark(rows: list[dict], qc: QualityConfig) -> str:
-    lines = [f"sample quality after {qc.seconds:g} s of training ({qc.threads} thread), {qc.n} samples; "
-             "floor = the same metric for an exact sample",
-             f"{'target':<13}{'variant':<16}{'nfe':>4}{'steps':>8}{'hist TV':>9}{'floor':>7}"
-             f"{'sliced W1':>11}{'floor':>7}{'in cells':>10}"]
+    lines = [
+        f"sample quality after {qc.seconds:g} s of training ({qc.threads} thread), {qc.n} samples; "
+        "floor = the same metric for an exact sample",
+        f"{'target':<13}{'variant':<16}{'nfe':>4}{'steps':>8}{'hist TV':>9}{'floor':>7}"
+        f"{'sliced W1':>11}{'floor':>7}{'in cells':>10}",
+    ]
     for r in rows:
         inside = f"{r['in_support']:.3f}" if r["in_support"] is not None else "-"
-        lines.append(f"{r['target']:<13}{r['variant']:<16}{r['nfe']:>4}{r['train_steps']:>8}{r['hist_tv']:>9.3f}"
-                     f"{r['hist_tv_floor']:>7.3f}{r['sliced_w1']:>11.3f}{r['sliced_w1_floor']:>7.3f}{inside:>10}")
+        lines.append(
+            f"{r['target']:<13}{r['variant']:<16}{r['nfe']:>4}{r['train_steps']:>8}{r['hist_tv']:>9.3f}"
+            f"{r['hist_tv_floor']:>7.3f}{r['sliced_w1']:>11.3f}{r['sliced_w1_floor']:>7.3f}{inside:>10}"
+        )
     return "\n".join(lines)

@@ -21,7 +21,16 @@ import numpy as np
 from .config import MAX_BATCH, MAX_DEPTH, MAX_HIDDEN, MAX_NFE, MAX_SAMPLES, MAX_SECONDS, MAX_STEPS, TrainConfig
 from .couplings import COUPLINGS
 from .methods import METHODS, get_method
-from .targets import ALIASES, MAX_FILE_BYTES, PRESETS, Target, TargetError, get_target, parse_csv_points, target_from_file
+from .targets import (
+    ALIASES,
+    MAX_FILE_BYTES,
+    PRESETS,
+    Target,
+    TargetError,
+    get_target,
+    parse_csv_points,
+    target_from_file,
+)
 
 SAMPLE_SUFFIXES = (".npy", ".csv")
 
@@ -62,8 +71,7 @@ _steps = _bounded_int(1, MAX_STEPS, "a step count")
 
 def _add_target_arguments(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group(required=True)
-    group.add_argument("--target", metavar="NAME",
-                       help=f"a preset: {', '.join(list(PRESETS) + list(ALIASES))}")
+    group.add_argument("--target", metavar="NAME", help=f"a preset: {', '.join(list(PRESETS) + list(ALIASES))}")
     group.add_argument("--target-file", metavar="PATH", help="a CSV of 2D points or a PNG/JPEG image")
 
 
@@ -104,9 +112,14 @@ def _add_option_flags(p: argparse.ArgumentParser) -> None:
         if owner not in groups:
             groups[owner] = p.add_argument_group(f"{owner} options")
         shared = f" (also {', '.join(owners[1:])})" if len(owners) > 1 else ""
-        groups[owner].add_argument(f"--{name.replace('_', '-')}", dest=f"opt_{name}", type=_option_type(f),
-                                   choices=f.metadata.get("choices"), default=None,
-                                   help=f"{f.metadata['help']} Default: {f.default}.{shared}")
+        groups[owner].add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=f"opt_{name}",
+            type=_option_type(f),
+            choices=f.metadata.get("choices"),
+            default=None,
+            help=f"{f.metadata['help']} Default: {f.default}.{shared}",
+        )
 
 
 def _options_from_args(method_name: str, args: argparse.Namespace) -> dict:
@@ -117,8 +130,10 @@ def _options_from_args(method_name: str, args: argparse.Namespace) -> dict:
     foreign = sorted(set(given) - mine)
     if foreign:
         flags = ", ".join(f"--{k.replace('_', '-')}" for k in foreign)
-        raise UsageError(f"{flags} {'is not an option' if len(foreign) == 1 else 'are not options'} of {method_name}; "
-                         f"see `python -m meanflow methods`")
+        raise UsageError(
+            f"{flags} {'is not an option' if len(foreign) == 1 else 'are not options'} of {method_name}; "
+            f"see `python -m meanflow methods`"
+        )
     return given
 
 
@@ -127,34 +142,55 @@ def _options_from_args(method_name: str, args: argparse.Namespace) -> dict:
 
 def build_parser() -> argparse.ArgumentParser:
     defaults = TrainConfig()
-    parser = _Parser(prog="python -m meanflow",
-                     description="Train and sample one-step generative models (MeanFlow and its rivals) on 2D targets.")
+    parser = _Parser(
+        prog="python -m meanflow",
+        description="Train and sample one-step generative models (MeanFlow and its rivals) on 2D targets.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    p = sub.add_parser("train", help="train a run and save its folder",
-                       description="Train a run on the job engine and save its folder. Method options are "
-                                   "listed under each method below (python -m meanflow methods shows them all).")
+    p = sub.add_parser(
+        "train",
+        help="train a run and save its folder",
+        description="Train a run on the job engine and save its folder. Method options are "
+        "listed under each method below (python -m meanflow methods shows them all).",
+    )
     p.add_argument("--method", required=True, choices=list(METHODS))
     _add_target_arguments(p)
     p.add_argument("--steps", type=_steps, default=defaults.steps, help=f"optimiser steps (default {defaults.steps})")
     p.add_argument("--max-seconds", type=_seconds, default=None, help="stop after this wall time and save")
     p.add_argument("--batch", type=_bounded_int(1, MAX_BATCH, "a batch size"), default=defaults.batch)
     p.add_argument("--hidden", type=_bounded_int(1, MAX_HIDDEN, "a width"), default=defaults.hidden)
-    p.add_argument("--depth", type=_bounded_int(1, MAX_DEPTH, "a depth"), default=defaults.depth,
-                   help="hidden layers")
+    p.add_argument("--depth", type=_bounded_int(1, MAX_DEPTH, "a depth"), default=defaults.depth, help="hidden layers")
     p.add_argument("--lr", type=_positive_float, default=defaults.lr)
     p.add_argument("--seed", type=_seed, default=defaults.seed)
-    p.add_argument("--coupling", choices=list(COUPLINGS), default=None,
-                   help="noise-data pairing; default: the method's ("
-                        + ", ".join(f"{n}: {m.default_coupling}" for n, m in METHODS.items()) + ")")
-    p.add_argument("--threads", type=_bounded_int(1, 256, "a thread count"), default=defaults.threads,
-                   help="torch CPU threads of the worker")
-    p.add_argument("--checkpoint-seconds", type=_seconds, default=defaults.checkpoint_seconds,
-                   help=f"write a resumable checkpoint at least this often (default {defaults.checkpoint_seconds:g})")
+    p.add_argument(
+        "--coupling",
+        choices=list(COUPLINGS),
+        default=None,
+        help="noise-data pairing; default: the method's ("
+        + ", ".join(f"{n}: {m.default_coupling}" for n, m in METHODS.items())
+        + ")",
+    )
+    p.add_argument(
+        "--threads",
+        type=_bounded_int(1, 256, "a thread count"),
+        default=defaults.threads,
+        help="torch CPU threads of the worker",
+    )
+    p.add_argument(
+        "--checkpoint-seconds",
+        type=_seconds,
+        default=defaults.checkpoint_seconds,
+        help=f"write a resumable checkpoint at least this often (default {defaults.checkpoint_seconds:g})",
+    )
     p.add_argument("--device", default=defaults.device, help="auto (CUDA if available), cpu or cuda")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
-    p.add_argument("--out", required=True, metavar="RUN_DIR",
-                   help="the run folder: new, empty, or an earlier run of this program (which is replaced)")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="RUN_DIR",
+        help="the run folder: new, empty, or an earlier run of this program (which is replaced)",
+    )
     _add_option_flags(p)
 
     p = sub.add_parser("resume", help="continue an interrupted, stopped or finished run from its checkpoint")
@@ -165,8 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample", help="draw samples from a saved run")
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--nfe", type=_bounded_int(1, MAX_NFE, "a step count"), required=True, metavar="K",
-                   help="network evaluations (steps)")
+    p.add_argument(
+        "--nfe",
+        type=_bounded_int(1, MAX_NFE, "a step count"),
+        required=True,
+        metavar="K",
+        help="network evaluations (steps)",
+    )
     p.add_argument("--n", type=_bounded_int(1, MAX_SAMPLES, "a sample count"), required=True, help="number of samples")
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--out", required=True, metavar="FILE", help="a .npy or .csv file, shape (n, 2)")
@@ -181,9 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="step-time benchmark: flow matching vs MeanFlow vs the naive seed MeanFlow")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--quality", action="store_true",
-                   help="instead: sample quality of the naive seed recipe, MeanFlow and flow matching after "
-                        "--seconds of training each, on --targets")
+    p.add_argument(
+        "--quality",
+        action="store_true",
+        help="instead: sample quality of the naive seed recipe, MeanFlow and flow matching after "
+        "--seconds of training each, on --targets",
+    )
     p.add_argument("--seconds", type=_seconds, default=30.0, help="with --quality: training time per run")
     p.add_argument("--targets", default="checkerboard,moons,spiral", help="with --quality: comma-separated presets")
     from .bench import BenchConfig
@@ -192,7 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", type=_bounded_int(1, MAX_HIDDEN, "a width"), default=b.hidden)
     p.add_argument("--depth", type=_bounded_int(1, MAX_DEPTH, "a depth"), default=b.depth)
     p.add_argument("--batch", type=_bounded_int(1, MAX_BATCH, "a batch size"), default=b.batch)
-    p.add_argument("--steps", type=_bounded_int(1, 100_000, "a step count"), default=b.steps, help="timed steps per round")
+    p.add_argument(
+        "--steps", type=_bounded_int(1, 100_000, "a step count"), default=b.steps, help="timed steps per round"
+    )
     p.add_argument("--rounds", type=_bounded_int(1, 1000, "a round count"), default=b.rounds)
     p.add_argument("--threads", type=_bounded_int(1, 256, "a thread count"), default=b.threads)
     return parser
@@ -217,8 +263,10 @@ def _check_out_folder(out: Path) -> None:
         try:
             read_info(out)
         except RunError:
-            raise UsageError(f"--out {str(out)!r} is not empty and is not a run folder ({CONFIG_FILE} of a meanflow "
-                             "run); choose a new or empty folder") from None
+            raise UsageError(
+                f"--out {str(out)!r} is not empty and is not a run folder ({CONFIG_FILE} of a meanflow "
+                "run); choose a new or empty folder"
+            ) from None
 
 
 def _run_on_engine(submit, quiet: bool) -> int:
@@ -248,8 +296,11 @@ def _run_on_engine(submit, quiet: bool) -> int:
         print(f"meanflow: {snap.message}; the last good weights are saved in {out}", file=sys.stderr)
         return 1
     if not quiet:
-        print(f"{snap.message}: {snap.step} steps in {snap.elapsed:.1f} s ({snap.steps_per_sec:.0f} steps/s); "
-              f"saved {out}", file=sys.stderr)
+        print(
+            f"{snap.message}: {snap.step} steps in {snap.elapsed:.1f} s ({snap.steps_per_sec:.0f} steps/s); "
+            f"saved {out}",
+            file=sys.stderr,
+        )
     return 130 if interrupted else 0
 
 
@@ -261,10 +312,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     _check_out_folder(out)
     out.mkdir(parents=True, exist_ok=True)  # an unwritable --out fails now, not after training
-    config = TrainConfig(method=args.method, options=_options_from_args(args.method, args), steps=args.steps,
-                         max_seconds=args.max_seconds, batch=args.batch, hidden=args.hidden, depth=args.depth,
-                         lr=args.lr, seed=args.seed, coupling=args.coupling, threads=args.threads, device=args.device,
-                         checkpoint_seconds=args.checkpoint_seconds)
+    config = TrainConfig(
+        method=args.method,
+        options=_options_from_args(args.method, args),
+        steps=args.steps,
+        max_seconds=args.max_seconds,
+        batch=args.batch,
+        hidden=args.hidden,
+        depth=args.depth,
+        lr=args.lr,
+        seed=args.seed,
+        coupling=args.coupling,
+        threads=args.threads,
+        device=args.device,
+        checkpoint_seconds=args.checkpoint_seconds,
+    )
     for stale in ("weights.safetensors", "checkpoint.safetensors", "target.safetensors", "metrics.csv"):
         (out / stale).unlink(missing_ok=True)  # an earlier run in this folder is replaced whole
     return _run_on_engine(lambda engine: (engine.submit(config, target, out, check_budget=False), out), args.quiet)
@@ -289,8 +351,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if config.max_seconds is not None and config.max_seconds <= info.elapsed:
         raise UsageError(f"{out} has used its {config.max_seconds:g} s budget; pass --max-seconds to train longer")
     target = read_target(info)
-    return _run_on_engine(lambda engine: (engine.submit(config, target, out, resume=checkpoint, check_budget=False),
-                                          out), args.quiet)
+    return _run_on_engine(
+        lambda engine: (engine.submit(config, target, out, resume=checkpoint, check_budget=False), out), args.quiet
+    )
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -324,14 +387,17 @@ def _read_samples(path: str) -> np.ndarray:
         try:
             with open(p, "rb") as f:  # the header says the shape: check it before reading any data
                 version = np.lib.format.read_magic(f)
-                read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                               (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+                read_header = {
+                    (1, 0): np.lib.format.read_array_header_1_0,
+                    (2, 0): np.lib.format.read_array_header_2_0,
+                }.get(version)
                 if read_header is None:
                     raise ValueError(f"unsupported .npy version {version}")
                 shape, _, dtype = read_header(f)
             if len(shape) != 2 or shape[1] != 2 or not 2 <= shape[0] <= MAX_SAMPLES or dtype.kind not in "iuf":
-                raise UsageError(f"{path} has shape {shape} of {dtype}; expected (n, 2) numbers with 2 <= n <= "
-                                 f"{MAX_SAMPLES:,}")
+                raise UsageError(
+                    f"{path} has shape {shape} of {dtype}; expected (n, 2) numbers with 2 <= n <= {MAX_SAMPLES:,}"
+                )
             samples = np.load(p, allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:
             raise UsageError(f"{path} is not a readable .npy array ({exc})") from None
@@ -360,9 +426,12 @@ def format_methods() -> str:
     """The registry as text: name, label, idea, paper, cost, and each option with its default."""
     blocks = []
     for name, method in METHODS.items():
-        lines = [f"{name}  ({method.label})", f"  {method.summary}",
-                 f"  paper: {method.paper} (arXiv {method.arxiv})",
-                 f"  default pairing: {method.default_coupling}; per step: {method.cost}"]
+        lines = [
+            f"{name}  ({method.label})",
+            f"  {method.summary}",
+            f"  paper: {method.paper} (arXiv {method.arxiv})",
+            f"  default pairing: {method.default_coupling}; per step: {method.cost}",
+        ]
         for f in fields(method.options):
             if f.metadata.get("ablation_only"):
                 continue
@@ -387,14 +456,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2) if args.json else format_quality_benchmark(rows, qc))
         return 0
 
-    cfg = BenchConfig(hidden=args.hidden, depth=args.depth, batch=args.batch, steps=args.steps,
-                      rounds=args.rounds, threads=args.threads)
+    cfg = BenchConfig(
+        hidden=args.hidden,
+        depth=args.depth,
+        batch=args.batch,
+        steps=args.steps,
+        rounds=args.rounds,
+        threads=args.threads,
+    )
     print(main_bench(cfg, args.json))
     return 0
 
 
-COMMANDS = {"train": cmd_train, "resume": cmd_resume, "sample": cmd_sample, "evaluate": cmd_evaluate,
-            "methods": cmd_methods, "bench": cmd_bench}
+COMMANDS = {
+    "train": cmd_train,
+    "resume": cmd_resume,
+    "sample": cmd_sample,
+    "evaluate": cmd_evaluate,
+    "methods": cmd_methods,
+    "bench": cmd_bench,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -404,8 +485,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
-    except (UsageError, TargetError, RunError, LimitError, ValueError, TypeError, OSError, OverflowError,
-            RuntimeError, MemoryError) as exc:
+    except (
+        UsageError,
+        TargetError,
+        RunError,
+        LimitError,
+        ValueError,
+        TypeError,
+        OSError,
+        OverflowError,
+        RuntimeError,
+        MemoryError,
+    ) as exc:
         # RuntimeError: torch's refusal of a device it cannot use ('banana', 'cuda' without a GPU)
         command = f" {args.command}" if "args" in locals() else ""
         print(f"meanflow{command}: error: {str(exc)[:500]}", file=sys.stderr)

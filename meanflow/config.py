@@ -85,8 +85,15 @@ def parameter_count(widths: list[int]) -> int:
 # ---------------------------------------------------------------- options fields
 
 
-def option(default, help: str, choices: tuple | None = None, lo: float | None = None, hi: float | None = None,
-           ablation_only: bool = False, integer: bool = False):
+def option(
+    default,
+    help: str,
+    choices: tuple | None = None,
+    lo: float | None = None,
+    hi: float | None = None,
+    ablation_only: bool = False,
+    integer: bool = False,
+):
     """A field of a method's options dataclass, with what the UI and the CLI need to offer it.
 
     choices: the accepted values (a select box, argparse choices); lo/hi: a closed numeric range;
@@ -166,8 +173,8 @@ class TrainConfig:
     device: str = "auto"  # auto picks CUDA when available
 
     def __post_init__(self):
-        from .methods import get_method  # the registry imports torch: only when a config is built
         from .couplings import COUPLINGS
+        from .methods import get_method  # the registry imports torch: only when a config is built
         from .models import ACTIVATIONS
 
         method = get_method(self.method)  # raises on an unknown method, listing the accepted ones
@@ -177,8 +184,9 @@ class TrainConfig:
         elif isinstance(options, dict):
             options = options_from_dict(method.options, options)
         elif not isinstance(options, method.options):
-            raise TypeError(f"options for {self.method} must be {method.options.__name__}, "
-                            f"got {type(options).__name__}")
+            raise TypeError(
+                f"options for {self.method} must be {method.options.__name__}, got {type(options).__name__}"
+            )
         object.__setattr__(self, "options", options)
         coupling = method.default_coupling if self.coupling is None else self.coupling
         if coupling not in COUPLINGS:
@@ -193,8 +201,10 @@ class TrainConfig:
         if not (isinstance(self.lr, (int, float)) and self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         if self.hidden > MAX_HIDDEN or self.depth > MAX_DEPTH or self.batch > MAX_BATCH or self.steps > MAX_STEPS:
-            raise ValueError(f"hidden <= {MAX_HIDDEN}, depth <= {MAX_DEPTH}, batch <= {MAX_BATCH} and "
-                             f"steps <= {MAX_STEPS:,} are accepted; larger runs do not fit this playground")
+            raise ValueError(
+                f"hidden <= {MAX_HIDDEN}, depth <= {MAX_DEPTH}, batch <= {MAX_BATCH} and "
+                f"steps <= {MAX_STEPS:,} are accepted; larger runs do not fit this playground"
+            )
         if self.preview_n > 100_000:
             raise ValueError(f"preview_n must be at most 100000, got {self.preview_n!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
@@ -233,7 +243,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @staticmethod
-    def from_dict(raw: dict) -> "TrainConfig":
+    def from_dict(raw: dict) -> TrainConfig:
         """A config from `to_dict()` output; unknown fields raise TypeError."""
         if not isinstance(raw, dict):
             raise TypeError("config must be an object")
@@ -252,6 +262,8 @@ def check_compute_budget(config: TrainConfig, budget: float | None = None) -> No
     cost = config.cost()
     if cost > budget:
         fits = budget / (config.parameters * config.batch)
-        raise ValueError(f"this run costs {cost:.2g} parameter-sample-seconds ({config.parameters:,} parameters x "
-                         f"batch {config.batch} x {config.max_seconds:g} s); the per-run budget is {budget:.2g}: "
-                         f"at this size at most {fits:.0f} s, or choose a smaller network or batch")
+        raise ValueError(
+            f"this run costs {cost:.2g} parameter-sample-seconds ({config.parameters:,} parameters x "
+            f"batch {config.batch} x {config.max_seconds:g} s); the per-run budget is {budget:.2g}: "
+            f"at this size at most {fits:.0f} s, or choose a smaller network or batch"
+        )

@@ -30,7 +30,7 @@ def minibatch_ot(x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
     """
     parts = []
     for start in range(0, len(x), OT_CHUNK):
-        xs, es = x[start:start + OT_CHUNK], e[start:start + OT_CHUNK]
+        xs, es = x[start : start + OT_CHUNK], e[start : start + OT_CHUNK]
         cost = torch.cdist(xs.detach().double(), es.detach().double()).pow(2).cpu().numpy()  # (b, b)
         if not np.isfinite(cost).all():
             return e  # non-finite data: leave it to the loss, which reports the divergence

@@ -15,14 +15,18 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-
 Bounds = tuple[float, float, float, float]  # (xmin, xmax, ymin, ymax)
 
 TEMPLATE = "plotly_white"
 MARGIN = dict(l=10, r=10, t=40, b=10)
 ANIMATION_MARGIN = dict(l=10, r=10, t=40, b=90)  # room under the panels for play/pause and the slider
-REFERENCE_STYLE = dict(mode="markers", marker=dict(size=3, color="rgba(150, 150, 150, 0.35)"),
-                       hoverinfo="skip", showlegend=False, name="target")
+REFERENCE_STYLE = dict(
+    mode="markers",
+    marker=dict(size=3, color="rgba(150, 150, 150, 0.35)"),
+    hoverinfo="skip",
+    showlegend=False,
+    name="target",
+)
 PARTICLE_COLOUR = "#1f4e9c"
 GHOST_LINE = dict(width=0.7, color="rgba(230, 110, 30, 0.3)")
 ARROW_LINE = dict(width=1.3, color="#1f4e9c")
@@ -56,8 +60,14 @@ def _square_axes(n_panels: int, bounds: Bounds) -> dict:
         s = "" if i == 1 else str(i)
         # constrain="domain" shrinks the plot area rather than widening a range: the ranges stay fixed
         layout[f"xaxis{s}"] = dict(range=[xmin, xmax], constrain="domain", zeroline=False, showticklabels=False)
-        layout[f"yaxis{s}"] = dict(range=[ymin, ymax], scaleanchor=f"x{s}", scaleratio=1, constrain="domain",
-                                   zeroline=False, showticklabels=False)
+        layout[f"yaxis{s}"] = dict(
+            range=[ymin, ymax],
+            scaleanchor=f"x{s}",
+            scaleratio=1,
+            constrain="domain",
+            zeroline=False,
+            showticklabels=False,
+        )
     return layout
 
 
@@ -67,22 +77,52 @@ def _controls(names: list[str], labels: list[str], frame_ms: int, active: int = 
     active: the frame shown first. Shown at the last frame, Play replays from the first one.
     """
     replay = active == len(names) - 1
-    play = [names if replay else None, {"frame": {"duration": frame_ms, "redraw": False}, "fromcurrent": not replay,
-                                        "mode": "immediate", "transition": {"duration": 0}}]
+    play = [
+        names if replay else None,
+        {
+            "frame": {"duration": frame_ms, "redraw": False},
+            "fromcurrent": not replay,
+            "mode": "immediate",
+            "transition": {"duration": 0},
+        },
+    ]
     pause = [[None], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate", "transition": {"duration": 0}}]
-    buttons = dict(type="buttons", direction="left", x=0.0, y=0.0, xanchor="left", yanchor="top",
-                   pad=dict(t=45, r=10), showactive=False,
-                   buttons=[dict(label="Play", method="animate", args=play),
-                            dict(label="Pause", method="animate", args=pause)])
-    steps = [dict(label=label, method="animate",
-                  args=[[name], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate",
-                                 "transition": {"duration": 0}}])
-             for name, label in zip(names, labels)]
+    buttons = dict(
+        type="buttons",
+        direction="left",
+        x=0.0,
+        y=0.0,
+        xanchor="left",
+        yanchor="top",
+        pad=dict(t=45, r=10),
+        showactive=False,
+        buttons=[dict(label="Play", method="animate", args=play), dict(label="Pause", method="animate", args=pause)],
+    )
+    steps = [
+        dict(
+            label=label,
+            method="animate",
+            args=[
+                [name],
+                {"frame": {"duration": 0, "redraw": False}, "mode": "immediate", "transition": {"duration": 0}},
+            ],
+        )
+        for name, label in zip(names, labels)
+    ]
     # Dozens of tick labels would overprint each other: hide them and let the current value speak
     tick_font = dict(color="rgba(0, 0, 0, 0)") if len(steps) > 12 else {}
-    slider = dict(active=active, steps=steps, x=0.16, len=0.84, y=0.0, yanchor="top", pad=dict(t=30, b=0),
-                  font=tick_font, transition=dict(duration=0),
-                  currentvalue=dict(visible=True, prefix="", xanchor="right", font=dict(color="#2a3f5f")))
+    slider = dict(
+        active=active,
+        steps=steps,
+        x=0.16,
+        len=0.84,
+        y=0.0,
+        yanchor="top",
+        pad=dict(t=30, b=0),
+        font=tick_font,
+        transition=dict(duration=0),
+        currentvalue=dict(visible=True, prefix="", xanchor="right", font=dict(color="#2a3f5f")),
+    )
     return dict(updatemenus=[buttons], sliders=[slider])
 
 
@@ -99,21 +139,38 @@ def _grid(n_panels: int, columns: int) -> list[tuple[int, int]]:
     return [(i // columns + 1, i % columns + 1) for i in range(n_panels)]
 
 
-def scatter_figure(points: np.ndarray, title: str = "", bounds: Bounds | None = None,
-                   reference: np.ndarray | None = None, height: int = 420) -> go.Figure:
+def scatter_figure(
+    points: np.ndarray,
+    title: str = "",
+    bounds: Bounds | None = None,
+    reference: np.ndarray | None = None,
+    height: int = 420,
+) -> go.Figure:
     """points: (n, 2) as small markers; reference: optional (m, 2) target sample drawn underneath."""
     points = np.asarray(points, dtype=np.float32)
     bounds = bounds or bounds_of(points, *([] if reference is None else [reference]))
     fig = go.Figure(_reference_trace(reference, gl=True))
-    fig.add_trace(go.Scattergl(x=points[:, 0], y=points[:, 1], mode="markers", name="samples", showlegend=False,
-                             marker=dict(size=3, color=PARTICLE_COLOUR, opacity=0.7)))
-    fig.update_layout(_square_axes(1, bounds), title=dict(text=title), template=TEMPLATE, height=height,
-                      margin=MARGIN)
+    fig.add_trace(
+        go.Scattergl(
+            x=points[:, 0],
+            y=points[:, 1],
+            mode="markers",
+            name="samples",
+            showlegend=False,
+            marker=dict(size=3, color=PARTICLE_COLOUR, opacity=0.7),
+        )
+    )
+    fig.update_layout(_square_axes(1, bounds), title=dict(text=title), template=TEMPLATE, height=height, margin=MARGIN)
     return fig
 
 
-def scatter_grid(panels: dict[str, np.ndarray], columns: int, bounds: Bounds | None = None,
-                 reference: np.ndarray | None = None, height_per_row: int = 260) -> go.Figure:
+def scatter_grid(
+    panels: dict[str, np.ndarray],
+    columns: int,
+    bounds: Bounds | None = None,
+    reference: np.ndarray | None = None,
+    height_per_row: int = 260,
+) -> go.Figure:
     """One subplot per entry of panels (title: (n, 2) points), all with the same fixed bounds.
 
     reference: optional (m, 2) target sample drawn under every panel.
@@ -124,14 +181,29 @@ def scatter_grid(panels: dict[str, np.ndarray], columns: int, bounds: Bounds | N
     rows = math.ceil(len(panels) / columns)
     bounds = bounds or bounds_of(*panels.values(), *([] if reference is None else [reference]))
     height = height_per_row * rows
-    fig = make_subplots(rows=rows, cols=columns, subplot_titles=list(panels), horizontal_spacing=0.03,
-                        vertical_spacing=min(45 / height, 1 / max(rows - 1, 1)))  # ~45 px for each row's titles
+    fig = make_subplots(
+        rows=rows,
+        cols=columns,
+        subplot_titles=list(panels),
+        horizontal_spacing=0.03,
+        vertical_spacing=min(45 / height, 1 / max(rows - 1, 1)),
+    )  # ~45 px for each row's titles
     for (title, points), (row, col) in zip(panels.items(), _grid(len(panels), columns)):
         points = np.asarray(points, dtype=np.float32)
         for trace in _reference_trace(reference, gl=True):
             fig.add_trace(trace, row=row, col=col)
-        fig.add_trace(go.Scattergl(x=points[:, 0], y=points[:, 1], mode="markers", name=title, showlegend=False,
-                                 marker=dict(size=2.5, color=PARTICLE_COLOUR, opacity=0.7)), row=row, col=col)
+        fig.add_trace(
+            go.Scattergl(
+                x=points[:, 0],
+                y=points[:, 1],
+                mode="markers",
+                name=title,
+                showlegend=False,
+                marker=dict(size=2.5, color=PARTICLE_COLOUR, opacity=0.7),
+            ),
+            row=row,
+            col=col,
+        )
     fig.update_layout(_square_axes(rows * columns, bounds), template=TEMPLATE, height=height, margin=MARGIN)
     for i in range(len(panels) + 1, rows * columns + 1):  # empty cells of the last row
         fig.update_layout({f"xaxis{i}": dict(visible=False), f"yaxis{i}": dict(visible=False)})
@@ -161,10 +233,15 @@ def _polylines(path: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return xy[:, 0], xy[:, 1]
 
 
-def trajectory_animation(panels: dict[str, tuple[np.ndarray, np.ndarray]], n_frames: int = 64,
-                         bounds: Bounds | None = None, ghost_paths: int = 150,
-                         reference: np.ndarray | None = None, height: int = 520,
-                         start_at_end: bool = False) -> go.Figure:
+def trajectory_animation(
+    panels: dict[str, tuple[np.ndarray, np.ndarray]],
+    n_frames: int = 64,
+    bounds: Bounds | None = None,
+    ghost_paths: int = 150,
+    reference: np.ndarray | None = None,
+    height: int = 520,
+    start_at_end: bool = False,
+) -> go.Figure:
     """Side-by-side panels of particles travelling from noise (t = 1) to samples (t = 0), on shared frames.
 
     start_at_end: first show the samples (a result at first paint); Play then replays from the noise.
@@ -179,14 +256,21 @@ def trajectory_animation(panels: dict[str, tuple[np.ndarray, np.ndarray]], n_fra
         raise ValueError("trajectory_animation needs at least one panel")
     if n_frames < 2:
         raise ValueError(f"an animation needs at least 2 frames, got {n_frames}")
-    paths = {title: (np.asarray(times, dtype=np.float64), np.asarray(path, dtype=np.float64))
-             for title, (times, path) in panels.items()}
+    paths = {
+        title: (np.asarray(times, dtype=np.float64), np.asarray(path, dtype=np.float64))
+        for title, (times, path) in panels.items()
+    }
     for title, (times, path) in paths.items():
         if times.ndim != 1 or len(times) < 2 or path.shape[:1] != times.shape or path.ndim != 3:
-            raise ValueError(f"panel {title!r}: need times (k + 1,) with k >= 1 and path (k + 1, n, 2), "
-                             f"got {times.shape} and {path.shape}")
-    bounds = bounds or bounds_of(*(p[0] for _, p in paths.values()), *(p[-1] for _, p in paths.values()),
-                                 *([] if reference is None else [reference]))
+            raise ValueError(
+                f"panel {title!r}: need times (k + 1,) with k >= 1 and path (k + 1, n, 2), "
+                f"got {times.shape} and {path.shape}"
+            )
+    bounds = bounds or bounds_of(
+        *(p[0] for _, p in paths.values()),
+        *(p[-1] for _, p in paths.values()),
+        *([] if reference is None else [reference]),
+    )
     taus = 1.0 - np.arange(n_frames) / (n_frames - 1)  # (F,)
 
     fig = make_subplots(rows=1, cols=len(paths), subplot_titles=list(paths), horizontal_spacing=0.03)
@@ -195,27 +279,50 @@ def trajectory_animation(panels: dict[str, tuple[np.ndarray, np.ndarray]], n_fra
         for trace in _reference_trace(reference):
             fig.add_trace(trace, row=1, col=col)
         gx, gy = _polylines(path[:, :ghost_paths])
-        fig.add_trace(go.Scatter(x=gx, y=gy, mode="lines", line=GHOST_LINE, hoverinfo="skip", showlegend=False,
-                                 name=f"{title}: paths"), row=1, col=col)
+        fig.add_trace(
+            go.Scatter(
+                x=gx, y=gy, mode="lines", line=GHOST_LINE, hoverinfo="skip", showlegend=False, name=f"{title}: paths"
+            ),
+            row=1,
+            col=col,
+        )
         # float32 rather than rounding: plotly ships numpy arrays as base64 bytes, where rounding saves
         # nothing and float32 halves the JSON (precision ~1e-6)
         xy = _positions_at(times, path, taus).astype(np.float32)  # (F, n, 2)
         first = -1 if start_at_end else 0
-        fig.add_trace(go.Scatter(x=xy[first, :, 0], y=xy[first, :, 1], mode="markers", name=title, showlegend=False,
-                                 marker=dict(size=3, color=PARTICLE_COLOUR, opacity=0.75)), row=1, col=col)
+        fig.add_trace(
+            go.Scatter(
+                x=xy[first, :, 0],
+                y=xy[first, :, 1],
+                mode="markers",
+                name=title,
+                showlegend=False,
+                marker=dict(size=3, color=PARTICLE_COLOUR, opacity=0.75),
+            ),
+            row=1,
+            col=col,
+        )
         moving.append(len(fig.data) - 1)
         frame_xy.append(xy)
 
     names = [str(f) for f in range(n_frames)]
     # Plain dicts holding numpy arrays: plotly checks an array whole, where a list is checked value by
     # value (measured: 0.5 s rather than 0.04 s for 2 panels x 2000 particles x 64 frames)
-    fig.frames = [dict(name=name, traces=moving,
-                       data=[dict(type="scatter", x=xy[f, :, 0], y=xy[f, :, 1]) for xy in frame_xy])
-                  for f, name in enumerate(names)]
+    fig.frames = [
+        dict(name=name, traces=moving, data=[dict(type="scatter", x=xy[f, :, 0], y=xy[f, :, 1]) for xy in frame_xy])
+        for f, name in enumerate(names)
+    ]
     # one dict: update_layout's second positional argument is `overwrite`, not more layout
-    fig.update_layout({**_square_axes(len(paths), bounds), **_controls(names, [f"t={tau:.2f}" for tau in taus], 40,
-                                                                       active=n_frames - 1 if start_at_end else 0)},
-                      template=TEMPLATE, height=height, margin=ANIMATION_MARGIN, showlegend=False)
+    fig.update_layout(
+        {
+            **_square_axes(len(paths), bounds),
+            **_controls(names, [f"t={tau:.2f}" for tau in taus], 40, active=n_frames - 1 if start_at_end else 0),
+        },
+        template=TEMPLATE,
+        height=height,
+        margin=ANIMATION_MARGIN,
+        showlegend=False,
+    )
     return fig
 
 
@@ -270,14 +377,21 @@ def _auto_scale(grid_points: np.ndarray, vectors: np.ndarray) -> float:
 
 def _arrow_traces(grid_points: np.ndarray, vectors: np.ndarray, scale: float) -> list[go.Scatter]:
     (sx, sy), (hx, hy) = _arrows(grid_points, vectors, scale)
-    return [go.Scatter(x=sx, y=sy, mode="lines", line=ARROW_LINE, hoverinfo="skip", showlegend=False, name="arrows"),
-            go.Scatter(x=hx, y=hy, mode="lines", line=ARROW_LINE, hoverinfo="skip", showlegend=False,
-                       name="arrowheads")]
+    return [
+        go.Scatter(x=sx, y=sy, mode="lines", line=ARROW_LINE, hoverinfo="skip", showlegend=False, name="arrows"),
+        go.Scatter(x=hx, y=hy, mode="lines", line=ARROW_LINE, hoverinfo="skip", showlegend=False, name="arrowheads"),
+    ]
 
 
-def velocity_field_figure(grid_points: np.ndarray, vectors: np.ndarray, title: str = "",
-                          bounds: Bounds | None = None, scale: float | None = None,
-                          reference: np.ndarray | None = None, height: int = 480) -> go.Figure:
+def velocity_field_figure(
+    grid_points: np.ndarray,
+    vectors: np.ndarray,
+    title: str = "",
+    bounds: Bounds | None = None,
+    scale: float | None = None,
+    reference: np.ndarray | None = None,
+    height: int = 480,
+) -> go.Figure:
     """Arrows on a grid: grid_points (m, 2), vectors (m, 2); reference: optional (k, 2) sample underneath.
 
     scale multiplies each vector to give its arrow; None makes the longest arrow 0.9 of the grid spacing.
@@ -288,14 +402,18 @@ def velocity_field_figure(grid_points: np.ndarray, vectors: np.ndarray, title: s
     scale = _auto_scale(grid_points, vectors) if scale is None else scale
     bounds = bounds or bounds_of(grid_points, margin=0.08, quantile=1.0)
     fig = go.Figure(_reference_trace(reference) + _arrow_traces(grid_points, vectors, scale))
-    fig.update_layout(_square_axes(1, bounds), title=dict(text=title), template=TEMPLATE, height=height,
-                      margin=MARGIN)
+    fig.update_layout(_square_axes(1, bounds), title=dict(text=title), template=TEMPLATE, height=height, margin=MARGIN)
     return fig
 
 
-def velocity_field_animation(grid_points: np.ndarray, frames: list[tuple[str, np.ndarray]], title: str = "",
-                             bounds: Bounds | None = None, reference: np.ndarray | None = None,
-                             height: int = 480) -> go.Figure:
+def velocity_field_animation(
+    grid_points: np.ndarray,
+    frames: list[tuple[str, np.ndarray]],
+    title: str = "",
+    bounds: Bounds | None = None,
+    reference: np.ndarray | None = None,
+    height: int = 480,
+) -> go.Figure:
     """The arrows of velocity_field_figure animated over frames: a list of (label, vectors (m, 2)).
 
     One scale for all frames (the longest arrow of any frame is 0.9 of the grid spacing), so
@@ -309,9 +427,14 @@ def velocity_field_animation(grid_points: np.ndarray, frames: list[tuple[str, np
     fig = velocity_field_figure(grid_points, fields[0], title, bounds, scale, reference, height)
     n = len(fig.data)
     names = [str(i) for i in range(len(frames))]
-    fig.frames = [dict(name=name, traces=[n - 2, n - 1],
-                       data=[dict(type="scatter", x=x, y=y) for x, y in _arrows(grid_points, v, scale)])
-                  for name, v in zip(names, fields)]
+    fig.frames = [
+        dict(
+            name=name,
+            traces=[n - 2, n - 1],
+            data=[dict(type="scatter", x=x, y=y) for x, y in _arrows(grid_points, v, scale)],
+        )
+        for name, v in zip(names, fields)
+    ]
     fig.update_layout(_controls(names, [label for label, _ in frames], 150), margin=ANIMATION_MARGIN)
     return fig
 
@@ -325,8 +448,9 @@ def _moving_average(y: np.ndarray, window: int) -> np.ndarray:
     return (c[i] - c[lo]) / (i - lo)
 
 
-def loss_curves(histories: dict[str, np.ndarray], column: str = "loss", smooth: int = 50, log_y: bool = True,
-                height: int = 300) -> go.Figure:
+def loss_curves(
+    histories: dict[str, np.ndarray], column: str = "loss", smooth: int = 50, log_y: bool = True, height: int = 300
+) -> go.Figure:
     """One run a colour: `column` of each history (config.HISTORY_DTYPE rows) against its step, raw and smoothed.
 
     Raw values are a faint line; the trailing mean over `smooth` rows is solid. Runs without rows
@@ -339,15 +463,40 @@ def loss_curves(histories: dict[str, np.ndarray], column: str = "loss", smooth: 
             continue
         colour = palette[i % len(palette)]
         step, y = np.asarray(history["step"], dtype=np.float64), np.asarray(history[column], dtype=np.float64)
-        fig.add_trace(go.Scatter(x=step, y=y, mode="lines", line=dict(color=colour, width=1), opacity=0.25,
-                                 legendgroup=label, showlegend=False, hoverinfo="skip", name=label))
-        fig.add_trace(go.Scatter(x=step, y=_moving_average(y, smooth), mode="lines", line=dict(color=colour, width=2),
-                                 legendgroup=label, name=label))
+        fig.add_trace(
+            go.Scatter(
+                x=step,
+                y=y,
+                mode="lines",
+                line=dict(color=colour, width=1),
+                opacity=0.25,
+                legendgroup=label,
+                showlegend=False,
+                hoverinfo="skip",
+                name=label,
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=step,
+                y=_moving_average(y, smooth),
+                mode="lines",
+                line=dict(color=colour, width=2),
+                legendgroup=label,
+                name=label,
+            )
+        )
     if not fig.data:
         fig.add_annotation(text="no steps yet", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
-    fig.update_layout(template=TEMPLATE, height=height, margin=MARGIN, title=dict(text=column),
-                      xaxis_title="step", yaxis=dict(title=column, type="log" if log_y else "linear"),
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1))
+    fig.update_layout(
+        template=TEMPLATE,
+        height=height,
+        margin=MARGIN,
+        title=dict(text=column),
+        xaxis_title="step",
+        yaxis=dict(title=column, type="log" if log_y else "linear"),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),
+    )
     return fig
 
 
@@ -359,17 +508,31 @@ def quality_chart(table, metric: str, floor_column: str | None, height: int = 32
     fig = go.Figure()
     for run, rows in table.groupby("run", sort=False):
         rows = rows.sort_values("nfe")
-        fig.add_trace(go.Scatter(x=rows["nfe"].to_numpy(), y=pd.to_numeric(rows[metric], errors="coerce").to_numpy(),
-                                 mode="lines+markers", name=str(run)))
+        fig.add_trace(
+            go.Scatter(
+                x=rows["nfe"].to_numpy(),
+                y=pd.to_numeric(rows[metric], errors="coerce").to_numpy(),
+                mode="lines+markers",
+                name=str(run),
+            )
+        )
     has_floor = floor_column is not None and floor_column in table
     floor = pd.to_numeric(table[floor_column], errors="coerce").mean() if has_floor else np.nan
     if np.isfinite(floor):
-        fig.add_hline(y=float(floor), line=dict(dash="dash", color="grey", width=1.5),
-                      annotation_text="noise floor", annotation_position="top left",
-                      annotation_font_color="grey")
+        fig.add_hline(
+            y=float(floor),
+            line=dict(dash="dash", color="grey", width=1.5),
+            annotation_text="noise floor",
+            annotation_position="top left",
+            annotation_font_color="grey",
+        )
     nfe = sorted({int(v) for v in table["nfe"].dropna()}) if len(table) else []
-    fig.update_layout(template=TEMPLATE, height=height, margin=MARGIN, title=dict(text=f"{metric} by steps"),
-                      xaxis=dict(title="NFE (network evaluations)", type="log", tickvals=nfe,
-                                 ticktext=[str(v) for v in nfe]),
-                      yaxis_title=metric)
+    fig.update_layout(
+        template=TEMPLATE,
+        height=height,
+        margin=MARGIN,
+        title=dict(text=f"{metric} by steps"),
+        xaxis=dict(title="NFE (network evaluations)", type="log", tickvals=nfe, ticktext=[str(v) for v in nfe]),
+        yaxis_title=metric,
+    )
     return fig

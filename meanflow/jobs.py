@@ -91,8 +91,13 @@ class _Job:
 class Engine:
     """Runs jobs on a pool of workers (workers.LocalPool or workers.RayPool), at most one job per worker."""
 
-    def __init__(self, pool, max_running_per_owner: int = 2, max_queued_per_owner: int = 2,
-                 memory_limit_bytes: float | None = None):
+    def __init__(
+        self,
+        pool,
+        max_running_per_owner: int = 2,
+        max_queued_per_owner: int = 2,
+        memory_limit_bytes: float | None = None,
+    ):
         self.pool = pool
         self.max_running_per_owner = max_running_per_owner
         self.max_queued_per_owner = max_queued_per_owner
@@ -112,8 +117,16 @@ class Engine:
 
     # -- the interface
 
-    def submit(self, config: TrainConfig, target, run_dir: str | Path, owner: str = "",
-               resume: bytes | None = None, extras: dict | None = None, check_budget: bool = True) -> str:
+    def submit(
+        self,
+        config: TrainConfig,
+        target,
+        run_dir: str | Path,
+        owner: str = "",
+        resume: bytes | None = None,
+        extras: dict | None = None,
+        check_budget: bool = True,
+    ) -> str:
         """Queue a job; its run folder is created now (unless resuming) and written as it trains.
 
         Raises LimitError when the owner already has its share of queued or running jobs, or the
@@ -128,8 +141,10 @@ class Engine:
                 raise LimitError(str(exc)) from None
         need = memory_estimate(config)
         if need > self.memory_limit_bytes:
-            raise LimitError(f"this run needs about {need / 2**30:.1f} GiB of memory; the limit is "
-                             f"{self.memory_limit_bytes / 2**30:.1f} GiB: choose a smaller network or batch")
+            raise LimitError(
+                f"this run needs about {need / 2**30:.1f} GiB of memory; the limit is "
+                f"{self.memory_limit_bytes / 2**30:.1f} GiB: choose a smaller network or batch"
+            )
         with self._lock:
             if self._closed:
                 raise RuntimeError("the engine is closed")
@@ -138,13 +153,24 @@ class Engine:
             if owner:
                 mine = [j for j in self._jobs.values() if j.owner == owner and not j.snapshot.finished]
                 if len(mine) >= self.max_running_per_owner + self.max_queued_per_owner:
-                    raise LimitError(f"at most {self.max_running_per_owner} runs training and "
-                                     f"{self.max_queued_per_owner} waiting per session; stop one or wait for it")
+                    raise LimitError(
+                        f"at most {self.max_running_per_owner} runs training and "
+                        f"{self.max_queued_per_owner} waiting per session; stop one or wait for it"
+                    )
         fresh = resume is None
         if fresh:
             runs.create_run(run_dir, config, target)
-        job = _Job(job_id, config, target.to_spec(), run_dir, owner, resume, dict(extras or {}), fresh,
-                   Snapshot("queued", 0, config.steps, 0.0, config.max_seconds))
+        job = _Job(
+            job_id,
+            config,
+            target.to_spec(),
+            run_dir,
+            owner,
+            resume,
+            dict(extras or {}),
+            fresh,
+            Snapshot("queued", 0, config.steps, 0.0, config.max_seconds),
+        )
         with self._lock:
             self._jobs[job_id] = job
             self._line.append(job_id)
@@ -179,8 +205,9 @@ class Engine:
     def jobs(self, owner: str | None = None) -> list[str]:
         """Ids of queued or running jobs (of `owner`, if given), oldest first."""
         with self._lock:
-            return [j.id for j in self._jobs.values()
-                    if not j.snapshot.finished and (owner is None or j.owner == owner)]
+            return [
+                j.id for j in self._jobs.values() if not j.snapshot.finished and (owner is None or j.owner == owner)
+            ]
 
     def owner_of(self, job_id: str) -> str | None:
         with self._lock:
@@ -249,7 +276,7 @@ class Engine:
                 for slot, message in self.pool.poll(POLL_SECONDS):
                     self._handle(slot, message)
                 self._dispatch()
-            except Exception as exc:  # noqa: BLE001: the engine thread must outlive any one bad message
+            except Exception as exc:  # the engine thread must outlive any one bad message
                 self.errors.append(f"engine: {type(exc).__name__}: {exc}")
                 time.sleep(POLL_SECONDS)
 
@@ -265,17 +292,28 @@ class Engine:
                     if s is not None:
                         owner = self._jobs[s].owner
                         running_by[owner] = running_by.get(owner, 0) + 1
-                job = next((self._jobs[i] for i in self._line
-                            if not self._jobs[i].owner
-                            or running_by.get(self._jobs[i].owner, 0) < self.max_running_per_owner), None)
+                job = next(
+                    (
+                        self._jobs[i]
+                        for i in self._line
+                        if not self._jobs[i].owner
+                        or running_by.get(self._jobs[i].owner, 0) < self.max_running_per_owner
+                    ),
+                    None,
+                )
                 if job is None:
                     return
                 self._line.remove(job.id)
                 slot = free[0]
                 self._slots[slot] = job.id
                 job.slot = slot
-            payload = {"job_id": job.id, "config": job.config.to_dict(), "target": job.target_spec,
-                       "resume": job.resume, "extras": job.extras}
+            payload = {
+                "job_id": job.id,
+                "config": job.config.to_dict(),
+                "target": job.target_spec,
+                "resume": job.resume,
+                "extras": job.extras,
+            }
             try:
                 runs.mark_running(job.run_dir)
             except (OSError, runs.RunError) as exc:
@@ -294,33 +332,72 @@ class Engine:
         elif kind == "progress":
             if len(data.new_history):
                 job.history_chunks.append(data.new_history)
-            changes = dict(step=data.step, elapsed=data.elapsed, steps_per_sec=data.steps_per_sec,
-                           eta_seconds=data.eta_seconds, history=_joined(job.history_chunks))
+            changes = dict(
+                step=data.step,
+                elapsed=data.elapsed,
+                steps_per_sec=data.steps_per_sec,
+                eta_seconds=data.eta_seconds,
+                history=_joined(job.history_chunks),
+            )
             if data.preview is not None:
                 changes.update(preview=data.preview, preview_step=data.preview_step)
             self._update(job, **changes)
         elif kind == "checkpoint":
-            self._write(job, runs.write_checkpoint, job.run_dir, data["bytes"], data["step"], data["elapsed"],
-                        data["history"])
+            self._write(
+                job, runs.write_checkpoint, job.run_dir, data["bytes"], data["step"], data["elapsed"], data["history"]
+            )
             job.has_checkpoint = True
         elif kind == "ended":
-            self._write(job, runs.finish_run, job.run_dir, data["state"], data["message"], data["step"],
-                        data["elapsed"], data["history"], data["weights"], data["checkpoint"])
-            self._finish(job, slot, state=data["state"], message=data["message"], step=data["step"],
-                         elapsed=data["elapsed"], steps_per_sec=data["steps_per_sec"], eta_seconds=0.0,
-                         history=data["history"], preview=data["preview"], preview_step=data["step"])
+            self._write(
+                job,
+                runs.finish_run,
+                job.run_dir,
+                data["state"],
+                data["message"],
+                data["step"],
+                data["elapsed"],
+                data["history"],
+                data["weights"],
+                data["checkpoint"],
+            )
+            self._finish(
+                job,
+                slot,
+                state=data["state"],
+                message=data["message"],
+                step=data["step"],
+                elapsed=data["elapsed"],
+                steps_per_sec=data["steps_per_sec"],
+                eta_seconds=0.0,
+                history=data["history"],
+                preview=data["preview"],
+                preview_step=data["step"],
+            )
         elif kind in ("error", "lost"):
             snap = job.snapshot
-            message = (f"worker lost at step {snap.step}" if kind == "lost"
-                       else f"failed at step {snap.step}: {data['message']}")
+            message = (
+                f"worker lost at step {snap.step}"
+                if kind == "lost"
+                else f"failed at step {snap.step}: {data['message']}"
+            )
             weights = None
             if job.has_checkpoint or not job.fresh:
                 try:  # the last checkpoint is what the run keeps: usable and resumable
                     weights = runs.checkpoint_weights_bytes(job.run_dir)
                 except runs.RunError:
                     weights = None
-            self._write(job, runs.finish_run, job.run_dir, "failed", message, snap.step, snap.elapsed,
-                        snap.history, weights, None)
+            self._write(
+                job,
+                runs.finish_run,
+                job.run_dir,
+                "failed",
+                message,
+                snap.step,
+                snap.elapsed,
+                snap.history,
+                weights,
+                None,
+            )
             self._finish(job, slot, state="failed", message=message, eta_seconds=0.0)
             if kind == "lost":
                 self.pool.restart(slot)
@@ -347,8 +424,16 @@ class Engine:
             if job.fresh:  # nothing was trained: leave nothing behind
                 shutil.rmtree(job.run_dir, ignore_errors=True)
             else:
-                runs.finish_run(job.run_dir, "stopped", "resume cancelled before it started", job.snapshot.step,
-                                job.snapshot.elapsed, runs.read_history(job.run_dir), None, None)
+                runs.finish_run(
+                    job.run_dir,
+                    "stopped",
+                    "resume cancelled before it started",
+                    job.snapshot.step,
+                    job.snapshot.elapsed,
+                    runs.read_history(job.run_dir),
+                    None,
+                    None,
+                )
         except (OSError, runs.RunError) as exc:
             self.errors.append(f"could not write {job.run_dir.name}: {exc}")
 

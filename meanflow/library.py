@@ -154,8 +154,14 @@ def _stamp(path: Path) -> tuple:
 class Session:
     """One browser session's runs: launch, stop, resume, share, open, and list them."""
 
-    def __init__(self, engine: Engine, runs_index: RunIndex, bundled_index: RunIndex | None, cache: RunCache,
-                 mode: str | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        runs_index: RunIndex,
+        bundled_index: RunIndex | None,
+        cache: RunCache,
+        mode: str | None = None,
+    ):
         self.engine = engine
         self.index = runs_index
         self.bundled_index = bundled_index
@@ -309,7 +315,7 @@ class Session:
             if query and query not in label.lower() and query not in info.id.lower():
                 continue
             matches.append(RunEntry(f"run:{info.id}", label, "opened", info))
-        return matches[offset:offset + limit], len(matches), problems
+        return matches[offset : offset + limit], len(matches), problems
 
 
 def _release_later(engine: Engine, owner: str) -> None:

@@ -109,8 +109,15 @@ class Evaluator:
         model = torch.where(torch.isfinite(model), model, torch.full_like(model, 1e6))  # count as far away
         sw, tv, inside = self._score_model(model)
         sw_floor, tv_floor, inside_floor = self._floor
-        return Quality(n=self.n, sliced_w1=sw, sliced_w1_floor=sw_floor, hist_tv=tv, hist_tv_floor=tv_floor,
-                       in_support=inside, in_support_floor=inside_floor)
+        return Quality(
+            n=self.n,
+            sliced_w1=sw,
+            sliced_w1_floor=sw_floor,
+            hist_tv=tv,
+            hist_tv_floor=tv_floor,
+            in_support=inside,
+            in_support_floor=inside_floor,
+        )
 
 
 def evaluate(samples: np.ndarray | torch.Tensor, target: Target, generator: torch.Generator) -> Quality:

@@ -18,7 +18,6 @@ from torch.nn import functional as F
 
 from .config import mlp_widths
 
-
 # name -> (activation, tangent map (h, h_dot) -> activation'(h) * h_dot). The tangent maps use
 # the fused kernels autograd itself uses for these activations' backward pass: one pass over
 # memory instead of five elementwise ones (measured: 4.7 ms -> 0.6 ms of a 27 ms MeanFlow step).
@@ -34,8 +33,15 @@ class MLP(nn.Module):
     depth counts hidden layers: depth 4, hidden 64 is the seed tutorial's network.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, hidden: int, depth: int, activation: str = "silu",
-                 generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        hidden: int,
+        depth: int,
+        activation: str = "silu",
+        generator: torch.Generator | None = None,
+    ):
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; accepted: {', '.join(ACTIVATIONS)}")

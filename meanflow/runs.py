@@ -31,7 +31,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import ACTIVE, FINISHED, HISTORY_COLUMNS, MAX_STEPS, RUN_STATES, TrainConfig, empty_history, history_from_rows
+from .config import (
+    ACTIVE,
+    FINISHED,
+    HISTORY_COLUMNS,
+    MAX_STEPS,
+    RUN_STATES,
+    TrainConfig,
+    empty_history,
+    history_from_rows,
+)
 
 FORMAT = "meanflow-run"
 VERSION = 2  # 1: config.json held the target's name inside the config and MeanFlow's options as "meanflow"
@@ -89,8 +98,8 @@ class SavedRun:
     """A run read back from disk with its network: what sampling and the pages need."""
 
     info: RunInfo
-    target: "object"  # targets.Target
-    flow: "object"  # sampling.Flow
+    target: object  # targets.Target
+    flow: object  # sampling.Flow
     history: np.ndarray  # config.HISTORY_DTYPE rows
 
     @property
@@ -159,8 +168,11 @@ def create_run(run_dir: str | Path, config: TrainConfig, target, shared: bool = 
     run_dir.mkdir(parents=True, exist_ok=True)
     spec = target.to_spec()
     if spec.kind == "data":
-        arrays = {"points": torch.as_tensor(spec.points), "weights": torch.as_tensor(spec.weights),
-                  "jitter": torch.tensor([spec.jitter], dtype=torch.float32)}
+        arrays = {
+            "points": torch.as_tensor(spec.points),
+            "weights": torch.as_tensor(spec.weights),
+            "jitter": torch.tensor([spec.jitter], dtype=torch.float32),
+        }
         _write_atomic(run_dir / TARGET_FILE, _safetensors_bytes(arrays))
     document = {
         "format": FORMAT,
@@ -193,8 +205,11 @@ def checkpoint_bytes(checkpoint) -> bytes:
     tensors = dict(checkpoint.tensors)
     tensors["history"] = torch.as_tensor(np.asarray(checkpoint.history.tolist(), dtype=np.float64).reshape(-1, 5))
     tensors["pending"] = torch.as_tensor(np.asarray(checkpoint.pending, dtype=np.float64).reshape(-1, 2))
-    metadata = {"step": str(checkpoint.step), "elapsed": repr(float(checkpoint.elapsed)),
-                "adam_groups": json.dumps(checkpoint.adam_groups)}
+    metadata = {
+        "step": str(checkpoint.step),
+        "elapsed": repr(float(checkpoint.elapsed)),
+        "adam_groups": json.dumps(checkpoint.adam_groups),
+    }
     return _safetensors_bytes(tensors, metadata)
 
 
@@ -246,8 +261,16 @@ def checkpoint_weights_bytes(run_dir: str | Path) -> bytes:
     return weights_bytes(read_checkpoint(run_dir).weights)
 
 
-def finish_run(run_dir: str | Path, state: str, message: str, step: int, elapsed: float, history: np.ndarray,
-               weights: bytes | None, checkpoint: bytes | None) -> None:
+def finish_run(
+    run_dir: str | Path,
+    state: str,
+    message: str,
+    step: int,
+    elapsed: float,
+    history: np.ndarray,
+    weights: bytes | None,
+    checkpoint: bytes | None,
+) -> None:
     """Write how a run ended: its final weights and checkpoint (safetensors bytes, when it has them),
     its metrics and its state. weights None (a job that never built a network, or one lost before
     its first checkpoint) leaves any weights already there and writes only the rest.
@@ -363,8 +386,19 @@ def read_info(run_dir: str | Path, live: bool = False) -> RunInfo:
         raise RunError(f"{path} is not a valid run config ({str(exc)[:200]})") from None
     if state == "interrupted":
         message = f"interrupted at step {step}" + ("" if (run_dir / CHECKPOINT_FILE).is_file() else " (no checkpoint)")
-    return RunInfo(run_dir, config, kind, name, {"centre": tuple(centre), "scale": scale}, state, message, step,
-                   elapsed, created, shared)
+    return RunInfo(
+        run_dir,
+        config,
+        kind,
+        name,
+        {"centre": tuple(centre), "scale": scale},
+        state,
+        message,
+        step,
+        elapsed,
+        created,
+        shared,
+    )
 
 
 def read_history(run_dir: str | Path) -> np.ndarray:
@@ -398,8 +432,13 @@ def read_target(info: RunInfo):
             raise RunError(f"{info.path / CONFIG_FILE} names an unknown target ({exc})") from None
     arrays = _read_tensors(info.path / TARGET_FILE)
     try:
-        spec = TargetSpec("data", info.target_name, arrays["points"].double().numpy(), arrays["weights"].double().numpy(),
-                          float(arrays["jitter"].reshape(-1)[0]))
+        spec = TargetSpec(
+            "data",
+            info.target_name,
+            arrays["points"].double().numpy(),
+            arrays["weights"].double().numpy(),
+            float(arrays["jitter"].reshape(-1)[0]),
+        )
         return spec.build()
     except (KeyError, IndexError, ValueError) as exc:
         raise RunError(f"{info.path / TARGET_FILE} does not hold a valid target ({exc})") from None
@@ -431,8 +470,10 @@ def load_run(run_dir: str | Path, live: bool = False) -> SavedRun:
     for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
         expected[f"layers.{i}.weight"], expected[f"layers.{i}.bias"] = (b, a), (b,)
     if {k: tuple(v.shape) for k, v in weights.items()} != expected:  # checked before building anything
-        raise RunError(f"{info.path / WEIGHTS_FILE} does not fit the configured network "
-                       f"(hidden {config.hidden}, depth {config.depth})")
+        raise RunError(
+            f"{info.path / WEIGHTS_FILE} does not fit the configured network "
+            f"(hidden {config.hidden}, depth {config.depth})"
+        )
     net = build_network(config)
     net.load_state_dict(weights, strict=True)
     if not all(torch.isfinite(p).all() for p in net.parameters()):
@@ -444,7 +485,9 @@ def load_run(run_dir: str | Path, live: bool = False) -> SavedRun:
     return SavedRun(info, target, Flow(config.method, net, normaliser, config.options), read_history(info.path))
 
 
-def list_runs(root: str | Path, cache: dict | None = None, live_ids: set[str] = frozenset()) -> tuple[list[RunInfo], list[str]]:
+def list_runs(
+    root: str | Path, cache: dict | None = None, live_ids: set[str] = frozenset()
+) -> tuple[list[RunInfo], list[str]]:
     """Every run folder directly under `root` as RunInfo (config.json only), newest first, and one
     warning per folder skipped. cache: a dict kept between calls; unchanged config.json files are
     not read again. live_ids: runs a job of this server owns (their active state is real)."""
@@ -474,7 +517,7 @@ def list_runs(root: str | Path, cache: dict | None = None, live_ids: set[str] = 
             continue
         try:
             info = read_info(path, live)
-        except Exception as exc:  # noqa: BLE001: one bad folder never hides the rest
+        except Exception as exc:  # one bad folder never hides the rest
             problems.append(f"skipped {path.name}: {str(exc)[:300]}")
             continue
         cache[key] = (stamp, info)

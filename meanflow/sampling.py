@@ -65,8 +65,9 @@ def _as_grid(steps_or_grid: int | torch.Tensor | np.ndarray) -> torch.Tensor:
 
 
 @torch.no_grad()
-def integrate(flow: Flow, noise: torch.Tensor, steps_or_grid: int | torch.Tensor,
-              generator: torch.Generator | None = None) -> torch.Tensor:
+def integrate(
+    flow: Flow, noise: torch.Tensor, steps_or_grid: int | torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Model-unit path (k + 1, n, 2) from noise (n, 2) at grid[0] along the grid.
 
     generator: for methods whose steps draw fresh noise (None: a fixed seed, so paths repeat).

@@ -13,9 +13,9 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -54,7 +54,7 @@ class Normaliser:
         return np.asarray(self.centre)
 
     @staticmethod
-    def fitting(points: np.ndarray) -> "Normaliser":
+    def fitting(points: np.ndarray) -> Normaliser:
         """The normaliser that centres `points` (n, 2) and scales their larger extent to the box."""
         lo, hi = points.min(axis=0), points.max(axis=0)
         half_extent = float(max(hi - lo)) / 2
@@ -89,7 +89,7 @@ class Target:
     def is_preset(self) -> bool:
         return self.points is None
 
-    def to_spec(self) -> "TargetSpec":
+    def to_spec(self) -> TargetSpec:
         """Plain data that rebuilds this target (a preset's name, or a data target's arrays)."""
         if self.is_preset:
             return TargetSpec("preset", self.name)
@@ -109,7 +109,7 @@ class TargetSpec:
     weights: np.ndarray | None = field(default=None, repr=False, compare=False)
     jitter: float = 0.0
 
-    def build(self) -> "Target":
+    def build(self) -> Target:
         """The target this spec describes; raises TargetError for an unknown preset or bad arrays."""
         if self.kind == "preset":
             return get_target(self.name)
@@ -150,9 +150,7 @@ def _moons(n: int, g: torch.Generator) -> torch.Tensor:
 
 def _spiral(n: int, g: torch.Generator) -> torch.Tensor:
     m = torch.sqrt(_uniform(n, g)) * 3 * math.pi
-    d = torch.stack(
-        [-torch.cos(m) * m + 0.5 * _uniform(n, g), torch.sin(m) * m + 0.5 * _uniform(n, g)], dim=1
-    )
+    d = torch.stack([-torch.cos(m) * m + 0.5 * _uniform(n, g), torch.sin(m) * m + 0.5 * _uniform(n, g)], dim=1)
     sign = torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0)
     return d * sign[:, None] / 3 + 0.1 * torch.randn(n, 2, generator=g)
 
@@ -214,9 +212,7 @@ def get_target(name: str) -> Target:
 # ---------------------------------------------------------------- data-driven targets
 
 
-def point_cloud_target(
-    name: str, points: np.ndarray, weights: np.ndarray | None = None, jitter: float = 0.0
-) -> Target:
+def point_cloud_target(name: str, points: np.ndarray, weights: np.ndarray | None = None, jitter: float = 0.0) -> Target:
     """A target that resamples `points` (m, 2) in data units.
 
     weights: (m,) non-negative, relative probability of each point (None: uniform).
@@ -252,7 +248,14 @@ def point_cloud_target(
             out = out + (torch.rand(n, 2, generator=g) - 0.5) * model_jitter
         return out
 
-    return Target(name, sample_model, normaliser=normaliser, points=points.astype(np.float32), weights=weights.astype(np.float32), jitter=float(jitter))
+    return Target(
+        name,
+        sample_model,
+        normaliser=normaliser,
+        points=points.astype(np.float32),
+        weights=weights.astype(np.float32),
+        jitter=float(jitter),
+    )
 
 
 def _check_size(data: bytes, what: str) -> None:
@@ -284,8 +287,9 @@ def parse_csv_points(data: bytes, what: str = "CSV file") -> np.ndarray:
         except ValueError:
             if i == 0 and not rows:
                 continue  # a header line
-            raise TargetError(f"{what}: line {i + 1} is not numeric ({','.join(cells)[:60]!r}); "
-                              "expected two numeric columns x,y") from None
+            raise TargetError(
+                f"{what}: line {i + 1} is not numeric ({','.join(cells)[:60]!r}); expected two numeric columns x,y"
+            ) from None
         if len(values) < 2:
             raise TargetError(f"{what}: line {i + 1} has {len(values)} column; expected two numeric columns x,y")
         rows.append(values[:2])
@@ -308,8 +312,9 @@ def image_density(data: bytes, what: str = "image") -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as img:
             if img.width * img.height > MAX_IMAGE_PIXELS:
-                raise TargetError(f"{what} is {img.width}x{img.height} pixels; "
-                                  f"the limit is {MAX_IMAGE_PIXELS:,} pixels")
+                raise TargetError(
+                    f"{what} is {img.width}x{img.height} pixels; the limit is {MAX_IMAGE_PIXELS:,} pixels"
+                )
             img.draft("L", (IMAGE_GRID * 4, IMAGE_GRID * 4))  # JPEG: decode at reduced size
             grey = img.convert("LA")
             grey.thumbnail((IMAGE_GRID, IMAGE_GRID))
@@ -317,8 +322,10 @@ def image_density(data: bytes, what: str = "image") -> np.ndarray:
     except Image.DecompressionBombError:
         raise TargetError(f"{what} is too large to decode; the limit is {MAX_IMAGE_PIXELS:,} pixels") from None
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise TargetError(f"{what} is not a readable image ({type(exc).__name__}); "
-                          f"expected a PNG or JPEG up to {MAX_IMAGE_PIXELS:,} pixels") from None
+        raise TargetError(
+            f"{what} is not a readable image ({type(exc).__name__}); "
+            f"expected a PNG or JPEG up to {MAX_IMAGE_PIXELS:,} pixels"
+        ) from None
     luminance, alpha = arr[..., 0], arr[..., 1]
     darkness = (1.0 - luminance) * alpha  # transparent pixels count as background
     return darkness
@@ -365,5 +372,7 @@ def target_from_file(path: str | Path) -> Target:
     if not path.is_file():
         raise TargetError(f"data file {str(path)!r} not found; expected a CSV of 2D points or a PNG/JPEG image")
     if path.stat().st_size > MAX_FILE_BYTES:
-        raise TargetError(f"{path.name} is {path.stat().st_size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB")
+        raise TargetError(
+            f"{path.name} is {path.stat().st_size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB"
+        )
     return target_from_bytes(path.name, path.read_bytes())

@@ -45,8 +45,9 @@ def literal(text: str, medium: str = "markdown") -> str:
     if medium == "markdown":
         text = _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(_CONTROL.sub(" ", text), quote=False))
         text = _WWW.sub(r"\1\\.", text)
-        return _LINE_START.sub(lambda m: m.group(1) + (f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\{m.group(4)}"),
-                               text)
+        return _LINE_START.sub(
+            lambda m: m.group(1) + (f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\{m.group(4)}"), text
+        )
     if medium == "html":
         return html.escape(_CONTROL.sub(" ", text), quote=True)
     if medium == "filename":

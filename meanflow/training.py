@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -145,7 +145,7 @@ class History:
 
     def take_new(self) -> np.ndarray:
         """Rows added since the last call."""
-        new = self.rows[self._reported:]
+        new = self.rows[self._reported :]
         self._reported = len(self.rows)
         return history_from_rows(new) if new else empty_history()
 
@@ -153,8 +153,14 @@ class History:
 # ---------------------------------------------------------------- checkpoints
 
 
-def make_checkpoint(net: torch.nn.Module, optimiser: torch.optim.Optimizer, generator: torch.Generator,
-                    step: int, elapsed: float, history: History) -> Checkpoint:
+def make_checkpoint(
+    net: torch.nn.Module,
+    optimiser: torch.optim.Optimizer,
+    generator: torch.Generator,
+    step: int,
+    elapsed: float,
+    history: History,
+) -> Checkpoint:
     """A copy of everything the next step depends on, on the CPU."""
     tensors = {f"net.{k}": v.detach().cpu().clone() for k, v in net.state_dict().items()}
     state = optimiser.state_dict()
@@ -167,8 +173,9 @@ def make_checkpoint(net: torch.nn.Module, optimiser: torch.optim.Optimizer, gene
     return Checkpoint(step, elapsed, tensors, groups, history.all(), tuple(history.pending))
 
 
-def restore_checkpoint(checkpoint: Checkpoint, net: torch.nn.Module, optimiser: torch.optim.Optimizer,
-                       generator: torch.Generator) -> None:
+def restore_checkpoint(
+    checkpoint: Checkpoint, net: torch.nn.Module, optimiser: torch.optim.Optimizer, generator: torch.Generator
+) -> None:
     """Put a checkpoint's weights, optimiser state and random state back (inverse of make_checkpoint)."""
     device = next(net.parameters()).device
     net.load_state_dict({k: v.to(device) for k, v in checkpoint.weights.items()}, strict=True)
@@ -186,12 +193,17 @@ def restore_checkpoint(checkpoint: Checkpoint, net: torch.nn.Module, optimiser: 
 # ---------------------------------------------------------------- the loop
 
 
-def run_training(config: TrainConfig, target: Target, *, resume: Checkpoint | None = None,
-                 extras: dict | None = None,
-                 should_stop: Callable[[], bool] = lambda: False,
-                 on_start: Callable[[], None] | None = None,
-                 on_progress: Callable[[Progress], None] | None = None,
-                 on_checkpoint: Callable[[Checkpoint], None] | None = None) -> RunResult:
+def run_training(
+    config: TrainConfig,
+    target: Target,
+    *,
+    resume: Checkpoint | None = None,
+    extras: dict | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_start: Callable[[], None] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    on_checkpoint: Callable[[Checkpoint], None] | None = None,
+) -> RunResult:
     """Train `config` on `target` until its steps or seconds run out, should_stop() says so, or it diverges.
 
     resume: continue from this checkpoint (same config; steps and max_seconds may be larger).
@@ -269,8 +281,18 @@ def run_training(config: TrainConfig, target: Target, *, resume: Checkpoint | No
             rate = meter.update(now, step)
             spent = elapsed_before + now - start
             left = None if config.max_seconds is None else max(0.0, config.max_seconds - spent)
-            on_progress(Progress(step, config.steps, spent, rate, RateMeter.eta(rate, config.steps - step, left),
-                                 history.take_new(), preview() if is_preview else None, step if is_preview else 0))
+            on_progress(
+                Progress(
+                    step,
+                    config.steps,
+                    spent,
+                    rate,
+                    RateMeter.eta(rate, config.steps - step, left),
+                    history.take_new(),
+                    preview() if is_preview else None,
+                    step if is_preview else 0,
+                )
+            )
             last_publish = now
 
     final_preview = preview()
@@ -283,8 +305,17 @@ def run_training(config: TrainConfig, target: Target, *, resume: Checkpoint | No
     session_seconds = time.perf_counter() - start
     rate = (step - (resume.step if resume else 0)) / session_seconds if session_seconds > 0 else 0.0
     net.eval()
-    return RunResult(end_state, message, step, elapsed, rate, history.all(), final_preview,
-                     make_checkpoint(net, optimiser, g, step, elapsed, history), flow)
+    return RunResult(
+        end_state,
+        message,
+        step,
+        elapsed,
+        rate,
+        history.all(),
+        final_preview,
+        make_checkpoint(net, optimiser, g, step, elapsed, history),
+        flow,
+    )
 
 
 def train(config: TrainConfig, target: Target, **kwargs) -> RunResult:

@@ -20,9 +20,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import Callable
 
 from .config import TrainConfig
 
@@ -47,30 +47,56 @@ def run_job(payload: dict, send: Callable[[tuple], None], should_stop: Callable[
         target = payload["target"].build()
         resume = runs.checkpoint_from_bytes(payload["resume"]) if payload.get("resume") else None
         torch.set_num_threads(config.threads)  # this worker's own process: nobody else's setting
-    except Exception as exc:  # noqa: BLE001: a bad job is reported, the worker lives on
+    except Exception as exc:  # a bad job is reported, the worker lives on
         send(("error", job_id, {"message": f"{type(exc).__name__}: {exc}"}))
         return
 
     def on_checkpoint(ckpt) -> None:
-        send(("checkpoint", job_id, {"bytes": runs.checkpoint_bytes(ckpt), "step": ckpt.step,
-                                     "elapsed": ckpt.elapsed, "history": ckpt.history}))
+        send(
+            (
+                "checkpoint",
+                job_id,
+                {
+                    "bytes": runs.checkpoint_bytes(ckpt),
+                    "step": ckpt.step,
+                    "elapsed": ckpt.elapsed,
+                    "history": ckpt.history,
+                },
+            )
+        )
 
     try:
-        result = run_training(config, target, resume=resume, extras=payload.get("extras") or {},
-                              should_stop=should_stop,
-                              on_start=lambda: send(("started", job_id, {})),
-                              on_progress=lambda p: send(("progress", job_id, p)),
-                              on_checkpoint=on_checkpoint)
-    except Exception as exc:  # noqa: BLE001
+        result = run_training(
+            config,
+            target,
+            resume=resume,
+            extras=payload.get("extras") or {},
+            should_stop=should_stop,
+            on_start=lambda: send(("started", job_id, {})),
+            on_progress=lambda p: send(("progress", job_id, p)),
+            on_checkpoint=on_checkpoint,
+        )
+    except Exception as exc:
         send(("error", job_id, {"message": f"{type(exc).__name__}: {exc}"}))
         return
     ckpt = result.checkpoint
-    send(("ended", job_id, {
-        "state": result.state, "message": result.message, "step": result.step, "elapsed": result.elapsed,
-        "steps_per_sec": result.steps_per_sec, "history": result.history, "preview": result.preview,
-        "weights": runs.weights_bytes(ckpt.weights) if ckpt is not None else None,
-        "checkpoint": runs.checkpoint_bytes(ckpt) if ckpt is not None else None,
-    }))
+    send(
+        (
+            "ended",
+            job_id,
+            {
+                "state": result.state,
+                "message": result.message,
+                "step": result.step,
+                "elapsed": result.elapsed,
+                "steps_per_sec": result.steps_per_sec,
+                "history": result.history,
+                "preview": result.preview,
+                "weights": runs.weights_bytes(ckpt.weights) if ckpt is not None else None,
+                "checkpoint": runs.checkpoint_bytes(ckpt) if ckpt is not None else None,
+            },
+        )
+    )
 
 
 # ---------------------------------------------------------------- local worker processes
@@ -106,7 +132,6 @@ def _local_worker(commands: Connection, events: Connection) -> None:
                 os._exit(0)
 
     threading.Thread(target=listen, name="commands", daemon=True).start()
-    import torch  # noqa: F401: imported before the first job, so a click starts training at once
 
     from . import training  # noqa: F401
 
@@ -150,10 +175,16 @@ class LocalPool:
     def _spawn(self, slot: int) -> None:
         cmd_read, cmd_write = os.pipe()
         ev_read, ev_write = os.pipe()
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(PACKAGE_DIR.parent)] +
-                                                          os.environ.get("PYTHONPATH", "").split(os.pathsep)))
-        proc = subprocess.Popen([sys.executable, "-m", "meanflow.workers", str(cmd_read), str(ev_write)],
-                                pass_fds=(cmd_read, ev_write), env=env, stdin=subprocess.DEVNULL)
+        env = dict(
+            os.environ,
+            PYTHONPATH=os.pathsep.join([str(PACKAGE_DIR.parent)] + os.environ.get("PYTHONPATH", "").split(os.pathsep)),
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "meanflow.workers", str(cmd_read), str(ev_write)],
+            pass_fds=(cmd_read, ev_write),
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
         os.close(cmd_read)
         os.close(ev_write)
         self._procs[slot] = proc
@@ -242,53 +273,74 @@ class LocalPool:
                 self._end(slot, kill=False)
 
 
-# ---------------------------------------------------------------- Ray actors
+# ---------------------------------------------------------------- Ray tasks
 
 
-def _ray_actor_class():
-    """The actor class, defined when a RayPool is made (so importing this module never imports Ray)."""
+def _ray_classes():
+    """The Ray pieces, defined when a RayPool is made (so importing this module never imports Ray).
+
+    A job is a Ray task holding one CPU while it trains: the cluster's CPUs are free for other
+    drivers (another server, a sweep from the command line) whenever nothing trains. The task
+    reports through a `Mailbox` actor of this pool (no CPU) that also carries stop requests.
+    """
     import ray
 
-    @ray.remote(num_cpus=1, max_concurrency=4, max_restarts=0)
-    class TrainerActor:
-        """Trains one job at a time in a thread of its own; the engine polls it for messages."""
-
+    @ray.remote(num_cpus=0, max_restarts=0)
+    class Mailbox:
         def __init__(self):
             self._messages: list = []
-            self._lock = threading.Lock()
-            self._stop = threading.Event()
-            self._current = None
+            self._stopped: set[str] = set()
 
-        def ping(self) -> int:
-            return os.getpid()
+        def put(self, message) -> None:
+            self._messages.append(message)
 
-        def start(self, payload: dict) -> None:
-            self._stop.clear()
-            self._current = payload["job_id"]
-
-            def send(message):
-                with self._lock:
-                    self._messages.append(message)
-
-            threading.Thread(target=run_job, args=(payload, send, self._stop.is_set), daemon=True).start()
-
-        def stop(self, job_id: str) -> None:
-            if job_id == self._current:
-                self._stop.set()
-
-        def poll(self) -> list:
-            with self._lock:
-                out, self._messages = self._messages, []
+        def take(self) -> list:
+            out, self._messages = self._messages, []
             return out
 
-    return TrainerActor
+        def stop(self, job_id: str) -> None:
+            self._stopped.add(job_id)
+
+        def stopped(self, job_id: str) -> bool:
+            return job_id in self._stopped
+
+    @ray.remote(num_cpus=1, max_retries=0)
+    def train_task(payload: dict, mailbox) -> int:
+        """Run one job on whichever node Ray chose; returns the worker's process id."""
+        job_id = payload["job_id"]
+        stop = threading.Event()
+
+        def watch() -> None:  # a stop request reaches the loop within about a quarter of a second
+            while not stop.is_set():
+                try:
+                    if ray.get(mailbox.stopped.remote(job_id), timeout=10):
+                        stop.set()
+                except Exception:  # the mailbox is gone with its server: stop
+                    stop.set()
+                time.sleep(0.25)
+
+        threading.Thread(target=watch, daemon=True).start()
+        mailbox.put.remote(("pid", job_id, os.getpid()))
+        try:
+            run_job(payload, lambda message: mailbox.put.remote(message), stop.is_set)
+        finally:
+            stop.set()
+        return os.getpid()
+
+    @ray.remote(num_cpus=1)
+    def warm() -> int:
+
+        return os.getpid()
+
+    return Mailbox, train_task, warm
 
 
 class RayPool:
-    """Jobs as Ray actors on a cluster: one actor (one CPU) per slot, created as jobs need them.
+    """Jobs as Ray tasks on a cluster, at most `size` at once (default: the cluster's CPUs).
 
     address: 'auto' or HOST:PORT of a running cluster. The meanflow package travels with the job
     (runtime_env py_modules), so nodes need only the requirements installed, not this checkout.
+    When this process ends, Ray ends its tasks: their runs keep their last checkpoints.
     """
 
     POLL_SECONDS = 0.25
@@ -299,34 +351,42 @@ class RayPool:
         from .jobs import max_jobs_from_env
 
         if not ray.is_initialized():
-            ray.init(address=address, runtime_env={"py_modules": [str(PACKAGE_DIR)]}, log_to_driver=False,
-                     logging_level="WARNING")
+            ray.init(
+                address=address,
+                runtime_env={"py_modules": [str(PACKAGE_DIR)]},
+                log_to_driver=False,
+                logging_level="WARNING",
+            )
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.size = size or max_jobs_from_env(max(1, cpus))
         self._ray = ray
-        self._actor_class = _ray_actor_class()
-        self._actors: list = [None] * self.size
+        mailbox_class, self._train_task, warm = _ray_classes()
+        self._mailbox = mailbox_class.remote()
+        self._refs: list = [None] * self.size  # each slot's running task
         self._jobs: list[str | None] = [None] * self.size
+        self._pids: dict[str, int] = {}
         self._last_poll = 0.0
+        self._warm = [warm.remote() for _ in range(self.size)]  # worker processes start now, with torch
 
     def ready(self, slot: int) -> bool:
         return True
 
     def pid(self, slot: int) -> int | None:
-        return None  # actors live on other machines: there is no local process to name
-
-    def _actor(self, slot: int):
-        if self._actors[slot] is None:
-            self._actors[slot] = self._actor_class.remote()
-        return self._actors[slot]
+        """The process id of the slot's task on its own node (meaningful on a one-machine cluster)."""
+        job_id = self._jobs[slot]
+        if job_id is None:
+            return None
+        deadline = time.monotonic() + 30
+        while job_id not in self._pids and time.monotonic() < deadline:
+            time.sleep(0.1)  # the engine's thread fills it from the mailbox
+        return self._pids.get(job_id)
 
     def start(self, slot: int, payload: dict) -> None:
         self._jobs[slot] = payload["job_id"]
-        self._actor(slot).start.remote(payload)
+        self._refs[slot] = self._train_task.remote(payload, self._mailbox)
 
     def stop(self, slot: int, job_id: str) -> None:
-        if self._actors[slot] is not None:
-            self._actors[slot].stop.remote(job_id)
+        self._mailbox.stop.remote(job_id)
 
     def poll(self, timeout: float) -> list[tuple[int, tuple]]:
         wait_for = self._last_poll + self.POLL_SECONDS - time.monotonic()
@@ -335,33 +395,46 @@ class RayPool:
             if self._last_poll + self.POLL_SECONDS > time.monotonic():
                 return []
         self._last_poll = time.monotonic()
-        busy = [slot for slot, job in enumerate(self._jobs) if job is not None]
-        refs = {slot: self._actors[slot].poll.remote() for slot in busy}
-        messages = []
-        for slot, ref in refs.items():
-            try:
-                batch = self._ray.get(ref, timeout=30)
-            except Exception:  # noqa: BLE001: RayActorError, a dead node, a timeout: the worker is lost
-                messages.append((slot, ("lost", self._jobs[slot], {})))
-                self._jobs[slot] = None
+        slot_of = {job: slot for slot, job in enumerate(self._jobs) if job is not None}
+        try:
+            batch = self._ray.get(self._mailbox.take.remote(), timeout=30)
+        except Exception:  # the mailbox died: every running job is lost
+            batch = [("lost", job, {}) for job in slot_of]
+        out = []
+        for message in batch:
+            kind, job_id, data = message
+            if kind == "pid":
+                self._pids[job_id] = data
                 continue
-            for message in batch:
-                if message[0] in ("ended", "error"):
-                    self._jobs[slot] = None
-                messages.append((slot, message))
-        return messages
+            slot = slot_of.get(job_id)
+            if slot is None:
+                continue
+            if kind in ("ended", "error", "lost"):
+                self._jobs[slot], self._refs[slot] = None, None
+            out.append((slot, message))
+        done = [slot for slot, ref in enumerate(self._refs) if ref is not None]
+        if done:  # a task that ended without saying so: its worker died
+            finished, _ = self._ray.wait([self._refs[s] for s in done], num_returns=len(done), timeout=0)
+            for slot in done:
+                if self._refs[slot] in finished:
+                    try:
+                        self._ray.get(self._refs[slot])
+                        continue  # ended normally: its 'ended' message is on its way
+                    except Exception:  # WorkerCrashedError, a lost node
+                        out.append((slot, ("lost", self._jobs[slot], {})))
+                        self._jobs[slot], self._refs[slot] = None, None
+        return out
 
     def restart(self, slot: int) -> None:
-        actor, self._actors[slot] = self._actors[slot], None
-        if actor is not None:
-            try:
-                self._ray.kill(actor)
-            except Exception:  # noqa: BLE001: already gone
-                pass
+        self._refs[slot], self._jobs[slot] = None, None  # Ray replaces dead worker processes itself
 
     def close(self) -> None:
-        for slot in range(self.size):
-            self.restart(slot)
+        for job_id in [j for j in self._jobs if j is not None]:
+            self._mailbox.stop.remote(job_id)
+        try:
+            self._ray.kill(self._mailbox)
+        except Exception:  # already gone
+            pass
 
 
 if __name__ == "__main__":  # a LocalPool worker: python -m meanflow.workers COMMANDS_FD EVENTS_FD

@@ -10,6 +10,8 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import wait_until
 
+pytestmark = pytest.mark.slow  # worker processes, subprocesses or whole app runs: `make test-fast` skips them
+
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 120
 
@@ -189,10 +191,13 @@ def test_a_shared_run_from_another_session_is_opened_from_the_library(app, tmp_p
     from meanflow.targets import get_target
     from meanflow.training import train
 
-    path = save_result(tmp_path / "runs" / "earlier-run", tiny_config, get_target("moons"),
-                       train(tiny_config, get_target("moons")))
+    path = save_result(
+        tmp_path / "runs" / "earlier-run", tiny_config, get_target("moons"), train(tiny_config, get_target("moons"))
+    )
     set_shared(path, True)
-    save_result(tmp_path / "runs" / "private-run", tiny_config, get_target("rings"), train(tiny_config, get_target("rings")))
+    save_result(
+        tmp_path / "runs" / "private-run", tiny_config, get_target("rings"), train(tiny_config, get_target("rings"))
+    )
     (tmp_path / "runs" / "broken-run").mkdir()
     (tmp_path / "runs" / "broken-run" / "config.json").write_text("{half written")
     app.switch_page("app_pages/train.py").run()
@@ -201,7 +206,8 @@ def test_a_shared_run_from_another_session_is_opened_from_the_library(app, tmp_p
     app.button(key="open_run:earlier-run").click().run()
     app.switch_page("app_pages/animate.py").run()
     assert "run:earlier-run" in app.selectbox(key="anim_left_run").options or any(
-        "moons" in o for o in app.selectbox(key="anim_left_run").options)
+        "moons" in o for o in app.selectbox(key="anim_left_run").options
+    )
     assert "run:earlier-run" in [e.key for e in app.session_state["session"].ready()]
 
 
@@ -211,22 +217,38 @@ def test_a_run_link_opens_a_private_run_in_a_new_session(app, tmp_path, tiny_con
     from meanflow.targets import get_target
     from meanflow.training import train
 
-    save_result(tmp_path / "runs" / "20260101-000000-meanflow-cccccccccccccccccccccccc", tiny_config,
-                get_target("rings"), train(tiny_config, get_target("rings")))
+    save_result(
+        tmp_path / "runs" / "20260101-000000-meanflow-cccccccccccccccccccccccc",
+        tiny_config,
+        get_target("rings"),
+        train(tiny_config, get_target("rings")),
+    )
     app.query_params["anim_left_run"] = "run:20260101-000000-meanflow-cccccccccccccccccccccccc"
     app.switch_page("app_pages/animate.py").run()
     assert not app.exception
     assert app.selectbox(key="anim_left_run").value == "run:20260101-000000-meanflow-cccccccccccccccccccccccc"
 
 
-@pytest.mark.parametrize("page, params", [
-    ("app_pages/fields.py", {"field_t": "2", "field_r": "nan"}),
-    ("app_pages/fields.py", {"field_t": "1e-300", "field_r": "0"}),
-    ("app_pages/animate.py", {"particles": "50", "anim_left_steps": "3", "anim_seed": "-4"}),
-    ("app_pages/train.py", {"seconds": "1", "batch": "7", "lr": "inf", "meanflow.time_sampler": "beta",
-                            "target": "banana", "methods": "gan,meanflow,meanflow"}),
-    ("app_pages/compare.py", {"cmp_n": "12", "cmp_nfe": "1,x,64,1,1,1", "cmp_runs": "nope"}),
-])
+@pytest.mark.parametrize(
+    "page, params",
+    [
+        ("app_pages/fields.py", {"field_t": "2", "field_r": "nan"}),
+        ("app_pages/fields.py", {"field_t": "1e-300", "field_r": "0"}),
+        ("app_pages/animate.py", {"particles": "50", "anim_left_steps": "3", "anim_seed": "-4"}),
+        (
+            "app_pages/train.py",
+            {
+                "seconds": "1",
+                "batch": "7",
+                "lr": "inf",
+                "meanflow.time_sampler": "beta",
+                "target": "banana",
+                "methods": "gan,meanflow,meanflow",
+            },
+        ),
+        ("app_pages/compare.py", {"cmp_n": "12", "cmp_nfe": "1,x,64,1,1,1", "cmp_runs": "nope"}),
+    ],
+)
 def test_a_hand_edited_url_falls_back_to_the_widget_limits(app, page, params):
     """Out-of-range, non-numeric or unknown URL values never break a page; the widgets show the defaults."""
     for key, value in params.items():

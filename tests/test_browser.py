@@ -15,14 +15,21 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("playwright")
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from playwright.sync_api import expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium missing")]
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run", "--disable-quic"]
+LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 def _free_port() -> int:
@@ -37,9 +44,28 @@ def start_server(runs_dir: Path, log: Path, port: int | None = None, **env) -> t
     environ = dict(os.environ, MEANFLOW_RUNS_DIR=str(runs_dir), **env)
     with open(log, "a") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.address", "127.0.0.1", "--server.port", str(port), "--server.fileWatcherType", "none",
-             "--browser.gatherUsageStats", "false"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=environ)
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app.py",
+                "--server.headless",
+                "true",
+                "--server.address",
+                "127.0.0.1",
+                "--server.port",
+                str(port),
+                "--server.fileWatcherType",
+                "none",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=environ,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -142,8 +168,13 @@ def test_every_page_paints_without_errors(server, page):
     """Each page shows its title and at least one chart (or its text), and the server logs no error."""
     url, log, _ = server
     timings = {}
-    for path, title in [("", "MeanFlow playground"), ("train", "Train"), ("animate", "Animate"),
-                        ("compare", "Compare step counts"), ("fields", "Velocity fields")]:
+    for path, title in [
+        ("", "MeanFlow playground"),
+        ("train", "Train"),
+        ("animate", "Animate"),
+        ("compare", "Compare step counts"),
+        ("fields", "Velocity fields"),
+    ]:
         open_page(page, f"{url}/{path}")  # warm-up load
         timings[path or "home"] = open_page(page, f"{url}/{path}")
         expect(page.get_by_role("heading", name=title).first).to_be_visible()
@@ -177,7 +208,8 @@ def test_pages_answer_while_two_runs_train(server, page):
         t0 = time.perf_counter()
         right_steps.press(key)
         page.locator(".js-plotly-plot .annotation-text").filter(has_text=f", {steps} steps").first.wait_for(
-            timeout=30_000)
+            timeout=30_000
+        )
         latencies.append(time.perf_counter() - t0)
     shot(page, "animate_while_training")
     print(f"\nwidget change while two runs train (s): {', '.join(f'{t:.2f}' for t in latencies)}")

@@ -8,13 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # worker processes, subprocesses or whole app runs: `make test-fast` skips them
+
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--steps", "40", "--batch", "64", "--hidden", "16", "--depth", "2", "--quiet"]
 
 
 def run_cli(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "meanflow", *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "meanflow", *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +49,25 @@ def test_train_sample_evaluate_end_to_end(run_dir, tmp_path):
 def test_train_from_a_csv_file_with_a_time_budget(tmp_path):
     pts = np.random.default_rng(0).normal(size=(500, 2)) * 100 + 1000
     np.savetxt(tmp_path / "pts.csv", pts, delimiter=",")
-    result = run_cli("train", "--method", "flow-matching", "--target-file", tmp_path / "pts.csv",
-                     "--steps", "100000", "--max-seconds", "1", "--batch", "32", "--hidden", "8", "--depth", "1",
-                     "--out", tmp_path / "run")
+    result = run_cli(
+        "train",
+        "--method",
+        "flow-matching",
+        "--target-file",
+        tmp_path / "pts.csv",
+        "--steps",
+        "100000",
+        "--max-seconds",
+        "1",
+        "--batch",
+        "32",
+        "--hidden",
+        "8",
+        "--depth",
+        "1",
+        "--out",
+        tmp_path / "run",
+    )
     assert result.returncode == 0, result.stderr
     assert "time budget of 1 s" in result.stderr and "steps/s" in result.stderr
     config = json.loads((tmp_path / "run" / "config.json").read_text())
@@ -56,8 +75,9 @@ def test_train_from_a_csv_file_with_a_time_budget(tmp_path):
 
 
 def test_a_diverged_run_prints_one_line_and_exits_1(tmp_path):
-    result = run_cli("train", "--method", "meanflow", "--target", "spiral", *TINY, "--lr", "1e30",
-                     "--out", tmp_path / "run")
+    result = run_cli(
+        "train", "--method", "meanflow", "--target", "spiral", *TINY, "--lr", "1e30", "--out", tmp_path / "run"
+    )
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "diverged at step" in lines[0]
@@ -65,39 +85,59 @@ def test_a_diverged_run_prints_one_line_and_exits_1(tmp_path):
 
 
 def test_bench_prints_all_three_variants_as_json():
-    result = run_cli("bench", "--json", "--hidden", "16", "--depth", "2", "--batch", "32", "--steps", "2",
-                     "--rounds", "1")
+    result = run_cli(
+        "bench", "--json", "--hidden", "16", "--depth", "2", "--batch", "32", "--steps", "2", "--rounds", "1"
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert set(report["ms_per_step"]) == {"flow-matching", "meanflow", "meanflow-naive"}
     assert report["ratio_to_flow_matching"]["flow-matching"] == 1.0
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["train", "--method", "meanflow", "--target", "banana", "--out", "x"], "unknown target 'banana'; accepted"),
-    (["train", "--method", "gan", "--target", "moons", "--out", "x"], "invalid choice: 'gan'"),
-    (["train", "--method", "meanflow", "--target", "moons", "--steps", "0", "--out", "x"], "a step count from 1 to 10,000,000"),
-    (["train", "--method", "meanflow", "--target-file", "/no/such.csv", "--out", "x"], "not found"),
-    (["train", "--method", "meanflow", "--out", "x"], "one of the arguments --target --target-file is required"),
-    (["train", "--method", "meanflow", "--target", "moons", "--r-neq-t", "2", "--out", "x"], "a number in [0, 1]"),
-    (["sample", "/no/such/run", "--nfe", "1", "--n", "10", "--out", "s.npy"], "not found"),
-    (["sample", "RUN", "--nfe", "1", "--n", "10", "--out", "s.txt"], "must end in .npy or .csv"),
-    (["sample", "RUN", "--nfe", "-3", "--n", "10", "--out", "s.npy"], "a step count from 1 to 1,024, got '-3'"),
-    (["evaluate", "/no/such.npy", "--target", "moons"], "not found"),
-    (["frobnicate"], "invalid choice"),
-    (["train", "--method", "meanflow", "--target", "moons", "--device", "banana", "--out", "x"], "banana"),
-    (["train", "--method", "meanflow", "--target", "moons", "--seed", "99999999999999999999999", "--out", "x"],
-     "a seed from 0"),
-    (["train", "--method", "meanflow", "--target", "moons", "--out", "/proc/no/such/dir"], "No such file or directory"),
-    (["sample", "RUN", "--nfe", "1", "--n", "10", "--seed", "-1", "--out", "s.npy"], "a seed from 0"),
-    (["sample", "RUN", "--nfe", "100000", "--n", "10", "--out", "s.npy"], "a step count from 1 to 1,024"),
-    (["sample", "RUN", "--nfe", "1", "--n", "99999999", "--out", "s.npy"], "a sample count from 1 to 1,000,000"),
-    (["train", "--method", "flow-matching", "--target", "moons", "--r-neq-t", "0.5", "--out", "x"],
-     "--r-neq-t is not an option of flow-matching"),
-    (["train", "--method", "meanflow", "--target", "moons", "--hidden", "100000", "--out", "x"], "a width from 1 to"),
-    (["train", "--method", "meanflow", "--target", "moons", "--max-seconds", "inf", "--out", "x"], "seconds in (0, "),
-    (["resume", "/no/such/run"], "not found"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["train", "--method", "meanflow", "--target", "banana", "--out", "x"], "unknown target 'banana'; accepted"),
+        (["train", "--method", "gan", "--target", "moons", "--out", "x"], "invalid choice: 'gan'"),
+        (
+            ["train", "--method", "meanflow", "--target", "moons", "--steps", "0", "--out", "x"],
+            "a step count from 1 to 10,000,000",
+        ),
+        (["train", "--method", "meanflow", "--target-file", "/no/such.csv", "--out", "x"], "not found"),
+        (["train", "--method", "meanflow", "--out", "x"], "one of the arguments --target --target-file is required"),
+        (["train", "--method", "meanflow", "--target", "moons", "--r-neq-t", "2", "--out", "x"], "a number in [0, 1]"),
+        (["sample", "/no/such/run", "--nfe", "1", "--n", "10", "--out", "s.npy"], "not found"),
+        (["sample", "RUN", "--nfe", "1", "--n", "10", "--out", "s.txt"], "must end in .npy or .csv"),
+        (["sample", "RUN", "--nfe", "-3", "--n", "10", "--out", "s.npy"], "a step count from 1 to 1,024, got '-3'"),
+        (["evaluate", "/no/such.npy", "--target", "moons"], "not found"),
+        (["frobnicate"], "invalid choice"),
+        (["train", "--method", "meanflow", "--target", "moons", "--device", "banana", "--out", "x"], "banana"),
+        (
+            ["train", "--method", "meanflow", "--target", "moons", "--seed", "99999999999999999999999", "--out", "x"],
+            "a seed from 0",
+        ),
+        (
+            ["train", "--method", "meanflow", "--target", "moons", "--out", "/proc/no/such/dir"],
+            "No such file or directory",
+        ),
+        (["sample", "RUN", "--nfe", "1", "--n", "10", "--seed", "-1", "--out", "s.npy"], "a seed from 0"),
+        (["sample", "RUN", "--nfe", "100000", "--n", "10", "--out", "s.npy"], "a step count from 1 to 1,024"),
+        (["sample", "RUN", "--nfe", "1", "--n", "99999999", "--out", "s.npy"], "a sample count from 1 to 1,000,000"),
+        (
+            ["train", "--method", "flow-matching", "--target", "moons", "--r-neq-t", "0.5", "--out", "x"],
+            "--r-neq-t is not an option of flow-matching",
+        ),
+        (
+            ["train", "--method", "meanflow", "--target", "moons", "--hidden", "100000", "--out", "x"],
+            "a width from 1 to",
+        ),
+        (
+            ["train", "--method", "meanflow", "--target", "moons", "--max-seconds", "inf", "--out", "x"],
+            "seconds in (0, ",
+        ),
+        (["resume", "/no/such/run"], "not found"),
+    ],
+)
 def test_bad_input_exits_2_with_one_line_and_no_traceback(args, fragment, run_dir, tmp_path):
     args = [str(run_dir) if a == "RUN" else a for a in args]
     result = run_cli(*args)
@@ -150,8 +190,20 @@ def test_methods_lists_the_registry_and_train_takes_each_methods_flags(tmp_path)
     for name, method in METHODS.items():
         assert f"{name}  ({method.label})" in listing.stdout and method.arxiv in listing.stdout
     assert "--tangent" not in listing.stdout  # an ablation-only option is never offered for training
-    result = run_cli("train", "--method", "meanflow", "--target", "moons", *TINY, "--conditioning", "t,r",
-                     "--r-neq-t", "0.25", "--out", tmp_path / "run")
+    result = run_cli(
+        "train",
+        "--method",
+        "meanflow",
+        "--target",
+        "moons",
+        *TINY,
+        "--conditioning",
+        "t,r",
+        "--r-neq-t",
+        "0.25",
+        "--out",
+        tmp_path / "run",
+    )
     assert result.returncode == 0, result.stderr
     options = json.loads((tmp_path / "run" / "config.json").read_text())["config"]["options"]
     assert options["conditioning"] == "t,r" and options["r_neq_t"] == 0.25
@@ -174,6 +226,12 @@ def test_bench_quality_reports_every_variant_beside_its_floors():
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     assert {(r["variant"], r["nfe"]) for r in rows} == {
-        ("meanflow-naive", 1), ("meanflow", 1), ("meanflow", 2), ("meanflow", 4),
-        ("flow-matching", 1), ("flow-matching", 8), ("flow-matching", 32)}
+        ("meanflow-naive", 1),
+        ("meanflow", 1),
+        ("meanflow", 2),
+        ("meanflow", 4),
+        ("flow-matching", 1),
+        ("flow-matching", 8),
+        ("flow-matching", 32),
+    }
     assert all(r["hist_tv_floor"] > 0 and r["in_support_floor"] == 1.0 for r in rows)

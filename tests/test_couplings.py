@@ -14,8 +14,9 @@ def test_minibatch_ot_is_the_optimal_permutation():
     x, e = torch.randn(6, 2, generator=g), torch.randn(6, 2, generator=g)
     paired = minibatch_ot(x, e)
     assert sorted(map(tuple, paired.tolist())) == sorted(map(tuple, e.tolist()))  # a permutation
-    best = min(sum(float((x[i] - e[p]).pow(2).sum()) for i, p in enumerate(perm))
-               for perm in itertools.permutations(range(6)))
+    best = min(
+        sum(float((x[i] - e[p]).pow(2).sum()) for i, p in enumerate(perm)) for perm in itertools.permutations(range(6))
+    )
     assert float((x - paired).pow(2).sum()) == pytest.approx(best, rel=1e-6)
 
 

@@ -170,8 +170,9 @@ def test_velocity_animation_shares_one_scale():
 def test_scatter_grid_has_square_fixed_panels():
     """One subplot per panel, titled by key, same ranges and equal aspect everywhere."""
     rng = np.random.default_rng(0)
-    fig = scatter_grid({f"{k} steps": rng.normal(size=(20, 2)) for k in (1, 2, 4)}, columns=2,
-                       reference=rng.normal(size=(10, 2)))
+    fig = scatter_grid(
+        {f"{k} steps": rng.normal(size=(20, 2)) for k in (1, 2, 4)}, columns=2, reference=rng.normal(size=(10, 2))
+    )
     titles = [a.text for a in fig.layout.annotations]
     assert titles == ["1 steps", "2 steps", "4 steps"] and len(fig.data) == 6
     for i in ("", "2", "3"):
@@ -202,8 +203,14 @@ def test_loss_curves_raw_and_smoothed_per_run_and_empty_history():
 
 def test_quality_chart_one_line_per_run_and_a_floor():
     """One trace per run and a dashed horizontal floor at the mean of the floor column."""
-    table = pd.DataFrame({"run": ["a", "a", "b", "b"], "nfe": [1, 4, 1, 4], "hist_tv": [0.3, 0.1, 0.4, 0.2],
-                          "hist_tv_floor": [0.04, 0.06, 0.04, 0.06]})
+    table = pd.DataFrame(
+        {
+            "run": ["a", "a", "b", "b"],
+            "nfe": [1, 4, 1, 4],
+            "hist_tv": [0.3, 0.1, 0.4, 0.2],
+            "hist_tv_floor": [0.04, 0.06, 0.04, 0.06],
+        }
+    )
     fig = quality_chart(table, "hist_tv", "hist_tv_floor")
     assert [t.name for t in fig.data] == ["a", "b"]
     (floor,) = fig.layout.shapes
@@ -218,11 +225,15 @@ def test_every_builder_round_trips_through_json(panels):
 
     grid = np.mgrid[-1:1:3j, -1:1:3j].reshape(2, -1).T
     table = pd.DataFrame({"run": ["a"], "nfe": [1], "sliced_w1": [0.1], "sliced_w1_floor": [0.02]})
-    figs = [scatter_figure(np.ones((4, 2))), scatter_grid({"a": np.ones((4, 2))}, columns=3),
-            trajectory_animation(panels, n_frames=3), velocity_field_figure(grid, grid),
-            velocity_field_animation(grid, [("t=1.00", grid)]),
-            loss_curves({"a": history_from_rows([(1, 1.0, 1.0, 0.1, 0.1)])}),
-            quality_chart(table, "sliced_w1", "sliced_w1_floor")]
+    figs = [
+        scatter_figure(np.ones((4, 2))),
+        scatter_grid({"a": np.ones((4, 2))}, columns=3),
+        trajectory_animation(panels, n_frames=3),
+        velocity_field_figure(grid, grid),
+        velocity_field_animation(grid, [("t=1.00", grid)]),
+        loss_curves({"a": history_from_rows([(1, 1.0, 1.0, 0.1, 0.1)])}),
+        quality_chart(table, "sliced_w1", "sliced_w1_floor"),
+    ]
     for fig in figs:
         back = pio.from_json(fig.to_json())
         assert [t.type for t in back.data] == [t.type for t in fig.data] and len(back.frames) == len(fig.frames)

@@ -17,6 +17,8 @@ from meanflow.training import train
 from meanflow.workers import LocalPool
 from tests.conftest import wait_until
 
+pytestmark = pytest.mark.slow  # worker processes, subprocesses or whole app runs: `make test-fast` skips them
+
 LONG = 10**6  # steps a test run never reaches: it ends when stopped
 
 
@@ -99,8 +101,10 @@ def test_the_line_is_fair_between_owners(tmp_path, tiny_config):
         a2 = eng.submit(tiny_config, get_target("moons"), tmp_path / "a2", owner="a")
         b1 = eng.submit(long, get_target("moons"), tmp_path / "b1", owner="b")
         eng.stop(a1)
-        wait_until(lambda: eng.snapshot(a2).state == "running" or eng.snapshot(b1).state == "running",
-                   what="the next job to start")
+        wait_until(
+            lambda: eng.snapshot(a2).state == "running" or eng.snapshot(b1).state == "running",
+            what="the next job to start",
+        )
         # a2 was first in line, and a's running share is free again: a2 goes first, b1 waits behind it
         assert eng.snapshot(a2).state in ("running", "done") and eng.snapshot(b1).position == 1
         eng.release("b")
@@ -124,8 +128,9 @@ def test_a_killed_worker_fails_its_run_keeps_the_checkpoint_and_the_rest_carry_o
     weights (usable, resumable); the other run finishes, and a new worker takes the next job."""
     eng = Engine(LocalPool(2))
     try:
-        victim = eng.submit(replace(tiny_config, steps=LONG, checkpoint_seconds=0.2), get_target("moons"),
-                            tmp_path / "victim")
+        victim = eng.submit(
+            replace(tiny_config, steps=LONG, checkpoint_seconds=0.2), get_target("moons"), tmp_path / "victim"
+        )
         other = eng.submit(replace(tiny_config, steps=3000), get_target("moons"), tmp_path / "other")
         wait_until(lambda: (tmp_path / "victim" / runs.CHECKPOINT_FILE).is_file(), what="a checkpoint")
         os.kill(eng.worker_pid(victim), signal.SIGKILL)

@@ -11,6 +11,8 @@ from meanflow.targets import get_target
 from meanflow.training import train
 from tests.conftest import wait_until
 
+pytestmark = pytest.mark.slow  # worker processes, subprocesses or whole app runs: `make test-fast` skips them
+
 
 def _session(engine, tmp_path, mode="private"):
     return Session(engine, RunIndex(tmp_path / "runs"), None, RunCache(4), mode=mode)
@@ -83,8 +85,9 @@ def test_resume_continues_an_interrupted_run_to_its_end(engine, tmp_path, tiny_c
     from meanflow import runs
 
     cfg = replace(tiny_config, steps=200, checkpoint_seconds=1e-9)
-    path = runs.create_run(tmp_path / "runs" / "20260101-000000-meanflow-bbbbbbbbbbbbbbbbbbbbbbbb", cfg,
-                           get_target("moons"))
+    path = runs.create_run(
+        tmp_path / "runs" / "20260101-000000-meanflow-bbbbbbbbbbbbbbbbbbbbbbbb", cfg, get_target("moons")
+    )
     saved = []
     train(replace(cfg, steps=50), get_target("moons"), on_checkpoint=saved.append)
     runs.write_checkpoint(path, runs.checkpoint_bytes(saved[-1]), 50, saved[-1].elapsed, saved[-1].history)

@@ -13,10 +13,13 @@ import pytest
 from tests.test_browser import CHROMIUM, LAUNCH_ARGS, browser, open_page, server, shot  # noqa: F401
 
 pytest.importorskip("playwright")
-from playwright.sync_api import expect  # noqa: E402
+from playwright.sync_api import expect
 
-pytestmark = [pytest.mark.slow, pytest.mark.browser,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium missing")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium missing"),
+]
 SESSIONS = 4
 
 
@@ -49,12 +52,13 @@ def test_four_sessions_train_and_animate_at_once(server, browser):  # noqa: F811
                 raise
             expect(pg.get_by_text(re.compile(r"MeanFlow · checkerboard — "))).to_have_count(1)  # its own run only
         rss.append(server_rss_mb(pid))
-        for i, pg in enumerate(pages):
+        for pg in pages:
             t0 = time.perf_counter()
             pg.get_by_role("link", name="Animate").first.click()
             # what only Animate shows: the Train page's charts may still be on screen
             pg.locator(".js-plotly-plot .annotation-text").filter(
-                has_text="MeanFlow · checkerboard, 1 step").first.wait_for(timeout=60_000)
+                has_text="MeanFlow · checkerboard, 1 step"
+            ).first.wait_for(timeout=60_000)
             latency["animate"].append(time.perf_counter() - t0)
         for pg in pages:
             pg.locator("g.updatemenu-button").first.click()
@@ -64,9 +68,11 @@ def test_four_sessions_train_and_animate_at_once(server, browser):  # noqa: F811
     finally:
         for c in contexts:
             c.close()
-    print(f"\n{SESSIONS} sessions: Train page load (s) {', '.join(f'{t:.2f}' for t in latency['train'])}; "
-          f"Animate after training (s) {', '.join(f'{t:.2f}' for t in latency['animate'])}; "
-          f"server RSS (MB) start {rss[0]:.0f}, after training {rss[1]:.0f}, animating {rss[2]:.0f}")
+    print(
+        f"\n{SESSIONS} sessions: Train page load (s) {', '.join(f'{t:.2f}' for t in latency['train'])}; "
+        f"Animate after training (s) {', '.join(f'{t:.2f}' for t in latency['animate'])}; "
+        f"server RSS (MB) start {rss[0]:.0f}, after training {rss[1]:.0f}, animating {rss[2]:.0f}"
+    )
     assert not errors, errors
     text = log.read_text()
     assert "Traceback" not in text and "missing ScriptRunContext" not in text

@@ -17,8 +17,9 @@ OPTIONS = MeanFlowOptions()
 
 
 def _net(hidden, depth, seed, **options):
-    return build_network(TrainConfig(hidden=hidden, depth=depth, options=options or None),
-                         generator=torch.Generator().manual_seed(seed))
+    return build_network(
+        TrainConfig(hidden=hidden, depth=depth, options=options or None), generator=torch.Generator().manual_seed(seed)
+    )
 
 
 def _u_fn(net, options=OPTIONS):

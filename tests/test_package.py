@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -27,3 +29,58 @@ def test_figures_config_and_text_need_no_torch():
 def test_no_module_of_the_core_mentions_streamlit():
     for path in (ROOT / "meanflow").rglob("*.py"):
         assert "import streamlit" not in path.read_text(), path
+
+
+@pytest.mark.slow
+def test_pip_install_gives_a_meanflow_command_and_the_bundled_runs(tmp_path):
+    """`pip install .` (here: into a folder, without dependencies) installs the `meanflow` command,
+    the same as `python -m meanflow`, and the bundled runs, which the installed package finds."""
+    import os
+
+    target = tmp_path / "site"
+    build = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert build.returncode == 0, build.stderr[-2000:]
+    env = dict(os.environ, PYTHONPATH=str(target))
+    where = subprocess.run(
+        [sys.executable, "-c", "from meanflow.paths import pretrained_dir as p; print(p())"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    bundled = Path(where.stdout.strip())
+    assert bundled.is_relative_to(target) and (bundled / "meanflow-moons" / "weights.safetensors").is_file()
+    command = subprocess.run(
+        [str(target / "bin" / "meanflow"), "methods"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    module = subprocess.run(
+        [sys.executable, "-m", "meanflow", "methods"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert command.returncode == 0 and command.stdout == module.stdout and "meanflow  (MeanFlow)" in command.stdout

@@ -50,7 +50,10 @@ def test_a_data_target_run_keeps_its_points_and_units(tmp_path, tiny_config):
 def test_the_target_name_comes_from_the_target(tmp_path, tiny_config):
     """A config carries no target name: what the folder says is the target that was trained."""
     path = save_result(tmp_path / "moons", tiny_config, get_target("moons"), train(tiny_config, get_target("moons")))
-    assert read_info(path).target_name == "moons" and "target" not in json.loads((path / CONFIG_FILE).read_text())["config"]
+    assert (
+        read_info(path).target_name == "moons"
+        and "target" not in json.loads((path / CONFIG_FILE).read_text())["config"]
+    )
 
 
 def test_a_run_that_no_job_owns_reads_as_interrupted_and_samples_from_its_checkpoint(tmp_path, tiny_config):
@@ -71,12 +74,20 @@ def test_a_run_that_no_job_owns_reads_as_interrupted_and_samples_from_its_checkp
 
 def test_checkpoint_bytes_round_trip_exactly(tiny_config):
     checkpoints = []
-    train(replace(tiny_config, checkpoint_seconds=1e-9, steps=25), get_target("moons"), on_checkpoint=checkpoints.append)
+    train(
+        replace(tiny_config, checkpoint_seconds=1e-9, steps=25), get_target("moons"), on_checkpoint=checkpoints.append
+    )
     ckpt = checkpoints[-1]
     back = runs.checkpoint_from_bytes(runs.checkpoint_bytes(ckpt))
-    assert (back.step, back.elapsed, back.adam_groups, back.pending) == (ckpt.step, ckpt.elapsed, ckpt.adam_groups,
-                                                                          ckpt.pending)
-    assert set(back.tensors) == set(ckpt.tensors) and all(torch.equal(back.tensors[k], v) for k, v in ckpt.tensors.items())
+    assert (back.step, back.elapsed, back.adam_groups, back.pending) == (
+        ckpt.step,
+        ckpt.elapsed,
+        ckpt.adam_groups,
+        ckpt.pending,
+    )
+    assert set(back.tensors) == set(ckpt.tensors) and all(
+        torch.equal(back.tensors[k], v) for k, v in ckpt.tensors.items()
+    )
     np.testing.assert_array_equal(back.history, ckpt.history)
     with pytest.raises(RunError, match="not a valid checkpoint"):
         runs.checkpoint_from_bytes(b"\x00" * 64)
@@ -111,25 +122,31 @@ def _edit_document(path, **changes):
     (path / CONFIG_FILE).write_text(json.dumps(doc))
 
 
-@pytest.mark.parametrize("corrupt, message", [
-    (lambda p: (p / CONFIG_FILE).write_text("{not json"), "not valid JSON"),
-    (lambda p: (p / CONFIG_FILE).write_text('{"format": "meanflow-run", "step": ' + "9" * 5000 + "}"), "not valid JSON"),
-    (lambda p: (p / CONFIG_FILE).write_text("[" * 60_000), "not valid JSON"),
-    (lambda p: (p / CONFIG_FILE).write_text(json.dumps({"format": "other"})), "not a meanflow run config"),
-    (lambda p: (p / CONFIG_FILE).unlink(), "missing"),
-    (lambda p: (p / CONFIG_FILE).write_bytes(b" " * (runs.MAX_CONFIG_BYTES + 1)), "larger than"),
-    (lambda p: (p / WEIGHTS_FILE).write_bytes(b"\x00" * 3), "not a valid safetensors"),
-    (lambda p: _edit_config(p, hidden=999), "does not fit the configured network"),
-    (lambda p: _edit_config(p, steps=-5), "not a valid run config"),
-    (lambda p: _edit_config(p, hidden=10**6, depth=3), "not a valid run config"),
-    (lambda p: _edit_config(p, lr=float("inf")), "not a valid run config"),
-    (lambda p: _edit_config(p, evil="__import__('os')"), "unknown config fields"),
-    (lambda p: _edit_config(p, options={"r_neq_t": "all"}), "not a valid run config"),
-    (lambda p: _edit_document(p, step=10**400), "not a valid run config"),
-    (lambda p: _edit_document(p, state="exploded"), "not a valid run config"),
-    (lambda p: _edit_document(p, normaliser={"centre": [0, 0], "scale": -1}), "not a valid run config"),
-    (lambda p: _edit_document(p, target={"kind": "data", "name": "x"}), "target.safetensors is missing"),
-])
+@pytest.mark.parametrize(
+    "corrupt, message",
+    [
+        (lambda p: (p / CONFIG_FILE).write_text("{not json"), "not valid JSON"),
+        (
+            lambda p: (p / CONFIG_FILE).write_text('{"format": "meanflow-run", "step": ' + "9" * 5000 + "}"),
+            "not valid JSON",
+        ),
+        (lambda p: (p / CONFIG_FILE).write_text("[" * 60_000), "not valid JSON"),
+        (lambda p: (p / CONFIG_FILE).write_text(json.dumps({"format": "other"})), "not a meanflow run config"),
+        (lambda p: (p / CONFIG_FILE).unlink(), "missing"),
+        (lambda p: (p / CONFIG_FILE).write_bytes(b" " * (runs.MAX_CONFIG_BYTES + 1)), "larger than"),
+        (lambda p: (p / WEIGHTS_FILE).write_bytes(b"\x00" * 3), "not a valid safetensors"),
+        (lambda p: _edit_config(p, hidden=999), "does not fit the configured network"),
+        (lambda p: _edit_config(p, steps=-5), "not a valid run config"),
+        (lambda p: _edit_config(p, hidden=10**6, depth=3), "not a valid run config"),
+        (lambda p: _edit_config(p, lr=float("inf")), "not a valid run config"),
+        (lambda p: _edit_config(p, evil="__import__('os')"), "unknown config fields"),
+        (lambda p: _edit_config(p, options={"r_neq_t": "all"}), "not a valid run config"),
+        (lambda p: _edit_document(p, step=10**400), "not a valid run config"),
+        (lambda p: _edit_document(p, state="exploded"), "not a valid run config"),
+        (lambda p: _edit_document(p, normaliser={"centre": [0, 0], "scale": -1}), "not a valid run config"),
+        (lambda p: _edit_document(p, target={"kind": "data", "name": "x"}), "target.safetensors is missing"),
+    ],
+)
 def test_corrupt_run_folders_give_clear_errors(saved, corrupt, message):
     path, _ = saved
     corrupt(path)
@@ -140,8 +157,12 @@ def test_corrupt_run_folders_give_clear_errors(saved, corrupt, message):
 def test_saving_again_replaces_files_whole_and_leaves_no_temporaries(saved, tiny_config):
     path, result = saved
     save_result(path, tiny_config, get_target("checkerboard"), result)
-    assert sorted(p.name for p in path.iterdir()) == ["checkpoint.safetensors", "config.json", "metrics.csv",
-                                                      "weights.safetensors"]
+    assert sorted(p.name for p in path.iterdir()) == [
+        "checkpoint.safetensors",
+        "config.json",
+        "metrics.csv",
+        "weights.safetensors",
+    ]
 
 
 def test_list_runs_reads_only_config_and_skips_broken_folders_with_a_warning(saved, tmp_path):
@@ -153,7 +174,10 @@ def test_list_runs_reads_only_config_and_skips_broken_folders_with_a_warning(sav
     (path / WEIGHTS_FILE).write_bytes(b"garbage")  # listing never opens weights
     infos, problems = list_runs(tmp_path)
     assert [i.path for i in infos] == [path] and infos[0].state == "done"
-    assert sorted(p.split(":")[0] for p in problems) == ["skipped broken", "skipped empty"]  # a dangling link is no folder
+    assert sorted(p.split(":")[0] for p in problems) == [
+        "skipped broken",
+        "skipped empty",
+    ]  # a dangling link is no folder
 
 
 def test_a_version_1_run_folder_still_loads(tmp_path):
@@ -162,11 +186,23 @@ def test_a_version_1_run_folder_still_loads(tmp_path):
     path = tmp_path / "v1"
     path.mkdir()
     bundled = ROOT / "assets" / "pretrained" / "meanflow-moons"
-    doc = {"format": "meanflow-run", "version": 1,
-           "config": {"method": "meanflow", "target": "moons", "steps": 5, "hidden": 16, "depth": 2,
-                      "meanflow": {"time_sampler": "uniform", "r_neq_t": 0.5, "weight_power": 0.5}},
-           "target": {"kind": "preset", "name": "moons"}, "normaliser": {"centre": [0, 0], "scale": 1.0},
-           "state": "done", "message": "finished 5 steps", "elapsed": 1.0}
+    doc = {
+        "format": "meanflow-run",
+        "version": 1,
+        "config": {
+            "method": "meanflow",
+            "target": "moons",
+            "steps": 5,
+            "hidden": 16,
+            "depth": 2,
+            "meanflow": {"time_sampler": "uniform", "r_neq_t": 0.5, "weight_power": 0.5},
+        },
+        "target": {"kind": "preset", "name": "moons"},
+        "normaliser": {"centre": [0, 0], "scale": 1.0},
+        "state": "done",
+        "message": "finished 5 steps",
+        "elapsed": 1.0,
+    }
     (path / CONFIG_FILE).write_text(json.dumps(doc))
     net = train(TrainConfig(steps=1, hidden=16, depth=2), get_target("moons")).checkpoint.weights
     (path / WEIGHTS_FILE).write_bytes(runs.weights_bytes(net))

@@ -71,7 +71,8 @@ def test_velocity_fields_in_data_units():
     flow = _constant_flow("meanflow", normaliser=norm)
     pts = np.array([[0.0, 0.0], [5.0, 5.0], [9.0, 1.0]])
     np.testing.assert_allclose(velocity_field(flow, pts, 0.2, 0.8), np.tile([2.1, -3.9], (3, 1)), atol=1e-5)
-    np.testing.assert_allclose(integrated_average_velocity(flow, pts, 0.0, 1.0, steps=4),
-                               np.tile([2.1, -3.9], (3, 1)), atol=1e-5)
+    np.testing.assert_allclose(
+        integrated_average_velocity(flow, pts, 0.0, 1.0, steps=4), np.tile([2.1, -3.9], (3, 1)), atol=1e-5
+    )
     with pytest.raises(ValueError, match="0 <= r <= t <= 1"):
         velocity_field(flow, pts, 0.9, 0.1)

@@ -76,14 +76,17 @@ def test_csv_without_header_and_with_semicolons():
     np.testing.assert_array_equal(pts, [[1, 2], [3, 4], [5, 6]])
 
 
-@pytest.mark.parametrize("data, message", [
-    (b"", "empty"),
-    (b"a,b\nx,y\n", "not numeric"),
-    (b"x\n1\n2\n", "1 column"),
-    (b"x,y\n" + b"1,nan\n" * 30, "NaN or infinite"),
-    (b"x,y\n" + b"1,2\n" * 5, "at least 20"),
-    (b"\xff\xfe\x00garbage", "not UTF-8"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "empty"),
+        (b"a,b\nx,y\n", "not numeric"),
+        (b"x\n1\n2\n", "1 column"),
+        (b"x,y\n" + b"1,nan\n" * 30, "NaN or infinite"),
+        (b"x,y\n" + b"1,2\n" * 5, "at least 20"),
+        (b"\xff\xfe\x00garbage", "not UTF-8"),
+    ],
+)
 def test_bad_csv_files_say_what_is_wrong(data, message):
     with pytest.raises(TargetError, match=message):
         target_from_bytes("upload.csv", data)

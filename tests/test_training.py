@@ -132,19 +132,22 @@ def test_a_resumed_run_ends_with_the_weights_of_a_straight_run(tiny_config, meth
 
 def test_progress_reports_steps_rates_previews_and_history_once_each(tiny_config):
     seen = []
-    result = run_training(replace(tiny_config, steps=100, preview_every=25), get_target("moons"),
-                          on_progress=seen.append)
+    result = run_training(
+        replace(tiny_config, steps=100, preview_every=25), get_target("moons"), on_progress=seen.append
+    )
     assert sorted({p.preview_step for p in seen if p.preview is not None}) == [25, 50, 75, 100]
     steps = [p.step for p in seen]
     assert steps == sorted(steps) and all(p.total_steps == 100 for p in seen)
     reported = np.concatenate([p.new_history for p in seen])
-    np.testing.assert_array_equal(reported["step"], result.history["step"][:len(reported)])  # no row twice
+    np.testing.assert_array_equal(reported["step"], result.history["step"][: len(reported)])  # no row twice
 
 
 def test_checkpoints_come_at_least_every_checkpoint_seconds(tiny_config):
     """With a 0-second interval every step checkpoints; each holds the step it was taken at."""
     saved = []
-    run_training(replace(tiny_config, steps=12, checkpoint_seconds=1e-9), get_target("moons"), on_checkpoint=saved.append)
+    run_training(
+        replace(tiny_config, steps=12, checkpoint_seconds=1e-9), get_target("moons"), on_checkpoint=saved.append
+    )
     assert [c.step for c in saved] == list(range(1, 13))
 
 

@@ -25,12 +25,24 @@ def run_zip(folder: Path) -> bytes:
 def run_downloads(entry) -> None:
     """Config (JSON) and, once the run has weights, the whole run folder (zip)."""
     c1, c2, _ = st.columns([1, 1, 3])
-    c1.download_button("Config (JSON)", json.dumps(entry.config.to_dict(), indent=2), file_name="config.json",
-                       mime="application/json", key=f"config_{entry.key}", on_click="ignore")
+    c1.download_button(
+        "Config (JSON)",
+        json.dumps(entry.config.to_dict(), indent=2),
+        file_name="config.json",
+        mime="application/json",
+        key=f"config_{entry.key}",
+        on_click="ignore",
+    )
     folder = entry.info.path
     if entry.usable:
-        c2.download_button("Run folder (zip)", lambda: run_zip(folder), file_name=f"{literal(folder.name, 'filename')}.zip",
-                           mime="application/zip", key=f"zip_{entry.key}", on_click="ignore")
+        c2.download_button(
+            "Run folder (zip)",
+            lambda: run_zip(folder),
+            file_name=f"{literal(folder.name, 'filename')}.zip",
+            mime="application/zip",
+            key=f"zip_{entry.key}",
+            on_click="ignore",
+        )
 
 
 def figure_html(fig, name: str, key: str) -> None:
@@ -38,5 +50,11 @@ def figure_html(fig, name: str, key: str) -> None:
 
     The HTML (several MB with plotly.js inside) is built only when clicked, not on every rerun.
     """
-    st.download_button("Figure (HTML)", lambda: fig.to_html(include_plotlyjs=True, full_html=True),
-                       file_name=f"{literal(name, 'filename')}.html", mime="text/html", key=key, on_click="ignore")
+    st.download_button(
+        "Figure (HTML)",
+        lambda: fig.to_html(include_plotlyjs=True, full_html=True),
+        file_name=f"{literal(name, 'filename')}.html",
+        mime="text/html",
+        key=key,
+        on_click="ignore",
+    )

@@ -32,21 +32,32 @@ def _typed_target(text: str) -> Target:
 
 def target_picker() -> Target | None:
     """Preset, uploaded file or typed text -> a Target; shows what is wrong instead of failing."""
-    source = settings.radio("Target", TARGET_SOURCE, horizontal=True,
-                            help="A built-in distribution, your own CSV/image, or a word turned into points.")
+    source = settings.radio(
+        "Target",
+        TARGET_SOURCE,
+        horizontal=True,
+        help="A built-in distribution, your own CSV/image, or a word turned into points.",
+    )
     try:
         if source == "Preset":
-            name = settings.select("Distribution", TARGET,
-                                   help="The checkerboard, moons and spiral follow the seed tutorial's definitions.")
+            name = settings.select(
+                "Distribution",
+                TARGET,
+                help="The checkerboard, moons and spiral follow the seed tutorial's definitions.",
+            )
             return get_target(name)
         if source == "Upload":
             upload = st.file_uploader(
-                "CSV of 2D points, or a PNG/JPEG whose dark pixels give the density", type=["csv", "png", "jpg", "jpeg"],
+                "CSV of 2D points, or a PNG/JPEG whose dark pixels give the density",
+                type=["csv", "png", "jpg", "jpeg"],
                 key="target_file",
                 help=f"CSV: first two numeric columns, header optional, {MIN_POINTS} to {MAX_POINTS:,} rows. "
-                     f"Images: up to {MAX_IMAGE_PIXELS // 10**6} megapixels. Files up to {MAX_FILE_BYTES // 2**20} MB.")
-            st.caption(f"Limits: {MAX_FILE_BYTES // 2**20} MB; CSV {MIN_POINTS}–{MAX_POINTS:,} points; "
-                       f"images up to {MAX_IMAGE_PIXELS // 10**6} MP.")
+                f"Images: up to {MAX_IMAGE_PIXELS // 10**6} megapixels. Files up to {MAX_FILE_BYTES // 2**20} MB.",
+            )
+            st.caption(
+                f"Limits: {MAX_FILE_BYTES // 2**20} MB; CSV {MIN_POINTS}–{MAX_POINTS:,} points; "
+                f"images up to {MAX_IMAGE_PIXELS // 10**6} MP."
+            )
             if upload is None:
                 st.info("Upload a file to use it as the target.")
                 return None
@@ -82,8 +93,10 @@ def ready_runs() -> list:
     """The session's runs with a network; with none, the page says how to get one and ends here."""
     runs = server.session().ready()
     if not runs:
-        st.info("No trained run yet. Train one on the **Train** page (a minute is enough), "
-                "or run `make assets` to build the bundled pretrained runs.")
+        st.info(
+            "No trained run yet. Train one on the **Train** page (a minute is enough), "
+            "or run `make assets` to build the bundled pretrained runs."
+        )
         st.page_link("app_pages/train.py", label="Go to Train", icon=":material/fitness_center:")
         st.stop()
     return runs

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import streamlit as st
 
+from meanflow.paths import pretrained_dir
+
 ROOT = Path(__file__).resolve().parents[1]
-BUNDLED_DIR = ROOT / "assets" / "pretrained"
+BUNDLED_DIR = pretrained_dir()
 SEED_TARGETS = ("checkerboard", "moons", "spiral")
 URL_RUNS = 8  # own run ids kept in the URL
 
@@ -33,8 +35,10 @@ def engine():
     session at most $MEANFLOW_SESSION_RUNNING (2) training and $MEANFLOW_SESSION_QUEUED (2) waiting."""
     from meanflow.jobs import engine_from_env
 
-    return engine_from_env(max_running_per_owner=_int_env("MEANFLOW_SESSION_RUNNING", 2),
-                           max_queued_per_owner=_int_env("MEANFLOW_SESSION_QUEUED", 2))
+    return engine_from_env(
+        max_running_per_owner=_int_env("MEANFLOW_SESSION_RUNNING", 2),
+        max_queued_per_owner=_int_env("MEANFLOW_SESSION_QUEUED", 2),
+    )
 
 
 def runs_dir() -> Path:

@@ -10,8 +10,9 @@ URL can ask for no more work than the widgets allow.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import streamlit as st
 

@@ -46,8 +46,9 @@ def sample_times(n: int, sampler: str, mean: float, std: float, generator: torch
     return torch.rand(n, 1, generator=generator)
 
 
-def sample_r_t(n: int, sampler: str, mean: float, std: float, r_neq_t: float,
-               generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_r_t(
+    n: int, sampler: str, mean: float, std: float, r_neq_t: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(r, t), each (n, 1), 0 <= r <= t <= 1: the min and max of two draws; a fraction 1 - r_neq_t has r = t.
 
     Whether a row has r = t is a Bernoulli draw per row, so the fraction holds in expectation.
@@ -134,8 +135,9 @@ class Method:
         """The velocity a jump from t to r follows, (B, 2); z (B, 2), r and t (B, 1)."""
         return net(self.network_input(z, r, t, options))
 
-    def step(self, net: MLP, z: torch.Tensor, r: torch.Tensor, t: torch.Tensor, options,
-             generator: torch.Generator) -> torch.Tensor:
+    def step(
+        self, net: MLP, z: torch.Tensor, r: torch.Tensor, t: torch.Tensor, options, generator: torch.Generator
+    ) -> torch.Tensor:
         """z at time r from z at time t (r < t): z - (t - r) * velocity. Stochastic samplers use `generator`."""
         return z - (t - r) * self.velocity(net, z, r, t, options)
 
@@ -149,13 +151,16 @@ class Method:
         """
         return None
 
-    def draw_batch(self, context, target, pair, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def draw_batch(
+        self, context, target, pair, n: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Data x (n, 2) from the target and noise e (n, 2) paired with it by `pair` (the coupling)."""
         x = target.sample_model(n, generator)
         return x, pair(x, torch.randn(n, 2, generator=generator))
 
-    def loss(self, net: MLP, x: torch.Tensor, e: torch.Tensor, generator: torch.Generator, options,
-             progress: float) -> LossTerms:
+    def loss(
+        self, net: MLP, x: torch.Tensor, e: torch.Tensor, generator: torch.Generator, options, progress: float
+    ) -> LossTerms:
         """The training loss on data x (B, 2) paired with noise e (B, 2).
 
         progress: the fraction of the run's budget spent, in [0, 1], for methods with a curriculum.

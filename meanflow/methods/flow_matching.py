@@ -7,8 +7,8 @@ of e - x at z_t, a field that curves, so one big step lands near the data's mean
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -45,7 +45,14 @@ class FlowMatching(Method):
     cost = "the reference: one forward and one backward"
     loss_latex = r"\big\lVert v_\theta(z_t, t) - (e - x)\big\rVert^2"
 
-    def loss(self, net: MLP, x: torch.Tensor, e: torch.Tensor, generator: torch.Generator,
-             options: FlowMatchingOptions, progress: float) -> LossTerms:
+    def loss(
+        self,
+        net: MLP,
+        x: torch.Tensor,
+        e: torch.Tensor,
+        generator: torch.Generator,
+        options: FlowMatchingOptions,
+        progress: float,
+    ) -> LossTerms:
         t = torch.rand(len(x), 1, generator=generator).to(x.device)
         return flow_matching_loss(lambda z, tt: net(self.network_input(z, tt, tt, options)), x, e, t)

@@ -9,8 +9,8 @@ The paper uses this package's convention (t = 0 data), so nothing is translated.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
@@ -38,25 +38,43 @@ class MeanFlowOptions(Options):
 
     # uniform: one-step sampling asks for (r, t) = (0, 1), which logit-normal (the paper's ImageNet
     # choice) rarely visits; on 2D targets uniform times gave sharper one-step samples.
-    time_sampler: str = option("uniform", "How (r, t) are drawn: the min and max of two draws from this "
-                               "distribution. The paper's logit-normal rarely visits (0, 1), the interval one "
-                               "step uses.", choices=TIME_SAMPLERS)
-    time_mean: float = option(-0.4, "Logit-normal mean (the paper's -0.4); used only with logit-normal.",
-                              lo=-5.0, hi=5.0)
+    time_sampler: str = option(
+        "uniform",
+        "How (r, t) are drawn: the min and max of two draws from this "
+        "distribution. The paper's logit-normal rarely visits (0, 1), the interval one "
+        "step uses.",
+        choices=TIME_SAMPLERS,
+    )
+    time_mean: float = option(
+        -0.4, "Logit-normal mean (the paper's -0.4); used only with logit-normal.", lo=-5.0, hi=5.0
+    )
     time_std: float = option(1.0, "Logit-normal standard deviation (the paper's 1.0).", lo=0.05, hi=5.0)
     # The paper uses 0.25 on ImageNet; one-step 2D sampling needs long intervals most, so more of
     # the batch goes to them (0.5 / 0.75 / 1.0 tied at 3,000 steps, benchmarks/RESULTS.md).
-    r_neq_t: float = option(0.75, "Fraction of the batch with r != t; the rest has r = t, plain flow "
-                            "matching on u(z, t, t), which anchors the instantaneous field.", lo=0.0, hi=1.0)
+    r_neq_t: float = option(
+        0.75,
+        "Fraction of the batch with r != t; the rest has r = t, plain flow "
+        "matching on u(z, t, t), which anchors the instantaneous field.",
+        lo=0.0,
+        hi=1.0,
+    )
     # p = 0 is plain MSE; the paper's p = 1 over-weighted easy samples on 2D toys, p = 0.5 (a robust,
     # L1-like loss) trained best (checkerboard TV 0.362 against 0.477 for p = 1, 3,000 steps).
-    weight_power: float = option(0.5, "Adaptive loss weight 1 / (error^2 + c)^p: p = 0 is plain MSE, "
-                                 "1 the paper's.", lo=0.0, hi=4.0)
+    weight_power: float = option(
+        0.5, "Adaptive loss weight 1 / (error^2 + c)^p: p = 0 is plain MSE, 1 the paper's.", lo=0.0, hi=4.0
+    )
     weight_eps: float = option(1e-3, "The constant c of the adaptive weight (the paper's 1e-3).", lo=1e-8, hi=10.0)
-    conditioning: str = option("t,t-r", "The time features the network sees (the paper's Table 1c): "
-                               "(t, t - r) was its best.", choices=CONDITIONINGS)
-    tangent: str = option("v,0,1", "The JVP tangent (dz, dr, dt); only (v, 0, 1) is du/dt. The others are "
-                          "the paper's Table 1b ablation.", choices=TANGENTS, ablation_only=True)
+    conditioning: str = option(
+        "t,t-r",
+        "The time features the network sees (the paper's Table 1c): (t, t - r) was its best.",
+        choices=CONDITIONINGS,
+    )
+    tangent: str = option(
+        "v,0,1",
+        "The JVP tangent (dz, dr, dt); only (v, 0, 1) is du/dt. The others are the paper's Table 1b ablation.",
+        choices=TANGENTS,
+        ablation_only=True,
+    )
 
 
 def tangent_of(names: tuple[str, ...], tangent: str, v: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -76,8 +94,15 @@ def meanflow_target(u_jvp: Callable, z: torch.Tensor, r: torch.Tensor, t: torch.
     return u, (v - (t - r) * dudt).detach()
 
 
-def meanflow_loss(u_jvp: Callable, x: torch.Tensor, e: torch.Tensor, r: torch.Tensor, t: torch.Tensor,
-                  weight_power: float = 0.0, weight_eps: float = 1e-3) -> LossTerms:
+def meanflow_loss(
+    u_jvp: Callable,
+    x: torch.Tensor,
+    e: torch.Tensor,
+    r: torch.Tensor,
+    t: torch.Tensor,
+    weight_power: float = 0.0,
+    weight_eps: float = 1e-3,
+) -> LossTerms:
     """MeanFlow's loss: ||u(z_t, r, t) - sg(v - (t - r) du/dt)||^2, adaptively weighted (Eq. 9).
 
     x, e: (B, 2); r, t: (B, 1) with r <= t. With r = t and weight_power = 0 it equals the
@@ -92,29 +117,52 @@ def meanflow_loss(u_jvp: Callable, x: torch.Tensor, e: torch.Tensor, r: torch.Te
 class MeanFlow(Method):
     name = "meanflow"
     label = "MeanFlow"
-    summary = ("Learns the average velocity over an interval through the MeanFlow identity "
-               "u = v - (t - r) du/dt, so one network evaluation spans noise to data.")
+    summary = (
+        "Learns the average velocity over an interval through the MeanFlow identity "
+        "u = v - (t - r) du/dt, so one network evaluation spans noise to data."
+    )
     paper = "Geng, Deng, Bai, Kolter, He 2025: Mean Flows for One-step Generative Modeling"
     arxiv = "2505.13447"
     options = MeanFlowOptions
     default_coupling = "minibatch-ot"  # straighter flows for the one-step jump (see couplings.py)
     uses_jvp = True
     cost = "one JVP (an exact tangent pass, about one extra forward) beside the forward and backward"
-    loss_latex = (r"\big\lVert u_\theta(z_t, r, t) - \mathrm{sg}\big(v - (t - r)\,"
-                  r"\tfrac{d}{dt}u_\theta(z_t, r, t)\big)\big\rVert^2")
+    loss_latex = (
+        r"\big\lVert u_\theta(z_t, r, t) - \mathrm{sg}\big(v - (t - r)\,"
+        r"\tfrac{d}{dt}u_\theta(z_t, r, t)\big)\big\rVert^2"
+    )
 
     def feature_names(self, options: MeanFlowOptions) -> tuple[str, ...]:
         return tuple(options.conditioning.split(","))
 
-    def u_jvp(self, net: MLP, z: torch.Tensor, r: torch.Tensor, t: torch.Tensor, v: torch.Tensor,
-              options: MeanFlowOptions) -> tuple[torch.Tensor, torch.Tensor]:
+    def u_jvp(
+        self, net: MLP, z: torch.Tensor, r: torch.Tensor, t: torch.Tensor, v: torch.Tensor, options: MeanFlowOptions
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(u, du/dt) with the options' tangent (the correct one: (dz, dr, dt) = (v, 0, 1))."""
         names = self.feature_names(options)
         return net.forward_with_tangent(self.network_input(z, r, t, options), tangent_of(names, options.tangent, v, t))
 
-    def loss(self, net: MLP, x: torch.Tensor, e: torch.Tensor, generator: torch.Generator,
-             options: MeanFlowOptions, progress: float) -> LossTerms:
-        r, t = (s.to(x.device) for s in sample_r_t(len(x), options.time_sampler, options.time_mean,
-                                                     options.time_std, options.r_neq_t, generator))
-        return meanflow_loss(lambda *a: self.u_jvp(net, *a, options), x, e, r, t,
-                             weight_power=options.weight_power, weight_eps=options.weight_eps)
+    def loss(
+        self,
+        net: MLP,
+        x: torch.Tensor,
+        e: torch.Tensor,
+        generator: torch.Generator,
+        options: MeanFlowOptions,
+        progress: float,
+    ) -> LossTerms:
+        r, t = (
+            s.to(x.device)
+            for s in sample_r_t(
+                len(x), options.time_sampler, options.time_mean, options.time_std, options.r_neq_t, generator
+            )
+        )
+        return meanflow_loss(
+            lambda *a: self.u_jvp(net, *a, options),
+            x,
+            e,
+            r,
+            t,
+            weight_power=options.weight_power,
+            weight_eps=options.weight_eps,
+        )

@@ -1,0 +1,23 @@
+"""Where the shipped data is: assets/ in a checkout, or the package's own copy once installed.
+
+`pip install .` puts assets/ (the bundled pretrained runs and precomputed tables) into the wheel
+as the `meanflow.assets` package (see pyproject.toml), so an installed `meanflow` finds them too.
+"""
+
+from __future__ import annotations
+
+from importlib import util
+from pathlib import Path
+
+
+def assets_dir() -> Path:
+    """The assets folder: the installed meanflow.assets package if there is one, else the checkout's."""
+    spec = util.find_spec("meanflow.assets")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return Path(__file__).resolve().parents[1] / "assets"
+
+
+def pretrained_dir() -> Path:
+    """The bundled pretrained runs (assets/pretrained)."""
+    return assets_dir() / "pretrained"
