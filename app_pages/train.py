@@ -1,5 +1,6 @@
 """Train: pick a target and methods, launch runs on the job engine, watch them live."""
 
+import time
 from dataclasses import fields
 
 import streamlit as st
@@ -14,7 +15,8 @@ from ui import downloads, pickers, server, settings
 from ui.settings import Setting
 
 DEFAULTS = TrainConfig()
-POLL_SECONDS = 1.0  # each poll redraws every live run's charts: work done in the server, beside the UI
+POLL_SECONDS = 1.0  # each poll updates every live run's progress line: snapshots reach the page each second
+CHART_SECONDS = 5.0  # a training run's loss curve is redrawn this often
 SHOWN_ENDED_RUNS = 6  # ended runs with a full panel; older ones get a line each
 LIBRARY_PAGE = 20
 
@@ -202,22 +204,27 @@ def run_panel(sess, entry, full: bool) -> None:
             snap.progress,
             text=f"step {snap.step:,} · {snap.steps_per_sec:.0f} steps/s · {snap.elapsed:.1f} s trained · {eta}",
         )
+    if snap is not None and snap.started_after is not None:
+        st.caption(f"first training step {snap.started_after:.2f} s after launch")
     if entry.info.state == "failed" and not entry.running:
         st.error(literal(entry.info.message))
     left, right = st.columns(2)
     preview = snap.preview if snap is not None else None
     if preview is not None:
-        left.plotly_chart(
-            figures.scatter_figure(preview, f"one-step samples at step {snap.preview_step:,}", height=300),
-            key=f"preview_{entry.key}",
-            width="stretch",
+        fig = _kept(
+            f"preview_{entry.key}",
+            snap.preview_step,
+            lambda: figures.scatter_figure(preview, f"one-step samples at step {snap.preview_step:,}", height=300),
         )
+        left.plotly_chart(fig, key=f"preview_{entry.key}", width="stretch")
     history = snap.history if snap is not None and len(snap.history) else _saved_history(entry)
-    right.plotly_chart(
-        figures.loss_curves({literal(entry.label, "html"): history}, height=300),
-        key=f"loss_{entry.key}",
-        width="stretch",
+    # While a run trains, the curve is redrawn every CHART_SECONDS, not at each poll: redrawing a
+    # Plotly chart every second cost the browser a third of a core (benchmarks/RESULTS.md).
+    version = int(time.monotonic() // CHART_SECONDS) if entry.running else (entry.state, len(history))
+    fig = _kept(
+        f"loss_{entry.key}", version, lambda: figures.loss_curves({literal(entry.label, "html"): history}, height=300)
     )
+    right.plotly_chart(fig, key=f"loss_{entry.key}", width="stretch")
     if not entry.running and entry.usable:
         downloads.run_downloads(entry)
         shared = entry.info.shared
@@ -229,6 +236,15 @@ def run_panel(sess, entry, full: bool) -> None:
             help="Off: only people with this run's link can open it. On: every user of this server sees it "
             "under Saved runs.",
         )
+
+
+def _kept(name: str, version, build):
+    """The figure `build()` made for this `version`, kept in the session, so an unchanged chart is
+    sent unchanged (the browser then leaves it alone)."""
+    kept = st.session_state.setdefault("_figures", {})
+    if name not in kept or kept[name][0] != version:
+        kept[name] = (version, build())
+    return kept[name][1]
 
 
 def _saved_history(entry):

@@ -26,7 +26,7 @@ from .targets import get_target
 
 @dataclass(frozen=True)
 class BenchConfig:
-    hidden: int = 256  # the width the performance target names (issue: hidden 256, depth 4, batch 1024)
+    hidden: int = 256  # the large size: where matmuls, not per-call overheads, dominate a step
     depth: int = 4
     batch: int = 1024
     steps: int = 30  # timed steps per round

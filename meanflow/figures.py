@@ -394,7 +394,8 @@ def velocity_field_figure(
 ) -> go.Figure:
     """Arrows on a grid: grid_points (m, 2), vectors (m, 2); reference: optional (k, 2) sample underneath.
 
-    scale multiplies each vector to give its arrow; None makes the longest arrow 0.9 of the grid spacing.
+    scale multiplies each vector to give its arrow; None makes the 90th-percentile arrow 0.9 of the grid
+    spacing (longer arrows are capped at 1.5 spacings, keeping their direction).
     Traces: [reference], shafts, heads.
     """
     grid_points = np.asarray(grid_points, dtype=np.float64)
@@ -416,7 +417,7 @@ def velocity_field_animation(
 ) -> go.Figure:
     """The arrows of velocity_field_figure animated over frames: a list of (label, vectors (m, 2)).
 
-    One scale for all frames (the longest arrow of any frame is 0.9 of the grid spacing), so
+    One scale for all frames (the 90th-percentile arrow over all frames is 0.9 of the grid spacing), so
     lengths compare across frames. The slider is labelled with each frame's label.
     """
     if not frames:

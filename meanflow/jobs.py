@@ -50,6 +50,7 @@ class Snapshot:
     preview_step: int = 0
     message: str = ""  # why a run failed, or how it ended
     position: int | None = None  # place in the line while queued (1 = next)
+    started_after: float | None = None  # seconds from submit to the first training step (this server's clock)
 
     @property
     def finished(self) -> bool:
@@ -81,6 +82,7 @@ class _Job:
     extras: dict  # what the method needs beside the target (reflow's teacher)
     fresh: bool  # the engine made the run folder (a cancelled fresh job leaves nothing behind)
     snapshot: Snapshot
+    submitted: float = field(default_factory=time.monotonic)
     history_chunks: list = field(default_factory=list)
     slot: int | None = None
     stop_requested: bool = False
@@ -341,6 +343,8 @@ class Engine:
             )
             if data.preview is not None:
                 changes.update(preview=data.preview, preview_step=data.preview_step)
+            if job.snapshot.started_after is None:
+                changes["started_after"] = time.monotonic() - job.submitted
             self._update(job, **changes)
         elif kind == "checkpoint":
             self._write(

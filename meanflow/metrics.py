@@ -58,11 +58,6 @@ def _sliced_w1_sorted(pa: torch.Tensor, pb: torch.Tensor) -> float:
     return float((pa - pb[:, idx]).abs().mean())
 
 
-def sliced_w1(a: torch.Tensor, b: torch.Tensor, directions: torch.Tensor) -> float:
-    """Mean over directions (L, 2) of the 1D Wasserstein-1 distance between projections of a (n, 2) and b (m, 2)."""
-    return _sliced_w1_sorted(_sorted_projections(a, directions), _sorted_projections(b, directions))
-
-
 def _histogram(points: np.ndarray) -> np.ndarray:
     edges = np.arange(-HIST_HALF_WIDTH, HIST_HALF_WIDTH + HIST_BIN / 2, HIST_BIN)
     inside, _, _ = np.histogram2d(points[:, 0], points[:, 1], bins=[edges, edges])
@@ -72,11 +67,6 @@ def _histogram(points: np.ndarray) -> np.ndarray:
 
 def _tv(ha: np.ndarray, hb: np.ndarray) -> float:
     return float(0.5 * np.abs(ha - hb).sum())
-
-
-def histogram_tv(a: np.ndarray, b: np.ndarray) -> float:
-    """Total variation between the 0.25-wide 2D histograms of a (n, 2) and b (m, 2)."""
-    return _tv(_histogram(a), _histogram(b))
 
 
 class Evaluator:

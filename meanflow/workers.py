@@ -109,6 +109,7 @@ def _local_worker(commands: Connection, events: Connection) -> None:
     When the server goes away (EOF on commands), the worker exits: its run keeps its last checkpoint.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's (or the CLI's) to handle: it stops us
+    _take_priority()
     jobs: queue.Queue = queue.Queue()
     stop = threading.Event()
     current = {"id": None}
@@ -149,6 +150,21 @@ def _local_worker(commands: Connection, events: Connection) -> None:
         except (BrokenPipeError, OSError):
             os._exit(0)
         current["id"] = None
+
+
+# Runs have wall-clock budgets, so a step lost to the web server or a browser on the same machine is
+# a step the run never makes; UI work can wait a few milliseconds instead. Workers ask for this
+# niceness (lower is more CPU); it takes effect only where allowed (root, or CAP_SYS_NICE) and is
+# kept at the parent's otherwise. Measured: benchmarks/RESULTS.md, "Training beside the UI".
+DEFAULT_WORKER_NICE = -5
+
+
+def _take_priority() -> None:
+    try:
+        wanted = int(os.environ.get("MEANFLOW_WORKER_NICE", DEFAULT_WORKER_NICE))
+        os.setpriority(os.PRIO_PROCESS, 0, max(-20, min(19, wanted)))
+    except (ValueError, PermissionError, OSError):
+        pass  # not allowed here: the worker keeps its parent's priority
 
 
 class LocalPool:

@@ -4,6 +4,7 @@ Marked slow; CI runs it. It reports (prints) page latency and the server's memor
 what must hold: every session finishes its own run, sees only its own run, and nothing errors.
 """
 
+import os
 import re
 import time
 from pathlib import Path
@@ -76,3 +77,71 @@ def test_four_sessions_train_and_animate_at_once(server, browser):  # noqa: F811
     assert not errors, errors
     text = log.read_text()
     assert "Traceback" not in text and "missing ScriptRunContext" not in text
+
+
+def _progress(page) -> tuple[int, float]:
+    """(step, seconds trained) from a Train page's progress line."""
+    text = page.get_by_text(re.compile(r"step [\d,]+ · \d+ steps/s · [\d.]+ s trained")).first.text_content()
+    match = re.search(r"step ([\d,]+) · \d+ steps/s · ([\d.]+) s trained", text)
+    return int(match.group(1).replace(",", "")), float(match.group(2))
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_run_keeps_its_speed_while_four_sessions_poll_and_animate(browser, tmp_path):  # noqa: F811
+    """One run trains; its steps per second are measured with no other browser, then while four more
+    sessions poll (two Train pages with runs waiting in line) and animate (two Animate pages playing).
+
+    Printed as a ratio (a benchmark, benchmarks/RESULTS.md), with the server's CPU time against the
+    worker's; asserted: the run trains throughout and nothing errors.
+    """
+    from tests.test_browser import _children, start_server
+
+    log = tmp_path / "server.log"
+    proc, url = start_server(tmp_path / "runs", log, MEANFLOW_MAX_JOBS="1")
+    contexts = [browser.new_context(viewport={"width": 1300, "height": 1600}) for _ in range(5)]
+    pages = [c.new_page() for c in contexts]
+    errors = []
+    for pg in pages:
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+    window = 10.0
+    try:
+        trainer = pages[0]
+        open_page(trainer, f"{url}/train?methods=meanflow&seconds=600&steps=1000000")
+        trainer.get_by_role("button", name="Train", exact=True).click()
+        trainer.get_by_text(re.compile(r"\d+ steps/s · [\d.]+ s trained")).first.wait_for(timeout=60_000)
+        (worker,) = _children(proc.pid)
+
+        def measure() -> tuple[float, float]:
+            step0, trained0 = _progress(trainer)
+            server0, worker0 = _cpu_seconds(proc.pid), _cpu_seconds(worker)
+            time.sleep(window)
+            step1, trained1 = _progress(trainer)
+            server = _cpu_seconds(proc.pid) - server0
+            return (step1 - step0) / (trained1 - trained0), server / (_cpu_seconds(worker) - worker0)
+
+        time.sleep(3)  # past the first steps' warm-up
+        quiet, quiet_cpu = measure()
+        for pg in pages[1:3]:  # runs that wait in line: their pages poll every second
+            open_page(pg, f"{url}/train?methods=meanflow&seconds=60&steps=300")
+            pg.get_by_role("button", name="Train", exact=True).click()
+            expect(pg.get_by_text(re.compile(r"queued \(position \d"))).to_be_visible(timeout=30_000)
+        for pg in pages[3:]:
+            open_page(pg, f"{url}/animate?particles=2000")
+            pg.locator("g.updatemenu-button").first.click()  # Play
+        loaded, loaded_cpu = measure()
+        shot(pages[3], "load_animating_while_training")
+    finally:
+        for c in contexts:
+            c.close()
+        proc.terminate()
+        proc.wait(10)
+    print(
+        f"\none run alone: {quiet:.0f} steps/s, with 4 sessions polling and animating: {loaded:.0f} steps/s, "
+        f"ratio {loaded / quiet:.2f}; server CPU / worker CPU: {quiet_cpu:.1%} alone, {loaded_cpu:.1%} loaded"
+    )
+    assert quiet > 0 and loaded > 0 and not errors, errors
+    assert "Traceback" not in log.read_text()
