@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test test-fast test-ray lint format browser bench assets clean
+.PHONY: run test test-fast test-ray lint format browser bench assets ablations clean
 
 run: $(STAMP)
 	$(PY) -m streamlit run app.py
@@ -52,6 +52,11 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache
 
-# The bundled pretrained runs (assets/pretrained/): about 15 minutes on two cores.
+# The bundled pretrained runs (assets/pretrained/) and the method comparison (assets/studies/methods.json):
+# every method, 3 targets, 3 seeds, 60 s each: about 40 minutes on two cores.
 assets: $(STAMP)
-	$(PY) assets/make_pretrained.py
+	$(PY) assets/make_studies.py --studies methods --seconds 60 --seeds 3 --pretrained
+
+# The Ablations page's bundled tables (assets/studies/*.json): 3 targets, 3 seeds, 20 s each: about 40 minutes.
+ablations: $(STAMP)
+	$(PY) assets/make_studies.py --seconds 20 --seeds 3

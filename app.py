@@ -13,8 +13,10 @@ PAGES = [
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("app_pages/train.py", title="Train", icon=":material/fitness_center:"),
     st.Page("app_pages/animate.py", title="Animate", icon=":material/animation:"),
-    st.Page("app_pages/compare.py", title="Compare step counts", icon=":material/bar_chart:"),
+    st.Page("app_pages/compare.py", title="Compare", icon=":material/bar_chart:"),
     st.Page("app_pages/fields.py", title="Velocity fields", icon=":material/explore:"),
+    st.Page("app_pages/ablations.py", title="Ablations", icon=":material/science:"),
+    st.Page("app_pages/guidance.py", title="Guidance", icon=":material/tune:"),
     st.Page("app_pages/learn.py", title="Learn", icon=":material/menu_book:"),
 ]
 

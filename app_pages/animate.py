@@ -45,7 +45,7 @@ def main() -> None:
 
     panels, trajectories = {}, {}
     for entry, steps in (left, right):
-        title = f"{literal(entry.label, 'html')}, {settings.steps_label(steps)}"
+        title = f"{entry.label}, {settings.steps_label(steps)}"
         if title in panels:
             continue
         saved = pickers.load(entry)

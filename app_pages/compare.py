@@ -1,16 +1,23 @@
-"""Compare step counts: samples and metrics for NFE in {1, ..., 32} by run, with noise floors."""
+"""Compare: runs at step counts 1 to 32 with their metrics and floors, or the one-step methods side by side."""
 
 import pandas as pd
 import streamlit as st
 import torch
 
-from meanflow import figures, sample
+from meanflow import figures, get_method, sample
+from meanflow.methods import METHODS
+from meanflow.studies import STUDIES
+from meanflow.targets import get_target
 from meanflow.text import literal
-from ui import downloads, pickers, settings
+from ui import downloads, pickers, server, settings, studies
 
 NFE = settings.Setting("cmp_nfe", [1, 2, 4, 8, 16, 32], choices=(1, 2, 4, 8, 16, 32), multi=True)
 SAMPLES = settings.Setting("cmp_n", 2000, choices=(500, 1000, 2000, 5000, 10000))
 SEED = settings.Setting("cmp_seed", 0, lo=0, hi=2**31 - 1, integer=True)
+MODE = settings.Setting("cmp_mode", "Step counts", choices=("Step counts", "Methods"))
+ZOO_TARGET = settings.Setting("zoo_target", server.SEED_TARGETS[0], choices=server.SEED_TARGETS)
+ZOO_METHODS = settings.Setting("zoo_methods", list(METHODS), choices=tuple(METHODS), multi=True)
+ZOO_NFE = settings.Setting("zoo_nfe", [1, 2, 4, 32], choices=(1, 2, 4, 8, 16, 32), multi=True)
 MAX_RUNS = 6  # runs compared at once: each adds a grid of up to 6 panels
 METRICS = {"hist_tv": "Histogram TV (local)", "sliced_w1": "Sliced W1 (global)", "in_support": "Fraction in cells"}
 
@@ -25,12 +32,81 @@ def quality_table(_entries, keys: tuple[str, ...], nfes: tuple[int, ...], n: int
         for k in nfes:
             x = sample(saved.flow, n, k, torch.Generator().manual_seed(seed)).samples
             samples[(entry.key, k)] = x
-            rows.append({"run": entry.label, "target": entry.target_name, "nfe": k, **evaluator.score(x).to_dict()})
+            rows.append(
+                {
+                    "run": entry.label,
+                    "method": entry.method,
+                    "target": entry.target_name,
+                    "nfe": k,
+                    **evaluator.score(x).to_dict(),
+                }
+            )
     return pd.DataFrame(rows).drop(columns="n"), samples
 
 
+def methods_mode() -> None:
+    """The method zoo on one target: the study table (mean ± std over seeds), bars, a grid of samples
+    per method x NFE and quality against NFE, from the bundled runs (or this session's live sweep)."""
+    study = STUDIES["methods"]
+    c1, c2, c3 = st.columns([1, 2, 1])
+    target = settings.segmented("Target", ZOO_TARGET, where=c1) or server.SEED_TARGETS[0]
+    chosen = settings.multiselect("Methods", ZOO_METHODS, where=c2, format_func=lambda m: METHODS[m].label)
+    nfes = tuple(sorted(settings.multiselect("Steps (NFE)", ZOO_NFE, where=c3)))
+    if not chosen or not nfes:
+        st.info("Pick at least one method and one step count.")
+        return
+    labels = [METHODS[m].label for m in chosen]
+    st.caption(
+        "Every method trains the same network (4 x 128), batch (256) and wall-clock budget, each with its "
+        "default pairing; reflow's budget excludes its teacher's (a flow-matching run of the same budget)."
+    )
+    studies.study_view(study, target, key="cmp", cells=labels)
+    grid_and_chart(chosen, target, nfes)
+    st.subheader("Run the comparison yourself")
+    studies.run_live_controls(study, [get_target(target)], key="cmp", cells=labels)
+    studies.progress(study, key="cmp")
+
+
+def zoo_runs(chosen: list[str], target: str) -> dict:
+    """method -> a run to sample: seed 0 of this session's live sweep, else the bundled pretrained run."""
+    sweep = studies.live_sweep(STUDIES["methods"], "cmp")
+    found = {}
+    if sweep is not None:
+        for run in sweep.runs:
+            if run.target == target and run.seed == 0 and run.scores and run.cell.method in chosen:
+                found[run.cell.method] = server.session().open(run.path.name)
+    for entry in server.session().bundled():
+        if entry.target_name == target and entry.method in chosen and entry.method not in found:
+            found[entry.method] = entry
+    return {m: found[m] for m in chosen if m in found and found[m] is not None}
+
+
+def grid_and_chart(chosen: list[str], target: str, nfes: tuple[int, ...]) -> None:
+    runs = zoo_runs(chosen, target)
+    if not runs:
+        st.info("No bundled runs for these methods (run `make assets`), and no live sweep yet.")
+        return
+    entries = list(runs.values())
+    table, samples = quality_table(entries, tuple(e.key for e in entries), nfes, 2000, 0)
+    grid = {
+        f"{get_method(e.method).label}, {settings.steps_label(k)}": samples[(e.key, k)] for e in entries for k in nfes
+    }
+    reference = pickers.target_preview(pickers.load(entries[0]).target, 600)
+    st.plotly_chart(
+        figures.scatter_grid(grid, columns=len(nfes), reference=reference, height_per_row=220),
+        key="zoo_grid",
+        width="stretch",
+    )
+    table = table.assign(run=[get_method(m).label for m in table["method"]])
+    st.plotly_chart(figures.quality_chart(table, "hist_tv", "hist_tv_floor"), key="zoo_chart", width="stretch")
+    st.caption("Samples and the chart: one run per method (seed 0), 2,000 samples per cell.")
+
+
 def main() -> None:
-    st.title("Compare step counts")
+    st.title("Compare")
+    if settings.radio("Compare", MODE, horizontal=True, label_visibility="collapsed") == "Methods":
+        methods_mode()
+        return
     runs = pickers.ready_runs()
     by_key = {r.key: r for r in runs}
     run_choices = settings.Setting(
@@ -75,9 +151,7 @@ def main() -> None:
     )
     available = [m for m in METRICS if table[m].notna().any()]
     metric = st.radio("Chart", available, format_func=METRICS.get, horizontal=True, key="cmp_metric")
-    chart = figures.quality_chart(
-        table.assign(run=table["run"].map(lambda s: literal(s, "html"))), metric, f"{metric}_floor"
-    )
+    chart = figures.quality_chart(table, metric, f"{metric}_floor")
     st.plotly_chart(chart, key="quality_chart", width="stretch")
     st.download_button(
         "Metrics (CSV)",

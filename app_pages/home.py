@@ -59,7 +59,7 @@ def main() -> None:
     c1, c2, c3, c4 = st.columns(4)
     c1.page_link("app_pages/train.py", label="Train your own", icon=":material/fitness_center:")
     c2.page_link("app_pages/animate.py", label="Animate one step vs K steps", icon=":material/animation:")
-    c3.page_link("app_pages/compare.py", label="Compare step counts", icon=":material/bar_chart:")
+    c3.page_link("app_pages/compare.py", label="Compare methods and step counts", icon=":material/bar_chart:")
     c4.page_link("app_pages/learn.py", label="How MeanFlow works", icon=":material/menu_book:")
 
 

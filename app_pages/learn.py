@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from meanflow.methods import METHODS
+
 
 def section(title: str, body: str, page: str | None = None, link: str = "") -> None:
     st.subheader(title)
@@ -115,6 +117,30 @@ catches blur. Each comes with its noise floor: the same metric for an exact samp
         "app_pages/compare.py",
         "Compare step counts with both metrics",
     )
+    rivals()
+
+
+def rivals() -> None:
+    """One short section per method of the registry beyond flow matching and MeanFlow."""
+    st.subheader("8. The rivals")
+    st.markdown(
+        "Every method below learns a map that can jump from noise to data in one evaluation. "
+        "Compare trains them on the same data, network and wall-clock budget."
+    )
+    for name, method in METHODS.items():
+        if name in ("flow-matching", "meanflow"):
+            continue
+        st.markdown(
+            f"**{method.label}** ([arXiv {method.arxiv}](https://arxiv.org/abs/{method.arxiv})): {method.summary}"
+        )
+        st.markdown(f"$$\n{method.loss_latex}\n$$")
+        st.caption(f"Per training step: {method.cost}. " + ("Needs a JVP." if method.uses_jvp else "No JVP."))
+        st.page_link(
+            "app_pages/compare.py",
+            label=f"Compare {method.label} with MeanFlow",
+            query_params={"cmp_mode": "Methods", "zoo_methods": f"meanflow,{name}"},
+            icon=":material/arrow_forward:",
+        )
 
 
 main()

@@ -8,6 +8,7 @@ import streamlit as st
 from meanflow import LimitError, TrainConfig, figures
 from meanflow.config import compute_budget, empty_history
 from meanflow.couplings import COUPLINGS
+from meanflow.couplings import LABELS as COUPLING_NAMES
 from meanflow.methods import METHODS
 from meanflow.runs import RunError, read_history
 from meanflow.text import literal
@@ -21,11 +22,7 @@ SHOWN_ENDED_RUNS = 6  # ended runs with a full panel; older ones get a line each
 LIBRARY_PAGE = 20
 
 BATCHES, WIDTHS = (64, 128, 256, 512, 1024, 2048), (16, 32, 64, 128, 256, 512)
-COUPLING_LABELS = {
-    "default": "each method's default",
-    "independent": "independent (textbook)",
-    "minibatch-ot": "minibatch optimal transport",
-}
+COUPLING_LABELS = {"default": "each method's default", **COUPLING_NAMES}
 METHOD_CHOICES = Setting("methods", ["meanflow", "flow-matching"], choices=tuple(METHODS), multi=True)
 SECONDS = Setting("seconds", 60, lo=5, hi=600, integer=True)
 STEPS = Setting("steps", 100_000, lo=1, hi=1_000_000, integer=True)
@@ -62,8 +59,12 @@ def option_settings(method) -> list:
     return out
 
 
-def option_widgets(method) -> dict:
-    """One widget per option of `method`, with its help text; returns {field: value}."""
+def option_widgets(method, target) -> dict:
+    """One widget per option of `method`, with its help text; returns {field: value}.
+
+    An option naming another run (reflow's teacher) is a picker over this session's trained runs on
+    the same target; the URL keeps the run's key, the config its folder.
+    """
     values = {}
     pairs = option_settings(method)
     if not pairs:
@@ -73,7 +74,9 @@ def option_widgets(method) -> dict:
     for i, (f, setting) in enumerate(pairs):
         where = columns[i % 2]
         label = f.name.replace("_", " ")
-        if setting.choices is not None:
+        if f.metadata.get("run"):
+            values[f.name] = run_option(label, f, setting, target)
+        elif setting.choices is not None:
             values[f.name] = settings.select(label, setting, where=where, help=f.metadata["help"])
         else:
             values[f.name] = settings.number(
@@ -82,7 +85,27 @@ def option_widgets(method) -> dict:
     return values
 
 
-def settings_form(target_ok: bool) -> list[TrainConfig] | None:
+def run_option(label: str, f, setting: Setting, target) -> str:
+    """A picker over the session's trained runs on `target` (flow matching first); returns the chosen folder."""
+    runs = [e for e in server.session().ready() if target is not None and e.target_name == target.name]
+    runs.sort(key=lambda e: e.method != "flow-matching")
+    if not runs:
+        st.warning(
+            f"{label}: no trained run on this target yet. Train flow matching on it first "
+            "(or pick a target with a bundled run)."
+        )
+        return ""
+    by_key = {e.key: e for e in runs}
+    chosen = settings.select(
+        label,
+        Setting(setting.key, runs[0].key, choices=tuple(by_key)),
+        format_func=lambda k: by_key[k].label,
+        help=f.metadata["help"],
+    )
+    return str(by_key[chosen].info.path)
+
+
+def settings_form(target) -> list[TrainConfig] | None:
     """The launch settings; returns one config per chosen method when Train is pressed."""
     methods = settings.multiselect(
         "Methods",
@@ -138,7 +161,7 @@ def settings_form(target_ok: bool) -> list[TrainConfig] | None:
     for name in methods:
         with st.expander(f"{METHODS[name].label} options"):
             st.caption(literal(METHODS[name].summary))
-            options[name] = option_widgets(METHODS[name])
+            options[name] = option_widgets(METHODS[name], target)
     try:
         configs = [
             TrainConfig(
@@ -172,7 +195,7 @@ def settings_form(target_ok: bool) -> list[TrainConfig] | None:
             f"Over the per-run compute budget: at this network and batch at most {fits:.0f} s. "
             "Lower the time, the width, the depth or the batch."
         )
-    if not st.button("Train", type="primary", disabled=not (target_ok and configs) or bool(over), key="launch"):
+    if not st.button("Train", type="primary", disabled=target is None or not configs or bool(over), key="launch"):
         return None
     return configs
 
@@ -221,9 +244,7 @@ def run_panel(sess, entry, full: bool) -> None:
     # While a run trains, the curve is redrawn every CHART_SECONDS, not at each poll: redrawing a
     # Plotly chart every second cost the browser a third of a core (benchmarks/RESULTS.md).
     version = int(time.monotonic() // CHART_SECONDS) if entry.running else (entry.state, len(history))
-    fig = _kept(
-        f"loss_{entry.key}", version, lambda: figures.loss_curves({literal(entry.label, "html"): history}, height=300)
-    )
+    fig = _kept(f"loss_{entry.key}", version, lambda: figures.loss_curves({entry.label: history}, height=300))
     right.plotly_chart(fig, key=f"loss_{entry.key}", width="stretch")
     if not entry.running and entry.usable:
         downloads.run_downloads(entry)
@@ -322,20 +343,18 @@ def main() -> None:
     left, right = st.columns([1, 1])
     with left:
         target = pickers.target_picker()
-        configs = settings_form(target is not None)
+        configs = settings_form(target)
     with right:
         if target is not None:
             st.plotly_chart(
-                figures.scatter_figure(
-                    pickers.target_preview(target), f"target: {literal(target.name, 'html')}", height=360
-                ),
+                figures.scatter_figure(pickers.target_preview(target), f"target: {target.name}", height=360),
                 key="target_preview",
                 width="stretch",
             )
     for config in configs or []:
         try:
             sess.launch(config, target)
-        except LimitError as exc:
+        except ValueError as exc:  # a per-session limit (LimitError), or a method's missing input
             st.error(literal(str(exc)))
             break
     if "train_error" in st.session_state:

@@ -20,15 +20,19 @@ from torch import nn
 from torch.nn import functional as F
 
 from .config import TrainConfig, mlp_widths
+from .couplings import get_coupling
 from .methods import build_network, get_method
 from .targets import get_target
+from .training import make_optimiser
+
+SIZES = {"default": (128, 4, 256), "large": (256, 4, 1024)}  # (hidden, depth, batch): the app's, and a big one
 
 
 @dataclass(frozen=True)
 class BenchConfig:
-    hidden: int = 256  # the large size: where matmuls, not per-call overheads, dominate a step
+    hidden: int = 128  # one size: the app's default (SIZES lists both that main_bench times by default)
     depth: int = 4
-    batch: int = 1024
+    batch: int = 256
     steps: int = 30  # timed steps per round
     warmup: int = 5  # untimed steps before each round
     rounds: int = 5  # interleaved rounds; the median is reported
@@ -79,15 +83,19 @@ def _naive_meanflow_step(cfg: BenchConfig, g: torch.Generator) -> Callable[[], f
     return _naive_meanflow(cfg.hidden, cfg.depth, cfg.batch, get_target("checkerboard"), cfg.seed, g)[1]
 
 
-def _package_step(method_name: str, cfg: BenchConfig, g: torch.Generator) -> Callable[[], float]:
+def _package_step(method_name: str, cfg: BenchConfig, g: torch.Generator, pairing: bool = False) -> Callable[[], float]:
+    """One training step of the package's method; with `pairing`, its default coupling inline (serially)."""
     config = TrainConfig(method=method_name, hidden=cfg.hidden, depth=cfg.depth, batch=cfg.batch)
     net = build_network(config, generator=torch.Generator().manual_seed(cfg.seed))
-    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    opt = make_optimiser(net, 3e-3)
     method, target = get_method(method_name), get_target("checkerboard")
+    pair = get_coupling(config.coupling) if pairing else None
 
     def step() -> float:
         x = target.sample_model(cfg.batch, g)
         e = torch.randn(cfg.batch, 2, generator=g)
+        if pair is not None:
+            e = pair(x, e)
         terms = method.loss(net, x, e, g, config.options, 0.0)
         opt.zero_grad(set_to_none=True)
         terms.loss.backward()
@@ -97,9 +105,24 @@ def _package_step(method_name: str, cfg: BenchConfig, g: torch.Generator) -> Cal
     return step
 
 
+def _pairing_alone(cfg: BenchConfig, g: torch.Generator) -> Callable[[], float]:
+    """MeanFlow's default pairing of one batch, nothing else."""
+    pair, target = get_coupling(TrainConfig().coupling), get_target("checkerboard")
+
+    def step() -> float:
+        pair(target.sample_model(cfg.batch, g), torch.randn(cfg.batch, 2, generator=g))
+        return 0.0
+
+    return step
+
+
+# Every variant draws its batch; flow matching and "meanflow" pair independently (the same pairing),
+# "meanflow+pairing" adds MeanFlow's default pairing serially, "pairing" times that pairing alone.
 VARIANTS = {
     "flow-matching": lambda cfg, g: _package_step("flow-matching", cfg, g),
     "meanflow": lambda cfg, g: _package_step("meanflow", cfg, g),
+    "meanflow+pairing": lambda cfg, g: _package_step("meanflow", cfg, g, pairing=True),
+    "pairing": _pairing_alone,
     "meanflow-naive": _naive_meanflow_step,
 }
 
@@ -134,6 +157,7 @@ def run_step_benchmark(cfg: BenchConfig = BenchConfig()) -> dict:
         "ms_per_step": median,
         "ms_per_step_rounds": times,
         "ratio_to_flow_matching": {name: m / median["flow-matching"] for name, m in median.items()},
+        "pairing_share_of_meanflow_step": median["pairing"] / median["meanflow"],
     }
 
 
@@ -142,16 +166,22 @@ def format_step_benchmark(result: dict) -> str:
     lines = [
         f"step time, hidden {cfg['hidden']} depth {cfg['depth']} batch {cfg['batch']}, "
         f"{cfg['threads']} thread(s), median of {cfg['rounds']} interleaved rounds x {cfg['steps']} steps",
-        f"{'variant':<16}{'ms/step':>10}{'x flow matching':>18}",
+        f"{'variant':<18}{'ms/step':>10}{'x flow matching':>18}",
     ]
     for name, ms in result["ms_per_step"].items():
-        lines.append(f"{name:<16}{ms:>10.2f}{result['ratio_to_flow_matching'][name]:>18.2f}")
+        lines.append(f"{name:<18}{ms:>10.2f}{result['ratio_to_flow_matching'][name]:>18.2f}")
+    lines.append(
+        f"pairing share of a MeanFlow step: {result['pairing_share_of_meanflow_step']:.0%} "
+        "(in training it runs one batch ahead, beside the step, when a core is free)"
+    )
     return "\n".join(lines)
 
 
-def main_bench(cfg: BenchConfig, as_json: bool) -> str:
-    result = run_step_benchmark(cfg)
-    return json.dumps(result, indent=2) if as_json else format_step_benchmark(result)
+def main_bench(configs: list[BenchConfig], as_json: bool) -> str:
+    results = [run_step_benchmark(cfg) for cfg in configs]
+    if as_json:
+        return json.dumps({"sizes": results}, indent=2)
+    return "\n\n".join(format_step_benchmark(r) for r in results)
 
 
 # ---------------------------------------------------------------- quality at a fixed wall-clock budget
@@ -245,3 +275,69 @@ def format_quality_benchmark(rows: list[dict], qc: QualityConfig) -> str:
             f"{r['hist_tv_floor']:>7.3f}{r['sliced_w1']:>11.3f}{r['sliced_w1_floor']:>7.3f}{inside:>10}"
         )
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- the method zoo at a fixed wall-clock budget
+
+
+def run_zoo_benchmark(
+    methods: list[str], targets: list, seeds: int, seconds: float, root: str | None = None
+) -> tuple[list[dict], str]:
+    """Each method trained for `seconds` per seed on each target (the `methods` study, on local workers),
+    scored at 1 and 2 NFE, beside flow matching at 32 NFE as the reference. Returns (rows, text)."""
+    import tempfile
+
+    from .jobs import engine_from_env
+    from .metrics import Evaluator
+    from .runs import load_run
+    from .sampling import sample
+    from .studies import EVAL_N, STUDIES, Budget, Sweep, format_table
+
+    study = STUDIES["methods"]
+    cells = [c.name for c in study.cells if c.method in methods]
+    if "reflow" in methods and "flow-matching" not in methods:  # reflow's teacher is the flow-matching run
+        cells.append(next(c.name for c in study.cells if c.method == "flow-matching"))
+    engine = engine_from_env()
+    try:
+        sweep = Sweep(
+            study,
+            targets,
+            seeds,
+            Budget(seconds=seconds),
+            engine,
+            root or tempfile.mkdtemp(),
+            max_active=engine.max_running,
+            cells=cells,
+        )
+        sweep.run_to_end()
+    finally:
+        engine.close()
+    rows = sweep.table()
+    reference = []
+    for target in targets:
+        scores = []
+        for run in sweep.runs:
+            if run.cell.method == "flow-matching" and run.target == target.name and run.scores:
+                flow = load_run(run.path).flow
+                x = sample(flow, EVAL_N, 32, torch.Generator().manual_seed(run.seed)).samples
+                evaluator = Evaluator(target, EVAL_N, torch.Generator().manual_seed(1000 + run.seed))
+                scores.append(evaluator.score(x).to_dict())
+        if scores:
+            reference.append(
+                {
+                    "target": target.name,
+                    "reference": "flow matching, 32 NFE",
+                    "seeds": len(scores),
+                    **{k: statistics.mean(s[k] for s in scores) for k in ("hist_tv", "sliced_w1")},
+                }
+            )
+    for row in rows:
+        ref = next((r for r in reference if r["target"] == row["target"]), None)
+        if ref is not None and "hist_tv@1" in row:
+            row["hist_tv@1_over_fm32"] = row["hist_tv@1"] / ref["hist_tv"]
+    text = (
+        format_table(rows)
+        + "\n\nreference, flow matching at 32 NFE (mean over seeds):\n"
+        + "\n".join(f"  {r['target']:<13} TV {r['hist_tv']:.3f}  W1 {r['sliced_w1']:.3f}" for r in reference)
+    )
+    return rows + reference, text

@@ -31,6 +31,7 @@ from .targets import (
     parse_csv_points,
     target_from_file,
 )
+from .text import literal
 
 SAMPLE_SUFFIXES = (".npy", ".csv")
 
@@ -95,7 +96,7 @@ def _option_fields() -> dict[str, tuple[object, list[str]]]:
 
 def _option_type(f):
     meta = f.metadata
-    if meta.get("choices") is not None:
+    if meta.get("choices") is not None or isinstance(f.default, str):
         return str
     lo = meta.get("lo") if meta.get("lo") is not None else -math.inf
     hi = meta.get("hi") if meta.get("hi") is not None else math.inf
@@ -186,6 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=defaults.device, help="auto (CUDA if available), cpu or cuda")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.add_argument(
+        "--unconditional",
+        action="store_true",
+        help="ignore a labelled target's classes (by default meanflow and flow-matching train "
+        "class-conditional models on 8gaussians, moons, checkerboard and labelled CSVs)",
+    )
+    p.add_argument(
         "--out",
         required=True,
         metavar="RUN_DIR",
@@ -212,6 +219,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--out", required=True, metavar="FILE", help="a .npy or .csv file, shape (n, 2)")
     p.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    p.add_argument(
+        "--class",
+        dest="label",
+        type=_bounded_int(0, 63, "a class index"),
+        default=None,
+        metavar="K",
+        help="sample class K of a class-conditional run (default: every class, as often as in the target)",
+    )
+    p.add_argument(
+        "--guidance",
+        type=_number(float, lambda v: math.isfinite(v) and 0 <= v <= 20, "a guidance scale from 0 to 20"),
+        default=1.0,
+        metavar="W",
+        help="classifier-free guidance at sampling time: two network evaluations per step (1: none; "
+        "MeanFlow's own guidance is trained in, --guidance-scale of train)",
+    )
 
     p = sub.add_parser("evaluate", help="metrics of a sample file against a target, with noise floors, as JSON")
     p.add_argument("file", metavar="FILE", help="a .npy or .csv file of shape (n, 2)")
@@ -219,6 +242,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, default=0)
 
     sub.add_parser("methods", help="the method registry: each method's idea, paper, cost and options")
+
+    from .studies import STUDIES
+
+    p = sub.add_parser(
+        "sweep",
+        help="train every cell of a study for each seed and tabulate quality over seeds",
+        description="Train every cell of a study (an ablation) x target x seed on the job engine, "
+        "and print one row per cell: the 1- and 2-NFE histogram TV, sliced W1 and in-cells "
+        "fraction as mean +- std over seeds, with the floors. Cells already done in --out "
+        "with the same config and seed are not trained again.",
+    )
+    p.add_argument("--study", required=True, choices=list(STUDIES))
+    p.add_argument("--targets", default="checkerboard", help="comma-separated presets (default: checkerboard)")
+    p.add_argument("--seeds", type=_bounded_int(1, 100, "a seed count"), default=3)
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--seconds", type=_seconds, default=None, help="training time per run (default 60)")
+    budget.add_argument("--steps", type=_steps, default=None, help="instead: steps per run (no time budget)")
+    p.add_argument("--address", default=None, help="a Ray cluster (HOST:PORT or auto); default: local workers")
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="where the runs go (default: $MEANFLOW_RUNS_DIR or ./runs, the app's library)",
+    )
+    p.add_argument("--json", action="store_true", help="the table as JSON, with every seed's values")
 
     p = sub.add_parser("bench", help="step-time benchmark: flow matching vs MeanFlow vs the naive seed MeanFlow")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -230,12 +278,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seconds", type=_seconds, default=30.0, help="with --quality: training time per run")
     p.add_argument("--targets", default="checkerboard,moons,spiral", help="with --quality: comma-separated presets")
-    from .bench import BenchConfig
+    p.add_argument(
+        "--methods",
+        default=None,
+        help="with --quality: the method zoo instead: 'all' or comma-separated registry names, trained "
+        "on the job engine for --seconds each, with flow matching at 32 NFE as the reference",
+    )
+    p.add_argument(
+        "--seeds", type=_bounded_int(1, 100, "a seed count"), default=1, help="with --methods or --guidance: seeds"
+    )
+    p.add_argument(
+        "--guidance",
+        action="store_true",
+        help="instead: class accuracy and class TV against the guidance scale, MeanFlow (trained-in "
+        "omega, 1 NFE) and flow matching (CFG, 2/8/32 NFE), on --targets (default 8gaussians,moons)",
+    )
+    from .bench import SIZES, BenchConfig
 
     b = BenchConfig()
-    p.add_argument("--hidden", type=_bounded_int(1, MAX_HIDDEN, "a width"), default=b.hidden)
-    p.add_argument("--depth", type=_bounded_int(1, MAX_DEPTH, "a depth"), default=b.depth)
-    p.add_argument("--batch", type=_bounded_int(1, MAX_BATCH, "a batch size"), default=b.batch)
+    sizes = ", ".join(f"{k} {h}x{d} batch {n}" for k, (h, d, n) in SIZES.items())
+    p.add_argument(
+        "--hidden",
+        type=_bounded_int(1, MAX_HIDDEN, "a width"),
+        default=None,
+        help=f"time this size only (default: both sizes, {sizes})",
+    )
+    p.add_argument("--depth", type=_bounded_int(1, MAX_DEPTH, "a depth"), default=None)
+    p.add_argument("--batch", type=_bounded_int(1, MAX_BATCH, "a batch size"), default=None)
     p.add_argument(
         "--steps", type=_bounded_int(1, 100_000, "a step count"), default=b.steps, help="timed steps per round"
     )
@@ -291,9 +360,13 @@ def _run_on_engine(submit, quiet: bool) -> int:
     finally:
         engine.close()
     for error in engine.errors:
-        print(f"meanflow: {error}", file=sys.stderr)
+        print(f"meanflow: {literal(error, 'terminal')}", file=sys.stderr)
     if snap.state == "failed":
-        print(f"meanflow: {snap.message}; the last good weights are saved in {out}", file=sys.stderr)
+        print(
+            f"meanflow: {literal(snap.message, 'terminal')}; the last good weights are saved in "
+            f"{literal(str(out), 'terminal')}",
+            file=sys.stderr,
+        )
         return 1
     if not quiet:
         print(
@@ -325,6 +398,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         coupling=args.coupling,
         threads=args.threads,
         device=args.device,
+        classes=0 if args.unconditional or not get_method(args.method).conditional else target.classes,
         checkpoint_seconds=args.checkpoint_seconds,
     )
     for stale in ("weights.safetensors", "checkpoint.safetensors", "target.safetensors", "metrics.csv"):
@@ -368,7 +442,16 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if out.exists() and not args.force:
         raise UsageError(f"{args.out} exists; pass --force to replace it")
     run = load_run(args.run_dir)
-    samples = sample(run.flow, args.n, args.nfe, torch.Generator().manual_seed(args.seed)).samples
+    if (args.label is not None or args.guidance != 1.0) and not run.flow.classes:
+        raise UsageError(
+            f"{args.run_dir} is not class-conditional; --class and --guidance need a run trained on a "
+            "labelled target without --unconditional"
+        )
+    if args.label is not None and args.label >= run.flow.classes:
+        raise UsageError(f"--class {args.label} is out of range; this run has classes 0 to {run.flow.classes - 1}")
+    samples = sample(
+        run.flow, args.n, args.nfe, torch.Generator().manual_seed(args.seed), label=args.label, guidance=args.guidance
+    ).samples
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".npy":
         np.save(out, samples)
@@ -446,9 +529,101 @@ def cmd_methods(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import BenchConfig, QualityConfig, format_quality_benchmark, main_bench, run_quality_benchmark
+def _targets(text: str) -> list:
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise UsageError("--targets names no target; expected comma-separated presets")
+    return [get_target(n) for n in dict.fromkeys(names)]
 
+
+def _run_sweep(sweep, as_json: bool) -> int:
+    """Drive a sweep to its end with progress on stderr; Ctrl-C stops it and prints what finished."""
+    last = 0.0
+    interrupted = False
+
+    def progress(s) -> None:
+        nonlocal last
+        if time.monotonic() - last >= 5:
+            counts = s.counts()
+            done = counts.get("done", 0) + counts.get("skipped", 0)
+            print(
+                f"{done}/{len(s.runs)} runs done, {counts.get('running', 0)} training, "
+                f"{counts.get('failed', 0)} failed",
+                file=sys.stderr,
+                flush=True,
+            )
+            last = time.monotonic()
+
+    try:
+        sweep.run_to_end(on_progress=progress)
+    except KeyboardInterrupt:
+        interrupted = True
+        sweep.stop()
+        for run in sweep.runs:
+            if run.job is not None:
+                sweep.engine.wait(run.job, 60)
+        sweep.pump()
+    from .studies import format_table
+
+    rows = sweep.table()
+    print(json.dumps(rows, indent=2, default=float) if as_json else format_table(rows))
+    for run in sweep.runs:
+        if run.state == "failed":
+            print(f"meanflow sweep: {run.cell.name} on {run.target}, seed {run.seed}: {run.message}", file=sys.stderr)
+    if interrupted:
+        return 130
+    return 1 if any(r.state == "failed" for r in sweep.runs) else 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    import os
+
+    from .jobs import engine_from_env
+    from .studies import Budget, Sweep, get_study
+
+    study = get_study(args.study)
+    targets = _targets(args.targets)
+    budget = Budget(seconds=None, steps=args.steps) if args.steps else Budget(seconds=args.seconds or 60.0)
+    out = Path(args.out) if args.out else Path(os.environ.get("MEANFLOW_RUNS_DIR", "runs"))
+    out.mkdir(parents=True, exist_ok=True)
+    engine = engine_from_env(address=args.address)
+    try:
+        sweep = Sweep(study, targets, args.seeds, budget, engine, out, max_active=engine.max_running, shared=True)
+        return _run_sweep(sweep, args.json)
+    finally:
+        engine.close()
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import SIZES, BenchConfig, QualityConfig, format_quality_benchmark, main_bench, run_quality_benchmark
+
+    if args.guidance:
+        import tempfile
+
+        from .guidance import format_guidance, run_guidance_benchmark
+        from .jobs import engine_from_env
+
+        targets = _targets(args.targets if args.targets != "checkerboard,moons,spiral" else "8gaussians,moons")
+        unlabelled = [t.name for t in targets if not t.classes]
+        if unlabelled:
+            raise UsageError(f"--guidance needs labelled targets; {', '.join(unlabelled)} carry no classes")
+        engine = engine_from_env()
+        try:
+            rows = run_guidance_benchmark(targets, args.seeds, args.seconds, engine, tempfile.mkdtemp())
+        finally:
+            engine.close()
+        print(json.dumps(rows, indent=2, default=float) if args.json else format_guidance(rows))
+        return 0
+    if args.quality and args.methods:
+        from .bench import run_zoo_benchmark
+
+        names = list(METHODS) if args.methods.strip() == "all" else [m.strip() for m in args.methods.split(",")]
+        unknown = [m for m in names if m not in METHODS]
+        if unknown:
+            raise UsageError(f"unknown methods {unknown}; accepted: all, {', '.join(METHODS)}")
+        rows, text = run_zoo_benchmark(names, _targets(args.targets), args.seeds, args.seconds)
+        print(json.dumps(rows, indent=2, default=float) if args.json else text)
+        return 0
     if args.quality:
         names = tuple(get_target(t.strip()).name for t in args.targets.split(",") if t.strip())
         qc = QualityConfig(seconds=args.seconds, targets=names, threads=args.threads)
@@ -456,15 +631,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2) if args.json else format_quality_benchmark(rows, qc))
         return 0
 
-    cfg = BenchConfig(
-        hidden=args.hidden,
-        depth=args.depth,
-        batch=args.batch,
-        steps=args.steps,
-        rounds=args.rounds,
-        threads=args.threads,
-    )
-    print(main_bench(cfg, args.json))
+    if args.hidden is None and args.depth is None and args.batch is None:
+        sizes = list(SIZES.values())
+    else:
+        default = SIZES["default"]
+        sizes = [(args.hidden or default[0], args.depth or default[1], args.batch or default[2])]
+    configs = [
+        BenchConfig(hidden=h, depth=d, batch=n, steps=args.steps, rounds=args.rounds, threads=args.threads)
+        for h, d, n in sizes
+    ]
+    print(main_bench(configs, args.json))
     return 0
 
 
@@ -474,6 +650,7 @@ COMMANDS = {
     "sample": cmd_sample,
     "evaluate": cmd_evaluate,
     "methods": cmd_methods,
+    "sweep": cmd_sweep,
     "bench": cmd_bench,
 }
 
@@ -499,5 +676,5 @@ def main(argv: list[str] | None = None) -> int:
     ) as exc:
         # RuntimeError: torch's refusal of a device it cannot use ('banana', 'cuda' without a GPU)
         command = f" {args.command}" if "args" in locals() else ""
-        print(f"meanflow{command}: error: {str(exc)[:500]}", file=sys.stderr)
+        print(f"meanflow{command}: error: {literal(str(exc)[:500], 'terminal')}", file=sys.stderr)
         return 2

@@ -93,13 +93,23 @@ def option(
     hi: float | None = None,
     ablation_only: bool = False,
     integer: bool = False,
+    run: bool = False,
 ):
     """A field of a method's options dataclass, with what the UI and the CLI need to offer it.
 
     choices: the accepted values (a select box, argparse choices); lo/hi: a closed numeric range;
-    ablation_only: studies may set it, ordinary training never offers it (e.g. a wrong tangent).
+    ablation_only: studies may set it, ordinary training never offers it (e.g. a wrong tangent);
+    run: the value names another run's folder (the Train page offers a run picker).
     """
-    meta = {"help": help, "choices": choices, "lo": lo, "hi": hi, "ablation_only": ablation_only, "integer": integer}
+    meta = {
+        "help": help,
+        "choices": choices,
+        "lo": lo,
+        "hi": hi,
+        "ablation_only": ablation_only,
+        "integer": integer,
+        "run": run,
+    }
     return field(default=default, metadata=meta)
 
 
@@ -169,6 +179,10 @@ class TrainConfig:
     preview_every: int = 200  # steps between one-step preview samples
     preview_n: int = 1000  # points in each preview
     checkpoint_seconds: float = 10.0  # at most this much training is lost when a server or worker dies
+    # Classes the network is conditioned on (the target's, for a labelled target; 0: unconditional).
+    # A class enters the network as a one-hot input with one more slot for "no class".
+    classes: int = 0
+    class_dropout: float = 0.1  # share of rows trained with "no class": the unconditional branch (MeanFlow's 10%)
     threads: int = 1  # torch CPU threads of the worker; 1 is fastest for small nets on a shared CPU
     device: str = "auto"  # auto picks CUDA when available
 
@@ -213,6 +227,15 @@ class TrainConfig:
             raise ValueError(f"lr_final_ratio must be in (0, 1], got {self.lr_final_ratio!r}")
         if self.max_seconds is not None and not (0 < self.max_seconds <= MAX_SECONDS):
             raise ValueError(f"max_seconds must be in (0, {MAX_SECONDS:g}], got {self.max_seconds!r}")
+        if isinstance(self.classes, bool) or not isinstance(self.classes, int) or not 0 <= self.classes <= 64:
+            raise ValueError(f"classes must be a whole number from 0 to 64, got {self.classes!r}")
+        if self.classes and not method.conditional:
+            raise ValueError(
+                f"{self.method} trains no class-conditional model here; train it unconditionally "
+                "(--unconditional, or switch off 'Condition on classes')"
+            )
+        if not (isinstance(self.class_dropout, (int, float)) and 0 <= self.class_dropout < 1):
+            raise ValueError(f"class_dropout must be in [0, 1), got {self.class_dropout!r}")
         if not (0 < self.checkpoint_seconds <= 3600):
             raise ValueError(f"checkpoint_seconds must be in (0, 3600], got {self.checkpoint_seconds!r}")
 
@@ -220,10 +243,11 @@ class TrainConfig:
 
     @property
     def in_dim(self) -> int:
-        """The network's input width: z (2) and the method's time features."""
+        """The network's input width: z (2), the method's time features, and a class's one-hot."""
         from .methods import get_method
 
-        return 2 + get_method(self.method).n_time_features(self.options)
+        one_hot = self.classes + 1 if self.classes else 0  # the classes and "no class"
+        return 2 + get_method(self.method).n_time_features(self.options) + one_hot
 
     @property
     def widths(self) -> list[int]:

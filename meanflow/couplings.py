@@ -4,7 +4,15 @@ Independent pairing is the textbook one: any noise point may be sent to any data
 conditional paths cross and the learned flow curves. Minibatch optimal transport re-pairs each
 batch to minimise the total squared distance (an exact assignment), so paths cross less and the
 flow straightens: what a single jump needs. Measured at a 30 s budget, MeanFlow's one-step
-checkerboard TV went from 0.37 to 0.17 (moons 0.21 to 0.12), despite 3x fewer steps per second.
+checkerboard TV went from 0.37 to 0.17 (moons 0.21 to 0.12).
+
+An exact assignment costs O(B^3): about 6.5 ms at B = 256 here, more than the MeanFlow step it
+serves. `minibatch_ot` therefore assigns within chunks of OT_CHUNK = 128 rows (rows are i.i.d., so
+a chunk is a random minibatch of its own, as in the minibatch-OT literature): about a quarter of
+the cost, and, measured at a 60 s budget with 3 seeds, sharper one-step samples than whole-batch
+assignment, whose cost ate half the steps (benchmarks/RESULTS.md). The training loop draws and
+pairs each batch one step ahead in a thread of its own (training.Batches), so on a free core the
+assignment costs the step nothing. `exact_ot` keeps the whole-batch assignment (chunks of 512).
 """
 
 from __future__ import annotations
@@ -13,33 +21,49 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+OT_CHUNK = 128  # rows per assignment in minibatch_ot (chunks of 64 to 256 and Hilbert-sorted chunks: RESULTS.md)
+EXACT_CHUNK = 512  # exact_ot's rows per assignment: O(B^3) beyond it would dominate training
+
 
 def independent(x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
     """The noise as drawn: x (B, 2) and e (B, 2) are paired row by row."""
     return e
 
 
-OT_CHUNK = 512  # an exact assignment costs O(B^3): larger batches are paired in chunks of this size
+def _costs(x: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Squared distances between the rows of x (b, 2) and e (b, 2): (b, b), by one matrix product."""
+    return (x * x).sum(-1)[:, None] + (e * e).sum(-1)[None, :] - 2 * x @ e.T
+
+
+def _assign(x: torch.Tensor, e: torch.Tensor, chunk: int) -> torch.Tensor:
+    """e (B, 2) reordered so that sum_i ||x_i - e_i||^2 is minimal within each chunk of `chunk` rows."""
+    xs = x.detach().cpu().double().numpy()
+    es = e.detach().cpu().double().numpy()
+    perm = np.empty(len(xs), dtype=np.int64)  # x[i] is paired with e[perm[i]]
+    for start in range(0, len(xs), chunk):
+        cost = _costs(xs[start : start + chunk], es[start : start + chunk])  # (b, b)
+        if not np.isfinite(cost).all():
+            return e  # non-finite data: leave it to the loss, which reports the divergence
+        perm[start : start + chunk] = start + linear_sum_assignment(cost)[1]
+    return e[torch.as_tensor(perm, device=e.device)]
 
 
 def minibatch_ot(x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
-    """e (B, 2) reordered so that sum_i ||x_i - e_i||^2 is minimal over pairings within each
-    chunk of OT_CHUNK rows (exact for B <= OT_CHUNK; rows are i.i.d., so chunks are random subsets).
-
-    Measured here: about 2 ms at B = 256 and 9 ms at 512, so 36 ms at B = 2048.
-    """
-    parts = []
-    for start in range(0, len(x), OT_CHUNK):
-        xs, es = x[start : start + OT_CHUNK], e[start : start + OT_CHUNK]
-        cost = torch.cdist(xs.detach().double(), es.detach().double()).pow(2).cpu().numpy()  # (b, b)
-        if not np.isfinite(cost).all():
-            return e  # non-finite data: leave it to the loss, which reports the divergence
-        _, cols = linear_sum_assignment(cost)
-        parts.append(es[torch.as_tensor(cols, device=e.device)])
-    return torch.cat(parts)
+    """e (B, 2) paired with x (B, 2) by an exact assignment within each chunk of OT_CHUNK rows."""
+    return _assign(x, e, OT_CHUNK)
 
 
-COUPLINGS = {"independent": independent, "minibatch-ot": minibatch_ot}
+def exact_ot(x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+    """e (B, 2) paired with x (B, 2) by an exact assignment of the whole batch (chunks of EXACT_CHUNK rows)."""
+    return _assign(x, e, EXACT_CHUNK)
+
+
+COUPLINGS = {"independent": independent, "minibatch-ot": minibatch_ot, "exact-ot": exact_ot}
+LABELS = {
+    "independent": "independent (textbook)",
+    "minibatch-ot": "minibatch optimal transport (chunks of 128)",
+    "exact-ot": "optimal transport over the whole batch (slower)",
+}
 
 
 def get_coupling(name: str):

@@ -1,6 +1,8 @@
 """Plotly figure builders for the app: point clouds, sampling animations, velocity fields, curves.
 
-Pure: numpy arrays (or a pandas table) in, `go.Figure` out; no streamlit, no torch. Every 2D
+Pure: numpy arrays (or a pandas table) in, `go.Figure` out; no streamlit, no torch. Plotly reads
+titles, names and tick labels as HTML, so every string a caller passes is escaped here (text.literal):
+callers pass plain text, user text included. Every 2D
 panel has fixed ranges and equal aspect, so shapes are not distorted and animations do not
 rescale between frames. Animations are Plotly frames played in the browser (STYLE habit 7).
 """
@@ -15,7 +17,15 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from .text import literal
+
 Bounds = tuple[float, float, float, float]  # (xmin, xmax, ymin, ymax)
+
+
+def _text(text) -> str:
+    """A caller's plain text as Plotly shows it: inert HTML."""
+    return literal(str(text), "html")
+
 
 TEMPLATE = "plotly_white"
 MARGIN = dict(l=10, r=10, t=40, b=10)
@@ -160,7 +170,9 @@ def scatter_figure(
             marker=dict(size=3, color=PARTICLE_COLOUR, opacity=0.7),
         )
     )
-    fig.update_layout(_square_axes(1, bounds), title=dict(text=title), template=TEMPLATE, height=height, margin=MARGIN)
+    fig.update_layout(
+        _square_axes(1, bounds), title=dict(text=_text(title)), template=TEMPLATE, height=height, margin=MARGIN
+    )
     return fig
 
 
@@ -184,7 +196,7 @@ def scatter_grid(
     fig = make_subplots(
         rows=rows,
         cols=columns,
-        subplot_titles=list(panels),
+        subplot_titles=[_text(t) for t in panels],
         horizontal_spacing=0.03,
         vertical_spacing=min(45 / height, 1 / max(rows - 1, 1)),
     )  # ~45 px for each row's titles
@@ -197,7 +209,7 @@ def scatter_grid(
                 x=points[:, 0],
                 y=points[:, 1],
                 mode="markers",
-                name=title,
+                name=_text(title),
                 showlegend=False,
                 marker=dict(size=2.5, color=PARTICLE_COLOUR, opacity=0.7),
             ),
@@ -273,7 +285,7 @@ def trajectory_animation(
     )
     taus = 1.0 - np.arange(n_frames) / (n_frames - 1)  # (F,)
 
-    fig = make_subplots(rows=1, cols=len(paths), subplot_titles=list(paths), horizontal_spacing=0.03)
+    fig = make_subplots(rows=1, cols=len(paths), subplot_titles=[_text(t) for t in paths], horizontal_spacing=0.03)
     moving, frame_xy = [], []
     for col, (title, (times, path)) in enumerate(paths.items(), start=1):
         for trace in _reference_trace(reference):
@@ -281,7 +293,13 @@ def trajectory_animation(
         gx, gy = _polylines(path[:, :ghost_paths])
         fig.add_trace(
             go.Scatter(
-                x=gx, y=gy, mode="lines", line=GHOST_LINE, hoverinfo="skip", showlegend=False, name=f"{title}: paths"
+                x=gx,
+                y=gy,
+                mode="lines",
+                line=GHOST_LINE,
+                hoverinfo="skip",
+                showlegend=False,
+                name=_text(f"{title}: paths"),
             ),
             row=1,
             col=col,
@@ -295,7 +313,7 @@ def trajectory_animation(
                 x=xy[first, :, 0],
                 y=xy[first, :, 1],
                 mode="markers",
-                name=title,
+                name=_text(title),
                 showlegend=False,
                 marker=dict(size=3, color=PARTICLE_COLOUR, opacity=0.75),
             ),
@@ -403,7 +421,9 @@ def velocity_field_figure(
     scale = _auto_scale(grid_points, vectors) if scale is None else scale
     bounds = bounds or bounds_of(grid_points, margin=0.08, quantile=1.0)
     fig = go.Figure(_reference_trace(reference) + _arrow_traces(grid_points, vectors, scale))
-    fig.update_layout(_square_axes(1, bounds), title=dict(text=title), template=TEMPLATE, height=height, margin=MARGIN)
+    fig.update_layout(
+        _square_axes(1, bounds), title=dict(text=_text(title)), template=TEMPLATE, height=height, margin=MARGIN
+    )
     return fig
 
 
@@ -474,7 +494,7 @@ def loss_curves(
                 legendgroup=label,
                 showlegend=False,
                 hoverinfo="skip",
-                name=label,
+                name=_text(label),
             )
         )
         fig.add_trace(
@@ -484,7 +504,7 @@ def loss_curves(
                 mode="lines",
                 line=dict(color=colour, width=2),
                 legendgroup=label,
-                name=label,
+                name=_text(label),
             )
         )
     if not fig.data:
@@ -514,7 +534,7 @@ def quality_chart(table, metric: str, floor_column: str | None, height: int = 32
                 x=rows["nfe"].to_numpy(),
                 y=pd.to_numeric(rows[metric], errors="coerce").to_numpy(),
                 mode="lines+markers",
-                name=str(run),
+                name=_text(run),
             )
         )
     has_floor = floor_column is not None and floor_column in table
@@ -535,5 +555,43 @@ def quality_chart(table, metric: str, floor_column: str | None, height: int = 32
         title=dict(text=f"{metric} by steps"),
         xaxis=dict(title="NFE (network evaluations)", type="log", tickvals=nfe, ticktext=[str(v) for v in nfe]),
         yaxis_title=metric,
+    )
+    return fig
+
+
+def study_bars(
+    rows: list[dict], metric: str, floor: float | None = None, title: str = "", height: int = 340
+) -> go.Figure:
+    """One bar per cell of a study: the metric's mean over seeds with its standard deviation as an error
+    bar, and the metric's noise floor as a dashed line. rows: dicts with 'cell', metric, metric + '_std'."""
+    cells = [r for r in rows if metric in r]
+    names = [_text(r["cell"]) for r in cells]
+    means = [r[metric] for r in cells]
+    stds = [r.get(f"{metric}_std") for r in cells]
+    stds = [0.0 if s is None or not math.isfinite(s) else s for s in stds]
+    fig = go.Figure(
+        go.Bar(
+            x=names,
+            y=means,
+            error_y=dict(type="data", array=stds, visible=True),
+            marker_color=PARTICLE_COLOUR,
+            name=metric,
+        )
+    )
+    if floor is not None and math.isfinite(floor):
+        fig.add_hline(
+            y=float(floor),
+            line=dict(dash="dash", color="grey", width=1.5),
+            annotation_text="noise floor",
+            annotation_position="top left",
+            annotation_font_color="grey",
+        )
+    fig.update_layout(
+        template=TEMPLATE,
+        height=height,
+        margin=MARGIN,
+        title=dict(text=_text(title)),
+        yaxis_title=metric,
+        showlegend=False,
     )
     return fig

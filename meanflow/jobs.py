@@ -128,6 +128,7 @@ class Engine:
         resume: bytes | None = None,
         extras: dict | None = None,
         check_budget: bool = True,
+        shared: bool = False,
     ) -> str:
         """Queue a job; its run folder is created now (unless resuming) and written as it trains.
 
@@ -159,9 +160,13 @@ class Engine:
                         f"at most {self.max_running_per_owner} runs training and "
                         f"{self.max_queued_per_owner} waiting per session; stop one or wait for it"
                     )
+        if extras is None:  # what the method needs beside the target, read here (reflow's teacher run)
+            from .methods import get_method
+
+            extras = get_method(config.method).job_extras(config, target)
         fresh = resume is None
         if fresh:
-            runs.create_run(run_dir, config, target)
+            runs.create_run(run_dir, config, target, shared=shared)
         job = _Job(
             job_id,
             config,

@@ -116,3 +116,53 @@ def evaluate(samples: np.ndarray | torch.Tensor, target: Target, generator: torc
     if samples.ndim != 2 or samples.shape[1] != 2 or len(samples) < 2:
         raise ValueError(f"samples must have shape (n, 2) with n >= 2, got {samples.shape}")
     return Evaluator(target, len(samples), generator).score(samples)
+
+
+class ClassEvaluator:
+    """Scores class-conditional samples against a labelled target, by the target's own labelling.
+
+    accuracy: the share of samples asked for class k that land in class k's region, a sample's region
+    being the class of its nearest point in a labelled exact reference; class TV: each class's
+    histogram TV against that class's exact samples, averaged over classes, beside its floor (the
+    same for an exact sample of the class).
+    """
+
+    REFERENCE = 4000  # labelled points that decide a sample's region (nearest neighbour)
+
+    def __init__(self, target: Target, n_per_class: int, generator: torch.Generator):
+        if target.sample_labelled is None:
+            raise ValueError(f"{target.name} carries no classes")
+        self.target, self.n = target, n_per_class
+        self._ref_x, self._ref_y = target.sample_labelled(self.REFERENCE, generator)
+        x, y = target.sample_labelled(REFERENCE_SIZE, generator)
+        self._class_hist = {k: _histogram(x[y == k].double().numpy()) for k in range(target.classes)}
+        self._floors = {}
+        for k in range(target.classes):
+            xk, yk = target.sample_labelled(n_per_class * target.classes * 2, generator)
+            exact = xk[yk == k][:n_per_class].double().numpy()
+            self._floors[k] = _tv(_histogram(exact), self._class_hist[k])
+
+    def regions(self, model: torch.Tensor) -> torch.Tensor:
+        """(n,) the class of each point's nearest reference point; model: (n, 2) model units."""
+        nearest = torch.cdist(model.float(), self._ref_x.float()).argmin(dim=1)
+        return self._ref_y[nearest]
+
+    def score(self, samples: dict[int, np.ndarray]) -> dict:
+        """samples: class k -> (n, 2) samples asked for class k, in data units. Returns accuracy, the mean
+        class TV and its floor, and each class's accuracy and TV."""
+        hits, total, tvs, floors, per_class = 0, 0, [], [], {}
+        for k, points in samples.items():
+            model = self.target.normaliser.to_model(torch.as_tensor(np.asarray(points), dtype=torch.float64))
+            model = torch.where(torch.isfinite(model), model, torch.full_like(model, 1e6))
+            inside = int((self.regions(model) == k).sum())
+            tv = _tv(_histogram(model.numpy()), self._class_hist[k])
+            hits, total = hits + inside, total + len(model)
+            tvs.append(tv)
+            floors.append(self._floors[k])
+            per_class[k] = {"accuracy": inside / len(model), "class_tv": tv}
+        return {
+            "accuracy": hits / max(1, total),
+            "class_tv": float(np.mean(tvs)),
+            "class_tv_floor": float(np.mean(floors)),
+            "per_class": per_class,
+        }

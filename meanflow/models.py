@@ -86,6 +86,47 @@ class MLP(nn.Module):
         return self.layers[-1](x), y_dot
 
 
+class Conditioned(nn.Module):
+    """A class-conditional network as the methods see it: each row's class is appended to its input
+    as a one-hot vector (index `classes` means "no class"), with a zero tangent. Methods call it as
+    they call the plain MLP; `with_labels` gives the same network for other classes (the guidance
+    branch). labels: (B,) long."""
+
+    def __init__(self, net: MLP, labels: torch.Tensor, classes: int):
+        super().__init__()
+        self.net, self.classes, self.labels = net, classes, labels
+        self._one_hot = F.one_hot(labels, classes + 1).to(next(net.parameters()).dtype)
+
+    @property
+    def null(self) -> int:
+        return self.classes
+
+    def with_labels(self, labels: torch.Tensor) -> Conditioned:
+        return Conditioned(self.net, labels, self.classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([x, self._one_hot], dim=1))
+
+    def forward_with_tangent(self, x: torch.Tensor, x_dot: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.net.forward_with_tangent(
+            torch.cat([x, self._one_hot], dim=1), torch.cat([x_dot, torch.zeros_like(self._one_hot)], dim=1)
+        )
+
+
+class Guided(nn.Module):
+    """Classifier-free guidance at sampling time: f(x | none) + scale (f(x | class) - f(x | none)).
+    Two network evaluations per call. conditioned: a Conditioned network with the requested class."""
+
+    def __init__(self, conditioned: Conditioned, scale: float):
+        super().__init__()
+        self.conditioned, self.scale = conditioned, scale
+        self.unconditioned = conditioned.with_labels(torch.full_like(conditioned.labels, conditioned.null))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        plain = self.unconditioned(x)
+        return plain + self.scale * (self.conditioned(x) - plain)
+
+
 def pick_device(requested: str = "auto") -> torch.device:
     """CUDA when the user has it and asked for nothing else; otherwise the CPU."""
     if requested == "auto":

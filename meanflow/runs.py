@@ -173,6 +173,8 @@ def create_run(run_dir: str | Path, config: TrainConfig, target, shared: bool = 
             "weights": torch.as_tensor(spec.weights),
             "jitter": torch.tensor([spec.jitter], dtype=torch.float32),
         }
+        if spec.labels is not None:
+            arrays["labels"] = torch.as_tensor(spec.labels, dtype=torch.int64)
         _write_atomic(run_dir / TARGET_FILE, _safetensors_bytes(arrays))
     document = {
         "format": FORMAT,
@@ -432,12 +434,14 @@ def read_target(info: RunInfo):
             raise RunError(f"{info.path / CONFIG_FILE} names an unknown target ({exc})") from None
     arrays = _read_tensors(info.path / TARGET_FILE)
     try:
+        labels = arrays["labels"].numpy() if "labels" in arrays else None
         spec = TargetSpec(
             "data",
             info.target_name,
             arrays["points"].double().numpy(),
             arrays["weights"].double().numpy(),
             float(arrays["jitter"].reshape(-1)[0]),
+            labels,
         )
         return spec.build()
     except (KeyError, IndexError, ValueError) as exc:
@@ -482,7 +486,19 @@ def load_run(run_dir: str | Path, live: bool = False) -> SavedRun:
     normaliser = Normaliser(centre=info.normaliser["centre"], scale=info.normaliser["scale"])
     if target.is_preset:
         target = replace(target, normaliser=normaliser)
-    return SavedRun(info, target, Flow(config.method, net, normaliser, config.options), read_history(info.path))
+    return SavedRun(
+        info,
+        target,
+        Flow(
+            config.method,
+            net,
+            normaliser,
+            config.options,
+            config.classes,
+            target.class_weights() if config.classes else (),
+        ),
+        read_history(info.path),
+    )
 
 
 def list_runs(
@@ -523,3 +539,42 @@ def list_runs(
         cache[key] = (stamp, info)
         infos.append(info)
     return infos, problems
+
+
+# ---------------------------------------------------------------- a run as plain data (a reflow teacher)
+
+
+def run_bundle(run_dir: str | Path) -> dict:
+    """A trained run as plain data a worker can rebuild without the folder: its config, target name,
+    normaliser and weights (safetensors bytes). Raises RunError for a run without weights."""
+    info = read_info(run_dir)
+    weights = weights_bytes(_weights_of(info))
+    return {
+        "config": info.config.to_dict(),
+        "target_name": info.target_name,
+        "normaliser": info.normaliser,
+        "weights": weights,
+    }
+
+
+def flow_from_bundle(bundle: dict):
+    """The sampling.Flow of a run_bundle (checked like a loaded run: shapes, finite weights)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    from .methods import build_network
+    from .sampling import Flow
+    from .targets import Normaliser
+
+    try:
+        config = TrainConfig.from_dict(bundle["config"])
+        weights = load(bundle["weights"])
+        net = build_network(config)
+        net.load_state_dict(weights, strict=True)
+        normaliser = Normaliser(
+            centre=tuple(bundle["normaliser"]["centre"]), scale=float(bundle["normaliser"]["scale"])
+        )
+    except (KeyError, TypeError, ValueError, RuntimeError, SafetensorError) as exc:
+        raise RunError(f"the teacher run cannot be rebuilt ({str(exc)[:200]})") from None
+    net.eval().requires_grad_(False)
+    return Flow(config.method, net, normaliser, config.options, config.classes)

@@ -8,14 +8,14 @@ x = e - u(e, 0, 1). Stochastic steps (consistency models re-noise) draw from the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import torch
 
 from .methods import get_method
-from .models import MLP
+from .models import MLP, Conditioned, Guided
 from .targets import Normaliser
 
 
@@ -27,10 +27,35 @@ class Flow:
     net: MLP
     normaliser: Normaliser = Normaliser()
     options: Any = None  # the method's options (how the network sees time); None: the method's defaults
+    classes: int = 0  # classes the network is conditioned on (0: unconditional)
+    class_weights: tuple[float, ...] = ()  # how often each class occurs in the target (empty: equally often)
 
     def __post_init__(self):
         if self.options is None:
             object.__setattr__(self, "options", get_method(self.method).options())
+
+    def steered(
+        self, n: int, label: int | None = None, guidance: float = 1.0, generator: torch.Generator | None = None
+    ) -> Flow:
+        """This flow for n rows of class `label`, with classifier-free guidance at sampling time when
+        guidance != 1 (two evaluations per step). label None draws each row's class from the target's
+        class frequencies (with `generator`): the whole distribution, through the conditional branches.
+        Unconditional flows ignore all three."""
+        if not self.classes:
+            return self
+        if label is not None and not 0 <= label < self.classes:
+            raise ValueError(f"class must be 0 to {self.classes - 1}, got {label}")
+        device = next(self.net.parameters()).device
+        if label is None:
+            weights = torch.tensor(self.class_weights or [1.0] * self.classes, dtype=torch.float64)
+            generator = generator if generator is not None else torch.Generator().manual_seed(0)
+            labels = torch.multinomial(weights, n, replacement=True, generator=generator).to(device)
+        else:
+            labels = torch.full((n,), label, dtype=torch.long, device=device)
+        net = Conditioned(self.net, labels, self.classes)
+        if guidance != 1.0:
+            net = Guided(net, guidance)
+        return replace(self, net=net, classes=0)
 
 
 @dataclass(frozen=True)
@@ -75,6 +100,7 @@ def integrate(
     method = get_method(flow.method)
     grid = _as_grid(steps_or_grid)
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
+    flow = flow.steered(len(noise), generator=generator)  # a conditional flow without a class: classes drawn
     device = next(flow.net.parameters()).device
     z = noise.to(device, torch.float32)
     path = [z]
@@ -86,12 +112,23 @@ def integrate(
     return torch.stack(path)  # (k + 1, n, 2)
 
 
-def sample(flow: Flow, n: int, steps_or_grid: int | torch.Tensor, generator: torch.Generator) -> Trajectory:
-    """n samples in data units with their trajectory; noise (and any fresh noise on the way) from `generator`."""
+def sample(
+    flow: Flow,
+    n: int,
+    steps_or_grid: int | torch.Tensor,
+    generator: torch.Generator,
+    label: int | None = None,
+    guidance: float = 1.0,
+) -> Trajectory:
+    """n samples in data units with their trajectory; noise (and any fresh noise on the way) from `generator`.
+
+    label: the class to sample (conditional flows; None: no class); guidance: classifier-free guidance
+    scale at sampling time, two evaluations per step when not 1 (MeanFlow's own guidance is trained in).
+    """
     if n < 1:
         raise ValueError(f"the number of samples must be at least 1, got {n}")
     noise = torch.randn(n, 2, generator=generator)
-    path = integrate(flow, noise, steps_or_grid, generator)
+    path = integrate(flow.steered(n, label, guidance, generator), noise, steps_or_grid, generator)
     data_path = flow.normaliser.to_data(path.cpu().double()).numpy().astype(np.float32)
     return Trajectory(times=_as_grid(steps_or_grid).numpy(), path=data_path)
 
@@ -115,7 +152,7 @@ def velocity_field(flow: Flow, points: np.ndarray, r: float, t: float) -> np.nda
     device = z.device
     rr = torch.full((len(z), 1), float(r), device=device)
     tt = torch.full((len(z), 1), float(t), device=device)
-    u = get_method(flow.method).velocity(flow.net, z, rr, tt, flow.options)
+    u = get_method(flow.method).velocity(flow.steered(len(z)).net, z, rr, tt, flow.options)
     return (u.cpu().double() * flow.normaliser.scale).numpy()
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .text import clean_name
+
 # Limits on data files: stated here once, enforced on every load path (CLI and app).
 MAX_FILE_BYTES = 50 * 1024 * 1024  # larger uploads are refused before parsing
 MAX_POINTS = 1_000_000  # rows of a CSV; more adds nothing to a 2D density and costs memory
@@ -70,16 +72,33 @@ class Target:
     sample_model(n, generator) -> (n, 2) float32 exact samples in model units.
     in_support(points) -> (n,) bool, for targets with a sharp support (None otherwise),
         taking model units.
+    sample_labelled(n, generator) -> ((n, 2) model units, (n,) long class in [0, classes)), for
+        targets whose parts carry a class (None otherwise); sample_model draws the same points.
     """
 
     name: str
     sample_model: Callable[[int, torch.Generator], torch.Tensor]
     normaliser: Normaliser = Normaliser()
     in_support: Callable[[torch.Tensor], torch.Tensor] | None = None
+    sample_labelled: Callable[[int, torch.Generator], tuple[torch.Tensor, torch.Tensor]] | None = None
+    class_names: tuple[str, ...] = ()  # one per class, for pickers and legends
     # The arrays behind a data-driven target, so a run folder can store and rebuild it.
     points: np.ndarray | None = field(default=None, repr=False, compare=False)
     weights: np.ndarray | None = field(default=None, repr=False, compare=False)
     jitter: float = 0.0
+    labels: np.ndarray | None = field(default=None, repr=False, compare=False)  # (m,) per point, data targets
+
+    @property
+    def classes(self) -> int:
+        """How many classes its points carry (0: unlabelled)."""
+        return len(self.class_names)
+
+    def class_weights(self) -> tuple[float, ...]:
+        """How often each class occurs: equally for the presets, from the points' weights for data targets."""
+        if self.labels is None:
+            return tuple([1.0 / self.classes] * self.classes)
+        totals = np.bincount(self.labels, weights=self.weights, minlength=self.classes)
+        return tuple(float(w) for w in totals / totals.sum())
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """(n, 2) exact samples in the data's own units."""
@@ -93,7 +112,7 @@ class Target:
         """Plain data that rebuilds this target (a preset's name, or a data target's arrays)."""
         if self.is_preset:
             return TargetSpec("preset", self.name)
-        return TargetSpec("data", self.name, self.points, self.weights, self.jitter)
+        return TargetSpec("data", self.name, self.points, self.weights, self.jitter, self.labels)
 
 
 @dataclass(frozen=True)
@@ -108,13 +127,14 @@ class TargetSpec:
     points: np.ndarray | None = field(default=None, repr=False, compare=False)
     weights: np.ndarray | None = field(default=None, repr=False, compare=False)
     jitter: float = 0.0
+    labels: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def build(self) -> Target:
         """The target this spec describes; raises TargetError for an unknown preset or bad arrays."""
         if self.kind == "preset":
             return get_target(self.name)
         if self.kind == "data":
-            return point_cloud_target(self.name, self.points, self.weights, jitter=self.jitter)
+            return point_cloud_target(self.name, self.points, self.weights, jitter=self.jitter, labels=self.labels)
         raise TargetError(f"unknown target kind {self.kind!r}; accepted: preset, data")
 
 
@@ -125,12 +145,13 @@ def _uniform(n: int, g: torch.Generator) -> torch.Tensor:
     return torch.rand(n, generator=g)
 
 
-def _checkerboard(n: int, g: torch.Generator) -> torch.Tensor:
-    # The 8 unit cells with i + j even of a 4x4 board on [-2, 2]^2 (the seed tutorial's definition).
+def _checkerboard_labelled(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    # The 8 unit cells with i + j even of a 4x4 board on [-2, 2]^2 (the seed tutorial's definition);
+    # the class is the board's row, 0 at the bottom.
     x1 = _uniform(n, g) * 4 - 2
     b = (torch.rand(n, generator=g) < 0.5).float()
     x2 = _uniform(n, g) - 2 * b + torch.remainder(torch.floor(x1), 2)
-    return torch.stack([x1, x2], dim=1)
+    return torch.stack([x1, x2], dim=1), (torch.floor(x2) + 2).long().clamp(0, 3)
 
 
 def _checkerboard_cells(points: torch.Tensor) -> torch.Tensor:
@@ -139,13 +160,14 @@ def _checkerboard_cells(points: torch.Tensor) -> torch.Tensor:
     return inside & parity
 
 
-def _moons(n: int, g: torch.Generator) -> torch.Tensor:
+def _moons_labelled(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    # Class 0: the upper moon, 1: the lower one.
     a = _uniform(n, g) * math.pi
     label = torch.rand(n, generator=g) < 0.5
     upper = torch.stack([torch.cos(a), torch.sin(a)], dim=1)
     lower = torch.stack([1 - torch.cos(a), 0.5 - torch.sin(a)], dim=1)
     p = torch.where(label[:, None], lower, upper) + 0.1 * torch.randn(n, 2, generator=g)
-    return 2 * p + torch.tensor([-1.0, -0.2])
+    return 2 * p + torch.tensor([-1.0, -0.2]), label.long()
 
 
 def _spiral(n: int, g: torch.Generator) -> torch.Tensor:
@@ -155,11 +177,17 @@ def _spiral(n: int, g: torch.Generator) -> torch.Tensor:
     return d * sign[:, None] / 3 + 0.1 * torch.randn(n, 2, generator=g)
 
 
-def _eight_gaussians(n: int, g: torch.Generator) -> torch.Tensor:
-    # FFJORD's definition: 8 modes on a circle of radius 2*sqrt(2), std 0.5/sqrt(2).
-    k = torch.randint(0, 8, (n,), generator=g).float()
-    centres = 4 * torch.stack([torch.cos(k * math.pi / 4), torch.sin(k * math.pi / 4)], dim=1)
-    return (centres + 0.5 * torch.randn(n, 2, generator=g)) / math.sqrt(2)
+def _eight_gaussians_labelled(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    # FFJORD's definition: 8 modes on a circle of radius 2*sqrt(2), std 0.5/sqrt(2); the class is the mode.
+    k = torch.randint(0, 8, (n,), generator=g)
+    angle = k.float() * math.pi / 4
+    centres = 4 * torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)
+    return (centres + 0.5 * torch.randn(n, 2, generator=g)) / math.sqrt(2), k
+
+
+def _points_of(labelled: Callable) -> Callable[[int, torch.Generator], torch.Tensor]:
+    """The unlabelled sampler of a labelled one: the same draws, the labels dropped."""
+    return lambda n, g: labelled(n, g)[0]
 
 
 def _rings(n: int, g: torch.Generator) -> torch.Tensor:
@@ -184,10 +212,29 @@ def _pinwheel(n: int, g: torch.Generator) -> torch.Tensor:
 PRESETS: dict[str, Target] = {
     t.name: t
     for t in [
-        Target("checkerboard", _checkerboard, in_support=_checkerboard_cells),  # 8 cells of a 4x4 board
-        Target("moons", _moons),  # two interleaved half circles (the seed's crescent)
+        # 8 cells of a 4x4 board; a class per row
+        Target(
+            "checkerboard",
+            _points_of(_checkerboard_labelled),
+            in_support=_checkerboard_cells,
+            sample_labelled=_checkerboard_labelled,
+            class_names=("row 1", "row 2", "row 3", "row 4"),
+        ),
+        # two interleaved half circles (the seed's crescent); a class per moon
+        Target(
+            "moons",
+            _points_of(_moons_labelled),
+            sample_labelled=_moons_labelled,
+            class_names=("upper moon", "lower moon"),
+        ),
         Target("spiral", _spiral),  # two spiral arms, the seed's hardest target
-        Target("8gaussians", _eight_gaussians),  # eight round modes on a circle
+        # eight round modes on a circle; a class per mode, counter-clockwise from the right
+        Target(
+            "8gaussians",
+            _points_of(_eight_gaussians_labelled),
+            sample_labelled=_eight_gaussians_labelled,
+            class_names=tuple(f"mode {k + 1}" for k in range(8)),
+        ),
         Target("rings", _rings),  # four concentric rings
         Target("pinwheel", _pinwheel),  # five curved arms
     ]
@@ -212,11 +259,21 @@ def get_target(name: str) -> Target:
 # ---------------------------------------------------------------- data-driven targets
 
 
-def point_cloud_target(name: str, points: np.ndarray, weights: np.ndarray | None = None, jitter: float = 0.0) -> Target:
+MAX_CLASSES = 16  # a label column with more distinct values is taken for data, not classes
+
+
+def point_cloud_target(
+    name: str,
+    points: np.ndarray,
+    weights: np.ndarray | None = None,
+    jitter: float = 0.0,
+    labels: np.ndarray | None = None,
+) -> Target:
     """A target that resamples `points` (m, 2) in data units.
 
     weights: (m,) non-negative, relative probability of each point (None: uniform).
     jitter: each draw is spread uniformly over a square cell this wide (data units), e.g. a pixel.
+    labels: (m,) class of each point, integers 0 .. K - 1 (K <= MAX_CLASSES), or None.
     """
     points = np.asarray(points, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 2:
@@ -241,20 +298,34 @@ def point_cloud_target(name: str, points: np.ndarray, weights: np.ndarray | None
     probs = torch.as_tensor(weights / weights.sum(), dtype=torch.float32)
     model_jitter = jitter / normaliser.scale
 
-    def sample_model(n: int, g: torch.Generator) -> torch.Tensor:
+    classes = 0
+    if labels is not None:
+        labels = np.asarray(labels)
+        if labels.shape != (len(points),) or not np.isfinite(labels).all() or (labels != np.round(labels)).any():
+            raise TargetError(f"{name}: labels must be {len(points)} whole numbers, one per point")
+        labels = labels.astype(np.int64)
+        classes = int(labels.max()) + 1 if len(labels) else 0
+        if labels.min() < 0 or classes > MAX_CLASSES:
+            raise TargetError(f"{name}: labels must be 0 to {MAX_CLASSES - 1}")
+    model_labels = None if labels is None else torch.as_tensor(labels)
+
+    def sample_labelled(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.multinomial(probs, n, replacement=True, generator=g)
         out = model_points[idx]
         if model_jitter > 0:
             out = out + (torch.rand(n, 2, generator=g) - 0.5) * model_jitter
-        return out
+        return out, (model_labels[idx] if model_labels is not None else torch.zeros(n, dtype=torch.long))
 
     return Target(
         name,
-        sample_model,
+        _points_of(sample_labelled),
         normaliser=normaliser,
+        sample_labelled=sample_labelled if classes else None,
+        class_names=tuple(f"class {k}" for k in range(classes)),
         points=points.astype(np.float32),
         weights=weights.astype(np.float32),
         jitter=float(jitter),
+        labels=labels,
     )
 
 
@@ -267,6 +338,12 @@ def _check_size(data: bytes, what: str) -> None:
 
 def parse_csv_points(data: bytes, what: str = "CSV file") -> np.ndarray:
     """The first two numeric columns of a CSV (header optional) as (n, 2) float64."""
+    return parse_csv_table(data, what)[0]
+
+
+def parse_csv_table(data: bytes, what: str = "CSV file") -> tuple[np.ndarray, np.ndarray | None]:
+    """The first two numeric columns of a CSV (header optional) as (n, 2) float64, and a third column
+    as class labels (n,) 0 .. K - 1 when every row has one and it holds at most MAX_CLASSES whole numbers."""
     _check_size(data, what)
     try:
         text = data.decode("utf-8-sig")
@@ -277,7 +354,7 @@ def parse_csv_points(data: bytes, what: str = "CSV file") -> np.ndarray:
         delimiter = dialect.delimiter
     except csv.Error:
         delimiter = ","
-    rows = []
+    rows, third = [], []
     for i, row in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter)):
         cells = [c.strip() for c in row if c.strip() != ""]
         if not cells:
@@ -293,6 +370,7 @@ def parse_csv_points(data: bytes, what: str = "CSV file") -> np.ndarray:
         if len(values) < 2:
             raise TargetError(f"{what}: line {i + 1} has {len(values)} column; expected two numeric columns x,y")
         rows.append(values[:2])
+        third.append(values[2] if len(values) > 2 else None)
         if len(rows) > MAX_POINTS:
             raise TargetError(f"{what} has more than {MAX_POINTS:,} rows; the limit is {MAX_POINTS:,}")
     if not rows:
@@ -300,7 +378,13 @@ def parse_csv_points(data: bytes, what: str = "CSV file") -> np.ndarray:
     points = np.asarray(rows, dtype=np.float64)
     if not np.isfinite(points).all():
         raise TargetError(f"{what} contains NaN or infinite values; only finite numbers are accepted")
-    return points
+    labels = None
+    if all(v is not None for v in third):
+        column = np.asarray(third, dtype=np.float64)
+        values = np.unique(column)
+        if np.isfinite(column).all() and (column == np.round(column)).all() and 2 <= len(values) <= MAX_CLASSES:
+            labels = np.searchsorted(values, column)  # the distinct values, in order, become 0 .. K - 1
+    return points, labels
 
 
 def image_density(data: bytes, what: str = "image") -> np.ndarray:
@@ -353,17 +437,22 @@ def text_target(text: str) -> Target:
     left, top, right, bottom = font.getbbox(text)
     img = Image.new("L", (right - left + 8, bottom - top + 8), color=255)
     ImageDraw.Draw(img).text((4 - left, 4 - top), text, fill=0, font=font)
-    return density_target(f"text: {text}", 1.0 - np.asarray(img, dtype=np.float32) / 255.0)
+    return density_target(f"text: {clean_name(text)}", 1.0 - np.asarray(img, dtype=np.float32) / 255.0)
 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 
 
 def target_from_bytes(name: str, data: bytes) -> Target:
-    """A CSV or image target from raw file bytes; the kind is read from the file's first bytes."""
+    """A CSV or image target from raw file bytes; the kind is read from the file's first bytes.
+
+    The target is named after the file, made one short line (text.clean_name): it becomes run labels.
+    """
+    name = clean_name(name)
     if data[:8].startswith(b"\x89PNG") or data[:3] == b"\xff\xd8\xff" or Path(name).suffix.lower() in IMAGE_SUFFIXES:
         return density_target(name, image_density(data, name))
-    return point_cloud_target(name, parse_csv_points(data, name))
+    points, labels = parse_csv_table(data, name)
+    return point_cloud_target(name, points, labels=labels)
 
 
 def target_from_file(path: str | Path) -> Target:

@@ -17,8 +17,13 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u20
 # What makes Markdown of inline text: emphasis, code, links and images, tables, strikethrough,
 # plus what Streamlit adds: ':' (emoji, icons and :red[colour] directives) and '$' (KaTeX). '<' and
 # '&' are HTML-escaped first. Block syntax ('- ', '# ', '1. ') matters only at the start: see below.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]()#!|~:$@])")  # '@': GFM makes a@b.c a mail link
-_WWW = re.compile(r"(www)\.", re.IGNORECASE)  # GFM links a bare www.example.com
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]()#!|~$])")
+# GFM links bare URLs, www. names and e-mail addresses after parsing, in the text itself, so no escape
+# stops it: an invisible WORD JOINER (U+2060) after each ':' and 'www' and before each '@' breaks
+# 'http://', 'www.' and 'a@b' apart (and ':emoji:' shortcodes) while the text reads the same.
+_JOINER = "\u2060"
+_LINK_CHARACTERS = {":": ":" + _JOINER, "@": _JOINER + "@"}
+_WWW = re.compile(r"(www)\.", re.IGNORECASE)
 _LINE_START = re.compile(r"^(\s*)(?:([-+=>])|(\d+)([.)]))")
 
 
@@ -44,7 +49,8 @@ def literal(text: str, medium: str = "markdown") -> str:
     text = str(text)
     if medium == "markdown":
         text = _MARKDOWN_SPECIAL.sub(r"\\\1", html.escape(_CONTROL.sub(" ", text), quote=False))
-        text = _WWW.sub(r"\1\\.", text)
+        text = re.sub("[:@]", lambda m: _LINK_CHARACTERS[m.group()], text)
+        text = _WWW.sub(r"\1" + _JOINER + ".", text)
         return _LINE_START.sub(
             lambda m: m.group(1) + (f"\\{m.group(2)}" if m.group(2) else f"{m.group(3)}\\{m.group(4)}"), text
         )

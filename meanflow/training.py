@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import math
+import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +26,7 @@ import torch
 from .config import TrainConfig, empty_history, history_from_rows
 from .couplings import get_coupling
 from .methods import build_network, get_method
-from .models import pick_device
+from .models import Conditioned, pick_device
 from .sampling import Flow, integrate
 from .targets import Target
 
@@ -96,11 +98,83 @@ def budget_fraction(config: TrainConfig, step: int, elapsed: float) -> float:
     return min(1.0, fraction)
 
 
-def copy_parameters(dst: list[torch.Tensor], src) -> None:
-    """dst[i] <- src[i] in place, for parallel lists of tensors (weights and their saved copy)."""
+def copy_parameters(dst: list[torch.Tensor], src: list[torch.Tensor]) -> None:
+    """dst[i] <- src[i] in place, for parallel lists of tensors (weights and their saved copy), in one call."""
     with torch.no_grad():
-        for d, s in zip(dst, src):
-            d.copy_(s)
+        torch._foreach_copy_(dst, src)
+
+
+def conditioned(
+    net: torch.nn.Module, labels: torch.Tensor | None, config: TrainConfig, generator: torch.Generator, device
+) -> torch.nn.Module:
+    """The network a class-conditional loss sees: the batch's classes as inputs, a share of them dropped
+    to "no class" (class dropout: the unconditional branch guidance needs). Unconditional: the net itself."""
+    if not config.classes:
+        return net
+    dropped = torch.rand(len(labels), generator=generator) < config.class_dropout
+    labels = torch.where(dropped, torch.full_like(labels, config.classes), labels)
+    return Conditioned(net, labels.to(device), config.classes)
+
+
+def make_optimiser(net: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
+    """Adam with its fused kernel: one pass over all parameters instead of ten small ops each
+    (measured: a flow-matching step at the default size 2.26 -> 1.73 ms on this CPU)."""
+    return torch.optim.Adam(net.parameters(), lr=lr, fused=True)
+
+
+class Batches:
+    """The training data, one (x, e) batch at a time, drawn from its own generator and paired.
+
+    With `ahead`, a thread draws and pairs the next batch while the current step trains: an
+    optimal-transport assignment (scipy releases the GIL) then costs the step little when a core
+    is free. The batches are the same either way: the thread alone uses the data generator, and
+    `state()` is that generator's state after the batches handed out so far, which checkpoints keep.
+    """
+
+    def __init__(self, draw: Callable[[torch.Generator], tuple], generator: torch.Generator, ahead: bool):
+        self._draw, self._generator = draw, generator
+        self._state = generator.get_state()
+        self._queue: queue.Queue | None = queue.Queue(maxsize=1) if ahead else None
+        self._stop = threading.Event()
+        self._thread = None
+        if ahead:
+            self._thread = threading.Thread(target=self._fill, name="next-batch", daemon=True)
+            self._thread.start()
+
+    def _fill(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item = (self._draw(self._generator), self._generator.get_state())
+            except Exception as exc:  # handed to the training loop, which reports it
+                item = exc
+            while not self._stop.is_set():
+                try:
+                    self._queue.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if isinstance(item, Exception):
+                return
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._queue is None:
+            batch = self._draw(self._generator)
+            self._state = self._generator.get_state()
+            return batch
+        item = self._queue.get()
+        if isinstance(item, Exception):
+            raise item
+        batch, self._state = item
+        return batch
+
+    def state(self) -> torch.Tensor:
+        """The data generator's state after the last batch handed out (where a resumed run continues)."""
+        return self._state.clone()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
 
 
 class RateMeter:
@@ -160,14 +234,20 @@ def make_checkpoint(
     step: int,
     elapsed: float,
     history: History,
+    context_tensors: dict | None = None,
+    data_state: torch.Tensor | None = None,
 ) -> Checkpoint:
-    """A copy of everything the next step depends on, on the CPU."""
+    """A copy of everything the next step depends on, on the CPU (context_tensors: the method's own
+    state; data_state: the data generator's, from Batches.state())."""
     tensors = {f"net.{k}": v.detach().cpu().clone() for k, v in net.state_dict().items()}
+    tensors.update({f"ctx.{k}": v.detach().cpu().clone() for k, v in (context_tensors or {}).items()})
     state = optimiser.state_dict()
     for i, slots in state["state"].items():
         for name, value in slots.items():
             tensors[f"adam.{i}.{name}"] = torch.as_tensor(value).detach().cpu().clone()
     tensors["rng"] = generator.get_state().clone()
+    if data_state is not None:
+        tensors["rng_data"] = data_state.clone()
     # as plain JSON values (tuples become lists), the form they take in a checkpoint file
     groups = json.loads(json.dumps([{k: v for k, v in g.items() if k != "params"} for g in state["param_groups"]]))
     return Checkpoint(step, elapsed, tensors, groups, history.all(), tuple(history.pending))
@@ -214,16 +294,21 @@ def run_training(
     device = pick_device(config.device)
     method, options = get_method(config.method), config.options
     pair = get_coupling(config.coupling)
-    g = torch.Generator().manual_seed(config.seed)
+    g = torch.Generator().manual_seed(config.seed)  # initialisation, then the loss's own draws (times)
+    data = torch.Generator().manual_seed(config.seed + 4)  # the batches: drawn ahead, so kept apart
     net = build_network(config, generator=g).to(device)
-    flow = Flow(config.method, net, target.normaliser, options)
-    optimiser = torch.optim.Adam(net.parameters(), lr=config.lr)
-    context = method.prepare(config, target, extras or {}, torch.Generator().manual_seed(config.seed + 2))
+    flow = Flow(
+        config.method, net, target.normaliser, options, config.classes, target.class_weights() if config.classes else ()
+    )
+    optimiser = make_optimiser(net, config.lr)
+    context = method.prepare(config, target, extras or {}, torch.Generator().manual_seed(config.seed + 2), net)
     preview_noise = torch.randn(config.preview_n, 2, generator=torch.Generator().manual_seed(config.seed + 1))
     history = History()
     step, elapsed_before = 0, 0.0
     if resume is not None:
         restore_checkpoint(resume, net, optimiser, g)
+        data.set_state(resume.tensors["rng_data"])
+        method.load_context_tensors(context, {k[4:]: v for k, v in resume.tensors.items() if k.startswith("ctx.")})
         step, elapsed_before = resume.step, resume.elapsed
         history = History(resume.history, resume.pending)
     params = list(net.parameters())
@@ -234,66 +319,88 @@ def run_training(
         path = integrate(flow, preview_noise, 1, torch.Generator().manual_seed(config.seed + 3))
         return target.normaliser.to_data(path[-1].cpu().double()).numpy().astype(np.float32)
 
-    start = time.perf_counter()
-    last_publish = last_checkpoint = start
-    meter = RateMeter(start, step)
-    if on_start is not None:
-        on_start()
-    lr = lr_at(config, budget_fraction(config, step, elapsed_before))
-    end_state, message = "done", f"finished {config.steps} steps"
-    while step < config.steps:
-        now = time.perf_counter()
-        elapsed = elapsed_before + now - start
-        if should_stop():
-            end_state, message = "stopped", f"stopped at step {step}"
-            break
-        if config.max_seconds is not None and elapsed >= config.max_seconds:
-            end_state, message = "stopped", f"time budget of {config.max_seconds:g} s reached at step {step}"
-            break
-        fraction = budget_fraction(config, step, elapsed)
-        lr = lr_at(config, fraction)
-        for group in optimiser.param_groups:
-            group["lr"] = lr
+    batches = Batches(
+        lambda gen: method.draw_batch(context, target, pair, config.batch, gen, labelled=config.classes > 0),
+        data,
+        ahead=config.coupling != "independent",  # an assignment is worth a thread; a plain draw is not
+    )
+    try:
+        start = time.perf_counter()
+        last_publish = last_checkpoint = start
+        meter = RateMeter(start, step)
+        if on_start is not None:
+            on_start()
+        lr = lr_at(config, budget_fraction(config, step, elapsed_before))
+        end_state, message = "done", f"finished {config.steps} steps"
+        while step < config.steps:
+            now = time.perf_counter()
+            elapsed = elapsed_before + now - start
+            if should_stop():
+                end_state, message = "stopped", f"stopped at step {step}"
+                break
+            if config.max_seconds is not None and elapsed >= config.max_seconds:
+                end_state, message = "stopped", f"time budget of {config.max_seconds:g} s reached at step {step}"
+                break
+            fraction = budget_fraction(config, step, elapsed)
+            lr = lr_at(config, fraction)
+            for group in optimiser.param_groups:
+                group["lr"] = lr
 
-        x, e = method.draw_batch(context, target, pair, config.batch, g)
-        terms = method.loss(net, x.to(device), e.to(device), g, options, fraction)
-        loss = float(terms.loss.detach())
-        if not math.isfinite(loss):
-            copy_parameters(params, last_good)
-            end_state, message = "failed", f"diverged at step {step + 1}"
-            break
-        copy_parameters(last_good, params)
-        optimiser.zero_grad(set_to_none=True)
-        terms.loss.backward()
-        optimiser.step()
-        step += 1
-        now = time.perf_counter()
-        history.add(loss, float(terms.mse))
-        if step % config.log_every == 0:
-            history.flush(step, lr, elapsed_before + now - start)
-
-        if on_checkpoint is not None and now - last_checkpoint >= config.checkpoint_seconds:
-            on_checkpoint(make_checkpoint(net, optimiser, g, step, elapsed_before + now - start, history))
-            last_checkpoint = now
-        is_preview = step % config.preview_every == 0
-        first = resume is None and step == 1 or resume is not None and step == resume.step + 1
-        if on_progress is not None and (is_preview or first or now - last_publish >= PUBLISH_SECONDS):
-            rate = meter.update(now, step)
-            spent = elapsed_before + now - start
-            left = None if config.max_seconds is None else max(0.0, config.max_seconds - spent)
-            on_progress(
-                Progress(
-                    step,
-                    config.steps,
-                    spent,
-                    rate,
-                    RateMeter.eta(rate, config.steps - step, left),
-                    history.take_new(),
-                    preview() if is_preview else None,
-                    step if is_preview else 0,
-                )
+            x, e, y = batches.next()
+            terms = method.loss(
+                conditioned(net, y, config, g, device), x.to(device), e.to(device), g, options, fraction, context
             )
-            last_publish = now
+            loss = float(terms.loss.detach())
+            if not math.isfinite(loss):
+                copy_parameters(params, last_good)
+                end_state, message = "failed", f"diverged at step {step + 1}"
+                break
+            copy_parameters(last_good, params)
+            optimiser.zero_grad(set_to_none=True)
+            terms.loss.backward()
+            optimiser.step()
+            method.after_step(context, net)
+            step += 1
+            now = time.perf_counter()
+            history.add(loss, float(terms.mse))
+            if step % config.log_every == 0:
+                history.flush(step, lr, elapsed_before + now - start)
+
+            if on_checkpoint is not None and now - last_checkpoint >= config.checkpoint_seconds:
+                on_checkpoint(
+                    make_checkpoint(
+                        net,
+                        optimiser,
+                        g,
+                        step,
+                        elapsed_before + now - start,
+                        history,
+                        method.context_tensors(context),
+                        batches.state(),
+                    )
+                )
+                last_checkpoint = now
+            is_preview = step % config.preview_every == 0
+            first = resume is None and step == 1 or resume is not None and step == resume.step + 1
+            if on_progress is not None and (is_preview or first or now - last_publish >= PUBLISH_SECONDS):
+                rate = meter.update(now, step)
+                spent = elapsed_before + now - start
+                left = None if config.max_seconds is None else max(0.0, config.max_seconds - spent)
+                on_progress(
+                    Progress(
+                        step,
+                        config.steps,
+                        spent,
+                        rate,
+                        RateMeter.eta(rate, config.steps - step, left),
+                        history.take_new(),
+                        preview() if is_preview else None,
+                        step if is_preview else 0,
+                    )
+                )
+                last_publish = now
+    finally:
+        batches.close()
 
     final_preview = preview()
     if end_state != "failed" and not np.isfinite(final_preview).all():
@@ -313,7 +420,7 @@ def run_training(
         rate,
         history.all(),
         final_preview,
-        make_checkpoint(net, optimiser, g, step, elapsed, history),
+        make_checkpoint(net, optimiser, g, step, elapsed, history, method.context_tensors(context), batches.state()),
         flow,
     )
 

@@ -110,6 +110,9 @@ def _local_worker(commands: Connection, events: Connection) -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's (or the CLI's) to handle: it stops us
     _take_priority()
+    # The pairing thread (training.Batches) and the training loop share the GIL; with the default 5 ms
+    # switch interval each hand-over can wait that long. This process is a worker's own.
+    sys.setswitchinterval(WORKER_SWITCH_SECONDS)
     jobs: queue.Queue = queue.Queue()
     stop = threading.Event()
     current = {"id": None}
@@ -157,6 +160,7 @@ def _local_worker(commands: Connection, events: Connection) -> None:
 # niceness (lower is more CPU); it takes effect only where allowed (root, or CAP_SYS_NICE) and is
 # kept at the parent's otherwise. Measured: benchmarks/RESULTS.md, "Training beside the UI".
 DEFAULT_WORKER_NICE = -5
+WORKER_SWITCH_SECONDS = 0.0005
 
 
 def _take_priority() -> None:

@@ -264,3 +264,39 @@ def test_a_hand_edited_url_falls_back_to_the_widget_limits(app, page, params):
         assert app.multiselect(key="cmp_nfe").value == [1] and app.select_slider(key="cmp_n").value == 2000
     if page.endswith("fields.py"):
         assert 0.0 <= app.slider(key="field_t").value <= 1.0
+
+
+def test_compare_methods_mode_shows_every_method_on_one_target(app):
+    """Methods mode: a grid of samples per method x NFE from the bundled runs, and quality against NFE."""
+    app.query_params["cmp_mode"] = "Methods"
+    app.query_params["zoo_nfe"] = "1,2"
+    app.switch_page("app_pages/compare.py").run()
+    assert not app.exception
+    chart_specs = charts(app)
+    grid = next(c for c in chart_specs if len(c["layout"].get("annotations", [])) >= 2)
+    methods = {r.method for r in app.session_state["session"].bundled() if r.target_name == "checkerboard"}
+    assert len(grid["layout"]["annotations"]) == 2 * len(methods)
+
+
+def test_ablations_page_opens_on_a_study_and_can_run_it_live(app):
+    app.switch_page("app_pages/ablations.py").run()
+    assert not app.exception
+    assert any("r != t" in m.value or "long intervals" in m.value for m in app.markdown)
+    app.selectbox(key="study").set_value("tangent").run()
+    assert not app.exception
+    app.slider(key="abl_seconds").set_value(5)
+    app.number_input(key="abl_seeds").set_value(1)
+    app.button(key="abl_run").click().run()
+    assert not app.exception
+    sweep = app.session_state["sweep_abl_tangent"]
+    assert len(sweep.runs) == 4 and {r.target for r in sweep.runs} == {"checkerboard"}
+    sweep.stop()
+
+
+def test_guidance_page_points_to_training_when_it_has_no_conditional_runs(app, monkeypatch):
+    import ui.server
+
+    monkeypatch.setattr(ui.server, "BUNDLED_DIR", ROOT / "no-such-folder")
+    app.switch_page("app_pages/guidance.py").run()
+    assert not app.exception
+    assert any("No class-conditional runs" in i.value for i in app.info)

@@ -114,11 +114,11 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def open_page(page, url: str, timeout: float = 60_000) -> float:
-    """Load `url`, wait for the first chart; returns seconds until it appeared."""
+def open_page(page, url: str, timeout: float = 60_000, ready: str = ".js-plotly-plot") -> float:
+    """Load `url`, wait for the first element matching `ready` (a chart); returns seconds until it appeared."""
     t0 = time.perf_counter()
     page.goto(url)
-    page.locator(".js-plotly-plot").first.wait_for(timeout=timeout)
+    page.locator(ready).first.wait_for(timeout=timeout)
     return time.perf_counter() - t0
 
 
@@ -154,7 +154,7 @@ def test_open_app_train_animate_compare(server, page):
     assert before != after, (before, after)
     shot(page, "animate_playing")
 
-    page.get_by_role("link", name="Compare step counts").first.click()
+    page.get_by_role("link", name="Compare").first.click()
     expect(page.get_by_text("Metrics", exact=True)).to_be_visible(timeout=90_000)
     page.locator("[data-testid='stDataFrame']").first.wait_for(timeout=90_000)
     page.wait_for_timeout(1000)
@@ -172,11 +172,15 @@ def test_every_page_paints_without_errors(server, page):
         ("", "MeanFlow playground"),
         ("train", "Train"),
         ("animate", "Animate"),
-        ("compare", "Compare step counts"),
+        ("compare", "Compare"),
         ("fields", "Velocity fields"),
+        ("ablations", "Ablations"),
+        ("guidance", "Guidance in one step"),
     ]:
-        open_page(page, f"{url}/{path}")  # warm-up load
-        timings[path or "home"] = open_page(page, f"{url}/{path}")
+        # without bundled results (before `make ablations`, `make assets`) these pages show a note instead
+        ready = ".js-plotly-plot, [data-testid='stAlert']" if path in ("ablations", "guidance") else ".js-plotly-plot"
+        open_page(page, f"{url}/{path}", ready=ready)  # warm-up load
+        timings[path or "home"] = open_page(page, f"{url}/{path}", ready=ready)
         expect(page.get_by_role("heading", name=title).first).to_be_visible()
         shot(page, f"page_{path or 'home'}")
     page.goto(f"{url}/learn")
@@ -292,6 +296,110 @@ def test_a_killed_server_leaves_an_interrupted_run_that_resumes(tmp_path, browse
         shot(page, "train_resumed_and_stopped")
     finally:
         context.close()
+        proc.terminate()
+        proc.wait(10)
+    assert "Traceback" not in log.read_text()
+
+
+HOSTILE_NAME = (
+    "payroll ![x](http://host.invalid/pixel.png) [Re-login here](http://host.invalid/phish) "
+    "<a href='http://host.invalid/x'>y</a>.csv"
+)
+
+
+def _hostile_links(page) -> list[str]:
+    """Links and images in the page (and its charts) that point at the hostile host."""
+    return page.evaluate(
+        """() => [...document.querySelectorAll('a[href*="host.invalid"], img[src*="host.invalid"],'
+        + ' [href*="host.invalid"], image[href*="host.invalid"]')].map(e => e.outerHTML)"""
+    )
+
+
+@pytest.mark.slow
+def test_a_hostile_file_name_shows_as_text_everywhere(server, browser, tmp_path):
+    """Upload a CSV whose name carries a link, an image and HTML; train on it, share it, and look at every
+    page of this session and another's library: the name reads as text, and nothing links to its host."""
+    url, log, _ = server
+    csv = tmp_path / "upload.csv"
+    csv.write_text("x,y\n" + "\n".join(f"{i % 17},{(i * 7) % 13}" for i in range(200)))
+    owner = browser.new_context(viewport={"width": 1400, "height": 2000})
+    page = owner.new_page()
+    open_page(page, f"{url}/train?methods=meanflow&steps=100")
+    page.get_by_text("Upload", exact=True).click()
+    page.locator("input[type=file]").set_input_files(
+        files=[{"name": HOSTILE_NAME, "mimeType": "text/csv", "buffer": csv.read_bytes()}]
+    )
+    expect(page.get_by_text("target: payroll").first).to_be_visible(timeout=30_000)
+    page.get_by_role("button", name="Train", exact=True).click()
+    expect(page.get_by_text("— done")).to_have_count(1, timeout=120_000)
+    shot(page, "hostile_name_done")
+    page.get_by_text("Listed in the shared library", exact=True).click()
+    page.wait_for_timeout(1000)
+    assert _hostile_links(page) == []
+    assert page.get_by_text("[Re-login here]").count() >= 1  # the markup itself, shown as text
+    shot(page, "hostile_name_train")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Run folder (zip)").click()
+    assert "host.invalid" not in download.value.suggested_filename
+    for path, ready in (
+        ("animate", ".js-plotly-plot"),
+        ("compare", "[data-testid='stDataFrame']"),
+        ("fields", ".js-plotly-plot"),
+    ):
+        page.get_by_role("link", name=path.capitalize() if path != "fields" else "Velocity fields").first.click()
+        page.locator(ready).first.wait_for(timeout=90_000)
+        page.wait_for_timeout(1500)
+        assert _hostile_links(page) == [], path
+        shot(page, f"hostile_name_{path}")
+    owner.close()
+
+    other = browser.new_context(viewport={"width": 1400, "height": 2000})
+    page = other.new_page()
+    open_page(page, f"{url}/train")
+    page.get_by_text("Saved runs", exact=True).click()
+    expect(page.get_by_text("[Re-login here]").first).to_be_visible(timeout=30_000)
+    assert _hostile_links(page) == []
+    page.wait_for_timeout(800)  # the expander opens with an animation
+    shot(page, "hostile_name_library")
+    other.close()
+    assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.slow
+def test_each_session_has_its_own_share_of_the_line(tmp_path, browser):
+    """Two training slots, one per session: a session that asks for more waits in line behind its own
+    runs, and a second session still trains at once; over the session's limit, a clear message."""
+    log = tmp_path / "server.log"
+    proc, url = start_server(
+        tmp_path / "runs", log, MEANFLOW_MAX_JOBS="2", MEANFLOW_SESSION_RUNNING="1", MEANFLOW_SESSION_QUEUED="1"
+    )
+    first = browser.new_context(viewport={"width": 1400, "height": 1800})
+    second = browser.new_context(viewport={"width": 1400, "height": 1800})
+    try:
+        a = first.new_page()
+        open_page(a, f"{url}/train?seconds=600")  # both methods: one trains, one waits
+        a.get_by_role("button", name="Train", exact=True).click()
+        expect(a.get_by_text("steps/s")).to_have_count(1, timeout=30_000)
+        expect(a.get_by_text(re.compile(r"queued \(position 1"))).to_have_count(1, timeout=30_000)
+        a.get_by_role("button", name="Train", exact=True).click()  # two more: over this session's share
+        expect(a.get_by_text(re.compile("at most 1 runs training and 1 waiting per session"))).to_be_visible(
+            timeout=30_000
+        )
+
+        b = second.new_page()
+        open_page(b, f"{url}/train?seconds=600&methods=meanflow")
+        b.get_by_role("button", name="Train", exact=True).click()
+        expect(b.get_by_text("steps/s")).to_have_count(1, timeout=30_000)  # not behind the first's waiting run
+        shot(b, "second_session_trains")
+        for page in (b, a):
+            stops = page.get_by_role("button", name="Stop")
+            while stops.count():
+                n = stops.count()
+                stops.first.click()
+                expect(stops).to_have_count(n - 1, timeout=30_000)
+    finally:
+        first.close()
+        second.close()
         proc.terminate()
         proc.wait(10)
     assert "Traceback" not in log.read_text()

@@ -84,14 +84,17 @@ def test_a_diverged_run_prints_one_line_and_exits_1(tmp_path):
     assert (tmp_path / "run" / "weights.safetensors").is_file()
 
 
-def test_bench_prints_all_three_variants_as_json():
+def test_bench_prints_every_variant_and_the_pairing_share_as_json():
     result = run_cli(
         "bench", "--json", "--hidden", "16", "--depth", "2", "--batch", "32", "--steps", "2", "--rounds", "1"
     )
     assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
-    assert set(report["ms_per_step"]) == {"flow-matching", "meanflow", "meanflow-naive"}
-    assert report["ratio_to_flow_matching"]["flow-matching"] == 1.0
+    (report,) = json.loads(result.stdout)["sizes"]
+    assert set(report["ms_per_step"]) == {"flow-matching", "meanflow", "meanflow+pairing", "pairing", "meanflow-naive"}
+    assert report["ratio_to_flow_matching"]["flow-matching"] == 1.0 and report["config"]["hidden"] == 16
+    assert report["pairing_share_of_meanflow_step"] == pytest.approx(
+        report["ms_per_step"]["pairing"] / report["ms_per_step"]["meanflow"]
+    )
 
 
 @pytest.mark.parametrize(

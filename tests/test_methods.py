@@ -216,3 +216,165 @@ def test_every_registry_entry_says_what_the_pages_and_the_cli_show(name):
 
     for f in fields(method.options):
         assert f.metadata.get("help"), f"{name}.{f.name} has no help text"
+
+
+# ---------------------------------------------------------------- the method zoo: one defining property each
+
+from tests import gaussian as G  # noqa: E402
+
+
+def _grid_batch(n=64, seed=11):
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, 2, generator=g, dtype=torch.float64)
+    pair = torch.rand(n, 2, generator=g, dtype=torch.float64) * 0.9 + 0.05
+    return z, pair.min(1, keepdim=True).values, pair.max(1, keepdim=True).values
+
+
+def test_shortcut_smallest_step_is_the_flow_matching_input_and_two_steps_make_one():
+    """The smallest step (1/128) is what flow matching trains ('d = 0' in the paper); with the exact
+    flow as the model, the self-consistency target of step 2d is exactly the step 2d (paper Eq. 4, at t - d)."""
+    from meanflow.methods.shortcut import Shortcut, ShortcutOptions
+
+    method, options, oracle = Shortcut(), ShortcutOptions(), G.Oracle()
+    z, _, t = _grid_batch()
+    zero = method.step_velocity(oracle, z, t, torch.zeros_like(t), options)
+    torch.testing.assert_close(zero, method.step_velocity(oracle, z, t, torch.full_like(t, 2.0**-7), options))
+    for level in range(1, 7):
+        d = torch.full_like(t, 2.0**-level)
+        t_grid = torch.clamp(torch.ceil(t / (2 * d)) * 2 * d, max=1.0)  # on the grid of the step 2d
+        target = method.self_consistency_target(oracle, z, t_grid, d, options)
+        torch.testing.assert_close(target, G.exact_u(z, t_grid - 2 * d, t_grid), rtol=1e-10, atol=1e-10)
+        assert not target.requires_grad
+
+
+def test_shortcut_sampler_with_the_exact_flow_lands_on_the_data_at_every_step_count():
+    from meanflow.methods.shortcut import ShortcutOptions
+    from meanflow.sampling import Flow, integrate
+
+    e = torch.randn(200, 2, generator=torch.Generator().manual_seed(12), dtype=torch.float64)
+    for k in (1, 2, 4, 8, 32):
+        x = integrate(Flow("shortcut", G.Oracle(), options=ShortcutOptions()), e, k)[-1].double()
+        torch.testing.assert_close(x, G.MU + G.SIGMA * e.float().double(), atol=1e-5, rtol=0)
+
+
+def test_alphaflow_is_trajectory_flow_matching_at_alpha_1_and_tends_to_meanflow():
+    """alpha = 1: the target is v and the network is not called; alpha -> 0: (target - u) / alpha tends
+    to MeanFlow's target minus u, at rate O(alpha) (the paper's Theorem 1)."""
+    from meanflow.methods.alphaflow import alphaflow_target
+
+    g = torch.Generator().manual_seed(13)
+    x = G.MU + G.SIGMA * torch.randn(64, 2, generator=g, dtype=torch.float64)
+    e = torch.randn(64, 2, generator=g, dtype=torch.float64)
+    _, r, t = _grid_batch()
+
+    def refuse(*_):
+        raise AssertionError("the network must not be called at alpha = 1")
+
+    torch.testing.assert_close(alphaflow_target(refuse, x, e, r, t, 1.0), e - x)
+    z, v = (1 - t) * x + t * e, e - x
+    u = G.exact_u(z, r, t)
+    _, dudt = torch.func.jvp(G.exact_u, (z, r, t), (v, torch.zeros_like(r), torch.ones_like(t)))
+    limit = (v - (t - r) * dudt) - u
+    errors = [
+        float((((alphaflow_target(G.exact_u, x, e, r, t, a) - u) / a) - limit).abs().max()) for a in (1e-1, 1e-2, 1e-3)
+    ]
+    assert errors[0] > errors[1] > errors[2] and errors[2] < 1e-2 * errors[0] * 10
+
+
+def test_alphaflow_curriculum_holds_alpha_at_exactly_1_then_exactly_0():
+    from meanflow.methods.alphaflow import AlphaFlowOptions, alpha_at
+
+    options = AlphaFlowOptions()
+    assert alpha_at(options, 0.0) == 1.0 and alpha_at(options, 0.28) == 1.0
+    assert alpha_at(options, 0.5) == pytest.approx(0.5) and 0 < alpha_at(options, 0.6) < 1
+    assert alpha_at(options, 0.72) == 0.0 and alpha_at(options, 1.0) == 0.0
+    alphas = [alpha_at(options, p / 100) for p in range(101)]
+    assert alphas == sorted(alphas, reverse=True)
+
+
+def test_consistency_map_is_the_identity_at_the_data_end_and_its_curriculum_doubles():
+    from meanflow.methods.consistency import Consistency, ConsistencyOptions, grid_size, karras_sigmas
+
+    method, options = Consistency(), ConsistencyOptions()
+    net = build_network(
+        TrainConfig(method="consistency", hidden=16, depth=2), generator=torch.Generator().manual_seed(14)
+    )
+    z = torch.randn(50, 2, generator=torch.Generator().manual_seed(15))
+    torch.testing.assert_close(method.map_to_data(net, z, torch.zeros(50, 1), options), z, rtol=0, atol=0)
+    assert [grid_size(p / 8) for p in range(8)] == [11, 21, 41, 81, 161, 321, 641, 1281] and grid_size(1.0) == 1281
+    sig = karras_sigmas(11)
+    assert float(sig[0]) == pytest.approx(0.002) and float(sig[-1]) == pytest.approx(80.0)
+    # one step from pure noise is the map at t = 1, the call the one-step sampler makes
+    e = torch.randn(20, 2, generator=torch.Generator().manual_seed(16))
+    one = method.step(net, e, torch.zeros(20, 1), torch.ones(20, 1), options, torch.Generator())
+    torch.testing.assert_close(one, method.map_to_data(net, e, torch.ones(20, 1), options))
+
+
+def test_splitmeanflow_target_is_exact_on_the_exact_average_velocity():
+    """With the exact u, (1 - lam) u(z_s, r, s) + lam u(z_t, s, t) gives back u(z_t, r, t) (paper Eq. 10)."""
+    from meanflow.methods.splitmeanflow import splitting_target
+
+    z, r, t = _grid_batch()
+    lam = torch.rand(64, 1, generator=torch.Generator().manual_seed(17), dtype=torch.float64) * 0.9 + 0.05
+    torch.testing.assert_close(splitting_target(G.exact_u, z, r, t, lam), G.exact_u(z, r, t), rtol=1e-10, atol=1e-10)
+    short = splitting_target(G.exact_u, z, r, 0.5 * (r + t), lam)  # a different interval: a different target
+    assert float((short - G.exact_u(z, r, t)).abs().max()) > 1e-3
+
+
+def test_imf_with_the_conditional_tangent_is_meanflow_and_its_compound_target_is_the_marginal_velocity():
+    """V = u + (t - r) du/dt along (v_hat, 0, 1): with v_hat = e - x the loss is MeanFlow's (p = 0); with the
+    exact u and v_hat = u(z, t, t) (the marginal v), V equals v(z_t, t) for every sample."""
+    from meanflow.methods.imf import ImprovedMeanFlow, ImprovedMeanFlowOptions
+
+    net = _net(16, 2, 18).double()
+    g = torch.Generator().manual_seed(19)
+    x = torch.randn(32, 2, generator=g, dtype=torch.float64)
+    e = torch.randn(32, 2, generator=g, dtype=torch.float64)
+    _, r, t = _grid_batch(32)
+    z, v = (1 - t) * x + t * e, e - x
+    u, dudt = MF.u_jvp(net, z, r, t, v, OPTIONS)  # the tangent e - x
+    imf_sq = (u + (t - r) * dudt.detach() - v).pow(2).sum(1).mean()
+    torch.testing.assert_close(imf_sq, meanflow_loss(_u_jvp(net), x, e, r, t, weight_power=0.0).loss)
+    # the exact field: the compound function is the marginal velocity, sample by sample
+    zz, rr, tt = _grid_batch(32, seed=20)
+    v_hat = G.exact_v(zz, tt)
+    _, dudt = torch.func.jvp(G.exact_u, (zz, rr, tt), (v_hat, torch.zeros_like(rr), torch.ones_like(tt)))
+    torch.testing.assert_close(G.exact_u(zz, rr, tt) + (tt - rr) * dudt, G.exact_v(zz, tt), rtol=1e-8, atol=1e-8)
+    method = ImprovedMeanFlow()
+    _, _, tangent = method.compound(net, z.float().double(), r, t, ImprovedMeanFlowOptions())
+    torch.testing.assert_close(tangent, method.velocity(net, z, t, t, ImprovedMeanFlowOptions()))
+
+
+def test_reflow_pairs_are_the_teachers_ode_endpoints_and_stay_paired(tmp_path):
+    from meanflow.methods.reflow import Reflow, ReflowOptions
+    from meanflow.runs import save_result
+    from meanflow.sampling import integrate
+    from meanflow.targets import get_target
+    from meanflow.training import train
+
+    teacher_cfg = TrainConfig(method="flow-matching", steps=30, hidden=16, depth=2)
+    target = get_target("moons")
+    path = save_result(tmp_path / "teacher", teacher_cfg, target, train(teacher_cfg, target))
+    options = ReflowOptions(teacher=str(path), teacher_steps=20, pairs=300)
+    config = TrainConfig(method="reflow", options=options, hidden=16, depth=2, steps=5)
+    method = Reflow()
+    extras = method.job_extras(config, target)
+    net = build_network(config)
+    pairs = method.prepare(config, target, extras, torch.Generator().manual_seed(21), net)
+    teacher = load_teacher(extras)
+    torch.testing.assert_close(pairs.x_hat, integrate(teacher, pairs.e, 20)[-1])
+    for p, q in zip(net.parameters(), teacher.net.parameters()):  # initialised from the teacher
+        assert torch.equal(p, q)
+    x, e, _ = method.draw_batch(pairs, target, None, 64, torch.Generator().manual_seed(22))
+    rows = [int(((pairs.e - row).abs().sum(1) == 0).nonzero()[0]) for row in e]
+    torch.testing.assert_close(x, pairs.x_hat[rows])  # each drawn noise comes with its own endpoint
+    with pytest.raises(ValueError, match="teacher"):
+        method.job_extras(TrainConfig(method="reflow", hidden=16, depth=2), target)
+    with pytest.raises(ValueError, match="not 'rings'"):
+        method.job_extras(config, get_target("rings"))
+
+
+def load_teacher(extras):
+    from meanflow.runs import flow_from_bundle
+
+    return flow_from_bundle(extras["teacher"])

@@ -19,7 +19,10 @@ def _constant_flow(method: str, c=(0.7, -1.3), normaliser=Normaliser()) -> Flow:
     return Flow(method, net, normaliser)
 
 
-@pytest.mark.parametrize("method", list(METHODS))
+ODE_METHODS = [m for m in METHODS if m != "consistency"]  # consistency re-noises between its steps
+
+
+@pytest.mark.parametrize("method", ODE_METHODS)
 @pytest.mark.parametrize("steps", [1, 2, 7, 32])
 def test_k_step_sampling_of_a_constant_field_is_exact(method, steps):
     """With velocity c everywhere, every step count must land exactly on e - c."""
@@ -76,3 +79,16 @@ def test_velocity_fields_in_data_units():
     )
     with pytest.raises(ValueError, match="0 <= r <= t <= 1"):
         velocity_field(flow, pts, 0.9, 0.1)
+
+
+def test_consistency_sampling_maps_to_the_data_end_and_renoises_with_the_callers_noise():
+    """One step is f(e, 1) = e - c; K steps re-noise with fresh noise: the same generator gives the same
+    path, another generator another path, and every path starts at the noise."""
+    flow = _constant_flow("consistency")
+    noise = torch.randn(50, 2, generator=torch.Generator().manual_seed(0))
+    one = integrate(flow, noise, 1)
+    torch.testing.assert_close(one[-1], noise - torch.tensor([0.7, -1.3]), atol=1e-5, rtol=0)
+    a = integrate(flow, noise, 4, torch.Generator().manual_seed(1))
+    b = integrate(flow, noise, 4, torch.Generator().manual_seed(1))
+    c = integrate(flow, noise, 4, torch.Generator().manual_seed(2))
+    assert torch.equal(a, b) and not torch.allclose(a[-1], c[-1])

@@ -11,11 +11,29 @@ from __future__ import annotations
 import torch
 
 from ..models import MLP
+from .alphaflow import AlphaFlow
 from .base import TIME_SAMPLERS, LossTerms, Method, interpolate
+from .consistency import Consistency
 from .flow_matching import FlowMatching
+from .imf import ImprovedMeanFlow
 from .meanflow import MeanFlow
+from .reflow import Reflow
+from .shortcut import Shortcut
+from .splitmeanflow import SplitMeanFlow
 
-METHODS: dict[str, Method] = {m.name: m for m in (MeanFlow(), FlowMatching())}
+METHODS: dict[str, Method] = {
+    m.name: m
+    for m in (
+        MeanFlow(),
+        FlowMatching(),
+        Shortcut(),
+        Consistency(),
+        AlphaFlow(),
+        ImprovedMeanFlow(),
+        SplitMeanFlow(),
+        Reflow(),
+    )
+}
 
 
 def get_method(name: str) -> Method:

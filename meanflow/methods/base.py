@@ -75,6 +75,17 @@ def adaptive_weighted(sq: torch.Tensor, power: float, eps: float) -> torch.Tenso
     return (w * sq).mean()
 
 
+def squared_error(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """(B,) ||prediction - target||^2 per row, summed over the two coordinates."""
+    return (prediction - target).pow(2).sum(dim=1)
+
+
+def pick_rows(mask: torch.Tensor, *tensors: torch.Tensor) -> list[torch.Tensor]:
+    """The rows of each tensor where mask (B, 1) or (B,) is true."""
+    keep = mask.reshape(-1)
+    return [t[keep] for t in tensors]
+
+
 # ---------------------------------------------------------------- time features
 
 # The network's time inputs are named features of (r, t); each has a tangent along (dr, dt).
@@ -113,6 +124,7 @@ class Method:
     options: ClassVar[type]  # frozen dataclass of the method's options (fields made with config.option)
     default_coupling: ClassVar[str] = "independent"
     uses_jvp: ClassVar[bool] = False  # whether a training step needs a Jacobian-vector product
+    conditional: ClassVar[bool] = False  # whether it trains class-conditional models (models.Conditioned)
     cost: ClassVar[str] = ""  # what one training step costs beyond flow matching's, in words
     loss_latex: ClassVar[str] = ""  # the loss in the app's notation, for Learn
 
@@ -143,26 +155,54 @@ class Method:
 
     # -- training
 
-    def prepare(self, config, target, extras: dict, generator: torch.Generator):
-        """Per-run inputs built once before training (reflow's teacher pairs); None for most methods.
+    def job_extras(self, config, target) -> dict:
+        """What a job of this method needs beside its target, read where the job is submitted (the
+        server: reflow's teacher run); shipped to the worker, so workers need no shared disk."""
+        return {}
 
-        extras: what the job shipped beside the target; generator: a draw of its own, so a resumed
-        run rebuilds the same context without disturbing the training stream.
+    def prepare(self, config, target, extras: dict, generator: torch.Generator, net: MLP):
+        """Per-run state built once before training (reflow's teacher pairs, shortcut's EMA targets);
+        None for most methods. `net` is the freshly initialised network (a method may initialise it).
+
+        generator: a draw of its own, so a resumed run rebuilds the same state without disturbing
+        the training stream.
         """
         return None
 
+    def after_step(self, context, net: MLP) -> None:
+        """Called after each optimiser step (an EMA update)."""
+
+    def context_tensors(self, context) -> dict[str, torch.Tensor]:
+        """The part of the per-run state that a checkpoint must keep (an EMA's weights)."""
+        return {}
+
+    def load_context_tensors(self, context, tensors: dict[str, torch.Tensor]) -> None:
+        """Put back what context_tensors gave (on resume)."""
+
     def draw_batch(
-        self, context, target, pair, n: int, generator: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Data x (n, 2) from the target and noise e (n, 2) paired with it by `pair` (the coupling)."""
-        x = target.sample_model(n, generator)
-        return x, pair(x, torch.randn(n, 2, generator=generator))
+        self, context, target, pair, n: int, generator: torch.Generator, labelled: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Data x (n, 2) from the target, noise e (n, 2) paired with it by `pair` (the coupling), and
+        the classes y (n,) of x when `labelled` (None otherwise). Pairing reorders e, so y stays with x."""
+        if labelled:
+            x, y = target.sample_labelled(n, generator)
+        else:
+            x, y = target.sample_model(n, generator), None
+        return x, pair(x, torch.randn(n, 2, generator=generator)), y
 
     def loss(
-        self, net: MLP, x: torch.Tensor, e: torch.Tensor, generator: torch.Generator, options, progress: float
+        self,
+        net: MLP,
+        x: torch.Tensor,
+        e: torch.Tensor,
+        generator: torch.Generator,
+        options,
+        progress: float,
+        context=None,
     ) -> LossTerms:
         """The training loss on data x (B, 2) paired with noise e (B, 2).
 
-        progress: the fraction of the run's budget spent, in [0, 1], for methods with a curriculum.
+        progress: the fraction of the run's budget spent, in [0, 1], for methods with a curriculum;
+        context: what prepare() returned.
         """
         raise NotImplementedError

@@ -42,6 +42,7 @@ class FlowMatching(Method):
     options = FlowMatchingOptions
     # The textbook baseline, whose one-step collapse the app shows; minibatch-ot is an option.
     default_coupling = "independent"
+    conditional = True
     cost = "the reference: one forward and one backward"
     loss_latex = r"\big\lVert v_\theta(z_t, t) - (e - x)\big\rVert^2"
 
@@ -53,6 +54,7 @@ class FlowMatching(Method):
         generator: torch.Generator,
         options: FlowMatchingOptions,
         progress: float,
+        context=None,
     ) -> LossTerms:
         t = torch.rand(len(x), 1, generator=generator).to(x.device)
         return flow_matching_loss(lambda z, tt: net(self.network_input(z, tt, tt, options)), x, e, t)

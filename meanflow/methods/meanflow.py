@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from ..config import Options, option
-from ..models import MLP
+from ..models import MLP, Conditioned
 from .base import (
     TIME_SAMPLERS,
     LossTerms,
@@ -69,6 +69,30 @@ class MeanFlowOptions(Options):
         "The time features the network sees (the paper's Table 1c): (t, t - r) was its best.",
         choices=CONDITIONINGS,
     )
+    # Classifier-free guidance trained into the target (paper Section 4.2): only for class-conditional runs.
+    guidance_scale: float = option(
+        1.0,
+        "omega: guidance trained into the target, v~ = omega v + (1 - omega - kappa) "
+        "u(z, t, t | no class) + kappa u(z, t, t | class) (the paper's Eq. 19); 1 is none. "
+        "One step then samples the guided distribution.",
+        lo=0.0,
+        hi=10.0,
+    )
+    guidance_mix: float = option(
+        0.0,
+        "kappa: the share of the class's own u in v~ (the paper's Appendix B.1); the "
+        "effective scale is omega / (1 - kappa).",
+        lo=0.0,
+        hi=0.99,
+    )
+    guidance_t_min: float = option(
+        0.0,
+        "Guidance applies for t in [t_min, t_max] (the official code's interval); "
+        "outside it the target is the plain v.",
+        lo=0.0,
+        hi=1.0,
+    )
+    guidance_t_max: float = option(1.0, "The interval's upper end.", lo=0.0, hi=1.0)
     tangent: str = option(
         "v,0,1",
         "The JVP tangent (dz, dr, dt); only (v, 0, 1) is du/dt. The others are the paper's Table 1b ablation.",
@@ -102,13 +126,17 @@ def meanflow_loss(
     t: torch.Tensor,
     weight_power: float = 0.0,
     weight_eps: float = 1e-3,
+    velocity: Callable | None = None,
 ) -> LossTerms:
     """MeanFlow's loss: ||u(z_t, r, t) - sg(v - (t - r) du/dt)||^2, adaptively weighted (Eq. 9).
 
     x, e: (B, 2); r, t: (B, 1) with r <= t. With r = t and weight_power = 0 it equals the
-    flow-matching loss of z, t -> u(z, t, t).
+    flow-matching loss of z, t -> u(z, t, t). velocity(z, t, v) -> (B, 2), if given, replaces the
+    conditional velocity v (guidance, Eq. 18).
     """
     z, v = interpolate(x, e, t)
+    if velocity is not None:  # guidance: the guided field replaces v as the regression base and the tangent
+        v = velocity(z, t, v)
     u, u_target = meanflow_target(u_jvp, z, r, t, v)
     sq = (u - u_target).pow(2).sum(dim=1)  # (B,)
     return LossTerms(loss=adaptive_weighted(sq, weight_power, weight_eps), mse=sq.mean().detach())
@@ -126,6 +154,7 @@ class MeanFlow(Method):
     options = MeanFlowOptions
     default_coupling = "minibatch-ot"  # straighter flows for the one-step jump (see couplings.py)
     uses_jvp = True
+    conditional = True
     cost = "one JVP (an exact tangent pass, about one extra forward) beside the forward and backward"
     loss_latex = (
         r"\big\lVert u_\theta(z_t, r, t) - \mathrm{sg}\big(v - (t - r)\,"
@@ -150,6 +179,7 @@ class MeanFlow(Method):
         generator: torch.Generator,
         options: MeanFlowOptions,
         progress: float,
+        context=None,
     ) -> LossTerms:
         r, t = (
             s.to(x.device)
@@ -165,4 +195,29 @@ class MeanFlow(Method):
             t,
             weight_power=options.weight_power,
             weight_eps=options.weight_eps,
+            velocity=self.guided_velocity(net, options) if self.guides(net, options) else None,
         )
+
+    @staticmethod
+    def guides(net, options: MeanFlowOptions) -> bool:
+        return isinstance(net, Conditioned) and (options.guidance_scale != 1.0 or options.guidance_mix != 0.0)
+
+    def guided_velocity(self, net: Conditioned, options: MeanFlowOptions) -> Callable:
+        """(z, t, v) -> v~: the paper's Eq. 19 with Appendix B.1's kappa,
+            v~ = omega v + kappa u(z, t, t | class) + (1 - omega - kappa) u(z, t, t | no class),
+        from the current network without gradient, on rows that have a class and t in the interval;
+        rows trained as "no class" (class dropout) keep v, as in the official code."""
+        omega, kappa = options.guidance_scale, options.guidance_mix
+
+        def velocity(z: torch.Tensor, t: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                plain = self.velocity(net.with_labels(torch.full_like(net.labels, net.null)), z, t, t, options)
+                guided = omega * v + (1 - omega - kappa) * plain
+                if kappa:
+                    guided = guided + kappa * self.velocity(net, z, t, t, options)
+            active = (
+                (net.labels != net.null).unsqueeze(1) & (t >= options.guidance_t_min) & (t <= options.guidance_t_max)
+            )
+            return torch.where(active, guided, v)
+
+        return velocity

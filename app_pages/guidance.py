@@ -1,0 +1,134 @@
+"""Guidance: samples of one class as the guidance scale grows, MeanFlow at 1 NFE against flow matching."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+
+from meanflow import figures
+from meanflow.guidance import PER_CLASS, SCALES
+from meanflow.metrics import ClassEvaluator
+from meanflow.paths import assets_dir
+from meanflow.studies import load_study
+from meanflow.targets import get_target
+from ui import pickers, server, settings
+
+LABELLED = ("8gaussians", "moons", "checkerboard")
+TARGET = settings.Setting("guide_target", "8gaussians", choices=LABELLED)
+FM_NFE = settings.Setting("guide_nfe", 8, choices=(2, 8, 32))
+OMEGAS = (1.0, 1.5, 2.0, 3.0)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def evaluator(target_name: str) -> ClassEvaluator:
+    return ClassEvaluator(get_target(target_name), 500, torch.Generator().manual_seed(4321))
+
+
+def guidance_runs(target_name: str) -> dict:
+    """('meanflow', omega) or ('flow-matching', None) -> a usable conditional run on the target: this
+    session's own first, then the bundled ones."""
+    found = {}
+    for entry in server.session().ready():
+        if entry.target_name != target_name or not entry.config.classes:
+            continue
+        if entry.method == "meanflow":
+            found.setdefault(("meanflow", entry.config.options.guidance_scale), entry)
+        elif entry.method == "flow-matching":
+            found.setdefault(("flow-matching", None), entry)
+    return found
+
+
+def main() -> None:
+    st.title("Guidance in one step")
+    st.markdown(
+        "MeanFlow folds classifier-free guidance into its training target (the paper's Eq. 19): the network "
+        "learns the guided average velocity, so **one** evaluation samples the guided distribution. Flow "
+        "matching guides at sampling time, with **two** evaluations per step. Below: samples of one class "
+        "as the guidance scale grows, with the share that lands in the class's region and the class's "
+        "histogram TV."
+    )
+    c1, c2, c3 = st.columns(3)
+    target_name = settings.segmented("Target", TARGET, where=c1) or LABELLED[0]
+    target = get_target(target_name)
+    classes = settings.Setting("guide_class", 0, choices=tuple(range(target.classes)))
+    if settings.seed(classes) not in classes.choices:  # another target's class, kept from before
+        st.session_state.guide_class = 0
+    label = settings.select("Class", classes, where=c2, format_func=lambda k: target.class_names[k])
+    nfe = settings.select_slider("Flow matching NFE", FM_NFE, where=c3)
+    runs = guidance_runs(target_name)
+    if not runs:
+        st.info(
+            "No class-conditional runs on this target yet. Train MeanFlow (with guidance scale omega in its "
+            "options) and flow matching on it on the Train page: on a labelled target they condition on its "
+            "classes by default. `make guidance` builds the bundled ones."
+        )
+        st.page_link(
+            "app_pages/train.py",
+            label="Train on a labelled target",
+            icon=":material/fitness_center:",
+            query_params={"target": target_name, "methods": "meanflow,flow-matching"},
+        )
+        return
+    ev = evaluator(target_name)
+    panels, rows = {}, []
+    for omega in OMEGAS:
+        entry = runs.get(("meanflow", omega))
+        if entry is None:
+            continue
+        flow = pickers.load(entry).flow
+        x = sample_class(flow, label, 1, 1.0)
+        panels[f"MeanFlow, omega = {omega:g}, 1 NFE"] = x
+        rows.append(row(f"MeanFlow, omega = {omega:g}", 1, ev.score({label: x})))
+    fm = runs.get(("flow-matching", None))
+    if fm is not None:
+        flow = pickers.load(fm).flow
+        for w in SCALES:
+            steps = nfe if w == 1.0 else nfe // 2
+            x = sample_class(flow, label, steps, w)
+            panels[f"flow matching, w = {w:g}, {nfe} NFE"] = x
+            rows.append(row(f"flow matching, w = {w:g}", nfe, ev.score({label: x})))
+    reference = pickers.target_preview(target, 800)
+    st.plotly_chart(
+        figures.scatter_grid(panels, columns=4, reference=reference, height_per_row=250),
+        key="guidance_grid",
+        width="stretch",
+    )
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.caption(
+        f"{PER_CLASS // 2} samples per panel. A MeanFlow row needs a run per omega (guidance is trained "
+        "in); flow matching's rows come from one run. Mean and spread over seeds: benchmarks/RESULTS.md "
+        "(`python -m meanflow bench --guidance`)."
+    )
+    stored = (
+        load_study(assets_dir() / "studies" / "guidance.json")
+        if (assets_dir() / "studies" / "guidance.json").is_file()
+        else None
+    )
+    if stored is not None:
+        st.subheader("Over seeds (bundled)")
+        table = pd.DataFrame([r for r in stored["rows"] if r.get("target") == target_name])
+        if not table.empty:
+            st.dataframe(
+                table[[c for c in table.columns if not c.endswith("_seeds")]], hide_index=True, width="stretch"
+            )
+
+
+def sample_class(flow, label: int, steps: int, guidance: float) -> np.ndarray:
+    from meanflow import sample
+
+    return sample(
+        flow, PER_CLASS // 2, steps, torch.Generator().manual_seed(11), label=label, guidance=guidance
+    ).samples
+
+
+def row(model: str, nfe: int, score: dict) -> dict:
+    return {
+        "model": model,
+        "NFE": nfe,
+        "class accuracy": round(score["accuracy"], 3),
+        "class TV": round(score["class_tv"], 3),
+        "floor": round(score["class_tv_floor"], 3),
+    }
+
+
+main()

@@ -1,0 +1,76 @@
+"""What the training loop costs around the step, measured from outside by timing whole runs.
+
+    python benchmarks/loop_bench.py [--rounds 5]
+
+For flow matching (independent pairing) and MeanFlow (its default pairing, drawn one batch ahead),
+at the app's default size: seconds per step of whole runs (the difference between 1,200 and 200
+steps, so start-up cancels) against seconds per bare step (loss, backward, optimiser step on a
+batch drawn beforehand). The loop's share is (whole - bare) / bare: drawing and pairing batches,
+the rollback copy, history, progress reports. Medians of interleaved rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from meanflow import TrainConfig, get_target  # noqa: E402
+from meanflow.methods import build_network, get_method  # noqa: E402
+from meanflow.training import make_optimiser, run_training  # noqa: E402
+from meanflow.workers import WORKER_SWITCH_SECONDS  # noqa: E402
+
+
+def whole_run(config: TrainConfig, steps: int) -> float:
+    t0 = time.perf_counter()
+    run_training(
+        TrainConfig(**{**config.to_dict(), "steps": steps}), get_target("checkerboard"), on_progress=lambda p: None
+    )
+    return time.perf_counter() - t0
+
+
+def bare_steps(config: TrainConfig, steps: int) -> float:
+    net = build_network(config, generator=torch.Generator().manual_seed(0))
+    opt = make_optimiser(net, config.lr)
+    method, g = get_method(config.method), torch.Generator().manual_seed(1)
+    x = get_target("checkerboard").sample_model(config.batch, g)
+    e = torch.randn(config.batch, 2, generator=g)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        terms = method.loss(net, x, e, g, config.options, 0.5)
+        opt.zero_grad(set_to_none=True)
+        terms.loss.backward()
+        opt.step()
+    return (time.perf_counter() - t0) / steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    sys.setswitchinterval(WORKER_SWITCH_SECONDS)  # as a worker process runs
+    configs = {"flow matching": TrainConfig(method="flow-matching"), "MeanFlow": TrainConfig(method="meanflow")}
+    whole: dict = {k: [] for k in configs}
+    bare: dict = {k: [] for k in configs}
+    for _ in range(args.rounds):
+        for name, config in configs.items():
+            whole[name].append((whole_run(config, 1200) - whole_run(config, 200)) / 1000)
+            bare[name].append(bare_steps(config, 300))
+    for name in configs:
+        w, b = statistics.median(whole[name]), statistics.median(bare[name])
+        print(
+            f"{name:<14} whole run {w * 1e3:.2f} ms/step, bare step {b * 1e3:.2f} ms: loop {(w - b) / b:+.0%} "
+            f"({configs[name].coupling} pairing)"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""Guidance measured: class accuracy and per-class TV against the guidance scale, at given NFE.
+
+MeanFlow's guidance is trained into its target (omega, one run per scale) and costs one evaluation
+per step; flow matching's is classifier-free guidance at sampling time (scale w), two evaluations
+per step, counted in its NFE. `score_run` scores one run at one (NFE, scale); `run_guidance_benchmark`
+trains the `guidance` study on labelled targets and tabulates mean and spread over seeds.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+import torch
+
+from .metrics import ClassEvaluator
+from .sampling import sample
+
+SCALES = (1.0, 1.5, 2.0, 3.0)  # flow matching's sampling-time guidance scales
+FM_NFES = (2, 8, 32)
+PER_CLASS = 1000  # samples per class
+
+
+def steps_for(nfe: int, guidance: float) -> int | None:
+    """Sampling steps that spend `nfe` network evaluations (two per step with guidance); None if odd."""
+    if guidance == 1.0:
+        return nfe
+    return nfe // 2 if nfe % 2 == 0 and nfe >= 2 else None
+
+
+def score_run(flow, evaluator: ClassEvaluator, nfe: int, guidance: float, seed: int) -> dict | None:
+    """Class accuracy and class TV of PER_CLASS samples per class at `nfe` evaluations and `guidance`."""
+    steps = steps_for(nfe, guidance)
+    if steps is None:
+        return None
+    samples = {
+        k: sample(
+            flow, evaluator.n, steps, torch.Generator().manual_seed(seed * 100 + k), label=k, guidance=guidance
+        ).samples
+        for k in range(flow.classes)
+    }
+    return evaluator.score(samples)
+
+
+def run_guidance_benchmark(targets: list, seeds: int, seconds: float, engine, root) -> list[dict]:
+    """Rows: target, model ('MeanFlow, omega = 2', 'flow matching, w = 1.5'), nfe, accuracy and class TV
+    as mean and standard deviation over seeds, the class-TV floor."""
+    from .runs import load_run
+    from .studies import STUDIES, Budget, Sweep
+
+    sweep = Sweep(
+        STUDIES["guidance"], targets, seeds, Budget(seconds=seconds), engine, root, max_active=engine.max_running
+    )
+    sweep.run_to_end()
+    by_key: dict = {}
+    evaluators = {t.name: ClassEvaluator(t, PER_CLASS, torch.Generator().manual_seed(4321)) for t in targets}
+    for run in sweep.runs:
+        if not run.scores:
+            continue
+        flow = load_run(run.path).flow
+        evaluator = evaluators[run.target]
+        if run.cell.method == "meanflow":
+            grid = [(run.cell.name, 1, 1.0)]
+        else:
+            grid = [(f"flow matching, w = {w:g}", nfe, w) for nfe in FM_NFES for w in SCALES]
+        for model, nfe, w in grid:
+            score = score_run(flow, evaluator, nfe, w, run.seed)
+            if score is not None:
+                by_key.setdefault((run.target, model, nfe), []).append(score)
+    rows = []
+    for (target, model, nfe), scores in by_key.items():
+        row = {
+            "target": target,
+            "model": model,
+            "nfe": nfe,
+            "seeds": len(scores),
+            "class_tv_floor": statistics.mean(s["class_tv_floor"] for s in scores),
+        }
+        for key in ("accuracy", "class_tv"):
+            values = [s[key] for s in scores]
+            row[key] = statistics.mean(values)
+            row[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else float("nan")
+            row[f"{key}_seeds"] = values
+        rows.append(row)
+    return rows
+
+
+def format_guidance(rows: list[dict]) -> str:
+    lines = [
+        f"{'target':<12}{'model':<28}{'NFE':>4}{'seeds':>6}  {'class accuracy':>16}  {'class TV':>15}  {'floor':>6}"
+    ]
+    for r in rows:
+        acc = f"{r['accuracy']:.3f} ± {r['accuracy_std']:.3f}"
+        tv = f"{r['class_tv']:.3f} ± {r['class_tv_std']:.3f}"
+        lines.append(
+            f"{r['target']:<12}{r['model']:<28}{r['nfe']:>4}{r['seeds']:>6}  {acc:>16}  {tv:>15}  "
+            f"{r['class_tv_floor']:>6.3f}"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,123 @@
+"""Reflow / 2-rectified flow (Liu, Gong, Liu 2022, arXiv 2209.03003): flow matching on a teacher's own pairs.
+
+A teacher (a trained run, typically flow matching: the 1-rectified flow) carries noise e to a sample
+x_hat = ODE_teacher(e) (the paper's 2D experiments: 100 Euler steps). 2-rectified flow is plain flow
+matching on these fixed pairs (its Algorithm 1, "Reflow"):
+    z_t = (1 - t) x_hat + t e,   loss = || v(z_t, t) - (e - x_hat) ||^2,   t ~ U[0, 1] afresh each step
+The coupling is the teacher's: a stored x_hat keeps its own e (never a new one). Flows trained on
+a deterministic coupling are straighter (the paper's Theorem 3.7), so few steps suffice. As in the
+official code, the student starts from the teacher's weights when their networks match.
+The paper writes t = 0 for noise; here t = 1 is noise, so its X_t = t X_1 + (1 - t) X_0 is z_t above
+and its target X_1 - X_0 is -(e - x_hat).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..config import Options, option
+from ..models import MLP
+from .base import LossTerms, Method
+from .flow_matching import flow_matching_loss
+
+
+@dataclass(frozen=True)
+class ReflowOptions(Options):
+    teacher: str = option(
+        "",
+        "The teacher run's folder (a trained run on the same target, usually flow "
+        "matching): its ODE endpoints are the training pairs.",
+        run=True,
+    )
+    teacher_steps: int = option(
+        100, "Euler steps of the teacher's ODE per pair (the paper's 2D experiments: 100).", lo=1, hi=1000, integer=True
+    )
+    pairs: int = option(
+        50_000, "Teacher pairs generated before training and drawn from at random.", lo=256, hi=1_000_000, integer=True
+    )
+    init_from_teacher: str = option(
+        "yes",
+        "Start from the teacher's weights when the networks match (the official code fine-tunes the 1-rectified flow).",
+        choices=("yes", "no"),
+    )
+
+
+@dataclass
+class TeacherPairs:
+    """The teacher's pairs in model units: noise e (n, 2) and its ODE endpoint x_hat (n, 2)."""
+
+    e: torch.Tensor
+    x_hat: torch.Tensor
+
+
+class Reflow(Method):
+    name = "reflow"
+    label = "Reflow (2-rectified flow)"
+    summary = (
+        "Retrains flow matching on the (noise, sample) pairs a teacher's ODE produces, which straightens "
+        "the flow so that few steps suffice."
+    )
+    paper = "Liu, Gong, Liu 2022: Flow Straight and Fast: Learning to Generate and Transfer Data with Rectified Flow"
+    arxiv = "2209.03003"
+    options = ReflowOptions
+    default_coupling = "independent"  # the teacher's pairs are the coupling; no other pairing applies
+    cost = (
+        "flow matching's step; before training, the teacher's ODE for every pair (steps x pairs forward "
+        "passes), and the teacher's own training"
+    )
+    loss_latex = r"\big\lVert v_\theta(z_t, t) - (e - \hat x)\big\rVert^2,\ \hat x = \mathrm{ODE}_{\mathrm{teacher}}(e)"
+
+    def job_extras(self, config, target) -> dict:
+        from ..runs import RunError, run_bundle
+
+        if not config.options.teacher:
+            raise ValueError("reflow needs a teacher run: --teacher RUN_DIR (a trained run on the same target)")
+        try:
+            bundle = run_bundle(config.options.teacher)
+        except RunError as exc:
+            raise ValueError(f"the teacher {config.options.teacher!r} cannot be used: {exc}") from None
+        if bundle["target_name"] != target.name:
+            raise ValueError(
+                f"the teacher was trained on {bundle['target_name']!r}, not {target.name!r}; "
+                "choose a teacher run on the same target"
+            )
+        return {"teacher": bundle}
+
+    def prepare(self, config, target, extras: dict, generator: torch.Generator, net: MLP) -> TeacherPairs:
+        from ..runs import flow_from_bundle
+        from ..sampling import integrate
+
+        bundle = extras.get("teacher")
+        if bundle is None:
+            raise ValueError("reflow needs its teacher's weights (job_extras)")
+        if bundle["target_name"] != target.name:
+            raise ValueError(f"the teacher was trained on {bundle['target_name']!r}, not {target.name!r}")
+        teacher = flow_from_bundle(bundle)
+        options = config.options
+        e = torch.randn(options.pairs, 2, generator=generator)
+        x_hat = integrate(teacher, e, options.teacher_steps)[-1].float()  # model units (same target, same box)
+        if options.init_from_teacher == "yes":
+            student = net.state_dict()
+            weights = teacher.net.state_dict()
+            if {k: v.shape for k, v in weights.items()} == {k: v.shape for k, v in student.items()}:
+                net.load_state_dict(weights)
+        return TeacherPairs(e, x_hat)
+
+    def draw_batch(self, context: TeacherPairs, target, pair, n: int, generator: torch.Generator, labelled=False):
+        idx = torch.randint(0, len(context.e), (n,), generator=generator)
+        return context.x_hat[idx], context.e[idx], None
+
+    def loss(
+        self,
+        net: MLP,
+        x: torch.Tensor,
+        e: torch.Tensor,
+        generator: torch.Generator,
+        options: ReflowOptions,
+        progress: float,
+        context=None,
+    ) -> LossTerms:
+        t = torch.rand(len(x), 1, generator=generator).to(x.device)
+        return flow_matching_loss(lambda z, tt: net(self.network_input(z, tt, tt, options)), x, e, t)

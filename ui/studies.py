@@ -1,0 +1,223 @@
+"""A study on a page: the bundled table at first paint, "Run live" on the engine, table, bars and pictures.
+
+Used by the Ablations page (any study) and by Compare's method mode (the `methods` study). The
+bundled tables are `assets/studies/<study>.json`, made by `make ablations` (and `make assets`
+for the methods); a live sweep belongs to this browser session and trains within its share of the
+engine, a few runs at a time, filling the table as runs finish.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from meanflow import figures
+from meanflow.paths import assets_dir
+from meanflow.studies import NFES, Budget, Study, Sweep, load_study, paper_agreement
+from meanflow.text import literal
+
+from . import server
+
+POLL_SECONDS = 2.0
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def bundled(study_name: str) -> dict | None:
+    """The bundled study record (assets/studies/NAME.json), or None."""
+    try:
+        return load_study(assets_dir() / "studies" / f"{study_name}.json")
+    except ValueError:
+        return None
+
+
+def table_frame(rows: list[dict], target: str, study: Study) -> pd.DataFrame:
+    """The rows of one target as a table: each metric 'mean ± std' over seeds, the floors, the paper."""
+    out = []
+    for row in rows:
+        if row["target"] != target:
+            continue
+        line = {"cell": row["cell"], "seeds": row.get("seeds", 0), "steps": row.get("steps")}
+        for nfe in NFES:
+            for metric, label in (("hist_tv", "TV"), ("sliced_w1", "W1"), ("in_support", "in cells")):
+                key = f"{metric}@{nfe}"
+                if key in row and row[key] is not None:
+                    std = row.get(f"{key}_std")
+                    spread = "" if std is None or (isinstance(std, float) and math.isnan(std)) else f" ± {std:.3f}"
+                    line[f"{label} @{nfe}"] = f"{row[key]:.3f}{spread}"
+        if "hist_tv_floor" in row:
+            line["floors (TV, W1)"] = f"{row['hist_tv_floor']:.3f}, {row.get('sliced_w1_floor', math.nan):.3f}"
+        paper = next((c.paper for c in study.cells if c.name == row["cell"]), None)
+        if any(c.paper is not None for c in study.cells):
+            line["paper FID"] = "—" if paper is None else f"{paper:g}"
+        out.append(line)
+    return pd.DataFrame(out)
+
+
+def live_sweep(study: Study, key: str) -> Sweep | None:
+    return st.session_state.get(f"sweep_{key}_{study.name}")
+
+
+def run_live_controls(study: Study, targets: list, key: str, cells: list[str] | None = None) -> None:
+    """Budget and seeds, and a button that starts this study as a sweep of this session (or stops it)."""
+    sweep = live_sweep(study, key)
+    c1, c2, c3 = st.columns([2, 1, 1])
+    seconds = c1.slider(
+        "Seconds per run",
+        5,
+        120,
+        20,
+        step=5,
+        key=f"{key}_seconds",
+        help="Every run of the study gets this wall-clock budget, the same network and batch.",
+    )
+    seeds = c2.number_input(
+        "Seeds",
+        1,
+        3,
+        2,
+        key=f"{key}_seeds",
+        help="Each cell is trained once per seed; the table gives the mean and spread over seeds.",
+    )
+    running = sweep is not None and not sweep.done
+    if running:
+        c3.button("Stop", key=f"{key}_stop", on_click=sweep.stop, help="Finished cells keep their scores.")
+    elif c3.button(
+        "Run live",
+        key=f"{key}_run",
+        type="primary",
+        help="Train the study here, on this server's workers, within this session's share.",
+    ):
+        sess = server.session()
+        st.session_state[f"sweep_{key}_{study.name}"] = Sweep(
+            study,
+            targets,
+            int(seeds),
+            Budget(seconds=float(seconds)),
+            sess.engine,
+            server.runs_dir(),
+            owner=sess.owner,
+            cells=cells,
+        )
+        st.rerun()
+
+
+def progress(study: Study, key: str) -> None:
+    """A line of progress for the live sweep, polled while it trains (it pumps the sweep)."""
+    sweep = live_sweep(study, key)
+    if sweep is None:
+        return
+
+    @st.fragment(run_every=POLL_SECONDS if not sweep.done else None)
+    def show():
+        sweep.pump()
+        counts = sweep.counts()
+        done = counts.get("done", 0) + counts.get("skipped", 0)
+        st.progress(
+            done / max(1, len(sweep.runs)),
+            text=f"{done} of {len(sweep.runs)} runs scored · {counts.get('running', 0)} training · "
+            f"{counts.get('queued', 0) + counts.get('pending', 0)} waiting · "
+            f"{counts.get('failed', 0)} failed",
+        )
+        if sweep.done and st.session_state.get(f"{key}_shown_done") is not sweep:
+            st.session_state[f"{key}_shown_done"] = sweep
+            st.rerun(scope="app")
+
+    show()
+
+
+def study_view(study: Study, target: str, key: str, cells: list[str] | None = None) -> list[dict]:
+    """Table, bars, the paper's numbers and pictures for one target; live results when this session has
+    them, else the bundled ones. Returns the rows shown."""
+    sweep = live_sweep(study, key)
+    record = bundled(study.name)
+    if sweep is not None and any(r.scores for r in sweep.runs):
+        rows, source = sweep.table(), "live"
+        note = f"This session's sweep: {len(sweep.runs)} runs."
+    elif record is not None:
+        rows, source = record["rows"], "bundled"
+        budget = record.get("budget", {})
+        note = (
+            f"Bundled results ({literal(record.get('command') or 'make ablations')}): {record.get('seeds')} seeds, "
+            f"{budget.get('seconds') or '—'} s per run."
+        )
+    else:
+        st.info("No results for this study yet: run it live below (or `make ablations`).")
+        return []
+    rows = [r for r in rows if cells is None or r["cell"] in cells]
+    frame = table_frame(rows, target, study)
+    if frame.empty:
+        st.info(f"No results on {literal(target)} yet.")
+        return rows
+    st.caption(note)
+    st.dataframe(frame, hide_index=True, width="stretch")
+    mine = [r for r in rows if r["target"] == target]
+    metric = st.radio(
+        "Chart",
+        ["hist_tv@1", "hist_tv@2", "sliced_w1@1", "in_support@1"],
+        horizontal=True,
+        key=f"{key}_metric",
+        format_func=lambda m: {
+            "hist_tv@1": "histogram TV, 1 step",
+            "hist_tv@2": "histogram TV, 2 steps",
+            "sliced_w1@1": "sliced W1, 1 step",
+            "in_support@1": "in cells, 1 step",
+        }[m],
+    )
+    floor_key = metric.split("@")[0] + "_floor"
+    floors = [r[floor_key] for r in mine if r.get(floor_key) is not None]
+    st.plotly_chart(
+        figures.study_bars(
+            mine,
+            metric,
+            floors[0] if floors else None,
+            title=f"{metric}: mean ± std over seeds",
+        ),
+        key=f"{key}_bars",
+        width="stretch",
+    )
+    if any(c.paper is not None for c in study.cells):
+        st.markdown(f"**Against the paper** ({literal(study.paper_metric)}): {literal(paper_agreement(mine, study))}")
+    pictures(study, target, key, source, record, sweep, cells)
+    return rows
+
+
+def pictures(
+    study: Study, target: str, key: str, source: str, record: dict | None, sweep: Sweep | None, cells: list[str] | None
+) -> None:
+    """One-step samples of each cell (seed 0), and a link to open a cell's run in Animate."""
+    panels, links = {}, {}
+    if source == "live" and sweep is not None:
+        import torch
+
+        from meanflow.runs import load_run
+        from meanflow.sampling import sample
+
+        for run in sweep.runs:
+            if run.target == target and run.seed == 0 and run.scores:
+                x = sample(load_run(run.path).flow, 600, 1, torch.Generator().manual_seed(7)).samples
+                panels[run.cell.name] = x
+                links[run.cell.name] = run.path.name
+    elif record is not None:
+        for name, xy in record.get("samples", {}).get(target, {}).items():
+            panels[name] = xy
+        links = record.get("runs", {}).get(target, {})
+    panels = {name: xy for name, xy in panels.items() if cells is None or name in cells}
+    if not panels:
+        return
+    import numpy as np
+
+    grid = {name: np.asarray(xy, dtype=np.float32) for name, xy in panels.items()}
+    st.plotly_chart(
+        figures.scatter_grid(grid, columns=min(5, len(grid)), height_per_row=230), key=f"{key}_grid", width="stretch"
+    )
+    if source == "live":
+        cols = st.columns(min(5, len(links)) or 1)
+        for i, (name, run_id) in enumerate(links.items()):
+            cols[i % len(cols)].page_link(
+                "app_pages/animate.py",
+                label=f"Animate {name}",
+                query_params={"anim_left_run": f"run:{run_id}"},
+                icon=":material/animation:",
+            )
