@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test test-fast test-ray lint format browser bench assets ablations clean
+.PHONY: run test test-fast test-ray lint format browser bench assets guidance ablations clean
 
 run: $(STAMP)
 	$(PY) -m streamlit run app.py
@@ -53,10 +53,18 @@ clean:
 	rm -rf $(VENV) .pytest_cache
 
 # The bundled pretrained runs (assets/pretrained/) and the method comparison (assets/studies/methods.json):
-# every method, 3 targets, 3 seeds, 60 s each: about 40 minutes on two cores.
+# every method, 3 targets, 3 seeds, 60 s each on one core: about 40 minutes on two cores; then `guidance`.
 assets: $(STAMP)
 	$(PY) assets/make_studies.py --studies methods --seconds 60 --seeds 3 --pretrained
+	$(MAKE) guidance
 
-# The Ablations page's bundled tables (assets/studies/*.json): 3 targets, 3 seeds, 20 s each: about 40 minutes.
+# The Guidance page's bundled runs and table (assets/studies/guidance.json): 2 targets, 3 seeds, 8,000 steps
+# each (the same training for MeanFlow and flow matching; guidance differs at sampling): about 10 minutes.
+guidance: $(STAMP)
+	$(PY) assets/make_studies.py --studies guidance --targets 8gaussians,moons --steps 8000 --seeds 3 --pretrained
+
+# The Ablations page's bundled tables (assets/studies/*.json): MeanFlow's design choices at a fixed
+# step count (as the paper's Table 1 fixes its training length), 2 targets (the local structure of the
+# checkerboard, the hardest, the spiral), 3 seeds: about 25 minutes.
 ablations: $(STAMP)
-	$(PY) assets/make_studies.py --seconds 20 --seeds 3
+	$(PY) assets/make_studies.py --steps 5000 --seeds 3 --targets checkerboard,spiral

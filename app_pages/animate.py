@@ -1,18 +1,24 @@
 """Animate: particles flow from noise to data, one-step jumps beside K-step paths, in sync."""
 
+import hashlib
+
+import pandas as pd
 import streamlit as st
 import torch
 
-from meanflow import figures, sample
+from meanflow import export, figures, sample
 from meanflow.sampling import samples_csv
 from meanflow.text import literal
-from ui import downloads, pickers, settings
+from ui import downloads, keyboard, pickers, settings
 
 STEP_CHOICES = (1, 2, 4, 8, 16, 32)
+MAX_TRACED = 5  # particles followed at once
 LEFT_STEPS = settings.Setting("anim_left_steps", 1, choices=STEP_CHOICES)
 RIGHT_STEPS = settings.Setting("anim_right_steps", 8, choices=STEP_CHOICES)
 PARTICLES = settings.Setting("particles", 1000, lo=100, hi=2000, integer=True)
 SEED = settings.Setting("anim_seed", 0, lo=0, hi=2**31 - 1, integer=True)
+COLOUR = settings.Setting("colour", "one colour", choices=("one colour", "starting point"))
+TRACE = settings.Setting("trace", 0, lo=0, hi=MAX_TRACED, integer=True)
 
 
 def default_runs(runs) -> tuple[int, int]:
@@ -43,28 +49,76 @@ def main() -> None:
     n = settings.slider("Particles", PARTICLES, where=c3, step=100)
     seed = settings.number("Noise seed", SEED, where=c3)
 
+    loaded = [pickers.load(entry) for entry, _ in (left, right)]
+    conditional = next((s.target for s in loaded if s.flow.classes), None)
+    label, guidance = pickers.class_controls(conditional, "anim") if conditional is not None else (None, 1.0)
+
     panels, trajectories = {}, {}
-    for entry, steps in (left, right):
-        title = f"{entry.label}, {settings.steps_label(steps)}"
+    for (entry, steps), saved in zip((left, right), loaded):
+        # the class is the first conditional run's target's: a run on another target samples all its classes
+        own_label = label if saved.target.name == getattr(conditional, "name", None) else None
+        evaluations = steps * (2 if saved.flow.classes and guidance != 1.0 else 1)
+        title = (
+            f"{entry.label}, {settings.steps_label(steps)}"
+            + pickers.sampling_note(saved.flow, own_label, guidance, saved.target)
+            + (f" ({evaluations} evaluations)" if evaluations != steps else "")
+        )
         if title in panels:
             continue
-        saved = pickers.load(entry)
-        traj = sample(saved.flow, n, steps, torch.Generator().manual_seed(int(seed)))  # same noise in both panels
+        traj = sample(  # the same noise in both panels
+            saved.flow, n, steps, torch.Generator().manual_seed(int(seed)), label=own_label, guidance=guidance
+        )
         panels[title] = (traj.times, traj.path)
         trajectories[title] = (entry, saved, traj, steps)
-    reference = pickers.target_preview(pickers.load(left[0]).target, 800)  # SVG under animated panels: keep it light
-    fig = figures.trajectory_animation(panels, reference=reference)
-    st.plotly_chart(fig, key="animation", width="stretch")
+    c4, c5 = st.columns([2, 1])
+    colour = settings.radio(
+        "Colour particles by",
+        COLOUR,
+        where=c4,
+        horizontal=True,
+        help="Starting point: each particle keeps the colour of where its noise began (hue: direction, "
+        "paleness: near the centre), so you can see which noise each map sends where.",
+    )
+    count = settings.number(
+        "Trace particles", TRACE, where=c5, help="Draw the whole path of the first N particles, or click a particle."
+    )
+    clicked = st.session_state.setdefault("anim_clicked", [])
+    traced = tuple(dict.fromkeys([*range(int(count)), *clicked]))[:MAX_TRACED]
+    first = next(iter(trajectories.values()))
+    noise = first[1].target.normaliser.to_model(first[2].path[0])  # the same noise in every panel
+    colours = figures.start_colours(noise) if colour == "starting point" else None
+    reference = pickers.target_preview(loaded[0].target, 800)  # SVG under animated panels: keep it light
+    fig = figures.trajectory_animation(panels, reference=reference, colours=colours, traced=traced)
+    event = st.plotly_chart(fig, key="animation", width="stretch", on_select="rerun", selection_mode="points")
+    keyboard.keyboard_controls()
+    picked = [p.get("customdata") for p in (event.selection.points if event else [])]
+    picked = [int(p if not isinstance(p, list) else p[0]) for p in picked if p is not None]
+    if picked and picked[0] not in clicked:
+        st.session_state.anim_clicked = [picked[0], *clicked][:MAX_TRACED]
+        st.rerun()
     st.caption(
         "Press ▶ to play. Straight segments are one-step jumps; polylines are K-step paths "
-        "(thin lines: a sample of whole paths). Grey dots: the target."
+        "(thin lines: a sample of whole paths). Grey dots: the target. Click a particle to follow it. "
+        "Keyboard: Tab to Play, then Enter; arrow keys step the time slider."
+        + (
+            " Colours: where each particle's noise started (press ⏮ to see the colour wheel at t = 1)."
+            if colours is not None
+            else ""
+        )
     )
+    if traced:
+        trace_table(trajectories, traced)
+        if clicked and st.button("Clear clicked particles"):
+            st.session_state.anim_clicked = []
+            st.rerun()
 
     cols = st.columns(len(trajectories))
-    for i, (col, (entry, saved, traj, steps)) in enumerate(zip(cols, trajectories.values())):
+    for i, (col, (title, (entry, saved, traj, _))) in enumerate(zip(cols, trajectories.items())):
         q = pickers.evaluator_for(entry, saved.target, n).score(traj.samples)
         with col:
-            st.markdown(f"**{literal(entry.label)}, {settings.steps_label(steps)}**")
+            st.markdown(f"**{literal(title)}**")
+            if saved.flow.classes and label is not None:
+                st.caption("Metrics against the whole target: one class covers only its part of it.")
             m1, m2, m3 = st.columns(3)
             m1.metric("Sliced W1 (global)", f"{q.sliced_w1:.3f}", help=f"noise floor {q.sliced_w1_floor:.3f}")
             m2.metric("Histogram TV (local)", f"{q.hist_tv:.3f}", help=f"noise floor {q.hist_tv_floor:.3f}")
@@ -80,6 +134,64 @@ def main() -> None:
                 on_click="ignore",
             )
     downloads.figure_html(fig, "animation", key="animation_html")
+    movie_export(panels, reference, colours)
+
+
+def trace_table(trajectories: dict, traced: tuple[int, ...]) -> None:
+    """The traced particles' positions at each step of each panel."""
+    rows = []
+    for title, (_, _, traj, _) in trajectories.items():
+        for i in traced:
+            if i < traj.path.shape[1]:
+                for j, (t, (x, y)) in enumerate(zip(traj.times, traj.path[:, i])):
+                    rows.append({"panel": title, "particle": i, "step": j, "t": round(float(t), 4), "x": x, "y": y})
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        width="stretch",
+        height=min(400, 38 + 35 * len(rows)),
+        column_config={c: st.column_config.NumberColumn(format="%.4f") for c in ("x", "y")},
+    )
+
+
+def movie_export(panels: dict, reference, colours) -> None:
+    """GIF and MP4 of the animation (64 frames, 800 x 400), made when asked, with a progress bar; a
+    movie made for other settings is not offered."""
+    digest = hashlib.sha1(repr(list(panels)).encode())
+    for _, path in panels.values():
+        digest.update(path.tobytes())
+    digest.update(b"" if colours is None else colours.tobytes())
+    fingerprint = digest.hexdigest()
+    with st.expander("Take it to class: GIF or MP4"):
+        st.caption(
+            "64 frames, 800 × 400, the panels side by side with their titles. A PNG of any chart: the "
+            "camera icon in the chart's toolbar."
+        )
+        c1, c2 = st.columns(2)
+        for col, kind in ((c1, "GIF"), (c2, "MP4")):
+            if col.button(f"Make {kind}", key=f"make_{kind}"):
+                st.session_state[f"movie_{kind}"] = (fingerprint, make_movie(kind, panels, reference, colours))
+            made = st.session_state.get(f"movie_{kind}")
+            if made is not None and made[0] == fingerprint:
+                col.download_button(
+                    f"Download {kind} ({len(made[1]) / 1e6:.1f} MB)",
+                    made[1],
+                    file_name=f"animation.{kind.lower()}",
+                    mime="image/gif" if kind == "GIF" else "video/mp4",
+                    key=f"download_{kind}",
+                    on_click="ignore",
+                )
+
+
+def make_movie(kind: str, panels: dict, reference, colours) -> bytes:
+    bar = st.progress(0.0, text=f"Drawing the {kind}'s frames…")
+    frames = export.movie_frames(
+        panels, reference, colours=colours, on_frame=lambda done, total: bar.progress(0.8 * done / total)
+    )
+    bar.progress(0.85, text=f"Encoding the {kind}…")
+    data = export.gif_bytes(frames) if kind == "GIF" else export.mp4_bytes(frames)
+    bar.progress(1.0, text=f"{kind} ready: {len(data) / 1e6:.1f} MB")
+    return data
 
 
 main()

@@ -5,6 +5,7 @@ import streamlit as st
 import torch
 
 from meanflow import figures, get_method, sample
+from meanflow.guidance import steps_for
 from meanflow.methods import METHODS
 from meanflow.studies import STUDIES
 from meanflow.targets import get_target
@@ -19,28 +20,51 @@ ZOO_TARGET = settings.Setting("zoo_target", server.SEED_TARGETS[0], choices=serv
 ZOO_METHODS = settings.Setting("zoo_methods", list(METHODS), choices=tuple(METHODS), multi=True)
 ZOO_NFE = settings.Setting("zoo_nfe", [1, 2, 4, 32], choices=(1, 2, 4, 8, 16, 32), multi=True)
 MAX_RUNS = 6  # runs compared at once: each adds a grid of up to 6 panels
-METRICS = {"hist_tv": "Histogram TV (local)", "sliced_w1": "Sliced W1 (global)", "in_support": "Fraction in cells"}
+METRICS = {
+    "hist_tv": "Histogram TV (local)",
+    "sliced_w1": "Sliced W1 (global)",
+    "in_support": "Fraction in cells",
+    "class_accuracy": "Class accuracy",
+}
 
 
 @st.cache_data(show_spinner="Sampling and scoring…", max_entries=32)
-def quality_table(_entries, keys: tuple[str, ...], nfes: tuple[int, ...], n: int, seed: int):
-    """Samples (run key, nfe) -> (n, 2) and a table of metrics; cached by run keys and settings."""
+def quality_table(
+    _entries,
+    keys: tuple[str, ...],
+    nfes: tuple[int, ...],
+    n: int,
+    seed: int,
+    label: int | None = None,
+    guidance: float = 1.0,
+    label_target: str | None = None,
+):
+    """Samples (run key, nfe) -> (n, 2) and a table of metrics; cached by run keys and settings.
+
+    Class-conditional runs on `label_target` sample class `label` (None: all classes) with sampling-time
+    guidance `guidance`, two evaluations per step, so an NFE of k is k / 2 steps (odd NFE: no cell),
+    and get a class-accuracy column."""
     rows, samples = [], {}
     for entry in _entries:
         saved = pickers.load(entry)
         evaluator = pickers.evaluator_for(entry, saved.target, n, seed + 1)
+        conditional = bool(saved.flow.classes)
+        own_label = label if conditional and saved.target.name == label_target else None
         for k in nfes:
-            x = sample(saved.flow, n, k, torch.Generator().manual_seed(seed)).samples
+            steps = steps_for(k, guidance) if conditional else k
+            if steps is None:
+                continue
+            x = sample(
+                saved.flow, n, steps, torch.Generator().manual_seed(seed), label=own_label, guidance=guidance
+            ).samples
             samples[(entry.key, k)] = x
-            rows.append(
-                {
-                    "run": entry.label,
-                    "method": entry.method,
-                    "target": entry.target_name,
-                    "nfe": k,
-                    **evaluator.score(x).to_dict(),
-                }
-            )
+            row = {"run": entry.label, "method": entry.method, "target": entry.target_name, "nfe": k}
+            row.update(evaluator.score(x).to_dict())
+            if own_label is not None:
+                row["class_accuracy"] = pickers.class_evaluator_for(entry.key, saved.target).score({own_label: x})[
+                    "accuracy"
+                ]
+            rows.append(row)
     return pd.DataFrame(rows).drop(columns="n"), samples
 
 
@@ -76,7 +100,12 @@ def zoo_runs(chosen: list[str], target: str) -> dict:
             if run.target == target and run.seed == 0 and run.scores and run.cell.method in chosen:
                 found[run.cell.method] = server.session().open(run.path.name)
     for entry in server.session().bundled():
-        if entry.target_name == target and entry.method in chosen and entry.method not in found:
+        if (
+            entry.target_name == target
+            and entry.method in chosen
+            and entry.method not in found
+            and not entry.config.classes
+        ):
             found[entry.method] = entry
     return {m: found[m] for m in chosen if m in found and found[m] is not None}
 
@@ -124,12 +153,33 @@ def main() -> None:
         return
     entries = [by_key[k] for k in keys[:MAX_RUNS]]
     nfes = tuple(sorted(set(nfes)))
-    table, samples = quality_table(entries, tuple(e.key for e in entries), nfes, int(n), int(seed))
+    points = len(entries) * len(nfes) * int(n)
+    if points > server.page_points():
+        st.warning(
+            f"This comparison would sample and draw {points:,} points (runs × step counts × samples); this "
+            f"server draws at most {server.page_points():,} per page. Choose fewer samples per cell, step "
+            "counts or runs."
+        )
+        return
+    conditional = next((e.target_name for e in entries if e.config.classes), None)
+    label, guidance = (
+        pickers.class_controls(pickers.load(next(e for e in entries if e.target_name == conditional)).target, "cmp")
+        if conditional is not None
+        else (None, 1.0)
+    )
+    table, samples = quality_table(
+        entries, tuple(e.key for e in entries), nfes, int(n), int(seed), label, guidance, conditional
+    )
+    if table.empty:
+        st.info("With guidance every step takes two evaluations: pick an even step count (NFE).")
+        return
 
     reference = pickers.target_preview(pickers.load(entries[0]).target, 600)  # a light sketch under every panel
     for entry in entries:
         st.markdown(f"**{literal(entry.label)}**")
-        grid = {settings.steps_label(k): samples[(entry.key, k)] for k in nfes}
+        grid = {f"NFE {k}": samples[(entry.key, k)] for k in nfes if (entry.key, k) in samples}
+        if not grid:
+            continue
         fig = figures.scatter_grid(grid, columns=len(nfes), reference=reference, height_per_row=240)
         st.plotly_chart(fig, key=f"grid_{entry.key}", width="stretch")
         downloads.figure_html(fig, f"samples_{entry.method}_{entry.target_name}", key=f"html_{entry.key}")
@@ -149,7 +199,7 @@ def main() -> None:
             c: st.column_config.NumberColumn(format="%.3f") for c in table.columns if table[c].dtype.kind == "f"
         },
     )
-    available = [m for m in METRICS if table[m].notna().any()]
+    available = [m for m in METRICS if m in table and table[m].notna().any()]
     metric = st.radio("Chart", available, format_func=METRICS.get, horizontal=True, key="cmp_metric")
     chart = figures.quality_chart(table, metric, f"{metric}_floor")
     st.plotly_chart(chart, key="quality_chart", width="stretch")

@@ -7,21 +7,14 @@ import torch
 
 from meanflow import figures
 from meanflow.guidance import PER_CLASS, SCALES
-from meanflow.metrics import ClassEvaluator
-from meanflow.paths import assets_dir
-from meanflow.studies import load_study
 from meanflow.targets import get_target
-from ui import pickers, server, settings
+from meanflow.text import literal
+from ui import pickers, server, settings, studies
 
 LABELLED = ("8gaussians", "moons", "checkerboard")
 TARGET = settings.Setting("guide_target", "8gaussians", choices=LABELLED)
 FM_NFE = settings.Setting("guide_nfe", 8, choices=(2, 8, 32))
 OMEGAS = (1.0, 1.5, 2.0, 3.0)
-
-
-@st.cache_resource(show_spinner=False, max_entries=4)
-def evaluator(target_name: str) -> ClassEvaluator:
-    return ClassEvaluator(get_target(target_name), 500, torch.Generator().manual_seed(4321))
 
 
 def guidance_runs(target_name: str) -> dict:
@@ -69,7 +62,7 @@ def main() -> None:
             query_params={"target": target_name, "methods": "meanflow,flow-matching"},
         )
         return
-    ev = evaluator(target_name)
+    ev = pickers.class_evaluator_for(target_name, target, PER_CLASS // 2)
     panels, rows = {}, []
     for omega in OMEGAS:
         entry = runs.get(("meanflow", omega))
@@ -99,18 +92,31 @@ def main() -> None:
         "in); flow matching's rows come from one run. Mean and spread over seeds: benchmarks/RESULTS.md "
         "(`python -m meanflow bench --guidance`)."
     )
-    stored = (
-        load_study(assets_dir() / "studies" / "guidance.json")
-        if (assets_dir() / "studies" / "guidance.json").is_file()
-        else None
-    )
-    if stored is not None:
+    stored = studies.bundled("guidance")
+    rows = [r for r in (stored or {}).get("guidance", []) if r.get("target") == target_name]
+    if rows:
         st.subheader("Over seeds (bundled)")
-        table = pd.DataFrame([r for r in stored["rows"] if r.get("target") == target_name])
-        if not table.empty:
-            st.dataframe(
-                table[[c for c in table.columns if not c.endswith("_seeds")]], hide_index=True, width="stretch"
-            )
+        st.caption(
+            f"{literal(stored.get('command') or 'make guidance')}: {stored.get('seeds')} seeds, "
+            f"{studies.budget_text(stored.get('budget', {}))} per run; {PER_CLASS} samples per class."
+        )
+        st.dataframe(guidance_table(rows), hide_index=True, width="stretch")
+
+
+def guidance_table(rows: list[dict]) -> pd.DataFrame:
+    """Mean ± std over seeds, one row per model and NFE."""
+    return pd.DataFrame(
+        [
+            {
+                "model": r["model"],
+                "NFE": r["nfe"],
+                "class accuracy": f"{r['accuracy']:.3f} ± {r['accuracy_std'] or 0:.3f}",
+                "class TV": f"{r['class_tv']:.3f} ± {r['class_tv_std'] or 0:.3f}",
+                "floor": round(r["class_tv_floor"], 3),
+            }
+            for r in rows
+        ]
+    )
 
 
 def sample_class(flow, label: int, steps: int, guidance: float) -> np.ndarray:

@@ -1,46 +1,56 @@
-"""Home: MeanFlow in three sentences and a live-looking demo from the bundled pretrained runs."""
+"""Home: MeanFlow in three sentences and a live-looking demo of the bundled pretrained runs.
+
+The demo is precomputed by `make assets` (meanflow.demo, assets/home.npz), so the first page paints
+without torch or a network; the server warms the rest while the visitor reads.
+"""
 
 import streamlit as st
-import torch
 
-from meanflow import figures, get_method, sample
-from ui import pickers, server, settings
+from meanflow import figures
+from meanflow.demo import DEMO_FILE, read_demo
+from meanflow.paths import assets_dir
+from ui import keyboard, server, settings
 
-PANELS = (("meanflow", 1), ("flow-matching", 1), ("flow-matching", 16))
-N = 1000  # particles: enough to see the shape, light enough to animate smoothly
 HOME_TARGET = settings.Setting("home_target", server.SEED_TARGETS[0], choices=server.SEED_TARGETS)
+COLOUR = settings.Setting("home_colour", False, choices=(False, True))
 
 
-def demo(target_name: str) -> None:
+@st.cache_data(show_spinner=False, max_entries=len(server.SEED_TARGETS))
+def demo_data(target_name: str) -> dict | None:
+    return read_demo(assets_dir() / DEMO_FILE, target_name)
+
+
+def demo(target_name: str, by_start: bool) -> None:
     """MeanFlow's one step beside flow matching's one and sixteen steps, from the same noise."""
-    runs = {r.method: r for r in server.session().bundled() if r.target_name == target_name}
-    if not {m for m, _ in PANELS} <= set(runs):
+    data = demo_data(target_name)
+    if data is None:
         st.info("The bundled pretrained runs are missing (run `make assets`). Train live instead:")
         st.page_link("app_pages/train.py", label="Train a model now (about a minute)", icon=":material/fitness_center:")
         return
-    panels, scores = {}, {}
-    for method, steps in PANELS:
-        saved = pickers.load(runs[method])
-        traj = sample(saved.flow, N, steps, torch.Generator().manual_seed(0))
-        title = f"{get_method(method).label}, {settings.steps_label(steps)}"
-        panels[title] = (traj.times, traj.path)
-        scores[title] = pickers.evaluator_for(runs[method], saved.target, N).score(traj.samples)
-    reference = pickers.target_preview(pickers.load(runs["meanflow"]).target, 800)
     st.plotly_chart(
-        figures.trajectory_animation(panels, n_frames=48, reference=reference, height=420, start_at_end=True),
+        figures.trajectory_animation(
+            data["panels"],
+            n_frames=48,
+            reference=data["reference"],
+            height=420,
+            start_at_end=True,
+            colours=figures.start_colours(data["noise"]) if by_start else None,
+        ),
         key="home_demo",
         width="stretch",
     )
-    for col, (title, q) in zip(st.columns(len(scores)), scores.items()):
+    keyboard.keyboard_controls()
+    for col, (title, (tv, floor, n)) in zip(st.columns(len(data["scores"])), data["scores"].items()):
         col.metric(
             f"{title}: histogram TV",
-            f"{q.hist_tv:.2f}",
-            help=f"Local error (0 is perfect); catches blur. Noise floor for {q.n} samples: {q.hist_tv_floor:.2f}.",
+            f"{tv:.2f}",
+            help=f"Local error (0 is perfect); catches blur. Noise floor for {n} samples: {floor:.2f}.",
         )
     st.caption(
         "Press Play to watch the noise flow into these samples. Same noise in every panel. MeanFlow lands on "
         "the target in one network evaluation; flow matching's single Euler step collapses towards the middle "
         "and needs many steps."
+        + (" Colours: where each particle's noise started (the colour wheel at t = 1)." if by_start else "")
     )
 
 
@@ -53,14 +63,23 @@ def main() -> None:
         "Here you train both, and their one-step rivals, on 2D targets and see, with the numbers beside "
         "the pictures, what one step buys."
     )
-    target_name = settings.segmented("Target", HOME_TARGET) or server.SEED_TARGETS[0]
-    server.session()
-    demo(target_name)
+    c1, c2 = st.columns([3, 1])
+    target_name = settings.segmented("Target", HOME_TARGET, where=c1) or server.SEED_TARGETS[0]
+    by_start = settings.segmented(
+        "Colour",
+        COLOUR,
+        where=c2,
+        format_func=lambda v: "by starting point" if v else "one colour",
+        help="Colour each particle by where its noise started, to see which noise each map sends where.",
+    )
+    demo(target_name, bool(by_start))
     c1, c2, c3, c4 = st.columns(4)
     c1.page_link("app_pages/train.py", label="Train your own", icon=":material/fitness_center:")
     c2.page_link("app_pages/animate.py", label="Animate one step vs K steps", icon=":material/animation:")
     c3.page_link("app_pages/compare.py", label="Compare methods and step counts", icon=":material/bar_chart:")
     c4.page_link("app_pages/learn.py", label="How MeanFlow works", icon=":material/menu_book:")
+    server.session()  # after the first paint: the engine and its workers start, the URL's runs are found
+    server.warm()
 
 
 main()

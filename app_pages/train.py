@@ -32,6 +32,8 @@ DEPTH = Setting("depth", DEFAULTS.depth, lo=1, hi=8, integer=True)
 LR = Setting("lr", DEFAULTS.lr, lo=1e-5, hi=1e4)
 SEED = Setting("seed", DEFAULTS.seed, lo=0, hi=2**31 - 1, integer=True)
 COUPLING = Setting("coupling", "default", choices=("default", *COUPLINGS))
+CONDITIONAL = Setting("conditional", True, choices=(True, False))
+CLASS_DROPOUT = Setting("class_dropout", DEFAULTS.class_dropout, lo=0.0, hi=0.5)
 
 
 def option_settings(method) -> list:
@@ -157,6 +159,25 @@ def settings_form(target) -> list[TrainConfig] | None:
             "flows straighten, and one step gets much sharper, at a cost per step. "
             "Defaults: " + ", ".join(f"{m.label}: {m.default_coupling}" for m in METHODS.values()) + ".",
         )
+    conditional, dropout = False, DEFAULTS.class_dropout
+    if target is not None and target.classes:
+        c1, c2 = st.columns(2)
+        conditional = settings.toggle(
+            "Condition on classes",
+            CONDITIONAL,
+            where=c1,
+            help=f"This target has {target.classes} classes. A class-conditional model samples any one of them "
+            "(Animate, Compare, Guidance); methods that do not define it train without classes.",
+        )
+        if conditional:
+            dropout = settings.slider(
+                "Class dropout",
+                CLASS_DROPOUT,
+                where=c2,
+                step=0.05,
+                help="The share of rows trained with 'no class': the unconditional branch that classifier-free "
+                "guidance needs (the MeanFlow paper: 10%).",
+            )
     options = {}
     for name in methods:
         with st.expander(f"{METHODS[name].label} options"):
@@ -175,6 +196,8 @@ def settings_form(target) -> list[TrainConfig] | None:
                 lr=float(lr),
                 seed=int(seed),
                 coupling=None if coupling == "default" else coupling,
+                classes=target.classes if conditional and METHODS[m].conditional else 0,
+                class_dropout=float(dropout),
             )
             for m in methods
         ]
@@ -346,8 +369,18 @@ def main() -> None:
         configs = settings_form(target)
     with right:
         if target is not None:
+            points, labels = pickers.labelled_preview(target)
+            by_class = labels is not None and st.toggle(
+                "Colour by class", value=True, help="Each class of this labelled target in its own colour."
+            )
             st.plotly_chart(
-                figures.scatter_figure(pickers.target_preview(target), f"target: {target.name}", height=360),
+                figures.scatter_figure(
+                    points,
+                    f"target: {target.name}" + (f" ({target.classes} classes)" if target.classes else ""),
+                    height=360,
+                    labels=labels if by_class else None,
+                    class_names=target.class_names,
+                ),
                 key="target_preview",
                 width="stretch",
             )

@@ -1,19 +1,24 @@
 """Build the bundled study tables (assets/studies/) and the bundled pretrained runs (assets/pretrained/).
 
     python assets/make_studies.py --studies methods --seconds 60 --seeds 3 --pretrained   (make assets)
-    python assets/make_studies.py --seconds 20 --seeds 3                                  (make ablations)
+    python assets/make_studies.py --studies guidance --targets 8gaussians,moons --steps 8000 --seeds 3 --pretrained
+                                                                                          (make guidance)
+    python assets/make_studies.py --steps 5000 --seeds 3 --targets checkerboard,spiral    (make ablations)
 
 Each study is swept on the job engine (local workers, or $MEANFLOW_RAY_ADDRESS) over the three seed
 targets; its table (mean and spread over seeds, with every seed's values) and a one-step sample of
 each cell go to assets/studies/STUDY.json, which the Ablations and Compare pages open on. With
 --pretrained, seed 0 of each method's run becomes assets/pretrained/METHOD-TARGET (checkpoint
-dropped), the runs Home, Animate and Compare show at first paint. Runs that already exist in
+dropped), the runs Animate and Compare show at first paint, and Home's demo (assets/home.npz) is
+sampled from them. Runs that already exist in
 --work with the same config and seed are not trained again.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -22,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from meanflow import get_target  # noqa: E402
+from meanflow.demo import DEMO_FILE, write_demo  # noqa: E402
+from meanflow.guidance import format_guidance, guidance_rows  # noqa: E402
 from meanflow.jobs import engine_from_env  # noqa: E402
 from meanflow.runs import CHECKPOINT_FILE, set_shared  # noqa: E402
 from meanflow.studies import STUDIES, Budget, Sweep, format_table, save_study, study_record  # noqa: E402
@@ -33,13 +40,23 @@ TARGETS = ("checkerboard", "moons", "spiral")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--studies", default=",".join(s for s in STUDIES if s not in ("methods", "guidance")))
-    parser.add_argument("--seconds", type=float, default=20.0, help="training time per run")
+    parser.add_argument("--seconds", type=float, default=None, help="training time per run (a wall-clock budget)")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="training steps per run (a budget that load cannot change)"
+    )
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--targets", default=",".join(TARGETS))
     parser.add_argument("--work", default=str(ROOT / "build" / "study-runs"), help="where the runs are trained")
     parser.add_argument("--pretrained", action="store_true", help="also copy seed 0 of each run to assets/pretrained")
     args = parser.parse_args()
+    if (args.seconds is None) == (args.steps is None):
+        parser.error("give one budget: --seconds S or --steps N")
+    budget = Budget(seconds=args.seconds) if args.seconds is not None else Budget(seconds=None, steps=args.steps)
+    said = f"{args.seconds:g} s" if args.seconds is not None else f"{args.steps} steps"
     targets = [get_target(t) for t in args.targets.split(",")]
+    # Each local worker keeps to one core, its pairing thread included: every run gets exactly one core,
+    # whatever runs beside it (the zoo's "60 s on one core").
+    os.environ.setdefault("MEANFLOW_PIN_CORES", "1")
     engine = engine_from_env()
     command = "python assets/make_studies.py " + " ".join(sys.argv[1:])
     try:
@@ -49,27 +66,41 @@ def main() -> None:
                 study,
                 targets,
                 args.seeds,
-                Budget(seconds=args.seconds),
+                budget,
                 engine,
                 args.work,
                 max_active=engine.max_running,
             )
             sweep.run_to_end(on_progress=lambda s: None)
-            save_study(OUT / "studies" / f"{name}.json", study_record(sweep, command))
+            record = study_record(sweep, command)
+            if name == "guidance":  # class accuracy and class TV against the scale, for the Guidance page
+                record["guidance"] = guidance_rows(sweep)
+                print(format_guidance(record["guidance"]), flush=True)
+            save_study(OUT / "studies" / f"{name}.json", record)
             print(
-                f"== {study.title} ({args.seconds:g} s per run, {args.seeds} seeds)\n{format_table(sweep.table())}\n",
+                f"== {study.title} ({said} per run, {args.seeds} seeds)\n{format_table(sweep.table())}\n",
                 flush=True,
             )
             if args.pretrained:
                 for run in sweep.runs:
                     if run.seed == 0 and run.scores:
-                        folder = OUT / "pretrained" / f"{run.cell.method}-{run.target}"
+                        folder = OUT / "pretrained" / f"{bundled_name(name, run.cell)}-{run.target}"
                         shutil.rmtree(folder, ignore_errors=True)
                         shutil.copytree(run.path, folder)
                         (folder / CHECKPOINT_FILE).unlink(missing_ok=True)
                         set_shared(folder, True)
+                if name == "methods":  # Home's demo, precomputed from the new runs
+                    write_demo(OUT / "pretrained", TARGETS, OUT / DEMO_FILE)
     finally:
         engine.close()
+
+
+def bundled_name(study: str, cell) -> str:
+    """The method's name in the methods study (meanflow-moons); else the study and the cell's name
+    made a slug (guidance-meanflow-omega-1-5-moons), never the name of a methods-study run."""
+    if study == "methods":
+        return cell.method
+    return f"{study}-" + re.sub(r"[^a-z0-9]+", "-", cell.name.lower()).strip("-")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ network (inputs x, t, r; GELU) and its loss with `torch.autograd.functional.jvp(
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import time
@@ -84,22 +85,26 @@ def _naive_meanflow_step(cfg: BenchConfig, g: torch.Generator) -> Callable[[], f
 
 
 def _package_step(method_name: str, cfg: BenchConfig, g: torch.Generator, pairing: bool = False) -> Callable[[], float]:
-    """One training step of the package's method; with `pairing`, its default coupling inline (serially)."""
+    """One training step of the package's method (its per-run state and after-step update included);
+    with `pairing`, its default coupling inline (serially). Reflow draws from a stand-in teacher's
+    pairs (random ones: its step is flow matching's on them)."""
     config = TrainConfig(method=method_name, hidden=cfg.hidden, depth=cfg.depth, batch=cfg.batch)
     net = build_network(config, generator=torch.Generator().manual_seed(cfg.seed))
     opt = make_optimiser(net, 3e-3)
     method, target = get_method(method_name), get_target("checkerboard")
     pair = get_coupling(config.coupling) if pairing else None
+    context = None if method_name == "reflow" else method.prepare(config, target, {}, torch.Generator(), net)
 
     def step() -> float:
         x = target.sample_model(cfg.batch, g)
         e = torch.randn(cfg.batch, 2, generator=g)
         if pair is not None:
             e = pair(x, e)
-        terms = method.loss(net, x, e, g, config.options, 0.0)
+        terms = method.loss(net, x, e, g, config.options, 0.5, context)
         opt.zero_grad(set_to_none=True)
         terms.loss.backward()
         opt.step()
+        method.after_step(context, net)
         return float(terms.loss.detach())
 
     return step
@@ -127,13 +132,19 @@ VARIANTS = {
 }
 
 
-def run_step_benchmark(cfg: BenchConfig = BenchConfig()) -> dict:
+def method_variants(names: list[str]) -> dict:
+    """Each registered method's bare step, all with the same (independent) pairing: `bench --methods`."""
+    return {name: (lambda cfg, g, n=name: _package_step(n, cfg, g)) for name in ["flow-matching", *names]}
+
+
+def run_step_benchmark(cfg: BenchConfig = BenchConfig(), variants: dict | None = None) -> dict:
     """Median milliseconds per training step of each variant, and ratios to flow matching."""
+    variants = variants or VARIANTS
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(cfg.threads)
     try:
         g = torch.Generator().manual_seed(cfg.seed)
-        steps = {name: make(cfg, g) for name, make in VARIANTS.items()}
+        steps = {name: make(cfg, g) for name, make in variants.items()}
         times: dict[str, list[float]] = {name: [] for name in steps}
         for _ in range(cfg.rounds):
             for name, step in steps.items():  # interleaved: each round times every variant
@@ -157,7 +168,9 @@ def run_step_benchmark(cfg: BenchConfig = BenchConfig()) -> dict:
         "ms_per_step": median,
         "ms_per_step_rounds": times,
         "ratio_to_flow_matching": {name: m / median["flow-matching"] for name, m in median.items()},
-        "pairing_share_of_meanflow_step": median["pairing"] / median["meanflow"],
+        "pairing_share_of_meanflow_step": (
+            median["pairing"] / median["meanflow"] if {"pairing", "meanflow"} <= set(median) else None
+        ),
     }
 
 
@@ -170,10 +183,11 @@ def format_step_benchmark(result: dict) -> str:
     ]
     for name, ms in result["ms_per_step"].items():
         lines.append(f"{name:<18}{ms:>10.2f}{result['ratio_to_flow_matching'][name]:>18.2f}")
-    lines.append(
-        f"pairing share of a MeanFlow step: {result['pairing_share_of_meanflow_step']:.0%} "
-        "(in training it runs one batch ahead, beside the step, when a core is free)"
-    )
+    if result["pairing_share_of_meanflow_step"] is not None:
+        lines.append(
+            f"pairing share of a MeanFlow step: {result['pairing_share_of_meanflow_step']:.0%} "
+            "(in training it runs one batch ahead, beside the step, when a core is free)"
+        )
     return "\n".join(lines)
 
 
@@ -297,6 +311,7 @@ def run_zoo_benchmark(
     cells = [c.name for c in study.cells if c.method in methods]
     if "reflow" in methods and "flow-matching" not in methods:  # reflow's teacher is the flow-matching run
         cells.append(next(c.name for c in study.cells if c.method == "flow-matching"))
+    os.environ.setdefault("MEANFLOW_PIN_CORES", "1")  # every run on one core, whatever runs beside it
     engine = engine_from_env()
     try:
         sweep = Sweep(

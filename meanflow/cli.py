@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from dataclasses import fields
@@ -193,6 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
         "class-conditional models on 8gaussians, moons, checkerboard and labelled CSVs)",
     )
     p.add_argument(
+        "--class-dropout",
+        type=_number(float, lambda v: 0 <= v < 1, "a share from 0 to below 1"),
+        default=defaults.class_dropout,
+        help="class-conditional runs: the share of rows trained with 'no class', the unconditional branch "
+        f"that guidance needs (the paper: 10%%). Default: {defaults.class_dropout}.",
+    )
+    p.add_argument(
         "--out",
         required=True,
         metavar="RUN_DIR",
@@ -281,8 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--methods",
         default=None,
-        help="with --quality: the method zoo instead: 'all' or comma-separated registry names, trained "
-        "on the job engine for --seconds each, with flow matching at 32 NFE as the reference",
+        help="'all' or comma-separated registry names: each method's training step against flow "
+        "matching's (the same pairing); with --quality, the method zoo instead, trained on the job engine "
+        "for --seconds each (one core per run), with flow matching at 32 NFE as the reference",
     )
     p.add_argument(
         "--seeds", type=_bounded_int(1, 100, "a seed count"), default=1, help="with --methods or --guidance: seeds"
@@ -399,6 +408,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         threads=args.threads,
         device=args.device,
         classes=0 if args.unconditional or not get_method(args.method).conditional else target.classes,
+        class_dropout=args.class_dropout,
         checkpoint_seconds=args.checkpoint_seconds,
     )
     for stale in ("weights.safetensors", "checkpoint.safetensors", "target.safetensors", "metrics.csv"):
@@ -576,8 +586,6 @@ def _run_sweep(sweep, as_json: bool) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    import os
-
     from .jobs import engine_from_env
     from .studies import Budget, Sweep, get_study
 
@@ -586,6 +594,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     budget = Budget(seconds=None, steps=args.steps) if args.steps else Budget(seconds=args.seconds or 60.0)
     out = Path(args.out) if args.out else Path(os.environ.get("MEANFLOW_RUNS_DIR", "runs"))
     out.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("MEANFLOW_PIN_CORES", "1")  # local workers: every run on one core, a fair budget
     engine = engine_from_env(address=args.address)
     try:
         sweep = Sweep(study, targets, args.seeds, budget, engine, out, max_active=engine.max_running, shared=True)
@@ -607,6 +616,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         unlabelled = [t.name for t in targets if not t.classes]
         if unlabelled:
             raise UsageError(f"--guidance needs labelled targets; {', '.join(unlabelled)} carry no classes")
+        os.environ.setdefault("MEANFLOW_PIN_CORES", "1")  # every run on one core, whatever runs beside it
         engine = engine_from_env()
         try:
             rows = run_guidance_benchmark(targets, args.seeds, args.seconds, engine, tempfile.mkdtemp())
@@ -614,13 +624,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
             engine.close()
         print(json.dumps(rows, indent=2, default=float) if args.json else format_guidance(rows))
         return 0
-    if args.quality and args.methods:
-        from .bench import run_zoo_benchmark
-
+    names = []
+    if args.methods:
         names = list(METHODS) if args.methods.strip() == "all" else [m.strip() for m in args.methods.split(",")]
         unknown = [m for m in names if m not in METHODS]
         if unknown:
             raise UsageError(f"unknown methods {unknown}; accepted: all, {', '.join(METHODS)}")
+    if args.quality and args.methods:
+        from .bench import run_zoo_benchmark
+
         rows, text = run_zoo_benchmark(names, _targets(args.targets), args.seeds, args.seconds)
         print(json.dumps(rows, indent=2, default=float) if args.json else text)
         return 0
@@ -640,6 +652,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         BenchConfig(hidden=h, depth=d, batch=n, steps=args.steps, rounds=args.rounds, threads=args.threads)
         for h, d, n in sizes
     ]
+    if names:  # each method's step against flow matching's, the same pairing for all
+        from .bench import format_step_benchmark, method_variants, run_step_benchmark
+
+        results = [run_step_benchmark(c, method_variants([n for n in names if n != "flow-matching"])) for c in configs]
+        text = "\n\n".join(map(format_step_benchmark, results))
+        print(json.dumps({"sizes": results}, indent=2) if args.json else text)
+        return 0
     print(main_bench(configs, args.json))
     return 0
 

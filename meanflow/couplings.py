@@ -58,6 +58,23 @@ def exact_ot(x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
     return _assign(x, e, EXACT_CHUNK)
 
 
+def pair_within_classes(pair, x: torch.Tensor, e: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """e (B, 2) paired with x (B, 2) by `pair` separately within each class y (B,).
+
+    A class-conditional model must carry the whole Gaussian onto each class. Pairing across classes
+    would send each class only the noise that lies near it, and the model would learn to read the
+    class from the noise rather than from its label (measured: 44% of samples in their class's mode on
+    8gaussians with batch-wide OT, against 100% for independent pairing). Within a class, every
+    row's noise is still an i.i.d. Gaussian draw, so each class gets a fair minibatch coupling."""
+    if pair is independent:
+        return e
+    out = e.clone()
+    for k in torch.unique(y):
+        rows = (y == k).nonzero(as_tuple=True)[0]
+        out[rows] = pair(x[rows], e[rows])
+    return out
+
+
 COUPLINGS = {"independent": independent, "minibatch-ot": minibatch_ot, "exact-ot": exact_ot}
 LABELS = {
     "independent": "independent (textbook)",

@@ -38,6 +38,8 @@ REFERENCE_STYLE = dict(
     name="target",
 )
 PARTICLE_COLOUR = "#1f4e9c"
+# Okabe and Ito's eight colours, told apart with the common colour-vision deficiencies: classes.
+CLASS_COLOURS = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000")
 GHOST_LINE = dict(width=0.7, color="rgba(230, 110, 30, 0.3)")
 ARROW_LINE = dict(width=1.3, color="#1f4e9c")
 
@@ -155,23 +157,82 @@ def scatter_figure(
     bounds: Bounds | None = None,
     reference: np.ndarray | None = None,
     height: int = 420,
+    labels: np.ndarray | None = None,
+    class_names: tuple[str, ...] = (),
 ) -> go.Figure:
-    """points: (n, 2) as small markers; reference: optional (m, 2) target sample drawn underneath."""
+    """points: (n, 2) as small markers; reference: optional (m, 2) target sample drawn underneath.
+    labels: optional (n,) class of each point, drawn in that class's colour with `class_names` as the
+    legend."""
     points = np.asarray(points, dtype=np.float32)
     bounds = bounds or bounds_of(points, *([] if reference is None else [reference]))
     fig = go.Figure(_reference_trace(reference, gl=True))
-    fig.add_trace(
-        go.Scattergl(
-            x=points[:, 0],
-            y=points[:, 1],
-            mode="markers",
-            name="samples",
-            showlegend=False,
-            marker=dict(size=3, color=PARTICLE_COLOUR, opacity=0.7),
-        )
+    groups = (
+        [(k, np.asarray(labels) == k) for k in range(len(class_names))] if labels is not None else [(None, slice(None))]
     )
+    for k, rows in groups:
+        fig.add_trace(
+            go.Scattergl(
+                x=points[rows, 0],
+                y=points[rows, 1],
+                mode="markers",
+                name="samples" if k is None else _text(class_names[k]),
+                showlegend=k is not None,
+                marker=dict(
+                    size=3,
+                    color=PARTICLE_COLOUR if k is None else CLASS_COLOURS[k % len(CLASS_COLOURS)],
+                    opacity=0.7,
+                ),
+            )
+        )
     fig.update_layout(
         _square_axes(1, bounds), title=dict(text=_text(title)), template=TEMPLATE, height=height, margin=MARGIN
+    )
+    if labels is not None:
+        fig.update_layout(legend=dict(orientation="h", y=-0.05, itemsizing="constant"))
+    return fig
+
+
+def drawing_canvas(shapes: list[tuple[int, np.ndarray]], levels: int = 5, height: int = 420) -> go.Figure:
+    """The unit square to draw a target on with Plotly's lasso and box selection: the shapes so far
+    (density level, (k, 2) vertices) filled, darker for denser, over a faint grid of points that the
+    selection tools need to act on."""
+    g = (np.arange(24) + 0.5) / 24
+    gx, gy = np.meshgrid(g, g)
+    fig = go.Figure(
+        go.Scatter(
+            x=gx.ravel(),
+            y=gy.ravel(),
+            mode="markers",
+            marker=dict(size=3, color="rgba(150, 150, 150, 0.25)"),
+            hoverinfo="skip",
+            showlegend=False,
+            name="canvas",
+        )
+    )
+    for level, vertices in shapes:
+        v = np.asarray(vertices)
+        fig.add_trace(
+            go.Scatter(
+                x=np.append(v[:, 0], v[0, 0]),
+                y=np.append(v[:, 1], v[0, 1]),
+                mode="lines",
+                fill="toself",
+                line=dict(width=1, color=PARTICLE_COLOUR),
+                fillcolor=f"rgba(31, 78, 156, {0.12 + 0.7 * level / levels:.2f})",
+                hoverinfo="skip",
+                showlegend=False,
+                name="shape",
+            )
+        )
+    axis = dict(range=[0, 1], showgrid=False, zeroline=False, showticklabels=False, fixedrange=True)
+    fig.update_layout(
+        xaxis=axis,
+        yaxis=dict(axis, scaleanchor="x", scaleratio=1),
+        dragmode="lasso",
+        template=TEMPLATE,
+        height=height,
+        margin=MARGIN,
+        title=dict(text="Draw with the lasso (or the box) tool"),
     )
     return fig
 
@@ -222,7 +283,32 @@ def scatter_grid(
     return fig
 
 
-def _positions_at(times: np.ndarray, path: np.ndarray, taus: np.ndarray) -> np.ndarray:
+def start_colours(noise: np.ndarray) -> np.ndarray:
+    """(n, 3) uint8: each particle's colour from where its noise started, a colour wheel over the
+    Gaussian: hue is the direction of the starting point, saturation its distance from the centre
+    through the 2D normal's radial CDF 1 - exp(-r^2 / 2), so colours spread evenly over the particles
+    (pale near the centre, vivid far out). noise: (n, 2) model units."""
+    noise = np.asarray(noise, dtype=np.float64)
+    hue = (np.arctan2(noise[:, 1], noise[:, 0]) / (2 * np.pi)) % 1.0
+    sat = 0.15 + 0.85 * (1 - np.exp(-(noise**2).sum(axis=1) / 2))
+    value = 0.92
+    h6 = hue * 6
+    i = np.floor(h6).astype(int) % 6
+    f = h6 - np.floor(h6)
+    p, q, t = value * (1 - sat), value * (1 - sat * f), value * (1 - sat * (1 - f))
+    v = np.full_like(sat, value)
+    rgb = np.select(
+        [i[:, None] == k for k in range(6)],
+        [np.stack(c, axis=1) for c in ((v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q))],
+    )
+    return np.round(rgb * 255).astype(np.uint8)
+
+
+def _css_colours(rgb: np.ndarray) -> list[str]:
+    return [f"rgb({r},{g},{b})" for r, g, b in rgb]
+
+
+def positions_at(times: np.ndarray, path: np.ndarray, taus: np.ndarray) -> np.ndarray:
     """(F, n, 2): the particles at each tau, linear along the path between its grid times.
 
     times: (k + 1,) decreasing; path: (k + 1, n, 2); taus: (F,).
@@ -253,10 +339,15 @@ def trajectory_animation(
     reference: np.ndarray | None = None,
     height: int = 520,
     start_at_end: bool = False,
+    colours: np.ndarray | None = None,
+    traced: tuple[int, ...] = (),
 ) -> go.Figure:
     """Side-by-side panels of particles travelling from noise (t = 1) to samples (t = 0), on shared frames.
 
     start_at_end: first show the samples (a result at first paint); Play then replays from the noise.
+    colours: optional (n, 3) uint8 colour per particle (start_colours: by where its noise started);
+    the same particle has the same colour in every panel. traced: particle indices whose whole path is
+    drawn bold in every panel, with a marker and the position (hover) at each step.
 
     panels: title -> (times, path) with times (k + 1,) decreasing from 1 to 0 and path (k + 1, n, 2),
         path[0] the noise and path[-1] the samples; k may differ between panels.
@@ -306,7 +397,7 @@ def trajectory_animation(
         )
         # float32 rather than rounding: plotly ships numpy arrays as base64 bytes, where rounding saves
         # nothing and float32 halves the JSON (precision ~1e-6)
-        xy = _positions_at(times, path, taus).astype(np.float32)  # (F, n, 2)
+        xy = positions_at(times, path, taus).astype(np.float32)  # (F, n, 2)
         first = -1 if start_at_end else 0
         fig.add_trace(
             go.Scatter(
@@ -315,13 +406,22 @@ def trajectory_animation(
                 mode="markers",
                 name=_text(title),
                 showlegend=False,
-                marker=dict(size=3, color=PARTICLE_COLOUR, opacity=0.75),
+                marker=dict(
+                    size=3,
+                    color=PARTICLE_COLOUR if colours is None else _css_colours(colours[: path.shape[1]]),
+                    opacity=0.75 if colours is None else 0.9,
+                ),
+                customdata=np.arange(path.shape[1]),
+                hovertemplate="particle %{customdata}<extra></extra>",
             ),
             row=1,
             col=col,
         )
         moving.append(len(fig.data) - 1)
         frame_xy.append(xy)
+        for i in traced:
+            if 0 <= i < path.shape[1]:
+                fig.add_trace(_traced_path(times, path[:, i], title, i), row=1, col=col)
 
     names = [str(f) for f in range(n_frames)]
     # Plain dicts holding numpy arrays: plotly checks an array whole, where a list is checked value by
@@ -342,6 +442,25 @@ def trajectory_animation(
         showlegend=False,
     )
     return fig
+
+
+TRACE_COLOURS = ("#000000", "#D55E00", "#0072B2", "#009E73", "#CC79A7")  # Okabe-Ito, for traced particles
+
+
+def _traced_path(times: np.ndarray, path: np.ndarray, title: str, index: int) -> go.Scatter:
+    """One particle's whole path (k + 1, 2): a bold line with a marker and its position at each step."""
+    hover = [f"particle {index}, t = {t:.3f}: ({x:.3f}, {y:.3f})" for t, (x, y) in zip(times, path)]
+    return go.Scatter(
+        x=path[:, 0],
+        y=path[:, 1],
+        mode="lines+markers",
+        line=dict(width=2.5, color=TRACE_COLOURS[index % len(TRACE_COLOURS)]),
+        marker=dict(size=7, symbol="circle-open"),
+        text=hover,
+        hovertemplate="%{text}<extra></extra>",
+        showlegend=False,
+        name=_text(f"{title}: particle {index}"),
+    )
 
 
 def _grid_spacing(grid_points: np.ndarray) -> float:

@@ -42,17 +42,25 @@ def score_run(flow, evaluator: ClassEvaluator, nfe: int, guidance: float, seed: 
 
 
 def run_guidance_benchmark(targets: list, seeds: int, seconds: float, engine, root) -> list[dict]:
-    """Rows: target, model ('MeanFlow, omega = 2', 'flow matching, w = 1.5'), nfe, accuracy and class TV
-    as mean and standard deviation over seeds, the class-TV floor."""
-    from .runs import load_run
+    """Trains the `guidance` study on labelled targets (runs already in `root` with the same config and
+    seed are kept) and returns its `guidance_rows`."""
     from .studies import STUDIES, Budget, Sweep
 
     sweep = Sweep(
         STUDIES["guidance"], targets, seeds, Budget(seconds=seconds), engine, root, max_active=engine.max_running
     )
     sweep.run_to_end()
+    return guidance_rows(sweep)
+
+
+def guidance_rows(sweep) -> list[dict]:
+    """Rows of a finished `guidance` sweep: target, model ('MeanFlow, omega = 2', 'flow matching,
+    w = 1.5'), nfe, class accuracy and class TV as mean and standard deviation over seeds (and each
+    seed's value), the class-TV floor."""
+    from .runs import load_run
+
     by_key: dict = {}
-    evaluators = {t.name: ClassEvaluator(t, PER_CLASS, torch.Generator().manual_seed(4321)) for t in targets}
+    evaluators = {t.name: ClassEvaluator(t, PER_CLASS, torch.Generator().manual_seed(4321)) for t in sweep.targets}
     for run in sweep.runs:
         if not run.scores:
             continue

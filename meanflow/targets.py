@@ -440,6 +440,72 @@ def text_target(text: str) -> Target:
     return density_target(f"text: {clean_name(text)}", 1.0 - np.asarray(img, dtype=np.float32) / 255.0)
 
 
+# A drawn target: shapes (polygons in the unit square, each with a density level) painted on a grid.
+DRAW_GRID = 96  # pixels on a side of the canvas the shapes are painted on
+DRAW_LEVELS = 5  # density levels 1 (faint) .. 5 (dense)
+MAX_SHAPES = 24
+MAX_VERTICES = 48  # a lasso is thinned to this many vertices (the URL stays short)
+_CODE = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"  # 64 positions per coordinate
+
+
+Shape = tuple[int, np.ndarray]  # (density level 1..DRAW_LEVELS, (k, 2) vertices in [0, 1]^2)
+
+
+def thin_polygon(vertices: np.ndarray, keep: int = MAX_VERTICES) -> np.ndarray:
+    """(k, 2) -> at most `keep` vertices, evenly spaced along the list, clipped to the unit square."""
+    vertices = np.clip(np.asarray(vertices, dtype=np.float64).reshape(-1, 2), 0.0, 1.0)
+    if len(vertices) > keep:
+        vertices = vertices[np.linspace(0, len(vertices) - 1, keep).round().astype(int)]
+    return vertices
+
+
+def encode_shapes(shapes: list[Shape]) -> str:
+    """Shapes as a short URL-safe string: per shape its level digit, then two characters per vertex
+    (64 positions each way); shapes separated by '.'."""
+    parts = []
+    for level, vertices in shapes[:MAX_SHAPES]:
+        q = np.round(thin_polygon(vertices) * 63).astype(int)
+        parts.append(str(int(level)) + "".join(_CODE[x] + _CODE[y] for x, y in q))
+    return ".".join(parts)
+
+
+def decode_shapes(text: str) -> list[Shape]:
+    """The shapes of `encode_shapes` output; raises TargetError for anything it could not have written."""
+    shapes = []
+    for part in str(text).split(".")[: MAX_SHAPES + 1]:
+        body = part[1:]
+        if (
+            not part
+            or part[0] not in "12345"
+            or len(body) % 2
+            or not 6 <= len(body) <= 2 * MAX_VERTICES
+            or any(c not in _CODE for c in body)
+        ):
+            raise TargetError("the drawing in the link is damaged; draw again")
+        q = np.array([_CODE.index(c) for c in body], dtype=np.float64).reshape(-1, 2) / 63
+        shapes.append((int(part[0]), q))
+    if len(shapes) > MAX_SHAPES:
+        raise TargetError(f"a drawing has at most {MAX_SHAPES} shapes")
+    return shapes
+
+
+def drawn_target(shapes: list[Shape]) -> Target:
+    """A target painted from shapes: each polygon filled on a DRAW_GRID square at its density level
+    (overlaps keep the denser level), then sampled like an image (density_target)."""
+    from PIL import Image, ImageDraw
+
+    if not shapes:
+        raise TargetError("draw at least one shape")
+    canvas = Image.new("L", (DRAW_GRID, DRAW_GRID), 0)
+    for level, vertices in shapes[:MAX_SHAPES]:
+        layer = Image.new("L", canvas.size, 0)
+        corners = [(float(x) * DRAW_GRID, (1 - float(y)) * DRAW_GRID) for x, y in thin_polygon(vertices)]
+        if len(corners) >= 3:
+            ImageDraw.Draw(layer).polygon(corners, fill=round(255 * min(max(level, 1), DRAW_LEVELS) / DRAW_LEVELS))
+        canvas = Image.fromarray(np.maximum(np.asarray(canvas), np.asarray(layer)))
+    return density_target("drawn", np.asarray(canvas, dtype=np.float32) / 255.0)
+
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 
 

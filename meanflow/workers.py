@@ -110,6 +110,7 @@ def _local_worker(commands: Connection, events: Connection) -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's (or the CLI's) to handle: it stops us
     _take_priority()
+    _pin_core()
     # The pairing thread (training.Batches) and the training loop share the GIL; with the default 5 ms
     # switch interval each hand-over can wait that long. This process is a worker's own.
     sys.setswitchinterval(WORKER_SWITCH_SECONDS)
@@ -171,6 +172,24 @@ def _take_priority() -> None:
         pass  # not allowed here: the worker keeps its parent's priority
 
 
+def _pin_core() -> None:
+    """With $MEANFLOW_WORKER_CPU set (by a pool with pinning on), keep this worker, its pairing thread
+    included, on that one core: each run of a benchmark gets the same single core whatever runs beside
+    it (unpinned, a run beside one that pairs nothing got more than a core)."""
+    cpu = os.environ.get("MEANFLOW_WORKER_CPU")
+    if cpu is None or not hasattr(os, "sched_setaffinity"):
+        return
+    try:
+        os.sched_setaffinity(0, {int(cpu)})
+    except (ValueError, OSError):
+        pass  # no such core here: the worker keeps every core
+
+
+def pin_cores_requested() -> bool:
+    """$MEANFLOW_PIN_CORES=1: local workers each keep to one core (fair wall-clock budgets in sweeps)."""
+    return os.environ.get("MEANFLOW_PIN_CORES", "") == "1"
+
+
 class LocalPool:
     """`size` worker processes on this machine, started at once so the first job starts fast.
 
@@ -199,6 +218,9 @@ class LocalPool:
             os.environ,
             PYTHONPATH=os.pathsep.join([str(PACKAGE_DIR.parent)] + os.environ.get("PYTHONPATH", "").split(os.pathsep)),
         )
+        if pin_cores_requested():
+            cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [slot]
+            env["MEANFLOW_WORKER_CPU"] = str(cores[slot % len(cores)])
         proc = subprocess.Popen(
             [sys.executable, "-m", "meanflow.workers", str(cmd_read), str(ev_write)],
             pass_fds=(cmd_read, ev_write),

@@ -3,6 +3,7 @@
 Screenshots land in test-artifacts/ (git-ignored): look at them, a green test can hide a blank chart.
 """
 
+import math
 import os
 import re
 import socket
@@ -402,4 +403,112 @@ def test_each_session_has_its_own_share_of_the_line(tmp_path, browser):
         second.close()
         proc.terminate()
         proc.wait(10)
+    assert "Traceback" not in log.read_text()
+
+
+PARTICLE_XY = """([nth, panel]) => {
+    // page pixels of particle `nth` in the panel-th animated particle trace (the traces with customdata)
+    const gd = document.querySelector('.js-plotly-plot');
+    const traces = gd._fullData.filter(t => t.customdata && t.mode === 'markers');
+    const t = traces[panel];
+    const xa = gd._fullLayout[t.xaxis === 'x' ? 'xaxis' : 'xaxis' + t.xaxis.slice(1)];
+    const ya = gd._fullLayout[t.yaxis === 'y' ? 'yaxis' : 'yaxis' + t.yaxis.slice(1)];
+    const box = gd.getBoundingClientRect();
+    return [box.left + xa._offset + xa.l2p(t.x[nth]), box.top + ya._offset + ya.l2p(t.y[nth])];
+}"""
+COLOURED = """() => document.querySelector('.js-plotly-plot')._fullData
+    .filter(t => t.customdata && t.mode === 'markers')
+    .map(t => Array.isArray(t.marker.color) ? new Set(t.marker.color).size : 1)"""
+
+
+def test_draw_a_target_and_train_on_it(server, page):
+    """A lasso dragged on the canvas becomes the target (preview and URL); a short run trains on it."""
+    url, log, _ = server
+    open_page(page, f"{url}/train?target_source=Draw&seconds=600&steps=60")
+    canvas = page.locator(".js-plotly-plot").first
+    canvas.scroll_into_view_if_needed()
+    box = canvas.locator(".nsewdrag").first.bounding_box()
+    cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["height"] / 4
+    page.mouse.move(cx + r, cy)
+    page.mouse.down()
+    for k in range(1, 41):
+        a = 2 * math.pi * k / 40
+        page.mouse.move(cx + r * math.cos(a), cy + r * math.sin(a), steps=2)
+    page.mouse.up()
+    expect(page.locator(".gtitle").filter(has_text="target: drawn")).to_have_count(1, timeout=30_000)
+    assert "drawing=" in page.url
+    shot(page, "drawn_target")
+    page.get_by_role("button", name="Train", exact=True).click()
+    expect(page.get_by_text("— done")).to_have_count(1, timeout=90_000)
+    assert "Traceback" not in log.read_text()
+
+
+def test_colour_by_start_click_to_trace_and_take_the_movie_to_class(server, page, tmp_path):
+    url, log, _ = server
+    open_page(page, f"{url}/animate?anim_left_steps=1&anim_right_steps=8")
+    assert page.evaluate(COLOURED) == [1, 1]
+    page.get_by_text("starting point", exact=True).click()
+    page.wait_for_function(f"() => ({COLOURED})().every(n => n > 100)", timeout=30_000)
+    shot(page, "colour_by_start")
+
+    x, y = page.evaluate(PARTICLE_XY, [0, 0])
+    page.mouse.click(x, y)
+    expect(page.get_by_role("button", name="Clear clicked particles")).to_be_visible(timeout=30_000)
+    paths = page.evaluate(
+        "() => document.querySelector('.js-plotly-plot')._fullData.filter(t => /particle \\d+$/.test(t.name)).length"
+    )
+    assert paths == 2  # the clicked particle's path, in both panels
+    shot(page, "traced_particle")
+
+    page.get_by_text("Take it to class: GIF or MP4").click()
+    for kind, check in (("GIF", "gif"), ("MP4", "mp4")):
+        page.get_by_role("button", name=f"Make {kind}").click()
+        button = page.get_by_role("button", name=re.compile(f"Download {kind}"))
+        expect(button).to_be_visible(timeout=120_000)
+        with page.expect_download() as download:
+            button.click()
+        path = tmp_path / f"movie.{check}"
+        download.value.save_as(path)
+        if kind == "GIF":
+            from PIL import Image
+
+            image = Image.open(path)
+            assert (image.size, image.n_frames) == ((800, 400), 64)
+        else:
+            import imageio.v2 as imageio
+
+            data = path.read_bytes()
+            assert data[4:8] == b"ftyp", data[:64]  # an MP4 container
+            reader = imageio.get_reader(path, format="FFMPEG")
+            frames = [frame.shape for frame in reader]
+            reader.close()
+            assert len(frames) == 64 and frames[0] == (400, 800, 3)
+        assert path.stat().st_size < 5e6
+        print(f"\n{kind}: {path.stat().st_size / 1e6:.2f} MB")
+    assert "Traceback" not in log.read_text()
+
+
+def test_play_from_the_keyboard_and_a_projector_wide_window(server, browser):
+    """Tab to Play and press Enter: the animation runs. At 800 px wide no page scrolls sideways."""
+    url, log, _ = server
+    context = browser.new_context(viewport={"width": 800, "height": 900})
+    page = context.new_page()
+    try:
+        open_page(page, url)
+        play = page.locator(".js-plotly-plot .updatemenu-button[tabindex='0']").first
+        expect(play).to_be_attached(timeout=30_000)
+        play.focus()
+        page.keyboard.press("Enter")
+        page.wait_for_function(
+            "() => { const s = document.querySelector('.js-plotly-plot')._fullLayout.sliders[0];"
+            " return s.active > 0 && s.active < s.steps.length - 1; }",
+            timeout=20_000,
+        )  # the demo opens on its last frame; Play replays it from the noise
+        for path in ("", "train", "animate", "compare", "ablations", "guidance"):
+            open_page(page, f"{url}/{path}", ready=".js-plotly-plot, [data-testid='stAlert']")
+            wide = page.evaluate("() => document.documentElement.scrollWidth")
+            assert wide <= 800, (path, wide)
+            shot(page, f"w800_{path or 'home'}")
+    finally:
+        context.close()
     assert "Traceback" not in log.read_text()

@@ -54,3 +54,19 @@ def test_non_finite_data_is_left_unpaired():
 def test_unknown_coupling_lists_the_accepted_ones():
     with pytest.raises(ValueError, match="accepted: independent, minibatch-ot, exact-ot"):
         get_coupling("sinkhorn")
+
+
+def test_a_labelled_batch_is_paired_within_each_class():
+    """Each class keeps exactly the noise rows it drew (every class gets a whole Gaussian's share), and
+    within a class the pairing is the coupling's own."""
+    from meanflow.couplings import minibatch_ot, pair_within_classes
+
+    g = torch.Generator().manual_seed(0)
+    x, e = torch.randn(256, 2, generator=g), torch.randn(256, 2, generator=g)
+    y = torch.randint(0, 4, (256,), generator=g)
+    paired = pair_within_classes(minibatch_ot, x, e, y)
+    for k in range(4):
+        rows = y == k
+        mine = {tuple(r) for r in e[rows].tolist()}
+        assert {tuple(r) for r in paired[rows].tolist()} == mine
+        torch.testing.assert_close(paired[rows], minibatch_ot(x[rows], e[rows]))

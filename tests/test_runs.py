@@ -222,3 +222,20 @@ def test_run_ids_are_unguessable_and_paths_cannot_escape(tmp_path, tiny_config):
 def test_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(RunError, match="not found"):
         load_run(tmp_path / "nope")
+
+
+@pytest.mark.slow
+def test_the_largest_accepted_network_saves_loads_and_samples(tmp_path):
+    """Every limit the program accepts is one it can save, load and sample (the largest network: 67M
+    parameters, a quarter of a gigabyte of weights)."""
+    from meanflow.config import MAX_DEPTH, MAX_HIDDEN
+
+    config = TrainConfig(hidden=MAX_HIDDEN, depth=MAX_DEPTH, batch=4, steps=1, max_seconds=None)
+    target = get_target("moons")
+    result = train(config, target)
+    assert result.state == "done", result.message
+    path = save_result(tmp_path / "big", config, target, result)
+    run = load_run(path)
+    assert run.config == config
+    x = sample(run.flow, 16, 2, torch.Generator().manual_seed(0)).samples
+    assert x.shape == (16, 2) and np.isfinite(x).all()

@@ -113,3 +113,24 @@ def test_text_target_and_missing_file():
     assert x.shape == (100, 2)
     with pytest.raises(TargetError, match="not found"):
         target_from_file("/nonexistent/points.csv")
+
+
+def test_a_drawing_round_trips_through_its_url_code_and_paints_its_density():
+    from meanflow.targets import MAX_SHAPES, decode_shapes, drawn_target, encode_shapes
+
+    square = np.array([[0.1, 0.1], [0.4, 0.1], [0.4, 0.4], [0.1, 0.4]])
+    triangle = np.array([[0.6, 0.6], [0.9, 0.6], [0.75, 0.95]])
+    lasso = np.stack([0.5 + 0.2 * np.cos(np.linspace(0, 6.2, 500)), 0.5 + 0.2 * np.sin(np.linspace(0, 6.2, 500))], 1)
+    code = encode_shapes([(5, square), (2, triangle), (1, lasso)])
+    assert len(code) < 200  # a 500-vertex lasso is thinned: the link stays short
+    shapes = decode_shapes(code)
+    assert [level for level, _ in shapes] == [5, 2, 1]
+    np.testing.assert_allclose(shapes[0][1], square, atol=1 / 63)
+    target = drawn_target(shapes[:2])
+    x = target.sample(20_000, torch.Generator().manual_seed(0)).numpy() / 96  # canvas pixels -> unit square
+    in_triangle = (x[:, 0] > 0.55) & (x[:, 1] > 0.55)
+    # mass = area x level: square 0.09 x 5 against triangle 0.0525 x 2
+    assert abs(in_triangle.mean() - 0.105 / (0.45 + 0.105)) < 0.03
+    for bad in ("", "9AAAAAA", "5AAA", "5AA!AAA", ".".join(["5AAAAAA"] * (MAX_SHAPES + 1))):
+        with pytest.raises(TargetError):
+            decode_shapes(bad)

@@ -6,17 +6,31 @@ import numpy as np
 import streamlit as st
 import torch
 
-from meanflow import TargetError, get_target, target_from_bytes, target_names, text_target
-from meanflow.metrics import Evaluator
+from meanflow import TargetError, figures, get_target, target_from_bytes, target_names, text_target
+from meanflow.metrics import ClassEvaluator, Evaluator
 from meanflow.runs import RunError
-from meanflow.targets import MAX_FILE_BYTES, MAX_IMAGE_PIXELS, MAX_POINTS, MIN_POINTS, Target
+from meanflow.targets import (
+    DRAW_LEVELS,
+    MAX_FILE_BYTES,
+    MAX_IMAGE_PIXELS,
+    MAX_POINTS,
+    MAX_SHAPES,
+    MIN_POINTS,
+    Target,
+    decode_shapes,
+    drawn_target,
+    encode_shapes,
+    thin_polygon,
+)
 from meanflow.text import literal
 
 from . import server, settings
 
 TARGET = settings.Setting("target", "checkerboard", choices=tuple(target_names()))
-TARGET_SOURCE = settings.Setting("target_source", "Preset", choices=("Preset", "Upload", "Text"))
+TARGET_SOURCE = settings.Setting("target_source", "Preset", choices=("Preset", "Upload", "Text", "Draw"))
 TARGET_TEXT = settings.Setting("target_text", "Flow")
+DRAWING = settings.Setting("drawing", "")  # targets.encode_shapes; checked by decode_shapes
+DRAW_LEVEL = settings.Setting("draw_level", 3, lo=1, hi=DRAW_LEVELS, integer=True)
 
 
 # cache_resource, not cache_data: a Target holds its sampler (a closure) and is never modified.
@@ -30,13 +44,18 @@ def _typed_target(text: str) -> Target:
     return text_target(text)
 
 
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _drawn_target(code: str) -> Target:
+    return drawn_target(decode_shapes(code))
+
+
 def target_picker() -> Target | None:
     """Preset, uploaded file or typed text -> a Target; shows what is wrong instead of failing."""
     source = settings.radio(
         "Target",
         TARGET_SOURCE,
         horizontal=True,
-        help="A built-in distribution, your own CSV/image, or a word turned into points.",
+        help="A built-in distribution, your own CSV/image, a word turned into points, or shapes you draw.",
     )
     try:
         if source == "Preset":
@@ -62,6 +81,8 @@ def target_picker() -> Target | None:
                 st.info("Upload a file to use it as the target.")
                 return None
             return _uploaded_target(upload.name, upload.getvalue())
+        if source == "Draw":
+            return draw_picker()
         text = settings.text("Text (1–12 characters)", TARGET_TEXT, max_chars=12)
         return _typed_target(text)
     except TargetError as exc:
@@ -69,9 +90,78 @@ def target_picker() -> Target | None:
         return None
 
 
+def _selection_shapes(selection) -> list[np.ndarray]:
+    """The polygons (k, 2) of a Plotly selection: each lasso's path, each box's four corners."""
+    shapes = []
+    for lasso in selection.get("lasso", []) if selection else []:
+        xs, ys = lasso.get("x") or [], lasso.get("y") or []
+        if len(xs) >= 3 and len(xs) == len(ys):
+            shapes.append(np.stack([np.asarray(xs, float), np.asarray(ys, float)], axis=1))
+    for box in selection.get("box", []) if selection else []:
+        xs, ys = box.get("x") or [], box.get("y") or []
+        if len(xs) == 2 and len(ys) == 2:
+            (x0, x1), (y0, y1) = sorted(map(float, xs)), sorted(map(float, ys))
+            shapes.append(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]))
+    return [thin_polygon(s) for s in shapes if np.isfinite(s).all()]
+
+
+def draw_picker() -> Target | None:
+    """A canvas: each lasso or box becomes a shape at the chosen density; the URL carries the drawing."""
+    code = settings.seed(DRAWING)
+    try:
+        shapes = decode_shapes(code) if code else []
+    except TargetError as exc:
+        st.error(literal(str(exc)))
+        shapes = []
+    c1, c2, c3 = st.columns([3, 1, 1])
+    level = settings.slider(
+        "Density of the next shape",
+        DRAW_LEVEL,
+        where=c1,
+        help="Shapes drawn at 5 get five times the points per area of shapes drawn at 1.",
+    )
+    changed = False
+    if c2.button("Undo", disabled=not shapes, width="stretch"):
+        shapes, changed = shapes[:-1], True
+    if c3.button("Clear", disabled=not shapes, width="stretch"):
+        shapes, changed = [], True
+    event = st.plotly_chart(
+        figures.drawing_canvas(shapes, DRAW_LEVELS),
+        key="canvas",
+        on_select="rerun",
+        selection_mode=("lasso", "box"),
+        width="stretch",
+    )
+    new = _selection_shapes(event.selection if event else None)
+    seen = repr([s.round(4).tolist() for s in new])
+    if new and st.session_state.get("canvas_seen") != seen:  # a selection stays in the chart's state
+        st.session_state.canvas_seen = seen
+        shapes, changed = (shapes + [(int(level), s) for s in new])[-MAX_SHAPES:], True
+    st.session_state[DRAWING.key] = encode_shapes(shapes)  # a damaged link's drawing is dropped here
+    settings.publish(DRAWING)
+    if changed:
+        st.rerun()  # redraw the canvas with the new shapes
+    st.caption(
+        f"Each lasso or box adds a shape (up to {MAX_SHAPES}); overlaps keep the denser level. "
+        "The link carries the drawing, and a run trained on it keeps it."
+    )
+    if not shapes:
+        st.info("Draw a shape on the canvas to make a target.")
+        return None
+    return _drawn_target(st.session_state[DRAWING.key])
+
+
 def target_preview(target: Target, n: int = 2000) -> np.ndarray:
     """(n, 2) exact samples for a picture, the same on every rerun."""
     return target.sample(n, torch.Generator().manual_seed(0)).numpy()
+
+
+def labelled_preview(target: Target, n: int = 2000) -> tuple[np.ndarray, np.ndarray | None]:
+    """(n, 2) exact samples in data units and their (n,) classes (None for an unlabelled target)."""
+    if not target.classes:
+        return target_preview(target, n), None
+    x, y = target.sample_labelled(n, torch.Generator().manual_seed(0))
+    return target.normaliser.to_data(x).numpy(), y.numpy()
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -79,11 +169,61 @@ def _evaluator(_target: Target, key: str, n: int, seed: int) -> Evaluator:
     return Evaluator(_target, n, torch.Generator().manual_seed(seed))
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _class_evaluator(_target: Target, key: str, n_per_class: int) -> ClassEvaluator:
+    return ClassEvaluator(_target, n_per_class, torch.Generator().manual_seed(4321))
+
+
+def class_evaluator_for(key: str, target: Target, n_per_class: int = 500) -> ClassEvaluator:
+    """Class accuracy and class TV for a labelled target, built once (key: the target's name for a
+    preset, the run's key for a data target)."""
+    return _class_evaluator(target, target.name if target.is_preset else key, n_per_class)
+
+
 def evaluator_for(entry, target: Target, n: int, seed: int = 1) -> Evaluator:
     """The metrics reference for a run's target and n samples, built once: presets share one across
     runs, a data target gets its own (two uploads may share a file name)."""
     key = target.name if target.is_preset else entry.key
     return _evaluator(target, key, n, seed)
+
+
+def class_controls(target: Target, page: str, where=st) -> tuple[int | None, float]:
+    """A class (None: all classes) and a sampling-time guidance scale for class-conditional runs on a
+    labelled target, URL-backed as PAGE_class and PAGE_guidance (a widget key is one page's: Streamlit
+    does not carry a widget's state to another page's widget of the same key); (None, 1.0) for an
+    unlabelled target."""
+    if not target.classes:
+        return None, 1.0
+    c1, c2 = where.columns(2)
+    choice = settings.Setting(f"{page}_class", -1, choices=tuple(range(-1, target.classes)))
+    if settings.seed(choice) not in choice.choices:  # a class of another target, kept from before
+        st.session_state[choice.key] = -1
+    label = settings.select(
+        "Class",
+        choice,
+        where=c1,
+        format_func=lambda k: "all classes" if k < 0 else target.class_names[k],
+        help="The class a class-conditional run samples (runs without classes ignore it).",
+    )
+    guidance = settings.slider(
+        "Guidance scale (sampling time)",
+        settings.Setting(f"{page}_guidance", 1.0, lo=0.0, hi=5.0),
+        where=c2,
+        step=0.25,
+        help="Classifier-free guidance at sampling time: u(no class) + w (u(class) - u(no class)), two "
+        "network evaluations per step. 1 is none. MeanFlow runs trained with omega > 1 carry their "
+        "guidance already, in one evaluation (see the Guidance page).",
+    )
+    return (None if label < 0 else int(label)), float(guidance)
+
+
+def sampling_note(flow, label: int | None, guidance: float, target: Target) -> str:
+    """', mode 3, w = 2' for a conditional flow sampled with a class and guidance; '' otherwise."""
+    if not flow.classes:
+        return ""
+    return (f", {target.class_names[label]}" if label is not None else "") + (
+        f", w = {guidance:g}" if guidance != 1.0 else ""
+    )
 
 
 # ---------------------------------------------------------------- runs

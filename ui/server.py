@@ -30,6 +30,24 @@ def _int_env(name: str, default: int) -> int:
 
 
 @st.cache_resource(show_spinner=False)
+def warm() -> None:
+    """Once per server, after the first page painted: import torch and the sampling and metrics code in
+    a background thread, so the visitor's next page does not wait for them (no st.* in the thread)."""
+    import threading
+
+    def load() -> None:
+        import ui.pickers  # noqa: F401  (torch, samplers, metrics, targets)
+
+    threading.Thread(target=load, name="warm-imports", daemon=True).start()
+
+
+def page_points() -> int:
+    """Points one page may sample and draw in one request ($MEANFLOW_PAGE_POINTS, default 150,000: the
+    server's memory for one Compare page stays in the low hundreds of MB)."""
+    return _int_env("MEANFLOW_PAGE_POINTS", 150_000)
+
+
+@st.cache_resource(show_spinner=False)
 def engine():
     """The job engine: at most $MEANFLOW_MAX_JOBS runs train at once (default: one per core), each
     session at most $MEANFLOW_SESSION_RUNNING (2) training and $MEANFLOW_SESSION_QUEUED (2) waiting."""

@@ -135,6 +135,10 @@ def radio(label: str, setting: Setting, where=st, **kwargs):
     return _drawn(setting, lambda: where.radio(label, list(setting.choices), key=setting.key, **kwargs))
 
 
+def toggle(label: str, setting: Setting, where=st, **kwargs):
+    return _drawn(setting, lambda: where.toggle(label, key=setting.key, **kwargs))
+
+
 def text(label: str, setting: Setting, where=st, **kwargs):
     return _drawn(setting, lambda: where.text_input(label, key=setting.key, **kwargs))
 

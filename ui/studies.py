@@ -127,6 +127,13 @@ def progress(study: Study, key: str) -> None:
     show()
 
 
+def budget_text(budget: dict) -> str:
+    """'60 s' for a wall-clock budget, '5000 steps' for a step budget."""
+    if budget.get("seconds"):
+        return f"{budget['seconds']:g} s"
+    return f"{budget['steps']} steps" if budget.get("steps") else "—"
+
+
 def study_view(study: Study, target: str, key: str, cells: list[str] | None = None) -> list[dict]:
     """Table, bars, the paper's numbers and pictures for one target; live results when this session has
     them, else the bundled ones. Returns the rows shown."""
@@ -140,7 +147,7 @@ def study_view(study: Study, target: str, key: str, cells: list[str] | None = No
         budget = record.get("budget", {})
         note = (
             f"Bundled results ({literal(record.get('command') or 'make ablations')}): {record.get('seeds')} seeds, "
-            f"{budget.get('seconds') or '—'} s per run."
+            f"{budget_text(budget)} per run."
         )
     else:
         st.info("No results for this study yet: run it live below (or `make ablations`).")

@@ -15,6 +15,7 @@ from typing import ClassVar
 
 import torch
 
+from ..couplings import pair_within_classes
 from ..models import MLP
 
 TIME_SAMPLERS = ("uniform", "logit-normal")
@@ -183,12 +184,13 @@ class Method:
         self, context, target, pair, n: int, generator: torch.Generator, labelled: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Data x (n, 2) from the target, noise e (n, 2) paired with it by `pair` (the coupling), and
-        the classes y (n,) of x when `labelled` (None otherwise). Pairing reorders e, so y stays with x."""
-        if labelled:
+        the classes y (n,) of x when `labelled` (None otherwise). Pairing reorders e, so y stays with x;
+        a labelled batch is paired within each class."""
+        if labelled:  # each class paired with noise of its own (couplings.pair_within_classes)
             x, y = target.sample_labelled(n, generator)
-        else:
-            x, y = target.sample_model(n, generator), None
-        return x, pair(x, torch.randn(n, 2, generator=generator)), y
+            return x, pair_within_classes(pair, x, torch.randn(n, 2, generator=generator), y), y
+        x = target.sample_model(n, generator)
+        return x, pair(x, torch.randn(n, 2, generator=generator)), None
 
     def loss(
         self,

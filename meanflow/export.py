@@ -1,0 +1,140 @@
+"""The Animate view as a movie to take to class: frames drawn with Pillow, encoded as GIF or MP4 by imageio.
+
+Pure: the same panels `figures.trajectory_animation` takes ({title: (times (k + 1,), path (k + 1, n, 2))}),
+the same frames (particles at tau = 1 - f / (F - 1), linear along each path) and the same fixed, equal
+bounds; no streamlit, no torch. Titles are drawn as pixels, so user text cannot act as markup here.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from collections.abc import Callable
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from .figures import PARTICLE_COLOUR, bounds_of, positions_at
+
+FRAMES = 64
+SIZE = (800, 400)  # width, height of the whole movie: the panels side by side
+FPS = 16
+TITLE_BAND = 34  # pixels above each panel for its title
+FOOTER_BAND = 22  # pixels below for the time
+REFERENCE_RGB = (200, 200, 200)
+MAX_TITLE = 60  # characters of a panel's title drawn
+
+
+def _rgb(hex_colour: str) -> tuple[int, int, int]:
+    h = hex_colour.lstrip("#")
+    return tuple(int(h[i : i + 2], 16) for i in (0, 2, 4))
+
+
+def movie_frames(
+    panels: dict[str, tuple[np.ndarray, np.ndarray]],
+    reference: np.ndarray | None = None,
+    n_frames: int = FRAMES,
+    size: tuple[int, int] = SIZE,
+    colours: np.ndarray | None = None,
+    on_frame: Callable[[int, int], None] | None = None,
+) -> list[np.ndarray]:
+    """n_frames RGB images (height, width, 3) uint8 of the panels side by side.
+
+    colours: optional (n, 3) uint8 colour of each particle (the same particle in every panel, e.g. by
+    its starting point); else one colour. on_frame(done, total) after each frame (a progress bar)."""
+    if not panels:
+        raise ValueError("a movie needs at least one panel")
+    if n_frames < 2:
+        raise ValueError(f"a movie needs at least 2 frames, got {n_frames}")
+    width, height = size
+    paths = {t: (np.asarray(ts, dtype=np.float64), np.asarray(p, dtype=np.float64)) for t, (ts, p) in panels.items()}
+    xmin, xmax, ymin, ymax = bounds_of(
+        *(p[0] for _, p in paths.values()),
+        *(p[-1] for _, p in paths.values()),
+        *([] if reference is None else [np.asarray(reference)]),
+    )
+    panel_w = width // len(paths)
+    side = min(panel_w, height - TITLE_BAND - FOOTER_BAND) - 8  # a square plot area per panel
+    scale = side / max(xmax - xmin, ymax - ymin)
+    taus = 1.0 - np.arange(n_frames) / (n_frames - 1)
+    font = ImageFont.load_default(size=14)
+    small = ImageFont.load_default(size=12)
+
+    def to_pixels(xy: np.ndarray, col: int) -> np.ndarray:
+        left = col * panel_w + (panel_w - side) // 2
+        px = left + (xy[..., 0] - xmin) * scale
+        py = TITLE_BAND + side - (xy[..., 1] - ymin) * scale
+        return np.stack([px, py], axis=-1)
+
+    background = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(background)
+    for col, title in enumerate(paths):
+        left = col * panel_w + (panel_w - side) // 2
+        draw.rectangle([left, TITLE_BAND, left + side, TITLE_BAND + side], outline=(225, 225, 225))
+        text = title if len(title) <= MAX_TITLE else title[: MAX_TITLE - 1] + "…"
+        draw.text((col * panel_w + panel_w / 2, TITLE_BAND / 2), text, fill="black", font=font, anchor="mm")
+        if reference is not None:
+            for x, y in to_pixels(np.asarray(reference, dtype=np.float64), col):
+                draw.point((float(x), float(y)), fill=REFERENCE_RGB)
+    moving = [positions_at(times, path, taus) for times, path in paths.values()]  # each (F, n, 2)
+    fills = np.asarray(colours, dtype=np.uint8) if colours is not None else np.array([_rgb(PARTICLE_COLOUR)], np.uint8)
+    frames = []
+    for f, tau in enumerate(taus):
+        image = background.copy()
+        ImageDraw.Draw(image).text(
+            (width / 2, height - FOOTER_BAND / 2), f"t = {tau:.2f}", fill="black", font=small, anchor="mm"
+        )
+        pixels = np.array(image)  # (height, width, 3), writable
+        for col, xy in enumerate(moving):
+            left = col * panel_w + (panel_w - side) // 2
+            _dots(pixels, to_pixels(xy[f], col), fills, (left, TITLE_BAND, left + side, TITLE_BAND + side))
+        frames.append(pixels)
+        if on_frame is not None:
+            on_frame(f + 1, n_frames)
+    return frames
+
+
+def _dots(pixels: np.ndarray, centres: np.ndarray, fills: np.ndarray, box: tuple[int, int, int, int]) -> None:
+    """Paint a 3 x 3 dot at each (x, y) pixel centre (n, 2) in place; fills: (n, 3) or (1, 3) colours.
+    Only pixels inside box (x0, y0, x1, y1) are painted (a panel's square: outliers are clipped)."""
+    x0, y0, x1, y1 = box
+    ok = np.isfinite(centres).all(axis=1)
+    cx, cy = np.round(centres[ok]).astype(int).T
+    colour = fills[ok] if len(fills) > 1 else np.broadcast_to(fills, (int(ok.sum()), 3))
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            x, y = cx + dx, cy + dy
+            inside = (x > x0) & (x < x1) & (y > y0) & (y < y1)
+            pixels[y[inside], x[inside]] = colour[inside]
+
+
+def gif_bytes(frames: list[np.ndarray], fps: int = FPS) -> bytes:
+    """An animated GIF that loops, with a pause on the last frame (the samples). One palette for all
+    frames, taken from the first and the last (every colour appears in one of them)."""
+    both = Image.fromarray(np.concatenate([frames[0], frames[-1]], axis=0))
+    palette = both.quantize(colors=128, method=Image.Quantize.MEDIANCUT)
+    images = [Image.fromarray(f).quantize(palette=palette, dither=Image.Dither.NONE) for f in frames]
+    durations = [round(1000 / fps)] * len(images)
+    durations[-1] = 1500
+    buf = io.BytesIO()
+    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
+    return buf.getvalue()
+
+
+def mp4_bytes(frames: list[np.ndarray], fps: int = FPS) -> bytes:
+    """An H.264 MP4 (yuv420p, plays in browsers and slide software), through imageio's ffmpeg."""
+    import imageio.v2 as imageio
+
+    fd, path = tempfile.mkstemp(suffix=".mp4")
+    os.close(fd)
+    try:
+        with imageio.get_writer(
+            path, format="FFMPEG", mode="I", fps=fps, codec="libx264", pixelformat="yuv420p", quality=7
+        ) as writer:
+            for frame in frames:
+                writer.append_data(frame)
+        with open(path, "rb") as fh:
+            return fh.read()
+    finally:
+        os.unlink(path)
