@@ -64,7 +64,7 @@ def main() -> None:
                     open_page(page, f"{url}/train")
                     page.wait_for_timeout(1500)
                 memory["3 sessions on Train"] = rss_mb(proc.pid)
-                pages[0].get_by_text("Saved runs").click()
+                pages[0].get_by_text("Saved runs", exact=True).click()
                 pages[0].get_by_role("button", name="Open").first.click()
                 pages[0].wait_for_timeout(2000)
                 open_page(pages[0], f"{url}/animate")
