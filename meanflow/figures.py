@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
@@ -27,7 +28,6 @@ def _text(text) -> str:
     return literal(str(text), "html")
 
 
-TEMPLATE = "plotly_white"
 MARGIN = dict(l=10, r=10, t=40, b=10)
 ANIMATION_MARGIN = dict(l=10, r=10, t=40, b=90)  # room under the panels for play/pause and the slider
 REFERENCE_STYLE = dict(
@@ -40,6 +40,12 @@ REFERENCE_STYLE = dict(
 PARTICLE_COLOUR = "#1f4e9c"
 # Okabe and Ito's eight colours, told apart with the common colour-vision deficiencies: classes.
 CLASS_COLOURS = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000")
+# The same for lines (methods, runs): the darker ones first, yellow last (faint on white).
+LINE_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+# Plotly's white template with Okabe and Ito's colour-blind-safe colours for lines and bars (methods,
+# runs), registered once under a name of our own.
+pio.templates["meanflow"] = go.layout.Template(layout=dict(colorway=list(LINE_COLOURS)))
+TEMPLATE = "plotly_white+meanflow"
 GHOST_LINE = dict(width=0.7, color="rgba(230, 110, 30, 0.3)")
 ARROW_LINE = dict(width=1.3, color="#1f4e9c")
 
