@@ -23,7 +23,7 @@ import torch
 
 from ..config import Options, option
 from ..models import MLP
-from .base import TIME_SAMPLERS, LossTerms, Method, interpolate, sample_r_t
+from .base import TIME_SAMPLERS, LossTerms, Method, draw_r_t, interpolate
 from .meanflow import MeanFlow, MeanFlowOptions
 
 
@@ -114,12 +114,7 @@ class AlphaFlow(Method):
         progress: float,
         context=None,
     ) -> LossTerms:
-        r, t = (
-            s.to(x.device)
-            for s in sample_r_t(
-                len(x), options.time_sampler, options.time_mean, options.time_std, options.r_neq_t, generator
-            )
-        )
+        r, t = draw_r_t(options, x, generator)
         alpha = alpha_at(options, progress)
         z, v = interpolate(x, e, t)
         u = self.velocity(net, z, r, t, options)

@@ -64,6 +64,13 @@ def sample_r_t(
 # ---------------------------------------------------------------- loss weighting
 
 
+def draw_r_t(options, x: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(r, t) for the batch x (B, 2) from a method's time options (time_sampler, time_mean, time_std,
+    r_neq_t), on x's device: sample_r_t as the (r, t) methods call it."""
+    r, t = sample_r_t(len(x), options.time_sampler, options.time_mean, options.time_std, options.r_neq_t, generator)
+    return r.to(x.device), t.to(x.device)
+
+
 def adaptive_weighted(sq: torch.Tensor, power: float, eps: float) -> torch.Tensor:
     """Mean of sg(w) * sq with w = 1 / (sq + eps)^power; sq: (B,) squared errors. power 0 is the mean.
 

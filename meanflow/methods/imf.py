@@ -20,7 +20,7 @@ import torch
 
 from ..config import Options, option
 from ..models import MLP
-from .base import TIME_SAMPLERS, LossTerms, Method, adaptive_weighted, interpolate, sample_r_t
+from .base import TIME_SAMPLERS, LossTerms, Method, adaptive_weighted, draw_r_t, interpolate
 from .meanflow import MeanFlow, MeanFlowOptions
 
 
@@ -76,12 +76,7 @@ class ImprovedMeanFlow(Method):
         progress: float,
         context=None,
     ) -> LossTerms:
-        r, t = (
-            s.to(x.device)
-            for s in sample_r_t(
-                len(x), options.time_sampler, options.time_mean, options.time_std, options.r_neq_t, generator
-            )
-        )
+        r, t = draw_r_t(options, x, generator)
         z, v = interpolate(x, e, t)
         _, compound, _ = self.compound(net, z, r, t, options)
         sq = (compound - v).pow(2).sum(dim=1)  # (B,), summed over coordinates as the official code does

@@ -21,8 +21,8 @@ from .base import (
     LossTerms,
     Method,
     adaptive_weighted,
+    draw_r_t,
     interpolate,
-    sample_r_t,
     time_feature_tangents,
 )
 
@@ -181,12 +181,7 @@ class MeanFlow(Method):
         progress: float,
         context=None,
     ) -> LossTerms:
-        r, t = (
-            s.to(x.device)
-            for s in sample_r_t(
-                len(x), options.time_sampler, options.time_mean, options.time_std, options.r_neq_t, generator
-            )
-        )
+        r, t = draw_r_t(options, x, generator)
         return meanflow_loss(
             lambda *a: self.u_jvp(net, *a, options),
             x,

@@ -21,7 +21,7 @@ import torch
 
 from ..config import Options, option
 from ..models import MLP
-from .base import TIME_SAMPLERS, LossTerms, Method, adaptive_weighted, interpolate, sample_r_t
+from .base import TIME_SAMPLERS, LossTerms, Method, adaptive_weighted, draw_r_t, interpolate
 
 
 @dataclass(frozen=True)
@@ -84,12 +84,7 @@ class SplitMeanFlow(Method):
         progress: float,
         context=None,
     ) -> LossTerms:
-        r, t = (
-            s.to(x.device)
-            for s in sample_r_t(
-                len(x), options.time_sampler, options.time_mean, options.time_std, options.r_neq_t, generator
-            )
-        )
+        r, t = draw_r_t(options, x, generator)
         lam = torch.rand(len(x), 1, generator=generator).to(x.device)
         z, v = interpolate(x, e, t)
         u = self.velocity(net, z, r, t, options)
