@@ -23,10 +23,15 @@ TRACE = settings.Setting("trace", 0, lo=0, hi=MAX_TRACED, integer=True)
 
 def default_runs(runs) -> tuple[int, int]:
     """Left: the first MeanFlow run; right: a flow-matching run on the same target, if any."""
-    left = next((i for i, r in enumerate(runs) if r.method == "meanflow"), 0)
+    # the Guidance page's class-conditional bundled runs come first by target name: skip them here
+    left = next((i for i, r in enumerate(runs) if r.method == "meanflow" and not r.config.classes), 0)
     target = runs[left].target_name
     right = next(
-        (i for i, r in enumerate(runs) if r.method == "flow-matching" and r.target_name == target),
+        (
+            i
+            for i, r in enumerate(runs)
+            if r.method == "flow-matching" and r.target_name == target and not r.config.classes
+        ),
         min(1, len(runs) - 1),
     )
     return left, right
