@@ -22,16 +22,18 @@ TRACE = settings.Setting("trace", 0, lo=0, hi=MAX_TRACED, integer=True)
 
 
 def default_runs(runs) -> tuple[int, int]:
-    """Left: the first MeanFlow run; right: a flow-matching run on the same target, if any."""
-    # the Guidance page's class-conditional bundled runs come first by target name: skip them here
-    left = next((i for i, r in enumerate(runs) if r.method == "meanflow" and not r.config.classes), 0)
+    """Left: the first MeanFlow run; right: a flow-matching run on the same target, if any.
+
+    The user's own runs come first whatever they are; among the bundled runs, the Guidance page's
+    class-conditional ones (first by target name) are skipped for the unconditional pair."""
+
+    def candidate(r, method: str) -> bool:
+        return r.method == method and (r.source != "bundled" or not r.config.classes)
+
+    left = next((i for i, r in enumerate(runs) if candidate(r, "meanflow")), 0)
     target = runs[left].target_name
     right = next(
-        (
-            i
-            for i, r in enumerate(runs)
-            if r.method == "flow-matching" and r.target_name == target and not r.config.classes
-        ),
+        (i for i, r in enumerate(runs) if candidate(r, "flow-matching") and r.target_name == target),
         min(1, len(runs) - 1),
     )
     return left, right

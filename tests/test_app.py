@@ -356,3 +356,23 @@ def test_animate_colours_by_start_traces_particles_and_samples_a_class(app):
 
     wanted = f"{get_target(run.target_name).class_names[1]}, w = 2 (8 evaluations)"
     assert any(wanted in t for t in titles), titles
+
+
+def test_animate_opens_on_the_users_own_run_even_when_it_is_class_conditional():
+    from types import SimpleNamespace
+
+    from app_pages.animate import default_runs
+
+    def run(method, source, classes, target="checkerboard"):
+        config = SimpleNamespace(classes=classes)
+        return SimpleNamespace(method=method, source=source, config=config, target_name=target)
+
+    bundled = [
+        run("meanflow", "bundled", 4, "8gaussians"),
+        run("flow-matching", "bundled", 4, "8gaussians"),
+        run("flow-matching", "bundled", 0, "moons"),
+        run("meanflow", "bundled", 0, "moons"),
+    ]
+    assert default_runs(bundled) == (3, 2)  # the bundled guidance runs are skipped
+    assert default_runs([run("meanflow", "own", 4), *bundled])[0] == 0  # a fresh labelled run opens first
+    assert default_runs([run("meanflow", "own", 4), run("flow-matching", "own", 4), *bundled]) == (0, 1)
