@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from . import runs
-from .config import FINISHED, TrainConfig, options_from_dict
+from .config import TrainConfig, options_from_dict
 from .methods import METHODS, get_method
 
 NFES = (1, 2)  # the step counts a study reports
@@ -215,16 +215,27 @@ class CellRun:
     config: TrainConfig
     path: Path
     job: str | None = None  # the engine's job id while it is submitted
-    state: str = "pending"  # pending | queued | running | done | failed | skipped
+    state: str = "pending"  # pending | queued | running | done | failed | skipped | stopped (cut short)
     message: str = ""
     scores: dict = field(default_factory=dict)  # nfe -> metric dict
+
+
+def trained_to_budget(info) -> bool:
+    """Whether a run folder's training ran to its budget: all its steps, or its wall-clock time
+    (a run stopped by hand, or one that failed, did not)."""
+    if info.state == "done":
+        return True
+    seconds = info.config.max_seconds
+    return info.state == "stopped" and seconds is not None and info.elapsed >= seconds * 0.999
 
 
 class Sweep:
     """Every cell x target x seed of a study, trained on an engine and scored, a few at a time.
 
     pump() submits what may start and scores what ended; call it until done. Runs already in
-    `root` with the same config (an earlier, stopped sweep) are scored without training again.
+    `root` with the same config, trained to their budget (by an earlier, stopped sweep), are scored
+    without training again. stop() ends the sweep: runs cut short are not scored, and a rerun trains
+    them again.
     """
 
     def __init__(
@@ -256,6 +267,7 @@ class Sweep:
                     self.runs.append(CellRun(cell, target.name, seed, config, path))
         self._targets = {t.name: t for t in targets}
         self._evaluators: dict = {}
+        self.stopped = False
 
     # -- driving it
 
@@ -269,6 +281,8 @@ class Sweep:
                     self._finish(run, snap.state, snap.message)
                 elif snap is not None:
                     run.state = snap.state
+        if self.stopped:
+            return
         active = sum(r.job is not None for r in self.runs)
         room = self.max_active
         if self.owner:  # the engine's share for one owner (a browser session) bounds a sweep too
@@ -307,7 +321,9 @@ class Sweep:
             active += 1
 
     def stop(self) -> None:
-        """Stop every submitted run; finished cells keep their scores (a rerun skips them)."""
+        """End the sweep: stop every submitted run and submit no more. Finished cells keep their scores
+        (a rerun skips them); runs cut short are left unscored (a rerun trains them again)."""
+        self.stopped = True
         for run in self.runs:
             if run.job is not None:
                 self.engine.stop(run.job)
@@ -322,6 +338,9 @@ class Sweep:
 
     @property
     def done(self) -> bool:
+        """Every run ended; or the sweep was stopped and none is still training."""
+        if self.stopped:
+            return all(r.job is None for r in self.runs)
         return all(r.state in ("done", "failed", "skipped") for r in self.runs)
 
     def counts(self) -> dict:
@@ -345,7 +364,7 @@ class Sweep:
             info = runs.read_info(run.path)
         except runs.RunError:
             return False
-        if info.state not in FINISHED or info.state == "failed":
+        if not trained_to_budget(info):
             return False
         saved = info.config.to_dict()
         wanted = run.config.to_dict()
@@ -358,6 +377,15 @@ class Sweep:
         if state == "failed":
             run.state = "failed"
             return
+        if state == "stopped":
+            try:
+                cut_short = not trained_to_budget(runs.read_info(run.path))
+            except runs.RunError:
+                cut_short = True
+            if cut_short:
+                run.state = "stopped"
+                run.message = f"{message}: stopped before its budget, not scored (a rerun trains it again)"
+                return
         try:
             saved = runs.load_run(run.path)
         except runs.RunError as exc:

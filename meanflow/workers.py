@@ -127,6 +127,8 @@ def _local_worker(commands: Connection, events: Connection) -> None:
             except (EOFError, OSError):
                 os._exit(0)  # the server died: nobody will read our results
             if kind == "start":
+                with lock:  # a stop sent before this start was for an earlier job in the same run folder
+                    stopped.discard(data["job_id"])
                 jobs.put(data)
             elif kind == "stop":
                 with lock:
@@ -343,6 +345,10 @@ def _ray_classes():
         def stop(self, job_id: str) -> None:
             self._stopped.add(job_id)
 
+        def forget(self, job_id: str) -> None:
+            """A new job in the same run folder: earlier stop requests were not for it."""
+            self._stopped.discard(job_id)
+
         def stopped(self, job_id: str) -> bool:
             return job_id in self._stopped
 
@@ -425,6 +431,7 @@ class RayPool:
 
     def start(self, slot: int, payload: dict) -> None:
         self._jobs[slot] = payload["job_id"]
+        self._mailbox.forget.remote(payload["job_id"])  # runs before any later stop: one caller's calls keep order
         self._refs[slot] = self._train_task.remote(payload, self._mailbox)
 
     def stop(self, slot: int, job_id: str) -> None:

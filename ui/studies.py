@@ -118,7 +118,8 @@ def progress(study: Study, key: str) -> None:
             done / max(1, len(sweep.runs)),
             text=f"{done} of {len(sweep.runs)} runs scored · {counts.get('running', 0)} training · "
             f"{counts.get('queued', 0) + counts.get('pending', 0)} waiting · "
-            f"{counts.get('failed', 0)} failed",
+            f"{counts.get('failed', 0)} failed"
+            + (f" · stopped ({counts.get('stopped', 0)} cut short, not scored)" if sweep.stopped else ""),
         )
         if sweep.done and st.session_state.get(f"{key}_shown_done") is not sweep:
             st.session_state[f"{key}_shown_done"] = sweep

@@ -161,3 +161,30 @@ def test_eight_short_runs_on_two_nodes_against_one_worker(cluster, tmp_path):
     print(
         f"\n8 runs of 3000 steps: 1 worker {times[1]:.1f} s, 2 nodes {times[2]:.1f} s, ratio {times[2] / times[1]:.2f}"
     )
+
+
+def test_a_tiny_sweep_on_the_cluster_tabulates_every_cell_and_a_rerun_trains_nothing(ray_engine, tmp_path):
+    """2 cells x 2 seeds on the two nodes: every run's folder comes back to the server and is scored;
+    the same sweep again finds them done and trains nothing."""
+    from meanflow.studies import Budget, Sweep, get_study
+
+    def sweep():
+        s = Sweep(
+            get_study("time-sampler"),
+            [get_target("moons")],
+            2,
+            Budget(seconds=None, steps=40),
+            ray_engine,
+            tmp_path,
+            base=TINY,
+        )
+        s.run_to_end(poll=0.2)
+        return s
+
+    first = sweep()
+    assert [r.state for r in first.runs] == ["done"] * 4
+    rows = first.table()
+    assert [r["seeds"] for r in rows] == [2, 2] and all(len(r["hist_tv@1_seeds"]) == 2 for r in rows)
+    again = sweep()
+    assert [r.state for r in again.runs] == ["skipped"] * 4
+    assert [r["hist_tv@1_seeds"] for r in again.table()] == [r["hist_tv@1_seeds"] for r in rows]
