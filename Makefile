@@ -63,7 +63,8 @@ assets: $(STAMP)
 guidance: $(STAMP)
 	$(PY) assets/make_studies.py --studies guidance --targets 8gaussians,moons --steps 8000 --seeds 3 --pretrained
 
-# The Ablations page's bundled tables (assets/studies/*.json): MeanFlow's design choices at a fixed
+# The Ablations page's bundled tables (assets/studies/*.json) and each cell's seed-0 run
+# (assets/studies/runs/): MeanFlow's design choices at a fixed
 # step count (as the paper's Table 1 fixes its training length), 2 targets (the local structure of the
 # checkerboard, the hardest, the spiral), 3 seeds: about 25 minutes.
 ablations: $(STAMP)

@@ -30,10 +30,11 @@ from meanflow import get_target  # noqa: E402
 from meanflow.demo import DEMO_FILE, write_demo  # noqa: E402
 from meanflow.guidance import format_guidance, guidance_rows  # noqa: E402
 from meanflow.jobs import engine_from_env  # noqa: E402
-from meanflow.runs import CHECKPOINT_FILE, set_shared  # noqa: E402
+from meanflow.runs import CHECKPOINT_FILE, CONFIG_FILE, WEIGHTS_FILE, set_shared  # noqa: E402
 from meanflow.studies import STUDIES, Budget, Sweep, format_table, save_study, study_record  # noqa: E402
 
 OUT = ROOT / "assets"
+STUDY_RUNS = OUT / "studies" / "runs"
 TARGETS = ("checkerboard", "moons", "spiral")
 
 
@@ -77,6 +78,8 @@ def main() -> None:
                 record["guidance"] = guidance_rows(sweep)
                 print(format_guidance(record["guidance"]), flush=True)
             save_study(OUT / "studies" / f"{name}.json", record)
+            if name not in ("methods", "guidance"):  # those have their pretrained runs
+                bundle_cell_runs(record, Path(args.work))
             print(
                 f"== {study.title} ({said} per run, {args.seeds} seeds)\n{format_table(sweep.table())}\n",
                 flush=True,
@@ -93,6 +96,20 @@ def main() -> None:
                     write_demo(OUT / "pretrained", TARGETS, OUT / DEMO_FILE)
     finally:
         engine.close()
+
+
+def bundle_cell_runs(record: dict, work: Path) -> None:
+    """Seed 0 of each cell of an ablation study into assets/studies/runs/RUN_ID (weights and config
+    only), so that the Ablations page opens a bundled cell in Animate. Cells of several studies that
+    share a config share a folder."""
+    for cells in record["runs"].values():
+        for run_id in cells.values():
+            folder = STUDY_RUNS / run_id
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            for name in (WEIGHTS_FILE, CONFIG_FILE):
+                shutil.copy2(work / run_id / name, folder / name)
+            set_shared(folder, True)
 
 
 def bundled_name(study: str, cell) -> str:

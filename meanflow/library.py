@@ -161,10 +161,13 @@ class Session:
         bundled_index: RunIndex | None,
         cache: RunCache,
         mode: str | None = None,
+        study_index: RunIndex | None = None,
     ):
         self.engine = engine
         self.index = runs_index
         self.bundled_index = bundled_index
+        self.study_index = study_index  # the ablation cells' bundled runs, listed once opened
+        self._studies: dict[str, str] = {}  # run id -> label, newest first
         self.cache = cache
         self.mode = mode or library_mode()
         self.owner = new_owner()
@@ -277,9 +280,39 @@ class Session:
         infos = sorted(infos, key=lambda i: (i.target_name, i.config.method))
         return [RunEntry(f"bundled:{i.id}", f"{run_label(i)} (pretrained)", "bundled", i) for i in infos]
 
+    def open_study(self, run_id: str, label: str) -> RunEntry | None:
+        """Bring a bundled ablation cell's run into this session's lists (from the Ablations page); None
+        if there is no such run."""
+        if self.study_index is None:
+            return None
+        try:
+            self.study_index.info(run_id)
+        except RunError:
+            return None
+        with self._lock:
+            self._studies.pop(run_id, None)
+            self._studies = {run_id: label, **self._studies}
+        return self._study_entry(run_id)
+
+    def _study_entry(self, run_id: str) -> RunEntry | None:
+        with self._lock:
+            label = self._studies.get(run_id)
+        if label is None or self.study_index is None:
+            return None
+        try:
+            info = self.study_index.info(run_id)
+        except RunError:
+            return None
+        return RunEntry(f"study:{run_id}", f"{run_label(info)} ({label})", "bundled", info)
+
+    def studies(self) -> list[RunEntry]:
+        with self._lock:
+            ids = list(self._studies)
+        return [e for e in (self._study_entry(i) for i in ids) if e is not None]
+
     def entries(self) -> list[RunEntry]:
         """The runs this session's pages show: its own, those it opened, the bundled ones."""
-        return self.own() + self.opened() + self.bundled()
+        return self.own() + self.opened() + self.studies() + self.bundled()
 
     def ready(self) -> list[RunEntry]:
         """Runs with a network to sample from."""
@@ -291,6 +324,8 @@ class Session:
             return self.entry(run_id)
         if kind == "bundled":
             return next((e for e in self.bundled() if e.key == key), None)
+        if kind == "study":
+            return self._study_entry(run_id)
         return None
 
     def load(self, entry: RunEntry) -> SavedRun:

@@ -21,3 +21,8 @@ def assets_dir() -> Path:
 def pretrained_dir() -> Path:
     """The bundled pretrained runs (assets/pretrained)."""
     return assets_dir() / "pretrained"
+
+
+def study_runs_dir() -> Path:
+    """Seed 0 of each ablation cell (assets/studies/runs), opened from the Ablations page's bundled tables."""
+    return assets_dir() / "studies" / "runs"

@@ -376,3 +376,22 @@ def test_animate_opens_on_the_users_own_run_even_when_it_is_class_conditional():
     assert default_runs(bundled) == (3, 2)  # the bundled guidance runs are skipped
     assert default_runs([run("meanflow", "own", 4), *bundled])[0] == 0  # a fresh labelled run opens first
     assert default_runs([run("meanflow", "own", 4), run("flow-matching", "own", 4), *bundled]) == (0, 1)
+
+
+def test_a_bundled_ablation_cell_opens_in_animate(app):
+    """The Ablations page links each bundled cell's seed-0 run; Animate opens it from that link."""
+    from urllib.parse import parse_qs
+
+    app.switch_page("app_pages/ablations.py").run()
+    app.selectbox(key="study").set_value("tangent").run()
+    assert not app.exception
+    links = [parse_qs(link.proto.query_string)["anim_left_run"][0] for link in app.get("page_link")]
+    links = [k for k in links if k.startswith("study:")]
+    assert len(links) == 4  # one per cell
+    wrong = links[2]  # (v, 1, 0)
+    app.query_params["anim_left_run"] = wrong
+    app.switch_page("app_pages/animate.py").run()
+    assert not app.exception
+    assert app.selectbox(key="anim_left_run").value == wrong
+    titles = json.dumps(charts(app)[0]["layout"])
+    assert "The JVP tangent: (v, 1, 0)" in titles  # the panel names the cell

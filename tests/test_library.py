@@ -116,3 +116,18 @@ def test_bundled_runs_are_in_every_session(engine, tmp_path, mode):
     bundled = sess.bundled()
     assert bundled and all(e.source == "bundled" and e.label.endswith("(pretrained)") for e in bundled)
     assert load_run(bundled[0].info.path).flow is not None
+
+
+def test_a_bundled_ablation_run_is_listed_once_opened_and_only_by_its_id(engine, tmp_path):
+    from tests.test_app import ROOT
+
+    studies = ROOT / "assets" / "studies" / "runs"
+    sess = Session(engine, RunIndex(tmp_path), None, RunCache(2), study_index=RunIndex(studies))
+    assert sess.studies() == []
+    run_id = sorted(p.name for p in studies.iterdir())[0]
+    for bad in ("../pretrained/meanflow-moons", "no-such-run", ""):
+        assert sess.open_study(bad, "x") is None
+    entry = sess.open_study(run_id, "The JVP tangent: (v, 0, 1)")
+    assert entry.key == f"study:{run_id}" and entry.source == "bundled" and entry.label.endswith("(v, 0, 1))")
+    assert [e.key for e in sess.entries()] == [entry.key] and sess.get(entry.key) == entry
+    assert sess.load(entry).flow is not None

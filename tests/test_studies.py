@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from meanflow.paths import assets_dir
+from meanflow import runs
+from meanflow.paths import assets_dir, study_runs_dir
 from meanflow.studies import STUDIES, Budget, Sweep, get_study, load_study
 from meanflow.targets import get_target
 from tests.conftest import wait_until
@@ -27,6 +28,13 @@ def test_every_study_opens_on_a_bundled_table_of_its_cells_over_three_seeds(name
         rows = [r for r in record["rows"] if r["target"] == target]
         assert {r["cell"] for r in rows} == {c.name for c in study.cells}, target
         assert all(r["seeds"] >= 3 and len(r["hist_tv@1_seeds"]) == r["seeds"] for r in rows)
+    if name not in ("methods", "guidance"):  # an ablation's cells open in Animate from their bundled seed-0 run
+        for target, cells in record["runs"].items():
+            assert set(cells) == {c.name for c in study.cells}
+            for run_id in cells.values():
+                info = runs.read_info(study_runs_dir() / run_id)
+                assert info.target_name == target and info.state == "done"
+                assert (info.path / runs.WEIGHTS_FILE).is_file()
 
 
 def test_a_study_record_that_is_not_ours_is_refused(tmp_path):

@@ -245,14 +245,21 @@ def ready_runs() -> list:
 def run_picker(label: str, runs: list, key: str, default_index: int = 0, where=st):
     """A selectbox over runs whose value (the run key) survives reruns and the URL.
 
-    A run key in the URL that this session does not have yet is opened by its id (a shared link).
+    A run key in the URL that this session does not have yet is opened by its id (a shared link, or
+    'study:<id>', a bundled ablation cell's run from the Ablations page).
     """
     keys = [r.key for r in runs]
     fallback = keys[min(default_index, len(keys) - 1)]
     if key not in st.session_state:
         wanted = str(st.query_params.get(key, ""))[:200]
-        if wanted and wanted not in keys and wanted.startswith("run:"):
-            opened = server.session().open(wanted[4:])
+        if wanted and wanted not in keys and wanted.startswith(("run:", "study:")):
+            kind, _, run_id = wanted.partition(":")
+            if kind == "run":
+                opened = server.session().open(run_id)
+            else:  # a bundled ablation cell, from the Ablations page
+                from ui.studies import cell_label
+
+                opened = server.session().open_study(run_id, cell_label(run_id))
             if opened is not None and opened.usable:
                 runs.append(opened)
                 keys.append(opened.key)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from meanflow.paths import pretrained_dir
+from meanflow.paths import pretrained_dir, study_runs_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_DIR = pretrained_dir()
@@ -84,7 +84,13 @@ def session():
     from meanflow.library import Session
 
     if "session" not in st.session_state:
-        sess = Session(engine(), run_index(str(runs_dir())), run_index(str(BUNDLED_DIR)), run_cache())
+        sess = Session(
+            engine(),
+            run_index(str(runs_dir())),
+            run_index(str(BUNDLED_DIR)),
+            run_cache(),
+            study_index=run_index(str(study_runs_dir())),
+        )
         for run_id in _url_run_ids():
             sess.open(run_id)
         st.session_state.session = sess

@@ -14,8 +14,8 @@ import pandas as pd
 import streamlit as st
 
 from meanflow import figures
-from meanflow.paths import assets_dir
-from meanflow.studies import NFES, Budget, Study, Sweep, load_study, paper_agreement
+from meanflow.paths import assets_dir, study_runs_dir
+from meanflow.studies import NFES, STUDIES, Budget, Study, Sweep, load_study, paper_agreement
 from meanflow.text import literal
 
 from . import server
@@ -30,6 +30,17 @@ def bundled(study_name: str) -> dict | None:
         return load_study(assets_dir() / "studies" / f"{study_name}.json")
     except ValueError:
         return None
+
+
+def cell_label(run_id: str) -> str:
+    """'Time conditioning: t - r' for a bundled ablation cell's run id (the first study listing it)."""
+    for study in STUDIES.values():
+        record = bundled(study.name)
+        for cells in (record or {}).get("runs", {}).values():
+            for cell, listed in cells.items():
+                if listed == run_id:
+                    return f"{study.title}: {cell}"
+    return "ablation run"
 
 
 def table_frame(rows: list[dict], target: str, study: Study) -> pd.DataFrame:
@@ -210,7 +221,11 @@ def pictures(
     elif record is not None:
         for name, xy in record.get("samples", {}).get(target, {}).items():
             panels[name] = xy
-        links = record.get("runs", {}).get(target, {})
+        links = {  # seed 0 of each cell, where `make ablations` bundled it
+            name: run_id
+            for name, run_id in record.get("runs", {}).get(target, {}).items()
+            if (study_runs_dir() / run_id / "weights.safetensors").is_file()
+        }
     panels = {name: xy for name, xy in panels.items() if cells is None or name in cells}
     if not panels:
         return
@@ -220,12 +235,14 @@ def pictures(
     st.plotly_chart(
         figures.scatter_grid(grid, columns=min(5, len(grid)), height_per_row=230), key=f"{key}_grid", width="stretch"
     )
-    if source == "live":
-        cols = st.columns(min(5, len(links)) or 1)
+    links = {name: run_id for name, run_id in links.items() if name in panels}
+    if links:
+        kind = "run" if source == "live" else "study"
+        cols = st.columns(min(5, len(links)))
         for i, (name, run_id) in enumerate(links.items()):
             cols[i % len(cols)].page_link(
                 "app_pages/animate.py",
-                label=f"Animate {name}",
-                query_params={"anim_left_run": f"run:{run_id}"},
+                label=f"Animate {literal(name)}",
+                query_params={"anim_left_run": f"{kind}:{run_id}"},
                 icon=":material/animation:",
             )
