@@ -103,12 +103,18 @@ def main() -> None:
     if picked and picked[0] not in clicked:
         st.session_state.anim_clicked = [picked[0], *clicked][:MAX_TRACED]
         st.rerun()
-    st.caption(
+    about = st
+    if colours is not None:  # the legend: the colour wheel over the noise plane
+        key_column, about = st.columns([1, 3])
+        key_column.plotly_chart(figures.colour_key(), key="colour_key", config={"displayModeBar": False})
+    about.caption(
         "Press ▶ to play. Straight segments are one-step jumps; polylines are K-step paths "
         "(thin lines: a sample of whole paths). Grey dots: the target. Click a particle to follow it. "
         "Keyboard: Tab to Play, then Enter; arrow keys step the time slider."
         + (
-            " Colours: where each particle's noise started (press ⏮ to see the colour wheel at t = 1)."
+            " Colours: where each particle's noise started, by the key: the direction from the centre "
+            "gives the hue, the distance the strength (pale near the centre). Press ⏮ to see the wheel "
+            "itself at t = 1, then play: the colours show which noise each map sends where."
             if colours is not None
             else ""
         )

@@ -46,11 +46,20 @@ def demo(target_name: str, by_start: bool) -> None:
             f"{tv:.2f}",
             help=f"Local error (0 is perfect); catches blur. Noise floor for {n} samples: {floor:.2f}.",
         )
-    st.caption(
+    about = st
+    if by_start:  # the legend: the colour wheel over the noise plane
+        key_column, about = st.columns([1, 3])
+        key_column.plotly_chart(figures.colour_key(), key="colour_key", config={"displayModeBar": False})
+    about.caption(
         "Press Play to watch the noise flow into these samples. Same noise in every panel. MeanFlow lands on "
         "the target in one network evaluation; flow matching's single Euler step collapses towards the middle "
         "and needs many steps."
-        + (" Colours: where each particle's noise started (the colour wheel at t = 1)." if by_start else "")
+        + (
+            " Colours: where each particle's noise started, by the key (direction: hue; distance from the "
+            "centre: strength). At t = 1 the particles are the wheel itself."
+            if by_start
+            else ""
+        )
     )
 
 

@@ -9,6 +9,8 @@ rescale between frames. Animations are Plotly frames played in the browser (STYL
 
 from __future__ import annotations
 
+import base64
+import io
 import math
 
 import numpy as np
@@ -308,6 +310,51 @@ def start_colours(noise: np.ndarray) -> np.ndarray:
         [np.stack(c, axis=1) for c in ((v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q))],
     )
     return np.round(rgb * 255).astype(np.uint8)
+
+
+def colour_key(radius: float = 3.0, pixels: int = 121, height: int = 220) -> go.Figure:
+    """The legend of start_colours: the colour wheel over the noise plane, with the 1 and 2 sigma
+    circles (39% and 86% of the Gaussian's mass inside them). A small RGBA image, light to send."""
+    axis = np.linspace(-radius, radius, pixels)
+    gx, gy = np.meshgrid(axis, axis)  # row i at y = -radius + i * step
+    rgb = start_colours(np.stack([gx.ravel(), gy.ravel()], axis=1)).reshape(pixels, pixels, 3)
+    alpha = np.where(gx**2 + gy**2 <= radius**2, 255, 0).astype(np.uint8)[..., None]
+    from PIL import Image  # only when the key is shown: Home's first paint does without it
+
+    step = 2 * radius / (pixels - 1)
+    png = io.BytesIO()
+    Image.fromarray(np.concatenate([rgb, alpha], axis=2), "RGBA").save(png, format="PNG", optimize=True)
+    source = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
+    fig = go.Figure(go.Image(source=source, x0=-radius, dx=step, y0=-radius, dy=step, hoverinfo="skip"))
+    theta = np.linspace(0, 2 * np.pi, 97)
+    for r in (1.0, 2.0):
+        fig.add_trace(
+            go.Scatter(
+                x=r * np.cos(theta),
+                y=r * np.sin(theta),
+                mode="lines",
+                line=dict(color="rgba(60, 60, 60, 0.6)", width=1, dash="dot"),
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
+        fig.add_annotation(x=r * 0.71, y=-r * 0.71, text=f"{r:g}σ", showarrow=False, font=dict(size=10))
+    fig.update_layout(
+        title=dict(text="Colour key: where the noise started", font=dict(size=12)),
+        height=height,
+        margin=dict(l=30, r=10, t=30, b=30),
+        plot_bgcolor="rgba(0, 0, 0, 0)",
+        paper_bgcolor="rgba(0, 0, 0, 0)",
+    )
+    fig.update_xaxes(range=[-radius, radius], title=dict(text="noise x", font=dict(size=10)), showgrid=False)
+    fig.update_yaxes(
+        range=[-radius, radius],
+        title=dict(text="noise y", font=dict(size=10)),
+        showgrid=False,
+        scaleanchor="x",
+        autorange=False,
+    )
+    return fig
 
 
 def _css_colours(rgb: np.ndarray) -> list[str]:

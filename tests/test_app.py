@@ -339,6 +339,8 @@ def test_animate_colours_by_start_traces_particles_and_samples_a_class(app):
     assert len(particle_traces) == 2 and len(set(particle_traces[0]["marker"]["color"])) > 100
     assert sum("particle 1" in t.get("name", "") for t in spec["data"]) == 2  # one path per panel
     assert len(app.dataframe) >= 1
+    (key,) = [c for c in charts(app) if "Colour key" in json.dumps(c["layout"].get("title", ""))]
+    assert key["data"][0]["type"] == "image"  # the legend: the wheel drawn
 
     conditional = [r for r in app.session_state["session"].bundled() if r.config.classes]
     if not conditional:

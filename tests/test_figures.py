@@ -9,10 +9,12 @@ import pytest
 from meanflow.config import empty_history, history_from_rows
 from meanflow.figures import (
     bounds_of,
+    colour_key,
     loss_curves,
     quality_chart,
     scatter_figure,
     scatter_grid,
+    start_colours,
     trajectory_animation,
     velocity_field_animation,
     velocity_field_figure,
@@ -248,3 +250,21 @@ def test_animation_can_open_on_its_result_and_replay_from_the_noise():
     assert fig.layout.sliders[0].active == 4
     play = fig.layout.updatemenus[0].buttons[0].args
     assert list(play[0]) == ["0", "1", "2", "3", "4"] and play[1]["fromcurrent"] is False
+
+
+def test_the_colour_key_draws_the_wheel_that_colours_the_particles():
+    """The key's pixel at a noise point has the colour start_colours gives a particle that starts there."""
+    import io
+
+    from PIL import Image
+
+    fig = colour_key(radius=3.0, pixels=121)
+    image = fig.data[0]
+    rgba = np.asarray(Image.open(io.BytesIO(base64.b64decode(image.source.split(",", 1)[1]))))
+    assert rgba.shape == (121, 121, 4)
+    for x, y in [(2.0, 0.0), (0.0, 2.0), (-1.0, -1.5), (0.5, 0.0)]:
+        col = round((x - image.x0) / image.dx)
+        row = round((y - image.y0) / image.dy)
+        assert np.array_equal(rgba[row, col, :3], start_colours(np.array([[x, y]]))[0]), (x, y)
+        assert rgba[row, col, 3] == 255
+    assert rgba[0, 0, 3] == 0  # outside the disc: transparent
