@@ -732,10 +732,16 @@ def quality_chart(table, metric: str, floor_column: str | None, height: int = 32
 
 
 def study_bars(
-    rows: list[dict], metric: str, floor: float | None = None, title: str = "", height: int = 340
+    rows: list[dict],
+    metric: str,
+    floor: float | None = None,
+    title: str = "",
+    height: int = 340,
+    metric_label: str | None = None,
 ) -> go.Figure:
     """One bar per cell of a study: the metric's mean over seeds with its standard deviation as an error
-    bar, and the metric's noise floor as a dashed line. rows: dicts with 'cell', metric, metric + '_std'."""
+    bar, and the metric's noise floor as a dashed line. rows: dicts with 'cell', metric, metric + '_std';
+    metric_label names the metric on the axis (default: its key)."""
     cells = [r for r in rows if metric in r]
     names = [_text(r["cell"]) for r in cells]
     means = [r[metric] for r in cells]
@@ -763,7 +769,7 @@ def study_bars(
         height=height,
         margin=MARGIN,
         title=dict(text=_text(title)),
-        yaxis_title=metric,
+        yaxis_title=_text(metric_label or metric),
         showlegend=False,
     )
     return fig

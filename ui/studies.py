@@ -21,6 +21,12 @@ from meanflow.text import literal
 from . import server
 
 POLL_SECONDS = 2.0
+CHART_METRICS = {  # what the bar chart can show: key -> its name on the page
+    "hist_tv@1": "histogram TV, 1 step",
+    "hist_tv@2": "histogram TV, 2 steps",
+    "sliced_w1@1": "sliced W1, 1 step",
+    "in_support@1": "in cells, 1 step",
+}
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -172,18 +178,7 @@ def study_view(study: Study, target: str, key: str, cells: list[str] | None = No
     st.caption(note)
     st.dataframe(frame, hide_index=True, width="stretch")
     mine = [r for r in rows if r["target"] == target]
-    metric = st.radio(
-        "Chart",
-        ["hist_tv@1", "hist_tv@2", "sliced_w1@1", "in_support@1"],
-        horizontal=True,
-        key=f"{key}_metric",
-        format_func=lambda m: {
-            "hist_tv@1": "histogram TV, 1 step",
-            "hist_tv@2": "histogram TV, 2 steps",
-            "sliced_w1@1": "sliced W1, 1 step",
-            "in_support@1": "in cells, 1 step",
-        }[m],
-    )
+    metric = st.radio("Chart", list(CHART_METRICS), horizontal=True, key=f"{key}_metric", format_func=CHART_METRICS.get)
     floor_key = metric.split("@")[0] + "_floor"
     floors = [r[floor_key] for r in mine if r.get(floor_key) is not None]
     st.plotly_chart(
@@ -191,7 +186,8 @@ def study_view(study: Study, target: str, key: str, cells: list[str] | None = No
             mine,
             metric,
             floors[0] if floors else None,
-            title=f"{metric}: mean ± std over seeds",
+            title=f"{CHART_METRICS[metric]}: mean ± std over {max(r['seeds'] for r in mine)} seeds",
+            metric_label=CHART_METRICS[metric],
         ),
         key=f"{key}_bars",
         width="stretch",
