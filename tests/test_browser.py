@@ -429,7 +429,7 @@ COLOURED = """() => document.querySelector('.js-plotly-plot')._fullData
 def test_draw_a_target_and_train_on_it(server, page):
     """A lasso dragged on the canvas becomes the target (preview and URL); a short run trains on it."""
     url, log, _ = server
-    open_page(page, f"{url}/train?target_source=Draw&seconds=600&steps=60")
+    open_page(page, f"{url}/train?target_source=Draw&seconds=600&steps=60&methods=meanflow")  # one run
     canvas = page.locator(".js-plotly-plot").first
     canvas.scroll_into_view_if_needed()
     box = canvas.locator(".nsewdrag").first.bounding_box()

@@ -1,0 +1,91 @@
+"""First paint in Chromium: a freshly started server's Home (cold), then every page again (warm).
+
+    python benchmarks/first_paint.py [--rounds 3]
+
+Each round starts its own server (`streamlit run app.py` on a free loopback port, an empty run
+library), waits for its health check, then opens Home in a new browser context and times the
+navigation until the first chart (Home's animation) is drawn: that is the cold first paint a
+newcomer sees. It then reloads Home and opens each page twice, timing the second load (warm).
+Medians over rounds; Debian's Chromium (../shared/TESTING.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+PAGES = ("", "train", "animate", "compare", "fields", "ablations")
+READY = ".js-plotly-plot"
+
+
+def start_server(runs: Path) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, MEANFLOW_RUNS_DIR=str(runs))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
+        + ["--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
+                return proc, url
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("the server did not start within 60 s")
+
+
+def load(page, url: str) -> float:
+    t0 = time.perf_counter()
+    page.goto(url)
+    page.locator(READY).first.wait_for(timeout=60_000)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    cold, warm = [], {p or "home": [] for p in PAGES}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        for _ in range(args.rounds):
+            proc, url = start_server(Path(tempfile.mkdtemp(prefix="first-paint-")))
+            try:
+                context = browser.new_context(viewport={"width": 1400, "height": 1000})
+                page = context.new_page()
+                cold.append(load(page, url))
+                for path in PAGES:
+                    load(page, f"{url}/{path}")
+                    warm[path or "home"].append(load(page, f"{url}/{path}"))
+                context.close()
+            finally:
+                proc.terminate()
+                proc.wait(10)
+        browser.close()
+    print(f"Home, cold (fresh server): median {statistics.median(cold):.2f} s ({', '.join(f'{c:.2f}' for c in cold)})")
+    print("warm, median s: " + ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in warm.items()))
+
+
+if __name__ == "__main__":
+    main()
