@@ -6,18 +6,29 @@ without torch or a network; the server warms the rest while the visitor reads.
 
 import streamlit as st
 
-from meanflow import figures
+from meanflow.canvas import particle_animation_html
 from meanflow.demo import DEMO_FILE, read_demo
+from meanflow.figures import start_colours
 from meanflow.paths import assets_dir
-from ui import keyboard, server, settings
+from ui import server, settings
 
 HOME_TARGET = settings.Setting("home_target", server.SEED_TARGETS[0], choices=server.SEED_TARGETS)
 COLOUR = settings.Setting("home_colour", False, choices=(False, True))
 
 
+HEIGHT = 370  # the demo's iframe: panels, titles and the Play/time controls
+
+
 @st.cache_data(show_spinner=False, max_entries=len(server.SEED_TARGETS))
 def demo_data(target_name: str) -> dict | None:
     return read_demo(assets_dir() / DEMO_FILE, target_name)
+
+
+@st.cache_data(show_spinner=False, max_entries=2 * len(server.SEED_TARGETS))
+def demo_html(target_name: str, by_start: bool) -> str:
+    data = demo_data(target_name)
+    colours = start_colours(data["noise"]) if by_start else None
+    return particle_animation_html(data["panels"], data["reference"], colours, height=HEIGHT)
 
 
 def demo(target_name: str, by_start: bool) -> None:
@@ -27,36 +38,25 @@ def demo(target_name: str, by_start: bool) -> None:
         st.info("The bundled pretrained runs are missing (run `make assets`). Train live instead:")
         st.page_link("app_pages/train.py", label="Train a model now (about a minute)", icon=":material/fitness_center:")
         return
-    st.plotly_chart(
-        figures.trajectory_animation(
-            data["panels"],
-            n_frames=48,
-            reference=data["reference"],
-            height=420,
-            start_at_end=True,
-            colours=figures.start_colours(data["noise"]) if by_start else None,
-        ),
-        key="home_demo",
-        width="stretch",
+    # drawn on a canvas, not with Plotly: the first page a newcomer sees paints before Plotly's bundle
+    # would have started (meanflow/canvas.py)
+    st.iframe(
+        demo_html(target_name, by_start),
+        height=HEIGHT,
     )
-    keyboard.keyboard_controls()
     for col, (title, (tv, floor, n)) in zip(st.columns(len(data["scores"])), data["scores"].items()):
         col.metric(
             f"{title}: histogram TV",
             f"{tv:.2f}",
             help=f"Local error (0 is perfect); catches blur. Noise floor for {n} samples: {floor:.2f}.",
         )
-    about = st
-    if by_start:  # the legend: the colour wheel over the noise plane
-        key_column, about = st.columns([1, 3])
-        key_column.plotly_chart(figures.colour_key(), key="colour_key", config={"displayModeBar": False})
-    about.caption(
+    st.caption(
         "Press Play to watch the noise flow into these samples. Same noise in every panel. MeanFlow lands on "
         "the target in one network evaluation; flow matching's single Euler step collapses towards the middle "
-        "and needs many steps."
+        "and needs many steps. Keyboard: Tab to Play, then Enter; arrow keys move the time slider."
         + (
-            " Colours: where each particle's noise started, by the key (direction: hue; distance from the "
-            "centre: strength). At t = 1 the particles are the wheel itself."
+            " Colours: where each particle's noise started, by the key beside the panels (direction: hue; "
+            "distance from the centre: strength). At t = 1 the particles are the wheel itself."
             if by_start
             else ""
         )

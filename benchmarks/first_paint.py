@@ -4,7 +4,7 @@
 
 Each round starts its own server (`streamlit run app.py` on a free loopback port, an empty run
 library), waits for its health check, then opens Home in a new browser context and times the
-navigation until the first chart (Home's animation) is drawn: that is the cold first paint a
+navigation until Home's animation (its canvas) is drawn: that is the cold first paint a
 newcomer sees. It then reloads Home and opens each page twice, timing the second load (warm).
 Medians over rounds; Debian's Chromium (../shared/TESTING.md).
 """
@@ -27,7 +27,7 @@ from playwright.sync_api import sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 PAGES = ("", "train", "animate", "compare", "fields", "ablations")
-READY = ".js-plotly-plot"
+READY = ".js-plotly-plot, iframe[data-ready='1']"  # a chart, or Home's canvas demo
 
 
 def start_server(runs: Path) -> tuple[subprocess.Popen, str]:

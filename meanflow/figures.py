@@ -312,19 +312,25 @@ def start_colours(noise: np.ndarray) -> np.ndarray:
     return np.round(rgb * 255).astype(np.uint8)
 
 
-def colour_key(radius: float = 3.0, pixels: int = 121, height: int = 220) -> go.Figure:
-    """The legend of start_colours: the colour wheel over the noise plane, with the 1 and 2 sigma
-    circles (39% and 86% of the Gaussian's mass inside them). A small RGBA image, light to send."""
+def colour_wheel_png(radius: float = 3.0, pixels: int = 121) -> str:
+    """start_colours over the noise plane, |z| <= radius, as a PNG data URI (transparent outside the
+    disc); row 0 is y = -radius. The one picture of the colour key, for Plotly and the canvas demo."""
+    from PIL import Image  # only when the key is shown: Home's first paint does without it
+
     axis = np.linspace(-radius, radius, pixels)
     gx, gy = np.meshgrid(axis, axis)  # row i at y = -radius + i * step
     rgb = start_colours(np.stack([gx.ravel(), gy.ravel()], axis=1)).reshape(pixels, pixels, 3)
     alpha = np.where(gx**2 + gy**2 <= radius**2, 255, 0).astype(np.uint8)[..., None]
-    from PIL import Image  # only when the key is shown: Home's first paint does without it
-
-    step = 2 * radius / (pixels - 1)
     png = io.BytesIO()
     Image.fromarray(np.concatenate([rgb, alpha], axis=2), "RGBA").save(png, format="PNG", optimize=True)
-    source = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
+    return "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
+
+
+def colour_key(radius: float = 3.0, pixels: int = 121, height: int = 220) -> go.Figure:
+    """The legend of start_colours: the colour wheel over the noise plane, with the 1 and 2 sigma
+    circles (39% and 86% of the Gaussian's mass inside them). A small RGBA image, light to send."""
+    source = colour_wheel_png(radius, pixels)
+    step = 2 * radius / (pixels - 1)
     fig = go.Figure(go.Image(source=source, x0=-radius, dx=step, y0=-radius, dy=step, hoverinfo="skip"))
     theta = np.linspace(0, 2 * np.pi, 97)
     for r in (1.0, 2.0):

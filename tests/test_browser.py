@@ -103,11 +103,17 @@ def browser():
 def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1800})
     pg = context.new_page()
-    errors = []
+    errors, outside = [], []
     pg.on("pageerror", lambda e: errors.append(str(e)))
+    # nothing is fetched at run time: every request stays on this server (or in the page: data:, blob:)
+    context.on(
+        "request",
+        lambda r: None if r.url.startswith(("http://127.0.0.1", "data:", "blob:", "about:")) else outside.append(r.url),
+    )
     yield pg
     context.close()
     assert not errors, errors
+    assert not outside, outside
 
 
 def shot(page, name: str) -> None:
@@ -115,8 +121,12 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def open_page(page, url: str, timeout: float = 60_000, ready: str = ".js-plotly-plot") -> float:
-    """Load `url`, wait for the first element matching `ready` (a chart); returns seconds until it appeared."""
+CANVAS = "iframe[data-ready='1']"  # Home's demo (meanflow/canvas.py), once it has drawn
+READY = f".js-plotly-plot, {CANVAS}"  # a page's first picture: a Plotly chart, or Home's canvas
+
+
+def open_page(page, url: str, timeout: float = 60_000, ready: str = READY) -> float:
+    """Load `url`, wait for the first element matching `ready` (a picture); returns seconds until it appeared."""
     t0 = time.perf_counter()
     page.goto(url)
     page.locator(ready).first.wait_for(timeout=timeout)
@@ -179,7 +189,7 @@ def test_every_page_paints_without_errors(server, page):
         ("guidance", "Guidance in one step"),
     ]:
         # without bundled results (before `make ablations`, `make assets`) these pages show a note instead
-        ready = ".js-plotly-plot, [data-testid='stAlert']" if path in ("ablations", "guidance") else ".js-plotly-plot"
+        ready = f"{READY}, [data-testid='stAlert']" if path in ("ablations", "guidance") else READY
         open_page(page, f"{url}/{path}", ready=ready)  # warm-up load
         timings[path or "home"] = open_page(page, f"{url}/{path}", ready=ready)
         expect(page.get_by_role("heading", name=title).first).to_be_visible()
@@ -494,12 +504,21 @@ def test_colour_by_start_click_to_trace_and_take_the_movie_to_class(server, page
 
 
 def test_play_from_the_keyboard_and_a_projector_wide_window(server, browser):
-    """Tab to Play and press Enter: the animation runs. At 800 px wide no page scrolls sideways."""
+    """Tab to Play and press Enter: Home's canvas demo and Animate's Plotly animation run. At 800 px wide
+    no page scrolls sideways."""
     url, log, _ = server
     context = browser.new_context(viewport={"width": 800, "height": 900})
     page = context.new_page()
     try:
         open_page(page, url)
+        page.frame_locator(CANVAS).get_by_role("button", name="Play").focus()
+        page.keyboard.press("Enter")
+        page.wait_for_function(  # the demo opens on the samples (t = 0); Play replays it from the noise
+            "() => { const t = +document.querySelector(\"iframe[data-ready='1']\").dataset.tau;"
+            " return t > 0 && t < 1; }",
+            timeout=20_000,
+        )
+        open_page(page, f"{url}/animate")
         play = page.locator(".js-plotly-plot .updatemenu-button[tabindex='0']").first
         expect(play).to_be_attached(timeout=30_000)
         play.focus()
@@ -508,9 +527,9 @@ def test_play_from_the_keyboard_and_a_projector_wide_window(server, browser):
             "() => { const s = document.querySelector('.js-plotly-plot')._fullLayout.sliders[0];"
             " return s.active > 0 && s.active < s.steps.length - 1; }",
             timeout=20_000,
-        )  # the demo opens on its last frame; Play replays it from the noise
+        )
         for path in ("", "train", "animate", "compare", "ablations", "guidance"):
-            open_page(page, f"{url}/{path}", ready=".js-plotly-plot, [data-testid='stAlert']")
+            open_page(page, f"{url}/{path}", ready=f"{READY}, [data-testid='stAlert']")
             wide = page.evaluate("() => document.documentElement.scrollWidth")
             assert wide <= 800, (path, wide)
             shot(page, f"w800_{path or 'home'}")

@@ -1,0 +1,44 @@
+"""The canvas animation (Home's demo): its data round-trips, and text stays text."""
+
+import base64
+import json
+import re
+
+import numpy as np
+
+from meanflow.canvas import particle_animation_html
+
+
+def canvas_data(html: str) -> dict:
+    """The JSON the document's script reads."""
+    (payload,) = re.findall(r'<script id="data" type="application/json">(.*?)</script>', html, re.S)
+    return json.loads(payload)
+
+
+def floats(b64: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(b64), dtype=np.float32)
+
+
+def test_the_paths_times_and_colours_travel_as_given():
+    rng = np.random.default_rng(0)
+    one = (np.array([1.0, 0.0]), rng.normal(size=(2, 50, 2)))
+    many = (np.linspace(1.0, 0.0, 5), rng.normal(size=(5, 50, 2)))
+    colours = rng.integers(0, 256, size=(50, 3), dtype=np.uint8)
+    data = canvas_data(particle_animation_html({"A": one, "B": many}, rng.normal(size=(30, 2)), colours))
+    assert data["titles"] == ["A", "B"] and data["n"] == 50
+    assert data["times"] == [[1.0, 0.0], [1.0, 0.75, 0.5, 0.25, 0.0]]
+    np.testing.assert_array_equal(floats(data["paths"][1]).reshape(5, 50, 2), many[1].astype(np.float32))
+    assert np.array_equal(np.frombuffer(base64.b64decode(data["colours"]), np.uint8).reshape(50, 3), colours)
+    assert data["wheel"].startswith("data:image/png;base64,")  # the colour key comes with the colours
+    x0, x1, y0, y1 = data["bounds"]
+    assert np.isclose(x1 - x0, y1 - y0)  # square panels
+    assert data["tau"] == 0.0  # opens on the samples; Play replays from the noise
+
+
+def test_a_title_that_looks_like_markup_stays_text():
+    title = "</script><img src=x onerror=alert(1)> & <b>bold</b>"
+    path = (np.array([1.0, 0.0]), np.zeros((2, 3, 2)))
+    html = particle_animation_html({title: path})
+    assert html.count("</script>") == 2  # the document's own two scripts: the title closes none
+    assert "<img src=x" not in html and "<b>" not in html
+    assert canvas_data(html)["titles"] == [title]  # shown with textContent / fillText, as the text it is
