@@ -87,8 +87,8 @@ def main() -> None:
     c2.page_link("app_pages/animate.py", label="Animate one step vs K steps", icon=":material/animation:")
     c3.page_link("app_pages/compare.py", label="Compare methods and step counts", icon=":material/bar_chart:")
     c4.page_link("app_pages/learn.py", label="How MeanFlow works", icon=":material/menu_book:")
-    server.session()  # after the first paint: the engine and its workers start, the URL's runs are found
-    server.warm()
+    server.warm()  # after the first paint: torch and the samplers import in a thread,
+    server.session()  # the engine and its workers start, the URL's runs are found
 
 
 main()

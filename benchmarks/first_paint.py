@@ -1,12 +1,13 @@
-"""First paint in Chromium: a freshly started server's Home (cold), then every page again (warm).
+"""First paint in Chromium: a freshly started server's Home, then every page's widgets and first picture.
 
     python benchmarks/first_paint.py [--rounds 3]
 
 Each round starts its own server (`streamlit run app.py` on a free loopback port, an empty run
 library), waits for its health check, then opens Home in a new browser context and times the
-navigation until Home's animation (its canvas) is drawn: that is the cold first paint a
-newcomer sees. It then reloads Home and opens each page twice, timing the second load (warm).
-Medians over rounds; Debian's Chromium (../shared/TESTING.md).
+navigation until Home's animation (its canvas) is drawn: the cold first paint a newcomer sees. It
+then visits every other page for the first time on that server (its first run there: cold) and
+times the navigation until the page's first widget, and until its first picture; then loads each
+page again (warm). Medians over rounds; Debian's Chromium (../shared/TESTING.md).
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 PAGES = ("", "train", "animate", "compare", "fields", "ablations")
 READY = ".js-plotly-plot, iframe[data-ready='1']"  # a chart, or Home's canvas demo
+WIDGET = ", ".join(
+    f"[data-testid='{w}']"
+    for w in ("stSelectbox", "stSlider", "stButtonGroup", "stButton", "stNumberInput", "stRadio", "stTextInput")
+)
 
 
 def start_server(runs: Path) -> tuple[subprocess.Popen, str]:
@@ -55,11 +60,21 @@ def start_server(runs: Path) -> tuple[subprocess.Popen, str]:
     raise SystemExit("the server did not start within 60 s")
 
 
-def load(page, url: str) -> float:
+def load(page, url: str, ready: str = READY) -> float:
     t0 = time.perf_counter()
     page.goto(url)
-    page.locator(READY).first.wait_for(timeout=60_000)
+    page.locator(ready).first.wait_for(timeout=60_000)
     return time.perf_counter() - t0
+
+
+def first_visit(page, url: str) -> tuple[float, float]:
+    """Seconds from navigation to the page's first widget, and to its first picture."""
+    t0 = time.perf_counter()
+    page.goto(url)
+    page.locator(WIDGET).first.wait_for(timeout=60_000)
+    widget = time.perf_counter() - t0
+    page.locator(READY).first.wait_for(timeout=60_000)
+    return widget, time.perf_counter() - t0
 
 
 def main() -> None:
@@ -67,6 +82,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     cold, warm = [], {p or "home": [] for p in PAGES}
+    widgets, pictures = {p: [] for p in PAGES[1:]}, {p: [] for p in PAGES[1:]}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         for _ in range(args.rounds):
@@ -75,6 +91,10 @@ def main() -> None:
                 context = browser.new_context(viewport={"width": 1400, "height": 1000})
                 page = context.new_page()
                 cold.append(load(page, url))
+                for path in PAGES[1:]:
+                    widget, picture = first_visit(page, f"{url}/{path}")
+                    widgets[path].append(widget)
+                    pictures[path].append(picture)
                 for path in PAGES:
                     load(page, f"{url}/{path}")
                     warm[path or "home"].append(load(page, f"{url}/{path}"))
@@ -84,7 +104,13 @@ def main() -> None:
                 proc.wait(10)
         browser.close()
     print(f"Home, cold (fresh server): median {statistics.median(cold):.2f} s ({', '.join(f'{c:.2f}' for c in cold)})")
-    print("warm, median s: " + ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in warm.items()))
+    print(
+        "first visit of each page (cold), median s to its widgets / its first picture: "
+        + ", ".join(f"{k} {statistics.median(widgets[k]):.2f} / {statistics.median(pictures[k]):.2f}" for k in widgets)
+    )
+    print(
+        "warm, median s to the first picture: " + ", ".join(f"{k} {statistics.median(v):.2f}" for k, v in warm.items())
+    )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from scipy.optimize import linear_sum_assignment
 
 OT_CHUNK = 128  # rows per assignment in minibatch_ot (chunks of 64 to 256 and Hilbert-sorted chunks: RESULTS.md)
 EXACT_CHUNK = 512  # exact_ot's rows per assignment: O(B^3) beyond it would dominate training
@@ -37,6 +36,8 @@ def _costs(x: np.ndarray, e: np.ndarray) -> np.ndarray:
 
 def _assign(x: torch.Tensor, e: torch.Tensor, chunk: int) -> torch.Tensor:
     """e (B, 2) reordered so that sum_i ||x_i - e_i||^2 is minimal within each chunk of `chunk` rows."""
+    from scipy.optimize import linear_sum_assignment  # here: the pages that only list couplings skip scipy
+
     xs = x.detach().cpu().double().numpy()
     es = e.detach().cpu().double().numpy()
     perm = np.empty(len(xs), dtype=np.int64)  # x[i] is paired with e[perm[i]]
