@@ -8,7 +8,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 .PHONY: run test test-fast test-ray lint format browser bench assets guidance ablations clean
 
 run: $(STAMP)
-	$(PY) -m streamlit run app.py
+	$(PY) -m ui.serve
 
 test: $(DEV_STAMP) browser lint
 	$(PY) -m pytest -q

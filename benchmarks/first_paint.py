@@ -2,12 +2,13 @@
 
     python benchmarks/first_paint.py [--rounds 3]
 
-Each round starts its own server (`streamlit run app.py` on a free loopback port, an empty run
-library), waits for its health check, then opens Home in a new browser context and times the
-navigation until Home's animation (its canvas) is drawn: the cold first paint a newcomer sees. It
-then visits every other page for the first time on that server (its first run there: cold) and
-times the navigation until the page's first widget, and until its first picture; then loads each
-page again (warm). Medians over rounds; Debian's Chromium (../shared/TESTING.md).
+Each round starts its own server as `make run` does (`python -m ui.serve`; `--plain`: `streamlit run
+app.py`) on a free loopback port with an empty run library, waits for its health check, then opens
+Home in a new browser context and times the navigation until Home's animation (its canvas) is drawn:
+the cold first paint a newcomer sees. It then visits every other page for the first time on that
+server (its first run there: cold) and times the navigation until the page's first widget, and until
+its first picture; then loads each page again (warm). Medians over rounds; Debian's Chromium
+(../shared/TESTING.md).
 """
 
 from __future__ import annotations
@@ -35,13 +36,14 @@ WIDGET = ", ".join(
 )
 
 
-def start_server(runs: Path) -> tuple[subprocess.Popen, str]:
+def start_server(runs: Path, plain: bool = False) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = dict(os.environ, MEANFLOW_RUNS_DIR=str(runs))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
+        [sys.executable, *(["-m", "streamlit", "run", "app.py"] if plain else ["-m", "ui.serve"])]
+        + ["--server.headless", "true"]
         + ["--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
         cwd=ROOT,
         env=env,
@@ -80,13 +82,16 @@ def first_visit(page, url: str) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--plain", action="store_true", help="start `streamlit run app.py` rather than `make run`'s launcher"
+    )
     args = parser.parse_args()
     cold, warm = [], {p or "home": [] for p in PAGES}
     widgets, pictures = {p: [] for p in PAGES[1:]}, {p: [] for p in PAGES[1:]}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         for _ in range(args.rounds):
-            proc, url = start_server(Path(tempfile.mkdtemp(prefix="first-paint-")))
+            proc, url = start_server(Path(tempfile.mkdtemp(prefix="first-paint-")), args.plain)
             try:
                 context = browser.new_context(viewport={"width": 1400, "height": 1000})
                 page = context.new_page()

@@ -39,7 +39,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(runs_dir: Path, log: Path, port: int | None = None, **env) -> tuple[subprocess.Popen, str]:
+PLAIN = ["-m", "streamlit", "run", "app.py"]  # the documented `streamlit run app.py`
+LAUNCHER = ["-m", "ui.serve"]  # `make run`: the same, with the imports warmed as the server starts
+
+
+def start_server(
+    runs_dir: Path, log: Path, port: int | None = None, command: list[str] = PLAIN, **env
+) -> tuple[subprocess.Popen, str]:
     """A streamlit server on loopback, answering its health check; returns (process, url)."""
     port = port or _free_port()
     environ = dict(os.environ, MEANFLOW_RUNS_DIR=str(runs_dir), **env)
@@ -47,10 +53,7 @@ def start_server(runs_dir: Path, log: Path, port: int | None = None, **env) -> t
         proc = subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "app.py",
+                *command,
                 "--server.headless",
                 "true",
                 "--server.address",
@@ -81,9 +84,9 @@ def start_server(runs_dir: Path, log: Path, port: int | None = None, **env) -> t
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """A streamlit server for this module; yields (url, log path, pid)."""
+    """A server for this module, started as `make run` starts it; yields (url, log path, pid)."""
     log = tmp_path_factory.mktemp("server") / "server.log"
-    proc, url = start_server(tmp_path_factory.mktemp("runs"), log)
+    proc, url = start_server(tmp_path_factory.mktemp("runs"), log, command=LAUNCHER)
     try:
         yield url, log, proc.pid
     finally:

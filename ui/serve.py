@@ -1,0 +1,36 @@
+"""`make run`: `streamlit run app.py` with the heavy imports warmed as the server starts.
+
+    python -m ui.serve [streamlit options, e.g. --server.port 8502]
+
+Streamlit runs app.py only when a browser connects, so on a plain `streamlit run app.py` the first
+visitor's first page that needs torch (Train, Animate, ...) waits for torch, the samplers and scipy to
+import (about 1.5 s here). This launcher starts those imports in a thread of the server's process
+before the server opens, the "warm caches when the server starts" of a cold start; the pages are the
+same either way. Home needs none of them (its demo is precomputed and drawn on a canvas).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+
+
+def _warm() -> None:
+    import scipy.optimize  # noqa: F401  (the pairing's assignment)
+
+    import ui.pickers  # noqa: F401  (torch, the samplers, metrics, targets and methods)
+
+
+def main(argv: list[str] | None = None) -> None:
+    threading.Thread(target=_warm, name="warm-imports", daemon=True).start()
+    from streamlit.web import cli
+
+    sys.argv = ["streamlit", "run", str(APP), *(sys.argv[1:] if argv is None else argv)]
+    cli.main()
+
+
+if __name__ == "__main__":
+    main()
