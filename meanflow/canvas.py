@@ -124,6 +124,14 @@ function layout() {
   canvas.height = Math.round((size + HEAD) * scale);
   canvas.style.width = width + 'px';
   canvas.style.height = (size + HEAD) + 'px';
+  if (frame) {  // fit the iframe (and Streamlit's box around it) to the panels: no empty band when narrow
+    const h = document.body.scrollHeight + 'px', box = frame.parentElement;
+    frame.style.height = h;
+    if (box && box.dataset.testid === 'stElementContainer') {
+      box.style.setProperty('height', h, 'important');
+      box.style.setProperty('flex', '0 0 ' + h, 'important');  // the column layout sizes it by flex-basis
+    }
+  }
 }
 function draw() {
   ctx.setTransform(scale, 0, 0, scale, 0, 0);
@@ -132,8 +140,11 @@ function draw() {
   for (let p = 0; p < P; p++) {
     const left = p * (size + GAP);
     const X = x => left + (x - x0) / (x1 - x0) * size, Y = y => HEAD + (y1 - y) / (y1 - y0) * size;
-    ctx.fillStyle = '#31333f'; ctx.font = '15px sans-serif'; ctx.textAlign = 'center';
-    ctx.fillText(D.titles[p], left + size / 2, 17);
+    ctx.fillStyle = '#31333f'; ctx.textAlign = 'center';
+    ctx.font = Math.round(Math.min(15, Math.max(10, size / 14))) + 'px sans-serif';
+    let title = D.titles[p];  // shortened with an ellipsis rather than running into the next panel
+    while (title.length > 1 && ctx.measureText(title).width > size - 4) title = title.slice(0, -2) + '…';
+    ctx.fillText(title, left + size / 2, 17);
     ctx.strokeStyle = '#e6e7eb'; ctx.lineWidth = 1; ctx.strokeRect(left + 0.5, HEAD + 0.5, size - 1, size - 1);
     ctx.save(); ctx.beginPath(); ctx.rect(left, HEAD, size, size); ctx.clip();
     ctx.fillStyle = 'rgba(150, 150, 150, 0.35)';
