@@ -72,13 +72,12 @@ def main() -> None:
         "Here you train both, and their one-step rivals, on 2D targets and see, with the numbers beside "
         "the pictures, what one step buys."
     )
-    c1, c2 = st.columns([3, 1])
+    c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
     target_name = settings.segmented("Target", HOME_TARGET, where=c1) or server.SEED_TARGETS[0]
-    by_start = settings.segmented(
-        "Colour",
+    by_start = settings.toggle(  # a toggle: it fits beside the targets in an 800 px window
+        "Colour by starting point",
         COLOUR,
         where=c2,
-        format_func=lambda v: "by starting point" if v else "one colour",
         help="Colour each particle by where its noise started, to see which noise each map sends where.",
     )
     demo(target_name, bool(by_start))

@@ -66,7 +66,7 @@ def test_home_animates_the_bundled_runs_at_once(app):
     assert len(app.metric) == 3  # a number beside each picture
     app.segmented_control(key="home_target").set_value("spiral").run()
     assert not app.exception and app.query_params["home_target"] == "spiral"
-    app.segmented_control(key="home_colour").set_value(True).run()
+    app.toggle(key="home_colour").set_value(True).run()
     (frame,) = app.get("iframe")
     rgb = np.frombuffer(base64.b64decode(canvas_data(frame.proto.srcdoc)["colours"]), np.uint8).reshape(-1, 3)
     assert len(rgb) == data["n"] and len(np.unique(rgb, axis=0)) > 100  # each particle by where it started
