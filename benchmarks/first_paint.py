@@ -14,59 +14,26 @@ its first picture; then loads each page again (warm). Medians over rounds; Debia
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
+sys.path.insert(0, str(ROOT))
+
+# the browser tests' server and page loading: the same start and the same "first picture"
+from tests.test_browser import CHROMIUM, LAUNCHER, PLAIN, READY, start_server  # noqa: E402
+from tests.test_browser import open_page as load  # noqa: E402
+
 PAGES = ("", "train", "animate", "compare", "fields", "ablations")
-READY = ".js-plotly-plot, iframe[data-ready='1']"  # a chart, or Home's canvas demo
 WIDGET = ", ".join(
     f"[data-testid='{w}']"
     for w in ("stSelectbox", "stSlider", "stButtonGroup", "stButton", "stNumberInput", "stRadio", "stTextInput")
 )
-
-
-def start_server(runs: Path, plain: bool = False) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = dict(os.environ, MEANFLOW_RUNS_DIR=str(runs))
-    proc = subprocess.Popen(
-        [sys.executable, *(["-m", "streamlit", "run", "app.py"] if plain else ["-m", "ui.serve"])]
-        + ["--server.headless", "true"]
-        + ["--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                return proc, url
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("the server did not start within 60 s")
-
-
-def load(page, url: str, ready: str = READY) -> float:
-    t0 = time.perf_counter()
-    page.goto(url)
-    page.locator(ready).first.wait_for(timeout=60_000)
-    return time.perf_counter() - t0
 
 
 def first_visit(page, url: str) -> tuple[float, float]:
@@ -91,7 +58,9 @@ def main() -> None:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         for _ in range(args.rounds):
-            proc, url = start_server(Path(tempfile.mkdtemp(prefix="first-paint-")), args.plain)
+            work = Path(tempfile.mkdtemp(prefix="first-paint-"))
+            (work / "runs").mkdir()
+            proc, url = start_server(work / "runs", work / "server.log", command=PLAIN if args.plain else LAUNCHER)
             try:
                 context = browser.new_context(viewport={"width": 1400, "height": 1000})
                 page = context.new_page()

@@ -87,16 +87,12 @@ strength: distance)</div></div></div>
 <script id="data" type="application/json">__DATA__</script>
 <script>
 const D = JSON.parse(document.getElementById('data').textContent);
-function floats(b64) {
-  const s = atob(b64), u = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) u[i] = s.charCodeAt(i);
-  return new Float32Array(u.buffer);
-}
 function bytes(b64) {
   const s = atob(b64), u = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) u[i] = s.charCodeAt(i);
   return u;
 }
+const floats = b64 => new Float32Array(bytes(b64).buffer);
 const paths = D.paths.map(floats), ref = D.reference ? floats(D.reference) : new Float32Array(0);
 const rgb = D.colours ? bytes(D.colours) : null, n = D.n, P = D.titles.length;
 const colours = rgb ? Array.from({length: n}, (_, i) => `rgb(${rgb[3*i]},${rgb[3*i+1]},${rgb[3*i+2]})`) : null;

@@ -18,14 +18,10 @@ from pathlib import Path
 APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
-def _warm() -> None:
-    import scipy.optimize  # noqa: F401  (the pairing's assignment)
-
-    import ui.pickers  # noqa: F401  (torch, the samplers, metrics, targets and methods)
-
-
 def main(argv: list[str] | None = None) -> None:
-    threading.Thread(target=_warm, name="warm-imports", daemon=True).start()
+    from ui.server import import_heavy
+
+    threading.Thread(target=import_heavy, name="warm-imports", daemon=True).start()
     from streamlit.web import cli
 
     sys.argv = ["streamlit", "run", str(APP), *(sys.argv[1:] if argv is None else argv)]

@@ -29,16 +29,21 @@ def _int_env(name: str, default: int) -> int:
     return value if value >= 1 else default
 
 
+def import_heavy() -> None:
+    """Import what the pages after Home need: torch, the samplers, metrics, targets and methods, and
+    scipy's assignment (loaded with the first pairing otherwise). No st.*: it runs in a thread."""
+    import scipy.optimize  # noqa: F401
+
+    import ui.pickers  # noqa: F401
+
+
 @st.cache_resource(show_spinner=False)
 def warm() -> None:
-    """Once per server, after the first page painted: import torch and the sampling and metrics code in
-    a background thread, so the visitor's next page does not wait for them (no st.* in the thread)."""
+    """Once per server, after the first page painted: import_heavy in a background thread, so the
+    visitor's next page does not wait for it (`make run`'s launcher has started it already)."""
     import threading
 
-    def load() -> None:
-        import ui.pickers  # noqa: F401  (torch, samplers, metrics, targets)
-
-    threading.Thread(target=load, name="warm-imports", daemon=True).start()
+    threading.Thread(target=import_heavy, name="warm-imports", daemon=True).start()
 
 
 def page_points() -> int:
