@@ -32,12 +32,14 @@ from .targets import Target
 
 PUBLISH_SECONDS = 0.25  # how often a running job reports between previews
 RATE_WINDOW = 8  # reports in the steps/s window: about the last two seconds
+DRAW_ROWS = 8192  # rows per call to a target's sampler (Batches): its per-call cost, spread over many batches
 
 
 @dataclass(frozen=True)
 class Checkpoint:
     """Everything a run needs to continue exactly: tensors (weights 'net.*', optimiser 'adam.*', the
-    random state 'rng'), the optimiser's settings, the step, time spent and the history so far."""
+    loss's random state 'rng', the data's 'rng_data' before the current chunk of batches and the
+    batches of it used 'rng_data_used'), the optimiser's settings, the step, time spent and the history."""
 
     step: int
     elapsed: float  # seconds of training before this checkpoint
@@ -122,29 +124,42 @@ def make_optimiser(net: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
     return torch.optim.Adam(net.parameters(), lr=lr, fused=True)
 
 
-class Batches:
-    """The training data, one (x, e) batch at a time, drawn from its own generator and paired.
+def batches_per_draw(batch: int) -> int:
+    """How many batches one call to the sampler draws: about DRAW_ROWS rows, at least one batch."""
+    return max(1, DRAW_ROWS // batch)
 
-    With `ahead`, a thread draws and pairs the next batch while the current step trains: an
-    optimal-transport assignment (scipy releases the GIL) then costs the step little when a core
-    is free. The batches are the same either way: the thread alone uses the data generator, and
-    `state()` is that generator's state after the batches handed out so far, which checkpoints keep.
+
+class Batches:
+    """The training data, one (x, e, y) batch at a time, drawn from its own generator and paired.
+
+    `draw(generator)` returns a list of batches (a chunk: one sampler call for many batches). With
+    `ahead`, a thread draws and pairs the next chunk while the current one trains: an optimal-transport
+    assignment (scipy releases the GIL) then costs the steps little when a core is free. The batches
+    are the same either way: the thread alone uses the data generator. `state()` is where the batches
+    handed out so far end: the generator's state before the current chunk and how many of its batches
+    were used, which checkpoints keep; `used` skips that many batches of the first chunk on resume.
     """
 
-    def __init__(self, draw: Callable[[torch.Generator], tuple], generator: torch.Generator, ahead: bool):
+    def __init__(self, draw: Callable[[torch.Generator], list], generator: torch.Generator, ahead: bool, used=0):
         self._draw, self._generator = draw, generator
-        self._state = generator.get_state()
+        self._chunk: list = []
+        self._chunk_state = generator.get_state()  # before the chunk being handed out
+        self._used = used  # batches of that chunk handed out (on resume: to skip)
         self._queue: queue.Queue | None = queue.Queue(maxsize=1) if ahead else None
         self._stop = threading.Event()
         self._thread = None
         if ahead:
-            self._thread = threading.Thread(target=self._fill, name="next-batch", daemon=True)
+            self._thread = threading.Thread(target=self._fill, name="next-batches", daemon=True)
             self._thread.start()
+
+    def _draw_chunk(self) -> tuple[list, torch.Tensor]:
+        state = self._generator.get_state()
+        return self._draw(self._generator), state
 
     def _fill(self) -> None:
         while not self._stop.is_set():
             try:
-                item = (self._draw(self._generator), self._generator.get_state())
+                item = self._draw_chunk()
             except Exception as exc:  # handed to the training loop, which reports it
                 item = exc
             while not self._stop.is_set():
@@ -156,20 +171,28 @@ class Batches:
             if isinstance(item, Exception):
                 return
 
-    def next(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def _next_chunk(self) -> tuple[list, torch.Tensor]:
         if self._queue is None:
-            batch = self._draw(self._generator)
-            self._state = self._generator.get_state()
-            return batch
+            return self._draw_chunk()
         item = self._queue.get()
         if isinstance(item, Exception):
             raise item
-        batch, self._state = item
+        return item
+
+    def next(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        skip = 0
+        if not self._chunk:  # the first chunk: on resume, its first `used` batches were trained on
+            skip, self._used = self._used, 0
+        while self._used >= len(self._chunk):
+            self._chunk, self._chunk_state = self._next_chunk()
+            self._used, skip = skip, 0
+        batch = self._chunk[self._used]
+        self._used += 1
         return batch
 
-    def state(self) -> torch.Tensor:
-        """The data generator's state after the last batch handed out (where a resumed run continues)."""
-        return self._state.clone()
+    def state(self) -> tuple[torch.Tensor, int]:
+        """(the data generator's state before the current chunk, batches of that chunk handed out)."""
+        return self._chunk_state.clone(), self._used
 
     def close(self) -> None:
         self._stop.set()
@@ -235,10 +258,10 @@ def make_checkpoint(
     elapsed: float,
     history: History,
     context_tensors: dict | None = None,
-    data_state: torch.Tensor | None = None,
+    data_state: tuple[torch.Tensor, int] | None = None,
 ) -> Checkpoint:
     """A copy of everything the next step depends on, on the CPU (context_tensors: the method's own
-    state; data_state: the data generator's, from Batches.state())."""
+    state; data_state: where the batches stand, from Batches.state())."""
     tensors = {f"net.{k}": v.detach().cpu().clone() for k, v in net.state_dict().items()}
     tensors.update({f"ctx.{k}": v.detach().cpu().clone() for k, v in (context_tensors or {}).items()})
     state = optimiser.state_dict()
@@ -247,7 +270,7 @@ def make_checkpoint(
             tensors[f"adam.{i}.{name}"] = torch.as_tensor(value).detach().cpu().clone()
     tensors["rng"] = generator.get_state().clone()
     if data_state is not None:
-        tensors["rng_data"] = data_state.clone()
+        tensors["rng_data"], tensors["rng_data_used"] = data_state[0].clone(), torch.tensor(data_state[1])
     # as plain JSON values (tuples become lists), the form they take in a checkpoint file
     groups = json.loads(json.dumps([{k: v for k, v in g.items() if k != "params"} for g in state["param_groups"]]))
     return Checkpoint(step, elapsed, tensors, groups, history.all(), tuple(history.pending))
@@ -304,10 +327,11 @@ def run_training(
     context = method.prepare(config, target, extras or {}, torch.Generator().manual_seed(config.seed + 2), net)
     preview_noise = torch.randn(config.preview_n, 2, generator=torch.Generator().manual_seed(config.seed + 1))
     history = History()
-    step, elapsed_before = 0, 0.0
+    step, elapsed_before, data_used = 0, 0.0, 0
     if resume is not None:
         restore_checkpoint(resume, net, optimiser, g)
         data.set_state(resume.tensors["rng_data"])
+        data_used = int(resume.tensors.get("rng_data_used", 0))
         method.load_context_tensors(context, {k[4:]: v for k, v in resume.tensors.items() if k.startswith("ctx.")})
         step, elapsed_before = resume.step, resume.elapsed
         history = History(resume.history, resume.pending)
@@ -319,10 +343,12 @@ def run_training(
         path = integrate(flow, preview_noise, 1, torch.Generator().manual_seed(config.seed + 3))
         return target.normaliser.to_data(path[-1].cpu().double()).numpy().astype(np.float32)
 
+    per_draw = batches_per_draw(config.batch)
     batches = Batches(
-        lambda gen: method.draw_batch(context, target, pair, config.batch, gen, labelled=config.classes > 0),
+        lambda gen: method.draw_batches(context, target, pair, config.batch, per_draw, gen, config.classes > 0),
         data,
         ahead=config.coupling != "independent",  # an assignment is worth a thread; a plain draw is not
+        used=data_used,
     )
     try:
         start = time.perf_counter()

@@ -365,7 +365,7 @@ def test_reflow_pairs_are_the_teachers_ode_endpoints_and_stay_paired(tmp_path):
     torch.testing.assert_close(pairs.x_hat, integrate(teacher, pairs.e, 20)[-1])
     for p, q in zip(net.parameters(), teacher.net.parameters()):  # initialised from the teacher
         assert torch.equal(p, q)
-    x, e, _ = method.draw_batch(pairs, target, None, 64, torch.Generator().manual_seed(22))
+    (x, e, _), *_ = method.draw_batches(pairs, target, None, 64, 3, torch.Generator().manual_seed(22))
     rows = [int(((pairs.e - row).abs().sum(1) == 0).nonzero()[0]) for row in e]
     torch.testing.assert_close(x, pairs.x_hat[rows])  # each drawn noise comes with its own endpoint
     with pytest.raises(ValueError, match="teacher"):

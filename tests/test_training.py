@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from meanflow import training
 from meanflow.config import TrainConfig
 from meanflow.metrics import evaluate
 from meanflow.runs import checkpoint_bytes, checkpoint_from_bytes
 from meanflow.targets import Target, get_target
-from meanflow.training import RateMeter, budget_fraction, lr_at, run_training, train
+from meanflow.training import DRAW_ROWS, RateMeter, budget_fraction, lr_at, run_training, train
 
 
 def test_a_short_run_lowers_the_loss(tiny_config):
@@ -56,15 +57,17 @@ def test_max_seconds_ends_the_run_as_stopped(tiny_config):
     assert result.elapsed >= 0.3 and 0 < result.step < 10**7
 
 
-def _poisoned(after_calls: int) -> Target:
-    """Checkerboard data that turns to NaN from the given call on."""
+def _poisoned(after_rows: int) -> Target:
+    """Checkerboard data whose rows turn to NaN after the first `after_rows` ever drawn."""
     base = get_target("checkerboard")
-    calls = {"n": 0}
+    drawn = {"rows": 0}
 
     def sample_model(n, g):
-        calls["n"] += 1
         x = base.sample_model(n, g)
-        return x * float("nan") if calls["n"] > after_calls else x
+        first = drawn["rows"]
+        drawn["rows"] += n
+        x[max(0, after_rows - first) :] = float("nan")
+        return x
 
     return Target("poisoned", sample_model)
 
@@ -75,7 +78,7 @@ def test_a_nan_run_fails_with_its_last_good_weights(tiny_config):
     Those are the weights after 3 updates, so they must equal a clean 3-step run's.
     """
     cfg = replace(tiny_config, steps=50, lr_final_ratio=1.0)
-    bad = train(cfg, _poisoned(after_calls=4))
+    bad = train(cfg, _poisoned(after_rows=4 * cfg.batch))
     assert bad.state == "failed" and bad.message == "diverged at step 5" and bad.step == 4
     good = train(replace(cfg, steps=3), get_target("checkerboard"))
     for p, q in zip(bad.flow.net.parameters(), good.flow.net.parameters()):
@@ -107,9 +110,14 @@ def test_seeded_runs_are_reproducible(tiny_config):
     assert not np.array_equal(a.history["loss"], c.history["loss"])
 
 
-@pytest.mark.parametrize("method", ["meanflow", "flow-matching"])
-def test_a_resumed_run_ends_with_the_weights_of_a_straight_run(tiny_config, method):
-    """Checkpoint at step 23 (through bytes, as a worker sends it), resume to 60: identical to 60 straight."""
+@pytest.mark.parametrize(
+    ("method", "draw_rows"),
+    [("meanflow", DRAW_ROWS), ("flow-matching", DRAW_ROWS), ("meanflow", 64 * 5), ("flow-matching", 64 * 23)],
+)
+def test_a_resumed_run_ends_with_the_weights_of_a_straight_run(tiny_config, method, draw_rows, monkeypatch):
+    """Checkpoint at step 23 (through bytes, as a worker sends it), resume to 60: identical to 60 straight,
+    whether step 23 falls inside a chunk of drawn batches (128, 5 a chunk) or at its end (23 a chunk)."""
+    monkeypatch.setattr(training, "DRAW_ROWS", draw_rows)
     cfg = replace(tiny_config, method=method, options=None, coupling=None, checkpoint_seconds=1e-9)
     target = get_target("moons")
     straight = train(cfg, target)

@@ -187,17 +187,28 @@ class Method:
     def load_context_tensors(self, context, tensors: dict[str, torch.Tensor]) -> None:
         """Put back what context_tensors gave (on resume)."""
 
-    def draw_batch(
-        self, context, target, pair, n: int, generator: torch.Generator, labelled: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """Data x (n, 2) from the target, noise e (n, 2) paired with it by `pair` (the coupling), and
-        the classes y (n,) of x when `labelled` (None otherwise). Pairing reorders e, so y stays with x;
-        a labelled batch is paired within each class."""
-        if labelled:  # each class paired with noise of its own (couplings.pair_within_classes)
-            x, y = target.sample_labelled(n, generator)
-            return x, pair_within_classes(pair, x, torch.randn(n, 2, generator=generator), y), y
-        x = target.sample_model(n, generator)
-        return x, pair(x, torch.randn(n, 2, generator=generator)), None
+    def draw_batches(
+        self, context, target, pair, n: int, count: int, generator: torch.Generator, labelled: bool = False
+    ) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+        """`count` batches from one call to the target's sampler (a dozen small torch ops, whose fixed
+        cost per call is most of a batch's cost at n = 256). Each batch: data x (n, 2), noise e (n, 2)
+        paired with it by `pair` (the coupling), and the classes y (n,) of x when `labelled` (None
+        otherwise). Pairing reorders e, so y stays with x; a labelled batch is paired within each class."""
+        rows = n * count
+        if labelled:
+            x, y = target.sample_labelled(rows, generator)
+        else:
+            x, y = target.sample_model(rows, generator), None
+        e = torch.randn(rows, 2, generator=generator)
+        batches = []
+        for start in range(0, rows, n):
+            xb, eb = x[start : start + n], e[start : start + n]
+            if labelled:  # each class paired with noise of its own (couplings.pair_within_classes)
+                yb = y[start : start + n]
+                batches.append((xb, pair_within_classes(pair, xb, eb, yb), yb))
+            else:
+                batches.append((xb, pair(xb, eb), None))
+        return batches
 
     def loss(
         self,

@@ -105,9 +105,11 @@ class Reflow(Method):
                 net.load_state_dict(weights)
         return TeacherPairs(e, x_hat)
 
-    def draw_batch(self, context: TeacherPairs, target, pair, n: int, generator: torch.Generator, labelled=False):
-        idx = torch.randint(0, len(context.e), (n,), generator=generator)
-        return context.x_hat[idx], context.e[idx], None
+    def draw_batches(
+        self, context: TeacherPairs, target, pair, n: int, count: int, generator: torch.Generator, labelled=False
+    ):
+        idx = torch.randint(0, len(context.e), (count, n), generator=generator)
+        return [(context.x_hat[rows], context.e[rows], None) for rows in idx]
 
     def loss(
         self,
