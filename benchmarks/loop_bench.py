@@ -8,6 +8,9 @@ at the app's default size: seconds per step of whole runs (the difference betwee
 steps, so start-up cancels) against seconds per bare step (loss, backward, optimiser step on a
 batch drawn beforehand). The loop's share is (whole - bare) / bare: drawing and pairing batches,
 the rollback copy, history, progress reports. Medians of interleaved rounds.
+
+"one draw a batch" rows call the target's sampler once per batch, as the loop did before it drew
+about training.DRAW_ROWS rows per call: the same process and rounds, so the two compare directly.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from meanflow import TrainConfig, get_target  # noqa: E402
+from meanflow import TrainConfig, get_target, training  # noqa: E402
 from meanflow.methods import build_network, get_method  # noqa: E402
 from meanflow.training import make_optimiser, run_training  # noqa: E402
 from meanflow.workers import WORKER_SWITCH_SECONDS  # noqa: E402
@@ -58,22 +61,27 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     sys.setswitchinterval(WORKER_SWITCH_SECONDS)  # as a worker process runs
-    configs = {
-        "flow matching": TrainConfig(method="flow-matching"),
-        "MeanFlow": TrainConfig(method="meanflow"),
-        "MeanFlow, indep.": TrainConfig(method="meanflow", coupling="independent"),
+    chunked = training.DRAW_ROWS
+    configs = {  # name: (config, rows per sampler call)
+        "flow matching": (TrainConfig(method="flow-matching"), chunked),
+        "flow matching, one draw a batch": (TrainConfig(method="flow-matching"), 1),
+        "MeanFlow": (TrainConfig(method="meanflow"), chunked),
+        "MeanFlow, one draw a batch": (TrainConfig(method="meanflow"), 1),
+        "MeanFlow, indep.": (TrainConfig(method="meanflow", coupling="independent"), chunked),
     }
     whole: dict = {k: [] for k in configs}
     bare: dict = {k: [] for k in configs}
     for _ in range(args.rounds):
-        for name, config in configs.items():
+        for name, (config, draw_rows) in configs.items():
+            training.DRAW_ROWS = draw_rows
             whole[name].append((whole_run(config, 1200) - whole_run(config, 200)) / 1000)
             bare[name].append(bare_steps(config, 300))
-    for name in configs:
+    training.DRAW_ROWS = chunked
+    for name, (config, _) in configs.items():
         w, b = statistics.median(whole[name]), statistics.median(bare[name])
         print(
-            f"{name:<14} whole run {w * 1e3:.2f} ms/step, bare step {b * 1e3:.2f} ms: loop {(w - b) / b:+.0%} "
-            f"({configs[name].coupling} pairing)"
+            f"{name:<32} whole run {w * 1e3:.2f} ms/step, bare step {b * 1e3:.2f} ms: loop {(w - b) / b:+.0%} "
+            f"({config.coupling} pairing)"
         )
     mf, fm, mf_plain = (statistics.median(whole[k]) for k in ("MeanFlow", "flow matching", "MeanFlow, indep."))
     print(f"whole runs: MeanFlow with its pairing / flow matching = {mf / fm:.2f}x")
