@@ -2,7 +2,7 @@
 
     python benchmarks/loop_bench.py [--rounds 5] [--batch 256 --hidden 128 --steps 1000]
 
-For flow matching (independent pairing) and MeanFlow (its default pairing, drawn one batch ahead,
+For flow matching (independent pairing) and MeanFlow (its default pairing, computed ahead in a thread,
 and independent pairing, which gives what the pairing costs a whole run), at the app's default
 size (or --batch, --hidden): seconds per step of whole runs (the difference between runs of
 200 + --steps and 200 steps, so start-up cancels) against seconds per bare step (loss, backward,

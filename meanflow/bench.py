@@ -186,7 +186,7 @@ def format_step_benchmark(result: dict) -> str:
     if result["pairing_share_of_meanflow_step"] is not None:
         lines.append(
             f"pairing share of a MeanFlow step: {result['pairing_share_of_meanflow_step']:.0%} "
-            "(in training it runs one batch ahead, beside the step, when a core is free)"
+            "(in training it runs ahead of the step, beside it, when a core is free)"
         )
     return "\n".join(lines)
 

@@ -11,8 +11,8 @@ serves. `minibatch_ot` therefore assigns within chunks of OT_CHUNK = 128 rows (r
 a chunk is a random minibatch of its own, as in the minibatch-OT literature): about a quarter of
 the cost, and, measured at a 60 s budget with 3 seeds, sharper one-step samples than whole-batch
 assignment, whose cost ate half the steps (benchmarks/RESULTS.md). The training loop draws and
-pairs each batch one step ahead in a thread of its own (training.Batches), so on a free core the
-assignment costs the step nothing. `exact_ot` keeps the whole-batch assignment (chunks of 512).
+pairs the next chunk of batches ahead in a thread of its own (training.Batches), so on a free core
+the assignment costs the step little. `exact_ot` keeps the whole-batch assignment (chunks of 512).
 """
 
 from __future__ import annotations
