@@ -331,7 +331,7 @@ def run_training(
     if resume is not None:
         restore_checkpoint(resume, net, optimiser, g)
         data.set_state(resume.tensors["rng_data"])
-        data_used = int(resume.tensors.get("rng_data_used", 0))
+        data_used = int(resume.tensors.get("rng_data_used", 0))  # 0 in checkpoints from before chunked draws
         method.load_context_tensors(context, {k[4:]: v for k, v in resume.tensors.items() if k.startswith("ctx.")})
         step, elapsed_before = resume.step, resume.elapsed
         history = History(resume.history, resume.pending)
@@ -348,7 +348,7 @@ def run_training(
         lambda gen: method.draw_batches(context, target, pair, config.batch, per_draw, gen, config.classes > 0),
         data,
         ahead=config.coupling != "independent",  # an assignment is worth a thread; a plain draw is not
-        used=data_used,
+        used=min(max(0, data_used), per_draw),  # a hand-edited checkpoint cannot index outside its chunk
     )
     try:
         start = time.perf_counter()
