@@ -70,3 +70,30 @@ def test_a_labelled_batch_is_paired_within_each_class():
         mine = {tuple(r) for r in e[rows].tolist()}
         assert {tuple(r) for r in paired[rows].tolist()} == mine
         torch.testing.assert_close(paired[rows], minibatch_ot(x[rows], e[rows]))
+
+
+@pytest.mark.parametrize("labelled", [False, True])
+def test_each_batch_of_a_chunked_draw_is_paired_on_its_own(labelled):
+    """Many batches come from one sampler call (training.Batches); pairing never crosses a batch: each
+    batch's noise is a permutation of the noise drawn for its rows, paired as that batch alone would be.
+    A batch of 200 is not a multiple of OT_CHUNK, so chunks of the whole draw would not line up."""
+    from meanflow.couplings import pair_within_classes
+    from meanflow.methods import get_method
+    from meanflow.targets import get_target
+
+    n, count, target = 200, 3, get_target("checkerboard")
+    batches = get_method("meanflow").draw_batches(
+        None, target, minibatch_ot, n, count, torch.Generator().manual_seed(4), labelled
+    )
+    g = torch.Generator().manual_seed(4)  # the same draws, unpaired
+    x, y = target.sample_labelled(n * count, g) if labelled else (target.sample_model(n * count, g), None)
+    e = torch.randn(n * count, 2, generator=g)
+    assert len(batches) == count
+    for b, (xb, eb, yb) in enumerate(batches):
+        rows = slice(b * n, (b + 1) * n)
+        torch.testing.assert_close(xb, x[rows])
+        alone = (
+            pair_within_classes(minibatch_ot, x[rows], e[rows], y[rows]) if labelled else minibatch_ot(x[rows], e[rows])
+        )
+        torch.testing.assert_close(eb, alone)
+        assert (yb is None) == (not labelled)
