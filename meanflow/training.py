@@ -180,12 +180,10 @@ class Batches:
         return item
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        skip = 0
-        if not self._chunk:  # the first chunk: on resume, its first `used` batches were trained on
-            skip, self._used = self._used, 0
-        while self._used >= len(self._chunk):
+        while self._used >= len(self._chunk):  # used up (or, on resume, the first chunk not yet drawn)
+            used = self._used - len(self._chunk)  # batches of the next chunk already trained on
             self._chunk, self._chunk_state = self._next_chunk()
-            self._used, skip = skip, 0
+            self._used = used
         batch = self._chunk[self._used]
         self._used += 1
         return batch
