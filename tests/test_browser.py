@@ -124,6 +124,43 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+# Streamlit's server (uvicorn, Streamlit 1.67) logs this chain when a browser leaves while its
+# websocket is still being accepted: the server library's race on a client leaving, not an error of
+# the app. Only that exact chain is taken out of the log; every other traceback still fails a test.
+CLIENT_LEFT = re.compile(
+    r"Exception in ASGI application\nTraceback \(most recent call last\):\n(?:  .*\n)*"
+    r"starlette\.websockets\.WebSocketDisconnected: WebSocket is not connected\. Need to call \"accept\" first\.\n"
+    r"\nDuring handling of the above exception, another exception occurred:\n\n"
+    r"Traceback \(most recent call last\):\n(?:  .*\n)*starlette\.websockets\.WebSocketDisconnected: .*\n"
+)
+
+
+def app_log(log: Path) -> str:
+    """A server log without Streamlit's own traceback for a browser that left mid-handshake (CLIENT_LEFT)."""
+    return CLIENT_LEFT.sub("", log.read_text())
+
+
+def test_only_the_client_left_chain_is_taken_out_of_a_server_log(tmp_path):
+    """The chain Streamlit's server logs for a browser leaving mid-handshake (as in a CI log) goes; an
+    app's traceback beside it stays."""
+    frames = '  File "starlette/websockets.py", line 131, in receive_bytes\n    raise WebSocketDisconnected(...)\n'
+    chain = (
+        "Exception in ASGI application\nTraceback (most recent call last):\n"
+        + frames
+        + 'starlette.websockets.WebSocketDisconnected: WebSocket is not connected. Need to call "accept" first.\n'
+        "\nDuring handling of the above exception, another exception occurred:\n\n"
+        "Traceback (most recent call last):\n"
+        + frames
+        + 'starlette.websockets.WebSocketDisconnected: Cannot call "send" once a close message has been sent.\n'
+    )
+    app_error = 'Traceback (most recent call last):\n  File "app_pages/train.py", line 1\nValueError: boom\n'
+    log = tmp_path / "server.log"
+    log.write_text("started\n" + chain + "  Stopping...\n")
+    assert "Traceback" not in app_log(log)
+    log.write_text("started\n" + chain + app_error + chain)
+    assert app_log(log) == "started\n" + app_error
+
+
 CANVAS = "iframe[data-ready='1']"  # Home's demo (meanflow/canvas.py), once it has drawn
 READY = f".js-plotly-plot, {CANVAS}"  # a page's first picture: a Plotly chart, or Home's canvas
 
@@ -176,7 +213,7 @@ def test_open_app_train_animate_compare(server, page):
     shot(page, "compare")
 
     assert "missing ScriptRunContext" not in log.read_text()
-    assert "Traceback" not in log.read_text()
+    assert "Traceback" not in app_log(log)
 
 
 def test_every_page_paints_without_errors(server, page):
@@ -204,7 +241,7 @@ def test_every_page_paints_without_errors(server, page):
     assert page.locator(".katex-error").count() == 0  # every formula parses
     shot(page, "page_learn")
     print("\nwarm first paint (s): " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
-    assert "Traceback" not in log.read_text()
+    assert "Traceback" not in app_log(log)
 
 
 def test_pages_answer_while_two_runs_train(server, page):
@@ -313,7 +350,7 @@ def test_a_killed_server_leaves_an_interrupted_run_that_resumes(tmp_path, browse
         context.close()
         proc.terminate()
         proc.wait(10)
-    assert "Traceback" not in log.read_text()
+    assert "Traceback" not in app_log(log)
 
 
 HOSTILE_NAME = (
@@ -377,7 +414,7 @@ def test_a_hostile_file_name_shows_as_text_everywhere(server, browser, tmp_path)
     page.wait_for_timeout(800)  # the expander opens with an animation
     shot(page, "hostile_name_library")
     other.close()
-    assert "Traceback" not in log.read_text()
+    assert "Traceback" not in app_log(log)
 
 
 @pytest.mark.slow
@@ -422,7 +459,7 @@ def test_each_session_has_its_own_share_of_the_line(tmp_path, browser):
         second.close()
         proc.terminate()
         proc.wait(10)
-    assert "Traceback" not in log.read_text()
+    assert "Traceback" not in app_log(log)
 
 
 PARTICLE_XY = """([nth, panel]) => {
@@ -459,7 +496,7 @@ def test_draw_a_target_and_train_on_it(server, page):
     shot(page, "drawn_target")
     page.get_by_role("button", name="Train", exact=True).click()
     expect(page.get_by_text("— done")).to_have_count(1, timeout=90_000)
-    assert "Traceback" not in log.read_text()
+    assert "Traceback" not in app_log(log)
 
 
 def test_colour_by_start_click_to_trace_and_take_the_movie_to_class(server, page, tmp_path):
@@ -504,7 +541,7 @@ def test_colour_by_start_click_to_trace_and_take_the_movie_to_class(server, page
             assert len(frames) == 64 and frames[0] == (400, 800, 3)
         assert path.stat().st_size < 5e6
         print(f"\n{kind}: {path.stat().st_size / 1e6:.2f} MB")
-    assert "Traceback" not in log.read_text()
+    assert "Traceback" not in app_log(log)
 
 
 def test_play_from_the_keyboard_and_a_projector_wide_window(server, browser):
@@ -539,4 +576,4 @@ def test_play_from_the_keyboard_and_a_projector_wide_window(server, browser):
             shot(page, f"w800_{path or 'home'}")
     finally:
         context.close()
-    assert "Traceback" not in log.read_text()
+    assert "Traceback" not in app_log(log)

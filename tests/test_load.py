@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_browser import CHROMIUM, LAUNCH_ARGS, browser, open_page, server, shot  # noqa: F401
+from tests.test_browser import CHROMIUM, LAUNCH_ARGS, app_log, browser, open_page, server, shot  # noqa: F401
 
 pytest.importorskip("playwright")
 from playwright.sync_api import expect
@@ -75,7 +75,7 @@ def test_four_sessions_train_and_animate_at_once(server, browser):  # noqa: F811
         f"server RSS (MB) start {rss[0]:.0f}, after training {rss[1]:.0f}, animating {rss[2]:.0f}"
     )
     assert not errors, errors
-    text = log.read_text()
+    text = app_log(log)
     assert "Traceback" not in text and "missing ScriptRunContext" not in text
 
 
@@ -144,4 +144,4 @@ def test_a_run_keeps_its_speed_while_four_sessions_poll_and_animate(browser, tmp
         f"ratio {loaded / quiet:.2f}; server CPU / worker CPU: {quiet_cpu:.1%} alone, {loaded_cpu:.1%} loaded"
     )
     assert quiet > 0 and loaded > 0 and not errors, errors
-    assert "Traceback" not in log.read_text()
+    assert "Traceback" not in app_log(log)
