@@ -4,6 +4,9 @@ import itertools
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import linear_sum_assignment
 
 from meanflow.couplings import EXACT_CHUNK, OT_CHUNK, exact_ot, get_coupling, independent, minibatch_ot
 
@@ -20,6 +23,25 @@ def test_minibatch_ot_is_the_optimal_permutation():
             for perm in itertools.permutations(range(6))
         )
         assert float((x - paired).pow(2).sum()) == pytest.approx(best, rel=1e-6)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), scale=st.floats(1e-3, 1e3), shift=st.floats(-1e3, 1e3), n=st.integers(2, 160))
+def test_the_reduced_costs_keep_the_optimal_assignment(seed, scale, shift, n):
+    """The solver is given each chunk's costs less row and column minima (couplings._reduced): the
+    pairing must still be a permutation whose total cost is the plain costs' optimum (scipy on the
+    unreduced matrix), for data far from the noise, tiny or huge, and chunks cut short."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 2, generator=g, dtype=torch.float64) * scale + shift
+    e = torch.randn(n, 2, generator=g, dtype=torch.float64)
+    paired = minibatch_ot(x, e)
+    assert sorted(map(tuple, paired.tolist())) == sorted(map(tuple, e.tolist()))
+    best = 0.0
+    for start in range(0, n, OT_CHUNK):
+        cost = torch.cdist(x[start : start + OT_CHUNK], e[start : start + OT_CHUNK]).pow(2).numpy()
+        rows, cols = linear_sum_assignment(cost)
+        best += float(cost[rows, cols].sum())
+    assert float((x - paired).pow(2).sum()) == pytest.approx(best, rel=1e-9)
 
 
 def test_ot_pairing_is_never_costlier_than_independent_and_whole_batch_is_best():
