@@ -28,7 +28,8 @@ def main() -> None:
     c1, c2, c3 = st.columns([2, 1, 1])
     entry = pickers.run_picker("Run", runs, key="field_run", where=c1)
     for setting in (T, R):  # on the sliders' grid, so a URL cannot ask for a time no slider can show
-        st.session_state[setting.key] = round(settings.seed(setting) / TIME_STEP) * TIME_STEP
+        on_grid = round(settings.seed(setting) / TIME_STEP) * TIME_STEP
+        st.session_state[setting.key] = round(on_grid, 6)  # 0.3, not 0.30000000000000004 (the URL shows it)
     t = settings.slider("t (1 = noise, 0 = data)", T, where=c2, step=TIME_STEP)
     st.session_state.field_r = min(st.session_state.field_r, t)
     r = (

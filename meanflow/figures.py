@@ -757,7 +757,7 @@ def study_bars(
         go.Bar(
             x=names,
             y=means,
-            error_y=dict(type="data", array=stds, visible=True),
+            error_y=dict(type="data", array=stds, visible=any(s > 0 for s in stds)),  # none for one seed
             marker_color=PARTICLE_COLOUR,
             name=metric,
         )

@@ -22,8 +22,9 @@ from pathlib import Path
 from . import runs
 from .config import FINISHED
 from .jobs import Engine, LimitError, Snapshot, new_owner
-from .methods import get_method
+from .methods import METHODS, get_method
 from .runs import RunError, RunInfo, SavedRun
+from .targets import target_names
 
 LIBRARY_MODES = ("private", "shared")
 
@@ -35,12 +36,26 @@ def library_mode() -> str:
 
 
 def run_label(info: RunInfo) -> str:
-    """'MeanFlow · checkerboard': how every page names a run (the target's name as the run folder says)."""
+    """'MeanFlow · checkerboard': how every page names a run (the target's name as the run folder says),
+    with the guidance trained into a class-conditional run where there is some ('· ω = 3')."""
     try:
         method = get_method(info.config.method).label
     except ValueError:
         method = info.config.method
-    return f"{method} · {info.target_name}"
+    omega = getattr(info.config.options, "guidance_scale", 1.0) if info.config.classes else 1.0
+    return f"{method} · {info.target_name}" + (f" · ω = {omega:g}" if omega != 1.0 else "")
+
+
+def _bundled_order(info: RunInfo) -> tuple:
+    """Unconditional runs first, then targets and methods in their registries' order: a page's first
+    pick is the plain MeanFlow checkerboard run and its first pair that and flow matching."""
+    targets, methods = target_names(), list(METHODS)
+    return (
+        bool(info.config.classes),
+        targets.index(info.target_name) if info.target_name in targets else len(targets),
+        methods.index(info.config.method) if info.config.method in methods else len(methods),
+        info.id,
+    )
 
 
 @dataclass(frozen=True)
@@ -277,7 +292,7 @@ class Session:
         if self.bundled_index is None:
             return []
         infos, _ = self.bundled_index.list()
-        infos = sorted(infos, key=lambda i: (i.target_name, i.config.method))
+        infos = sorted(infos, key=_bundled_order)
         return [RunEntry(f"bundled:{i.id}", f"{run_label(i)} (pretrained)", "bundled", i) for i in infos]
 
     def open_study(self, run_id: str, label: str) -> RunEntry | None:

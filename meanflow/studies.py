@@ -530,7 +530,11 @@ def paper_agreement(rows: list[dict], study: Study, metric: str = "hist_tv@1") -
         if r["cell"] == c.name and c.paper is not None and r.get(metric) is not None
     ]
     if len(pairs) < 2:
-        return "The paper has no comparable numbers for these rows."
+        return (
+            "The paper gives a number for only one of these rows, so there is no order to compare."
+            if pairs
+            else "The paper has no comparable numbers for these rows."
+        )
     best_paper = min(study.cells, key=lambda c: c.paper if c.paper is not None else math.inf).name
     best_2d = min((r for r in rows if r.get(metric) is not None), key=lambda r: r[metric])["cell"]
     rho = _spearman([p for p, _ in pairs], [m for _, m in pairs])

@@ -279,7 +279,8 @@ def point_cloud_target(
     if points.ndim != 2 or points.shape[1] != 2:
         raise TargetError(f"points must have shape (n, 2), got {points.shape}")
     if len(points) < MIN_POINTS:
-        raise TargetError(f"{name}: {len(points)} points; at least {MIN_POINTS} are needed")
+        count = f"{len(points)} point" + ("" if len(points) == 1 else "s")
+        raise TargetError(f"{name}: {count}; at least {MIN_POINTS} are needed")
     if not np.isfinite(points).all():
         raise TargetError(f"{name}: points contain NaN or infinite values; only finite numbers are accepted")
     if len(points) > MAX_POINTS:
@@ -426,6 +427,12 @@ def density_target(name: str, darkness: np.ndarray) -> Target:
     return point_cloud_target(name, points, weights[rows, cols], jitter=1.0)
 
 
+def _glyph(font, ch: str) -> tuple:
+    """What `font` draws for one character: its mask's size and pixels."""
+    mask = font.getmask(ch)
+    return mask.size, bytes(mask)
+
+
 def text_target(text: str) -> Target:
     """A target shaped like `text` (a few characters), rendered with the bundled font."""
     text = text.strip()
@@ -434,6 +441,13 @@ def text_target(text: str) -> Target:
     from PIL import Image, ImageDraw, ImageFont
 
     font = ImageFont.load_default(size=48)
+    missing = _glyph(font, "\ue000")  # a private-use character: the font's "no glyph" box
+    lacking = sorted({ch for ch in text if not ch.isspace() and _glyph(font, ch) == missing})
+    if lacking:
+        raise TargetError(
+            f"the bundled font has no letter for {' '.join(lacking)}; use plain Latin letters, digits and "
+            "punctuation (A-Z, a-z, 0-9, ?!&…)"
+        )
     left, top, right, bottom = font.getbbox(text)
     img = Image.new("L", (right - left + 8, bottom - top + 8), color=255)
     ImageDraw.Draw(img).text((4 - left, 4 - top), text, fill=0, font=font)

@@ -118,6 +118,21 @@ def test_bundled_runs_are_in_every_session(engine, tmp_path, mode):
     assert load_run(bundled[0].info.path).flow is not None
 
 
+def test_bundled_runs_open_on_the_plain_checkerboard_pair_and_name_their_guidance(engine, tmp_path):
+    """A page's first pick (and Compare's first pair) is unconditional MeanFlow then flow matching on the
+    first preset target, not a guidance run; a run trained with guidance says its omega in its label."""
+    from tests.test_app import ROOT
+
+    sess = Session(engine, RunIndex(tmp_path), RunIndex(ROOT / "assets" / "pretrained"), RunCache(2))
+    bundled = sess.bundled()
+    assert [e.key for e in bundled[:2]] == ["bundled:meanflow-checkerboard", "bundled:flow-matching-checkerboard"]
+    classes = [bool(e.info.config.classes) for e in bundled]
+    assert classes == sorted(classes)  # every class-conditional run after every unconditional one
+    by_key = {e.key: e.label for e in bundled}
+    assert by_key["bundled:guidance-meanflow-omega-3-8gaussians"] == "MeanFlow · 8gaussians · ω = 3 (pretrained)"
+    assert by_key["bundled:guidance-flow-matching-8gaussians"] == "Flow matching · 8gaussians (pretrained)"
+
+
 def test_a_bundled_ablation_run_is_listed_once_opened_and_only_by_its_id(engine, tmp_path):
     from tests.test_app import ROOT
 

@@ -111,6 +111,9 @@ def test_not_an_image_is_refused():
 def test_text_target_and_missing_file():
     x = text_target("Hi").sample(100, torch.Generator().manual_seed(6))
     assert x.shape == (100, 2)
+    assert text_target("a?b &c<~").sample(10, torch.Generator()).shape == (10, 2)  # punctuation has letters
+    with pytest.raises(TargetError, match="no letter for é 日"):  # would be drawn as the font's empty box
+        text_target("café 日")
     with pytest.raises(TargetError, match="not found"):
         target_from_file("/nonexistent/points.csv")
 

@@ -49,13 +49,19 @@ def cell_label(run_id: str) -> str:
     return "ablation run"
 
 
+def seeds_phrase(seeds: int) -> str:
+    """'mean ± std over 3 seeds', or 'one seed (no spread)'."""
+    return f"mean ± std over {seeds} seeds" if seeds > 1 else "one seed (no spread)"
+
+
 def table_frame(rows: list[dict], target: str, study: Study) -> pd.DataFrame:
     """The rows of one target as a table: each metric 'mean ± std' over seeds, the floors, the paper."""
     out = []
     for row in rows:
         if row["target"] != target:
             continue
-        line = {"cell": row["cell"], "seeds": row.get("seeds", 0), "steps": row.get("steps")}
+        steps = row.get("steps")  # a mean over seeds: whole steps are enough
+        line = {"cell": row["cell"], "seeds": row.get("seeds", 0), "steps": None if steps is None else round(steps)}
         for nfe in NFES:
             for metric, label in (("hist_tv", "TV"), ("sliced_w1", "W1"), ("in_support", "in cells")):
                 key = f"{metric}@{nfe}"
@@ -186,7 +192,7 @@ def study_view(study: Study, target: str, key: str, cells: list[str] | None = No
             mine,
             metric,
             floors[0] if floors else None,
-            title=f"{CHART_METRICS[metric]}: mean ± std over {max(r['seeds'] for r in mine)} seeds",
+            title=f"{CHART_METRICS[metric]}: " + seeds_phrase(max(r["seeds"] for r in mine)),
             metric_label=CHART_METRICS[metric],
         ),
         key=f"{key}_bars",
