@@ -81,11 +81,11 @@ def main() -> None:
         help="Colour each particle by where its noise started, to see which noise each map sends where.",
     )
     demo(target_name, bool(by_start))
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3, c4 = st.columns(4)  # short labels: a column is a quarter of the page, an eighth at 800 px
     c1.page_link("app_pages/train.py", label="Train your own", icon=":material/fitness_center:")
-    c2.page_link("app_pages/animate.py", label="Animate one step vs K steps", icon=":material/animation:")
-    c3.page_link("app_pages/compare.py", label="Compare methods and step counts", icon=":material/bar_chart:")
-    c4.page_link("app_pages/learn.py", label="How MeanFlow works", icon=":material/menu_book:")
+    c2.page_link("app_pages/animate.py", label="One step vs many", icon=":material/animation:")
+    c3.page_link("app_pages/compare.py", label="Compare methods", icon=":material/bar_chart:")
+    c4.page_link("app_pages/learn.py", label="How it works", icon=":material/menu_book:")
     server.warm()  # after the first paint: torch and the samplers import in a thread,
     server.session()  # the engine and its workers start, the URL's runs are found
 

@@ -230,13 +230,18 @@ def run_panel(sess, entry, full: bool) -> None:
     if snap is not None and snap.state == "queued":
         state = f"queued (position {snap.position} in the server's line)" if snap.position else "queued"
     message = snap.message if snap is not None and not entry.info.finished else entry.info.message
+    # A run that used its whole time budget ended as asked: 'done' here (its file keeps 'stopped', which
+    # the trainer also writes for a Stop), with "Train further" rather than "Resume".
+    budget_spent = entry.info.state == "stopped" and (entry.info.message or "").startswith("time budget")
+    if budget_spent:
+        state = "done"
     head, action = st.columns([5, 1])
     head.markdown(f"**{literal(entry.label)}** — {state}" + (f": {literal(message)}" if message else ""))
     if entry.running:
         action.button("Stop", key=f"stop_{entry.key}", on_click=sess.stop, args=(entry.key,))
     elif entry.info.resumable and entry.info.state in ("interrupted", "stopped"):
         action.button(
-            "Resume",
+            "Train further" if budget_spent else "Resume",
             key=f"resume_{entry.key}",
             on_click=_resume,
             args=(sess, entry.key),

@@ -168,6 +168,22 @@ def test_pages_without_runs_point_to_train(app, monkeypatch):
         assert any("No trained run yet" in i.value for i in app.info)
 
 
+def test_a_run_that_spends_its_time_budget_reads_done_and_offers_to_train_further(app):
+    """The trainer writes 'stopped' for a spent budget as for a Stop; the page tells them apart."""
+    app.switch_page("app_pages/train.py").run()
+    app.multiselect(key="methods").set_value(["flow-matching"])
+    app.slider(key="seconds").set_value(5)
+    app.number_input(key="steps").set_value(10**6)
+    app.select_slider(key="hidden").set_value(32)
+    app.button(key="launch").click().run()
+    (entry,) = wait_for_runs(app, 1)
+    assert entry.info.state == "stopped" and entry.info.message.startswith("time budget of 5 s")
+    app.run()
+    assert not app.exception
+    assert any("— done: time budget of 5 s reached" in m.value for m in app.markdown)
+    assert [b.label for b in app.button if b.key == f"resume_{entry.key}"] == ["Train further"]
+
+
 def test_a_diverging_run_says_so_and_a_stopped_run_stays_usable(app):
     """lr 1e4 ends as 'diverged at step N' on the page; a run stopped midway animates and compares."""
     app.switch_page("app_pages/train.py").run()
