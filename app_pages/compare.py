@@ -72,10 +72,10 @@ def methods_mode() -> None:
     """The method zoo on one target: the study table (mean ± std over seeds), bars, a grid of samples
     per method x NFE and quality against NFE, from the bundled runs (or this session's live sweep)."""
     study = STUDIES["methods"]
-    c1, c2, c3 = st.columns([1, 2, 1])
-    target = settings.segmented("Target", ZOO_TARGET, where=c1) or server.SEED_TARGETS[0]
-    chosen = settings.multiselect("Methods", ZOO_METHODS, where=c2, format_func=lambda m: METHODS[m].label)
-    nfes = tuple(sorted(settings.multiselect("Steps (NFE)", ZOO_NFE, where=c3)))
+    target = settings.segmented("Target", ZOO_TARGET) or server.SEED_TARGETS[0]  # a row of its own: never clipped
+    c1, c2 = st.columns([3, 1])
+    chosen = settings.multiselect("Methods", ZOO_METHODS, where=c1, format_func=lambda m: METHODS[m].label)
+    nfes = tuple(sorted(settings.multiselect("Steps (NFE)", ZOO_NFE, where=c2)))
     if not chosen or not nfes:
         st.info("Pick at least one method and one step count.")
         return

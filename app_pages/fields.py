@@ -50,24 +50,27 @@ def main() -> None:
         fig = figures.velocity_field_figure(
             points,
             velocity_field(saved.flow, points, t, t),
-            f"instantaneous field {name} at t = {t:.2f}",
+            f"{name} at t = {t:.2f}",  # short titles: a panel is half the page, a quarter of it at 800 px
             bounds=bounds,
             reference=reference,
         )
         st.plotly_chart(fig, key="instant", width="stretch")
-        st.caption("Where a particle at z is heading at time t. Sampling follows these arrows backwards in time.")
+        st.caption(
+            "The instantaneous field: where a particle at z is heading at time t. Sampling follows these "
+            "arrows backwards in time."
+        )
     with right:
         if r < t - TIME_STEP / 2:
             if learns_average:
                 avg = velocity_field(saved.flow, points, r, t)
-                title = f"average field u(z, r, t), r = {r:.2f}, t = {t:.2f} (learned)"
+                title = f"u(z, r, t), r = {r:.2f}, t = {t:.2f}"
                 note = (
-                    f"{literal(entry.label)} gives the average velocity over [r, t] directly: "
-                    "one jump z_r = z_t − (t − r) u."
+                    f"The average field, learned: {literal(entry.label)} gives the average velocity over [r, t] "
+                    "directly: one jump z_r = z_t − (t − r) u."
                 )
             else:
                 avg = integrated_average_velocity(saved.flow, points, r, t)
-                title = f"average field over [{r:.2f}, {t:.2f}] (32 Euler steps)"
+                title = f"v averaged over [{r:.2f}, {t:.2f}]"
                 note = (
                     "Flow matching has no average field of its own: this one is measured by integrating v in "
                     "32 small steps — what MeanFlow learns to give in one evaluation."
