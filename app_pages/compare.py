@@ -127,7 +127,8 @@ def grid_and_chart(chosen: list[str], target: str, nfes: tuple[int, ...]) -> Non
         width="stretch",
     )
     table = table.assign(run=[get_method(m).label for m in table["method"]])
-    st.plotly_chart(figures.quality_chart(table, "hist_tv", "hist_tv_floor"), key="zoo_chart", width="stretch")
+    chart = figures.quality_chart(table, "hist_tv", "hist_tv_floor", label=METRICS["hist_tv"])
+    st.plotly_chart(chart, key="zoo_chart", width="stretch")
     st.caption("Samples and the chart: one run per method (seed 0), 2,000 samples per cell.")
 
 
@@ -192,7 +193,7 @@ def main() -> None:
         "catch blur. Read them together."
     )
     st.dataframe(
-        table,
+        table.dropna(axis=1, how="all"),  # no empty column (in cells, for a target without cells)
         width="stretch",
         hide_index=True,
         column_config={
@@ -201,7 +202,7 @@ def main() -> None:
     )
     available = [m for m in METRICS if m in table and table[m].notna().any()]
     metric = st.radio("Chart", available, format_func=METRICS.get, horizontal=True, key="cmp_metric")
-    chart = figures.quality_chart(table, metric, f"{metric}_floor")
+    chart = figures.quality_chart(table, metric, f"{metric}_floor", label=METRICS[metric])
     st.plotly_chart(chart, key="quality_chart", width="stretch")
     st.download_button(
         "Metrics (CSV)",

@@ -86,7 +86,13 @@ def main() -> None:
         key="guidance_grid",
         width="stretch",
     )
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    three = st.column_config.NumberColumn(format="%.3f")  # 1.000 beside 0.996, not 1
+    st.dataframe(
+        pd.DataFrame(rows),
+        hide_index=True,
+        width="stretch",
+        column_config={c: three for c in ("class accuracy", "class TV", "floor")},
+    )
     st.caption(
         f"{PER_CLASS // 2} samples per panel. A MeanFlow row needs a run per omega (guidance is trained "
         "in); flow matching's rows come from one run. Mean and spread over seeds: benchmarks/RESULTS.md "

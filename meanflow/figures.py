@@ -699,11 +699,15 @@ def loss_curves(
     return fig
 
 
-def quality_chart(table, metric: str, floor_column: str | None, height: int = 320) -> go.Figure:
+def quality_chart(
+    table, metric: str, floor_column: str | None, height: int = 320, label: str | None = None
+) -> go.Figure:
     """metric against NFE, one line per run, and the mean of floor_column as a dashed 'noise floor'.
 
-    table: a pandas DataFrame with columns run (str), nfe (int), metric and, if given, floor_column.
+    table: a pandas DataFrame with columns run (str), nfe (int), metric and, if given, floor_column;
+    label: the metric's name for a reader ('Histogram TV'), in the title and on the axis.
     """
+    label = label or metric
     fig = go.Figure()
     for run, rows in table.groupby("run", sort=False):
         rows = rows.sort_values("nfe")
@@ -730,9 +734,9 @@ def quality_chart(table, metric: str, floor_column: str | None, height: int = 32
         template=TEMPLATE,
         height=height,
         margin=MARGIN,
-        title=dict(text=f"{metric} by steps"),
+        title=dict(text=f"{label} by step count"),
         xaxis=dict(title="NFE (network evaluations)", type="log", tickvals=nfe, ticktext=[str(v) for v in nfe]),
-        yaxis_title=metric,
+        yaxis_title=label,
     )
     return fig
 

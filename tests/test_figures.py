@@ -219,6 +219,8 @@ def test_quality_chart_one_line_per_run_and_a_floor():
     assert floor.y0 == floor.y1 == pytest.approx(0.05) and floor.line.dash == "dash"
     assert list(fig.layout.xaxis.tickvals) == [1, 4] and fig.layout.yaxis.title.text == "hist_tv"
     assert len(quality_chart(table, "hist_tv", None).layout.shapes) == 0
+    named = quality_chart(table, "hist_tv", None, label="Histogram TV")
+    assert named.layout.yaxis.title.text == "Histogram TV" and named.layout.title.text == "Histogram TV by step count"
 
 
 def test_every_builder_round_trips_through_json(panels):
