@@ -132,11 +132,17 @@ def main() -> None:
             st.markdown(f"**{literal(title)}**")
             if saved.flow.classes and label is not None:
                 st.caption("Metrics against the whole target: one class covers only its part of it.")
-            m1, m2, m3 = st.columns(3)
-            m1.metric("Sliced W1 (global)", f"{q.sliced_w1:.3f}", help=f"noise floor {q.sliced_w1_floor:.3f}")
-            m2.metric("Histogram TV (local)", f"{q.hist_tv:.3f}", help=f"noise floor {q.hist_tv_floor:.3f}")
+            numbers = st.container(horizontal=True, gap="medium")  # wraps on a narrow page, never truncates
+            numbers.metric(
+                "Sliced W1 (global)", f"{q.sliced_w1:.3f}", help=f"noise floor {q.sliced_w1_floor:.3f}", width="content"
+            )
+            numbers.metric(
+                "Histogram TV (local)", f"{q.hist_tv:.3f}", help=f"noise floor {q.hist_tv_floor:.3f}", width="content"
+            )
             if q.in_support is not None:
-                m3.metric("In cells", f"{q.in_support:.0%}", help=f"noise floor {q.in_support_floor:.0%}")
+                numbers.metric(
+                    "In cells", f"{q.in_support:.0%}", help=f"noise floor {q.in_support_floor:.0%}", width="content"
+                )
             st.caption(f"floors at n = {q.n}: W1 {q.sliced_w1_floor:.3f}, TV {q.hist_tv_floor:.3f}")
             st.download_button(
                 "Samples (CSV)",

@@ -72,10 +72,10 @@ def methods_mode() -> None:
     """The method zoo on one target: the study table (mean ± std over seeds), bars, a grid of samples
     per method x NFE and quality against NFE, from the bundled runs (or this session's live sweep)."""
     study = STUDIES["methods"]
-    target = settings.segmented("Target", ZOO_TARGET) or server.SEED_TARGETS[0]  # a row of its own: never clipped
-    c1, c2 = st.columns([3, 1])
-    chosen = settings.multiselect("Methods", ZOO_METHODS, where=c1, format_func=lambda m: METHODS[m].label)
-    nfes = tuple(sorted(settings.multiselect("Steps (NFE)", ZOO_NFE, where=c2)))
+    # a row each: eight method chips, and step chips, stay readable on a narrow page
+    target = settings.segmented("Target", ZOO_TARGET) or server.SEED_TARGETS[0]
+    chosen = settings.multiselect("Methods", ZOO_METHODS, format_func=lambda m: METHODS[m].label)
+    nfes = tuple(sorted(settings.multiselect("Steps (NFE)", ZOO_NFE)))
     if not chosen or not nfes:
         st.info("Pick at least one method and one step count.")
         return
