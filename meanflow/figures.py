@@ -662,6 +662,8 @@ def loss_curves(
             continue
         colour = palette[i % len(palette)]
         step, y = np.asarray(history["step"], dtype=np.float64), np.asarray(history[column], dtype=np.float64)
+        if not np.isfinite(y).any():  # a run that diverged before its first logged value
+            continue
         fig.add_trace(
             go.Scatter(
                 x=step,
@@ -686,7 +688,9 @@ def loss_curves(
             )
         )
     if not fig.data:
-        fig.add_annotation(text="no steps yet", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+        rows = any(len(h) for h in histories.values())
+        text = f"no finite {column} to draw (the run diverged)" if rows else "no steps yet"
+        fig.add_annotation(text=_text(text), showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
     fig.update_layout(
         template=TEMPLATE,
         height=height,

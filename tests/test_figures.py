@@ -201,6 +201,8 @@ def test_loss_curves_raw_and_smoothed_per_run_and_empty_history():
     assert loss_curves({"a": h}, column="mse", log_y=False).layout.yaxis.title.text == "mse"
     empty = loss_curves({"empty": empty_history()})
     assert len(empty.data) == 0 and empty.layout.annotations[0].text == "no steps yet"
+    diverged = loss_curves({"d": history_from_rows([(1, float("nan"), 0.0, 0.0, 0.0)])})
+    assert len(diverged.data) == 0 and "diverged" in diverged.layout.annotations[0].text
 
 
 def test_quality_chart_one_line_per_run_and_a_floor():
