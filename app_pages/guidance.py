@@ -94,8 +94,9 @@ def main() -> None:
         column_config={c: three for c in ("class accuracy", "class TV", "floor")},
     )
     st.caption(
-        f"{PER_CLASS // 2} samples per panel. A MeanFlow row needs a run per omega (guidance is trained "
-        "in); flow matching's rows come from one run. Mean and spread over seeds: benchmarks/RESULTS.md "
+        f"{PER_CLASS // 2} samples per panel. omega is the guidance scale trained into MeanFlow's target, "
+        "so a MeanFlow row needs a run per omega; w is flow matching's classifier-free guidance scale, applied "
+        "when sampling, so its rows come from one run. Mean and spread over seeds: benchmarks/RESULTS.md "
         "(`python -m meanflow bench --guidance`)."
     )
     stored = studies.bundled("guidance")
