@@ -134,8 +134,7 @@ def rivals() -> None:
             f"**{method.label}** ([arXiv {method.arxiv}](https://arxiv.org/abs/{method.arxiv})): {method.summary}"
         )
         st.markdown(f"$$\n{method.loss_latex}\n$$")
-        jvp = "" if "JVP" in method.cost else (" Needs a JVP." if method.uses_jvp else " No JVP.")  # said once
-        st.caption(f"Per training step: {method.cost}.{jvp}")
+        st.caption(f"Per training step: {method.cost}.")  # each method's cost says whether it needs a JVP
         st.page_link(
             "app_pages/compare.py",
             label=f"Compare {method.label} with MeanFlow",

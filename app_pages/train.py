@@ -230,9 +230,9 @@ def run_panel(sess, entry, full: bool) -> None:
     if snap is not None and snap.state == "queued":
         state = f"queued (position {snap.position} in the server's line)" if snap.position else "queued"
     message = snap.message if snap is not None and not entry.info.finished else entry.info.message
-    # A run that used its whole time budget ended as asked: 'done' here (its file keeps 'stopped', which
-    # the trainer also writes for a Stop), with "Train further" rather than "Resume".
-    budget_spent = entry.info.state == "stopped" and (entry.info.message or "").startswith("time budget")
+    # A run that used its whole time budget ended as asked: 'done' here (its file keeps 'stopped'), with
+    # "Train further" rather than "Resume".
+    budget_spent = entry.info.spent_its_time_budget
     if budget_spent:
         state = "done"
     head, action = st.columns([5, 1])

@@ -88,6 +88,13 @@ class RunInfo:
         return (self.path / CHECKPOINT_FILE).is_file()
 
     @property
+    def spent_its_time_budget(self) -> bool:
+        """Ended because its time budget ran out: the trainer writes 'stopped' for that as for a Stop."""
+        return (
+            self.state == "stopped" and self.config.max_seconds is not None and self.elapsed >= self.config.max_seconds
+        )
+
+    @property
     def resumable(self) -> bool:
         """An interrupted run, or one that failed or stopped with a checkpoint, can continue."""
         return self.state in ("interrupted", "failed", "stopped", "done") and self.has_checkpoint

@@ -203,6 +203,8 @@ def test_a_diverging_run_says_so_and_a_stopped_run_stays_usable(app):
     app.run()
     app.button(key=f"stop_{running.key}").click().run()
     assert sess.engine.wait(running.id, 30).state == "stopped"
+    app.run()
+    assert [b.label for b in app.button if b.key == f"resume_{running.key}"] == ["Resume"]  # stopped, not spent
     app.switch_page("app_pages/animate.py").run()
     app.selectbox(key="anim_left_run").set_value(running.key).run()
     assert not app.exception and len(charts(app)) == 1

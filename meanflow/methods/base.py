@@ -131,7 +131,6 @@ class Method:
     arxiv: ClassVar[str]  # arXiv id of the paper
     options: ClassVar[type]  # frozen dataclass of the method's options (fields made with config.option)
     default_coupling: ClassVar[str] = "independent"
-    uses_jvp: ClassVar[bool] = False  # whether a training step needs a Jacobian-vector product
     conditional: ClassVar[bool] = False  # whether it trains class-conditional models (models.Conditioned)
     cost: ClassVar[str] = ""  # what one training step costs beyond flow matching's, in words
     loss_latex: ClassVar[str] = ""  # the loss in the app's notation, for Learn

@@ -43,7 +43,7 @@ class FlowMatching(Method):
     # The textbook baseline, whose one-step collapse the app shows; minibatch-ot is an option.
     default_coupling = "independent"
     conditional = True
-    cost = "the reference: one forward and one backward"
+    cost = "the reference: one forward and one backward; no JVP"
     loss_latex = r"\big\lVert v_\theta(z_t, t) - (e - x)\big\rVert^2"
 
     def loss(

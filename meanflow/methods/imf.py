@@ -49,7 +49,6 @@ class ImprovedMeanFlow(Method):
     arxiv = "2512.02012"
     options = ImprovedMeanFlowOptions
     default_coupling = "minibatch-ot"  # MeanFlow's pairing, so the comparison isolates the objective
-    uses_jvp = True
     cost = "MeanFlow's JVP plus one forward pass without gradient (the tangent u(z, t, t))"
     loss_latex = (
         r"\big\lVert u_\theta(z_t, r, t) + (t - r)\,\mathrm{sg}\big(\tfrac{d}{dt}u_\theta\big|_{\hat v}\big)"

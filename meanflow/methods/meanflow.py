@@ -153,7 +153,6 @@ class MeanFlow(Method):
     arxiv = "2505.13447"
     options = MeanFlowOptions
     default_coupling = "minibatch-ot"  # straighter flows for the one-step jump (see couplings.py)
-    uses_jvp = True
     conditional = True
     cost = "one JVP (an exact tangent pass, about one extra forward) beside the forward and backward"
     loss_latex = (

@@ -64,7 +64,7 @@ class Reflow(Method):
     options = ReflowOptions
     default_coupling = "independent"  # the teacher's pairs are the coupling; no other pairing applies
     cost = (
-        "flow matching's step; before training, the teacher's ODE for every pair (steps x pairs forward "
+        "flow matching's step, no JVP; before training, the teacher's ODE for every pair (steps x pairs forward "
         "passes), and the teacher's own training"
     )
     loss_latex = r"\big\lVert v_\theta(z_t, t) - (e - \hat x)\big\rVert^2,\ \hat x = \mathrm{ODE}_{\mathrm{teacher}}(e)"
