@@ -32,8 +32,11 @@ format: $(DEV_STAMP)
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): requirements.txt | $(VENV)/bin/python
+# The requirements, then this checkout as an editable package (`meanflow` importable from anywhere, the
+# `meanflow` command on the venv's PATH; no sys.path patching in tests or scripts).
+$(STAMP): requirements.txt pyproject.toml | $(VENV)/bin/python
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
 $(DEV_STAMP): requirements-dev.txt $(STAMP)

@@ -1,17 +1,11 @@
 """Shared fixtures: small seeded configs, and one local job engine per test module."""
 
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from meanflow.config import TrainConfig  # noqa: E402
+from meanflow.config import TrainConfig
 
 
 @pytest.fixture(autouse=True)
