@@ -7,7 +7,7 @@ directly, without this navigation, and list every file of the folder as a page.
 
 import streamlit as st
 
-from meanflow.paths import assets_dir
+from meanflow.core.paths import assets_dir
 
 # The icon is a file of ours: a Material icon here would make every browser fetch it from Google's servers.
 st.set_page_config(page_title="MeanFlow playground", page_icon=str(assets_dir() / "icon.png"), layout="wide")

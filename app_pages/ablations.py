@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from meanflow.studies import STUDIES
-from meanflow.targets import get_target
-from meanflow.text import literal
+from meanflow.core.targets import get_target
+from meanflow.core.text import literal
+from meanflow.lab.studies import STUDIES
 from ui import server, settings, studies
 
 SHOWN = tuple(name for name in STUDIES if name != "guidance")  # guidance has a page of its own

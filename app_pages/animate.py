@@ -6,9 +6,10 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from meanflow import export, figures, sample
-from meanflow.sampling import samples_csv
-from meanflow.text import literal
+from meanflow import sample
+from meanflow.core.sampling import samples_csv
+from meanflow.core.text import literal
+from meanflow.views import export, figures
 from ui import downloads, keyboard, pickers, settings
 
 STEP_CHOICES = (1, 2, 4, 8, 16, 32)

@@ -4,12 +4,13 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from meanflow import figures, get_method, sample
-from meanflow.guidance import steps_for
-from meanflow.methods import METHODS
-from meanflow.studies import STUDIES
-from meanflow.targets import get_target
-from meanflow.text import literal
+from meanflow import get_method, sample
+from meanflow.core.methods import METHODS
+from meanflow.core.targets import get_target
+from meanflow.core.text import literal
+from meanflow.lab.guidance import steps_for
+from meanflow.lab.studies import STUDIES
+from meanflow.views import figures
 from ui import downloads, pickers, server, settings, studies
 
 NFE = settings.Setting("cmp_nfe", [1, 2, 4, 8, 16, 32], choices=(1, 2, 4, 8, 16, 32), multi=True)

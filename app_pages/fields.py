@@ -3,9 +3,9 @@
 import numpy as np
 import streamlit as st
 
-from meanflow import figures
-from meanflow.sampling import integrated_average_velocity, velocity_field
-from meanflow.text import literal
+from meanflow.core.sampling import integrated_average_velocity, velocity_field
+from meanflow.core.text import literal
+from meanflow.views import figures
 from ui import downloads, pickers, settings
 
 GRID = 21  # arrows per side

@@ -5,10 +5,10 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from meanflow import figures
-from meanflow.guidance import PER_CLASS, SCALES
-from meanflow.targets import get_target
-from meanflow.text import literal
+from meanflow.core.targets import get_target
+from meanflow.core.text import literal
+from meanflow.lab.guidance import PER_CLASS, SCALES
+from meanflow.views import figures
 from ui import pickers, server, settings, studies
 
 LABELLED = ("8gaussians", "moons", "checkerboard")

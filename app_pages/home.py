@@ -1,15 +1,15 @@
 """Home: MeanFlow in three sentences and a live-looking demo of the bundled pretrained runs.
 
-The demo is precomputed by `make assets` (meanflow.demo, assets/home.npz), so the first page paints
+The demo is precomputed by `make assets` (meanflow.views.demo, assets/home.npz), so the first page paints
 without torch or a network; the server warms the rest while the visitor reads.
 """
 
 import streamlit as st
 
-from meanflow.canvas import particle_animation_html
-from meanflow.demo import DEMO_FILE, read_demo
-from meanflow.figures import start_colours
-from meanflow.paths import assets_dir
+from meanflow.core.paths import assets_dir
+from meanflow.views.canvas import particle_animation_html
+from meanflow.views.demo import DEMO_FILE, read_demo
+from meanflow.views.figures import start_colours
 from ui import server, settings
 
 HOME_TARGET = settings.Setting("home_target", server.SEED_TARGETS[0], choices=server.SEED_TARGETS)

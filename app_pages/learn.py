@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from meanflow.methods import METHODS
+from meanflow.core.methods import METHODS
 
 
 def section(title: str, body: str, page: str | None = None, link: str = "") -> None:

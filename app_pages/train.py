@@ -5,13 +5,14 @@ from dataclasses import fields
 
 import streamlit as st
 
-from meanflow import LimitError, TrainConfig, figures
-from meanflow.config import compute_budget, empty_history
-from meanflow.couplings import COUPLINGS
-from meanflow.couplings import LABELS as COUPLING_NAMES
-from meanflow.methods import METHODS
-from meanflow.runs import RunError, read_history
-from meanflow.text import literal
+from meanflow import LimitError, TrainConfig
+from meanflow.core.config import compute_budget, empty_history
+from meanflow.core.couplings import COUPLINGS
+from meanflow.core.couplings import LABELS as COUPLING_NAMES
+from meanflow.core.methods import METHODS
+from meanflow.core.runs import RunError, read_history
+from meanflow.core.text import literal
+from meanflow.views import figures
 from ui import downloads, pickers, server, settings
 from ui.settings import Setting
 

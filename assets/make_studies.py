@@ -27,11 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from meanflow import get_target  # noqa: E402
-from meanflow.demo import DEMO_FILE, write_demo  # noqa: E402
-from meanflow.guidance import format_guidance, guidance_rows  # noqa: E402
-from meanflow.jobs import engine_from_env  # noqa: E402
-from meanflow.runs import CHECKPOINT_FILE, CONFIG_FILE, WEIGHTS_FILE, set_shared  # noqa: E402
-from meanflow.studies import STUDIES, Budget, Sweep, format_table, save_study, study_record  # noqa: E402
+from meanflow.core.runs import CHECKPOINT_FILE, CONFIG_FILE, WEIGHTS_FILE, set_shared  # noqa: E402
+from meanflow.engine.jobs import engine_from_env  # noqa: E402
+from meanflow.lab.guidance import format_guidance, guidance_rows  # noqa: E402
+from meanflow.lab.studies import STUDIES, Budget, Sweep, format_table, save_study, study_record  # noqa: E402
+from meanflow.views.demo import DEMO_FILE, write_demo  # noqa: E402
 
 OUT = ROOT / "assets"
 STUDY_RUNS = OUT / "studies" / "runs"

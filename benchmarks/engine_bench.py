@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from meanflow import TrainConfig, get_target  # noqa: E402
-from meanflow.jobs import Engine  # noqa: E402
-from meanflow.workers import LocalPool, RayPool  # noqa: E402
+from meanflow.engine.jobs import Engine  # noqa: E402
+from meanflow.engine.workers import LocalPool, RayPool  # noqa: E402
 
 BASE = TrainConfig(hidden=64, depth=3)  # a small default-style net: the engine's overhead is what is measured
 

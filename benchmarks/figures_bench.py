@@ -19,8 +19,9 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from meanflow import Flow, TrainConfig, figures, list_runs, load_run, sample  # noqa: E402
-from meanflow.methods import build_network  # noqa: E402
+from meanflow import Flow, TrainConfig, list_runs, load_run, sample  # noqa: E402
+from meanflow.core.methods import build_network  # noqa: E402
+from meanflow.views import figures  # noqa: E402
 
 
 def flows() -> dict[str, Flow]:

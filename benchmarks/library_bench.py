@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from meanflow import TrainConfig  # noqa: E402
-from meanflow.runs import save_result, set_shared  # noqa: E402
-from meanflow.targets import point_cloud_target  # noqa: E402
-from meanflow.training import train  # noqa: E402
+from meanflow.core.runs import save_result, set_shared  # noqa: E402
+from meanflow.core.targets import point_cloud_target  # noqa: E402
+from meanflow.core.training import train  # noqa: E402
 
 
 def rss_mb(pid: int) -> float:

@@ -28,10 +28,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from meanflow import TrainConfig, get_target, training  # noqa: E402
-from meanflow.methods import build_network, get_method  # noqa: E402
-from meanflow.training import make_optimiser, run_training  # noqa: E402
-from meanflow.workers import WORKER_SWITCH_SECONDS  # noqa: E402
+from meanflow import TrainConfig, get_target  # noqa: E402
+from meanflow.core import training  # noqa: E402
+from meanflow.core.methods import build_network, get_method  # noqa: E402
+from meanflow.core.training import make_optimiser, run_training  # noqa: E402
+from meanflow.engine.workers import WORKER_SWITCH_SECONDS  # noqa: E402
 
 
 def whole_run(config: TrainConfig, steps: int) -> float:

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from meanflow import get_target  # noqa: E402
-from meanflow.couplings import OT_CHUNK, _costs, _reduced  # noqa: E402
+from meanflow.core.couplings import OT_CHUNK, _costs, _reduced  # noqa: E402
 
 CHUNKS = 64
 

@@ -21,7 +21,7 @@ TV, IN_CELLS = 0.15, 0.90
 
 
 def first_time(previews: list[tuple[float, object]], target) -> float | None:
-    from meanflow.metrics import Evaluator
+    from meanflow.core.metrics import Evaluator
 
     evaluator = Evaluator(target, 10_000, torch.Generator().manual_seed(99))
     for seconds, points in previews:
@@ -32,9 +32,9 @@ def first_time(previews: list[tuple[float, object]], target) -> float | None:
 
 
 def run_current(seed: int, seconds: float, coupling: str | None) -> list:
-    from meanflow.config import TrainConfig
-    from meanflow.targets import get_target
-    from meanflow.training import run_training
+    from meanflow.core.config import TrainConfig
+    from meanflow.core.targets import get_target
+    from meanflow.core.training import run_training
 
     previews = []
     config = TrainConfig(
@@ -49,7 +49,7 @@ def run_current(seed: int, seconds: float, coupling: str | None) -> list:
 
 
 def run_legacy(seed: int, seconds: float) -> list:
-    from meanflow.targets import get_target
+    from meanflow.core.targets import get_target
     from meanflow.trainer import TrainConfig, TrainingJob
 
     previews = []
@@ -76,10 +76,10 @@ def main() -> None:
     sys.path.insert(0, args.legacy or str(Path(__file__).resolve().parents[1]))
     torch.set_num_threads(1)
     if not args.legacy:
-        from meanflow.workers import WORKER_SWITCH_SECONDS
+        from meanflow.engine.workers import WORKER_SWITCH_SECONDS
 
         sys.setswitchinterval(WORKER_SWITCH_SECONDS)  # as a worker process runs (the old trainer set its own)
-    from meanflow.targets import get_target
+    from meanflow.core.targets import get_target
 
     times = []
     for seed in range(args.seeds):

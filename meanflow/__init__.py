@@ -8,15 +8,15 @@ use (PEP 562), so `import meanflow.figures` or `meanflow.config` does not pull i
 from importlib import import_module
 
 _HOMES = {
-    "config": ["HISTORY_COLUMNS", "TrainConfig"],
-    "jobs": ["Engine", "LimitError", "Snapshot", "engine_from_env"],
-    "library": ["RunCache", "RunEntry", "RunIndex", "Session"],
-    "methods": ["METHODS", "Method", "get_method"],
-    "metrics": ["Evaluator", "Quality", "evaluate"],
-    "models": ["MLP", "pick_device"],
-    "runs": ["RunError", "RunInfo", "SavedRun", "list_runs", "load_run", "read_info", "save_result"],
-    "sampling": ["Flow", "Trajectory", "sample", "time_grid"],
-    "targets": [
+    "core.config": ["HISTORY_COLUMNS", "TrainConfig"],
+    "engine.jobs": ["Engine", "LimitError", "Snapshot", "engine_from_env"],
+    "core.library": ["RunCache", "RunEntry", "RunIndex", "Session"],
+    "core.methods": ["METHODS", "Method", "get_method"],
+    "core.metrics": ["Evaluator", "Quality", "evaluate"],
+    "core.models": ["MLP", "pick_device"],
+    "core.runs": ["RunError", "RunInfo", "SavedRun", "list_runs", "load_run", "read_info", "save_result"],
+    "core.sampling": ["Flow", "Trajectory", "sample", "time_grid"],
+    "core.targets": [
         "Normaliser",
         "Target",
         "TargetError",
@@ -27,7 +27,7 @@ _HOMES = {
         "target_names",
         "text_target",
     ],
-    "training": ["Checkpoint", "RunResult", "run_training", "train"],
+    "core.training": ["Checkpoint", "RunResult", "run_training", "train"],
 }
 _WHERE = {name: module for module, names in _HOMES.items() for name in names}
 __all__ = sorted(_WHERE)

@@ -5,7 +5,7 @@ import time
 import pytest
 import torch
 
-from meanflow.config import TrainConfig
+from meanflow.core.config import TrainConfig
 
 
 @pytest.fixture(autouse=True)
@@ -29,8 +29,8 @@ def gen():
 @pytest.fixture(scope="module")
 def engine():
     """A job engine on two local worker processes, shared by a module's tests and closed after them."""
-    from meanflow.jobs import Engine
-    from meanflow.workers import LocalPool
+    from meanflow.engine.jobs import Engine
+    from meanflow.engine.workers import LocalPool
 
     eng = Engine(LocalPool(2))
     yield eng

@@ -217,9 +217,9 @@ def test_a_diverging_run_says_so_and_a_stopped_run_stays_usable(app):
 
 def test_a_shared_run_from_another_session_is_opened_from_the_library(app, tmp_path, tiny_config):
     """Shared runs stay out of the pickers until opened; broken folders are reported, not fatal."""
-    from meanflow.runs import save_result, set_shared
-    from meanflow.targets import get_target
-    from meanflow.training import train
+    from meanflow.core.runs import save_result, set_shared
+    from meanflow.core.targets import get_target
+    from meanflow.core.training import train
 
     path = save_result(
         tmp_path / "runs" / "earlier-run", tiny_config, get_target("moons"), train(tiny_config, get_target("moons"))
@@ -243,9 +243,9 @@ def test_a_shared_run_from_another_session_is_opened_from_the_library(app, tmp_p
 
 def test_a_run_link_opens_a_private_run_in_a_new_session(app, tmp_path, tiny_config):
     """Holding a run's id (a bookmark, a shared link) is enough to open it on any page."""
-    from meanflow.runs import save_result
-    from meanflow.targets import get_target
-    from meanflow.training import train
+    from meanflow.core.runs import save_result
+    from meanflow.core.targets import get_target
+    from meanflow.core.training import train
 
     save_result(
         tmp_path / "runs" / "20260101-000000-meanflow-cccccccccccccccccccccccc",
@@ -334,7 +334,7 @@ def test_guidance_page_points_to_training_when_it_has_no_conditional_runs(app, m
 
 def test_train_draws_a_target_from_the_link(app):
     """A drawing in the URL (as the canvas writes it) is the target: previewed, ready to train."""
-    from meanflow.targets import encode_shapes
+    from meanflow.core.targets import encode_shapes
 
     square = np.array([[0.1, 0.1], [0.5, 0.1], [0.5, 0.5], [0.1, 0.5]])
     app.query_params["target_source"] = "Draw"

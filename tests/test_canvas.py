@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-from meanflow.canvas import particle_animation_html
+from meanflow.views.canvas import particle_animation_html
 
 
 def canvas_data(html: str) -> dict:

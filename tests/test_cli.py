@@ -186,7 +186,7 @@ def test_an_oversized_npy_is_refused_from_its_header(tmp_path):
 
 
 def test_methods_lists_the_registry_and_train_takes_each_methods_flags(tmp_path):
-    from meanflow.methods import METHODS
+    from meanflow.core.methods import METHODS
 
     listing = run_cli("methods")
     assert listing.returncode == 0

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from meanflow import export, figures
+from meanflow.views import export, figures
 
 
 @pytest.fixture(scope="module")

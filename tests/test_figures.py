@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from meanflow.config import empty_history, history_from_rows
-from meanflow.figures import (
+from meanflow.core.config import empty_history, history_from_rows
+from meanflow.views.figures import (
     bounds_of,
     colour_key,
     loss_curves,

@@ -11,13 +11,13 @@ import pytest
 import torch
 
 from meanflow import get_target
-from meanflow.config import TrainConfig
-from meanflow.methods import get_method
-from meanflow.methods.meanflow import meanflow_loss
-from meanflow.metrics import ClassEvaluator
-from meanflow.models import MLP, Conditioned
-from meanflow.sampling import sample
-from meanflow.training import conditioned, train
+from meanflow.core.config import TrainConfig
+from meanflow.core.methods import get_method
+from meanflow.core.methods.meanflow import meanflow_loss
+from meanflow.core.metrics import ClassEvaluator
+from meanflow.core.models import MLP, Conditioned
+from meanflow.core.sampling import sample
+from meanflow.core.training import conditioned, train
 
 ROOT = Path(__file__).resolve().parents[1]
 MEANFLOW = get_method("meanflow")

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from meanflow import runs
-from meanflow.config import TrainConfig
-from meanflow.jobs import Engine, LimitError, memory_estimate
-from meanflow.targets import get_target, text_target
-from meanflow.training import train
-from meanflow.workers import LocalPool
+from meanflow.core import runs
+from meanflow.core.config import TrainConfig
+from meanflow.core.targets import get_target, text_target
+from meanflow.core.training import train
+from meanflow.engine.jobs import Engine, LimitError, memory_estimate
+from meanflow.engine.workers import LocalPool
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.slow  # worker processes, subprocesses or whole app runs: `make test-fast` skips them

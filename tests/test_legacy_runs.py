@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from meanflow.runs import load_run, read_info
+from meanflow.core.runs import load_run, read_info
 
 LEGACY = Path(__file__).resolve().parent / "data" / "legacy_runs"
 EXPECTED = json.loads((LEGACY / "expected.json").read_text())

@@ -5,10 +5,10 @@ from dataclasses import replace
 
 import pytest
 
-from meanflow.library import RunCache, RunIndex, Session
-from meanflow.runs import load_run, read_info, save_result, set_shared
-from meanflow.targets import get_target
-from meanflow.training import train
+from meanflow.core.library import RunCache, RunIndex, Session
+from meanflow.core.runs import load_run, read_info, save_result, set_shared
+from meanflow.core.targets import get_target
+from meanflow.core.training import train
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.slow  # worker processes, subprocesses or whole app runs: `make test-fast` skips them
@@ -82,7 +82,7 @@ def test_a_dropped_session_stops_its_runs(engine, tmp_path, tiny_config):
 
 def test_resume_continues_an_interrupted_run_to_its_end(engine, tmp_path, tiny_config):
     """A run whose job vanished (a server restart) lists as interrupted and resumes from its checkpoint."""
-    from meanflow import runs
+    from meanflow.core import runs
 
     cfg = replace(tiny_config, steps=200, checkpoint_seconds=1e-9)
     path = runs.create_run(

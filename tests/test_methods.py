@@ -5,12 +5,12 @@ import math
 import pytest
 import torch
 
-from meanflow.config import TrainConfig
-from meanflow.couplings import minibatch_ot
-from meanflow.methods import METHODS, build_network, get_method
-from meanflow.methods.base import adaptive_weighted, sample_r_t
-from meanflow.methods.flow_matching import flow_matching_loss
-from meanflow.methods.meanflow import MeanFlow, MeanFlowOptions, meanflow_loss, meanflow_target
+from meanflow.core.config import TrainConfig
+from meanflow.core.couplings import minibatch_ot
+from meanflow.core.methods import METHODS, build_network, get_method
+from meanflow.core.methods.base import adaptive_weighted, sample_r_t
+from meanflow.core.methods.flow_matching import flow_matching_loss
+from meanflow.core.methods.meanflow import MeanFlow, MeanFlowOptions, meanflow_loss, meanflow_target
 
 MF = MeanFlow()
 OPTIONS = MeanFlowOptions()
@@ -233,7 +233,7 @@ def _grid_batch(n=64, seed=11):
 def test_shortcut_smallest_step_is_the_flow_matching_input_and_two_steps_make_one():
     """The smallest step (1/128) is what flow matching trains ('d = 0' in the paper); with the exact
     flow as the model, the self-consistency target of step 2d is exactly the step 2d (paper Eq. 4, at t - d)."""
-    from meanflow.methods.shortcut import Shortcut, ShortcutOptions
+    from meanflow.core.methods.shortcut import Shortcut, ShortcutOptions
 
     method, options, oracle = Shortcut(), ShortcutOptions(), G.Oracle()
     z, _, t = _grid_batch()
@@ -248,8 +248,8 @@ def test_shortcut_smallest_step_is_the_flow_matching_input_and_two_steps_make_on
 
 
 def test_shortcut_sampler_with_the_exact_flow_lands_on_the_data_at_every_step_count():
-    from meanflow.methods.shortcut import ShortcutOptions
-    from meanflow.sampling import Flow, integrate
+    from meanflow.core.methods.shortcut import ShortcutOptions
+    from meanflow.core.sampling import Flow, integrate
 
     e = torch.randn(200, 2, generator=torch.Generator().manual_seed(12), dtype=torch.float64)
     for k in (1, 2, 4, 8, 32):
@@ -260,7 +260,7 @@ def test_shortcut_sampler_with_the_exact_flow_lands_on_the_data_at_every_step_co
 def test_alphaflow_is_trajectory_flow_matching_at_alpha_1_and_tends_to_meanflow():
     """alpha = 1: the target is v and the network is not called; alpha -> 0: (target - u) / alpha tends
     to MeanFlow's target minus u, at rate O(alpha) (the paper's Theorem 1)."""
-    from meanflow.methods.alphaflow import alphaflow_target
+    from meanflow.core.methods.alphaflow import alphaflow_target
 
     g = torch.Generator().manual_seed(13)
     x = G.MU + G.SIGMA * torch.randn(64, 2, generator=g, dtype=torch.float64)
@@ -282,7 +282,7 @@ def test_alphaflow_is_trajectory_flow_matching_at_alpha_1_and_tends_to_meanflow(
 
 
 def test_alphaflow_curriculum_holds_alpha_at_exactly_1_then_exactly_0():
-    from meanflow.methods.alphaflow import AlphaFlowOptions, alpha_at
+    from meanflow.core.methods.alphaflow import AlphaFlowOptions, alpha_at
 
     options = AlphaFlowOptions()
     assert alpha_at(options, 0.0) == 1.0 and alpha_at(options, 0.28) == 1.0
@@ -293,7 +293,7 @@ def test_alphaflow_curriculum_holds_alpha_at_exactly_1_then_exactly_0():
 
 
 def test_consistency_map_is_the_identity_at_the_data_end_and_its_curriculum_doubles():
-    from meanflow.methods.consistency import Consistency, ConsistencyOptions, grid_size, karras_sigmas
+    from meanflow.core.methods.consistency import Consistency, ConsistencyOptions, grid_size, karras_sigmas
 
     method, options = Consistency(), ConsistencyOptions()
     net = build_network(
@@ -312,7 +312,7 @@ def test_consistency_map_is_the_identity_at_the_data_end_and_its_curriculum_doub
 
 def test_splitmeanflow_target_is_exact_on_the_exact_average_velocity():
     """With the exact u, (1 - lam) u(z_s, r, s) + lam u(z_t, s, t) gives back u(z_t, r, t) (paper Eq. 10)."""
-    from meanflow.methods.splitmeanflow import splitting_target
+    from meanflow.core.methods.splitmeanflow import splitting_target
 
     z, r, t = _grid_batch()
     lam = torch.rand(64, 1, generator=torch.Generator().manual_seed(17), dtype=torch.float64) * 0.9 + 0.05
@@ -324,7 +324,7 @@ def test_splitmeanflow_target_is_exact_on_the_exact_average_velocity():
 def test_imf_with_the_conditional_tangent_is_meanflow_and_its_compound_target_is_the_marginal_velocity():
     """V = u + (t - r) du/dt along (v_hat, 0, 1): with v_hat = e - x the loss is MeanFlow's (p = 0); with the
     exact u and v_hat = u(z, t, t) (the marginal v), V equals v(z_t, t) for every sample."""
-    from meanflow.methods.imf import ImprovedMeanFlow, ImprovedMeanFlowOptions
+    from meanflow.core.methods.imf import ImprovedMeanFlow, ImprovedMeanFlowOptions
 
     net = _net(16, 2, 18).double()
     g = torch.Generator().manual_seed(19)
@@ -346,11 +346,11 @@ def test_imf_with_the_conditional_tangent_is_meanflow_and_its_compound_target_is
 
 
 def test_reflow_pairs_are_the_teachers_ode_endpoints_and_stay_paired(tmp_path):
-    from meanflow.methods.reflow import Reflow, ReflowOptions
-    from meanflow.runs import save_result
-    from meanflow.sampling import integrate
-    from meanflow.targets import get_target
-    from meanflow.training import train
+    from meanflow.core.methods.reflow import Reflow, ReflowOptions
+    from meanflow.core.runs import save_result
+    from meanflow.core.sampling import integrate
+    from meanflow.core.targets import get_target
+    from meanflow.core.training import train
 
     teacher_cfg = TrainConfig(method="flow-matching", steps=30, hidden=16, depth=2)
     target = get_target("moons")
@@ -375,6 +375,6 @@ def test_reflow_pairs_are_the_teachers_ode_endpoints_and_stay_paired(tmp_path):
 
 
 def load_teacher(extras):
-    from meanflow.runs import flow_from_bundle
+    from meanflow.core.runs import flow_from_bundle
 
     return flow_from_bundle(extras["teacher"])

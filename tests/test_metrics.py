@@ -3,8 +3,8 @@
 import numpy as np
 import torch
 
-from meanflow.metrics import evaluate
-from meanflow.targets import get_target
+from meanflow.core.metrics import evaluate
+from meanflow.core.targets import get_target
 
 
 def test_exact_samples_score_at_the_floor():
@@ -49,7 +49,7 @@ def test_evaluator_scores_many_samplers_against_one_reference():
     """Evaluator.score must equal evaluate() for the same generator state, and refuse a wrong n."""
     import pytest
 
-    from meanflow.metrics import Evaluator
+    from meanflow.core.metrics import Evaluator
 
     target = get_target("spiral")
     x = target.sample(3000, torch.Generator().manual_seed(6))

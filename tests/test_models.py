@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from meanflow.models import ACTIVATIONS, MLP, pick_device
+from meanflow.core.models import ACTIVATIONS, MLP, pick_device
 
 
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))

@@ -16,13 +16,16 @@ def _imports(code: str) -> str:
 
 
 def test_importing_meanflow_does_not_import_streamlit():
-    code = "import sys, meanflow, meanflow.cli, meanflow.bench, meanflow.jobs; print('streamlit' in sys.modules)"
+    code = (
+        "import sys, meanflow, meanflow.cli, meanflow.lab.bench, meanflow.engine.jobs; "
+        "print('streamlit' in sys.modules)"
+    )
     assert _imports(code) == "False"
 
 
 def test_figures_config_and_text_need_no_torch():
     """Pictures, configs and text helpers load without torch (the Home page paints before torch loads)."""
-    code = "import sys, meanflow.figures, meanflow.config, meanflow.text; print('torch' in sys.modules)"
+    code = "import sys, meanflow.views.figures, meanflow.core.config, meanflow.core.text; print('torch' in sys.modules)"
     assert _imports(code) == "False"
 
 
@@ -58,7 +61,7 @@ def test_pip_install_gives_a_meanflow_command_and_the_bundled_runs(tmp_path):
     assert build.returncode == 0, build.stderr[-2000:]
     env = dict(os.environ, PYTHONPATH=str(target))
     where = subprocess.run(
-        [sys.executable, "-c", "from meanflow.paths import pretrained_dir as p; print(p())"],
+        [sys.executable, "-c", "from meanflow.core.paths import pretrained_dir as p; print(p())"],
         cwd=tmp_path,
         env=env,
         capture_output=True,

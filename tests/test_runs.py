@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from meanflow import runs
-from meanflow.config import TrainConfig
-from meanflow.runs import CONFIG_FILE, WEIGHTS_FILE, RunError, list_runs, load_run, read_info, save_result
-from meanflow.sampling import sample
-from meanflow.targets import get_target, text_target
-from meanflow.training import train
+from meanflow.core import runs
+from meanflow.core.config import TrainConfig
+from meanflow.core.runs import CONFIG_FILE, WEIGHTS_FILE, RunError, list_runs, load_run, read_info, save_result
+from meanflow.core.sampling import sample
+from meanflow.core.targets import get_target, text_target
+from meanflow.core.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -228,7 +228,7 @@ def test_missing_folder_is_a_clear_error(tmp_path):
 def test_the_largest_accepted_network_saves_loads_and_samples(tmp_path):
     """Every limit the program accepts is one it can save, load and sample (the largest network: 67M
     parameters, a quarter of a gigabyte of weights)."""
-    from meanflow.config import MAX_DEPTH, MAX_HIDDEN
+    from meanflow.core.config import MAX_DEPTH, MAX_HIDDEN
 
     config = TrainConfig(hidden=MAX_HIDDEN, depth=MAX_DEPTH, batch=4, steps=1, max_seconds=None)
     target = get_target("moons")

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from meanflow.config import TrainConfig
-from meanflow.methods import METHODS, build_network
-from meanflow.sampling import Flow, integrate, integrated_average_velocity, sample, time_grid, velocity_field
-from meanflow.targets import Normaliser
+from meanflow.core.config import TrainConfig
+from meanflow.core.methods import METHODS, build_network
+from meanflow.core.sampling import Flow, integrate, integrated_average_velocity, sample, time_grid, velocity_field
+from meanflow.core.targets import Normaliser
 
 
 def _constant_flow(method: str, c=(0.7, -1.3), normaliser=Normaliser()) -> Flow:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from meanflow import runs
-from meanflow.paths import assets_dir, study_runs_dir
-from meanflow.studies import STUDIES, Budget, Sweep, get_study, load_study
-from meanflow.targets import get_target
+from meanflow.core import runs
+from meanflow.core.paths import assets_dir, study_runs_dir
+from meanflow.core.targets import get_target
+from meanflow.lab.studies import STUDIES, Budget, Sweep, get_study, load_study
 from tests.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]

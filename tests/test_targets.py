@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from meanflow.targets import (
+from meanflow.core.targets import (
     ALIASES,
     PRESETS,
     TargetError,
@@ -119,7 +119,7 @@ def test_text_target_and_missing_file():
 
 
 def test_a_drawing_round_trips_through_its_url_code_and_paints_its_density():
-    from meanflow.targets import MAX_SHAPES, decode_shapes, drawn_target, encode_shapes
+    from meanflow.core.targets import MAX_SHAPES, decode_shapes, drawn_target, encode_shapes
 
     square = np.array([[0.1, 0.1], [0.4, 0.1], [0.4, 0.4], [0.1, 0.4]])
     triangle = np.array([[0.6, 0.6], [0.9, 0.6], [0.75, 0.95]])

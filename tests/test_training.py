@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from meanflow import training
-from meanflow.config import TrainConfig
-from meanflow.metrics import evaluate
-from meanflow.runs import checkpoint_bytes, checkpoint_from_bytes
-from meanflow.targets import Target, get_target
-from meanflow.training import DRAW_ROWS, RateMeter, budget_fraction, lr_at, run_training, train
+from meanflow.core import training
+from meanflow.core.config import TrainConfig
+from meanflow.core.metrics import evaluate
+from meanflow.core.runs import checkpoint_bytes, checkpoint_from_bytes
+from meanflow.core.targets import Target, get_target
+from meanflow.core.training import DRAW_ROWS, RateMeter, budget_fraction, lr_at, run_training, train
 
 
 def test_a_short_run_lowers_the_loss(tiny_config):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from meanflow.text import literal
+from meanflow.core.text import literal
 
 
 def run_zip(folder: Path) -> bytes:

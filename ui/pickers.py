@@ -6,10 +6,10 @@ import numpy as np
 import streamlit as st
 import torch
 
-from meanflow import TargetError, figures, get_target, target_from_bytes, target_names, text_target
-from meanflow.metrics import ClassEvaluator, Evaluator
-from meanflow.runs import RunError
-from meanflow.targets import (
+from meanflow import TargetError, get_target, target_from_bytes, target_names, text_target
+from meanflow.core.metrics import ClassEvaluator, Evaluator
+from meanflow.core.runs import RunError
+from meanflow.core.targets import (
     DRAW_LEVELS,
     MAX_FILE_BYTES,
     MAX_IMAGE_PIXELS,
@@ -22,7 +22,8 @@ from meanflow.targets import (
     encode_shapes,
     thin_polygon,
 )
-from meanflow.text import literal
+from meanflow.core.text import literal
+from meanflow.views import figures
 
 from . import server, settings
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from meanflow.paths import pretrained_dir, study_runs_dir
+from meanflow.core.paths import pretrained_dir, study_runs_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_DIR = pretrained_dir()
@@ -56,7 +56,7 @@ def page_points() -> int:
 def engine():
     """The job engine: at most $MEANFLOW_MAX_JOBS runs train at once (default: one per core), each
     session at most $MEANFLOW_SESSION_RUNNING (2) training and $MEANFLOW_SESSION_QUEUED (2) waiting."""
-    from meanflow.jobs import engine_from_env
+    from meanflow.engine.jobs import engine_from_env
 
     return engine_from_env(
         max_running_per_owner=_int_env("MEANFLOW_SESSION_RUNNING", 2),
@@ -71,7 +71,7 @@ def runs_dir() -> Path:
 
 @st.cache_resource(show_spinner=False)
 def run_index(root: str):
-    from meanflow.library import RunIndex
+    from meanflow.core.library import RunIndex
 
     return RunIndex(root)
 
@@ -79,14 +79,14 @@ def run_index(root: str):
 @st.cache_resource(show_spinner=False)
 def run_cache():
     """Networks and target data of recently used runs, shared by all sessions ($MEANFLOW_RUN_CACHE, default 12)."""
-    from meanflow.library import RunCache
+    from meanflow.core.library import RunCache
 
     return RunCache(_int_env("MEANFLOW_RUN_CACHE", 12))
 
 
 def session():
     """This browser session's runs (created on first use, adopting the run ids in its URL)."""
-    from meanflow.library import Session
+    from meanflow.core.library import Session
 
     if "session" not in st.session_state:
         sess = Session(

@@ -13,10 +13,10 @@ import math
 import pandas as pd
 import streamlit as st
 
-from meanflow import figures
-from meanflow.paths import assets_dir, study_runs_dir
-from meanflow.studies import NFES, STUDIES, Budget, Study, Sweep, load_study, paper_agreement
-from meanflow.text import literal
+from meanflow.core.paths import assets_dir, study_runs_dir
+from meanflow.core.text import literal
+from meanflow.lab.studies import NFES, STUDIES, Budget, Study, Sweep, load_study, paper_agreement
+from meanflow.views import figures
 
 from . import server
 
@@ -212,8 +212,8 @@ def pictures(
     if source == "live" and sweep is not None:
         import torch
 
-        from meanflow.runs import load_run
-        from meanflow.sampling import sample
+        from meanflow.core.runs import load_run
+        from meanflow.core.sampling import sample
 
         for run in sweep.runs:
             if run.target == target and run.seed == 0 and run.scores:

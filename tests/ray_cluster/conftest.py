@@ -86,7 +86,7 @@ def cluster():
 
 @pytest.fixture(scope="session")
 def ray_engine(cluster):
-    from meanflow.jobs import engine_from_env
+    from meanflow.engine.jobs import engine_from_env
 
     engine = engine_from_env(address=cluster)
     yield engine

@@ -10,10 +10,10 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from meanflow import runs
-from meanflow.config import TrainConfig
-from meanflow.targets import get_target, text_target
-from meanflow.training import train
+from meanflow.core import runs
+from meanflow.core.config import TrainConfig
+from meanflow.core.targets import get_target, text_target
+from meanflow.core.training import train
 from tests.conftest import wait_until
 from tests.ray_cluster.conftest import ROOT
 
@@ -146,8 +146,8 @@ def test_a_run_launched_from_the_app_trains_on_the_cluster(cluster, tmp_path, mo
 
 def test_eight_short_runs_on_two_nodes_against_one_worker(cluster, tmp_path):
     """Printed, not asserted (a benchmark; benchmarks/RESULTS.md): 8 fixed-step runs on 2 nodes / on 1 worker."""
-    from meanflow.jobs import Engine
-    from meanflow.workers import RayPool
+    from meanflow.engine.jobs import Engine
+    from meanflow.engine.workers import RayPool
 
     cfg = replace(TINY, steps=3000, hidden=64)
     times = {}
@@ -170,7 +170,7 @@ def test_eight_short_runs_on_two_nodes_against_one_worker(cluster, tmp_path):
 def test_a_tiny_sweep_on_the_cluster_tabulates_every_cell_and_a_rerun_trains_nothing(ray_engine, tmp_path):
     """2 cells x 2 seeds on the two nodes: every run's folder comes back to the server and is scored;
     the same sweep again finds them done and trains nothing."""
-    from meanflow.studies import Budget, Sweep, get_study
+    from meanflow.lab.studies import Budget, Sweep, get_study
 
     def sweep():
         s = Sweep(

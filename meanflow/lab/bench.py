@@ -20,11 +20,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .config import TrainConfig, mlp_widths
-from .couplings import get_coupling
-from .methods import build_network, get_method
-from .targets import get_target
-from .training import make_optimiser
+from ..core.config import TrainConfig, mlp_widths
+from ..core.couplings import get_coupling
+from ..core.methods import build_network, get_method
+from ..core.targets import get_target
+from ..core.training import make_optimiser
 
 SIZES = {"default": (128, 4, 256), "large": (256, 4, 1024)}  # (hidden, depth, batch): the app's, and a big one
 
@@ -229,9 +229,9 @@ def _naive_quality_run(target, qc: QualityConfig):
 
 def run_quality_benchmark(qc: QualityConfig = QualityConfig()) -> list[dict]:
     """One row per (target, variant, NFE): metrics of n samples beside their floors."""
-    from .metrics import Evaluator
-    from .sampling import sample
-    from .training import train
+    from ..core.metrics import Evaluator
+    from ..core.sampling import sample
+    from ..core.training import train
 
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(qc.threads)
@@ -301,10 +301,10 @@ def run_zoo_benchmark(
     scored at 1 and 2 NFE, beside flow matching at 32 NFE as the reference. Returns (rows, text)."""
     import tempfile
 
-    from .jobs import engine_from_env
-    from .metrics import Evaluator
-    from .runs import load_run
-    from .sampling import sample
+    from ..core.metrics import Evaluator
+    from ..core.runs import load_run
+    from ..core.sampling import sample
+    from ..engine.jobs import engine_from_env
     from .studies import EVAL_N, STUDIES, Budget, Sweep, format_table
 
     study = STUDIES["methods"]

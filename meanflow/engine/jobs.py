@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import runs
-from .config import TrainConfig, check_compute_budget, empty_history
+from ..core import runs
+from ..core.config import TrainConfig, check_compute_budget, empty_history
 
 POLL_SECONDS = 0.1  # the engine thread's longest sleep between looks at its workers and its line
 
@@ -161,7 +161,7 @@ class Engine:
                         f"{self.max_queued_per_owner} waiting per session; stop one or wait for it"
                     )
         if extras is None:  # what the method needs beside the target, read here (reflow's teacher run)
-            from .methods import get_method
+            from ..core.methods import get_method
 
             extras = get_method(config.method).job_extras(config, target)
         fresh = resume is None

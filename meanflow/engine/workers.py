@@ -24,11 +24,11 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
-from .config import TrainConfig
+from ..core.config import TrainConfig
 
 # A worker finds its server gone (EOF on its command pipe) and exits; this many seconds bound how
 # long a lost server's run keeps a core busy before its worker notices.
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the meanflow package (Ray ships it to every node)
 
 
 # ---------------------------------------------------------------- the job, on whichever worker
@@ -38,8 +38,8 @@ def run_job(payload: dict, send: Callable[[tuple], None], should_stop: Callable[
     """Train the job in `payload` in this process, sending its messages with `send`."""
     import torch
 
-    from . import runs
-    from .training import run_training
+    from ..core import runs
+    from ..core.training import run_training
 
     job_id = payload["job_id"]
     try:
@@ -140,7 +140,7 @@ def _local_worker(commands: Connection, events: Connection) -> None:
 
     threading.Thread(target=listen, name="commands", daemon=True).start()
 
-    from . import training  # noqa: F401
+    from ..core import training  # noqa: F401
 
     events.send(("ready", None, {}))
     while True:
@@ -195,7 +195,7 @@ def pin_cores_requested() -> bool:
 class LocalPool:
     """`size` worker processes on this machine, started at once so the first job starts fast.
 
-    Each is a fresh `python -m meanflow.workers` (not a fork: a server's threads and locks stay
+    Each is a fresh `python -m meanflow.engine.workers` (not a fork: a server's threads and locks stay
     behind, and not multiprocessing's spawn, which re-runs the parent's main module, e.g.
     Streamlit's), talking over two pipes it inherits.
     """
@@ -224,7 +224,7 @@ class LocalPool:
             cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [slot]
             env["MEANFLOW_WORKER_CPU"] = str(cores[slot % len(cores)])
         proc = subprocess.Popen(
-            [sys.executable, "-m", "meanflow.workers", str(cmd_read), str(ev_write)],
+            [sys.executable, "-m", "meanflow.engine.workers", str(cmd_read), str(ev_write)],
             pass_fds=(cmd_read, ev_write),
             env=env,
             stdin=subprocess.DEVNULL,
@@ -486,5 +486,5 @@ class RayPool:
             pass
 
 
-if __name__ == "__main__":  # a LocalPool worker: python -m meanflow.workers COMMANDS_FD EVENTS_FD
+if __name__ == "__main__":  # a LocalPool worker: python -m meanflow.engine.workers COMMANDS_FD EVENTS_FD
     _local_worker(Connection(int(sys.argv[1]), writable=False), Connection(int(sys.argv[2]), readable=False))

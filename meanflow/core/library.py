@@ -19,9 +19,9 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..engine.jobs import Engine, LimitError, Snapshot, new_owner
 from . import runs
 from .config import FINISHED
-from .jobs import Engine, LimitError, Snapshot, new_owner
 from .methods import METHODS, get_method
 from .runs import RunError, RunInfo, SavedRun
 from .targets import target_names

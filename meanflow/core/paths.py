@@ -15,7 +15,7 @@ def assets_dir() -> Path:
     spec = util.find_spec("meanflow.assets")
     if spec is not None and spec.submodule_search_locations:
         return Path(next(iter(spec.submodule_search_locations)))
-    return Path(__file__).resolve().parents[1] / "assets"
+    return Path(__file__).resolve().parents[2] / "assets"
 
 
 def pretrained_dir() -> Path:

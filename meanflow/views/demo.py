@@ -25,10 +25,10 @@ def write_demo(pretrained: Path, targets: tuple[str, ...], out: Path) -> None:
     """Sample the bundled unconditional runs of each target and save what Home draws to `out`."""
     import torch
 
-    from .methods import get_method
-    from .metrics import Evaluator
-    from .runs import list_runs, load_run
-    from .sampling import sample
+    from ..core.methods import get_method
+    from ..core.metrics import Evaluator
+    from ..core.runs import list_runs, load_run
+    from ..core.sampling import sample
 
     infos, _ = list_runs(pretrained)
     arrays: dict[str, np.ndarray] = {}

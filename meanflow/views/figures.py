@@ -20,7 +20,7 @@ import plotly.io as pio
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from .text import literal
+from ..core.text import literal
 
 Bounds = tuple[float, float, float, float]  # (xmin, xmax, ymin, ymax)
 

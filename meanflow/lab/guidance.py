@@ -12,8 +12,8 @@ import statistics
 
 import torch
 
-from .metrics import ClassEvaluator
-from .sampling import sample
+from ..core.metrics import ClassEvaluator
+from ..core.sampling import sample
 
 SCALES = (1.0, 1.5, 2.0, 3.0)  # flow matching's sampling-time guidance scales
 FM_NFES = (2, 8, 32)
@@ -57,7 +57,7 @@ def guidance_rows(sweep) -> list[dict]:
     """Rows of a finished `guidance` sweep: target, model ('MeanFlow, omega = 2', 'flow matching,
     w = 1.5'), nfe, class accuracy and class TV as mean and standard deviation over seeds (and each
     seed's value), the class-TV floor."""
-    from .runs import load_run
+    from ..core.runs import load_run
 
     by_key: dict = {}
     evaluators = {t.name: ClassEvaluator(t, PER_CLASS, torch.Generator().manual_seed(4321)) for t in sweep.targets}

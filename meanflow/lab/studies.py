@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
-from . import runs
-from .config import TrainConfig, options_from_dict
-from .methods import METHODS, get_method
+from ..core import runs
+from ..core.config import TrainConfig, options_from_dict
+from ..core.methods import METHODS, get_method
 
 NFES = (1, 2)  # the step counts a study reports
 EVAL_N = 10_000  # samples scored per run and step count
@@ -392,8 +392,8 @@ class Sweep:
             run.state, run.message = "failed", str(exc)
             return
         target = self._targets[run.target]
-        from .metrics import Evaluator
-        from .sampling import sample
+        from ..core.metrics import Evaluator
+        from ..core.sampling import sample
 
         key = (run.target, run.seed)
         if key not in self._evaluators:
@@ -472,7 +472,7 @@ PICTURE_N = 600  # one-step samples kept per cell and target for the pictures
 def study_record(sweep: Sweep, command: str = "") -> dict:
     """A sweep's table, with 1-step samples of seed 0 for each cell and target and its run ids: what
     the Ablations page draws without training anything."""
-    from .sampling import sample
+    from ..core.sampling import sample
 
     samples: dict = {}
     run_ids: dict = {}

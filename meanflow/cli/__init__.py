@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import MAX_BATCH, MAX_DEPTH, MAX_HIDDEN, MAX_NFE, MAX_SAMPLES, MAX_SECONDS, MAX_STEPS, TrainConfig
-from .couplings import COUPLINGS
-from .methods import METHODS, get_method
-from .targets import (
+from ..core.config import MAX_BATCH, MAX_DEPTH, MAX_HIDDEN, MAX_NFE, MAX_SAMPLES, MAX_SECONDS, MAX_STEPS, TrainConfig
+from ..core.couplings import COUPLINGS
+from ..core.methods import METHODS, get_method
+from ..core.targets import (
     ALIASES,
     MAX_FILE_BYTES,
     PRESETS,
@@ -32,7 +32,7 @@ from .targets import (
     parse_csv_points,
     target_from_file,
 )
-from .text import literal
+from ..core.text import literal
 
 SAMPLE_SUFFIXES = (".npy", ".csv")
 
@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("methods", help="the method registry: each method's idea, paper, cost and options")
 
-    from .studies import STUDIES
+    from ..lab.studies import STUDIES
 
     p = sub.add_parser(
         "sweep",
@@ -302,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="instead: class accuracy and class TV against the guidance scale, MeanFlow (trained-in "
         "omega, 1 NFE) and flow matching (CFG, 2/8/32 NFE), on --targets (default 8gaussians,moons)",
     )
-    from .bench import SIZES, BenchConfig
+    from ..lab.bench import SIZES, BenchConfig
 
     b = BenchConfig()
     sizes = ", ".join(f"{k} {h}x{d} batch {n}" for k, (h, d, n) in SIZES.items())
@@ -333,7 +333,7 @@ def _format_progress(snap) -> str:
 
 def _check_out_folder(out: Path) -> None:
     """--out must be new, empty, or a run folder this program wrote: never someone else's files."""
-    from .runs import CONFIG_FILE, RunError, read_info
+    from ..core.runs import CONFIG_FILE, RunError, read_info
 
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {str(out)!r} is a file; expected a folder for the run")
@@ -349,7 +349,7 @@ def _check_out_folder(out: Path) -> None:
 
 def _run_on_engine(submit, quiet: bool) -> int:
     """Submit one job on a one-worker engine, print progress, and turn how it ended into an exit code."""
-    from .jobs import engine_from_env
+    from ..engine.jobs import engine_from_env
 
     engine = engine_from_env(workers=1)
     interrupted = False
@@ -387,7 +387,7 @@ def _run_on_engine(submit, quiet: bool) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .models import pick_device
+    from ..core.models import pick_device
 
     target = _resolve_target(args)
     pick_device(args.device)  # an unusable device is bad input, found before training starts
@@ -419,7 +419,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from .runs import CHECKPOINT_FILE, read_info, read_target
+    from ..core.runs import CHECKPOINT_FILE, read_info, read_target
 
     out = Path(args.run_dir)
     info = read_info(out)
@@ -443,8 +443,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     import torch
 
-    from .runs import load_run
-    from .sampling import sample, samples_csv
+    from ..core.runs import load_run
+    from ..core.sampling import sample, samples_csv
 
     out = Path(args.out)
     if out.suffix.lower() not in SAMPLE_SUFFIXES:
@@ -506,7 +506,7 @@ def _read_samples(path: str) -> np.ndarray:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     import torch
 
-    from .metrics import evaluate
+    from ..core.metrics import evaluate
 
     samples = _read_samples(args.file)
     target = _resolve_target(args)
@@ -573,7 +573,7 @@ def _run_sweep(sweep, as_json: bool) -> int:
             if run.job is not None:
                 sweep.engine.wait(run.job, 60)
         sweep.pump()
-    from .studies import format_table
+    from ..lab.studies import format_table
 
     rows = sweep.table()
     print(json.dumps(rows, indent=2, default=float) if as_json else format_table(rows))
@@ -586,8 +586,8 @@ def _run_sweep(sweep, as_json: bool) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .jobs import engine_from_env
-    from .studies import Budget, Sweep, get_study
+    from ..engine.jobs import engine_from_env
+    from ..lab.studies import Budget, Sweep, get_study
 
     study = get_study(args.study)
     targets = _targets(args.targets)
@@ -604,13 +604,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import SIZES, BenchConfig, QualityConfig, format_quality_benchmark, main_bench, run_quality_benchmark
+    from ..lab.bench import (
+        SIZES,
+        BenchConfig,
+        QualityConfig,
+        format_quality_benchmark,
+        main_bench,
+        run_quality_benchmark,
+    )
 
     if args.guidance:
         import tempfile
 
-        from .guidance import format_guidance, run_guidance_benchmark
-        from .jobs import engine_from_env
+        from ..engine.jobs import engine_from_env
+        from ..lab.guidance import format_guidance, run_guidance_benchmark
 
         targets = _targets(args.targets if args.targets != "checkerboard,moons,spiral" else "8gaussians,moons")
         unlabelled = [t.name for t in targets if not t.classes]
@@ -631,7 +638,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if unknown:
             raise UsageError(f"unknown methods {unknown}; accepted: all, {', '.join(METHODS)}")
     if args.quality and args.methods:
-        from .bench import run_zoo_benchmark
+        from ..lab.bench import run_zoo_benchmark
 
         rows, text = run_zoo_benchmark(names, _targets(args.targets), args.seeds, args.seconds)
         print(json.dumps(rows, indent=2, default=float) if args.json else text)
@@ -653,7 +660,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         for h, d, n in sizes
     ]
     if names:  # each method's step against flow matching's, the same pairing for all
-        from .bench import format_step_benchmark, method_variants, run_step_benchmark
+        from ..lab.bench import format_step_benchmark, method_variants, run_step_benchmark
 
         results = [run_step_benchmark(c, method_variants([n for n in names if n != "flow-matching"])) for c in configs]
         text = "\n\n".join(map(format_step_benchmark, results))
@@ -675,8 +682,8 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .jobs import LimitError
-    from .runs import RunError
+    from ..core.runs import RunError
+    from ..engine.jobs import LimitError
 
     try:
         args = build_parser().parse_args(argv)
