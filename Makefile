@@ -19,7 +19,7 @@ test-fast: $(DEV_STAMP)
 
 # The engine on a real two-node Ray cluster, in a private network namespace (needs root for unshare).
 test-ray: $(DEV_STAMP)
-	$(PY) -m pytest -q -s tests/test_ray.py
+	$(PY) -m pytest -q -s tests/engine/test_ray.py
 
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .

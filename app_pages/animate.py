@@ -6,10 +6,9 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from meanflow import sample
-from meanflow.core.sampling import samples_csv
+from meanflow.core.sampling import sample, samples_csv
 from meanflow.core.text import literal
-from meanflow.views import export, figures
+from meanflow.views import export, figures, palette
 from ui import downloads, keyboard, pickers, settings
 
 STEP_CHOICES = (1, 2, 4, 8, 16, 32)
@@ -94,7 +93,7 @@ def main() -> None:
     traced = tuple(dict.fromkeys([*range(int(count)), *clicked]))[:MAX_TRACED]
     first = next(iter(trajectories.values()))
     noise = first[1].target.normaliser.to_model(first[2].path[0])  # the same noise in every panel
-    colours = figures.start_colours(noise) if colour == "starting point" else None
+    colours = palette.start_colours(noise) if colour == "starting point" else None
     reference = pickers.target_preview(loaded[0].target, 800)  # SVG under animated panels: keep it light
     fig = figures.trajectory_animation(panels, reference=reference, colours=colours, traced=traced)
     event = st.plotly_chart(fig, key="animation", width="stretch", on_select="rerun", selection_mode="points")

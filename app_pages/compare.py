@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from meanflow import get_method, sample
-from meanflow.core.methods import METHODS
+from meanflow.core.registry import METHODS, get_method
+from meanflow.core.sampling import sample
 from meanflow.core.targets import get_target
 from meanflow.core.text import literal
 from meanflow.lab.guidance import steps_for
@@ -75,12 +75,12 @@ def methods_mode() -> None:
     study = STUDIES["methods"]
     # a row each: eight method chips, and step chips, stay readable on a narrow page
     target = settings.segmented("Target", ZOO_TARGET) or server.SEED_TARGETS[0]
-    chosen = settings.multiselect("Methods", ZOO_METHODS, format_func=lambda m: METHODS[m].label)
+    chosen = settings.multiselect("Methods", ZOO_METHODS, format_func=lambda m: METHODS[m].about.label)
     nfes = tuple(sorted(settings.multiselect("Steps (NFE)", ZOO_NFE)))
     if not chosen or not nfes:
         st.info("Pick at least one method and one step count.")
         return
-    labels = [METHODS[m].label for m in chosen]
+    labels = [METHODS[m].about.label for m in chosen]
     st.caption(
         "Every method trains the same network (4 x 128), batch (256) and wall-clock budget, each with its "
         "default pairing; reflow's budget excludes its teacher's (a flow-matching run of the same budget)."
@@ -99,8 +99,8 @@ def zoo_runs(chosen: list[str], target: str) -> dict:
     if sweep is not None:
         for run in sweep.runs:
             if run.target == target and run.seed == 0 and run.scores and run.cell.method in chosen:
-                found[run.cell.method] = server.session().open(run.path.name)
-    for entry in server.session().bundled():
+                found[run.cell.method] = server.open_session().open(run.path.name)
+    for entry in server.open_session().bundled():
         if (
             entry.target_name == target
             and entry.method in chosen
@@ -119,7 +119,9 @@ def grid_and_chart(chosen: list[str], target: str, nfes: tuple[int, ...]) -> Non
     entries = list(runs.values())
     table, samples = quality_table(entries, tuple(e.key for e in entries), nfes, 2000, 0)
     grid = {
-        f"{get_method(e.method).label}, {settings.steps_label(k)}": samples[(e.key, k)] for e in entries for k in nfes
+        f"{get_method(e.method).about.label}, {settings.steps_label(k)}": samples[(e.key, k)]
+        for e in entries
+        for k in nfes
     }
     reference = pickers.target_preview(pickers.load(entries[0]).target, 600)
     st.plotly_chart(
@@ -127,7 +129,7 @@ def grid_and_chart(chosen: list[str], target: str, nfes: tuple[int, ...]) -> Non
         key="zoo_grid",
         width="stretch",
     )
-    table = table.assign(run=[get_method(m).label for m in table["method"]])
+    table = table.assign(run=[get_method(m).about.label for m in table["method"]])
     chart = figures.quality_chart(table, "hist_tv", "hist_tv_floor", label=METRICS["hist_tv"])
     st.plotly_chart(chart, key="zoo_chart", width="stretch")
     st.caption("Samples and the chart: one run per method (seed 0), 2,000 samples per cell.")
@@ -143,7 +145,7 @@ def main() -> None:
     run_choices = settings.Setting(
         "cmp_runs", [r.key for r in runs if r.target_name == runs[0].target_name][:2], choices=tuple(by_key), multi=True
     )
-    settings.seed(run_choices)
+    settings.initialise(run_choices)
     st.session_state.cmp_runs = [k for k in st.session_state.cmp_runs if k in by_key]  # runs may have gone
     keys = settings.multiselect("Runs", run_choices, format_func=lambda k: by_key[k].label, max_selections=MAX_RUNS)
     c1, c2, c3 = st.columns(3)

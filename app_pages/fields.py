@@ -5,7 +5,7 @@ import streamlit as st
 
 from meanflow.core.sampling import integrated_average_velocity, velocity_field
 from meanflow.core.text import literal
-from meanflow.views import figures
+from meanflow.views import figures, geometry
 from ui import downloads, pickers, settings
 
 GRID = 21  # arrows per side
@@ -28,7 +28,7 @@ def main() -> None:
     c1, c2, c3 = st.columns([2, 1, 1])
     entry = pickers.run_picker("Run", runs, key="field_run", where=c1)
     for setting in (T, R):  # on the sliders' grid, so a URL cannot ask for a time no slider can show
-        on_grid = round(settings.seed(setting) / TIME_STEP) * TIME_STEP
+        on_grid = round(settings.initialise(setting) / TIME_STEP) * TIME_STEP
         st.session_state[setting.key] = round(on_grid, 6)  # 0.3, not 0.30000000000000004 (the URL shows it)
     t = settings.slider("t (1 = noise, 0 = data)", T, where=c2, step=TIME_STEP)
     st.session_state.field_r = min(st.session_state.field_r, t)
@@ -41,7 +41,7 @@ def main() -> None:
     saved = pickers.load(entry)
     reference = pickers.target_preview(saved.target, 800)
     noise = saved.flow.normaliser.to_data(np.random.default_rng(0).normal(size=(500, 2)))
-    bounds = figures.bounds_of(reference, noise, margin=0.05)  # the field matters where noise and data are
+    bounds = geometry.bounds_of(reference, noise, margin=0.05)  # the field matters where noise and data are
     points = grid_points(bounds)
     learns_average = entry.method != "flow-matching"
     left, right = st.columns(2)

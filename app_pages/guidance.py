@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from meanflow.core.sampling import Flow, sample
 from meanflow.core.targets import get_target
 from meanflow.core.text import literal
 from meanflow.lab.guidance import PER_CLASS, SCALES
@@ -21,7 +22,7 @@ def guidance_runs(target_name: str) -> dict:
     """('meanflow', omega) or ('flow-matching', None) -> a usable conditional run on the target: this
     session's own first, then the bundled ones."""
     found = {}
-    for entry in server.session().ready():
+    for entry in server.open_session().ready():
         if entry.target_name != target_name or not entry.config.classes:
             continue
         if entry.method == "meanflow":
@@ -44,7 +45,7 @@ def main() -> None:
     target_name = settings.segmented("Target", TARGET, where=c1) or LABELLED[0]
     target = get_target(target_name)
     classes = settings.Setting("guide_class", 0, choices=tuple(range(target.classes)))
-    if settings.seed(classes) not in classes.choices:  # another target's class, kept from before
+    if settings.initialise(classes) not in classes.choices:  # another target's class, kept from before
         st.session_state.guide_class = 0
     label = settings.select("Class", classes, where=c2, format_func=lambda k: target.class_names[k])
     nfe = settings.select_slider("Flow matching NFE", FM_NFE, where=c3)
@@ -126,9 +127,7 @@ def guidance_table(rows: list[dict]) -> pd.DataFrame:
     )
 
 
-def sample_class(flow, label: int, steps: int, guidance: float) -> np.ndarray:
-    from meanflow import sample
-
+def sample_class(flow: Flow, label: int, steps: int, guidance: float) -> np.ndarray:
     return sample(
         flow, PER_CLASS // 2, steps, torch.Generator().manual_seed(11), label=label, guidance=guidance
     ).samples

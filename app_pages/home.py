@@ -9,7 +9,7 @@ import streamlit as st
 from meanflow.core.paths import assets_dir
 from meanflow.views.canvas import particle_animation_html
 from meanflow.views.demo import DEMO_FILE, read_demo
-from meanflow.views.figures import start_colours
+from meanflow.views.palette import start_colours
 from ui import server, settings
 
 HOME_TARGET = settings.Setting("home_target", server.SEED_TARGETS[0], choices=server.SEED_TARGETS)
@@ -87,7 +87,7 @@ def main() -> None:
     c3.page_link("app_pages/compare.py", label="Compare methods", icon=":material/bar_chart:")
     c4.page_link("app_pages/learn.py", label="How it works", icon=":material/menu_book:")
     server.warm()  # after the first paint: torch and the samplers import in a thread,
-    server.session()  # the engine and its workers start, the URL's runs are found
+    server.open_session()  # the engine and its workers start, the URL's runs are found
 
 
 main()

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from meanflow.core.methods import METHODS
+from meanflow.core.registry import METHODS
 
 
 def section(title: str, body: str, page: str | None = None, link: str = "") -> None:
@@ -130,14 +130,13 @@ def rivals() -> None:
     for name, method in METHODS.items():
         if name in ("flow-matching", "meanflow"):
             continue
-        st.markdown(
-            f"**{method.label}** ([arXiv {method.arxiv}](https://arxiv.org/abs/{method.arxiv})): {method.summary}"
-        )
-        st.markdown(f"$$\n{method.loss_latex}\n$$")
-        st.caption(f"Per training step: {method.cost}.")  # each method's cost says whether it needs a JVP
+        about = method.about
+        st.markdown(f"**{about.label}** ([arXiv {about.arxiv}](https://arxiv.org/abs/{about.arxiv})): {about.summary}")
+        st.markdown(f"$$\n{about.loss_latex}\n$$")
+        st.caption(f"Per training step: {about.cost}.")  # each method's cost says whether it needs a JVP
         st.page_link(
             "app_pages/compare.py",
-            label=f"Compare {method.label} with MeanFlow",
+            label=f"Compare {method.about.label} with MeanFlow",
             query_params={"cmp_mode": "Methods", "zoo_methods": f"meanflow,{name}"},
             icon=":material/arrow_forward:",
         )

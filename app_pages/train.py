@@ -1,22 +1,26 @@
 """Train: pick a target and methods, launch runs on the job engine, watch them live."""
 
 import time
-from dataclasses import fields
 
 import streamlit as st
 
-from meanflow import LimitError, TrainConfig
-from meanflow.core.config import compute_budget, empty_history
+from meanflow.core.config import OptionSpec, TrainConfig, empty_history, option_specs
 from meanflow.core.couplings import COUPLINGS
 from meanflow.core.couplings import LABELS as COUPLING_NAMES
-from meanflow.core.methods import METHODS
+from meanflow.core.methods.base import Method
+from meanflow.core.networks import network_parameters
+from meanflow.core.registry import METHODS, make_config
 from meanflow.core.runs import RunError, read_history
+from meanflow.core.targets import Target
 from meanflow.core.text import literal
+from meanflow.engine import env
+from meanflow.engine.limits import LimitError, run_cost, seconds_within_budget
 from meanflow.views import figures
 from ui import downloads, pickers, server, settings
+from ui.session import RunEntry, Session
 from ui.settings import Setting
 
-DEFAULTS = TrainConfig()
+DEFAULTS = make_config()
 POLL_SECONDS = 1.0  # each poll updates every live run's progress line: snapshots reach the page each second
 CHART_SECONDS = 5.0  # a training run's loss curve is redrawn this often
 SHOWN_ENDED_RUNS = 6  # ended runs with a full panel; older ones get a line each
@@ -37,32 +41,19 @@ CONDITIONAL = Setting("conditional", True, choices=(True, False))
 CLASS_DROPOUT = Setting("class_dropout", DEFAULTS.class_dropout, lo=0.0, hi=0.5)
 
 
-def option_settings(method) -> list:
-    """(field, Setting) for each option of `method` that ordinary training offers; URL key 'method.field'."""
-    out = []
-    for f in fields(method.options):
-        meta = f.metadata
-        if meta.get("ablation_only"):
-            continue
-        aliases = (f.name,) if method.name == "meanflow" else ()  # links made before the method zoo
-        out.append(
-            (
-                f,
-                Setting(
-                    f"{method.name}.{f.name}",
-                    f.default,
-                    lo=meta.get("lo"),
-                    hi=meta.get("hi"),
-                    choices=meta.get("choices"),
-                    integer=bool(meta.get("integer")),
-                    aliases=aliases,
-                ),
-            )
-        )
-    return out
+# ---------------------------------------------------------------- method options
 
 
-def option_widgets(method, target) -> dict:
+def option_settings(method: Method) -> list[tuple[OptionSpec, Setting]]:
+    """(declaration, Setting) for each option of `method` that ordinary training offers; URL key 'method.field'."""
+    aliases = method.name == "meanflow"  # links made before the method zoo named MeanFlow's options bare
+    return [
+        (spec, settings.setting_for(spec, f"{method.name}.{spec.name}", (spec.name,) if aliases else ()))
+        for spec in option_specs(method.options, offered=True)
+    ]
+
+
+def option_widgets(method: Method, target: Target | None) -> dict:
     """One widget per option of `method`, with its help text; returns {field: value}.
 
     An option naming another run (reflow's teacher) is a picker over this session's trained runs on
@@ -71,26 +62,26 @@ def option_widgets(method, target) -> dict:
     values = {}
     pairs = option_settings(method)
     if not pairs:
-        st.caption(f"{method.label} has no options of its own.")
+        st.caption(f"{method.about.label} has no options of its own.")
         return values
     columns = st.columns(2)
-    for i, (f, setting) in enumerate(pairs):
+    for i, (spec, setting) in enumerate(pairs):
         where = columns[i % 2]
-        label = f.name.replace("_", " ")
-        if f.metadata.get("run"):
-            values[f.name] = run_option(label, f, setting, target)
+        label = spec.name.replace("_", " ")
+        if spec.names_run:
+            values[spec.name] = run_option(label, spec, setting, target)
         elif setting.choices is not None:
-            values[f.name] = settings.select(label, setting, where=where, help=f.metadata["help"])
+            values[spec.name] = settings.select(label, setting, where=where, help=spec.help)
         else:
-            values[f.name] = settings.number(
-                label, setting, where=where, help=f.metadata["help"], format="%d" if setting.integer else "%.4g"
+            values[spec.name] = settings.number(
+                label, setting, where=where, help=spec.help, format="%d" if setting.integer else "%.4g"
             )
     return values
 
 
-def run_option(label: str, f, setting: Setting, target) -> str:
+def run_option(label: str, spec: OptionSpec, setting: Setting, target: Target | None) -> str:
     """A picker over the session's trained runs on `target` (flow matching first); returns the chosen folder."""
-    runs = [e for e in server.session().ready() if target is not None and e.target_name == target.name]
+    runs = [e for e in server.open_session().ready() if target is not None and e.target_name == target.name]
     runs.sort(key=lambda e: e.method != "flow-matching")
     if not runs:
         st.warning(
@@ -103,25 +94,16 @@ def run_option(label: str, f, setting: Setting, target) -> str:
         label,
         Setting(setting.key, runs[0].key, choices=tuple(by_key)),
         format_func=lambda k: by_key[k].label,
-        help=f.metadata["help"],
+        help=spec.help,
     )
     return str(by_key[chosen].info.path)
 
 
-def settings_form(target) -> list[TrainConfig] | None:
-    """The launch settings; returns one config per chosen method when Train is pressed."""
-    methods = settings.multiselect(
-        "Methods",
-        METHOD_CHOICES,
-        format_func=lambda m: METHODS[m].label,
-        help="Train several on the same data, network and budget to compare them.",
-    )
-    seconds = settings.slider(
-        "Time budget (seconds)",
-        SECONDS,
-        step=5,
-        help="Each run stops after this wall time and is saved; the learning rate decays over it.",
-    )
+# ---------------------------------------------------------------- the launch form
+
+
+def hyperparameters() -> dict:
+    """The network, optimiser, seed and pairing widgets (in an expander); TrainConfig fields."""
     with st.expander("Hyperparameters"):
         c1, c2 = st.columns(2)
         steps = settings.number(
@@ -158,74 +140,140 @@ def settings_form(target) -> list[TrainConfig] | None:
             format_func=COUPLING_LABELS.get,
             help="Minibatch OT pairs each batch's noise with nearby data: paths cross less, "
             "flows straighten, and one step gets much sharper, at a cost per step. "
-            "Defaults: " + ", ".join(f"{m.label}: {m.default_coupling}" for m in METHODS.values()) + ".",
+            "Defaults: " + ", ".join(f"{m.about.label}: {m.default_coupling}" for m in METHODS.values()) + ".",
         )
-    conditional, dropout = False, DEFAULTS.class_dropout
-    if target is not None and target.classes:
-        c1, c2 = st.columns(2)
-        conditional = settings.toggle(
-            "Condition on classes",
-            CONDITIONAL,
-            where=c1,
-            help=f"This target has {target.classes} classes. A class-conditional model samples any one of them "
-            "(Animate, Compare, Guidance); methods that do not define it train without classes.",
+    return dict(
+        steps=int(steps),
+        batch=int(batch),
+        hidden=int(hidden),
+        depth=int(depth),
+        lr=float(lr),
+        seed=int(seed),
+        coupling=None if coupling == "default" else coupling,
+    )
+
+
+def class_settings(target: Target | None) -> tuple[bool, float]:
+    """Whether to condition on a labelled target's classes, and the class dropout."""
+    if target is None or not target.classes:
+        return False, DEFAULTS.class_dropout
+    c1, c2 = st.columns(2)
+    conditional = settings.toggle(
+        "Condition on classes",
+        CONDITIONAL,
+        where=c1,
+        help=f"This target has {target.classes} classes. A class-conditional model samples any one of them "
+        "(Animate, Compare, Guidance); methods that do not define it train without classes.",
+    )
+    if not conditional:
+        return False, DEFAULTS.class_dropout
+    dropout = settings.slider(
+        "Class dropout",
+        CLASS_DROPOUT,
+        where=c2,
+        step=0.05,
+        help="The share of rows trained with 'no class': the unconditional branch that classifier-free "
+        "guidance needs (the MeanFlow paper: 10%).",
+    )
+    return True, float(dropout)
+
+
+def budget_notes(configs: list[TrainConfig]) -> bool:
+    """The compute each run costs against the per-run budget; True when one is over it (with a warning)."""
+    budget = env.compute_budget()
+    over = [c for c in configs if run_cost(c) > budget]
+    if configs:
+        worst = max(configs, key=run_cost)
+        st.caption(
+            f"Compute per run: {network_parameters(worst):,} parameters × batch {worst.batch} × "
+            f"{worst.max_seconds:g} s = {run_cost(worst):.2g} of the {budget:.2g} allowed per run "
+            "(parameters × batch × seconds)."
         )
-        if conditional:
-            dropout = settings.slider(
-                "Class dropout",
-                CLASS_DROPOUT,
-                where=c2,
-                step=0.05,
-                help="The share of rows trained with 'no class': the unconditional branch that classifier-free "
-                "guidance needs (the MeanFlow paper: 10%).",
-            )
+    if over:
+        st.warning(
+            f"Over the per-run compute budget: at this network and batch at most "
+            f"{seconds_within_budget(over[0], budget):.0f} s. Lower the time, the width, the depth or the batch."
+        )
+    return bool(over)
+
+
+def settings_form(target: Target | None) -> list[TrainConfig] | None:
+    """The launch settings; returns one config per chosen method when Train is pressed."""
+    methods = settings.multiselect(
+        "Methods",
+        METHOD_CHOICES,
+        format_func=lambda m: METHODS[m].about.label,
+        help="Train several on the same data, network and budget to compare them.",
+    )
+    seconds = settings.slider(
+        "Time budget (seconds)",
+        SECONDS,
+        step=5,
+        help="Each run stops after this wall time and is saved; the learning rate decays over it.",
+    )
+    shared = hyperparameters()
+    conditional, dropout = class_settings(target)
     options = {}
     for name in methods:
-        with st.expander(f"{METHODS[name].label} options"):
-            st.caption(literal(METHODS[name].summary))
+        with st.expander(f"{METHODS[name].about.label} options"):
+            st.caption(literal(METHODS[name].about.summary))
             options[name] = option_widgets(METHODS[name], target)
     try:
         configs = [
-            TrainConfig(
-                method=m,
-                options=options[m],
-                steps=int(steps),
+            make_config(
+                m,
+                options[m],
                 max_seconds=float(seconds),
-                batch=int(batch),
-                hidden=int(hidden),
-                depth=int(depth),
-                lr=float(lr),
-                seed=int(seed),
-                coupling=None if coupling == "default" else coupling,
                 classes=target.classes if conditional and METHODS[m].conditional else 0,
-                class_dropout=float(dropout),
+                class_dropout=dropout,
+                **shared,
             )
             for m in methods
         ]
     except (ValueError, TypeError) as exc:
         st.error(literal(str(exc)))
         configs = []
-    budget = compute_budget()
-    over = [c for c in configs if c.cost() > budget]
-    if configs:
-        worst = max(configs, key=lambda c: c.cost())
-        st.caption(
-            f"Compute per run: {worst.parameters:,} parameters × batch {worst.batch} × {worst.max_seconds:g} s "
-            f"= {worst.cost():.2g} of the {budget:.2g} allowed per run (parameters × batch × seconds)."
-        )
-    if over:
-        fits = budget / (over[0].parameters * over[0].batch)
-        st.warning(
-            f"Over the per-run compute budget: at this network and batch at most {fits:.0f} s. "
-            "Lower the time, the width, the depth or the batch."
-        )
-    if not st.button("Train", type="primary", disabled=target is None or not configs or bool(over), key="launch"):
+    over = budget_notes(configs)
+    if not st.button("Train", type="primary", disabled=target is None or not configs or over, key="launch"):
         return None
     return configs
 
 
-def run_panel(sess, entry, full: bool) -> None:
+# ---------------------------------------------------------------- the runs of this session
+
+
+def run_panel(sess: Session, entry: RunEntry, full: bool) -> None:
     """State, Stop/Resume/Share, and (full) the preview, loss curve and downloads of one run."""
+    run_header(sess, entry)
+    if not full:
+        return
+    snap = entry.snapshot
+    if entry.running and snap is not None and snap.state == "running":
+        eta = f"ETA {snap.eta_seconds:.0f} s" if snap.eta_seconds is not None else "ETA —"
+        st.progress(
+            snap.progress,
+            text=f"step {snap.step:,} · {snap.steps_per_sec:.0f} steps/s · {snap.elapsed:.1f} s trained · {eta}",
+        )
+    if snap is not None and snap.started_after is not None:
+        st.caption(f"first training step {snap.started_after:.2f} s after launch")
+    if entry.info.state == "failed" and not entry.running:
+        st.error(literal(entry.info.message))
+    run_charts(entry)
+    if not entry.running and entry.usable:
+        downloads.run_downloads(entry)
+        shared = entry.info.shared
+        st.toggle(
+            "Listed in the shared library",
+            value=shared,
+            key=f"share_{entry.key}",
+            on_change=lambda: sess.share(entry.key, not shared),
+            help="Off: only people with this run's link can open it. On: every user of this server sees it "
+            "under Saved runs.",
+        )
+
+
+def run_header(sess: Session, entry: RunEntry) -> None:
+    """The run's label and state (with its place in the line, or how it ended), and Stop or Resume."""
     snap = entry.snapshot
     state = entry.state
     if snap is not None and snap.state == "queued":
@@ -248,18 +296,11 @@ def run_panel(sess, entry, full: bool) -> None:
             args=(sess, entry.key),
             help="Continue from its last checkpoint (another 60 s, or what its budget has left).",
         )
-    if not full:
-        return
-    if entry.running and snap is not None and snap.state == "running":
-        eta = f"ETA {snap.eta_seconds:.0f} s" if snap.eta_seconds is not None else "ETA —"
-        st.progress(
-            snap.progress,
-            text=f"step {snap.step:,} · {snap.steps_per_sec:.0f} steps/s · {snap.elapsed:.1f} s trained · {eta}",
-        )
-    if snap is not None and snap.started_after is not None:
-        st.caption(f"first training step {snap.started_after:.2f} s after launch")
-    if entry.info.state == "failed" and not entry.running:
-        st.error(literal(entry.info.message))
+
+
+def run_charts(entry: RunEntry) -> None:
+    """The latest one-step preview and the loss curve, side by side."""
+    snap = entry.snapshot
     left, right = st.columns(2)
     preview = snap.preview if snap is not None else None
     if preview is not None:
@@ -275,17 +316,6 @@ def run_panel(sess, entry, full: bool) -> None:
     version = int(time.monotonic() // CHART_SECONDS) if entry.running else (entry.state, len(history))
     fig = _kept(f"loss_{entry.key}", version, lambda: figures.loss_curves({entry.label: history}, height=300))
     right.plotly_chart(fig, key=f"loss_{entry.key}", width="stretch")
-    if not entry.running and entry.usable:
-        downloads.run_downloads(entry)
-        shared = entry.info.shared
-        st.toggle(
-            "Listed in the shared library",
-            value=shared,
-            key=f"share_{entry.key}",
-            on_change=lambda: sess.share(entry.key, not shared),
-            help="Off: only people with this run's link can open it. On: every user of this server sees it "
-            "under Saved runs.",
-        )
 
 
 def _kept(name: str, version, build):
@@ -297,21 +327,21 @@ def _kept(name: str, version, build):
     return kept[name][1]
 
 
-def _saved_history(entry):
+def _saved_history(entry: RunEntry):
     try:
         return read_history(entry.info.path)
     except RunError:
         return empty_history()
 
 
-def _resume(sess, key: str) -> None:
+def _resume(sess: Session, key: str) -> None:
     try:
         sess.resume(key)
     except LimitError as exc:
         st.session_state["train_error"] = str(exc)
 
 
-def live_runs(sess) -> None:
+def live_runs(sess: Session) -> None:
     running = sess.any_running
 
     @st.fragment(run_every=POLL_SECONDS if running else None)
@@ -330,7 +360,7 @@ def live_runs(sess) -> None:
     panel()
 
 
-def library(sess) -> None:
+def library(sess: Session) -> None:
     """Runs other sessions shared (or every run, on a classroom server): search, page, open."""
     with st.expander("Saved runs", expanded=False):
         query = st.text_input(
@@ -366,8 +396,39 @@ def library(sess) -> None:
             st.caption(f"{len(problems) - 5} more folders skipped.")
 
 
+# ---------------------------------------------------------------- the page
+
+
+def target_preview(target: Target) -> None:
+    """The target as a scatter plot, coloured by class when it has classes."""
+    points, labels = pickers.labelled_preview(target)
+    by_class = labels is not None and st.toggle(
+        "Colour by class", value=True, help="Each class of this labelled target in its own colour."
+    )
+    st.plotly_chart(
+        figures.scatter_figure(
+            points,
+            f"target: {target.name}" + (f" ({target.classes} classes)" if target.classes else ""),
+            height=360,
+            labels=labels if by_class else None,
+            class_names=target.class_names,
+        ),
+        key="target_preview",
+        width="stretch",
+    )
+
+
+def launch(sess: Session, configs: list[TrainConfig], target: Target) -> None:
+    for config in configs:
+        try:
+            sess.launch(config, target)
+        except ValueError as exc:  # a per-session limit (LimitError), or a method's missing input
+            st.error(literal(str(exc)))
+            break
+
+
 def main() -> None:
-    sess = server.session()
+    sess = server.open_session()
     st.title("Train")
     left, right = st.columns([1, 1])
     with left:
@@ -375,30 +436,11 @@ def main() -> None:
         configs = settings_form(target)
     with right:
         if target is not None:
-            points, labels = pickers.labelled_preview(target)
-            by_class = labels is not None and st.toggle(
-                "Colour by class", value=True, help="Each class of this labelled target in its own colour."
-            )
-            st.plotly_chart(
-                figures.scatter_figure(
-                    points,
-                    f"target: {target.name}" + (f" ({target.classes} classes)" if target.classes else ""),
-                    height=360,
-                    labels=labels if by_class else None,
-                    class_names=target.class_names,
-                ),
-                key="target_preview",
-                width="stretch",
-            )
-    for config in configs or []:
-        try:
-            sess.launch(config, target)
-        except ValueError as exc:  # a per-session limit (LimitError), or a method's missing input
-            st.error(literal(str(exc)))
-            break
+            target_preview(target)
+    launch(sess, configs or [], target)
     if "train_error" in st.session_state:
         st.error(literal(st.session_state.pop("train_error")))
-    server.session()  # the new runs' ids go into the URL
+    server.open_session()  # the new runs' ids go into the URL
     if sess.own() or any(e.info.state == "interrupted" for e in sess.opened()):
         st.subheader("This session's runs")
         live_runs(sess)

@@ -17,23 +17,25 @@ sampled from them. Runs that already exist in
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from meanflow.core.paths import assets_dir
+from meanflow.core.runs import CHECKPOINT_FILE, CONFIG_FILE, WEIGHTS_FILE, set_shared
+from meanflow.core.targets import get_target
+from meanflow.engine.jobs import engine_from_env
+from meanflow.lab.demo import write_demo
+from meanflow.lab.guidance import format_guidance, guidance_rows
+from meanflow.lab.records import save_study, study_record
+from meanflow.lab.studies import STUDIES
+from meanflow.lab.sweeps import Budget, Sweep
+from meanflow.lab.tables import format_table
+from meanflow.views.demo import DEMO_FILE
 
-from meanflow import get_target  # noqa: E402
-from meanflow.core.runs import CHECKPOINT_FILE, CONFIG_FILE, WEIGHTS_FILE, set_shared  # noqa: E402
-from meanflow.engine.jobs import engine_from_env  # noqa: E402
-from meanflow.lab.guidance import format_guidance, guidance_rows  # noqa: E402
-from meanflow.lab.studies import STUDIES, Budget, Sweep, format_table, save_study, study_record  # noqa: E402
-from meanflow.views.demo import DEMO_FILE, write_demo  # noqa: E402
-
-OUT = ROOT / "assets"
+OUT = assets_dir()
+ROOT = OUT.parent
 STUDY_RUNS = OUT / "studies" / "runs"
 TARGETS = ("checkerboard", "moons", "spiral")
 
@@ -57,8 +59,7 @@ def main() -> None:
     targets = [get_target(t) for t in args.targets.split(",")]
     # Each local worker keeps to one core, its pairing thread included: every run gets exactly one core,
     # whatever runs beside it (the zoo's "60 s on one core").
-    os.environ.setdefault("MEANFLOW_PIN_CORES", "1")
-    engine = engine_from_env()
+    engine = engine_from_env(pin_cores=True)
     command = "python assets/make_studies.py " + " ".join(sys.argv[1:])
     try:
         for name in args.studies.split(","):

@@ -15,20 +15,18 @@ import argparse
 import os
 import resource
 import statistics
-import sys
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from meanflow import get_target
+from meanflow.core.registry import make_config
+from meanflow.engine.jobs import Engine
+from meanflow.engine.local import LocalPool
+from meanflow.engine.ray_pool import RayPool
 
-from meanflow import TrainConfig, get_target  # noqa: E402
-from meanflow.engine.jobs import Engine  # noqa: E402
-from meanflow.engine.workers import LocalPool, RayPool  # noqa: E402
-
-BASE = TrainConfig(hidden=64, depth=3)  # a small default-style net: the engine's overhead is what is measured
+BASE = make_config(hidden=64, depth=3)  # a small default-style net: the engine's overhead is what is measured
 
 
 def _pool(workers: int, address: str | None):

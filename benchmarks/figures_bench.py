@@ -10,24 +10,24 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import torch
 
-import torch  # noqa: E402
-
-from meanflow import Flow, TrainConfig, list_runs, load_run, sample  # noqa: E402
-from meanflow.core.methods import build_network  # noqa: E402
-from meanflow.views import figures  # noqa: E402
+from meanflow import Flow, list_runs, load_run, sample
+from meanflow.core.networks import build_network
+from meanflow.core.paths import pretrained_dir
+from meanflow.core.registry import get_method, make_config
+from meanflow.views import figures
 
 
 def flows() -> dict[str, Flow]:
-    infos, _ = list_runs(ROOT / "assets" / "pretrained")
+    infos, _ = list_runs(pretrained_dir())
     found = {i.config.method: load_run(i.path).flow for i in infos if i.target_name == "checkerboard"}
-    return {m: found.get(m) or Flow(m, build_network(TrainConfig(method=m))) for m in ("meanflow", "flow-matching")}
+    return {
+        m: found.get(m) or Flow(get_method(m), build_network(make_config(method=m)))
+        for m in ("meanflow", "flow-matching")
+    }
 
 
 def main() -> None:

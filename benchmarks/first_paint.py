@@ -23,11 +23,11 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # a script reusing the browser tests' helpers (tests is no installed package)
 
 # the browser tests' server and page loading: the same start and the same "first picture"
-from tests.test_browser import CHROMIUM, LAUNCHER, PLAIN, READY, start_server  # noqa: E402
-from tests.test_browser import open_page as load  # noqa: E402
+from tests.browser.test_browser import CHROMIUM, LAUNCHER, PLAIN, READY, start_server  # noqa: E402
+from tests.browser.test_browser import open_page as load  # noqa: E402
 
 PAGES = ("", "train", "animate", "compare", "fields", "ablations")
 WIDGET = ", ".join(

@@ -12,19 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from meanflow import TrainConfig  # noqa: E402
-from meanflow.core.runs import save_result, set_shared  # noqa: E402
-from meanflow.core.targets import point_cloud_target  # noqa: E402
-from meanflow.core.training import train  # noqa: E402
+from meanflow.core.registry import make_config
+from meanflow.core.runs import save_result, set_shared
+from meanflow.core.targets import point_cloud_target
+from meanflow.core.training import run_training
 
 
 def rss_mb(pid: int) -> float:
@@ -41,13 +37,13 @@ def main() -> None:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    from tests.test_browser import CHROMIUM, LAUNCH_ARGS, open_page, start_server
+    from tests.browser.test_browser import CHROMIUM, LAUNCH_ARGS, open_page, start_server
 
     work = Path(tempfile.mkdtemp())
     rng = np.random.default_rng(0)
     target = point_cloud_target("big.csv", rng.normal(size=(args.points, 2)))
-    config = TrainConfig(steps=20, hidden=32, depth=2)
-    template = save_result(work / "template", config, target, train(config, target))
+    config = make_config(steps=20, hidden=32, depth=2)
+    template = save_result(work / "template", config, target, run_training(config, target))
     set_shared(template, True)
     results = {}
     with sync_playwright() as p:

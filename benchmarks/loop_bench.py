@@ -21,25 +21,25 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
+from dataclasses import replace
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from meanflow import TrainConfig, get_target  # noqa: E402
-from meanflow.core import training  # noqa: E402
-from meanflow.core.methods import build_network, get_method  # noqa: E402
-from meanflow.core.training import make_optimiser, run_training  # noqa: E402
-from meanflow.engine.workers import WORKER_SWITCH_SECONDS  # noqa: E402
+from meanflow import get_target
+from meanflow.core import training
+from meanflow.core.config import TrainConfig
+from meanflow.core.networks import build_network
+from meanflow.core.registry import (
+    get_method,
+    make_config,
+)
+from meanflow.core.training import make_optimiser, run_training
+from meanflow.engine.local_worker import WORKER_SWITCH_SECONDS
 
 
 def whole_run(config: TrainConfig, steps: int) -> float:
     t0 = time.perf_counter()
-    run_training(
-        TrainConfig(**{**config.to_dict(), "steps": steps}), get_target("checkerboard"), on_progress=lambda p: None
-    )
+    run_training(replace(config, steps=steps), get_target("checkerboard"), on_progress=lambda p: None)
     return time.perf_counter() - t0
 
 
@@ -73,8 +73,8 @@ def draw_cost(name: str, rows_per_call: int, batch: int = 256, repeats: int = 20
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--batch", type=int, default=TrainConfig().batch)
-    parser.add_argument("--hidden", type=int, default=TrainConfig().hidden)
+    parser.add_argument("--batch", type=int, default=make_config().batch)
+    parser.add_argument("--hidden", type=int, default=make_config().hidden)
     parser.add_argument("--steps", type=int, default=1000, help="steps in the difference of two whole runs")
     args = parser.parse_args()
     size = {"batch": args.batch, "hidden": args.hidden}
@@ -85,11 +85,11 @@ def main() -> None:
         one, many = draw_cost(name, 256), draw_cost(name, chunked // 256 * 256)
         print(f"draw of a batch of 256, {name}: {one * 1e3:.3f} ms one call a batch, {many * 1e3:.3f} ms chunked")
     configs = {  # name: (config, rows per sampler call)
-        "flow matching": (TrainConfig(method="flow-matching", **size), chunked),
-        "flow matching, one draw a batch": (TrainConfig(method="flow-matching", **size), 1),
-        "MeanFlow": (TrainConfig(method="meanflow", **size), chunked),
-        "MeanFlow, one draw a batch": (TrainConfig(method="meanflow", **size), 1),
-        "MeanFlow, indep.": (TrainConfig(method="meanflow", coupling="independent", **size), chunked),
+        "flow matching": (make_config(method="flow-matching", **size), chunked),
+        "flow matching, one draw a batch": (make_config(method="flow-matching", **size), 1),
+        "MeanFlow": (make_config(method="meanflow", **size), chunked),
+        "MeanFlow, one draw a batch": (make_config(method="meanflow", **size), 1),
+        "MeanFlow, indep.": (make_config(method="meanflow", coupling="independent", **size), chunked),
     }
     whole: dict = {k: [] for k in configs}
     bare: dict = {k: [] for k in configs}

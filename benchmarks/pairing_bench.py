@@ -13,19 +13,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from meanflow import get_target  # noqa: E402
-from meanflow.core.couplings import OT_CHUNK, _costs, _reduced  # noqa: E402
+from meanflow import get_target
+from meanflow.core.couplings import OT_CHUNK, _costs, _reduced
 
 CHUNKS = 64
 

@@ -20,8 +20,12 @@ import torch
 TV, IN_CELLS = 0.15, 0.90
 
 
+# Every import of meanflow waits until main() has put the checkout to measure (this one, or --legacy's)
+# first on the path.
+
+
 def first_time(previews: list[tuple[float, object]], target) -> float | None:
-    from meanflow.core.metrics import Evaluator
+    from meanflow.core.metrics import Evaluator  # deferred: this checkout's (see above)
 
     evaluator = Evaluator(target, 10_000, torch.Generator().manual_seed(99))
     for seconds, points in previews:
@@ -32,12 +36,12 @@ def first_time(previews: list[tuple[float, object]], target) -> float | None:
 
 
 def run_current(seed: int, seconds: float, coupling: str | None) -> list:
-    from meanflow.core.config import TrainConfig
+    from meanflow.core.registry import make_config  # deferred: this checkout's (see above)
     from meanflow.core.targets import get_target
     from meanflow.core.training import run_training
 
     previews = []
-    config = TrainConfig(
+    config = make_config(
         steps=10**7, max_seconds=seconds, seed=seed, preview_every=250, preview_n=10_000, coupling=coupling
     )
     run_training(
@@ -49,7 +53,7 @@ def run_current(seed: int, seconds: float, coupling: str | None) -> list:
 
 
 def run_legacy(seed: int, seconds: float) -> list:
-    from meanflow.core.targets import get_target
+    from meanflow.targets import get_target  # deferred: the older checkout's modules (see above)
     from meanflow.trainer import TrainConfig, TrainingJob
 
     previews = []
@@ -76,10 +80,10 @@ def main() -> None:
     sys.path.insert(0, args.legacy or str(Path(__file__).resolve().parents[1]))
     torch.set_num_threads(1)
     if not args.legacy:
-        from meanflow.engine.workers import WORKER_SWITCH_SECONDS
+        from meanflow.engine.local_worker import WORKER_SWITCH_SECONDS  # deferred: this checkout's (see above)
 
         sys.setswitchinterval(WORKER_SWITCH_SECONDS)  # as a worker process runs (the old trainer set its own)
-    from meanflow.core.targets import get_target
+    from meanflow.core.targets import get_target  # deferred: this checkout's (see above)
 
     times = []
     for seed in range(args.seeds):

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from meanflow.core.config import TrainConfig
+from meanflow.core.registry import make_config
 
 
 @pytest.fixture(autouse=True)
@@ -16,7 +17,7 @@ def _one_thread():
 
 @pytest.fixture
 def tiny_config() -> TrainConfig:
-    return TrainConfig(
+    return make_config(
         method="meanflow", steps=60, batch=64, hidden=16, depth=2, preview_every=20, preview_n=50, seed=3
     )
 
@@ -30,7 +31,7 @@ def gen():
 def engine():
     """A job engine on two local worker processes, shared by a module's tests and closed after them."""
     from meanflow.engine.jobs import Engine
-    from meanflow.engine.workers import LocalPool
+    from meanflow.engine.local import LocalPool
 
     eng = Engine(LocalPool(2))
     yield eng
@@ -51,7 +52,7 @@ def wait_until(predicate, timeout: float = 60.0, what: str = "condition"):
 
 
 def pytest_ignore_collect(collection_path, config):
-    """tests/ray_cluster runs only inside its network namespace (tests/test_ray.py starts it there)."""
+    """tests/engine/ray_cluster runs only inside its network namespace (tests/engine/test_ray.py starts it there)."""
     import os
 
     if collection_path.name == "ray_cluster" and os.environ.get("MEANFLOW_IN_NETNS") != "1":

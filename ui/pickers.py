@@ -1,4 +1,4 @@
-"""Pickers the pages share: the target (preset, upload, text) and runs; the cached metric references."""
+"""Pickers the pages share: the target (preset, upload, text, drawing) and runs; the cached metric references."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import numpy as np
 import streamlit as st
 import torch
 
-from meanflow import TargetError, get_target, target_from_bytes, target_names, text_target
 from meanflow.core.metrics import ClassEvaluator, Evaluator
-from meanflow.core.runs import RunError
+from meanflow.core.runs import RunError, SavedRun
+from meanflow.core.sampling import Flow
 from meanflow.core.targets import (
     DRAW_LEVELS,
     MAX_FILE_BYTES,
@@ -17,15 +17,22 @@ from meanflow.core.targets import (
     MAX_SHAPES,
     MIN_POINTS,
     Target,
+    TargetError,
     decode_shapes,
     drawn_target,
     encode_shapes,
+    get_target,
+    target_from_bytes,
+    target_names,
+    text_target,
     thin_polygon,
 )
 from meanflow.core.text import literal
 from meanflow.views import figures
 
 from . import server, settings
+from .session import RunEntry
+from .studies import cell_label
 
 TARGET = settings.Setting("target", "checkerboard", choices=tuple(target_names()))
 TARGET_SOURCE = settings.Setting("target_source", "Preset", choices=("Preset", "Upload", "Text", "Draw"))
@@ -108,7 +115,7 @@ def _selection_shapes(selection) -> list[np.ndarray]:
 
 def draw_picker() -> Target | None:
     """A canvas: each lasso or box becomes a shape at the chosen density; the URL carries the drawing."""
-    code = settings.seed(DRAWING)
+    code = settings.initialise(DRAWING)
     try:
         shapes = decode_shapes(code) if code else []
     except TargetError as exc:
@@ -181,7 +188,7 @@ def class_evaluator_for(key: str, target: Target, n_per_class: int = 500) -> Cla
     return _class_evaluator(target, target.name if target.is_preset else key, n_per_class)
 
 
-def evaluator_for(entry, target: Target, n: int, seed: int = 1) -> Evaluator:
+def evaluator_for(entry: RunEntry, target: Target, n: int, seed: int = 1) -> Evaluator:
     """The metrics reference for a run's target and n samples, built once: presets share one across
     runs, a data target gets its own (two uploads may share a file name)."""
     key = target.name if target.is_preset else entry.key
@@ -197,7 +204,7 @@ def class_controls(target: Target, page: str, where=st) -> tuple[int | None, flo
         return None, 1.0
     c1, c2 = where.columns(2)
     choice = settings.Setting(f"{page}_class", -1, choices=tuple(range(-1, target.classes)))
-    if settings.seed(choice) not in choice.choices:  # a class of another target, kept from before
+    if settings.initialise(choice) not in choice.choices:  # a class of another target, kept from before
         st.session_state[choice.key] = -1
     label = settings.select(
         "Class",
@@ -218,7 +225,7 @@ def class_controls(target: Target, page: str, where=st) -> tuple[int | None, flo
     return (None if label < 0 else int(label)), float(guidance)
 
 
-def sampling_note(flow, label: int | None, guidance: float, target: Target) -> str:
+def sampling_note(flow: Flow, label: int | None, guidance: float, target: Target) -> str:
     """', mode 3, w = 2' for a conditional flow sampled with a class and guidance; '' otherwise."""
     if not flow.classes:
         return ""
@@ -230,9 +237,9 @@ def sampling_note(flow, label: int | None, guidance: float, target: Target) -> s
 # ---------------------------------------------------------------- runs
 
 
-def ready_runs() -> list:
+def ready_runs() -> list[RunEntry]:
     """The session's runs with a network; with none, the page says how to get one and ends here."""
-    runs = server.session().ready()
+    runs = server.open_session().ready()
     if not runs:
         st.info(
             "No trained run yet. Train one on the **Train** page (a minute is enough), "
@@ -243,7 +250,7 @@ def ready_runs() -> list:
     return runs
 
 
-def run_picker(label: str, runs: list, key: str, default_index: int = 0, where=st):
+def run_picker(label: str, runs: list[RunEntry], key: str, default_index: int = 0, where=st) -> RunEntry:
     """A selectbox over runs whose value (the run key) survives reruns and the URL.
 
     A run key in the URL that this session does not have yet is opened by its id (a shared link, or
@@ -256,11 +263,9 @@ def run_picker(label: str, runs: list, key: str, default_index: int = 0, where=s
         if wanted and wanted not in keys and wanted.startswith(("run:", "study:")):
             kind, _, run_id = wanted.partition(":")
             if kind == "run":
-                opened = server.session().open(run_id)
+                opened = server.open_session().open(run_id)
             else:  # a bundled ablation cell, from the Ablations page
-                from ui.studies import cell_label
-
-                opened = server.session().open_study(run_id, cell_label(run_id))
+                opened = server.open_session().open_study(run_id, cell_label(run_id))
             if opened is not None and opened.usable:
                 runs.append(opened)
                 keys.append(opened.key)
@@ -273,10 +278,10 @@ def run_picker(label: str, runs: list, key: str, default_index: int = 0, where=s
     return by_key[chosen]
 
 
-def load(entry):
+def load(entry: RunEntry) -> SavedRun:
     """The run's network and target, or an error on the page (and the page stops) if it cannot load."""
     try:
-        return server.session().load(entry)
+        return server.open_session().load(entry)
     except RunError as exc:
         st.error(f"Run {literal(entry.label)} cannot be loaded: {literal(str(exc))}")
         st.stop()

@@ -2,93 +2,96 @@
 
 The job engine (local worker processes, or the Ray cluster at $MEANFLOW_RAY_ADDRESS), the run
 index and cache, and the bundled runs are made once per server. Each browser session gets a
-`meanflow.Session`; its own run ids travel in the URL (`runs=`), so a reload or a bookmark finds
+`ui.session.Session`; its own run ids travel in the URL (`runs=`), so a reload or a bookmark finds
 them again (they are unguessable: holding the link is the permission).
 """
 
 from __future__ import annotations
 
-import os
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from meanflow.core.paths import pretrained_dir, study_runs_dir
+from meanflow.engine import env
 
-ROOT = Path(__file__).resolve().parents[1]
+if TYPE_CHECKING:  # the real imports load torch: they wait until a page needs them (see below)
+    from meanflow.core.library import RunCache, RunIndex
+    from meanflow.engine.jobs import Engine
+
+    from .session import Session
+
 BUNDLED_DIR = pretrained_dir()
 SEED_TARGETS = ("checkerboard", "moons", "spiral")
 URL_RUNS = 8  # own run ids kept in the URL
 
 
-def _int_env(name: str, default: int) -> int:
-    try:
-        value = int(os.environ.get(name, ""))
-    except ValueError:
-        return default
-    return value if value >= 1 else default
-
-
 def import_heavy() -> None:
-    """Import what the pages after Home need: torch, the samplers, metrics, targets and methods, and
-    scipy's assignment (loaded with the first pairing otherwise). No st.*: it runs in a thread."""
+    """Import what the pages after Home need: torch, the samplers, metrics, targets and methods, the
+    engine, Plotly's figures, and scipy's assignment (loaded with the first pairing otherwise).
+    No st.*: it runs in a thread."""
     import scipy.optimize  # noqa: F401
 
-    import ui.pickers  # noqa: F401
+    # deferred: torch and Plotly, after Home's first paint (the point of this function)
+    import meanflow.core.metrics
+    import meanflow.core.sampling
+    import meanflow.lab.sweeps
+    import meanflow.views.figures  # noqa: F401
+    import ui.session  # noqa: F401
 
 
 @st.cache_resource(show_spinner=False)
 def warm() -> None:
     """Once per server, after the first page painted: import_heavy in a background thread, so the
     visitor's next page does not wait for it (`make run`'s launcher has started it already)."""
-    import threading
-
     threading.Thread(target=import_heavy, name="warm-imports", daemon=True).start()
 
 
 def page_points() -> int:
-    """Points one page may sample and draw in one request ($MEANFLOW_PAGE_POINTS, default 150,000: the
-    server's memory for one Compare page stays in the low hundreds of MB)."""
-    return _int_env("MEANFLOW_PAGE_POINTS", 150_000)
+    """Points one page may sample and draw in one request ($MEANFLOW_PAGE_POINTS)."""
+    return env.page_points()
 
 
 @st.cache_resource(show_spinner=False)
-def engine():
+def engine() -> Engine:
     """The job engine: at most $MEANFLOW_MAX_JOBS runs train at once (default: one per core), each
-    session at most $MEANFLOW_SESSION_RUNNING (2) training and $MEANFLOW_SESSION_QUEUED (2) waiting."""
-    from meanflow.engine.jobs import engine_from_env
+    session at most $MEANFLOW_SESSION_RUNNING training and $MEANFLOW_SESSION_QUEUED waiting."""
+    from meanflow.engine.jobs import engine_from_env  # deferred: torch, after Home's first paint
 
     return engine_from_env(
-        max_running_per_owner=_int_env("MEANFLOW_SESSION_RUNNING", 2),
-        max_queued_per_owner=_int_env("MEANFLOW_SESSION_QUEUED", 2),
+        max_running_per_owner=env.session_running(),
+        max_queued_per_owner=env.session_queued(),
     )
 
 
 def runs_dir() -> Path:
-    """Where runs are saved: $MEANFLOW_RUNS_DIR, else runs/ in the repository."""
-    return Path(os.environ.get("MEANFLOW_RUNS_DIR", ROOT / "runs"))
+    """Where runs are saved ($MEANFLOW_RUNS_DIR, or runs/ in the working folder)."""
+    return env.runs_dir()
 
 
 @st.cache_resource(show_spinner=False)
-def run_index(root: str):
-    from meanflow.core.library import RunIndex
+def run_index(root: str) -> RunIndex:
+    from meanflow.core.library import RunIndex  # deferred: torch, after Home's first paint
 
     return RunIndex(root)
 
 
 @st.cache_resource(show_spinner=False)
-def run_cache():
-    """Networks and target data of recently used runs, shared by all sessions ($MEANFLOW_RUN_CACHE, default 12)."""
-    from meanflow.core.library import RunCache
+def run_cache() -> RunCache:
+    """Networks and target data of recently used runs, shared by all sessions ($MEANFLOW_RUN_CACHE)."""
+    from meanflow.core.library import RunCache  # deferred: torch, after Home's first paint
 
-    return RunCache(_int_env("MEANFLOW_RUN_CACHE", 12))
+    return RunCache(env.run_cache_size())
 
 
-def session():
-    """This browser session's runs (created on first use, adopting the run ids in its URL)."""
-    from meanflow.core.library import Session
-
+def open_session() -> Session:
+    """This browser session's runs: made on first use (opening the run ids in the URL), and its own
+    run ids written back to the URL (`runs=`), so that a reload or a bookmark finds them again."""
     if "session" not in st.session_state:
+        from .session import Session  # deferred: torch, after Home's first paint
+
         sess = Session(
             engine(),
             run_index(str(runs_dir())),

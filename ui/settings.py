@@ -1,7 +1,7 @@
 """URL-backed widgets: each setting is declared once (key, default, limits) and used three ways.
 
-A `Setting` says what a widget accepts; `slider`, `number`, `select`, ... seed the widget from the
-query string once per session (a value outside the setting's limits, or one that does not parse,
+A `Setting` says what a widget accepts; `slider`, `number`, `select`, ... initialise the widget from
+the query string once per session (a value outside the setting's limits, or one that does not parse,
 falls back to the default), draw the widget with the same limits, and write its value back to the
 URL so the page can be shared. Lists are deduplicated and capped at their choices, so a hand-made
 URL can ask for no more work than the widgets allow.
@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
+
+from meanflow.core.config import OptionSpec
 
 MAX_URL_VALUE = 2000  # characters of one query value read at all
 
@@ -76,8 +78,22 @@ class Setting:
         return str(value)
 
 
-def seed(setting: Setting):
-    """Put the URL's value (or the default) into the widget's state, once per session; returns it."""
+def setting_for(spec: OptionSpec, key: str, aliases: tuple[str, ...] = ()) -> Setting:
+    """The Setting of a method option's widget, from its declaration (core.config.option_specs): the
+    same default and limits as its command-line flag."""
+    return Setting(
+        key,
+        spec.default,
+        lo=spec.lo,
+        hi=spec.hi,
+        choices=spec.choices,
+        integer=spec.integer,
+        aliases=aliases,
+    )
+
+
+def initialise(setting: Setting):
+    """Fill the widget's state from the URL's value (or the default), once per session; returns the value."""
     if setting.key not in st.session_state:
         value = setting.default
         for name in (setting.key, *setting.aliases):
@@ -101,7 +117,7 @@ def publish(*settings: Setting) -> None:
 
 
 def _drawn(setting: Setting, draw: Callable[[], Any]):
-    seed(setting)
+    initialise(setting)
     value = draw()
     publish(setting)
     return value

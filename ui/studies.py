@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import streamlit as st
+import torch
 
 from meanflow.core.paths import assets_dir, study_runs_dir
+from meanflow.core.runs import WEIGHTS_FILE, load_run
+from meanflow.core.sampling import sample
+from meanflow.core.targets import Target
 from meanflow.core.text import literal
-from meanflow.lab.studies import NFES, STUDIES, Budget, Study, Sweep, load_study, paper_agreement
+from meanflow.lab.records import PICTURE_N, PICTURE_SEED, load_study
+from meanflow.lab.scoring import NFES
+from meanflow.lab.studies import STUDIES, Study
+from meanflow.lab.sweeps import Budget, Sweep
+from meanflow.lab.tables import paper_agreement
 from meanflow.views import figures
 
 from . import server
@@ -82,7 +91,7 @@ def live_sweep(study: Study, key: str) -> Sweep | None:
     return st.session_state.get(f"sweep_{key}_{study.name}")
 
 
-def run_live_controls(study: Study, targets: list, key: str, cells: list[str] | None = None) -> None:
+def run_live_controls(study: Study, targets: list[Target], key: str, cells: list[str] | None = None) -> None:
     """Budget and seeds, and a button that starts this study as a sweep of this session (or stops it)."""
     sweep = live_sweep(study, key)
     c1, c2, c3 = st.columns([2, 1, 1])
@@ -112,7 +121,7 @@ def run_live_controls(study: Study, targets: list, key: str, cells: list[str] | 
         type="primary",
         help="Train the study here, on this server's workers, within this session's share.",
     ):
-        sess = server.session()
+        sess = server.open_session()
         st.session_state[f"sweep_{key}_{study.name}"] = Sweep(
             study,
             targets,
@@ -136,13 +145,13 @@ def progress(study: Study, key: str) -> None:
     def show():
         sweep.pump()
         counts = sweep.counts()
-        done = counts.get("done", 0) + counts.get("skipped", 0)
+        done = counts.get("scored", 0) + counts.get("skipped", 0)
         st.progress(
             done / max(1, len(sweep.runs)),
             text=f"{done} of {len(sweep.runs)} runs scored · {counts.get('running', 0)} training · "
             f"{counts.get('queued', 0) + counts.get('pending', 0)} waiting · "
             f"{counts.get('failed', 0)} failed"
-            + (f" · stopped ({counts.get('stopped', 0)} cut short, not scored)" if sweep.stopped else ""),
+            + (f" · stopped ({counts.get('cut-short', 0)} cut short, not scored)" if sweep.stopped else ""),
         )
         if sweep.done and st.session_state.get(f"{key}_shown_done") is not sweep:
             st.session_state[f"{key}_shown_done"] = sweep
@@ -210,14 +219,9 @@ def pictures(
     """One-step samples of each cell (seed 0), and a link to open a cell's run in Animate."""
     panels, links = {}, {}
     if source == "live" and sweep is not None:
-        import torch
-
-        from meanflow.core.runs import load_run
-        from meanflow.core.sampling import sample
-
         for run in sweep.runs:
             if run.target == target and run.seed == 0 and run.scores:
-                x = sample(load_run(run.path).flow, 600, 1, torch.Generator().manual_seed(7)).samples
+                x = sample(load_run(run.path).flow, PICTURE_N, 1, torch.Generator().manual_seed(PICTURE_SEED)).samples
                 panels[run.cell.name] = x
                 links[run.cell.name] = run.path.name
     elif record is not None:
@@ -226,13 +230,11 @@ def pictures(
         links = {  # seed 0 of each cell, where `make ablations` bundled it
             name: run_id
             for name, run_id in record.get("runs", {}).get(target, {}).items()
-            if (study_runs_dir() / run_id / "weights.safetensors").is_file()
+            if (study_runs_dir() / run_id / WEIGHTS_FILE).is_file()
         }
     panels = {name: xy for name, xy in panels.items() if cells is None or name in cells}
     if not panels:
         return
-    import numpy as np
-
     grid = {name: np.asarray(xy, dtype=np.float32) for name, xy in panels.items()}
     st.plotly_chart(
         figures.scatter_grid(grid, columns=min(5, len(grid)), height_per_row=230), key=f"{key}_grid", width="stretch"

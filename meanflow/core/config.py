@@ -1,17 +1,20 @@
-"""What a run is, as plain data: its config, its states, its history columns, and the limits.
+"""What a run is, as plain data: its config, its states, its budget, its history columns, and the limits.
 
-Imports no torch, so the figures, the run-folder listing and the pages' widgets stay light.
-A method's own options are a frozen dataclass that lives with the method (meanflow/methods/);
-`TrainConfig.options` holds one, and `option()` below is how every options field declares its
-help text and accepted values, so the Train page and the command line build their widgets and
-flags from the same declaration.
+Imports nothing of the project and no torch: the bottom of the house. A method's own options are a
+frozen dataclass that lives with the method (core/methods/); `TrainConfig.options` holds one, and
+`option()` below is how every options field declares its help text and accepted values. `option_specs`
+reads those declarations back, once, for everything that offers them: the command line's flags, the
+Train page's widgets and the `methods` listing.
+
+A TrainConfig is built through the method registry (`core.registry.make_config`, or
+`config_from_dict` for a saved one), which fills in the method's default options and pairing and
+checks what only the registries know; the dataclass itself checks the rest.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, get_args
 
@@ -25,6 +28,21 @@ FINISHED: tuple[str, ...] = ("done", "stopped", "failed")  # the job has ended a
 ACTIVE: tuple[str, ...] = ("queued", "running")  # a job of this server's engine owns the run
 # "interrupted": the run folder says queued or running, but no live job owns it (the server or
 # its worker went away); its last checkpoint can be resumed.
+
+
+def spent_time_budget(state: str, elapsed: float, max_seconds: float | None) -> bool:
+    """Whether a run ended because its wall-clock budget ran out: the loop writes 'stopped' for that as
+    for a Stop, and only the budget leaves `elapsed` at or past `max_seconds`."""
+    return state == "stopped" and max_seconds is not None and elapsed >= max_seconds
+
+
+def budget_fraction(step: int, steps: int, elapsed: float, max_seconds: float | None) -> float:
+    """How much of a run's budget is spent, in [0, 1]: steps or seconds, whichever runs out first."""
+    fraction = step / max(1, steps)
+    if max_seconds:
+        fraction = max(fraction, elapsed / max_seconds)
+    return min(1.0, fraction)
+
 
 # ---------------------------------------------------------------- the training history
 
@@ -47,29 +65,12 @@ def history_from_rows(rows) -> np.ndarray:
 # ---------------------------------------------------------------- limits (one place each)
 
 # Sizes a 2D toy never needs; hostile configs stay small. Every size accepted here can be saved,
-# loaded and sampled (tests/test_runs.py trains and reloads the largest).
+# loaded and sampled (tests/core/test_runs.py trains and reloads the largest).
 MAX_HIDDEN, MAX_DEPTH, MAX_BATCH, MAX_STEPS = 2048, 16, 65536, 10_000_000
 MAX_SECONDS = 3600.0  # the command line's longest budget; the app allows less (see app_pages)
 MAX_NFE = 1024  # sampling steps; far beyond where 2D samples stop changing
 MAX_SAMPLES = 1_000_000  # points drawn by one `sample` call
-# A run's compute budget: parameters x batch x seconds. The default sizes it for this 2-core
-# machine: the default network (about 50k parameters) at batch 256 may train 600 s (8e9), a
-# 512-wide, 8-deep net at batch 2048 only about 23 s. MEANFLOW_COMPUTE_BUDGET raises it.
-DEFAULT_COMPUTE_BUDGET = 1e11
-
-
-def compute_budget() -> float:
-    """The per-run limit on parameters x batch x seconds ($MEANFLOW_COMPUTE_BUDGET, default 1e11)."""
-    return _positive_env("MEANFLOW_COMPUTE_BUDGET", DEFAULT_COMPUTE_BUDGET)
-
-
-def _positive_env(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    try:
-        value = float(raw) if raw is not None else default
-    except ValueError:
-        value = default
-    return value if math.isfinite(value) and value > 0 else default
+MAX_CLASSES = 64  # classes a network may be conditioned on
 
 
 def mlp_widths(in_dim: int, hidden: int, depth: int, out_dim: int = 2) -> list[int]:
@@ -113,27 +114,76 @@ def option(
     return field(default=default, metadata=meta)
 
 
-def check_options(options) -> None:
-    """Raise ValueError naming the field and what is accepted, for any value outside its declaration."""
-    for f in fields(options):
-        value, meta = getattr(options, f.name), f.metadata
-        if meta.get("choices") is not None and value not in meta["choices"]:
-            raise ValueError(f"{f.name} must be one of {', '.join(map(str, meta['choices']))}; got {value!r}")
-        if meta.get("lo") is not None or meta.get("hi") is not None:
+@dataclass(frozen=True)
+class OptionSpec:
+    """One `option()` declaration read back: what a flag, a widget and the `methods` listing offer."""
+
+    name: str  # the options field, e.g. 'r_neq_t'
+    default: Any
+    help: str
+    choices: tuple | None = None  # the accepted values, or None
+    lo: float | None = None  # a closed numeric range (None: open on that side)
+    hi: float | None = None
+    integer: bool = False
+    ablation_only: bool = False  # studies may set it; training never offers it
+    names_run: bool = False  # the value is another run's folder (reflow's teacher)
+
+    @property
+    def flag(self) -> str:
+        """Its command-line flag: '--r-neq-t'."""
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def is_number(self) -> bool:
+        return self.choices is None and (self.lo is not None or self.hi is not None)
+
+    def check(self, value) -> None:
+        """Raise ValueError naming the option and what is accepted, for a value outside the declaration."""
+        if self.choices is not None and value not in self.choices:
+            raise ValueError(f"{self.name} must be one of {', '.join(map(str, self.choices))}; got {value!r}")
+        if self.lo is not None or self.hi is not None:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"{f.name} must be a finite number, got {value!r}")
-            if meta.get("integer") and int(value) != value:
-                raise ValueError(f"{f.name} must be a whole number, got {value!r}")
-            lo, hi = meta.get("lo"), meta.get("hi")
-            if (lo is not None and value < lo) or (hi is not None and value > hi):
-                raise ValueError(f"{f.name} must be in [{lo}, {hi}], got {value!r}")
+                raise ValueError(f"{self.name} must be a finite number, got {value!r}")
+            if self.integer and int(value) != value:
+                raise ValueError(f"{self.name} must be a whole number, got {value!r}")
+            if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
+                raise ValueError(f"{self.name} must be in [{self.lo}, {self.hi}], got {value!r}")
+
+    def describe(self) -> str:
+        """One line: '--r-neq-t (default 0.75) [choices]: help'."""
+        choices = f" [{', '.join(map(str, self.choices))}]" if self.choices else ""
+        return f"{self.flag} (default {self.default}){choices}: {self.help}"
+
+
+def option_specs(options_type: type, offered: bool = False) -> tuple[OptionSpec, ...]:
+    """The declarations of an options dataclass's fields, in order; offered: only those training offers
+    (no ablation-only ones)."""
+    specs = tuple(
+        OptionSpec(
+            name=f.name,
+            default=f.default,
+            help=f.metadata.get("help", ""),
+            choices=f.metadata.get("choices"),
+            lo=f.metadata.get("lo"),
+            hi=f.metadata.get("hi"),
+            integer=bool(f.metadata.get("integer")),
+            ablation_only=bool(f.metadata.get("ablation_only")),
+            names_run=bool(f.metadata.get("run")),
+        )
+        for f in fields(options_type)
+    )
+    return tuple(s for s in specs if not s.ablation_only) if offered else specs
 
 
 class Options:
     """Base of every method's options dataclass: values are checked against their `option()` declarations."""
 
     def __post_init__(self):
-        check_options(self)
+        for spec in option_specs(type(self)):
+            spec.check(getattr(self, spec.name))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
 
 
 def options_from_dict(options_type: type, raw: dict) -> Any:
@@ -154,16 +204,17 @@ def options_from_dict(options_type: type, raw: dict) -> Any:
 class TrainConfig:
     """One training run: the method and its options, the network, the optimiser and the budget.
 
+    Build one with `core.registry.make_config` (it fills the method's default options and pairing);
+    here `options` must already be the method's Options and `coupling` a pairing's name.
     The target is not part of it: a run pairs a TrainConfig with a Target, and the run folder
     records the target's own name, so a label can never disagree with what was trained.
     """
 
-    method: str = "meanflow"  # a key of methods.METHODS
-    options: Any = None  # the method's options dataclass (methods.METHODS[method].options); None: its defaults
+    method: str = "meanflow"  # a key of core.registry.METHODS
+    options: Options | None = None  # the method's options dataclass (required; make_config fills its defaults)
     steps: int = 3000  # optimiser steps; the run ends at steps or max_seconds, whichever comes first
     max_seconds: float | None = None  # wall-clock budget of training; None: no limit
-    # Small batches trade gradient noise for steps per second; at a fixed 30 s budget batch 256 with
-    # lr 5e-3 beat batch 512 with 3e-3 (checkerboard one-step TV 0.346 vs 0.353, spiral 0.29 vs 0.37).
+    # Small batches trade gradient noise for steps per second (batch and lr: benchmarks/RESULTS.md).
     batch: int = 256
     hidden: int = 128  # width of each hidden layer
     depth: int = 4  # hidden layers (4 x 64 is the seed tutorial's net)
@@ -172,8 +223,8 @@ class TrainConfig:
     lr_final_ratio: float = 0.1  # cosine decay to lr * ratio at the end of the budget; 1.0: constant
     seed: int = 0  # seeds initialisation, data, noise and times: same seed and step count, same run
     # (a max_seconds budget ends at a machine-dependent step and shapes the learning-rate decay)
-    # How noise is paired with data (couplings.COUPLINGS); None resolves to the method's default
-    # (MeanFlow: minibatch-ot, flow matching: independent), so a saved config always names it.
+    # How noise is paired with data (core.couplings.COUPLINGS); make_config fills in the method's
+    # default (MeanFlow: minibatch-ot, flow matching: independent), so a saved config always names it.
     coupling: str | None = None
     log_every: int = 10  # steps averaged into one history row: smooth curves, small metrics.csv
     preview_every: int = 200  # steps between one-step preview samples
@@ -187,27 +238,13 @@ class TrainConfig:
     device: str = "auto"  # auto picks CUDA when available
 
     def __post_init__(self):
-        from .couplings import COUPLINGS
-        from .methods import get_method  # the registry imports torch: only when a config is built
-        from .models import ACTIVATIONS
-
-        method = get_method(self.method)  # raises on an unknown method, listing the accepted ones
-        options = self.options
-        if options is None:
-            options = method.options()
-        elif isinstance(options, dict):
-            options = options_from_dict(method.options, options)
-        elif not isinstance(options, method.options):
+        if not isinstance(self.options, Options):
             raise TypeError(
-                f"options for {self.method} must be {method.options.__name__}, got {type(options).__name__}"
+                f"options must be {self.method}'s options dataclass, got {type(self.options).__name__} "
+                "(build configs with core.registry.make_config, which fills the method's defaults)"
             )
-        object.__setattr__(self, "options", options)
-        coupling = method.default_coupling if self.coupling is None else self.coupling
-        if coupling not in COUPLINGS:
-            raise ValueError(f"unknown coupling {coupling!r}; accepted: {', '.join(COUPLINGS)}")
-        object.__setattr__(self, "coupling", coupling)
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {self.activation!r}; accepted: {', '.join(ACTIVATIONS)}")
+        if not isinstance(self.coupling, str) or not self.coupling:
+            raise TypeError("coupling must name a pairing (core.registry.make_config fills the method's default)")
         for name in ("steps", "batch", "hidden", "depth", "log_every", "preview_every", "preview_n", "threads"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -227,67 +264,17 @@ class TrainConfig:
             raise ValueError(f"lr_final_ratio must be in (0, 1], got {self.lr_final_ratio!r}")
         if self.max_seconds is not None and not (0 < self.max_seconds <= MAX_SECONDS):
             raise ValueError(f"max_seconds must be in (0, {MAX_SECONDS:g}], got {self.max_seconds!r}")
-        if isinstance(self.classes, bool) or not isinstance(self.classes, int) or not 0 <= self.classes <= 64:
-            raise ValueError(f"classes must be a whole number from 0 to 64, got {self.classes!r}")
-        if self.classes and not method.conditional:
-            raise ValueError(
-                f"{self.method} trains no class-conditional model here; train it unconditionally "
-                "(--unconditional, or switch off 'Condition on classes')"
-            )
+        if isinstance(self.classes, bool) or not isinstance(self.classes, int) or not 0 <= self.classes <= MAX_CLASSES:
+            raise ValueError(f"classes must be a whole number from 0 to {MAX_CLASSES}, got {self.classes!r}")
         if not (isinstance(self.class_dropout, (int, float)) and 0 <= self.class_dropout < 1):
             raise ValueError(f"class_dropout must be in [0, 1), got {self.class_dropout!r}")
         if not (0 < self.checkpoint_seconds <= 3600):
             raise ValueError(f"checkpoint_seconds must be in (0, 3600], got {self.checkpoint_seconds!r}")
 
-    # -- derived facts, each computed in one place
-
-    @property
-    def in_dim(self) -> int:
-        """The network's input width: z (2), the method's time features, and a class's one-hot."""
-        from .methods import get_method
-
-        one_hot = self.classes + 1 if self.classes else 0  # the classes and "no class"
-        return 2 + get_method(self.method).n_time_features(self.options) + one_hot
-
-    @property
-    def widths(self) -> list[int]:
-        return mlp_widths(self.in_dim, self.hidden, self.depth)
-
-    @property
-    def parameters(self) -> int:
-        return parameter_count(self.widths)
-
-    def cost(self, seconds: float | None = None) -> float:
-        """parameters x batch x seconds: what the compute budget limits (seconds: max_seconds by default)."""
-        seconds = self.max_seconds if seconds is None else seconds
-        return float(self.parameters) * self.batch * (seconds if seconds is not None else math.inf)
+    def budget_fraction(self, step: int, elapsed: float) -> float:
+        """How much of this run's budget (steps or seconds, whichever runs out first) is spent."""
+        return budget_fraction(step, self.steps, elapsed, self.max_seconds)
 
     def to_dict(self) -> dict:
-        """Plain JSON-able data (options as a dict)."""
+        """Plain JSON-able data (options as a dict): what config.json and a job's payload hold."""
         return dataclasses.asdict(self)
-
-    @staticmethod
-    def from_dict(raw: dict) -> TrainConfig:
-        """A config from `to_dict()` output; unknown fields raise TypeError."""
-        if not isinstance(raw, dict):
-            raise TypeError("config must be an object")
-        known = {f.name for f in fields(TrainConfig)}
-        unknown = set(raw) - known
-        if unknown:
-            raise TypeError(f"unknown config fields {sorted(unknown)}")
-        return TrainConfig(**raw)
-
-
-def check_compute_budget(config: TrainConfig, budget: float | None = None) -> None:
-    """Raise ValueError when config's parameters x batch x max_seconds exceed the budget, saying what fits."""
-    budget = compute_budget() if budget is None else budget
-    if config.max_seconds is None:
-        return  # a step-bounded run from the command line: its owner pays for it
-    cost = config.cost()
-    if cost > budget:
-        fits = budget / (config.parameters * config.batch)
-        raise ValueError(
-            f"this run costs {cost:.2g} parameter-sample-seconds ({config.parameters:,} parameters x "
-            f"batch {config.batch} x {config.max_seconds:g} s); the per-run budget is {budget:.2g}: "
-            f"at this size at most {fits:.0f} s, or choose a smaller network or batch"
-        )

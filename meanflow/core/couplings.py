@@ -17,8 +17,13 @@ the assignment costs the step little. `exact_ot` keeps the whole-batch assignmen
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
+
+# A pairing: (data x (B, 2), noise e (B, 2)) -> e reordered, so that row i of x goes with row i of the result.
+Pairing = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 OT_CHUNK = 128  # rows per assignment in minibatch_ot (chunks of 64 to 256 and Hilbert-sorted chunks: RESULTS.md)
 EXACT_CHUNK = 512  # exact_ot's rows per assignment: O(B^3) beyond it would dominate training
@@ -68,7 +73,7 @@ def exact_ot(x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
     return _assign(x, e, EXACT_CHUNK)
 
 
-def pair_within_classes(pair, x: torch.Tensor, e: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def pair_within_classes(pair: Pairing, x: torch.Tensor, e: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """e (B, 2) paired with x (B, 2) by `pair` separately within each class y (B,).
 
     A class-conditional model must carry the whole Gaussian onto each class. Pairing across classes
@@ -93,7 +98,7 @@ LABELS = {
 }
 
 
-def get_coupling(name: str):
+def get_coupling(name: str) -> Pairing:
     if name not in COUPLINGS:
         raise ValueError(f"unknown coupling {name!r}; accepted: {', '.join(COUPLINGS)}")
     return COUPLINGS[name]

@@ -1,107 +1,33 @@
-"""The runs a browser session works with, and the server-wide indexes and cache behind them.
+"""The run library behind a server: an index of each runs folder, a bounded cache of loaded runs, labels.
 
-A `Session` holds one browser session's runs: those it launched (training on the job engine, or
-ended), those it opened (by link, or from the shared library), and the bundled pretrained runs.
-Runs are private: another session reaches one only through its id (in a link), or once its owner
-shares it, unless $MEANFLOW_LIBRARY=shared lists every run (a classroom server).
-
-Server-wide and shared by all sessions: a `RunIndex` per folder (each run's small config.json,
-read once per change) and a `RunCache` (networks and target data of recently used runs, bounded),
-so memory does not grow with the size of the library. Nothing here touches the UI.
+Server-wide and shared by every browser session: a `RunIndex` per folder (each run's small
+config.json, read once per change) and a `RunCache` (networks and target data of recently used runs,
+bounded), so memory does not grow with the size of the library. A browser session's own view of the
+runs (ui.session.Session) is built on these. Nothing here touches the UI.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-import weakref
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
-from ..engine.jobs import Engine, LimitError, Snapshot, new_owner
 from . import runs
-from .config import FINISHED
-from .methods import METHODS, get_method
-from .runs import RunError, RunInfo, SavedRun
-from .targets import target_names
-
-LIBRARY_MODES = ("private", "shared")
-
-
-def library_mode() -> str:
-    """$MEANFLOW_LIBRARY: 'private' (default: runs listed once shared) or 'shared' (every run listed)."""
-    mode = os.environ.get("MEANFLOW_LIBRARY", "private")
-    return mode if mode in LIBRARY_MODES else "private"
+from .config import ACTIVE, FINISHED
+from .registry import get_method
+from .runs import RunInfo, SavedRun
 
 
 def run_label(info: RunInfo) -> str:
     """'MeanFlow · checkerboard': how every page names a run (the target's name as the run folder says),
     with the guidance trained into a class-conditional run where there is some ('· ω = 3')."""
     try:
-        method = get_method(info.config.method).label
+        method = get_method(info.config.method).about.label
     except ValueError:
         method = info.config.method
     omega = getattr(info.config.options, "guidance_scale", 1.0) if info.config.classes else 1.0
     return f"{method} · {info.target_name}" + (f" · ω = {omega:g}" if omega != 1.0 else "")
-
-
-def _bundled_order(info: RunInfo) -> tuple:
-    """Unconditional runs first, then targets and methods in their registries' order: a page's first
-    pick is the plain MeanFlow checkerboard run and its first pair that and flow matching."""
-    targets, methods = target_names(), list(METHODS)
-    return (
-        bool(info.config.classes),
-        targets.index(info.target_name) if info.target_name in targets else len(targets),
-        methods.index(info.config.method) if info.config.method in methods else len(methods),
-        info.id,
-    )
-
-
-@dataclass(frozen=True)
-class RunEntry:
-    """One run a page can show."""
-
-    key: str  # 'run:<id>' or 'bundled:<id>': stable, kept in widgets and the URL
-    label: str
-    source: str  # own | opened | bundled
-    info: RunInfo
-    snapshot: Snapshot | None = None  # while this server's engine has (or had) the job
-
-    @property
-    def id(self) -> str:
-        return self.info.id
-
-    @property
-    def config(self):
-        return self.info.config
-
-    @property
-    def method(self) -> str:
-        return self.info.config.method
-
-    @property
-    def target_name(self) -> str:
-        return self.info.target_name
-
-    @property
-    def state(self) -> str:
-        if self.snapshot is not None and not self.snapshot.finished:
-            return self.snapshot.state
-        return self.info.state
-
-    @property
-    def running(self) -> bool:
-        return self.snapshot is not None and not self.snapshot.finished
-
-    @property
-    def usable(self) -> bool:
-        """Has a network to sample from: ended with weights, or interrupted with a checkpoint."""
-        if self.running:
-            return False
-        if self.info.state in FINISHED:
-            return (self.info.path / runs.WEIGHTS_FILE).is_file() or self.info.has_checkpoint
-        return self.info.state == "interrupted" and self.info.has_checkpoint
 
 
 class RunIndex:
@@ -143,7 +69,7 @@ class RunCache:
             if hit is not None and hit[0] == stamp:
                 self._items.move_to_end(key)
                 return hit[1]
-        saved = runs.load_run(path, live=info.state in ("queued", "running"))
+        saved = runs.load_run(path, live=info.state in ACTIVE)
         with self._lock:
             self._items[key] = (stamp, saved)
             self._items.move_to_end(key)
@@ -164,211 +90,3 @@ def _stamp(path: Path) -> tuple:
         except OSError:
             out.append(None)
     return tuple(out)
-
-
-class Session:
-    """One browser session's runs: launch, stop, resume, share, open, and list them."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        runs_index: RunIndex,
-        bundled_index: RunIndex | None,
-        cache: RunCache,
-        mode: str | None = None,
-        study_index: RunIndex | None = None,
-    ):
-        self.engine = engine
-        self.index = runs_index
-        self.bundled_index = bundled_index
-        self.study_index = study_index  # the ablation cells' bundled runs, listed once opened
-        self._studies: dict[str, str] = {}  # run id -> label, newest first
-        self.cache = cache
-        self.mode = mode or library_mode()
-        self.owner = new_owner()
-        self._own: list[str] = []  # run ids, newest first
-        self._opened: list[str] = []
-        self._lock = threading.Lock()
-        # Jobs hold no reference to the session: when the session is dropped (its tab gone for
-        # longer than Streamlit keeps it), its queued runs leave the line and training ones stop.
-        weakref.finalize(self, _release_later, engine, self.owner)
-
-    # -- runs of this session
-
-    def launch(self, config, target, extras: dict | None = None) -> RunEntry:
-        """Queue a run of `config` on `target`; raises LimitError over a per-session or budget limit."""
-        run_id = runs.new_run_id(config)
-        self.engine.submit(config, target, runs.run_path(self.index.root, run_id), owner=self.owner, extras=extras)
-        with self._lock:
-            self._own.insert(0, run_id)
-        return self.entry(run_id)
-
-    def resume(self, key: str, extra_seconds: float | None = None) -> None:
-        """Continue an interrupted (or stopped) run of this session from its checkpoint."""
-        from dataclasses import replace
-
-        entry = self.get(key)
-        if entry is None or entry.source == "bundled" or not entry.info.resumable:
-            raise LimitError("only an interrupted or stopped run with a checkpoint can resume")
-        info = entry.info
-        seconds = info.config.max_seconds
-        if extra_seconds is not None or (seconds is not None and info.elapsed >= seconds):
-            seconds = info.elapsed + (extra_seconds or 60.0)
-        config = replace(info.config, max_seconds=seconds)
-        if info.step >= config.steps:
-            config = replace(config, steps=info.step + info.config.steps)
-        checkpoint = (info.path / runs.CHECKPOINT_FILE).read_bytes()
-        target = runs.read_target(info)
-        self.engine.submit(config, target, info.path, owner=self.owner, resume=checkpoint)
-        with self._lock:
-            if info.id not in self._own:
-                self._own.insert(0, info.id)
-            if info.id in self._opened:
-                self._opened.remove(info.id)
-
-    def stop(self, key: str) -> None:
-        entry = self.get(key)
-        if entry is not None and entry.source == "own":
-            self.engine.stop(entry.id)
-
-    def stop_all(self) -> None:
-        self.engine.release(self.owner)
-
-    def share(self, key: str, shared: bool = True) -> None:
-        entry = self.get(key)
-        if entry is not None and entry.source == "own":
-            runs.set_shared(entry.info.path, shared)
-
-    def open(self, run_id: str) -> RunEntry | None:
-        """Bring a run into this session's lists by its id (from a link or the library); None if no such run.
-
-        An active run of the engine (a reloaded tab's own run) becomes this session's own again.
-        """
-        try:
-            info = self.index.info(run_id, live=self._live(run_id))
-        except RunError:
-            return None
-        with self._lock:
-            if run_id in self._own or run_id in self._opened:
-                pass
-            elif self.engine.adopt(run_id, self.owner) or self.engine.owner_of(run_id) == self.owner:
-                self._own.insert(0, run_id)
-            else:
-                self._opened.insert(0, run_id)
-        return self.entry(run_id) if info else None
-
-    def own_ids(self) -> list[str]:
-        with self._lock:
-            return list(self._own)
-
-    # -- reading
-
-    def _live(self, run_id: str) -> bool:
-        snap = self.engine.snapshot(run_id)
-        return snap is not None and not snap.finished
-
-    def entry(self, run_id: str) -> RunEntry | None:
-        """This session's entry for a run it launched or opened (None if gone from disk)."""
-        with self._lock:
-            source = "own" if run_id in self._own else "opened" if run_id in self._opened else None
-        if source is None:
-            return None
-        snap = self.engine.snapshot(run_id) if source == "own" else None
-        try:
-            info = self.index.info(run_id, live=snap is not None and not snap.finished)
-        except RunError:
-            return None
-        return RunEntry(f"run:{run_id}", run_label(info), source, info, snap)
-
-    def own(self) -> list[RunEntry]:
-        return [e for e in (self.entry(i) for i in self.own_ids()) if e is not None]
-
-    def opened(self) -> list[RunEntry]:
-        with self._lock:
-            ids = list(self._opened)
-        return [e for e in (self.entry(i) for i in ids) if e is not None]
-
-    def bundled(self) -> list[RunEntry]:
-        if self.bundled_index is None:
-            return []
-        infos, _ = self.bundled_index.list()
-        infos = sorted(infos, key=_bundled_order)
-        return [RunEntry(f"bundled:{i.id}", f"{run_label(i)} (pretrained)", "bundled", i) for i in infos]
-
-    def open_study(self, run_id: str, label: str) -> RunEntry | None:
-        """Bring a bundled ablation cell's run into this session's lists (from the Ablations page); None
-        if there is no such run."""
-        if self.study_index is None:
-            return None
-        try:
-            self.study_index.info(run_id)
-        except RunError:
-            return None
-        with self._lock:
-            self._studies.pop(run_id, None)
-            self._studies = {run_id: label, **self._studies}
-        return self._study_entry(run_id)
-
-    def _study_entry(self, run_id: str) -> RunEntry | None:
-        with self._lock:
-            label = self._studies.get(run_id)
-        if label is None or self.study_index is None:
-            return None
-        try:
-            info = self.study_index.info(run_id)
-        except RunError:
-            return None
-        return RunEntry(f"study:{run_id}", f"{run_label(info)} ({label})", "bundled", info)
-
-    def studies(self) -> list[RunEntry]:
-        with self._lock:
-            ids = list(self._studies)
-        return [e for e in (self._study_entry(i) for i in ids) if e is not None]
-
-    def entries(self) -> list[RunEntry]:
-        """The runs this session's pages show: its own, those it opened, the bundled ones."""
-        return self.own() + self.opened() + self.studies() + self.bundled()
-
-    def ready(self) -> list[RunEntry]:
-        """Runs with a network to sample from."""
-        return [e for e in self.entries() if e.usable]
-
-    def get(self, key: str) -> RunEntry | None:
-        kind, _, run_id = key.partition(":")
-        if kind == "run":
-            return self.entry(run_id)
-        if kind == "bundled":
-            return next((e for e in self.bundled() if e.key == key), None)
-        if kind == "study":
-            return self._study_entry(run_id)
-        return None
-
-    def load(self, entry: RunEntry) -> SavedRun:
-        """The entry's network and target (through the server-wide cache); raises RunError."""
-        return self.cache.get(entry.info)
-
-    @property
-    def any_running(self) -> bool:
-        return any(self._live(i) for i in self.own_ids())
-
-    def library(self, query: str = "", offset: int = 0, limit: int = 20) -> tuple[list[RunEntry], int, list[str]]:
-        """Runs of other sessions this one may open (shared ones, or all in 'shared' mode), newest first,
-        filtered by `query` (in the label or id) and paged: (entries, how many match, skipped folders)."""
-        infos, problems = self.index.list(frozenset(self.engine.jobs()))
-        mine = set(self.own_ids())
-        query = query.strip().lower()
-        matches = []
-        for info in infos:
-            if info.id in mine or not (self.mode == "shared" or info.shared):
-                continue
-            label = run_label(info)
-            if query and query not in label.lower() and query not in info.id.lower():
-                continue
-            matches.append(RunEntry(f"run:{info.id}", label, "opened", info))
-        return matches[offset : offset + limit], len(matches), problems
-
-
-def _release_later(engine: Engine, owner: str) -> None:
-    """The finalizer's work, in a thread of its own: the garbage collector may run a finalizer in any
-    thread at any point, even one holding the engine's lock."""
-    threading.Thread(target=engine.release, args=(owner,), name="release-dropped-session", daemon=True).start()

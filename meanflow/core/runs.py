@@ -30,7 +30,16 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from .checkpoints import (
+    Checkpoint,
+    CheckpointError,
+    checkpoint_bytes,
+    checkpoint_from_bytes,
+    safetensors_bytes,
+    weights_bytes,
+)
 from .config import (
     ACTIVE,
     FINISHED,
@@ -40,7 +49,14 @@ from .config import (
     TrainConfig,
     empty_history,
     history_from_rows,
+    option_specs,
+    spent_time_budget,
 )
+from .networks import RunBundle, rebuild_flow
+from .registry import config_from_dict
+from .sampling import Flow
+from .targets import Normaliser, Target, TargetError, TargetSpec, get_target
+from .training import RunResult
 
 FORMAT = "meanflow-run"
 VERSION = 2  # 1: config.json held the target's name inside the config and MeanFlow's options as "meanflow"
@@ -90,9 +106,12 @@ class RunInfo:
     @property
     def spent_its_time_budget(self) -> bool:
         """Ended because its time budget ran out: the trainer writes 'stopped' for that as for a Stop."""
-        return (
-            self.state == "stopped" and self.config.max_seconds is not None and self.elapsed >= self.config.max_seconds
-        )
+        return spent_time_budget(self.state, self.elapsed, self.config.max_seconds)
+
+    @property
+    def trained_to_budget(self) -> bool:
+        """Trained all its steps, or all its wall-clock time (a run stopped by hand, or one that failed, did not)."""
+        return self.state == "done" or self.spent_its_time_budget
 
     @property
     def resumable(self) -> bool:
@@ -105,8 +124,8 @@ class SavedRun:
     """A run read back from disk with its network: what sampling and the pages need."""
 
     info: RunInfo
-    target: object  # targets.Target
-    flow: object  # sampling.Flow
+    target: Target
+    flow: Flow
     history: np.ndarray  # config.HISTORY_DTYPE rows
 
     @property
@@ -157,20 +176,12 @@ def _history_csv(history: np.ndarray) -> bytes:
     return out.getvalue().encode()
 
 
-def _safetensors_bytes(tensors: dict, metadata: dict | None = None) -> bytes:
-    from safetensors.torch import save
-
-    return save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=metadata)
-
-
 def _write_document(run_dir: Path, document: dict) -> None:
     _write_atomic(run_dir / CONFIG_FILE, json.dumps(document, indent=2).encode())
 
 
-def create_run(run_dir: str | Path, config: TrainConfig, target, shared: bool = False) -> Path:
+def create_run(run_dir: str | Path, config: TrainConfig, target: Target, shared: bool = False) -> Path:
     """Make a run folder for a job about to be queued: config.json (state queued) and the target's data."""
-    import torch
-
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     spec = target.to_spec()
@@ -182,7 +193,7 @@ def create_run(run_dir: str | Path, config: TrainConfig, target, shared: bool = 
         }
         if spec.labels is not None:
             arrays["labels"] = torch.as_tensor(spec.labels, dtype=torch.int64)
-        _write_atomic(run_dir / TARGET_FILE, _safetensors_bytes(arrays))
+        _write_atomic(run_dir / TARGET_FILE, safetensors_bytes(arrays))
     document = {
         "format": FORMAT,
         "version": VERSION,
@@ -206,48 +217,6 @@ def _update_document(run_dir: Path, **changes) -> None:
     _write_document(run_dir, document)
 
 
-def checkpoint_bytes(checkpoint) -> bytes:
-    """A training.Checkpoint as one safetensors file (history and optimiser settings in its tensors
-    and metadata): what a worker sends and what the run folder keeps."""
-    import torch
-
-    tensors = dict(checkpoint.tensors)
-    tensors["history"] = torch.as_tensor(np.asarray(checkpoint.history.tolist(), dtype=np.float64).reshape(-1, 5))
-    tensors["pending"] = torch.as_tensor(np.asarray(checkpoint.pending, dtype=np.float64).reshape(-1, 2))
-    metadata = {
-        "step": str(checkpoint.step),
-        "elapsed": repr(float(checkpoint.elapsed)),
-        "adam_groups": json.dumps(checkpoint.adam_groups),
-    }
-    return _safetensors_bytes(tensors, metadata)
-
-
-def checkpoint_from_bytes(data: bytes, what: str = "checkpoint"):
-    """The training.Checkpoint in `data`; raises RunError for anything else."""
-    from safetensors import SafetensorError, safe_open
-
-    from .training import Checkpoint
-
-    fd, tmp = tempfile.mkstemp(suffix=".safetensors")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        with safe_open(tmp, framework="pt") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-        step, elapsed = int(meta["step"]), float(meta["elapsed"])
-        groups = json.loads(meta["adam_groups"])
-        history = history_from_rows(tensors.pop("history").double().numpy().tolist())
-        pending = tuple(tuple(p) for p in tensors.pop("pending").double().numpy().tolist())
-        if step < 0 or not math.isfinite(elapsed) or not isinstance(groups, list) or "rng" not in tensors:
-            raise ValueError("inconsistent header")
-    except (SafetensorError, KeyError, ValueError, TypeError, RuntimeError, OSError) as exc:
-        raise RunError(f"{what} is not a valid checkpoint ({type(exc).__name__}: {exc})") from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return Checkpoint(step, elapsed, tensors, groups, history, pending)
-
-
 def write_checkpoint(run_dir: str | Path, data: bytes, step: int, elapsed: float, history: np.ndarray) -> None:
     """Keep a running job's latest checkpoint (bytes from checkpoint_bytes) and mark the run running."""
     run_dir = Path(run_dir)
@@ -258,11 +227,6 @@ def write_checkpoint(run_dir: str | Path, data: bytes, step: int, elapsed: float
 
 def mark_running(run_dir: str | Path) -> None:
     _update_document(Path(run_dir), state="running", message="")
-
-
-def weights_bytes(weights: dict) -> bytes:
-    """A state_dict as safetensors bytes (what finish_run stores as weights.safetensors)."""
-    return _safetensors_bytes(weights)
 
 
 def checkpoint_weights_bytes(run_dir: str | Path) -> bytes:
@@ -295,8 +259,8 @@ def finish_run(
     _update_document(run_dir, state=state, message=str(message), step=int(step), elapsed=float(elapsed))
 
 
-def save_result(run_dir: str | Path, config: TrainConfig, target, result) -> Path:
-    """A whole run folder from a training.RunResult trained in this process (tests, scripts)."""
+def save_result(run_dir: str | Path, config: TrainConfig, target: Target, result: RunResult) -> Path:
+    """A whole run folder from a RunResult trained in this process (tests, scripts)."""
     run_dir = create_run(run_dir, config, target)
     checkpoint = checkpoint_bytes(result.checkpoint) if result.checkpoint is not None else None
     weights = weights_bytes(result.checkpoint.weights) if result.checkpoint is not None else None
@@ -370,7 +334,7 @@ def read_info(run_dir: str | Path, live: bool = False) -> RunInfo:
         raw = document["config"]
         if not isinstance(raw, dict):
             raise TypeError("config must be an object")
-        config = TrainConfig.from_dict(_config_from_v1(raw) if version == 1 else raw)
+        config = config_from_dict(_config_from_v1(raw) if version == 1 else raw)
         normaliser = document["normaliser"]
         centre, scale = [float(c) for c in normaliser["centre"]], float(normaliser["scale"])
         if len(centre) != 2 or not all(map(math.isfinite, centre + [scale])) or scale <= 0:
@@ -424,16 +388,17 @@ def read_history(run_dir: str | Path) -> np.ndarray:
         raise RunError(f"{path} is not a metrics table ({exc})") from None
 
 
-def read_checkpoint(run_dir: str | Path):
-    """The run's latest training.Checkpoint; raises RunError if it has none or it is damaged."""
+def read_checkpoint(run_dir: str | Path) -> Checkpoint:
+    """The run's latest checkpoint; raises RunError if it has none or it is damaged."""
     path = Path(run_dir) / CHECKPOINT_FILE
-    return checkpoint_from_bytes(_read_bytes(path, MAX_ARRAY_BYTES), str(path))
+    try:
+        return checkpoint_from_bytes(_read_bytes(path, MAX_ARRAY_BYTES), str(path))
+    except CheckpointError as exc:
+        raise RunError(str(exc)) from None
 
 
-def read_target(info: RunInfo):
+def read_target(info: RunInfo) -> Target:
     """The target a run was trained on (a preset, or its stored points)."""
-    from .targets import TargetError, TargetSpec, get_target
-
     if info.target_kind == "preset":
         try:
             return get_target(info.target_name)
@@ -455,7 +420,7 @@ def read_target(info: RunInfo):
         raise RunError(f"{info.path / TARGET_FILE} does not hold a valid target ({exc})") from None
 
 
-def _weights_of(info: RunInfo) -> dict:
+def _weights_of(info: RunInfo) -> dict[str, torch.Tensor]:
     """The final weights if the run ended, else its latest checkpoint's (an interrupted run still samples)."""
     if (info.path / WEIGHTS_FILE).is_file() and info.finished:
         return _read_tensors(info.path / WEIGHTS_FILE)
@@ -466,46 +431,17 @@ def _weights_of(info: RunInfo) -> dict:
 
 def load_run(run_dir: str | Path, live: bool = False) -> SavedRun:
     """Read and validate a run folder with its network; raises RunError, never executes anything from it."""
-    import torch
-
-    from .methods import build_network
-    from .sampling import Flow
-    from .targets import Normaliser
-
     info = read_info(run_dir, live)
     target = read_target(info)
-    weights = _weights_of(info)
-    config = info.config
-    widths = config.widths
-    expected = {}
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
-        expected[f"layers.{i}.weight"], expected[f"layers.{i}.bias"] = (b, a), (b,)
-    if {k: tuple(v.shape) for k, v in weights.items()} != expected:  # checked before building anything
-        raise RunError(
-            f"{info.path / WEIGHTS_FILE} does not fit the configured network "
-            f"(hidden {config.hidden}, depth {config.depth})"
-        )
-    net = build_network(config)
-    net.load_state_dict(weights, strict=True)
-    if not all(torch.isfinite(p).all() for p in net.parameters()):
-        raise RunError(f"{info.path / WEIGHTS_FILE} holds NaN or infinite weights")
-    net.eval()
     normaliser = Normaliser(centre=info.normaliser["centre"], scale=info.normaliser["scale"])
     if target.is_preset:
         target = replace(target, normaliser=normaliser)
-    return SavedRun(
-        info,
-        target,
-        Flow(
-            config.method,
-            net,
-            normaliser,
-            config.options,
-            config.classes,
-            target.class_weights() if config.classes else (),
-        ),
-        read_history(info.path),
-    )
+    config = info.config
+    try:
+        flow = rebuild_flow(config, _weights_of(info), normaliser, target.class_weights() if config.classes else ())
+    except ValueError as exc:
+        raise RunError(f"{info.path / WEIGHTS_FILE} {exc}") from None
+    return SavedRun(info, target, flow, read_history(info.path))
 
 
 def list_runs(
@@ -548,40 +484,37 @@ def list_runs(
     return infos, problems
 
 
-# ---------------------------------------------------------------- a run as plain data (a reflow teacher)
+# ---------------------------------------------------------------- runs a config names (a reflow teacher)
 
 
-def run_bundle(run_dir: str | Path) -> dict:
+def run_bundle(run_dir: str | Path) -> RunBundle:
     """A trained run as plain data a worker can rebuild without the folder: its config, target name,
     normaliser and weights (safetensors bytes). Raises RunError for a run without weights."""
     info = read_info(run_dir)
-    weights = weights_bytes(_weights_of(info))
-    return {
-        "config": info.config.to_dict(),
-        "target_name": info.target_name,
-        "normaliser": info.normaliser,
-        "weights": weights,
-    }
+    return RunBundle(info.config.to_dict(), info.target_name, info.normaliser, weights_bytes(_weights_of(info)))
 
 
-def flow_from_bundle(bundle: dict):
-    """The sampling.Flow of a run_bundle (checked like a loaded run: shapes, finite weights)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load
-
-    from .methods import build_network
-    from .sampling import Flow
-    from .targets import Normaliser
-
-    try:
-        config = TrainConfig.from_dict(bundle["config"])
-        weights = load(bundle["weights"])
-        net = build_network(config)
-        net.load_state_dict(weights, strict=True)
-        normaliser = Normaliser(
-            centre=tuple(bundle["normaliser"]["centre"]), scale=float(bundle["normaliser"]["scale"])
-        )
-    except (KeyError, TypeError, ValueError, RuntimeError, SafetensorError) as exc:
-        raise RunError(f"the teacher run cannot be rebuilt ({str(exc)[:200]})") from None
-    net.eval().requires_grad_(False)
-    return Flow(config.method, net, normaliser, config.options, config.classes)
+def read_teachers(config: TrainConfig, target: Target) -> dict[str, RunBundle]:
+    """The runs `config`'s options name (each option declared with run=True: reflow's teacher), read as
+    bundles where the job is submitted, so workers need no shared disk. Raises ValueError when one is
+    missing, cannot be read, or was trained on another target."""
+    teachers = {}
+    for spec in option_specs(type(config.options)):
+        if not spec.names_run:
+            continue
+        folder = getattr(config.options, spec.name)
+        if not folder:
+            raise ValueError(
+                f"{config.method} needs a {spec.name} run: {spec.flag} RUN_DIR (a trained run on the same target)"
+            )
+        try:
+            bundle = run_bundle(folder)
+        except RunError as exc:
+            raise ValueError(f"the {spec.name} {folder!r} cannot be used: {exc}") from None
+        if bundle.target_name != target.name:
+            raise ValueError(
+                f"the {spec.name} was trained on {bundle.target_name!r}, not {target.name!r}; "
+                f"choose a {spec.name} run on the same target"
+            )
+        teachers[spec.name] = bundle
+    return teachers

@@ -9,13 +9,13 @@ x = e - u(e, 0, 1). Stochastic steps (consistency models re-noise) draw from the
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 import numpy as np
 import torch
 
-from .methods import get_method
-from .models import MLP, Conditioned, Guided
+from .config import Options
+from .methods.base import Method
+from .models import Conditioned, Guided
 from .targets import Normaliser
 
 
@@ -23,16 +23,16 @@ from .targets import Normaliser
 class Flow:
     """A trained network with what it needs to sample in the data's own units."""
 
-    method: str  # a key of methods.METHODS
-    net: MLP
+    method: Method  # the registry entry whose step and velocity sampling follows
+    net: torch.nn.Module  # the MLP (or, steered, the same network with a class input or guidance)
     normaliser: Normaliser = Normaliser()
-    options: Any = None  # the method's options (how the network sees time); None: the method's defaults
+    options: Options | None = None  # the method's options (how the network sees time); None: its defaults
     classes: int = 0  # classes the network is conditioned on (0: unconditional)
     class_weights: tuple[float, ...] = ()  # how often each class occurs in the target (empty: equally often)
 
     def __post_init__(self):
         if self.options is None:
-            object.__setattr__(self, "options", get_method(self.method).options())
+            object.__setattr__(self, "options", self.method.options())
 
     def steered(
         self, n: int, label: int | None = None, guidance: float = 1.0, generator: torch.Generator | None = None
@@ -97,7 +97,6 @@ def integrate(
 
     generator: for methods whose steps draw fresh noise (None: a fixed seed, so paths repeat).
     """
-    method = get_method(flow.method)
     grid = _as_grid(steps_or_grid)
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
     flow = flow.steered(len(noise), generator=generator)  # a conditional flow without a class: classes drawn
@@ -107,7 +106,7 @@ def integrate(
     for t_now, t_next in zip(grid[:-1].tolist(), grid[1:].tolist()):
         t = torch.full((len(z), 1), t_now, device=device)
         r = torch.full((len(z), 1), t_next, device=device)
-        z = method.step(flow.net, z, r, t, flow.options, generator)
+        z = flow.method.step(flow.net, z, r, t, flow.options, generator)
         path.append(z)
     return torch.stack(path)  # (k + 1, n, 2)
 
@@ -152,7 +151,7 @@ def velocity_field(flow: Flow, points: np.ndarray, r: float, t: float) -> np.nda
     device = z.device
     rr = torch.full((len(z), 1), float(r), device=device)
     tt = torch.full((len(z), 1), float(t), device=device)
-    u = get_method(flow.method).velocity(flow.steered(len(z)).net, z, rr, tt, flow.options)
+    u = flow.method.velocity(flow.steered(len(z)).net, z, rr, tt, flow.options)
     return (u.cpu().double() * flow.normaliser.scale).numpy()
 
 

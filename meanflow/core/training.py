@@ -1,32 +1,36 @@
-"""The training loop, as plain functions: one step, the rollback, rate accounting, checkpoints.
+"""The training loop: set up a run, take steps, roll back a divergence, report, checkpoint, end.
 
-It runs in whatever process calls it (a worker of the job engine, a test, a benchmark) and knows
-nothing of processes, pages or disks: it reports through callbacks (minGPT's trainer habit) and
-returns a RunResult. It changes no process-wide setting (threads, switch interval): its host does.
+`run_training(config, target, ...) -> RunResult` runs in whatever process calls it (a worker of the
+job engine, a test, a benchmark) and knows nothing of processes, pages or disks: it reports through
+callbacks (minGPT's trainer habit) and returns a RunResult. It changes no process-wide setting
+(threads, switch interval): its host does.
 
 A NaN or infinite loss at step N ends the run as failed ("diverged at step N") with the last good
-weights, the last ones seen to give a finite loss (after N - 2 updates). A Checkpoint holds
-everything a step depends on (weights, optimiser, random state, step, history), so a run resumed
-from one continues exactly as if it had never stopped.
+weights, the last ones seen to give a finite loss (after N - 2 updates). A Checkpoint
+(core.checkpoints) holds everything a step depends on, so a run resumed from one continues exactly as
+if it had never stopped. Every random draw comes from one of the run's named streams (`Stream`).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import IntEnum
 
 import numpy as np
 import torch
 
+from .checkpoints import Checkpoint, make_checkpoint, restore_checkpoint
 from .config import TrainConfig, empty_history, history_from_rows
-from .couplings import get_coupling
-from .methods import build_network, get_method
+from .couplings import Pairing, get_coupling, pair_within_classes
+from .methods.base import Batch, Method
 from .models import Conditioned, pick_device
+from .networks import RunBundle, build_network, flow_from_bundle
+from .registry import method_of
 from .sampling import Flow, integrate
 from .targets import Target
 
@@ -35,23 +39,20 @@ RATE_WINDOW = 8  # reports in the steps/s window: about the last two seconds
 DRAW_ROWS = 8192  # rows per call to a target's sampler (Batches): its per-call cost, spread over many batches
 
 
-@dataclass(frozen=True)
-class Checkpoint:
-    """Everything a run needs to continue exactly: tensors (weights 'net.*', optimiser 'adam.*', the
-    loss's random state 'rng', the data's 'rng_data' before the current chunk of batches and the
-    batches of it used 'rng_data_used'), the optimiser's settings, the step, time spent and the history."""
+class Stream(IntEnum):
+    """The run's random streams, each a generator seeded `seed + stream`. The offsets are fixed: a
+    resumed run rebuilds its preview noise and its method's state from them, and must draw the same."""
 
-    step: int
-    elapsed: float  # seconds of training before this checkpoint
-    tensors: dict[str, torch.Tensor]
-    adam_groups: list[dict]  # the optimiser's param_groups without their parameter lists
-    history: np.ndarray  # rows so far (config.HISTORY_DTYPE)
-    pending: tuple[tuple[float, float], ...] = ()  # (loss, mse) of steps not yet in a history row
+    TRAINING = 0  # the network's initialisation, then the loss's own draws (times, class dropout)
+    PREVIEW_NOISE = 1  # the fixed noise every preview starts from, so previews compare
+    METHOD = 2  # per-run state a method builds once (reflow's teacher pairs)
+    PREVIEW_SAMPLING = 3  # fresh noise inside a preview's step (stochastic samplers)
+    DATA = 4  # the batches: drawn ahead in a thread, so apart from the loss's draws
 
-    @property
-    def weights(self) -> dict[str, torch.Tensor]:
-        """The network's state_dict."""
-        return {k[4:]: v for k, v in self.tensors.items() if k.startswith("net.")}
+
+def stream(seed: int, which: Stream) -> torch.Generator:
+    """A fresh generator for one of the run's streams."""
+    return torch.Generator().manual_seed(seed + int(which))
 
 
 @dataclass(frozen=True)
@@ -92,14 +93,6 @@ def lr_at(config: TrainConfig, fraction: float) -> float:
     return floor + (config.lr - floor) * 0.5 * (1 + math.cos(math.pi * min(1.0, fraction)))
 
 
-def budget_fraction(config: TrainConfig, step: int, elapsed: float) -> float:
-    """How much of the run's budget (steps or seconds, whichever runs out first) is spent."""
-    fraction = step / config.steps
-    if config.max_seconds is not None:
-        fraction = max(fraction, elapsed / config.max_seconds)
-    return min(1.0, fraction)
-
-
 def copy_parameters(dst: list[torch.Tensor], src: list[torch.Tensor]) -> None:
     """dst[i] <- src[i] in place, for parallel lists of tensors (weights and their saved copy), in one call."""
     with torch.no_grad():
@@ -120,7 +113,7 @@ def conditioned(
 
 def make_optimiser(net: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
     """Adam with its fused kernel: one pass over all parameters instead of ten small ops each
-    (measured: a flow-matching step at the default size 2.26 -> 1.73 ms on this CPU)."""
+    (benchmarks/RESULTS.md, "Speed at the default size")."""
     return torch.optim.Adam(net.parameters(), lr=lr, fused=True)
 
 
@@ -129,8 +122,32 @@ def batches_per_draw(batch: int) -> int:
     return max(1, DRAW_ROWS // batch)
 
 
+def draw_batches(
+    target: Target, pair: Pairing, n: int, count: int, generator: torch.Generator, labelled: bool = False
+) -> list[Batch]:
+    """`count` batches of n rows from one call to the target's sampler (its fixed cost per call is most of
+    a batch's cost at n = 256): data x (n, 2) with noise e (n, 2) paired to it by `pair`, and, when
+    `labelled`, the classes y (n,) of x. Pairing reorders e, so y stays with x; a labelled batch is
+    paired within each class (couplings.pair_within_classes)."""
+    rows = n * count
+    if labelled:
+        x, y = target.sample_labelled(rows, generator)
+    else:
+        x, y = target.sample_model(rows, generator), None
+    e = torch.randn(rows, 2, generator=generator)
+    batches = []
+    for start in range(0, rows, n):
+        xb, eb = x[start : start + n], e[start : start + n]
+        if labelled:
+            yb = y[start : start + n]
+            batches.append(Batch(xb, pair_within_classes(pair, xb, eb, yb), yb))
+        else:
+            batches.append(Batch(xb, pair(xb, eb), None))
+    return batches
+
+
 class Batches:
-    """The training data, one (x, e, y) batch at a time, drawn from its own generator and paired.
+    """The training data, one Batch at a time, drawn from its own generator and paired.
 
     `draw(generator)` returns a list of batches (a chunk: one sampler call for many batches). With
     `ahead`, a thread draws and pairs the next chunk while the current one trains: an optimal-transport
@@ -179,7 +196,7 @@ class Batches:
             raise item
         return item
 
-    def next(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def next(self) -> Batch:
         while self._used >= len(self._chunk):  # used up (or, on resume, the first chunk not yet drawn)
             used = self._used - len(self._chunk)  # batches of the next chunk already trained on
             self._chunk, self._chunk_state = self._next_chunk()
@@ -245,50 +262,176 @@ class History:
         return history_from_rows(new) if new else empty_history()
 
 
-# ---------------------------------------------------------------- checkpoints
+# ---------------------------------------------------------------- one run, set up
 
 
-def make_checkpoint(
-    net: torch.nn.Module,
-    optimiser: torch.optim.Optimizer,
-    generator: torch.Generator,
-    step: int,
-    elapsed: float,
-    history: History,
-    context_tensors: dict | None = None,
-    data_state: tuple[torch.Tensor, int] | None = None,
-) -> Checkpoint:
-    """A copy of everything the next step depends on, on the CPU (context_tensors: the method's own
-    state; data_state: where the batches stand, from Batches.state())."""
-    tensors = {f"net.{k}": v.detach().cpu().clone() for k, v in net.state_dict().items()}
-    tensors.update({f"ctx.{k}": v.detach().cpu().clone() for k, v in (context_tensors or {}).items()})
-    state = optimiser.state_dict()
-    for i, slots in state["state"].items():
-        for name, value in slots.items():
-            tensors[f"adam.{i}.{name}"] = torch.as_tensor(value).detach().cpu().clone()
-    tensors["rng"] = generator.get_state().clone()
-    if data_state is not None:
-        tensors["rng_data"], tensors["rng_data_used"] = data_state[0].clone(), torch.tensor(data_state[1])
-    # as plain JSON values (tuples become lists), the form they take in a checkpoint file
-    groups = json.loads(json.dumps([{k: v for k, v in g.items() if k != "params"} for g in state["param_groups"]]))
-    return Checkpoint(step, elapsed, tensors, groups, history.all(), tuple(history.pending))
+@dataclass
+class _Run:
+    """Everything the loop holds between steps: what set_up builds, and where training stands."""
+
+    config: TrainConfig
+    target: Target
+    method: Method
+    device: torch.device
+    net: torch.nn.Module
+    optimiser: torch.optim.Optimizer
+    flow: Flow  # the network as a sampler (previews)
+    context: object  # what method.prepare built (reflow's pairs, shortcut's EMA), or None
+    training: torch.Generator  # Stream.TRAINING: initialisation, then the loss's draws
+    batches: Batches
+    preview_noise: torch.Tensor  # (preview_n, 2), Stream.PREVIEW_NOISE
+    history: History
+    step: int  # optimiser steps done
+    first_step: int  # the step this session started from (0, or the checkpoint's)
+    elapsed_before: float  # seconds of training in earlier sessions (a resumed run)
+    params: list[torch.Tensor] = field(default_factory=list)
+    last_good: list[torch.Tensor] = field(default_factory=list)  # weights last seen to give a finite loss
+
+    def checkpoint(self, elapsed: float) -> Checkpoint:
+        return make_checkpoint(
+            self.net,
+            self.optimiser,
+            self.training,
+            self.step,
+            elapsed,
+            self.history.all(),
+            tuple(self.history.pending),
+            self.method.context_tensors(self.context),
+            self.batches.state(),
+        )
+
+    def preview(self) -> np.ndarray:
+        """(preview_n, 2) one-step samples in data units from the fixed preview noise, so previews compare."""
+        path = integrate(self.flow, self.preview_noise, 1, stream(self.config.seed, Stream.PREVIEW_SAMPLING))
+        return self.target.normaliser.to_data(path[-1].cpu().double()).numpy().astype(np.float32)
 
 
-def restore_checkpoint(
-    checkpoint: Checkpoint, net: torch.nn.Module, optimiser: torch.optim.Optimizer, generator: torch.Generator
-) -> None:
-    """Put a checkpoint's weights, optimiser state and random state back (inverse of make_checkpoint)."""
-    device = next(net.parameters()).device
-    net.load_state_dict({k: v.to(device) for k, v in checkpoint.weights.items()}, strict=True)
-    slots: dict[int, dict] = {}
-    for key, value in checkpoint.tensors.items():
-        if key.startswith("adam."):
-            _, i, name = key.split(".", 2)
-            slots.setdefault(int(i), {})[name] = value if name == "step" else value.to(device)
-    n_params = len(list(net.parameters()))
-    groups = [{**g, "params": list(range(n_params))} for g in checkpoint.adam_groups]
-    optimiser.load_state_dict({"state": slots, "param_groups": groups})
-    generator.set_state(checkpoint.tensors["rng"])
+def _teacher_flows(teachers: dict[str, RunBundle], target: Target) -> dict[str, Flow]:
+    """The runs a config names, rebuilt as flows; each must have been trained on `target`."""
+    flows = {}
+    for name, bundle in teachers.items():
+        if bundle.target_name != target.name:
+            raise ValueError(f"the {name} was trained on {bundle.target_name!r}, not {target.name!r}")
+        flows[name] = flow_from_bundle(bundle)
+    return flows
+
+
+def set_up(config: TrainConfig, target: Target, resume: Checkpoint | None, teachers: dict[str, RunBundle]) -> _Run:
+    """The network, optimiser, method state and data of a run, at step 0 or where `resume` left it."""
+    device = pick_device(config.device)
+    method = method_of(config)
+    training = stream(config.seed, Stream.TRAINING)
+    net = build_network(config, generator=training).to(device)
+    class_weights = target.class_weights() if config.classes else ()
+    flow = Flow(method, net, target.normaliser, config.options, config.classes, class_weights)
+    optimiser = make_optimiser(net, config.lr)
+    context = method.prepare(config, target, _teacher_flows(teachers, target), stream(config.seed, Stream.METHOD), net)
+    preview_noise = torch.randn(config.preview_n, 2, generator=stream(config.seed, Stream.PREVIEW_NOISE))
+    data = stream(config.seed, Stream.DATA)
+    history, step, elapsed_before, data_used = History(), 0, 0.0, 0
+    if resume is not None:
+        restore_checkpoint(resume, net, optimiser, training)
+        data.set_state(resume.tensors["rng_data"])
+        data_used = int(resume.tensors.get("rng_data_used", 0))  # 0 in checkpoints from before chunked draws
+        method.load_context_tensors(context, resume.context_tensors)
+        step, elapsed_before = resume.step, resume.elapsed
+        history = History(resume.history, resume.pending)
+    pair, per_draw, labelled = get_coupling(config.coupling), batches_per_draw(config.batch), config.classes > 0
+
+    def draw(generator: torch.Generator) -> list[Batch]:
+        own = method.own_batches(context, config.batch, per_draw, generator)
+        return own if own is not None else draw_batches(target, pair, config.batch, per_draw, generator, labelled)
+
+    batches = Batches(
+        draw,
+        data,
+        ahead=config.coupling != "independent",  # an assignment is worth a thread; a plain draw is not
+        used=min(max(0, data_used), per_draw),  # a hand-edited checkpoint cannot index outside its chunk
+    )
+    params = list(net.parameters())
+    return _Run(
+        config=config,
+        target=target,
+        method=method,
+        device=device,
+        net=net,
+        optimiser=optimiser,
+        flow=flow,
+        context=context,
+        training=training,
+        batches=batches,
+        preview_noise=preview_noise,
+        history=history,
+        step=step,
+        first_step=step,
+        elapsed_before=elapsed_before,
+        params=params,
+        last_good=[p.detach().clone() for p in params],
+    )
+
+
+# ---------------------------------------------------------------- one step
+
+
+def train_step(run: _Run, fraction: float) -> bool:
+    """One optimiser step at `fraction` of the budget; False (weights rolled back) when its loss is not finite."""
+    x, e, y = run.batches.next()
+    net = conditioned(run.net, y, run.config, run.training, run.device)
+    terms = run.method.loss(
+        net, x.to(run.device), e.to(run.device), run.training, run.config.options, fraction, run.context
+    )
+    loss = float(terms.loss.detach())
+    if not math.isfinite(loss):
+        copy_parameters(run.params, run.last_good)
+        return False
+    copy_parameters(run.last_good, run.params)
+    run.optimiser.zero_grad(set_to_none=True)
+    terms.loss.backward()
+    run.optimiser.step()
+    run.method.after_step(run.context, run.net)
+    run.step += 1
+    run.history.add(loss, float(terms.mse))
+    return True
+
+
+def _set_lr(optimiser: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimiser.param_groups:
+        group["lr"] = lr
+
+
+def _progress(run: _Run, meter: RateMeter, spent: float, now: float, preview: bool) -> Progress:
+    """A report of where the run stands (a one-step preview with it on preview steps)."""
+    config = run.config
+    rate = meter.update(now, run.step)
+    left = None if config.max_seconds is None else max(0.0, config.max_seconds - spent)
+    return Progress(
+        run.step,
+        config.steps,
+        spent,
+        rate,
+        RateMeter.eta(rate, config.steps - run.step, left),
+        run.history.take_new(),
+        run.preview() if preview else None,
+        run.step if preview else 0,
+    )
+
+
+def _end(run: _Run, state: str, message: str, lr: float, start: float) -> RunResult:
+    """The final preview (a non-finite one undoes the last update: the run failed), the history's last
+    row, and the result with its final checkpoint."""
+    final_preview = run.preview()
+    if state != "failed" and not np.isfinite(final_preview).all():
+        copy_parameters(run.params, run.last_good)  # the last update blew up (no later loss saw it): undo it
+        state, message = "failed", f"diverged at step {run.step}"
+        final_preview = run.preview()
+    session_seconds = time.perf_counter() - start
+    elapsed = run.elapsed_before + session_seconds
+    run.history.flush(run.step, lr, elapsed)
+    rate = (run.step - run.first_step) / session_seconds if session_seconds > 0 else 0.0
+    run.net.eval()
+    return RunResult(
+        state, message, run.step, elapsed, rate, run.history.all(), final_preview, run.checkpoint(elapsed), run.flow
+    )
 
 
 # ---------------------------------------------------------------- the loop
@@ -299,7 +442,7 @@ def run_training(
     target: Target,
     *,
     resume: Checkpoint | None = None,
-    extras: dict | None = None,
+    teachers: dict[str, RunBundle] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     on_start: Callable[[], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
@@ -308,147 +451,45 @@ def run_training(
     """Train `config` on `target` until its steps or seconds run out, should_stop() says so, or it diverges.
 
     resume: continue from this checkpoint (same config; steps and max_seconds may be larger).
-    extras: inputs a method needs beyond the target (reflow's teacher), shipped with the job.
+    teachers: the runs the config's options name (reflow's teacher), as bundles shipped with the job.
     on_start() runs once the network is built; on_progress(Progress) at least every PUBLISH_SECONDS;
     on_checkpoint(Checkpoint) at least every config.checkpoint_seconds of training.
     """
-    device = pick_device(config.device)
-    method, options = get_method(config.method), config.options
-    pair = get_coupling(config.coupling)
-    g = torch.Generator().manual_seed(config.seed)  # initialisation, then the loss's own draws (times)
-    data = torch.Generator().manual_seed(config.seed + 4)  # the batches: drawn ahead, so kept apart
-    net = build_network(config, generator=g).to(device)
-    flow = Flow(
-        config.method, net, target.normaliser, options, config.classes, target.class_weights() if config.classes else ()
-    )
-    optimiser = make_optimiser(net, config.lr)
-    context = method.prepare(config, target, extras or {}, torch.Generator().manual_seed(config.seed + 2), net)
-    preview_noise = torch.randn(config.preview_n, 2, generator=torch.Generator().manual_seed(config.seed + 1))
-    history = History()
-    step, elapsed_before, data_used = 0, 0.0, 0
-    if resume is not None:
-        restore_checkpoint(resume, net, optimiser, g)
-        data.set_state(resume.tensors["rng_data"])
-        data_used = int(resume.tensors.get("rng_data_used", 0))  # 0 in checkpoints from before chunked draws
-        method.load_context_tensors(context, {k[4:]: v for k, v in resume.tensors.items() if k.startswith("ctx.")})
-        step, elapsed_before = resume.step, resume.elapsed
-        history = History(resume.history, resume.pending)
-    params = list(net.parameters())
-    last_good = [p.detach().clone() for p in params]
-
-    def preview() -> np.ndarray:
-        """(n, 2) one-step samples in data units from a fixed noise, so previews are comparable."""
-        path = integrate(flow, preview_noise, 1, torch.Generator().manual_seed(config.seed + 3))
-        return target.normaliser.to_data(path[-1].cpu().double()).numpy().astype(np.float32)
-
-    per_draw = batches_per_draw(config.batch)
-    batches = Batches(
-        lambda gen: method.draw_batches(context, target, pair, config.batch, per_draw, gen, config.classes > 0),
-        data,
-        ahead=config.coupling != "independent",  # an assignment is worth a thread; a plain draw is not
-        used=min(max(0, data_used), per_draw),  # a hand-edited checkpoint cannot index outside its chunk
-    )
+    run = set_up(config, target, resume, teachers or {})
     try:
         start = time.perf_counter()
         last_publish = last_checkpoint = start
-        meter = RateMeter(start, step)
+        meter = RateMeter(start, run.step)
         if on_start is not None:
             on_start()
-        lr = lr_at(config, budget_fraction(config, step, elapsed_before))
-        end_state, message = "done", f"finished {config.steps} steps"
-        while step < config.steps:
-            now = time.perf_counter()
-            elapsed = elapsed_before + now - start
+        lr = lr_at(config, config.budget_fraction(run.step, run.elapsed_before))
+        state, message = "done", f"finished {config.steps} steps"
+        while run.step < config.steps:
+            elapsed = run.elapsed_before + time.perf_counter() - start
             if should_stop():
-                end_state, message = "stopped", f"stopped at step {step}"
+                state, message = "stopped", f"stopped at step {run.step}"
                 break
             if config.max_seconds is not None and elapsed >= config.max_seconds:
-                end_state, message = "stopped", f"time budget of {config.max_seconds:g} s reached at step {step}"
+                state, message = "stopped", f"time budget of {config.max_seconds:g} s reached at step {run.step}"
                 break
-            fraction = budget_fraction(config, step, elapsed)
+            fraction = config.budget_fraction(run.step, elapsed)
             lr = lr_at(config, fraction)
-            for group in optimiser.param_groups:
-                group["lr"] = lr
-
-            x, e, y = batches.next()
-            terms = method.loss(
-                conditioned(net, y, config, g, device), x.to(device), e.to(device), g, options, fraction, context
-            )
-            loss = float(terms.loss.detach())
-            if not math.isfinite(loss):
-                copy_parameters(params, last_good)
-                end_state, message = "failed", f"diverged at step {step + 1}"
+            _set_lr(run.optimiser, lr)
+            if not train_step(run, fraction):
+                state, message = "failed", f"diverged at step {run.step + 1}"
                 break
-            copy_parameters(last_good, params)
-            optimiser.zero_grad(set_to_none=True)
-            terms.loss.backward()
-            optimiser.step()
-            method.after_step(context, net)
-            step += 1
             now = time.perf_counter()
-            history.add(loss, float(terms.mse))
-            if step % config.log_every == 0:
-                history.flush(step, lr, elapsed_before + now - start)
-
+            spent = run.elapsed_before + now - start
+            if run.step % config.log_every == 0:
+                run.history.flush(run.step, lr, spent)
             if on_checkpoint is not None and now - last_checkpoint >= config.checkpoint_seconds:
-                on_checkpoint(
-                    make_checkpoint(
-                        net,
-                        optimiser,
-                        g,
-                        step,
-                        elapsed_before + now - start,
-                        history,
-                        method.context_tensors(context),
-                        batches.state(),
-                    )
-                )
+                on_checkpoint(run.checkpoint(spent))
                 last_checkpoint = now
-            is_preview = step % config.preview_every == 0
-            first = resume is None and step == 1 or resume is not None and step == resume.step + 1
+            is_preview = run.step % config.preview_every == 0
+            first = run.step == run.first_step + 1
             if on_progress is not None and (is_preview or first or now - last_publish >= PUBLISH_SECONDS):
-                rate = meter.update(now, step)
-                spent = elapsed_before + now - start
-                left = None if config.max_seconds is None else max(0.0, config.max_seconds - spent)
-                on_progress(
-                    Progress(
-                        step,
-                        config.steps,
-                        spent,
-                        rate,
-                        RateMeter.eta(rate, config.steps - step, left),
-                        history.take_new(),
-                        preview() if is_preview else None,
-                        step if is_preview else 0,
-                    )
-                )
+                on_progress(_progress(run, meter, spent, now, is_preview))
                 last_publish = now
     finally:
-        batches.close()
-
-    final_preview = preview()
-    if end_state != "failed" and not np.isfinite(final_preview).all():
-        copy_parameters(params, last_good)  # the last update blew up (no later loss saw it): undo it
-        end_state, message = "failed", f"diverged at step {step}"
-        final_preview = preview()
-    elapsed = elapsed_before + time.perf_counter() - start
-    history.flush(step, lr, elapsed)
-    session_seconds = time.perf_counter() - start
-    rate = (step - (resume.step if resume else 0)) / session_seconds if session_seconds > 0 else 0.0
-    net.eval()
-    return RunResult(
-        end_state,
-        message,
-        step,
-        elapsed,
-        rate,
-        history.all(),
-        final_preview,
-        make_checkpoint(net, optimiser, g, step, elapsed, history, method.context_tensors(context), batches.state()),
-        flow,
-    )
-
-
-def train(config: TrainConfig, target: Target, **kwargs) -> RunResult:
-    """run_training in the caller's thread (tests, benchmarks, scripts)."""
-    return run_training(config, target, **kwargs)
+        run.batches.close()
+    return _end(run, state, message, lr, start)

@@ -1,14 +1,15 @@
-"""The job engine: training runs outside the server process, on local worker processes or a Ray cluster.
+"""The job engine: training runs outside the caller's process, on local worker processes or a Ray cluster.
 
 The interface is small and the same for both kinds of workers:
     engine.submit(config, target, run_dir, owner) -> job id     (the run folder's name)
     engine.snapshot(job_id) -> Snapshot                          (plain data, replaced whole)
     engine.stop(job_id)                                          (a queued job leaves the line)
     engine.jobs(owner) -> [job ids]                              (queued or running)
+    engine.wait(job_id, timeout) -> Snapshot
 Jobs wait in one line, fairly shared between owners (browser sessions), and start on the first
-free worker. The engine's own thread receives each worker's reports and writes every checkpoint
-and result into the job's run folder here (runs.py), so workers on other machines need no shared
-disk. Pages read snapshots; nothing here touches the UI.
+free worker. The engine's own thread receives each worker's messages (engine.protocol) and writes
+every checkpoint and result into the job's run folder here (core.runs), so workers on other machines
+need no shared disk. Pages read snapshots; nothing here touches the UI.
 
 `engine_from_env()` picks the workers: a Ray cluster when $MEANFLOW_RAY_ADDRESS is set, else local
 processes; at most $MEANFLOW_MAX_JOBS train at once (default: the cores, or the cluster's CPUs).
@@ -16,7 +17,6 @@ processes; at most $MEANFLOW_MAX_JOBS train at once (default: the cores, or the 
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import threading
@@ -25,20 +25,31 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from ..core import runs
-from ..core.config import TrainConfig, check_compute_budget, empty_history
+from ..core.config import FINISHED, TrainConfig, budget_fraction, empty_history
+from ..core.networks import RunBundle
+from ..core.targets import Target, TargetSpec
+from . import env
+from .limits import LimitError, check_compute_budget, check_memory
+from .local import LocalPool
+from .pool import Pool
+from .protocol import CheckpointSaved, Ended, Failed, JobPayload, Lost, Message, Reported, Started
+from .ray_pool import RayPool
 
 POLL_SECONDS = 0.1  # the engine thread's longest sleep between looks at its workers and its line
+
+JobState = Literal["queued", "running", "done", "stopped", "failed"]  # a job's; a run folder adds "interrupted"
 
 
 @dataclass(frozen=True)
 class Snapshot:
     """What a page may read of a job at one moment. Arrays are never written again."""
 
-    state: str  # queued | running | done | stopped | failed
+    state: JobState
     step: int = 0  # optimiser steps done
     total_steps: int = 0
     elapsed: float = 0.0  # seconds of training
@@ -54,32 +65,25 @@ class Snapshot:
 
     @property
     def finished(self) -> bool:
-        return self.state in ("done", "stopped", "failed")
+        return self.state in FINISHED
 
     @property
     def progress(self) -> float:
         """Fraction of the budget (steps or seconds, whichever runs out first) spent, in [0, 1]."""
         if self.finished:
             return 1.0
-        spent = self.step / max(1, self.total_steps)
-        if self.budget_seconds:
-            spent = max(spent, self.elapsed / self.budget_seconds)
-        return min(1.0, spent)
-
-
-class LimitError(ValueError):
-    """A submission over a limit (per session, compute, memory); the message says which and why."""
+        return budget_fraction(self.step, self.total_steps, self.elapsed, self.budget_seconds)
 
 
 @dataclass
 class _Job:
     id: str
     config: TrainConfig
-    target_spec: object  # targets.TargetSpec
+    target_spec: TargetSpec
     run_dir: Path
     owner: str
     resume: bytes | None  # checkpoint to continue from
-    extras: dict  # what the method needs beside the target (reflow's teacher)
+    teachers: dict[str, RunBundle]  # the runs the config names (reflow's teacher), read at submit
     fresh: bool  # the engine made the run folder (a cancelled fresh job leaves nothing behind)
     snapshot: Snapshot
     submitted: float = field(default_factory=time.monotonic)
@@ -89,13 +93,16 @@ class _Job:
     has_checkpoint: bool = False
     done: threading.Event = field(default_factory=threading.Event)
 
+    def payload(self) -> JobPayload:
+        return JobPayload(self.id, self.config.to_dict(), self.target_spec, self.resume, self.teachers)
+
 
 class Engine:
-    """Runs jobs on a pool of workers (workers.LocalPool or workers.RayPool), at most one job per worker."""
+    """Runs jobs on a pool of workers (LocalPool or RayPool), at most one job per worker."""
 
     def __init__(
         self,
-        pool,
+        pool: Pool,
         max_running_per_owner: int = 2,
         max_queued_per_owner: int = 2,
         memory_limit_bytes: float | None = None,
@@ -103,7 +110,7 @@ class Engine:
         self.pool = pool
         self.max_running_per_owner = max_running_per_owner
         self.max_queued_per_owner = max_queued_per_owner
-        self.memory_limit_bytes = memory_limit_bytes if memory_limit_bytes is not None else _default_memory_limit()
+        self.memory_limit_bytes = memory_limit_bytes if memory_limit_bytes is not None else env.memory_limit_bytes()
         self._lock = threading.Lock()
         self._jobs: dict[str, _Job] = {}
         self._line: deque[str] = deque()
@@ -122,66 +129,50 @@ class Engine:
     def submit(
         self,
         config: TrainConfig,
-        target,
+        target: Target,
         run_dir: str | Path,
         owner: str = "",
         resume: bytes | None = None,
-        extras: dict | None = None,
         check_budget: bool = True,
         shared: bool = False,
     ) -> str:
         """Queue a job; its run folder is created now (unless resuming) and written as it trains.
 
         Raises LimitError when the owner already has its share of queued or running jobs, or the
-        run would exceed the compute or memory budget.
+        run would exceed the compute or memory budget; ValueError when a run its config names (reflow's
+        teacher) cannot be used.
         """
         run_dir = Path(run_dir)
         job_id = run_dir.name
         if check_budget:
-            try:
-                check_compute_budget(config)
-            except ValueError as exc:
-                raise LimitError(str(exc)) from None
-        need = memory_estimate(config)
-        if need > self.memory_limit_bytes:
-            raise LimitError(
-                f"this run needs about {need / 2**30:.1f} GiB of memory; the limit is "
-                f"{self.memory_limit_bytes / 2**30:.1f} GiB: choose a smaller network or batch"
-            )
+            check_compute_budget(config)
+        check_memory(config, self.memory_limit_bytes)
         with self._lock:
             if self._closed:
                 raise RuntimeError("the engine is closed")
-            if job_id in self._jobs and not self._jobs[job_id].snapshot.finished:
-                raise LimitError(f"run {job_id} is already queued or training")
-            if owner:
-                mine = [j for j in self._jobs.values() if j.owner == owner and not j.snapshot.finished]
-                if len(mine) >= self.max_running_per_owner + self.max_queued_per_owner:
-                    raise LimitError(
-                        f"at most {self.max_running_per_owner} runs training and "
-                        f"{self.max_queued_per_owner} waiting per session; stop one or wait for it"
-                    )
-        if extras is None:  # what the method needs beside the target, read here (reflow's teacher run)
-            from ..core.methods import get_method
-
-            extras = get_method(config.method).job_extras(config, target)
+            self._check_room(job_id, owner)
+        teachers = runs.read_teachers(config, target)  # read here: workers need no shared disk
         fresh = resume is None
         if fresh:
             runs.create_run(run_dir, config, target, shared=shared)
-        job = _Job(
-            job_id,
-            config,
-            target.to_spec(),
-            run_dir,
-            owner,
-            resume,
-            dict(extras or {}),
-            fresh,
-            Snapshot("queued", 0, config.steps, 0.0, config.max_seconds),
-        )
+        snapshot = Snapshot("queued", 0, config.steps, 0.0, config.max_seconds)
+        job = _Job(job_id, config, target.to_spec(), run_dir, owner, resume, teachers, fresh, snapshot)
         with self._lock:
             self._jobs[job_id] = job
             self._line.append(job_id)
         return job_id
+
+    def _check_room(self, job_id: str, owner: str) -> None:
+        """Raise LimitError for a run already in the engine, or an owner at its share (under the lock)."""
+        if job_id in self._jobs and not self._jobs[job_id].snapshot.finished:
+            raise LimitError(f"run {job_id} is already queued or training")
+        if owner:
+            mine = [j for j in self._jobs.values() if j.owner == owner and not j.snapshot.finished]
+            if len(mine) >= self.max_running_per_owner + self.max_queued_per_owner:
+                raise LimitError(
+                    f"at most {self.max_running_per_owner} runs training and "
+                    f"{self.max_queued_per_owner} waiting per session; stop one or wait for it"
+                )
 
     def snapshot(self, job_id: str) -> Snapshot | None:
         """The job's latest snapshot (with its place in the line while queued), or None if unknown."""
@@ -287,129 +278,115 @@ class Engine:
                 self.errors.append(f"engine: {type(exc).__name__}: {exc}")
                 time.sleep(POLL_SECONDS)
 
+    def _next_job(self) -> tuple[_Job, int] | None:
+        """The oldest waiting job whose owner is below its running share, and a free slot (under the lock)."""
+        free = [i for i, s in enumerate(self._slots) if s is None and self.pool.ready(i)]
+        if not free or not self._line:
+            return None
+        running_by: dict[str, int] = {}
+        for s in self._slots:
+            if s is not None:
+                owner = self._jobs[s].owner
+                running_by[owner] = running_by.get(owner, 0) + 1
+        for job_id in self._line:
+            job = self._jobs[job_id]
+            if not job.owner or running_by.get(job.owner, 0) < self.max_running_per_owner:
+                return job, free[0]
+        return None
+
     def _dispatch(self) -> None:
         """Start waiting jobs on free workers: oldest first, skipping owners at their running share."""
         while True:
             with self._lock:
-                free = [i for i, s in enumerate(self._slots) if s is None and self.pool.ready(i)]
-                if not free or not self._line:
+                chosen = self._next_job()
+                if chosen is None:
                     return
-                running_by = {}
-                for s in self._slots:
-                    if s is not None:
-                        owner = self._jobs[s].owner
-                        running_by[owner] = running_by.get(owner, 0) + 1
-                job = next(
-                    (
-                        self._jobs[i]
-                        for i in self._line
-                        if not self._jobs[i].owner
-                        or running_by.get(self._jobs[i].owner, 0) < self.max_running_per_owner
-                    ),
-                    None,
-                )
-                if job is None:
-                    return
+                job, slot = chosen
                 self._line.remove(job.id)
-                slot = free[0]
                 self._slots[slot] = job.id
                 job.slot = slot
-            payload = {
-                "job_id": job.id,
-                "config": job.config.to_dict(),
-                "target": job.target_spec,
-                "resume": job.resume,
-                "extras": job.extras,
-            }
-            try:
-                runs.mark_running(job.run_dir)
-            except (OSError, runs.RunError) as exc:
-                self.errors.append(f"could not write {job.run_dir.name}: {exc}")
+            self._write(job, runs.mark_running, job.run_dir)
             self._update(job, state="running", message="starting")
-            self.pool.start(slot, payload)
+            self.pool.start(slot, job.payload())
 
-    def _handle(self, slot: int, message: tuple) -> None:
-        kind, job_id, data = message
+    def _handle(self, slot: int, message: Message) -> None:
         with self._lock:
-            job = self._jobs.get(job_id)
+            job = self._jobs.get(message.job_id)
         if job is None or job.snapshot.finished:
             return
-        if kind == "started":
-            self._update(job, message="")
-        elif kind == "progress":
-            if len(data.new_history):
-                job.history_chunks.append(data.new_history)
-            changes = dict(
-                step=data.step,
-                elapsed=data.elapsed,
-                steps_per_sec=data.steps_per_sec,
-                eta_seconds=data.eta_seconds,
-                history=_joined(job.history_chunks),
-            )
-            if data.preview is not None:
-                changes.update(preview=data.preview, preview_step=data.preview_step)
-            if job.snapshot.started_after is None:
-                changes["started_after"] = time.monotonic() - job.submitted
-            self._update(job, **changes)
-        elif kind == "checkpoint":
-            self._write(
-                job, runs.write_checkpoint, job.run_dir, data["bytes"], data["step"], data["elapsed"], data["history"]
-            )
-            job.has_checkpoint = True
-        elif kind == "ended":
-            self._write(
-                job,
-                runs.finish_run,
-                job.run_dir,
-                data["state"],
-                data["message"],
-                data["step"],
-                data["elapsed"],
-                data["history"],
-                data["weights"],
-                data["checkpoint"],
-            )
-            self._finish(
-                job,
-                slot,
-                state=data["state"],
-                message=data["message"],
-                step=data["step"],
-                elapsed=data["elapsed"],
-                steps_per_sec=data["steps_per_sec"],
-                eta_seconds=0.0,
-                history=data["history"],
-                preview=data["preview"],
-                preview_step=data["step"],
-            )
-        elif kind in ("error", "lost"):
-            snap = job.snapshot
-            message = (
-                f"worker lost at step {snap.step}"
-                if kind == "lost"
-                else f"failed at step {snap.step}: {data['message']}"
-            )
-            weights = None
-            if job.has_checkpoint or not job.fresh:
-                try:  # the last checkpoint is what the run keeps: usable and resumable
-                    weights = runs.checkpoint_weights_bytes(job.run_dir)
-                except runs.RunError:
-                    weights = None
-            self._write(
-                job,
-                runs.finish_run,
-                job.run_dir,
-                "failed",
-                message,
-                snap.step,
-                snap.elapsed,
-                snap.history,
-                weights,
-                None,
-            )
-            self._finish(job, slot, state="failed", message=message, eta_seconds=0.0)
-            if kind == "lost":
-                self.pool.restart(slot)
+        match message:
+            case Started():
+                self._update(job, message="")
+            case Reported(progress=progress):
+                self._on_progress(job, progress)
+            case CheckpointSaved(data=data, step=step, elapsed=elapsed, history=history):
+                self._write(job, runs.write_checkpoint, job.run_dir, data, step, elapsed, history)
+                job.has_checkpoint = True
+            case Ended():
+                self._on_ended(job, slot, message)
+            case Failed(message=why):
+                self._on_failed(job, slot, f"failed at step {job.snapshot.step}: {why}", lost=False)
+            case Lost():
+                self._on_failed(job, slot, f"worker lost at step {job.snapshot.step}", lost=True)
+
+    def _on_progress(self, job: _Job, progress) -> None:
+        if len(progress.new_history):
+            job.history_chunks.append(progress.new_history)
+        changes = dict(
+            step=progress.step,
+            elapsed=progress.elapsed,
+            steps_per_sec=progress.steps_per_sec,
+            eta_seconds=progress.eta_seconds,
+            history=_joined(job.history_chunks),
+        )
+        if progress.preview is not None:
+            changes.update(preview=progress.preview, preview_step=progress.preview_step)
+        if job.snapshot.started_after is None:
+            changes["started_after"] = time.monotonic() - job.submitted
+        self._update(job, **changes)
+
+    def _on_ended(self, job: _Job, slot: int, ended: Ended) -> None:
+        self._write(
+            job,
+            runs.finish_run,
+            job.run_dir,
+            ended.state,
+            ended.message,
+            ended.step,
+            ended.elapsed,
+            ended.history,
+            ended.weights,
+            ended.checkpoint,
+        )
+        self._finish(
+            job,
+            slot,
+            state=ended.state,
+            message=ended.message,
+            step=ended.step,
+            elapsed=ended.elapsed,
+            steps_per_sec=ended.steps_per_sec,
+            eta_seconds=0.0,
+            history=ended.history,
+            preview=ended.preview,
+            preview_step=ended.step,
+        )
+
+    def _on_failed(self, job: _Job, slot: int, message: str, lost: bool) -> None:
+        """The job could not finish: the run keeps its last checkpoint's weights (usable and resumable)."""
+        snap = job.snapshot
+        weights = None
+        if job.has_checkpoint or not job.fresh:
+            try:
+                weights = runs.checkpoint_weights_bytes(job.run_dir)
+            except runs.RunError:
+                weights = None
+        self._write(
+            job, runs.finish_run, job.run_dir, "failed", message, snap.step, snap.elapsed, snap.history, weights, None
+        )
+        self._finish(job, slot, state="failed", message=message, eta_seconds=0.0)
+        if lost:
+            self.pool.restart(slot)
 
     def _update(self, job: _Job, **changes) -> None:
         with self._lock:
@@ -459,50 +436,19 @@ def _joined(chunks: list) -> np.ndarray:
     return chunks[0] if chunks else empty_history()
 
 
-def memory_estimate(config: TrainConfig) -> float:
-    """Bytes a run needs, roughly: weights, gradients, Adam's two moments, the rollback copy and a
-    checkpoint (about 8 copies of the parameters), plus the batch's activations and tangents."""
-    params = config.parameters
-    activations = config.batch * config.hidden * config.depth * 4 * 8
-    return params * 4 * 8 + activations + 300e6  # 300 MB: the worker's own Python and torch
-
-
-def _default_memory_limit() -> float:
-    """Half of this machine's memory ($MEANFLOW_MEMORY_LIMIT_GB overrides)."""
-    raw = os.environ.get("MEANFLOW_MEMORY_LIMIT_GB")
-    try:
-        if raw is not None and math.isfinite(float(raw)) and float(raw) > 0:
-            return float(raw) * 2**30
-    except ValueError:
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2
-    except (ValueError, OSError, AttributeError):
-        return 8 * 2**30
-
-
-def max_jobs_from_env(default: int) -> int:
-    """$MEANFLOW_MAX_JOBS if it is a positive integer, else `default`."""
-    try:
-        value = int(os.environ.get("MEANFLOW_MAX_JOBS", ""))
-    except ValueError:
-        return default
-    return value if value >= 1 else default
-
-
-def engine_from_env(workers: int | None = None, address: str | None = None, **limits) -> Engine:
+def engine_from_env(
+    workers: int | None = None, address: str | None = None, pin_cores: bool | None = None, **limits
+) -> Engine:
     """An engine on a Ray cluster ($MEANFLOW_RAY_ADDRESS or `address`) or on local worker processes.
 
     workers: how many jobs train at once; default $MEANFLOW_MAX_JOBS, else the machine's cores
-    (or the cluster's CPUs).
+    (or the cluster's CPUs). pin_cores: local workers keep to a core each (default $MEANFLOW_PIN_CORES).
     """
-    from .workers import LocalPool, RayPool
-
-    address = address or os.environ.get("MEANFLOW_RAY_ADDRESS") or None
+    address = address or env.ray_address()
     if address:
-        pool = RayPool(address, workers)
+        pool: Pool = RayPool(address, workers)
     else:
-        pool = LocalPool(workers or max_jobs_from_env(os.cpu_count() or 1))
+        pool = LocalPool(workers or env.max_jobs(os.cpu_count() or 1), pin_cores=env.pin_cores(bool(pin_cores)))
     return Engine(pool, **limits)
 
 

@@ -9,11 +9,18 @@ trains the `guidance` study on labelled targets and tabulates mean and spread ov
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
 from ..core.metrics import ClassEvaluator
-from ..core.sampling import sample
+from ..core.runs import load_run
+from ..core.sampling import Flow, sample
+from ..core.targets import Target
+from ..engine.jobs import Engine
+from .studies import STUDIES
+from .sweeps import Budget, Sweep
 
 SCALES = (1.0, 1.5, 2.0, 3.0)  # flow matching's sampling-time guidance scales
 FM_NFES = (2, 8, 32)
@@ -27,7 +34,7 @@ def steps_for(nfe: int, guidance: float) -> int | None:
     return nfe // 2 if nfe % 2 == 0 and nfe >= 2 else None
 
 
-def score_run(flow, evaluator: ClassEvaluator, nfe: int, guidance: float, seed: int) -> dict | None:
+def score_run(flow: Flow, evaluator: ClassEvaluator, nfe: int, guidance: float, seed: int) -> dict | None:
     """Class accuracy and class TV of PER_CLASS samples per class at `nfe` evaluations and `guidance`."""
     steps = steps_for(nfe, guidance)
     if steps is None:
@@ -41,11 +48,11 @@ def score_run(flow, evaluator: ClassEvaluator, nfe: int, guidance: float, seed: 
     return evaluator.score(samples)
 
 
-def run_guidance_benchmark(targets: list, seeds: int, seconds: float, engine, root) -> list[dict]:
+def run_guidance_benchmark(
+    targets: Sequence[Target], seeds: int, seconds: float, engine: Engine, root: str | Path
+) -> list[dict]:
     """Trains the `guidance` study on labelled targets (runs already in `root` with the same config and
     seed are kept) and returns its `guidance_rows`."""
-    from .studies import STUDIES, Budget, Sweep
-
     sweep = Sweep(
         STUDIES["guidance"], targets, seeds, Budget(seconds=seconds), engine, root, max_active=engine.max_running
     )
@@ -53,12 +60,10 @@ def run_guidance_benchmark(targets: list, seeds: int, seconds: float, engine, ro
     return guidance_rows(sweep)
 
 
-def guidance_rows(sweep) -> list[dict]:
+def guidance_rows(sweep: Sweep) -> list[dict]:
     """Rows of a finished `guidance` sweep: target, model ('MeanFlow, omega = 2', 'flow matching,
     w = 1.5'), nfe, class accuracy and class TV as mean and standard deviation over seeds (and each
     seed's value), the class-TV floor."""
-    from ..core.runs import load_run
-
     by_key: dict = {}
     evaluators = {t.name: ClassEvaluator(t, PER_CLASS, torch.Generator().manual_seed(4321)) for t in sweep.targets}
     for run in sweep.runs:

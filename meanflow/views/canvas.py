@@ -21,7 +21,8 @@ import json
 
 import numpy as np
 
-from .figures import PARTICLE_COLOUR, bounds_of, colour_wheel_png
+from .geometry import bounds_of
+from .palette import PARTICLE_COLOUR, colour_wheel_png
 
 
 def _b64(array: np.ndarray, dtype) -> str:

@@ -15,7 +15,8 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .figures import PARTICLE_COLOUR, bounds_of, positions_at
+from .geometry import bounds_of, positions_at
+from .palette import PARTICLE_COLOUR
 
 FRAMES = 64
 SIZE = (800, 400)  # width, height of the whole movie: the panels side by side

@@ -9,8 +9,6 @@ rescale between frames. Animations are Plotly frames played in the browser (STYL
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 
 import numpy as np
@@ -21,8 +19,8 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from ..core.text import literal
-
-Bounds = tuple[float, float, float, float]  # (xmin, xmax, ymin, ymax)
+from .geometry import Bounds, bounds_of, positions_at
+from .palette import CLASS_COLOURS, LINE_COLOURS, PARTICLE_COLOUR, colour_wheel_png
 
 
 def _text(text) -> str:
@@ -39,37 +37,12 @@ REFERENCE_STYLE = dict(
     showlegend=False,
     name="target",
 )
-PARTICLE_COLOUR = "#1f4e9c"
-# Okabe and Ito's eight colours, told apart with the common colour-vision deficiencies: classes.
-CLASS_COLOURS = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000")
-# The same for lines (methods, runs): the darker ones first, yellow last (faint on white).
-LINE_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 # Plotly's white template with Okabe and Ito's colour-blind-safe colours for lines and bars (methods,
 # runs), registered once under a name of our own.
 pio.templates["meanflow"] = go.layout.Template(layout=dict(colorway=list(LINE_COLOURS)))
 TEMPLATE = "plotly_white+meanflow"
 GHOST_LINE = dict(width=0.7, color="rgba(230, 110, 30, 0.3)")
 ARROW_LINE = dict(width=1.3, color="#1f4e9c")
-
-
-def bounds_of(*arrays: np.ndarray, margin: float = 0.1, quantile: float = 0.995) -> Bounds:
-    """A square (xmin, xmax, ymin, ymax) covering the (n, 2) arrays, ignoring the outermost points.
-
-    Each axis spans its [1 - quantile, quantile] quantiles of all points together, widened by
-    `margin` times the span on both sides; the smaller span is then grown so both are equal
-    (equal aspect without empty bands). Empty input gives (-1, 1, -1, 1).
-    """
-    pts = [np.asarray(a, dtype=np.float64).reshape(-1, 2) for a in arrays if a is not None]
-    pts = np.concatenate(pts) if pts else np.empty((0, 2))
-    pts = pts[np.isfinite(pts).all(axis=1)]
-    if len(pts) == 0:
-        return (-1.0, 1.0, -1.0, 1.0)
-    lo = np.quantile(pts, 1.0 - quantile, axis=0)  # (2,)
-    hi = np.quantile(pts, quantile, axis=0)  # (2,)
-    centre = (lo + hi) / 2
-    span = float((hi - lo).max()) or 1.0  # a single point still gets a visible window
-    half = span * (0.5 + margin)
-    return (float(centre[0] - half), float(centre[0] + half), float(centre[1] - half), float(centre[1] + half))
 
 
 def _square_axes(n_panels: int, bounds: Bounds) -> dict:
@@ -291,41 +264,6 @@ def scatter_grid(
     return fig
 
 
-def start_colours(noise: np.ndarray) -> np.ndarray:
-    """(n, 3) uint8: each particle's colour from where its noise started, a colour wheel over the
-    Gaussian: hue is the direction of the starting point, saturation its distance from the centre
-    through the 2D normal's radial CDF 1 - exp(-r^2 / 2), so colours spread evenly over the particles
-    (pale near the centre, vivid far out). noise: (n, 2) model units."""
-    noise = np.asarray(noise, dtype=np.float64)
-    hue = (np.arctan2(noise[:, 1], noise[:, 0]) / (2 * np.pi)) % 1.0
-    sat = 0.15 + 0.85 * (1 - np.exp(-(noise**2).sum(axis=1) / 2))
-    value = 0.92
-    h6 = hue * 6
-    i = np.floor(h6).astype(int) % 6
-    f = h6 - np.floor(h6)
-    p, q, t = value * (1 - sat), value * (1 - sat * f), value * (1 - sat * (1 - f))
-    v = np.full_like(sat, value)
-    rgb = np.select(
-        [i[:, None] == k for k in range(6)],
-        [np.stack(c, axis=1) for c in ((v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q))],
-    )
-    return np.round(rgb * 255).astype(np.uint8)
-
-
-def colour_wheel_png(radius: float = 3.0, pixels: int = 121) -> str:
-    """start_colours over the noise plane, |z| <= radius, as a PNG data URI (transparent outside the
-    disc); row 0 is y = -radius. The one picture of the colour key, for Plotly and the canvas demo."""
-    from PIL import Image  # only when the key is shown: Home's first paint does without it
-
-    axis = np.linspace(-radius, radius, pixels)
-    gx, gy = np.meshgrid(axis, axis)  # row i at y = -radius + i * step
-    rgb = start_colours(np.stack([gx.ravel(), gy.ravel()], axis=1)).reshape(pixels, pixels, 3)
-    alpha = np.where(gx**2 + gy**2 <= radius**2, 255, 0).astype(np.uint8)[..., None]
-    png = io.BytesIO()
-    Image.fromarray(np.concatenate([rgb, alpha], axis=2), "RGBA").save(png, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()
-
-
 def colour_key(radius: float = 3.0, pixels: int = 121, height: int = 220) -> go.Figure:
     """The legend of start_colours: the colour wheel over the noise plane, with the 1 and 2 sigma
     circles (39% and 86% of the Gaussian's mass inside them). A small RGBA image, light to send."""
@@ -365,18 +303,6 @@ def colour_key(radius: float = 3.0, pixels: int = 121, height: int = 220) -> go.
 
 def _css_colours(rgb: np.ndarray) -> list[str]:
     return [f"rgb({r},{g},{b})" for r, g, b in rgb]
-
-
-def positions_at(times: np.ndarray, path: np.ndarray, taus: np.ndarray) -> np.ndarray:
-    """(F, n, 2): the particles at each tau, linear along the path between its grid times.
-
-    times: (k + 1,) decreasing; path: (k + 1, n, 2); taus: (F,).
-    """
-    k = len(times) - 1
-    pos = np.interp(-taus, -times, np.arange(k + 1))  # fractional index into the path, (F,)
-    j = np.minimum(pos.astype(int), k - 1)  # segment start; tau = 0 lands at the end of the last segment
-    w = (pos - j)[:, None, None]  # (F, 1, 1)
-    return (1 - w) * path[j] + w * path[j + 1]
 
 
 def _polylines(path: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -23,7 +23,7 @@ import torch
 
 from ..config import Options, option
 from ..models import MLP
-from .base import TIME_SAMPLERS, LossTerms, Method, draw_r_t, interpolate
+from .base import TIME_SAMPLERS, About, LossTerms, Method, draw_r_t, interpolate
 from .meanflow import MeanFlow, MeanFlowOptions
 
 
@@ -83,23 +83,25 @@ def alphaflow_target(
 
 class AlphaFlow(Method):
     name = "alphaflow"
-    label = "AlphaFlow"
-    summary = (
-        "Interpolates between trajectory flow matching and MeanFlow with a ratio alpha, and anneals "
-        "alpha from 1 to 0 over training: no JVP until the last phase."
+    about = About(
+        label="AlphaFlow",
+        summary=(
+            "Interpolates between trajectory flow matching and MeanFlow with a ratio alpha, and anneals "
+            "alpha from 1 to 0 over training: no JVP until the last phase."
+        ),
+        paper="Zhang et al. 2025: AlphaFlow: Understanding and Improving MeanFlow Models",
+        arxiv="2510.20771",
+        cost=(
+            "while 0 < alpha < 1 one extra forward pass without gradient, no JVP; at alpha = 0 MeanFlow's JVP; "
+            "at alpha = 1 the cost of flow matching"
+        ),
+        loss_latex=(
+            r"\tfrac{\alpha}{\mathrm{sg}(\mathrm{mse}+c)}\big\lVert u_\theta(z_t, r, t) - \mathrm{sg}\big(\alpha v "
+            r"+ (1 - \alpha)\, u_\theta(z_s, r, s)\big)\big\rVert^2,\ s = \alpha r + (1 - \alpha) t"
+        ),
     )
-    paper = "Zhang et al. 2025: AlphaFlow: Understanding and Improving MeanFlow Models"
-    arxiv = "2510.20771"
     options = AlphaFlowOptions
     default_coupling = "minibatch-ot"  # MeanFlow's pairing, so the comparison isolates the objective
-    cost = (
-        "while 0 < alpha < 1 one extra forward pass without gradient, no JVP; at alpha = 0 MeanFlow's JVP; "
-        "at alpha = 1 the cost of flow matching"
-    )
-    loss_latex = (
-        r"\tfrac{\alpha}{\mathrm{sg}(\mathrm{mse}+c)}\big\lVert u_\theta(z_t, r, t) - \mathrm{sg}\big(\alpha v "
-        r"+ (1 - \alpha)\, u_\theta(z_s, r, s)\big)\big\rVert^2,\ s = \alpha r + (1 - \alpha) t"
-    )
 
     def feature_names(self, options) -> tuple[str, ...]:
         return ("t", "t-r")

@@ -11,12 +11,14 @@ kin learn the average velocity over [r, t], so one step can span the whole of [0
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 import torch
 
-from ..couplings import pair_within_classes
 from ..models import MLP
+
+if TYPE_CHECKING:  # a teacher is a sampling.Flow; sampling imports this module for the Method type
+    from ..sampling import Flow
 
 TIME_SAMPLERS = ("uniform", "logit-normal")
 
@@ -27,6 +29,27 @@ class LossTerms:
 
     loss: torch.Tensor
     mse: torch.Tensor
+
+
+class Batch(NamedTuple):
+    """One training batch: data x (B, 2), noise e (B, 2) paired with it, and the classes y (B,) of x (None
+    when the run is unconditional)."""
+
+    x: torch.Tensor
+    e: torch.Tensor
+    y: torch.Tensor | None
+
+
+@dataclass(frozen=True)
+class About:
+    """What pages, the command line and Learn say of a method: words and a formula, no maths to run."""
+
+    label: str  # how pages name it
+    summary: str  # its idea in one sentence
+    paper: str  # authors, year, title
+    arxiv: str  # arXiv id of the paper
+    cost: str  # what one training step costs beyond flow matching's, in words
+    loss_latex: str  # the loss in the app's notation, for Learn
 
 
 # ---------------------------------------------------------------- the path
@@ -118,22 +141,17 @@ def time_feature_tangents(names: tuple[str, ...], dr: torch.Tensor, dt: torch.Te
 
 
 class Method:
-    """One registry entry: what the pages, the command line and Learn show, and the maths.
+    """One registry entry: its name, its options, its pairing, what pages say of it (`about`), and the maths.
 
     Subclasses set the class attributes and implement `loss`; sampling uses `velocity` (the
     average velocity over [r, t] that a jump from t to r follows) through `step`.
     """
 
     name: ClassVar[str]  # registry key and --method value
-    label: ClassVar[str]  # how pages name it
-    summary: ClassVar[str]  # its idea in one sentence
-    paper: ClassVar[str]  # authors, year, title
-    arxiv: ClassVar[str]  # arXiv id of the paper
+    about: ClassVar[About]
     options: ClassVar[type]  # frozen dataclass of the method's options (fields made with config.option)
     default_coupling: ClassVar[str] = "independent"
     conditional: ClassVar[bool] = False  # whether it trains class-conditional models (models.Conditioned)
-    cost: ClassVar[str] = ""  # what one training step costs beyond flow matching's, in words
-    loss_latex: ClassVar[str] = ""  # the loss in the app's notation, for Learn
 
     # -- the network's inputs
 
@@ -162,18 +180,19 @@ class Method:
 
     # -- training
 
-    def job_extras(self, config, target) -> dict:
-        """What a job of this method needs beside its target, read where the job is submitted (the
-        server: reflow's teacher run); shipped to the worker, so workers need no shared disk."""
-        return {}
-
-    def prepare(self, config, target, extras: dict, generator: torch.Generator, net: MLP):
+    def prepare(self, config, target, teachers: dict[str, Flow], generator: torch.Generator, net: MLP):
         """Per-run state built once before training (reflow's teacher pairs, shortcut's EMA targets);
         None for most methods. `net` is the freshly initialised network (a method may initialise it).
 
+        teachers: the flows of the runs the options name (an option declared with run=True), by option.
         generator: a draw of its own, so a resumed run rebuilds the same state without disturbing
         the training stream.
         """
+        return None
+
+    def own_batches(self, context, n: int, count: int, generator: torch.Generator) -> list[Batch] | None:
+        """`count` batches of n rows the method draws itself (reflow: its teacher's pairs), or None for the
+        usual ones: the target's data paired with fresh noise by the run's coupling (core.training)."""
         return None
 
     def after_step(self, context, net: MLP) -> None:
@@ -185,29 +204,6 @@ class Method:
 
     def load_context_tensors(self, context, tensors: dict[str, torch.Tensor]) -> None:
         """Put back what context_tensors gave (on resume)."""
-
-    def draw_batches(
-        self, context, target, pair, n: int, count: int, generator: torch.Generator, labelled: bool = False
-    ) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
-        """`count` batches from one call to the target's sampler (a dozen small torch ops, whose fixed
-        cost per call is most of a batch's cost at n = 256). Each batch: data x (n, 2), noise e (n, 2)
-        paired with it by `pair` (the coupling), and the classes y (n,) of x when `labelled` (None
-        otherwise). Pairing reorders e, so y stays with x; a labelled batch is paired within each class."""
-        rows = n * count
-        if labelled:
-            x, y = target.sample_labelled(rows, generator)
-        else:
-            x, y = target.sample_model(rows, generator), None
-        e = torch.randn(rows, 2, generator=generator)
-        batches = []
-        for start in range(0, rows, n):
-            xb, eb = x[start : start + n], e[start : start + n]
-            if labelled:  # each class paired with noise of its own (couplings.pair_within_classes)
-                yb = y[start : start + n]
-                batches.append((xb, pair_within_classes(pair, xb, eb, yb), yb))
-            else:
-                batches.append((xb, pair(xb, eb), None))
-        return batches
 
     def loss(
         self,

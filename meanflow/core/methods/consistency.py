@@ -27,7 +27,7 @@ import torch
 
 from ..config import Options, option
 from ..models import MLP
-from .base import LossTerms, Method
+from .base import About, LossTerms, Method
 
 SIGMA_MIN, SIGMA_MAX, RHO = 0.002, 80.0, 7.0  # Karras et al.'s grid, as iCT uses it
 P_MEAN, P_STD = -1.1, 2.0  # iCT's log-normal over noise levels
@@ -70,20 +70,22 @@ def interval_probabilities(sigmas: torch.Tensor) -> torch.Tensor:
 
 class Consistency(Method):
     name = "consistency"
-    label = "Consistency (iCT)"
-    summary = (
-        "Maps every point of a trajectory straight to its data end, f(z, t) = z - t F(z, t), taught by "
-        "making two neighbouring points of the same noisy path agree (improved consistency training)."
+    about = About(
+        label="Consistency (iCT)",
+        summary=(
+            "Maps every point of a trajectory straight to its data end, f(z, t) = z - t F(z, t), taught by "
+            "making two neighbouring points of the same noisy path agree (improved consistency training)."
+        ),
+        paper="Song, Dhariwal 2023: Improved Techniques for Training Consistency Models",
+        arxiv="2310.14189",
+        cost="one extra forward pass without gradient (the target); no JVP",
+        loss_latex=(
+            r"\lambda_i\, d\big(f_\theta(z_{t_{i+1}}, t_{i+1}),\ \mathrm{sg}\, f_\theta(z_{t_i}, t_i)\big),"
+            r"\quad f_\theta(z, t) = z - t\,F_\theta(z, t)"
+        ),
     )
-    paper = "Song, Dhariwal 2023: Improved Techniques for Training Consistency Models"
-    arxiv = "2310.14189"
     options = ConsistencyOptions
     default_coupling = "minibatch-ot"  # MeanFlow's pairing; the two points of a pair share (x, e) either way
-    cost = "one extra forward pass without gradient (the target); no JVP"
-    loss_latex = (
-        r"\lambda_i\, d\big(f_\theta(z_{t_{i+1}}, t_{i+1}),\ \mathrm{sg}\, f_\theta(z_{t_i}, t_i)\big),"
-        r"\quad f_\theta(z, t) = z - t\,F_\theta(z, t)"
-    )
 
     def map_to_data(self, net: MLP, z: torch.Tensor, t: torch.Tensor, options) -> torch.Tensor:
         """f(z, t) = z - t F(z, t), (B, 2): the data end of the trajectory through z at time t."""

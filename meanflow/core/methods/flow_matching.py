@@ -14,7 +14,7 @@ import torch
 
 from ..config import Options
 from ..models import MLP
-from .base import LossTerms, Method, interpolate
+from .base import About, LossTerms, Method, interpolate
 
 
 @dataclass(frozen=True)
@@ -35,16 +35,18 @@ def flow_matching_loss(v_fn: Callable, x: torch.Tensor, e: torch.Tensor, t: torc
 
 class FlowMatching(Method):
     name = "flow-matching"
-    label = "Flow matching"
-    summary = "Learns the instantaneous velocity v(z, t) and samples by many small Euler steps."
-    paper = "Lipman, Chen, Ben-Hamu, Nickel, Le 2023: Flow Matching for Generative Modeling"
-    arxiv = "2210.02747"
+    about = About(
+        label="Flow matching",
+        summary="Learns the instantaneous velocity v(z, t) and samples by many small Euler steps.",
+        paper="Lipman, Chen, Ben-Hamu, Nickel, Le 2023: Flow Matching for Generative Modeling",
+        arxiv="2210.02747",
+        cost="the reference: one forward and one backward; no JVP",
+        loss_latex=r"\big\lVert v_\theta(z_t, t) - (e - x)\big\rVert^2",
+    )
     options = FlowMatchingOptions
     # The textbook baseline, whose one-step collapse the app shows; minibatch-ot is an option.
     default_coupling = "independent"
     conditional = True
-    cost = "the reference: one forward and one backward; no JVP"
-    loss_latex = r"\big\lVert v_\theta(z_t, t) - (e - x)\big\rVert^2"
 
     def loss(
         self,

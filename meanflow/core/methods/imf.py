@@ -20,7 +20,7 @@ import torch
 
 from ..config import Options, option
 from ..models import MLP
-from .base import TIME_SAMPLERS, LossTerms, Method, adaptive_weighted, draw_r_t, interpolate
+from .base import TIME_SAMPLERS, About, LossTerms, Method, adaptive_weighted, draw_r_t, interpolate
 from .meanflow import MeanFlow, MeanFlowOptions
 
 
@@ -40,20 +40,22 @@ class ImprovedMeanFlowOptions(Options):
 
 class ImprovedMeanFlow(Method):
     name = "imf"
-    label = "Improved MeanFlow"
-    summary = (
-        "Regresses the instantaneous velocity through v = u + (t - r) du/dt, with the JVP taken along "
-        "the network's own velocity estimate rather than the noisy e - x."
+    about = About(
+        label="Improved MeanFlow",
+        summary=(
+            "Regresses the instantaneous velocity through v = u + (t - r) du/dt, with the JVP taken along "
+            "the network's own velocity estimate rather than the noisy e - x."
+        ),
+        paper="Geng, Lu, Wu, Shechtman, Kolter, He 2025: Improved Mean Flows (official code; the paper's body unread)",
+        arxiv="2512.02012",
+        cost="MeanFlow's JVP plus one forward pass without gradient (the tangent u(z, t, t))",
+        loss_latex=(
+            r"\big\lVert u_\theta(z_t, r, t) + (t - r)\,\mathrm{sg}\big(\tfrac{d}{dt}u_\theta\big|_{\hat v}\big)"
+            r" - (e - x)\big\rVert^2,\ \hat v = \mathrm{sg}\,u_\theta(z_t, t, t)"
+        ),
     )
-    paper = "Geng, Lu, Wu, Shechtman, Kolter, He 2025: Improved Mean Flows (official code; the paper's body unread)"
-    arxiv = "2512.02012"
     options = ImprovedMeanFlowOptions
     default_coupling = "minibatch-ot"  # MeanFlow's pairing, so the comparison isolates the objective
-    cost = "MeanFlow's JVP plus one forward pass without gradient (the tangent u(z, t, t))"
-    loss_latex = (
-        r"\big\lVert u_\theta(z_t, r, t) + (t - r)\,\mathrm{sg}\big(\tfrac{d}{dt}u_\theta\big|_{\hat v}\big)"
-        r" - (e - x)\big\rVert^2,\ \hat v = \mathrm{sg}\,u_\theta(z_t, t, t)"
-    )
 
     def feature_names(self, options) -> tuple[str, ...]:
         return ("t", "t-r")

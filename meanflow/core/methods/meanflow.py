@@ -18,6 +18,7 @@ from ..config import Options, option
 from ..models import MLP, Conditioned
 from .base import (
     TIME_SAMPLERS,
+    About,
     LossTerms,
     Method,
     adaptive_weighted,
@@ -144,21 +145,23 @@ def meanflow_loss(
 
 class MeanFlow(Method):
     name = "meanflow"
-    label = "MeanFlow"
-    summary = (
-        "Learns the average velocity over an interval through the MeanFlow identity "
-        "u = v - (t - r) du/dt, so one network evaluation spans noise to data."
+    about = About(
+        label="MeanFlow",
+        summary=(
+            "Learns the average velocity over an interval through the MeanFlow identity "
+            "u = v - (t - r) du/dt, so one network evaluation spans noise to data."
+        ),
+        paper="Geng, Deng, Bai, Kolter, He 2025: Mean Flows for One-step Generative Modeling",
+        arxiv="2505.13447",
+        cost="one JVP (an exact tangent pass, about one extra forward) beside the forward and backward",
+        loss_latex=(
+            r"\big\lVert u_\theta(z_t, r, t) - \mathrm{sg}\big(v - (t - r)\,"
+            r"\tfrac{d}{dt}u_\theta(z_t, r, t)\big)\big\rVert^2"
+        ),
     )
-    paper = "Geng, Deng, Bai, Kolter, He 2025: Mean Flows for One-step Generative Modeling"
-    arxiv = "2505.13447"
     options = MeanFlowOptions
     default_coupling = "minibatch-ot"  # straighter flows for the one-step jump (see couplings.py)
     conditional = True
-    cost = "one JVP (an exact tangent pass, about one extra forward) beside the forward and backward"
-    loss_latex = (
-        r"\big\lVert u_\theta(z_t, r, t) - \mathrm{sg}\big(v - (t - r)\,"
-        r"\tfrac{d}{dt}u_\theta(z_t, r, t)\big)\big\rVert^2"
-    )
 
     def feature_names(self, options: MeanFlowOptions) -> tuple[str, ...]:
         return tuple(options.conditioning.split(","))

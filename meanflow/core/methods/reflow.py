@@ -19,7 +19,8 @@ import torch
 
 from ..config import Options, option
 from ..models import MLP
-from .base import LossTerms, Method
+from ..sampling import Flow, integrate
+from .base import About, Batch, LossTerms, Method
 from .flow_matching import flow_matching_loss
 
 
@@ -54,47 +55,30 @@ class TeacherPairs:
 
 class Reflow(Method):
     name = "reflow"
-    label = "Reflow (2-rectified flow)"
-    summary = (
-        "Retrains flow matching on the (noise, sample) pairs a teacher's ODE produces, which straightens "
-        "the flow so that few steps suffice."
+    about = About(
+        label="Reflow (2-rectified flow)",
+        summary=(
+            "Retrains flow matching on the (noise, sample) pairs a teacher's ODE produces, which straightens "
+            "the flow so that few steps suffice."
+        ),
+        paper="Liu, Gong, Liu 2022: Flow Straight and Fast: Learning to Generate and Transfer Data with Rectified Flow",
+        arxiv="2209.03003",
+        cost=(
+            "flow matching's step, no JVP; before training, the teacher's ODE for every pair (steps x pairs forward "
+            "passes), and the teacher's own training"
+        ),
+        loss_latex=(
+            r"\big\lVert v_\theta(z_t, t) - (e - \hat x)\big\rVert^2,"
+            r"\ \hat x = \mathrm{ODE}_{\mathrm{teacher}}(e)"
+        ),
     )
-    paper = "Liu, Gong, Liu 2022: Flow Straight and Fast: Learning to Generate and Transfer Data with Rectified Flow"
-    arxiv = "2209.03003"
     options = ReflowOptions
     default_coupling = "independent"  # the teacher's pairs are the coupling; no other pairing applies
-    cost = (
-        "flow matching's step, no JVP; before training, the teacher's ODE for every pair (steps x pairs forward "
-        "passes), and the teacher's own training"
-    )
-    loss_latex = r"\big\lVert v_\theta(z_t, t) - (e - \hat x)\big\rVert^2,\ \hat x = \mathrm{ODE}_{\mathrm{teacher}}(e)"
 
-    def job_extras(self, config, target) -> dict:
-        from ..runs import RunError, run_bundle
-
-        if not config.options.teacher:
+    def prepare(self, config, target, teachers: dict[str, Flow], generator: torch.Generator, net: MLP) -> TeacherPairs:
+        teacher = teachers.get("teacher")
+        if teacher is None:
             raise ValueError("reflow needs a teacher run: --teacher RUN_DIR (a trained run on the same target)")
-        try:
-            bundle = run_bundle(config.options.teacher)
-        except RunError as exc:
-            raise ValueError(f"the teacher {config.options.teacher!r} cannot be used: {exc}") from None
-        if bundle["target_name"] != target.name:
-            raise ValueError(
-                f"the teacher was trained on {bundle['target_name']!r}, not {target.name!r}; "
-                "choose a teacher run on the same target"
-            )
-        return {"teacher": bundle}
-
-    def prepare(self, config, target, extras: dict, generator: torch.Generator, net: MLP) -> TeacherPairs:
-        from ..runs import flow_from_bundle
-        from ..sampling import integrate
-
-        bundle = extras.get("teacher")
-        if bundle is None:
-            raise ValueError("reflow needs its teacher's weights (job_extras)")
-        if bundle["target_name"] != target.name:
-            raise ValueError(f"the teacher was trained on {bundle['target_name']!r}, not {target.name!r}")
-        teacher = flow_from_bundle(bundle)
         options = config.options
         e = torch.randn(options.pairs, 2, generator=generator)
         x_hat = integrate(teacher, e, options.teacher_steps)[-1].float()  # model units (same target, same box)
@@ -105,11 +89,10 @@ class Reflow(Method):
                 net.load_state_dict(weights)
         return TeacherPairs(e, x_hat)
 
-    def draw_batches(
-        self, context: TeacherPairs, target, pair, n: int, count: int, generator: torch.Generator, labelled=False
-    ):
+    def own_batches(self, context: TeacherPairs, n: int, count: int, generator: torch.Generator) -> list[Batch]:
+        """Batches of the teacher's pairs, drawn at random: each x_hat with its own e."""
         idx = torch.randint(0, len(context.e), (count, n), generator=generator)
-        return [(context.x_hat[rows], context.e[rows], None) for rows in idx]
+        return [Batch(context.x_hat[rows], context.e[rows], None) for rows in idx]
 
     def loss(
         self,

@@ -22,7 +22,7 @@ import torch
 
 from ..config import Options, option
 from ..models import MLP
-from .base import LossTerms, Method, interpolate, squared_error
+from .base import About, LossTerms, Method, interpolate, squared_error
 
 SMALLEST_LEVEL = 7  # steps of 1/2^7 = 1/128, the paper's M = 128
 BOOTSTRAP_LEVELS = SMALLEST_LEVEL  # trained steps D in {1, 1/2, ..., 1/64}: 7 levels
@@ -67,20 +67,22 @@ class ShortcutEMA:
 
 class Shortcut(Method):
     name = "shortcut"
-    label = "Shortcut"
-    summary = (
-        "Conditions on the step size and teaches a step of 2d to equal two steps of d, "
-        "from flow matching at the smallest step up to one step of size 1."
+    about = About(
+        label="Shortcut",
+        summary=(
+            "Conditions on the step size and teaches a step of 2d to equal two steps of d, "
+            "from flow matching at the smallest step up to one step of size 1."
+        ),
+        paper="Frans, Hafner, Levine, Abbeel 2024: One Step Diffusion via Shortcut Models",
+        arxiv="2410.12557",
+        cost="two extra forward passes without gradient on the self-consistency rows (a quarter of the batch); no JVP",
+        loss_latex=(
+            r"\lVert s_\theta(z_t, t, d_{\min}) - (e - x)\rVert^2 + \lVert s_\theta(z_t, t, 2d) - "
+            r"\mathrm{sg}\big(\tfrac12 s(z_t, t, d) + \tfrac12 s(z_t - d\,s(z_t,t,d),\, t - d,\, d)\big)\rVert^2"
+        ),
     )
-    paper = "Frans, Hafner, Levine, Abbeel 2024: One Step Diffusion via Shortcut Models"
-    arxiv = "2410.12557"
     options = ShortcutOptions
     default_coupling = "minibatch-ot"  # MeanFlow's pairing, so the comparison isolates the objective
-    cost = "two extra forward passes without gradient on the self-consistency rows (a quarter of the batch); no JVP"
-    loss_latex = (
-        r"\lVert s_\theta(z_t, t, d_{\min}) - (e - x)\rVert^2 + \lVert s_\theta(z_t, t, 2d) - "
-        r"\mathrm{sg}\big(\tfrac12 s(z_t, t, d) + \tfrac12 s(z_t - d\,s(z_t,t,d),\, t - d,\, d)\big)\rVert^2"
-    )
 
     def feature_names(self, options) -> tuple[str, ...]:
         return ("t", "t-r")  # (t, d) with d = t - r: the step from t to r
@@ -93,7 +95,7 @@ class Shortcut(Method):
     def velocity(self, net: MLP, z: torch.Tensor, r: torch.Tensor, t: torch.Tensor, options) -> torch.Tensor:
         return self.step_velocity(net, z, t, t - r, options)
 
-    def prepare(self, config, target, extras: dict, generator: torch.Generator, net: MLP) -> ShortcutEMA:
+    def prepare(self, config, target, teachers: dict, generator: torch.Generator, net: MLP) -> ShortcutEMA:
         return ShortcutEMA(net, config.options.target_ema)
 
     def after_step(self, context: ShortcutEMA, net: MLP) -> None:

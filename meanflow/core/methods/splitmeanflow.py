@@ -21,7 +21,7 @@ import torch
 
 from ..config import Options, option
 from ..models import MLP
-from .base import TIME_SAMPLERS, LossTerms, Method, adaptive_weighted, draw_r_t, interpolate
+from .base import TIME_SAMPLERS, About, LossTerms, Method, adaptive_weighted, draw_r_t, interpolate
 
 
 @dataclass(frozen=True)
@@ -56,20 +56,22 @@ def splitting_target(u_fn, z: torch.Tensor, r: torch.Tensor, t: torch.Tensor, la
 
 class SplitMeanFlow(Method):
     name = "splitmeanflow"
-    label = "SplitMeanFlow"
-    summary = (
-        "Learns the average velocity from the algebra of intervals: one long jump must equal two shorter "
-        "ones, with flow matching as the boundary; no derivative at all."
+    about = About(
+        label="SplitMeanFlow",
+        summary=(
+            "Learns the average velocity from the algebra of intervals: one long jump must equal two shorter "
+            "ones, with flow matching as the boundary; no derivative at all."
+        ),
+        paper="Guo et al. 2025: SplitMeanFlow: Interval Splitting Consistency in Few-Step Generative Modeling",
+        arxiv="2507.16884",
+        cost="two extra forward passes without gradient on the splitting rows; no JVP",
+        loss_latex=(
+            r"\big\lVert u_\theta(z_t, r, t) - \mathrm{sg}\big((1-\lambda)\,u_\theta(z_s, r, s) + "
+            r"\lambda\,u_\theta(z_t, s, t)\big)\big\rVert^2,\ s = (1-\lambda)t + \lambda r"
+        ),
     )
-    paper = "Guo et al. 2025: SplitMeanFlow: Interval Splitting Consistency in Few-Step Generative Modeling"
-    arxiv = "2507.16884"
     options = SplitMeanFlowOptions
     default_coupling = "minibatch-ot"  # MeanFlow's pairing, so the comparison isolates the objective
-    cost = "two extra forward passes without gradient on the splitting rows; no JVP"
-    loss_latex = (
-        r"\big\lVert u_\theta(z_t, r, t) - \mathrm{sg}\big((1-\lambda)\,u_\theta(z_s, r, s) + "
-        r"\lambda\,u_\theta(z_t, s, t)\big)\big\rVert^2,\ s = (1-\lambda)t + \lambda r"
-    )
 
     def feature_names(self, options) -> tuple[str, ...]:
         return ("t", "t-r")

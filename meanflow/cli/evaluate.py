@@ -1,0 +1,70 @@
+"""`python -m meanflow evaluate FILE`: metrics of a sample file against a target, with noise floors, as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..core.config import MAX_SAMPLES
+from ..core.metrics import evaluate
+from ..core.targets import MAX_FILE_BYTES, parse_csv_points
+from .common import UsageError, add_target_arguments, resolve_target, seed
+from .sample import SAMPLE_SUFFIXES
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("evaluate", help="metrics of a sample file against a target, with noise floors, as JSON")
+    p.add_argument("file", metavar="FILE", help="a .npy or .csv file of shape (n, 2)")
+    add_target_arguments(p)
+    p.add_argument("--seed", type=seed, default=0)
+
+
+def read_samples(path: str) -> np.ndarray:
+    """(n, 2) float64 samples from a .npy or .csv file, checked (size, shape, numbers) before use."""
+    p = Path(path)
+    if not p.is_file():
+        raise UsageError(f"sample file {path!r} not found; expected a .npy or .csv file of shape (n, 2)")
+    if p.stat().st_size > MAX_FILE_BYTES:
+        raise UsageError(f"{path} is {p.stat().st_size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB")
+    if p.suffix.lower() == ".npy":
+        samples = _read_npy(p, path)
+    elif p.suffix.lower() == ".csv":
+        samples = parse_csv_points(p.read_bytes(), p.name)
+    else:
+        raise UsageError(f"sample file must end in {' or '.join(SAMPLE_SUFFIXES)}, got {path!r}")
+    if samples.ndim != 2 or samples.shape[1] != 2 or len(samples) < 2 or not np.issubdtype(samples.dtype, np.number):
+        raise UsageError(f"{path} has shape {samples.shape}; expected (n, 2) numbers with n >= 2")
+    return samples.astype(np.float64)
+
+
+def _read_npy(p: Path, path: str) -> np.ndarray:
+    """A .npy file's array, its header (shape, type) checked before any data is read."""
+    try:
+        with open(p, "rb") as f:  # the header says the shape: check it before reading any data
+            version = np.lib.format.read_magic(f)
+            read_header = {
+                (1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0,
+            }.get(version)
+            if read_header is None:
+                raise ValueError(f"unsupported .npy version {version}")
+            shape, _, dtype = read_header(f)
+        if len(shape) != 2 or shape[1] != 2 or not 2 <= shape[0] <= MAX_SAMPLES or dtype.kind not in "iuf":
+            raise UsageError(
+                f"{path} has shape {shape} of {dtype}; expected (n, 2) numbers with 2 <= n <= {MAX_SAMPLES:,}"
+            )
+        return np.load(p, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise UsageError(f"{path} is not a readable .npy array ({exc})") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    samples = read_samples(args.file)
+    target = resolve_target(args)
+    quality = evaluate(samples, target, torch.Generator().manual_seed(args.seed))
+    print(json.dumps({"target": target.name, **quality.to_dict()}, indent=2))
+    return 0

@@ -1,0 +1,170 @@
+"""`python -m meanflow train`: train a run on the job engine and save its folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..core.config import MAX_BATCH, MAX_DEPTH, MAX_HIDDEN, OptionSpec, option_specs
+from ..core.couplings import COUPLINGS
+from ..core.models import pick_device
+from ..core.registry import METHODS, get_method, make_config
+from ..core.runs import CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, TARGET_FILE, WEIGHTS_FILE, RunError, read_info
+from .common import (
+    UsageError,
+    add_target_arguments,
+    bounded_int,
+    number,
+    option_type,
+    positive_float,
+    resolve_target,
+    run_on_engine,
+    seconds,
+    seed,
+    steps,
+)
+
+DEFAULTS = make_config()
+
+
+def offered_options() -> dict[str, tuple[OptionSpec, list[str]]]:
+    """Every option training offers, by field name: (its declaration, the methods that have it)."""
+    out: dict[str, tuple[OptionSpec, list[str]]] = {}
+    for name, method in METHODS.items():
+        for spec in option_specs(method.options, offered=True):
+            out.setdefault(spec.name, (spec, []))[1].append(name)
+    return out
+
+
+def add_option_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per method option (--time-sampler, --r-neq-t, ...), grouped under the first method that has it."""
+    groups = {}
+    for name, (spec, owners) in offered_options().items():
+        owner = owners[0]
+        if owner not in groups:
+            groups[owner] = p.add_argument_group(f"{owner} options")
+        shared = f" (also {', '.join(owners[1:])})" if len(owners) > 1 else ""
+        groups[owner].add_argument(
+            spec.flag,
+            dest=f"opt_{name}",
+            type=option_type(spec),
+            choices=spec.choices,
+            default=None,
+            help=f"{spec.help} Default: {spec.default}.{shared}",
+        )
+
+
+def options_from_args(method_name: str, args: argparse.Namespace) -> dict:
+    """The options the user gave for `method_name`; a flag of another method's is bad input."""
+    mine = {spec.name for spec in option_specs(get_method(method_name).options)}
+    given = {k[4:]: v for k, v in vars(args).items() if k.startswith("opt_") and v is not None}
+    foreign = sorted(set(given) - mine)
+    if foreign:
+        flags = ", ".join(f"--{k.replace('_', '-')}" for k in foreign)
+        raise UsageError(
+            f"{flags} {'is not an option' if len(foreign) == 1 else 'are not options'} of {method_name}; "
+            f"see `python -m meanflow methods`"
+        )
+    return given
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a run and save its folder",
+        description="Train a run on the job engine and save its folder. Method options are "
+        "listed under each method below (python -m meanflow methods shows them all).",
+    )
+    p.add_argument("--method", required=True, choices=list(METHODS))
+    add_target_arguments(p)
+    p.add_argument("--steps", type=steps, default=DEFAULTS.steps, help=f"optimiser steps (default {DEFAULTS.steps})")
+    p.add_argument("--max-seconds", type=seconds, default=None, help="stop after this wall time and save")
+    p.add_argument("--batch", type=bounded_int(1, MAX_BATCH, "a batch size"), default=DEFAULTS.batch)
+    p.add_argument("--hidden", type=bounded_int(1, MAX_HIDDEN, "a width"), default=DEFAULTS.hidden)
+    p.add_argument("--depth", type=bounded_int(1, MAX_DEPTH, "a depth"), default=DEFAULTS.depth, help="hidden layers")
+    p.add_argument("--lr", type=positive_float, default=DEFAULTS.lr)
+    p.add_argument("--seed", type=seed, default=DEFAULTS.seed)
+    p.add_argument(
+        "--coupling",
+        choices=list(COUPLINGS),
+        default=None,
+        help="noise-data pairing; default: the method's ("
+        + ", ".join(f"{n}: {m.default_coupling}" for n, m in METHODS.items())
+        + ")",
+    )
+    p.add_argument(
+        "--threads",
+        type=bounded_int(1, 256, "a thread count"),
+        default=DEFAULTS.threads,
+        help="torch CPU threads of the worker",
+    )
+    p.add_argument(
+        "--checkpoint-seconds",
+        type=seconds,
+        default=DEFAULTS.checkpoint_seconds,
+        help=f"write a resumable checkpoint at least this often (default {DEFAULTS.checkpoint_seconds:g})",
+    )
+    p.add_argument("--device", default=DEFAULTS.device, help="auto (CUDA if available), cpu or cuda")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.add_argument(
+        "--unconditional",
+        action="store_true",
+        help="ignore a labelled target's classes (by default meanflow and flow-matching train "
+        "class-conditional models on 8gaussians, moons, checkerboard and labelled CSVs)",
+    )
+    p.add_argument(
+        "--class-dropout",
+        type=number(float, lambda v: 0 <= v < 1, "a share from 0 to below 1"),
+        default=DEFAULTS.class_dropout,
+        help="class-conditional runs: the share of rows trained with 'no class', the unconditional branch "
+        f"that guidance needs (the paper: 10%%). Default: {DEFAULTS.class_dropout}.",
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="RUN_DIR",
+        help="the run folder: new, empty, or an earlier run of this program (which is replaced)",
+    )
+    add_option_flags(p)
+
+
+def check_out_folder(out: Path) -> None:
+    """--out must be new, empty, or a run folder this program wrote: never someone else's files."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {str(out)!r} is a file; expected a folder for the run")
+    if out.is_dir() and any(out.iterdir()):
+        try:
+            read_info(out)
+        except RunError:
+            raise UsageError(
+                f"--out {str(out)!r} is not empty and is not a run folder ({CONFIG_FILE} of a meanflow "
+                "run); choose a new or empty folder"
+            ) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    target = resolve_target(args)
+    pick_device(args.device)  # an unusable device is bad input, found before training starts
+    out = Path(args.out)
+    check_out_folder(out)
+    out.mkdir(parents=True, exist_ok=True)  # an unwritable --out fails now, not after training
+    config = make_config(
+        args.method,
+        options_from_args(args.method, args),
+        steps=args.steps,
+        max_seconds=args.max_seconds,
+        batch=args.batch,
+        hidden=args.hidden,
+        depth=args.depth,
+        lr=args.lr,
+        seed=args.seed,
+        coupling=args.coupling,
+        threads=args.threads,
+        device=args.device,
+        classes=0 if args.unconditional or not get_method(args.method).conditional else target.classes,
+        class_dropout=args.class_dropout,
+        checkpoint_seconds=args.checkpoint_seconds,
+    )
+    for stale in (WEIGHTS_FILE, CHECKPOINT_FILE, TARGET_FILE, METRICS_FILE):
+        (out / stale).unlink(missing_ok=True)  # an earlier run in this folder is replaced whole
+    return run_on_engine(lambda engine: engine.submit(config, target, out, check_budget=False), out, args.quiet)

@@ -1,0 +1,147 @@
+"""Checkpoints: everything a run needs to continue exactly, taken from a live run, put back, and as bytes.
+
+A Checkpoint holds the weights, the optimiser's state, the random state of the loss and of the data,
+the step, the time spent and the history, so a run resumed from one continues exactly as if it had
+never stopped. As bytes it is one safetensors file (the history and the optimiser's settings in its
+tensors and metadata): what a worker sends and what a run folder keeps. Safetensors cannot execute
+code when read, unlike pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import history_from_rows
+
+
+class CheckpointError(ValueError):
+    """Bytes that are not a checkpoint this program wrote; the message says why."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Everything a run needs to continue exactly: tensors (weights 'net.*', optimiser 'adam.*', the
+    method's own state 'ctx.*', the loss's random state 'rng', the data's 'rng_data' before the current
+    chunk of batches and the batches of it used 'rng_data_used'), the optimiser's settings, the step,
+    time spent and the history."""
+
+    step: int
+    elapsed: float  # seconds of training before this checkpoint
+    tensors: dict[str, torch.Tensor]
+    adam_groups: list[dict]  # the optimiser's param_groups without their parameter lists
+    history: np.ndarray  # rows so far (config.HISTORY_DTYPE)
+    pending: tuple[tuple[float, float], ...] = ()  # (loss, mse) of steps not yet in a history row
+
+    @property
+    def weights(self) -> dict[str, torch.Tensor]:
+        """The network's state_dict."""
+        return {k[4:]: v for k, v in self.tensors.items() if k.startswith("net.")}
+
+    @property
+    def context_tensors(self) -> dict[str, torch.Tensor]:
+        """The method's own state (an EMA's weights), as Method.context_tensors gave it."""
+        return {k[4:]: v for k, v in self.tensors.items() if k.startswith("ctx.")}
+
+
+def make_checkpoint(
+    net: torch.nn.Module,
+    optimiser: torch.optim.Optimizer,
+    generator: torch.Generator,
+    step: int,
+    elapsed: float,
+    history: np.ndarray,
+    pending: tuple[tuple[float, float], ...] = (),
+    context_tensors: dict | None = None,
+    data_state: tuple[torch.Tensor, int] | None = None,
+) -> Checkpoint:
+    """A copy, on the CPU, of everything the next step depends on (context_tensors: the method's own
+    state; data_state: where the batches stand, from training.Batches.state())."""
+    tensors = {f"net.{k}": v.detach().cpu().clone() for k, v in net.state_dict().items()}
+    tensors.update({f"ctx.{k}": v.detach().cpu().clone() for k, v in (context_tensors or {}).items()})
+    state = optimiser.state_dict()
+    for i, slots in state["state"].items():
+        for name, value in slots.items():
+            tensors[f"adam.{i}.{name}"] = torch.as_tensor(value).detach().cpu().clone()
+    tensors["rng"] = generator.get_state().clone()
+    if data_state is not None:
+        tensors["rng_data"], tensors["rng_data_used"] = data_state[0].clone(), torch.tensor(data_state[1])
+    # as plain JSON values (tuples become lists), the form they take in a checkpoint file
+    groups = json.loads(json.dumps([{k: v for k, v in g.items() if k != "params"} for g in state["param_groups"]]))
+    return Checkpoint(step, elapsed, tensors, groups, history, tuple(pending))
+
+
+def restore_checkpoint(
+    checkpoint: Checkpoint, net: torch.nn.Module, optimiser: torch.optim.Optimizer, generator: torch.Generator
+) -> None:
+    """Put a checkpoint's weights, optimiser state and random state back (inverse of make_checkpoint)."""
+    device = next(net.parameters()).device
+    net.load_state_dict({k: v.to(device) for k, v in checkpoint.weights.items()}, strict=True)
+    slots: dict[int, dict] = {}
+    for key, value in checkpoint.tensors.items():
+        if key.startswith("adam."):
+            _, i, name = key.split(".", 2)
+            slots.setdefault(int(i), {})[name] = value if name == "step" else value.to(device)
+    n_params = len(list(net.parameters()))
+    groups = [{**g, "params": list(range(n_params))} for g in checkpoint.adam_groups]
+    optimiser.load_state_dict({"state": slots, "param_groups": groups})
+    generator.set_state(checkpoint.tensors["rng"])
+
+
+# ---------------------------------------------------------------- as bytes
+
+
+def safetensors_bytes(tensors: dict[str, torch.Tensor], metadata: dict | None = None) -> bytes:
+    """Tensors as one safetensors file's bytes (contiguous CPU copies)."""
+    from safetensors.torch import save
+
+    return save({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, metadata=metadata)
+
+
+def weights_bytes(weights: dict[str, torch.Tensor]) -> bytes:
+    """A state_dict as safetensors bytes (a run folder's weights.safetensors)."""
+    return safetensors_bytes(weights)
+
+
+def checkpoint_bytes(checkpoint: Checkpoint) -> bytes:
+    """A Checkpoint as one safetensors file: what a worker sends and what the run folder keeps."""
+    tensors = dict(checkpoint.tensors)
+    tensors["history"] = torch.as_tensor(np.asarray(checkpoint.history.tolist(), dtype=np.float64).reshape(-1, 5))
+    tensors["pending"] = torch.as_tensor(np.asarray(checkpoint.pending, dtype=np.float64).reshape(-1, 2))
+    metadata = {
+        "step": str(checkpoint.step),
+        "elapsed": repr(float(checkpoint.elapsed)),
+        "adam_groups": json.dumps(checkpoint.adam_groups),
+    }
+    return safetensors_bytes(tensors, metadata)
+
+
+def checkpoint_from_bytes(data: bytes, what: str = "checkpoint") -> Checkpoint:
+    """The Checkpoint in `data`; raises CheckpointError (naming `what`) for anything else."""
+    from safetensors import SafetensorError, safe_open
+
+    fd, tmp = tempfile.mkstemp(suffix=".safetensors")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        with safe_open(tmp, framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+        step, elapsed = int(meta["step"]), float(meta["elapsed"])
+        groups = json.loads(meta["adam_groups"])
+        history = history_from_rows(tensors.pop("history").double().numpy().tolist())
+        pending = tuple(tuple(p) for p in tensors.pop("pending").double().numpy().tolist())
+        if step < 0 or not math.isfinite(elapsed) or not isinstance(groups, list) or "rng" not in tensors:
+            raise ValueError("inconsistent header")
+    except (SafetensorError, KeyError, ValueError, TypeError, RuntimeError, OSError) as exc:
+        raise CheckpointError(f"{what} is not a valid checkpoint ({type(exc).__name__}: {exc})") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return Checkpoint(step, elapsed, tensors, groups, history, pending)

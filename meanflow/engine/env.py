@@ -1,0 +1,155 @@
+"""Every MEANFLOW_* environment variable: read here and nowhere else.
+
+`VARIABLES` is the table of them (name, default, meaning); the README's table lists the same and a
+test keeps the two equal. Each reader returns the variable's value when it is set and valid, else
+the default: a malformed value is never fatal.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    default: str  # in words, as the README's table shows it
+    meaning: str
+
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable(
+        "MEANFLOW_RUNS_DIR", "runs (in the working folder)", "where runs are saved, by the app and the command line"
+    ),
+    Variable("MEANFLOW_RAY_ADDRESS", "unset: local worker processes", "a Ray cluster (HOST:PORT or auto) to train on"),
+    Variable("MEANFLOW_MAX_JOBS", "the cores (or the cluster's CPUs)", "runs that train at once"),
+    Variable("MEANFLOW_SESSION_RUNNING", "2", "runs one browser session may have training"),
+    Variable("MEANFLOW_SESSION_QUEUED", "2", "runs one browser session may have waiting"),
+    Variable("MEANFLOW_COMPUTE_BUDGET", "1e11", "a run's limit on parameters x batch x seconds"),
+    Variable("MEANFLOW_MEMORY_LIMIT_GB", "half the machine's memory", "a run's limit on its memory estimate"),
+    Variable("MEANFLOW_PAGE_POINTS", "150000", "points one page samples and draws per request"),
+    Variable("MEANFLOW_RUN_CACHE", "12", "loaded runs kept in memory, shared by the sessions"),
+    Variable("MEANFLOW_LIBRARY", "private", "private: a run is listed once shared; shared: every run is listed"),
+    Variable("MEANFLOW_PIN_CORES", "unset (sweeps and benchmarks: 1)", "1: each local worker keeps to one core"),
+    Variable("MEANFLOW_WORKER_NICE", "-5", "the niceness local workers ask for (granted to root only)"),
+    Variable("MEANFLOW_WORKER_CPU", "set by the pool", "the core a pinned worker keeps to (set for each worker)"),
+)
+NAMES = frozenset(v.name for v in VARIABLES)
+
+DEFAULT_RUNS_DIR = Path("runs")
+DEFAULT_COMPUTE_BUDGET = 1e11  # the default network (about 50k parameters) at batch 256 trains 600 s
+DEFAULT_PAGE_POINTS = 150_000  # the server's memory for one Compare page stays in the low hundreds of MB
+DEFAULT_RUN_CACHE = 12
+DEFAULT_SESSION_RUNNING = DEFAULT_SESSION_QUEUED = 2
+DEFAULT_WORKER_NICE = -5  # lower is more CPU: a run's wall-clock budget should not go to the UI
+LIBRARY_MODES = ("private", "shared")
+
+
+def _raw(name: str) -> str | None:
+    assert name in NAMES, f"{name} is not in env.VARIABLES"  # every variable is listed (and documented)
+    return os.environ.get(name)
+
+
+def _positive_int(name: str, default: int) -> int:
+    try:
+        value = int(_raw(name) or "")
+    except ValueError:
+        return default
+    return value if value >= 1 else default
+
+
+def _positive_float(name: str, default: float) -> float:
+    try:
+        value = float(_raw(name) or "")
+    except ValueError:
+        return default
+    return value if math.isfinite(value) and value > 0 else default
+
+
+def runs_dir() -> Path:
+    """Where runs are saved: $MEANFLOW_RUNS_DIR, else runs/ in the working folder (the checkout for `make run`)."""
+    return Path(_raw("MEANFLOW_RUNS_DIR") or DEFAULT_RUNS_DIR)
+
+
+def ray_address() -> str | None:
+    """$MEANFLOW_RAY_ADDRESS (HOST:PORT or auto), or None: local worker processes."""
+    return _raw("MEANFLOW_RAY_ADDRESS") or None
+
+
+def max_jobs(default: int) -> int:
+    """$MEANFLOW_MAX_JOBS if it is a positive integer, else `default` (the cores, or the cluster's CPUs)."""
+    return _positive_int("MEANFLOW_MAX_JOBS", default)
+
+
+def session_running() -> int:
+    return _positive_int("MEANFLOW_SESSION_RUNNING", DEFAULT_SESSION_RUNNING)
+
+
+def session_queued() -> int:
+    return _positive_int("MEANFLOW_SESSION_QUEUED", DEFAULT_SESSION_QUEUED)
+
+
+def compute_budget() -> float:
+    """The per-run limit on parameters x batch x seconds."""
+    return _positive_float("MEANFLOW_COMPUTE_BUDGET", DEFAULT_COMPUTE_BUDGET)
+
+
+def memory_limit_bytes() -> float:
+    """A run's memory limit: $MEANFLOW_MEMORY_LIMIT_GB, else half of this machine's memory."""
+    gigabytes = _positive_float("MEANFLOW_MEMORY_LIMIT_GB", math.nan)
+    if math.isfinite(gigabytes):
+        return gigabytes * 2**30
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2
+    except (ValueError, OSError, AttributeError):
+        return 8 * 2**30
+
+
+def page_points() -> int:
+    return _positive_int("MEANFLOW_PAGE_POINTS", DEFAULT_PAGE_POINTS)
+
+
+def run_cache_size() -> int:
+    return _positive_int("MEANFLOW_RUN_CACHE", DEFAULT_RUN_CACHE)
+
+
+def library_mode() -> str:
+    """'private' (a run is listed once its owner shares it) or 'shared' (every run, a classroom server)."""
+    mode = _raw("MEANFLOW_LIBRARY") or "private"
+    return mode if mode in LIBRARY_MODES else "private"
+
+
+def pin_cores(default: bool = False) -> bool:
+    """Whether each local worker keeps to one core: $MEANFLOW_PIN_CORES ('1' yes, anything else no), else
+    `default` (sweeps and benchmarks pass True: every run of theirs gets exactly one core)."""
+    raw = _raw("MEANFLOW_PIN_CORES")
+    return default if raw is None else raw == "1"
+
+
+def worker_nice() -> int | None:
+    """The niceness a local worker asks for, in [-20, 19] (None for a malformed value: keep the parent's)."""
+    try:
+        return max(-20, min(19, int(_raw("MEANFLOW_WORKER_NICE") or DEFAULT_WORKER_NICE)))
+    except ValueError:
+        return None
+
+
+def worker_cpu() -> int | None:
+    """The core this worker keeps to, as its pool set it (None: every core)."""
+    try:
+        return int(_raw("MEANFLOW_WORKER_CPU") or "")
+    except ValueError:
+        return None
+
+
+def worker_environment(cpu: int | None, pythonpath: str) -> dict[str, str]:
+    """The environment a local worker process starts with: this one's, the package on its path, and
+    the core it keeps to (when pinned)."""
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = os.pathsep.join([pythonpath] + os.environ.get("PYTHONPATH", "").split(os.pathsep))
+    if cpu is not None:
+        environment["MEANFLOW_WORKER_CPU"] = str(cpu)
+    return environment

@@ -1,0 +1,172 @@
+"""Quality at a fixed wall-clock budget: the naive seed recipe, MeanFlow and flow matching on each target
+(`bench --quality`), and the method zoo over seeds with flow matching at 32 NFE as the reference
+(`bench --quality --methods`). Every number sits beside its noise floor.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from ..core.metrics import Evaluator
+from ..core.registry import make_config
+from ..core.runs import load_run
+from ..core.sampling import sample
+from ..core.targets import Target, get_target
+from ..core.training import run_training
+from ..engine.jobs import Engine
+from .naive import naive_meanflow
+from .scoring import EVAL_N, EVALUATOR_SEED
+from .studies import STUDIES
+from .sweeps import Budget, Sweep
+from .tables import format_table
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    seconds: float = 30.0  # training wall time per (variant, target)
+    targets: tuple[str, ...] = ("checkerboard", "moons", "spiral")
+    n: int = 10_000  # samples scored per sampler
+    seed: int = 0
+    threads: int = 1
+
+
+def _naive_quality_run(target, qc: QualityConfig):
+    """Train the seed recipe (4 x 64 GELU, batch 2048) for the budget; returns (one-step sampler, steps)."""
+    g = torch.Generator().manual_seed(qc.seed)
+    net, step = naive_meanflow(64, 4, 2048, target, qc.seed, g)
+    start, steps = time.perf_counter(), 0
+    while time.perf_counter() - start < qc.seconds:
+        step()
+        steps += 1
+
+    @torch.no_grad()
+    def one_step(e: torch.Tensor) -> torch.Tensor:
+        ones = torch.ones(len(e), 1)
+        return e - net(e, ones, 0 * ones)
+
+    return one_step, steps
+
+
+def run_quality_benchmark(qc: QualityConfig = QualityConfig()) -> list[dict]:
+    """One row per (target, variant, NFE): metrics of n samples beside their floors."""
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(qc.threads)
+    rows = []
+    try:
+        for name in qc.targets:
+            target = get_target(name)
+            evaluator = Evaluator(target, qc.n, torch.Generator().manual_seed(qc.seed + 1))
+
+            def add(variant: str, nfe: int, samples, steps: int, evaluator=evaluator, target=target, name=name) -> None:
+                q = evaluator.score(
+                    target.normaliser.to_data(samples) if isinstance(samples, torch.Tensor) else samples
+                )
+                rows.append(
+                    {
+                        "target": name,
+                        "variant": variant,
+                        "nfe": nfe,
+                        "train_steps": steps,
+                        **{k: v for k, v in q.to_dict().items() if k != "n"},
+                    }
+                )
+
+            one_step, steps = _naive_quality_run(target, qc)
+            add(
+                "meanflow-naive",
+                1,
+                one_step(torch.randn(qc.n, 2, generator=torch.Generator().manual_seed(qc.seed))),
+                steps,
+            )
+            for method, nfes in (("meanflow", (1, 2, 4)), ("flow-matching", (1, 8, 32))):
+                config = make_config(method, steps=10**7, max_seconds=qc.seconds, seed=qc.seed, threads=qc.threads)
+                result = run_training(config, target)
+                for nfe in nfes:
+                    x = sample(result.flow, qc.n, nfe, torch.Generator().manual_seed(qc.seed)).samples
+                    add(method, nfe, x, result.step)
+    finally:
+        torch.set_num_threads(previous_threads)
+    return rows
+
+
+def format_quality_benchmark(rows: list[dict], qc: QualityConfig) -> str:
+    lines = [
+        f"sample quality after {qc.seconds:g} s of training ({qc.threads} thread), {qc.n} samples; "
+        "floor = the same metric for an exact sample",
+        f"{'target':<13}{'variant':<16}{'nfe':>4}{'steps':>8}{'hist TV':>9}{'floor':>7}"
+        f"{'sliced W1':>11}{'floor':>7}{'in cells':>10}",
+    ]
+    for r in rows:
+        inside = f"{r['in_support']:.3f}" if r["in_support"] is not None else "-"
+        lines.append(
+            f"{r['target']:<13}{r['variant']:<16}{r['nfe']:>4}{r['train_steps']:>8}{r['hist_tv']:>9.3f}"
+            f"{r['hist_tv_floor']:>7.3f}{r['sliced_w1']:>11.3f}{r['sliced_w1_floor']:>7.3f}{inside:>10}"
+        )
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- the method zoo
+
+
+def zoo_cells(methods: Sequence[str]) -> list[str]:
+    """The `methods` study's cells that train `methods` (with flow matching's when reflow needs its teacher)."""
+    study = STUDIES["methods"]
+    cells = [c.name for c in study.cells if c.method in methods]
+    if "reflow" in methods and "flow-matching" not in methods:  # reflow's teacher is the flow-matching run
+        cells.append(next(c.name for c in study.cells if c.method == "flow-matching"))
+    return cells
+
+
+def flow_matching_reference(sweep: Sweep, target: Target, nfe: int = 32) -> dict | None:
+    """Flow matching's runs of a finished `methods` sweep on `target`, sampled at `nfe` steps and scored
+    as the study scores (mean over seeds); None when it has no flow-matching run there."""
+    scores = []
+    for run in sweep.runs:
+        if run.cell.method == "flow-matching" and run.target == target.name and run.scores:
+            x = sample(load_run(run.path).flow, EVAL_N, nfe, torch.Generator().manual_seed(run.seed)).samples
+            evaluator = Evaluator(target, EVAL_N, torch.Generator().manual_seed(EVALUATOR_SEED + run.seed))
+            scores.append(evaluator.score(x).to_dict())
+    if not scores:
+        return None
+    return {
+        "target": target.name,
+        "reference": f"flow matching, {nfe} NFE",
+        "seeds": len(scores),
+        **{k: statistics.mean(s[k] for s in scores) for k in ("hist_tv", "sliced_w1")},
+    }
+
+
+def run_zoo_benchmark(
+    methods: list[str], targets: Sequence[Target], seeds: int, seconds: float, engine: Engine, root: str | None = None
+) -> tuple[list[dict], str]:
+    """Each method trained for `seconds` per seed on each target (the `methods` study, on `engine`),
+    scored at 1 and 2 NFE, beside flow matching at 32 NFE as the reference. Returns (rows, text)."""
+    sweep = Sweep(
+        STUDIES["methods"],
+        targets,
+        seeds,
+        Budget(seconds=seconds),
+        engine,
+        root or tempfile.mkdtemp(),
+        max_active=engine.max_running,
+        cells=zoo_cells(methods),
+    )
+    sweep.run_to_end()
+    rows = sweep.table()
+    reference = [ref for ref in (flow_matching_reference(sweep, t) for t in targets) if ref is not None]
+    for row in rows:
+        ref = next((r for r in reference if r["target"] == row["target"]), None)
+        if ref is not None and "hist_tv@1" in row:
+            row["hist_tv@1_over_fm32"] = row["hist_tv@1"] / ref["hist_tv"]
+    text = (
+        format_table(rows)
+        + "\n\nreference, flow matching at 32 NFE (mean over seeds):\n"
+        + "\n".join(f"  {r['target']:<13} TV {r['hist_tv']:.3f}  W1 {r['sliced_w1']:.3f}" for r in reference)
+    )
+    return rows + reference, text

@@ -1,0 +1,71 @@
+"""A study's results as a file: the table, seed 0's one-step samples per cell and its run ids.
+
+`make ablations` and `make assets` write these records to assets/studies/<study>.json, so the
+Ablations and Compare pages draw a study without training anything.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from ..core import runs
+from ..core.sampling import sample
+from .sweeps import Sweep
+
+STUDY_FORMAT = "meanflow-study"
+MAX_STUDY_BYTES = 16 << 20
+PICTURE_N = 600  # one-step samples kept per cell and target for the pictures
+PICTURE_SEED = 7
+
+
+def study_record(sweep: Sweep, command: str = "") -> dict:
+    """A sweep's table, with 1-step samples of seed 0 for each cell and target and its run ids: what
+    the Ablations page draws without training anything."""
+    samples: dict = {}
+    run_ids: dict = {}
+    for run in sweep.runs:
+        if run.seed != 0 or not run.scores:
+            continue
+        flow = runs.load_run(run.path).flow
+        x = sample(flow, PICTURE_N, 1, torch.Generator().manual_seed(PICTURE_SEED)).samples
+        samples.setdefault(run.target, {})[run.cell.name] = [[round(float(a), 3), round(float(b), 3)] for a, b in x]
+        run_ids.setdefault(run.target, {})[run.cell.name] = run.path.name
+    budget = sweep.runs[0].config if sweep.runs else None
+    return {
+        "format": STUDY_FORMAT,
+        "version": 1,
+        "study": sweep.study.name,
+        "command": command,
+        "budget": {"seconds": budget.max_seconds if budget else None, "steps": budget.steps if budget else None},
+        "seeds": max((r.seed for r in sweep.runs), default=-1) + 1,
+        "targets": [t.name for t in sweep.targets],
+        "rows": sweep.table(),
+        "samples": samples,
+        "runs": run_ids,
+    }
+
+
+def save_study(path: str | Path, record: dict) -> None:
+    """Write a record as JSON (a single seed's spread, NaN, as JSON's NaN, which load_study reads back)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record))
+
+
+def load_study(path: str | Path) -> dict | None:
+    """A saved study record, or None if the file is missing; raises ValueError for one that is not ours."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    if path.stat().st_size > MAX_STUDY_BYTES:
+        raise ValueError(f"{path.name} is larger than {MAX_STUDY_BYTES} bytes; not a study this program wrote")
+    try:
+        record = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ValueError(f"{path.name} is not valid JSON") from None
+    if not isinstance(record, dict) or record.get("format") != STUDY_FORMAT or not isinstance(record.get("rows"), list):
+        raise ValueError(f"{path.name} is not a study record")
+    return record

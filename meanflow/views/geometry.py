@@ -1,0 +1,42 @@
+"""Plain numpy geometry the views share: a square window around point clouds, and particles along paths.
+
+No Plotly, no torch: Home's canvas page and the movie export use these without loading either.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+Bounds = tuple[float, float, float, float]  # (xmin, xmax, ymin, ymax)
+
+
+def bounds_of(*arrays: np.ndarray, margin: float = 0.1, quantile: float = 0.995) -> Bounds:
+    """A square (xmin, xmax, ymin, ymax) covering the (n, 2) arrays, ignoring the outermost points.
+
+    Each axis spans its [1 - quantile, quantile] quantiles of all points together, widened by
+    `margin` times the span on both sides; the smaller span is then grown so both are equal
+    (equal aspect without empty bands). Empty input gives (-1, 1, -1, 1).
+    """
+    pts = [np.asarray(a, dtype=np.float64).reshape(-1, 2) for a in arrays if a is not None]
+    pts = np.concatenate(pts) if pts else np.empty((0, 2))
+    pts = pts[np.isfinite(pts).all(axis=1)]
+    if len(pts) == 0:
+        return (-1.0, 1.0, -1.0, 1.0)
+    lo = np.quantile(pts, 1.0 - quantile, axis=0)  # (2,)
+    hi = np.quantile(pts, quantile, axis=0)  # (2,)
+    centre = (lo + hi) / 2
+    span = float((hi - lo).max()) or 1.0  # a single point still gets a visible window
+    half = span * (0.5 + margin)
+    return (float(centre[0] - half), float(centre[0] + half), float(centre[1] - half), float(centre[1] + half))
+
+
+def positions_at(times: np.ndarray, path: np.ndarray, taus: np.ndarray) -> np.ndarray:
+    """(F, n, 2): the particles at each tau, linear along the path between its grid times.
+
+    times: (k + 1,) decreasing; path: (k + 1, n, 2); taus: (F,).
+    """
+    k = len(times) - 1
+    pos = np.interp(-taus, -times, np.arange(k + 1))  # fractional index into the path, (F,)
+    j = np.minimum(pos.astype(int), k - 1)  # segment start; tau = 0 lands at the end of the last segment
+    w = (pos - j)[:, None, None]  # (F, 1, 1)
+    return (1 - w) * path[j] + w * path[j + 1]

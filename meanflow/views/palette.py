@@ -1,0 +1,50 @@
+"""The views' colours: fixed ones (particles, classes, lines), and each particle's colour by where its
+noise started, with the picture of that colour key. Numpy only (Pillow for the key's picture)."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+
+PARTICLE_COLOUR = "#1f4e9c"
+# Okabe and Ito's eight colours, told apart with the common colour-vision deficiencies: classes.
+CLASS_COLOURS = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000")
+# The same for lines (methods, runs): the darker ones first, yellow last (faint on white).
+LINE_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+
+
+def start_colours(noise: np.ndarray) -> np.ndarray:
+    """(n, 3) uint8: each particle's colour from where its noise started, a colour wheel over the
+    Gaussian: hue is the direction of the starting point, saturation its distance from the centre
+    through the 2D normal's radial CDF 1 - exp(-r^2 / 2), so colours spread evenly over the particles
+    (pale near the centre, vivid far out). noise: (n, 2) model units."""
+    noise = np.asarray(noise, dtype=np.float64)
+    hue = (np.arctan2(noise[:, 1], noise[:, 0]) / (2 * np.pi)) % 1.0
+    sat = 0.15 + 0.85 * (1 - np.exp(-(noise**2).sum(axis=1) / 2))
+    value = 0.92
+    h6 = hue * 6
+    i = np.floor(h6).astype(int) % 6
+    f = h6 - np.floor(h6)
+    p, q, t = value * (1 - sat), value * (1 - sat * f), value * (1 - sat * (1 - f))
+    v = np.full_like(sat, value)
+    rgb = np.select(
+        [i[:, None] == k for k in range(6)],
+        [np.stack(c, axis=1) for c in ((v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q))],
+    )
+    return np.round(rgb * 255).astype(np.uint8)
+
+
+def colour_wheel_png(radius: float = 3.0, pixels: int = 121) -> str:
+    """start_colours over the noise plane, |z| <= radius, as a PNG data URI (transparent outside the
+    disc); row 0 is y = -radius. The one picture of the colour key, for Plotly and the canvas demo."""
+    from PIL import Image  # deferred: only when the key is shown (Home's first paint does without it)
+
+    axis = np.linspace(-radius, radius, pixels)
+    gx, gy = np.meshgrid(axis, axis)  # row i at y = -radius + i * step
+    rgb = start_colours(np.stack([gx.ravel(), gy.ravel()], axis=1)).reshape(pixels, pixels, 3)
+    alpha = np.where(gx**2 + gy**2 <= radius**2, 255, 0).astype(np.uint8)[..., None]
+    png = io.BytesIO()
+    Image.fromarray(np.concatenate([rgb, alpha], axis=2), "RGBA").save(png, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(png.getvalue()).decode()

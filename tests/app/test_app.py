@@ -1,0 +1,434 @@
+"""One AppTest per page: widgets work, no exception, and figures hold the frames and traces expected."""
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import wait_until
+
+pytestmark = pytest.mark.slow  # worker processes, subprocesses or whole app runs: `make test-fast` skips them
+
+ROOT = Path(__file__).resolve().parents[2]
+TIMEOUT = 120
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEANFLOW_RUNS_DIR", str(tmp_path / "runs"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    yield at
+    sess = at.session_state["session"] if "session" in at.session_state else None
+    if sess is not None:  # never leave a run training behind
+        sess.stop_all()
+        for run_id in sess.own_ids():
+            sess.engine.wait(run_id, 30)
+
+
+def values(encoded) -> np.ndarray:
+    """A plotly JSON array: a plain list, or a typed array {'dtype', 'bdata'} (base64)."""
+    if isinstance(encoded, dict):
+        return np.frombuffer(base64.b64decode(encoded["bdata"]), dtype=encoded["dtype"])
+    return np.asarray(encoded)
+
+
+def charts(at) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def wait_for_runs(at, n: int, timeout: float = 60):
+    """The session's first n runs, once each has ended (bounded by a deadline)."""
+    sess = at.session_state["session"]
+    wait_until(lambda: len(sess.own_ids()) >= n, timeout, "the runs to be launched")
+    for run_id in sess.own_ids()[:n]:
+        assert sess.engine.wait(run_id, timeout) is not None
+    return sess.own()[:n]
+
+
+def test_home_animates_the_bundled_runs_at_once(app):
+    """Home shows three panels (MeanFlow 1 step, flow matching 1 and 16 steps) from the same noise,
+    drawn on a canvas (no Plotly chart: its bundle would delay the first paint)."""
+    from tests.views.test_canvas import canvas_data, floats
+
+    app.run()
+    assert not app.exception
+    assert charts(app) == []
+    (frame,) = app.get("iframe")
+    data = canvas_data(frame.proto.srcdoc)
+    assert data["titles"] == ["MeanFlow, 1 step", "Flow matching, 1 step", "Flow matching, 16 steps"]
+    assert [len(t) for t in data["times"]] == [2, 2, 17]
+    starts = [floats(p)[: data["n"] * 2] for p in data["paths"]]
+    assert all(np.array_equal(starts[0], s) for s in starts)  # the same noise in every panel
+    assert data["colours"] == ""
+    assert len(app.metric) == 3  # a number beside each picture
+    app.segmented_control(key="home_target").set_value("spiral").run()
+    assert not app.exception and app.query_params["home_target"] == "spiral"
+    app.toggle(key="home_colour").set_value(True).run()
+    (frame,) = app.get("iframe")
+    rgb = np.frombuffer(base64.b64decode(canvas_data(frame.proto.srcdoc)["colours"]), np.uint8).reshape(-1, 3)
+    assert len(rgb) == data["n"] and len(np.unique(rgb, axis=0)) > 100  # each particle by where it started
+
+
+def test_train_launches_both_methods_and_shows_them_finished(app):
+    """Launch two short runs; after they end the page shows done, a preview and a loss curve per run."""
+    app.switch_page("app_pages/train.py").run()
+    assert not app.exception
+    app.slider(key="seconds").set_value(600)  # the steps end these runs, on any machine's speed
+    app.number_input(key="steps").set_value(150)
+    app.select_slider(key="batch").set_value(128)
+    app.select_slider(key="hidden").set_value(32)
+    app.button(key="launch").click().run()
+    assert not app.exception
+    entries = wait_for_runs(app, 2)
+    assert sorted(e.method for e in entries) == ["flow-matching", "meanflow"]
+    assert all(e.config.steps == 150 and e.config.hidden == 32 for e in entries)
+    app.run()
+    assert not app.exception
+    text = " ".join(m.value for m in app.markdown)
+    assert text.count("— done") == 2
+    assert len(charts(app)) == 1 + 2 * 2  # target preview, then a preview and a loss chart per run
+    runs_dir = Path(entries[0].info.path).parent
+    assert {p.name for p in runs_dir.iterdir()} == {e.id for e in entries}  # both saved, nothing else
+    assert len(app.get("download_button")) == 4  # config and run folder for each
+    assert set(app.query_params["runs"].split(",")) == {e.id for e in entries}  # a reload finds them
+
+
+def test_a_session_cannot_queue_more_than_its_share(app):
+    """Ten clicks on Train queue at most 2 running + 2 waiting runs; the rest get a message."""
+    app.switch_page("app_pages/train.py").run()
+    app.slider(key="seconds").set_value(600)
+    for _ in range(5):
+        app.button(key="launch").click().run()
+    assert not app.exception
+    assert len(app.session_state["session"].own_ids()) == 4
+    assert any("per session" in e.value for e in app.error)
+
+
+def test_train_reports_a_bad_text_target_without_a_traceback(app):
+    app.switch_page("app_pages/train.py").run()
+    app.radio(key="target_source").set_value("Text").run()
+    app.text_input(key="target_text").set_value("   ").run()
+    assert not app.exception
+    assert any("1 to 12 characters" in e.value for e in app.error)
+    assert app.button(key="launch").disabled
+
+
+def test_animate_builds_synchronised_panels(app):
+    """Two panels, 64 shared frames, each frame moving one particle trace per panel."""
+    app.switch_page("app_pages/animate.py").run()
+    assert not app.exception
+    app.slider(key="particles").set_value(300).run()
+    (spec,) = charts(app)
+    assert len(spec["frames"]) == 64
+    frame = spec["frames"][10]
+    assert len(frame["data"]) == 2 and all(len(values(d["x"])) == 300 for d in frame["data"])
+    assert len(app.metric) >= 4  # W1 and TV per panel, beside their floors
+
+
+def test_compare_tabulates_every_run_and_step_count(app):
+    app.switch_page("app_pages/compare.py").run()
+    app.select_slider(key="cmp_n").set_value(500).run()
+    assert not app.exception
+    table = app.dataframe[0].value
+    runs = len(app.multiselect(key="cmp_runs").value)
+    assert runs == 2 and len(table) == runs * 6
+    assert {"hist_tv", "hist_tv_floor", "sliced_w1", "sliced_w1_floor"} <= set(table)
+    *grids, chart = charts(app)
+    assert len(grids) == runs and all(len(g["layout"]["annotations"]) == 6 for g in grids)
+    lines = [d for d in chart["data"] if d.get("mode") == "lines+markers"]
+    assert len(lines) == runs and "noise floor" in json.dumps(chart)  # one line per run, and the floor
+
+
+def test_fields_page_draws_both_fields_and_the_animation(app):
+    app.switch_page("app_pages/fields.py").run()
+    assert not app.exception
+    specs = charts(app)
+    assert len(specs) == 3 and len(specs[2]["frames"]) == 11
+    app.slider(key="field_t").set_value(0.5).run()
+    assert not app.exception
+
+
+def test_learn_page_explains_each_idea(app):
+    app.switch_page("app_pages/learn.py").run()
+    assert not app.exception
+    assert any("MeanFlow identity" in s.value for s in app.subheader)
+
+
+def test_pages_without_runs_point_to_train(app, monkeypatch):
+    """With no bundled and no saved run, the run pages say how to get one instead of failing."""
+    import ui.server
+
+    monkeypatch.setattr(ui.server, "BUNDLED_DIR", ROOT / "no-such-folder")
+    for page in ("app_pages/animate.py", "app_pages/compare.py", "app_pages/fields.py"):
+        app.switch_page(page).run()
+        assert not app.exception
+        assert any("No trained run yet" in i.value for i in app.info)
+
+
+def test_a_run_that_spends_its_time_budget_reads_done_and_offers_to_train_further(app):
+    """The trainer writes 'stopped' for a spent budget as for a Stop; the page tells them apart."""
+    app.switch_page("app_pages/train.py").run()
+    app.multiselect(key="methods").set_value(["flow-matching"])
+    app.slider(key="seconds").set_value(5)
+    app.number_input(key="steps").set_value(10**6)
+    app.select_slider(key="hidden").set_value(32)
+    app.button(key="launch").click().run()
+    (entry,) = wait_for_runs(app, 1)
+    assert entry.info.state == "stopped" and entry.info.message.startswith("time budget of 5 s")
+    app.run()
+    assert not app.exception
+    assert any("— done: time budget of 5 s reached" in m.value for m in app.markdown)
+    assert [b.label for b in app.button if b.key == f"resume_{entry.key}"] == ["Train further"]
+
+
+def test_a_diverging_run_says_so_and_a_stopped_run_stays_usable(app):
+    """lr 1e4 ends as 'diverged at step N' on the page; a run stopped midway animates and compares."""
+    app.switch_page("app_pages/train.py").run()
+    app.multiselect(key="methods").set_value(["meanflow"])
+    app.number_input(key="lr").set_value(1e4)
+    app.button(key="launch").click().run()
+    (diverged,) = wait_for_runs(app, 1)
+    app.run()
+    assert any("diverged at step" in e.value for e in app.error)
+
+    app.number_input(key="lr").set_value(5e-3)
+    app.slider(key="seconds").set_value(600)
+    app.button(key="launch").click().run()
+    sess = app.session_state["session"]
+    running = sess.own()[0]
+    wait_until(lambda: sess.engine.snapshot(running.id).step >= 50, what="50 steps")
+    app.run()
+    app.button(key=f"stop_{running.key}").click().run()
+    assert sess.engine.wait(running.id, 30).state == "stopped"
+    app.run()
+    assert [b.label for b in app.button if b.key == f"resume_{running.key}"] == ["Resume"]  # stopped, not spent
+    app.switch_page("app_pages/animate.py").run()
+    app.selectbox(key="anim_left_run").set_value(running.key).run()
+    assert not app.exception and len(charts(app)) == 1
+    app.switch_page("app_pages/compare.py").run()
+    app.multiselect(key="cmp_runs").set_value([running.key])
+    app.select_slider(key="cmp_n").set_value(500).run()
+    assert not app.exception, app.exception
+    assert len(app.dataframe[0].value) == 6, app.dataframe[0].value[["run", "nfe"]]
+
+
+def test_a_shared_run_from_another_session_is_opened_from_the_library(app, tmp_path, tiny_config):
+    """Shared runs stay out of the pickers until opened; broken folders are reported, not fatal."""
+    from meanflow.core.runs import save_result, set_shared
+    from meanflow.core.targets import get_target
+    from meanflow.core.training import run_training
+
+    path = save_result(
+        tmp_path / "runs" / "earlier-run",
+        tiny_config,
+        get_target("moons"),
+        run_training(tiny_config, get_target("moons")),
+    )
+    set_shared(path, True)
+    save_result(
+        tmp_path / "runs" / "private-run",
+        tiny_config,
+        get_target("rings"),
+        run_training(tiny_config, get_target("rings")),
+    )
+    (tmp_path / "runs" / "broken-run").mkdir()
+    (tmp_path / "runs" / "broken-run" / "config.json").write_text("{half written")
+    app.switch_page("app_pages/train.py").run()
+    assert any("skipped broken-run" in w.value for w in app.warning)
+    assert app.button(key="open_run:earlier-run") and not [b for b in app.button if "private-run" in b.key]
+    app.button(key="open_run:earlier-run").click().run()
+    app.switch_page("app_pages/animate.py").run()
+    picker = app.selectbox(key="anim_left_run")
+    # labels: the bundled runs all end in "(pretrained)", so only the opened run can match the first
+    assert "MeanFlow · moons" in picker.options and "MeanFlow · rings" not in picker.options
+    assert "run:earlier-run" in [e.key for e in app.session_state["session"].ready()]
+
+
+def test_a_run_link_opens_a_private_run_in_a_new_session(app, tmp_path, tiny_config):
+    """Holding a run's id (a bookmark, a shared link) is enough to open it on any page."""
+    from meanflow.core.runs import save_result
+    from meanflow.core.targets import get_target
+    from meanflow.core.training import run_training
+
+    save_result(
+        tmp_path / "runs" / "20260101-000000-meanflow-cccccccccccccccccccccccc",
+        tiny_config,
+        get_target("rings"),
+        run_training(tiny_config, get_target("rings")),
+    )
+    app.query_params["anim_left_run"] = "run:20260101-000000-meanflow-cccccccccccccccccccccccc"
+    app.switch_page("app_pages/animate.py").run()
+    assert not app.exception
+    assert app.selectbox(key="anim_left_run").value == "run:20260101-000000-meanflow-cccccccccccccccccccccccc"
+
+
+@pytest.mark.parametrize(
+    "page, params",
+    [
+        ("app_pages/fields.py", {"field_t": "2", "field_r": "nan"}),
+        ("app_pages/fields.py", {"field_t": "1e-300", "field_r": "0"}),
+        ("app_pages/animate.py", {"particles": "50", "anim_left_steps": "3", "anim_seed": "-4"}),
+        (
+            "app_pages/train.py",
+            {
+                "seconds": "1",
+                "batch": "7",
+                "lr": "inf",
+                "meanflow.time_sampler": "beta",
+                "target": "banana",
+                "methods": "gan,meanflow,meanflow",
+            },
+        ),
+        ("app_pages/compare.py", {"cmp_n": "12", "cmp_nfe": "1,x,64,1,1,1", "cmp_runs": "nope"}),
+    ],
+)
+def test_a_hand_edited_url_falls_back_to_the_widget_limits(app, page, params):
+    """Out-of-range, non-numeric or unknown URL values never break a page; the widgets show the defaults."""
+    for key, value in params.items():
+        app.query_params[key] = value
+    app.switch_page(page).run()
+    assert not app.exception
+    if page.endswith("animate.py"):
+        assert app.slider(key="particles").value == 1000 and app.number_input(key="anim_seed").value == 0
+    if page.endswith("train.py"):
+        assert app.slider(key="seconds").value == 60 and app.select_slider(key="batch").value == 256
+        assert app.multiselect(key="methods").value == ["meanflow"]  # deduplicated, unknown dropped
+    if page.endswith("compare.py"):
+        assert app.multiselect(key="cmp_nfe").value == [1] and app.select_slider(key="cmp_n").value == 2000
+    if page.endswith("fields.py"):
+        assert 0.0 <= app.slider(key="field_t").value <= 1.0
+
+
+def test_compare_methods_mode_shows_every_method_on_one_target(app):
+    """Methods mode: a grid of samples per method x NFE from the bundled runs, and quality against NFE."""
+    app.query_params["cmp_mode"] = "Methods"
+    app.query_params["zoo_nfe"] = "1,2"
+    app.switch_page("app_pages/compare.py").run()
+    assert not app.exception
+    chart_specs = charts(app)
+    grid = next(c for c in chart_specs if any(", 1 step" in a["text"] for a in c["layout"].get("annotations", [])))
+    methods = {r.method for r in app.session_state["session"].bundled() if r.target_name == "checkerboard"}
+    assert len(grid["layout"]["annotations"]) == 2 * len(methods)
+
+
+def test_ablations_page_opens_on_a_study_and_can_run_it_live(app):
+    app.switch_page("app_pages/ablations.py").run()
+    assert not app.exception
+    assert any("r != t" in m.value or "long intervals" in m.value for m in app.markdown)
+    app.selectbox(key="study").set_value("tangent").run()
+    assert not app.exception
+    app.slider(key="abl_seconds").set_value(5)
+    app.number_input(key="abl_seeds").set_value(1)
+    app.button(key="abl_run").click().run()
+    assert not app.exception
+    sweep = app.session_state["sweep_abl_tangent"]
+    assert len(sweep.runs) == 4 and {r.target for r in sweep.runs} == {"checkerboard"}
+    sweep.stop()
+
+
+def test_guidance_page_points_to_training_when_it_has_no_conditional_runs(app, monkeypatch):
+    import ui.server
+
+    monkeypatch.setattr(ui.server, "BUNDLED_DIR", ROOT / "no-such-folder")
+    app.switch_page("app_pages/guidance.py").run()
+    assert not app.exception
+    assert any("No class-conditional runs" in i.value for i in app.info)
+
+
+def test_train_draws_a_target_from_the_link(app):
+    """A drawing in the URL (as the canvas writes it) is the target: previewed, ready to train."""
+    from meanflow.core.targets import encode_shapes
+
+    square = np.array([[0.1, 0.1], [0.5, 0.1], [0.5, 0.5], [0.1, 0.5]])
+    app.query_params["target_source"] = "Draw"
+    app.query_params["drawing"] = encode_shapes([(4, square)])
+    app.switch_page("app_pages/train.py").run()
+    assert not app.exception
+    titles = [c["layout"].get("title", {}).get("text", "") for c in charts(app)]
+    assert "target: drawn" in titles and "Draw with the lasso (or the box) tool" in titles
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.query_params.update({"target_source": "Draw", "drawing": "5AA!!"})  # damaged: a message, an empty canvas
+    at.switch_page("app_pages/train.py").run()
+    assert not at.exception and any("damaged" in e.value for e in at.error)
+
+
+def test_compare_says_so_instead_of_drawing_past_its_point_budget(app, monkeypatch):
+    monkeypatch.setenv("MEANFLOW_PAGE_POINTS", "1000")
+    app.switch_page("app_pages/compare.py").run()
+    assert not app.exception
+    assert any("at most 1,000" in w.value for w in app.warning) and not charts(app)
+
+
+def test_animate_colours_by_start_traces_particles_and_samples_a_class(app):
+    """Colour by starting point gives each particle its own colour; traced particles get their paths and
+    a table; a class-conditional run samples the chosen class with guidance (two evaluations a step)."""
+    app.query_params["colour"] = "starting point"
+    app.query_params["trace"] = "2"
+    app.switch_page("app_pages/animate.py").run()
+    assert not app.exception
+    (spec,) = [c for c in charts(app) if c.get("frames")]
+    particle_traces = [t for t in spec["data"] if isinstance(t.get("marker", {}).get("color"), list)]
+    assert len(particle_traces) == 2 and len(set(particle_traces[0]["marker"]["color"])) > 100
+    assert sum("particle 1" in t.get("name", "") for t in spec["data"]) == 2  # one path per panel
+    assert len(app.dataframe) >= 1
+    (key,) = [c for c in charts(app) if "Colour key" in json.dumps(c["layout"].get("title", ""))]
+    assert key["data"][0]["type"] == "image"  # the legend: the wheel drawn
+
+    conditional = [r for r in app.session_state["session"].bundled() if r.config.classes]
+    if not conditional:
+        pytest.skip("no class-conditional bundled runs (make guidance)")
+    run = next(r for r in conditional if r.method == "flow-matching")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.query_params.update(
+        {"anim_left_run": run.key, "anim_left_steps": "4", "anim_class": "1", "anim_guidance": "2.0"}
+    )
+    at.switch_page("app_pages/animate.py").run()
+    assert not at.exception
+    (spec,) = [c for c in charts(at) if c.get("frames")]
+    titles = [a["text"] for a in spec["layout"]["annotations"]]
+    from meanflow import get_target
+
+    wanted = f"{get_target(run.target_name).class_names[1]}, w = 2 (8 evaluations)"
+    assert any(wanted in t for t in titles), titles
+
+
+def test_animate_opens_on_the_users_own_run_even_when_it_is_class_conditional():
+    from types import SimpleNamespace
+
+    from app_pages.animate import default_runs
+
+    def run(method, source, classes, target="checkerboard"):
+        config = SimpleNamespace(classes=classes)
+        return SimpleNamespace(method=method, source=source, config=config, target_name=target)
+
+    bundled = [
+        run("meanflow", "bundled", 4, "8gaussians"),
+        run("flow-matching", "bundled", 4, "8gaussians"),
+        run("flow-matching", "bundled", 0, "moons"),
+        run("meanflow", "bundled", 0, "moons"),
+    ]
+    assert default_runs(bundled) == (3, 2)  # the bundled guidance runs are skipped
+    assert default_runs([run("meanflow", "own", 4), *bundled])[0] == 0  # a fresh labelled run opens first
+    assert default_runs([run("meanflow", "own", 4), run("flow-matching", "own", 4), *bundled]) == (0, 1)
+
+
+def test_a_bundled_ablation_cell_opens_in_animate(app):
+    """The Ablations page links each bundled cell's seed-0 run; Animate opens it from that link."""
+    from urllib.parse import parse_qs
+
+    app.switch_page("app_pages/ablations.py").run()
+    app.selectbox(key="study").set_value("tangent").run()
+    assert not app.exception
+    links = [parse_qs(link.proto.query_string)["anim_left_run"][0] for link in app.get("page_link")]
+    links = [k for k in links if k.startswith("study:")]
+    assert len(links) == 4  # one per cell
+    wrong = links[2]  # (v, 1, 0)
+    app.query_params["anim_left_run"] = wrong
+    app.switch_page("app_pages/animate.py").run()
+    assert not app.exception
+    assert app.selectbox(key="anim_left_run").value == wrong
+    titles = json.dumps(charts(app)[0]["layout"])
+    assert "The JVP tangent: (v, 1, 0)" in titles  # the panel names the cell

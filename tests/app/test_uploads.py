@@ -1,0 +1,74 @@
+"""Hostile and broken uploads on the Train page: a clear message each, no traceback, no training."""
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+pytestmark = pytest.mark.slow  # worker processes, subprocesses or whole app runs: `make test-fast` skips them
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that declares its size but holds no pixels: enough to be refused before decoding."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + struct.pack(">I", len(ihdr))
+        + chunk
+        + struct.pack(">I", zlib.crc32(chunk))
+        + struct.pack(">I", 0)
+        + b"IEND"
+        + struct.pack(">I", zlib.crc32(b"IEND"))
+    )
+
+
+BAD_UPLOADS = [
+    ("letters.csv", b"name,city\nann,paris\nbob,rome\n", "not numeric"),
+    ("one_column.csv", b"x\n" + b"1\n" * 50, "1 column"),
+    ("nan.csv", b"x,y\n" + b"1,2\n" * 30 + b"nan,3\n", "NaN or infinite"),
+    ("inf.csv", b"x,y\n" + b"1,2\n" * 30 + b"inf,3\n", "NaN or infinite"),
+    ("ten.csv", b"x,y\n" + b"".join(f"{i},{i}\n".encode() for i in range(10)), "at least 20"),
+    ("huge_rows.csv", b"1,2\n" * 5_000_000, "more than 1,000,000 rows"),
+    ("fifty_mb.csv", b"1,2\n" * (13 * 2**20 + 1), "the limit is 50 MB"),
+    ("photo.png", b"this is not an image at all" * 10, "not a readable image"),
+    ("giant.png", png_header(20000, 20000), "the limit is 40,000,000 pixels"),
+    ("tall.png", png_header(40, 1_500_000), "the limit is 40,000,000 pixels"),
+    ("empty.csv", b"", "is empty"),
+]
+
+
+@pytest.fixture
+def train_page(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEANFLOW_RUNS_DIR", str(tmp_path / "runs"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/train.py").run()
+    at.radio(key="target_source").set_value("Upload").run()
+    return at
+
+
+@pytest.mark.parametrize("name, data, message", BAD_UPLOADS, ids=[b[0] for b in BAD_UPLOADS])
+def test_a_bad_upload_says_what_is_wrong_and_blocks_training(train_page, name, data, message):
+    at = train_page
+    at.get("file_uploader")[0].upload(name, data).run()
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert message in errors, errors
+    assert at.button(key="launch").disabled
+
+
+def test_a_good_csv_upload_previews_and_can_train(train_page):
+    at = train_page
+    pts = np.random.default_rng(0).normal(size=(500, 2)) * [300, 100] + [5000, 200]
+    data = ("east,north\n" + "\n".join(f"{x:.3f},{y:.3f}" for x, y in pts)).encode()
+    at.get("file_uploader")[0].upload("survey.csv", data).run()
+    assert not at.exception and not at.error
+    assert not at.button(key="launch").disabled
+    limits = " ".join(c.value for c in at.caption)
+    assert "50 MB" in limits and "1,000,000 points" in limits

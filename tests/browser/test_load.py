@@ -1,0 +1,147 @@
+"""A bounded load test on loopback: four browser sessions train and animate at once.
+
+Marked slow; CI runs it. It reports (prints) page latency and the server's memory, and asserts
+what must hold: every session finishes its own run, sees only its own run, and nothing errors.
+"""
+
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.browser.test_browser import CHROMIUM, LAUNCH_ARGS, app_log, browser, open_page, server, shot  # noqa: F401
+
+pytest.importorskip("playwright")
+from playwright.sync_api import expect
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium missing"),
+]
+SESSIONS = 4
+
+
+def server_rss_mb(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def test_four_sessions_train_and_animate_at_once(server, browser):  # noqa: F811
+    url, log, pid = server
+    contexts = [browser.new_context(viewport={"width": 1300, "height": 1600}) for _ in range(SESSIONS)]
+    pages = [c.new_page() for c in contexts]
+    errors = []
+    for pg in pages:
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+    latency, rss = {"train": [], "animate": []}, [server_rss_mb(pid)]
+    try:
+        # A demo link: one MeanFlow run of 300 steps, set through the URL.
+        for pg in pages:
+            latency["train"].append(open_page(pg, f"{url}/train?methods=meanflow&steps=300&seconds=30"))
+        for pg in pages:
+            pg.get_by_role("button", name="Train", exact=True).click()
+        for i, pg in enumerate(pages):
+            try:
+                expect(pg.get_by_text(re.compile("— (done|stopped)"))).to_have_count(1, timeout=120_000)
+            except AssertionError:
+                shot(pg, f"load_session{i + 1}_not_done")
+                raise
+            expect(pg.get_by_text(re.compile(r"MeanFlow · checkerboard — "))).to_have_count(1)  # its own run only
+        rss.append(server_rss_mb(pid))
+        for pg in pages:
+            t0 = time.perf_counter()
+            pg.get_by_role("link", name="Animate").first.click()
+            # what only Animate shows: the Train page's charts may still be on screen
+            pg.locator(".js-plotly-plot .annotation-text").filter(
+                has_text="MeanFlow · checkerboard, 1 step"
+            ).first.wait_for(timeout=60_000)
+            latency["animate"].append(time.perf_counter() - t0)
+        for pg in pages:
+            pg.locator("g.updatemenu-button").first.click()
+        time.sleep(2)
+        rss.append(server_rss_mb(pid))
+        shot(pages[-1], "load_session4_animate")
+    finally:
+        for c in contexts:
+            c.close()
+    print(
+        f"\n{SESSIONS} sessions: Train page load (s) {', '.join(f'{t:.2f}' for t in latency['train'])}; "
+        f"Animate after training (s) {', '.join(f'{t:.2f}' for t in latency['animate'])}; "
+        f"server RSS (MB) start {rss[0]:.0f}, after training {rss[1]:.0f}, animating {rss[2]:.0f}"
+    )
+    assert not errors, errors
+    text = app_log(log)
+    assert "Traceback" not in text and "missing ScriptRunContext" not in text
+
+
+def _progress(page) -> tuple[int, float]:
+    """(step, seconds trained) from a Train page's progress line."""
+    text = page.get_by_text(re.compile(r"step [\d,]+ · \d+ steps/s · [\d.]+ s trained")).first.text_content()
+    match = re.search(r"step ([\d,]+) · \d+ steps/s · ([\d.]+) s trained", text)
+    return int(match.group(1).replace(",", "")), float(match.group(2))
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_run_keeps_its_speed_while_four_sessions_poll_and_animate(browser, tmp_path):  # noqa: F811
+    """One run trains; its steps per second are measured with no other browser, then while four more
+    sessions poll (two Train pages with runs waiting in line) and animate (two Animate pages playing).
+
+    Printed as a ratio (a benchmark, benchmarks/RESULTS.md), with the server's CPU time against the
+    worker's; asserted: the run trains throughout and nothing errors.
+    """
+    from tests.browser.test_browser import _children, start_server
+
+    log = tmp_path / "server.log"
+    proc, url = start_server(tmp_path / "runs", log, MEANFLOW_MAX_JOBS="1")
+    contexts = [browser.new_context(viewport={"width": 1300, "height": 1600}) for _ in range(5)]
+    pages = [c.new_page() for c in contexts]
+    errors = []
+    for pg in pages:
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+    window = 10.0
+    try:
+        trainer = pages[0]
+        open_page(trainer, f"{url}/train?methods=meanflow&seconds=600&steps=1000000")
+        trainer.get_by_role("button", name="Train", exact=True).click()
+        trainer.get_by_text(re.compile(r"\d+ steps/s · [\d.]+ s trained")).first.wait_for(timeout=60_000)
+        (worker,) = _children(proc.pid)
+
+        def measure() -> tuple[float, float]:
+            step0, trained0 = _progress(trainer)
+            server0, worker0 = _cpu_seconds(proc.pid), _cpu_seconds(worker)
+            time.sleep(window)
+            step1, trained1 = _progress(trainer)
+            server = _cpu_seconds(proc.pid) - server0
+            return (step1 - step0) / (trained1 - trained0), server / (_cpu_seconds(worker) - worker0)
+
+        time.sleep(3)  # past the first steps' warm-up
+        quiet, quiet_cpu = measure()
+        for pg in pages[1:3]:  # runs that wait in line: their pages poll every second
+            open_page(pg, f"{url}/train?methods=meanflow&seconds=60&steps=300")
+            pg.get_by_role("button", name="Train", exact=True).click()
+            expect(pg.get_by_text(re.compile(r"queued \(position \d"))).to_be_visible(timeout=30_000)
+        for pg in pages[3:]:
+            open_page(pg, f"{url}/animate?particles=2000")
+            pg.locator("g.updatemenu-button").first.click()  # Play
+        loaded, loaded_cpu = measure()
+        shot(pages[3], "load_animating_while_training")
+    finally:
+        for c in contexts:
+            c.close()
+        proc.terminate()
+        proc.wait(10)
+    print(
+        f"\none run alone: {quiet:.0f} steps/s, with 4 sessions polling and animating: {loaded:.0f} steps/s, "
+        f"ratio {loaded / quiet:.2f}; server CPU / worker CPU: {quiet_cpu:.1%} alone, {loaded_cpu:.1%} loaded"
+    )
+    assert quiet > 0 and loaded > 0 and not errors, errors
+    assert "Traceback" not in app_log(log)

@@ -1,0 +1,240 @@
+"""The command line end to end on a tiny run, and its exit codes for bad input."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow  # worker processes, subprocesses or whole app runs: `make test-fast` skips them
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ["--steps", "40", "--batch", "64", "--hidden", "16", "--depth", "2", "--quiet"]
+
+
+def run_cli(*args, timeout=120):
+    return subprocess.run(
+        [sys.executable, "-m", "meanflow", *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    result = run_cli("train", "--method", "meanflow", "--target", "crescent", *TINY, "--out", out)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_train_sample_evaluate_end_to_end(run_dir, tmp_path):
+    assert (run_dir / "config.json").is_file() and (run_dir / "weights.safetensors").is_file()
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["state"] == "done" and config["target"]["name"] == "moons" and config["config"]["steps"] == 40
+    for suffix in (".npy", ".csv"):
+        out = tmp_path / f"s{suffix}"
+        result = run_cli("sample", run_dir, "--nfe", 2, "--n", 300, "--seed", 1, "--out", out)
+        assert result.returncode == 0, result.stderr
+        result = run_cli("evaluate", out, "--target", "moons")
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert report["n"] == 300 and report["hist_tv_floor"] > 0 and "sliced_w1" in report
+    a = np.load(tmp_path / "s.npy")
+    b = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)
+    assert a.shape == (300, 2)
+    np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_train_from_a_csv_file_with_a_time_budget(tmp_path):
+    pts = np.random.default_rng(0).normal(size=(500, 2)) * 100 + 1000
+    np.savetxt(tmp_path / "pts.csv", pts, delimiter=",")
+    result = run_cli(
+        "train",
+        "--method",
+        "flow-matching",
+        "--target-file",
+        tmp_path / "pts.csv",
+        "--steps",
+        "100000",
+        "--max-seconds",
+        "1",
+        "--batch",
+        "32",
+        "--hidden",
+        "8",
+        "--depth",
+        "1",
+        "--out",
+        tmp_path / "run",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "time budget of 1 s" in result.stderr and "steps/s" in result.stderr
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["state"] == "stopped" and config["target"]["kind"] == "data"
+
+
+def test_a_diverged_run_prints_one_line_and_exits_1(tmp_path):
+    result = run_cli(
+        "train", "--method", "meanflow", "--target", "spiral", *TINY, "--lr", "1e30", "--out", tmp_path / "run"
+    )
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "diverged at step" in lines[0]
+    assert (tmp_path / "run" / "weights.safetensors").is_file()
+
+
+def test_bench_prints_every_variant_and_the_pairing_share_as_json():
+    result = run_cli(
+        "bench", "--json", "--hidden", "16", "--depth", "2", "--batch", "32", "--steps", "2", "--rounds", "1"
+    )
+    assert result.returncode == 0, result.stderr
+    (report,) = json.loads(result.stdout)["sizes"]
+    assert set(report["ms_per_step"]) == {"flow-matching", "meanflow", "meanflow+pairing", "pairing", "meanflow-naive"}
+    assert report["ratio_to_flow_matching"]["flow-matching"] == 1.0 and report["config"]["hidden"] == 16
+    assert report["pairing_share_of_meanflow_step"] == pytest.approx(
+        report["ms_per_step"]["pairing"] / report["ms_per_step"]["meanflow"]
+    )
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["train", "--method", "meanflow", "--target", "banana", "--out", "x"], "unknown target 'banana'; accepted"),
+        (["train", "--method", "gan", "--target", "moons", "--out", "x"], "invalid choice: 'gan'"),
+        (
+            ["train", "--method", "meanflow", "--target", "moons", "--steps", "0", "--out", "x"],
+            "a step count from 1 to 10,000,000",
+        ),
+        (["train", "--method", "meanflow", "--target-file", "/no/such.csv", "--out", "x"], "not found"),
+        (["train", "--method", "meanflow", "--out", "x"], "one of the arguments --target --target-file is required"),
+        (["train", "--method", "meanflow", "--target", "moons", "--r-neq-t", "2", "--out", "x"], "a number in [0, 1]"),
+        (["sample", "/no/such/run", "--nfe", "1", "--n", "10", "--out", "s.npy"], "not found"),
+        (["sample", "RUN", "--nfe", "1", "--n", "10", "--out", "s.txt"], "must end in .npy or .csv"),
+        (["sample", "RUN", "--nfe", "-3", "--n", "10", "--out", "s.npy"], "a step count from 1 to 1,024, got '-3'"),
+        (["evaluate", "/no/such.npy", "--target", "moons"], "not found"),
+        (["frobnicate"], "invalid choice"),
+        (["train", "--method", "meanflow", "--target", "moons", "--device", "banana", "--out", "x"], "banana"),
+        (
+            ["train", "--method", "meanflow", "--target", "moons", "--seed", "99999999999999999999999", "--out", "x"],
+            "a seed from 0",
+        ),
+        (
+            ["train", "--method", "meanflow", "--target", "moons", "--out", "/proc/no/such/dir"],
+            "No such file or directory",
+        ),
+        (["sample", "RUN", "--nfe", "1", "--n", "10", "--seed", "-1", "--out", "s.npy"], "a seed from 0"),
+        (["sample", "RUN", "--nfe", "100000", "--n", "10", "--out", "s.npy"], "a step count from 1 to 1,024"),
+        (["sample", "RUN", "--nfe", "1", "--n", "99999999", "--out", "s.npy"], "a sample count from 1 to 1,000,000"),
+        (
+            ["train", "--method", "flow-matching", "--target", "moons", "--r-neq-t", "0.5", "--out", "x"],
+            "--r-neq-t is not an option of flow-matching",
+        ),
+        (
+            ["train", "--method", "meanflow", "--target", "moons", "--hidden", "100000", "--out", "x"],
+            "a width from 1 to",
+        ),
+        (
+            ["train", "--method", "meanflow", "--target", "moons", "--max-seconds", "inf", "--out", "x"],
+            "seconds in (0, ",
+        ),
+        (["resume", "/no/such/run"], "not found"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_no_traceback(args, fragment, run_dir, tmp_path):
+    args = [str(run_dir) if a == "RUN" else a for a in args]
+    result = run_cli(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_corrupt_run_folder_exits_2(run_dir, tmp_path):
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for f in run_dir.iterdir():
+        (bad / f.name).write_bytes(f.read_bytes())
+    (bad / "weights.safetensors").write_bytes(b"garbage")
+    result = run_cli("sample", bad, "--nfe", "1", "--n", "10", "--out", tmp_path / "s.npy")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "not a valid safetensors file" in result.stderr
+
+
+def test_nothing_is_overwritten_that_the_program_did_not_write(run_dir, tmp_path):
+    """train --out refuses a non-empty folder that is not a run; sample --out needs --force to replace."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "config.json").write_text("my own notes")
+    result = run_cli("train", "--method", "meanflow", "--target", "moons", *TINY, "--out", mine)
+    assert result.returncode == 2 and "is not empty and is not a run folder" in result.stderr
+    assert (mine / "config.json").read_text() == "my own notes"
+    out = tmp_path / "s.csv"
+    out.write_text("precious")
+    result = run_cli("sample", run_dir, "--nfe", 1, "--n", 5, "--out", out)
+    assert result.returncode == 2 and "exists; pass --force" in result.stderr and out.read_text() == "precious"
+    assert run_cli("sample", run_dir, "--nfe", 1, "--n", 5, "--out", out, "--force").returncode == 0
+    assert out.read_text().startswith("x,y")
+
+
+def test_an_oversized_npy_is_refused_from_its_header(tmp_path):
+    path = tmp_path / "huge.npy"
+    with open(path, "wb") as f:  # a header promising 10^9 rows, and no data
+        np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False, "shape": (10**9, 2)})
+    result = run_cli("evaluate", path, "--target", "moons")
+    assert result.returncode == 2 and "expected (n, 2) numbers with 2 <= n <= 1,000,000" in result.stderr
+
+
+def test_methods_lists_the_registry_and_train_takes_each_methods_flags(tmp_path):
+    from meanflow.core.registry import METHODS
+
+    listing = run_cli("methods")
+    assert listing.returncode == 0
+    for name, method in METHODS.items():
+        assert f"{name}  ({method.about.label})" in listing.stdout and method.about.arxiv in listing.stdout
+    assert "--tangent" not in listing.stdout  # an ablation-only option is never offered for training
+    result = run_cli(
+        "train",
+        "--method",
+        "meanflow",
+        "--target",
+        "moons",
+        *TINY,
+        "--conditioning",
+        "t,r",
+        "--r-neq-t",
+        "0.25",
+        "--out",
+        tmp_path / "run",
+    )
+    assert result.returncode == 0, result.stderr
+    options = json.loads((tmp_path / "run" / "config.json").read_text())["config"]["options"]
+    assert options["conditioning"] == "t,r" and options["r_neq_t"] == 0.25
+
+
+def test_resume_continues_a_run_to_more_steps(run_dir, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    assert run_cli("resume", copy, "--quiet").returncode == 2  # already at its 40 steps
+    result = run_cli("resume", copy, "--steps", "70", "--quiet")
+    assert result.returncode == 0, result.stderr
+    config = json.loads((copy / "config.json").read_text())
+    assert config["state"] == "done" and config["step"] == 70
+
+
+def test_bench_quality_reports_every_variant_beside_its_floors():
+    result = run_cli("bench", "--quality", "--json", "--seconds", "0.3", "--targets", "checkerboard")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert {(r["variant"], r["nfe"]) for r in rows} == {
+        ("meanflow-naive", 1),
+        ("meanflow", 1),
+        ("meanflow", 2),
+        ("meanflow", 4),
+        ("flow-matching", 1),
+        ("flow-matching", 8),
+        ("flow-matching", 32),
+    }
+    assert all(r["hist_tv_floor"] > 0 and r["in_support_floor"] == 1.0 for r in rows)

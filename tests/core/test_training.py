@@ -1,0 +1,184 @@
+"""The training loop: learning, stopping, divergence, reproducibility, reports, exact resume."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from meanflow.core import training
+from meanflow.core.checkpoints import checkpoint_bytes, checkpoint_from_bytes
+from meanflow.core.metrics import evaluate
+from meanflow.core.registry import make_config, with_method
+from meanflow.core.targets import Target, get_target
+from meanflow.core.training import DRAW_ROWS, RateMeter, lr_at, run_training
+
+
+def test_a_short_run_lowers_the_loss(tiny_config):
+    """Flow matching: mean loss over the last 30 of 300 steps must be well below the first 30's.
+
+    History rows average log_every = 10 steps each, so 30 steps are 3 rows.
+    """
+    cfg = with_method(tiny_config, "flow-matching", steps=300, hidden=32)
+    result = run_training(cfg, get_target("checkerboard"))
+    assert result.state == "done" and result.step == 300 and result.history.shape == (30,)
+    np.testing.assert_array_equal(result.history["step"], np.arange(10, 301, 10))
+    losses = result.history["loss"]
+    assert losses[-3:].mean() < 0.9 * losses[:3].mean()
+
+
+def test_a_short_meanflow_run_improves_its_one_step_samples(tiny_config):
+    """MeanFlow's loss is no progress measure: its one-step preview must get closer to the target."""
+    target = get_target("moons")
+    cfg = replace(tiny_config, steps=600, batch=256, hidden=64, preview_every=20, preview_n=2000)
+    seen = []
+    run_training(cfg, target, on_progress=seen.append)
+    previews = {p.preview_step: p.preview for p in seen if p.preview is not None}
+    first, last = (evaluate(previews[k], target, torch.Generator().manual_seed(0)) for k in (20, 600))
+    assert last.sliced_w1 < 0.7 * first.sliced_w1 and last.hist_tv < first.hist_tv
+
+
+def test_should_stop_ends_the_run_at_the_next_step_as_stopped(tiny_config):
+    """Asked to stop after step 7, the run ends at step 7 exactly, stopped, with a usable network."""
+    counter = {"n": 0}
+
+    def should_stop():
+        counter["n"] += 1
+        return counter["n"] > 7  # checked once before each step
+
+    result = run_training(replace(tiny_config, steps=10**6), get_target("moons"), should_stop=should_stop)
+    assert result.state == "stopped" and result.step == 7 and result.message == "stopped at step 7"
+    assert result.flow is not None and result.preview.shape == (tiny_config.preview_n, 2)
+
+
+def test_max_seconds_ends_the_run_as_stopped(tiny_config):
+    result = run_training(replace(tiny_config, steps=10**7, max_seconds=0.3), get_target("rings"))
+    assert result.state == "stopped" and "time budget of 0.3 s reached at step" in result.message
+    assert result.elapsed >= 0.3 and 0 < result.step < 10**7
+
+
+def _poisoned(after_rows: int) -> Target:
+    """Checkerboard data whose rows turn to NaN after the first `after_rows` ever drawn."""
+    base = get_target("checkerboard")
+    drawn = {"rows": 0}
+
+    def sample_model(n, g):
+        x = base.sample_model(n, g)
+        first = drawn["rows"]
+        drawn["rows"] += n
+        x[max(0, after_rows - first) :] = float("nan")
+        return x
+
+    return Target("poisoned", sample_model)
+
+
+def test_a_nan_run_fails_with_its_last_good_weights(tiny_config):
+    """Loss NaN at step 5: failed, 'diverged at step 5', with the weights that gave step 4's finite loss.
+
+    Those are the weights after 3 updates, so they must equal a clean 3-step run's.
+    """
+    cfg = replace(tiny_config, steps=50, lr_final_ratio=1.0)
+    bad = run_training(cfg, _poisoned(after_rows=4 * cfg.batch))
+    assert bad.state == "failed" and bad.message == "diverged at step 5" and bad.step == 4
+    good = run_training(replace(cfg, steps=3), get_target("checkerboard"))
+    for p, q in zip(bad.flow.net.parameters(), good.flow.net.parameters()):
+        assert torch.isfinite(p).all()
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+
+
+def test_a_diverging_learning_rate_ends_as_failed_not_as_a_crash(tiny_config):
+    result = run_training(replace(tiny_config, lr=1e30, steps=200, lr_final_ratio=1.0), get_target("checkerboard"))
+    assert result.state == "failed" and result.message.startswith("diverged at step")
+    assert all(torch.isfinite(p).all() for p in result.flow.net.parameters())
+
+
+def test_an_overflowing_last_update_is_caught_too(tiny_config):
+    """Divergence in the very last update (no later loss to see it) still ends as failed, weights finite."""
+    result = run_training(replace(tiny_config, steps=1, lr=1e30, lr_final_ratio=1.0), get_target("checkerboard"))
+    assert result.state == "failed" and result.message == "diverged at step 1"
+    assert all(torch.isfinite(p).all() for p in result.flow.net.parameters())
+
+
+def test_seeded_runs_are_reproducible(tiny_config):
+    """Same config and seed must give identical losses, previews and weights."""
+    a, b = run_training(tiny_config, get_target("checkerboard")), run_training(tiny_config, get_target("checkerboard"))
+    np.testing.assert_array_equal(a.history["loss"], b.history["loss"])
+    np.testing.assert_array_equal(a.preview, b.preview)
+    for p, q in zip(a.flow.net.parameters(), b.flow.net.parameters()):
+        assert torch.equal(p, q)
+    c = run_training(replace(tiny_config, seed=4), get_target("checkerboard"))
+    assert not np.array_equal(a.history["loss"], c.history["loss"])
+
+
+@pytest.mark.parametrize(
+    ("method", "draw_rows"),
+    [("meanflow", DRAW_ROWS), ("flow-matching", DRAW_ROWS), ("meanflow", 64 * 5), ("flow-matching", 64 * 23)],
+)
+def test_a_resumed_run_ends_with_the_weights_of_a_straight_run(tiny_config, method, draw_rows, monkeypatch):
+    """Checkpoint at step 23 (through bytes, as a worker sends it), resume to 60: identical to 60 straight,
+    whether step 23 falls inside a chunk of drawn batches (128, 5 a chunk) or at its end (23 a chunk)."""
+    monkeypatch.setattr(training, "DRAW_ROWS", draw_rows)
+    cfg = with_method(tiny_config, method, checkpoint_seconds=1e-9)
+    target = get_target("moons")
+    straight = run_training(cfg, target)
+    saved = []
+    counter = {"n": 0}
+
+    def stop_after_23():
+        counter["n"] += 1
+        return counter["n"] > 23
+
+    first = run_training(cfg, target, should_stop=stop_after_23, on_checkpoint=saved.append)
+    assert first.step == 23 and saved[-1].step == 23
+    checkpoint = checkpoint_from_bytes(checkpoint_bytes(saved[-1]))
+    resumed = run_training(cfg, target, resume=checkpoint)
+    assert resumed.state == "done" and resumed.step == 60
+    for p, q in zip(straight.flow.net.parameters(), resumed.flow.net.parameters()):
+        assert torch.equal(p, q)
+    np.testing.assert_array_equal(straight.history["loss"], resumed.history["loss"])
+
+
+def test_progress_reports_steps_rates_previews_and_history_once_each(tiny_config):
+    seen = []
+    result = run_training(
+        replace(tiny_config, steps=100, preview_every=25), get_target("moons"), on_progress=seen.append
+    )
+    assert sorted({p.preview_step for p in seen if p.preview is not None}) == [25, 50, 75, 100]
+    steps = [p.step for p in seen]
+    assert steps == sorted(steps) and all(p.total_steps == 100 for p in seen)
+    reported = np.concatenate([p.new_history for p in seen])
+    np.testing.assert_array_equal(reported["step"], result.history["step"][: len(reported)])  # no row twice
+
+
+def test_checkpoints_come_at_least_every_checkpoint_seconds(tiny_config):
+    """With a 0-second interval every step checkpoints; each holds the step it was taken at."""
+    saved = []
+    run_training(
+        replace(tiny_config, steps=12, checkpoint_seconds=1e-9), get_target("moons"), on_checkpoint=saved.append
+    )
+    assert [c.step for c in saved] == list(range(1, 13))
+
+
+def test_schedule_rate_and_eta_helpers():
+    cfg = make_config(steps=100, lr=1.0, lr_final_ratio=0.1, max_seconds=10.0)
+    assert lr_at(cfg, 0.0) == pytest.approx(1.0) and lr_at(cfg, 1.0) == pytest.approx(0.1)
+    assert cfg.budget_fraction(50, 1.0) == 0.5 and cfg.budget_fraction(10, 8.0) == 0.8
+    meter = RateMeter(0.0, 0)
+    assert meter.update(2.0, 100) == 50.0
+    assert RateMeter.eta(50.0, 100, None) == 2.0 and RateMeter.eta(50.0, 100, 1.5) == 1.5
+    assert RateMeter.eta(0.0, 100, None) is None
+
+
+def test_invalid_configs_are_refused():
+    with pytest.raises(ValueError, match="steps must be a positive integer"):
+        make_config(steps=0)
+    with pytest.raises(ValueError, match="accepted: meanflow, flow-matching"):
+        make_config(method="gan")
+    with pytest.raises(ValueError, match="lr"):
+        make_config(lr=-1.0)
+    with pytest.raises(ValueError, match="r_neq_t must be in"):
+        make_config(options={"r_neq_t": 1.5})
+    with pytest.raises(TypeError, match="unknown options"):
+        make_config(options={"banana": 1})
+    with pytest.raises(ValueError, match="hidden <= "):
+        make_config(hidden=10**6)

@@ -1,0 +1,133 @@
+"""Studies and sweeps: a tiny sweep end to end, stop and resume, and the bundled tables the pages open on."""
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from meanflow.core import runs
+from meanflow.core.paths import assets_dir, study_runs_dir
+from meanflow.core.targets import get_target
+from meanflow.lab.records import load_study
+from meanflow.lab.studies import STUDIES, get_study
+from meanflow.lab.sweeps import Budget, Sweep
+from tests.conftest import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name", list(STUDIES))
+def test_every_study_opens_on_a_bundled_table_of_its_cells_over_three_seeds(name):
+    record = load_study(assets_dir() / "studies" / f"{name}.json")
+    assert record is not None, f"assets/studies/{name}.json missing: `make ablations` (or `make assets`) makes it"
+    study = STUDIES[name]
+    assert record["study"] == name and record["seeds"] >= 3
+    for target in record["targets"]:
+        rows = [r for r in record["rows"] if r["target"] == target]
+        assert {r["cell"] for r in rows} == {c.name for c in study.cells}, target
+        assert all(r["seeds"] >= 3 and len(r["hist_tv@1_seeds"]) == r["seeds"] for r in rows)
+    if name not in ("methods", "guidance"):  # an ablation's cells open in Animate from their bundled seed-0 run
+        for target, cells in record["runs"].items():
+            assert set(cells) == {c.name for c in study.cells}
+            for run_id in cells.values():
+                info = runs.read_info(study_runs_dir() / run_id)
+                assert info.target_name == target and info.state == "done"
+                assert (info.path / runs.WEIGHTS_FILE).is_file()
+
+
+def test_a_study_record_that_is_not_ours_is_refused(tmp_path):
+    (tmp_path / "x.json").write_text(json.dumps({"format": "something else", "rows": []}))
+    (tmp_path / "y.json").write_text("{not json")
+    for name in ("x.json", "y.json"):
+        with pytest.raises(ValueError):
+            load_study(tmp_path / name)
+    assert load_study(tmp_path / "missing.json") is None
+
+
+def _sweep_command(out: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "meanflow",
+        "sweep",
+        "--study",
+        "time-sampler",  # two cells
+        "--targets",
+        "moons",
+        "--seeds",
+        "2",
+        "--steps",
+        "40",
+        "--json",
+        "--out",
+        str(out),
+    ]
+
+
+@pytest.mark.slow
+def test_a_tiny_sweep_tabulates_every_cell_over_seeds_and_a_rerun_trains_nothing(tmp_path):
+    """2 cells x 2 seeds x 40 steps on the local engine, through the CLI: a row per cell with every seed's
+    values and the floors, four runs in the library; the same command again scores them without training."""
+    env = {**os.environ, "MEANFLOW_MAX_JOBS": "2"}
+    first = subprocess.run(_sweep_command(tmp_path), capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert first.returncode == 0, first.stderr[-2000:]
+    rows = json.loads(first.stdout)
+    assert [r["cell"] for r in rows] == [c.name for c in get_study("time-sampler").cells]
+    for row in rows:
+        assert row["target"] == "moons" and row["seeds"] == 2 and row["steps"] == 40
+        for nfe in (1, 2):
+            assert len(row[f"hist_tv@{nfe}_seeds"]) == 2 and len(row[f"sliced_w1@{nfe}_seeds"]) == 2
+            assert row[f"hist_tv@{nfe}_std"] >= 0
+        assert row["hist_tv_floor"] > 0 and row["sliced_w1_floor"] > 0
+    folders = sorted(p for p in tmp_path.iterdir() if p.name.startswith("sweep-"))
+    assert len(folders) == 4 and all((p / "weights.safetensors").is_file() for p in folders)
+    written = {p: (p / "weights.safetensors").stat().st_mtime_ns for p in folders}
+
+    again = subprocess.run(_sweep_command(tmp_path), capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert {p: (p / "weights.safetensors").stat().st_mtime_ns for p in folders} == written  # nothing retrained
+    assert [r["hist_tv@1_seeds"] for r in json.loads(again.stdout)] == [r["hist_tv@1_seeds"] for r in rows]
+
+
+@pytest.mark.slow
+def test_a_stopped_sweep_keeps_its_finished_cells_and_a_rerun_trains_only_the_rest(engine, tmp_path, tiny_config):
+    """One worker, two cells of a 4 s budget: the first ends on its budget and is scored; stopping the
+    sweep cuts the second short (not scored, nothing more submitted); a new sweep on the same folder
+    skips the first and trains the second again."""
+    study, moons = get_study("time-sampler"), get_target("moons")
+    base = replace(tiny_config, steps=10**6)
+    budget = Budget(seconds=4.0)
+
+    def new_sweep():
+        return Sweep(study, [moons], 1, budget, engine, tmp_path, base=base, max_active=1)
+
+    sweep = new_sweep()
+    first, second = sweep.runs
+
+    def pumped(predicate):
+        def check():
+            sweep.pump()
+            return predicate()
+
+        return check
+
+    wait_until(pumped(lambda: second.stage == "running"), 120, "the second cell to start")
+    assert first.stage == "scored" and first.scores[1]["hist_tv"] > 0
+    sweep.stop()
+    wait_until(pumped(lambda: sweep.done), 60, "the stopped sweep to end")
+    assert second.stage == "cut-short" and not second.scores
+    sweep.pump()
+    assert engine.jobs() == []  # a stopped sweep submits nothing more
+    rows = sweep.table()
+    assert [r["seeds"] for r in rows] == [1, 0]
+    kept = (first.path / "weights.safetensors").stat().st_mtime_ns
+
+    sweep = new_sweep()
+    wait_until(pumped(lambda: sweep.done), 120, "the rerun to end")
+    assert [r.stage for r in sweep.runs] == ["skipped", "scored"]
+    assert (first.path / "weights.safetensors").stat().st_mtime_ns == kept
+    assert [r["seeds"] for r in sweep.table()] == [1, 1]

@@ -1,0 +1,274 @@
+"""Figure builders: frame contents, interpolation along paths, fixed square axes, trace counts."""
+
+import base64
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from meanflow.core.config import empty_history, history_from_rows
+from meanflow.views.figures import (
+    colour_key,
+    loss_curves,
+    quality_chart,
+    scatter_figure,
+    scatter_grid,
+    trajectory_animation,
+    velocity_field_animation,
+    velocity_field_figure,
+)
+from meanflow.views.geometry import bounds_of
+from meanflow.views.palette import start_colours
+
+N = 30
+
+
+def _path(k: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """times (k + 1,) from 1 to 0 and a random path (k + 1, N, 2)."""
+    rng = np.random.default_rng(seed)
+    return np.linspace(1.0, 0.0, k + 1), rng.normal(size=(k + 1, N, 2))
+
+
+@pytest.fixture
+def panels():
+    return {"MeanFlow, 1 step": _path(1, 0), "Flow matching, 4 steps": _path(4, 1)}
+
+
+def _frame_xy(fig_dict: dict, frame: int, panel: int) -> np.ndarray:
+    """(n, 2): a panel's particles in one frame, decoded from the figure's own dict."""
+    trace = fig_dict["frames"][frame]["data"][panel]
+    return np.column_stack([_decode(trace["x"]), _decode(trace["y"])])
+
+
+def _decode(a) -> np.ndarray:
+    """plotly 6+ ships numpy arrays as base64 typed-array specs; undo that."""
+    if isinstance(a, dict):
+        return np.frombuffer(base64.b64decode(a["bdata"]), dtype=np.dtype(a["dtype"])).astype(np.float64)
+    return np.asarray(a, dtype=np.float64)
+
+
+def test_bounds_are_square_and_cover_the_points():
+    """bounds_of gives equal x and y spans that contain the points (bar quantile outliers)."""
+    pts = np.column_stack([np.linspace(-4, 2, 101), np.linspace(0, 1, 101)])
+    xmin, xmax, ymin, ymax = bounds_of(pts, margin=0.1, quantile=1.0)
+    assert xmax - xmin == pytest.approx(ymax - ymin)
+    assert xmin < -4 and xmax > 2 and ymin < 0 and ymax > 1
+    assert bounds_of() == (-1.0, 1.0, -1.0, 1.0)
+
+
+def test_animation_has_one_particle_trace_per_panel_in_every_frame(panels):
+    """n_frames frames, each resending only the particle traces, N points each."""
+    fig = trajectory_animation(panels, n_frames=9, ghost_paths=5)
+    d = fig.to_dict()
+    assert len(d["frames"]) == 9
+    for f in range(9):
+        assert len(d["frames"][f]["data"]) == 2
+        assert [fig.data[i].mode for i in d["frames"][f]["traces"]] == ["markers", "markers"]
+        assert _frame_xy(d, f, 1).shape == (N, 2)
+
+
+def test_first_frame_is_the_noise_and_last_the_samples(panels):
+    """Frame 0 equals path[0] and the last frame equals path[-1], for paths of different k."""
+    d = trajectory_animation(panels, n_frames=7).to_dict()
+    for p, (_, path) in enumerate(panels.values()):
+        np.testing.assert_allclose(_frame_xy(d, 0, p), path[0], atol=1e-5)
+        np.testing.assert_allclose(_frame_xy(d, 6, p), path[-1], atol=1e-5)
+
+
+def test_initial_data_is_frame_zero(panels):
+    """The figure opens on the noise: each particle trace's data equals frame 0."""
+    fig = trajectory_animation(panels, n_frames=5)
+    d = fig.to_dict()
+    for p, i in enumerate(d["frames"][0]["traces"]):
+        xy = np.column_stack([_decode(d["data"][i]["x"]), _decode(d["data"][i]["y"])])
+        np.testing.assert_array_equal(xy, _frame_xy(d, 0, p))
+
+
+def test_one_step_moves_in_a_straight_segment(panels):
+    """At the middle frame a 1-step particle sits at the midpoint of its noise and its sample."""
+    d = trajectory_animation(panels, n_frames=11).to_dict()
+    _, path = panels["MeanFlow, 1 step"]
+    np.testing.assert_allclose(_frame_xy(d, 5, 0), (path[0] + path[1]) / 2, atol=1e-5)
+
+
+def test_k_step_frames_follow_the_polyline(panels):
+    """A frame on a grid time shows that path point; between grid times, the linear blend."""
+    d = trajectory_animation(panels, n_frames=9).to_dict()  # tau = 1 - f / 8; 4-step grid at 1, .75, .5, .25, 0
+    _, path = panels["Flow matching, 4 steps"]
+    np.testing.assert_allclose(_frame_xy(d, 2, 1), path[1], atol=1e-5)  # tau = 0.75
+    np.testing.assert_allclose(_frame_xy(d, 3, 1), (path[1] + path[2]) / 2, atol=1e-5)  # tau = 0.625
+
+
+def test_ghost_paths_are_one_trace_per_panel_with_a_gap_after_each(panels):
+    """Each panel has one ghost trace holding g polylines of k + 1 points, g None separators."""
+    fig = trajectory_animation(panels, ghost_paths=7)
+    ghosts = [t for t in fig.data if t.mode == "lines"]
+    assert len(ghosts) == 2
+    for ghost, (times, _) in zip(ghosts, panels.values()):
+        x = list(ghost.x)
+        assert sum(v is None for v in x) == 7 and len(x) == 7 * (len(times) + 1)
+
+
+def test_axes_are_fixed_identical_and_square(panels):
+    """Every panel has the same explicit ranges, its y locked to its own x, in separate domains."""
+    bounds = (-3.0, 3.0, -2.0, 4.0)
+    layout = trajectory_animation(panels, bounds=bounds).layout
+    assert list(layout.xaxis.range) == list(layout.xaxis2.range) == [-3.0, 3.0]
+    assert list(layout.yaxis.range) == list(layout.yaxis2.range) == [-2.0, 4.0]
+    assert (layout.yaxis.scaleanchor, layout.yaxis2.scaleanchor) == ("x", "x2")
+    assert layout.xaxis.domain[1] <= layout.xaxis2.domain[0]
+
+
+def test_controls_play_pause_and_a_slider_step_per_frame(panels):
+    """Play/Pause buttons and a slider with one step per frame, labelled with tau."""
+    fig = trajectory_animation(panels, n_frames=5)
+    layout = fig.layout
+    assert [b.label for b in layout.updatemenus[0].buttons] == ["Play", "Pause"]
+    steps = layout.sliders[0].steps
+    assert [s.label for s in steps] == ["t=1.00", "t=0.75", "t=0.50", "t=0.25", "t=0.00"]
+    assert [list(s.args[0]) for s in steps] == [[f.name] for f in fig.frames]
+
+
+def test_reference_is_static_under_each_panel(panels):
+    """The reference sample is drawn once per panel and never resent by frames."""
+    ref = np.zeros((10, 2))
+    fig = trajectory_animation(panels, reference=ref)
+    refs = [i for i, t in enumerate(fig.data) if t.name == "target"]
+    assert len(refs) == 2 and not set(refs) & set(fig.frames[0].traces)
+
+
+def test_velocity_field_draws_one_arrow_per_grid_point():
+    """Shafts and heads are one trace each: m shafts of 2 points, 2 head strokes each, None-separated."""
+    grid = np.mgrid[-1:1:4j, -1:1:4j].reshape(2, -1).T  # (16, 2)
+    fig = velocity_field_figure(grid, -grid, reference=np.zeros((5, 2)))
+    assert len(fig.data) == 3
+    shafts, heads = fig.data[1], fig.data[2]
+    assert len(shafts.x) == 3 * 16 and sum(v is None for v in shafts.x) == 16
+    assert len(heads.x) == 4 * 16 and sum(v is None for v in heads.x) == 16
+
+
+def test_velocity_field_auto_scale_fits_the_grid_and_caps_outliers():
+    """With scale=None typical arrows are 0.9 of the grid spacing; a wild one is capped at 1.5, not 100."""
+    grid = np.mgrid[0:3:4j, 0:3:4j].reshape(2, -1).T  # spacing 1
+    vectors = np.tile([[4.0, 0.0]], (16, 1))
+    vectors[0] = [400.0, 0.0]  # a network extrapolating far from its data
+    x = velocity_field_figure(grid, vectors).data[0].x
+    lengths = [abs(x[i + 1] - x[i]) for i in range(0, len(x), 3)]
+    assert lengths[1:] == pytest.approx([0.9] * 15, abs=1e-3)
+    assert lengths[0] == pytest.approx(1.5, abs=1e-3)
+
+
+def test_velocity_animation_shares_one_scale():
+    """Frames share a scale: a field twice as strong draws arrows twice as long."""
+    grid = np.mgrid[-1:1:3j, -1:1:3j].reshape(2, -1).T
+    v = np.ones_like(grid)
+    fig = velocity_field_animation(grid, [("t=0.90", v), ("t=0.10", 2 * v)])
+    assert len(fig.frames) == 2 and len(fig.layout.sliders[0].steps) == 2
+    assert fig.layout.sliders[0].steps[1].label == "t=0.10"
+    lengths = [f.data[0].x[1] - f.data[0].x[0] for f in fig.frames]
+    assert lengths[1] == pytest.approx(2 * lengths[0], rel=1e-3)
+
+
+def test_scatter_grid_has_square_fixed_panels():
+    """One subplot per panel, titled by key, same ranges and equal aspect everywhere."""
+    rng = np.random.default_rng(0)
+    fig = scatter_grid(
+        {f"{k} steps": rng.normal(size=(20, 2)) for k in (1, 2, 4)}, columns=2, reference=rng.normal(size=(10, 2))
+    )
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles == ["1 steps", "2 steps", "4 steps"] and len(fig.data) == 6
+    for i in ("", "2", "3"):
+        assert fig.layout[f"xaxis{i}"].range == fig.layout.xaxis.range
+        assert fig.layout[f"yaxis{i}"].scaleanchor == f"x{i}"
+    assert fig.layout.xaxis4.visible is False
+
+
+def test_scatter_figure_draws_reference_underneath():
+    """The reference comes first (drawn below) and the points second."""
+    fig = scatter_figure(np.ones((5, 2)), title="samples", reference=np.zeros((3, 2)))
+    assert [t.name for t in fig.data] == ["target", "samples"] and fig.layout.title.text == "samples"
+
+
+def test_loss_curves_raw_and_smoothed_per_run_and_empty_history():
+    """Two traces per run with steps (same colour), none for a run without; the solid one is the trailing mean."""
+    h = history_from_rows([(i, float(i % 2), 0.0, 0.0, 0.0) for i in range(1, 101)])  # loss 1, 0, 1, 0, ...
+    fig = loss_curves({"a": h, "empty": empty_history()}, smooth=10)
+    assert len(fig.data) == 2 and fig.data[0].line.color == fig.data[1].line.color
+    raw, smooth = fig.data
+    np.testing.assert_array_equal(raw.y, h["loss"])
+    assert smooth.y[0] == 1.0 and smooth.y[1] == 0.5 and smooth.y[-1] == pytest.approx(0.5)
+    assert fig.layout.yaxis.type == "log" and fig.layout.title.text == "loss"
+    assert loss_curves({"a": h}, column="mse", log_y=False).layout.yaxis.title.text == "mse"
+    empty = loss_curves({"empty": empty_history()})
+    assert len(empty.data) == 0 and empty.layout.annotations[0].text == "no steps yet"
+    diverged = loss_curves({"d": history_from_rows([(1, float("nan"), 0.0, 0.0, 0.0)])})
+    assert len(diverged.data) == 0 and "diverged" in diverged.layout.annotations[0].text
+
+
+def test_quality_chart_one_line_per_run_and_a_floor():
+    """One trace per run and a dashed horizontal floor at the mean of the floor column."""
+    table = pd.DataFrame(
+        {
+            "run": ["a", "a", "b", "b"],
+            "nfe": [1, 4, 1, 4],
+            "hist_tv": [0.3, 0.1, 0.4, 0.2],
+            "hist_tv_floor": [0.04, 0.06, 0.04, 0.06],
+        }
+    )
+    fig = quality_chart(table, "hist_tv", "hist_tv_floor")
+    assert [t.name for t in fig.data] == ["a", "b"]
+    (floor,) = fig.layout.shapes
+    assert floor.y0 == floor.y1 == pytest.approx(0.05) and floor.line.dash == "dash"
+    assert list(fig.layout.xaxis.tickvals) == [1, 4] and fig.layout.yaxis.title.text == "hist_tv"
+    assert len(quality_chart(table, "hist_tv", None).layout.shapes) == 0
+    named = quality_chart(table, "hist_tv", None, label="Histogram TV")
+    assert named.layout.yaxis.title.text == "Histogram TV" and named.layout.title.text == "Histogram TV by step count"
+
+
+def test_every_builder_round_trips_through_json(panels):
+    """What the browser receives (fig.to_json()) rebuilds the same traces and frames."""
+    import plotly.io as pio
+
+    grid = np.mgrid[-1:1:3j, -1:1:3j].reshape(2, -1).T
+    table = pd.DataFrame({"run": ["a"], "nfe": [1], "sliced_w1": [0.1], "sliced_w1_floor": [0.02]})
+    figs = [
+        scatter_figure(np.ones((4, 2))),
+        scatter_grid({"a": np.ones((4, 2))}, columns=3),
+        trajectory_animation(panels, n_frames=3),
+        velocity_field_figure(grid, grid),
+        velocity_field_animation(grid, [("t=1.00", grid)]),
+        loss_curves({"a": history_from_rows([(1, 1.0, 1.0, 0.1, 0.1)])}),
+        quality_chart(table, "sliced_w1", "sliced_w1_floor"),
+    ]
+    for fig in figs:
+        back = pio.from_json(fig.to_json())
+        assert [t.type for t in back.data] == [t.type for t in fig.data] and len(back.frames) == len(fig.frames)
+
+
+def test_animation_can_open_on_its_result_and_replay_from_the_noise():
+    """start_at_end: the first picture is the samples, the slider sits at the end, Play starts at frame 0."""
+    times, path = np.array([1.0, 0.0]), np.random.default_rng(3).normal(size=(2, 30, 2))
+    fig = trajectory_animation({"one": (times, path)}, n_frames=5, start_at_end=True)
+    moving = fig.data[fig.frames[0].traces[0]]
+    np.testing.assert_allclose(moving.x, path[-1, :, 0], atol=1e-6)
+    assert fig.layout.sliders[0].active == 4
+    play = fig.layout.updatemenus[0].buttons[0].args
+    assert list(play[0]) == ["0", "1", "2", "3", "4"] and play[1]["fromcurrent"] is False
+
+
+def test_the_colour_key_draws_the_wheel_that_colours_the_particles():
+    """The key's pixel at a noise point has the colour start_colours gives a particle that starts there."""
+    import io
+
+    from PIL import Image
+
+    fig = colour_key(radius=3.0, pixels=121)
+    image = fig.data[0]
+    rgba = np.asarray(Image.open(io.BytesIO(base64.b64decode(image.source.split(",", 1)[1]))))
+    assert rgba.shape == (121, 121, 4)
+    for x, y in [(2.0, 0.0), (0.0, 2.0), (-1.0, -1.5), (0.5, 0.0)]:
+        col = round((x - image.x0) / image.dx)
+        row = round((y - image.y0) / image.dy)
+        assert np.array_equal(rgba[row, col, :3], start_colours(np.array([[x, y]]))[0]), (x, y)
+        assert rgba[row, col, 3] == 255
+    assert rgba[0, 0, 3] == 0  # outside the disc: transparent
