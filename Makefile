@@ -21,9 +21,11 @@ test-fast: $(DEV_STAMP)
 test-ray: $(DEV_STAMP)
 	$(PY) -m pytest -q -s tests/engine/test_ray.py
 
+# ruff, and the layer rule (pyproject.toml's [tool.importlinter]): an upward import fails here with its line.
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 format: $(DEV_STAMP)
 	$(VENV)/bin/ruff check --fix .

@@ -1,15 +1,20 @@
 """Animate: particles flow from noise to data, one-step jumps beside K-step paths, in sync."""
 
 import hashlib
+from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from meanflow.core.sampling import sample, samples_csv
+from meanflow.core.runs import SavedRun
+from meanflow.core.sampling import Trajectory, sample, samples_csv
 from meanflow.core.text import literal
 from meanflow.views import export, figures, palette
 from ui import downloads, keyboard, pickers, settings
+from ui.session import RunEntry
 
 STEP_CHOICES = (1, 2, 4, 8, 16, 32)
 MAX_TRACED = 5  # particles followed at once
@@ -21,48 +26,32 @@ COLOUR = settings.Setting("colour", "one colour", choices=("one colour", "starti
 TRACE = settings.Setting("trace", 0, lo=0, hi=MAX_TRACED, integer=True)
 
 
-def default_runs(runs) -> tuple[int, int]:
-    """Left: the first MeanFlow run; right: a flow-matching run on the same target, if any.
+@dataclass(frozen=True)
+class Panel:
+    """One side of the animation: the run, its step count, and what it sampled."""
 
-    The user's own runs come first whatever they are; among the bundled runs, the Guidance page's
-    class-conditional ones (first by target name) are skipped for the unconditional pair."""
-
-    def candidate(r, method: str) -> bool:
-        return r.method == method and (r.source != "bundled" or not r.config.classes)
-
-    left = next((i for i, r in enumerate(runs) if candidate(r, "meanflow")), 0)
-    target = runs[left].target_name
-    right = next(
-        (i for i, r in enumerate(runs) if candidate(r, "flow-matching") and r.target_name == target),
-        min(1, len(runs) - 1),
-    )
-    return left, right
+    entry: RunEntry
+    saved: SavedRun
+    trajectory: Trajectory
+    steps: int
 
 
-def panel_settings(column, side: str, runs, default_index: int, steps_setting):
+def panel_settings(column, side: str, runs: list[RunEntry], default_index: int, steps_setting) -> tuple[RunEntry, int]:
     with column:
         entry = pickers.run_picker(f"{side} run", runs, key=f"anim_{side.lower()}_run", default_index=default_index)
         steps = settings.select_slider("Steps (network evaluations)", steps_setting)
     return entry, steps
 
 
-def main() -> None:
-    st.title("Animate")
-    runs = pickers.ready_runs()
-    left_default, right_default = default_runs(runs)
-    c1, c2, c3 = st.columns([2, 2, 1])
-    left = panel_settings(c1, "Left", runs, left_default, LEFT_STEPS)
-    right = panel_settings(c2, "Right", runs, right_default, RIGHT_STEPS)
-    n = settings.slider("Particles", PARTICLES, where=c3, step=100)
-    seed = settings.number("Noise seed", SEED, where=c3)
-
-    loaded = [pickers.load(entry) for entry, _ in (left, right)]
+def sample_panels(chosen: list[tuple[RunEntry, int]], n: int, seed: int) -> tuple[dict[str, Panel], bool]:
+    """Each chosen run sampled from the same noise, by title (a class and guidance for a class-conditional
+    run on the first conditional run's target; a run on another target samples all its classes), and
+    whether one class was asked for."""
+    loaded = [pickers.load(entry) for entry, _ in chosen]
     conditional = next((s.target for s in loaded if s.flow.classes), None)
     label, guidance = pickers.class_controls(conditional, "anim") if conditional is not None else (None, 1.0)
-
-    panels, trajectories = {}, {}
-    for (entry, steps), saved in zip((left, right), loaded):
-        # the class is the first conditional run's target's: a run on another target samples all its classes
+    panels: dict[str, Panel] = {}
+    for (entry, steps), saved in zip(chosen, loaded):
         own_label = label if saved.target.name == getattr(conditional, "name", None) else None
         evaluations = steps * (2 if saved.flow.classes and guidance != 1.0 else 1)
         title = (
@@ -72,11 +61,15 @@ def main() -> None:
         )
         if title in panels:
             continue
-        traj = sample(  # the same noise in both panels
-            saved.flow, n, steps, torch.Generator().manual_seed(int(seed)), label=own_label, guidance=guidance
+        trajectory = sample(  # the same noise in both panels
+            saved.flow, n, steps, torch.Generator().manual_seed(seed), label=own_label, guidance=guidance
         )
-        panels[title] = (traj.times, traj.path)
-        trajectories[title] = (entry, saved, traj, steps)
+        panels[title] = Panel(entry, saved, trajectory, steps)
+    return panels, label is not None
+
+
+def particle_settings(panels: dict[str, Panel]) -> tuple[np.ndarray | None, tuple[int, ...]]:
+    """Colour by starting point (each particle's colour, or None) and the particles to trace."""
     c4, c5 = st.columns([2, 1])
     colour = settings.radio(
         "Colour particles by",
@@ -91,18 +84,28 @@ def main() -> None:
     )
     clicked = st.session_state.setdefault("anim_clicked", [])
     traced = tuple(dict.fromkeys([*range(int(count)), *clicked]))[:MAX_TRACED]
-    first = next(iter(trajectories.values()))
-    noise = first[1].target.normaliser.to_model(first[2].path[0])  # the same noise in every panel
-    colours = palette.start_colours(noise) if colour == "starting point" else None
-    reference = pickers.target_preview(loaded[0].target, 800)  # SVG under animated panels: keep it light
-    fig = figures.trajectory_animation(panels, reference=reference, colours=colours, traced=traced)
+    first = next(iter(panels.values()))
+    noise = first.saved.target.normaliser.to_model(first.trajectory.path[0])  # the same noise in every panel
+    return (palette.start_colours(noise) if colour == "starting point" else None), traced
+
+
+def animation(panels: dict[str, Panel], reference: np.ndarray, colours: np.ndarray | None, traced) -> go.Figure:
+    """The animation; a click on a particle traces it (a rerun)."""
+    paths = {title: (p.trajectory.times, p.trajectory.path) for title, p in panels.items()}
+    fig = figures.trajectory_animation(paths, reference=reference, colours=colours, traced=traced)
     event = st.plotly_chart(fig, key="animation", width="stretch", on_select="rerun", selection_mode="points")
     keyboard.keyboard_controls()
+    clicked = st.session_state.anim_clicked
     picked = [p.get("customdata") for p in (event.selection.points if event else [])]
     picked = [int(p if not isinstance(p, list) else p[0]) for p in picked if p is not None]
     if picked and picked[0] not in clicked:
         st.session_state.anim_clicked = [picked[0], *clicked][:MAX_TRACED]
         st.rerun()
+    return fig
+
+
+def how_to_read(colours: np.ndarray | None) -> None:
+    """The caption under the animation, with the colour key beside it when colouring by start."""
     about = st
     if colours is not None:  # the legend: the colour wheel over the noise plane
         key_column, about = st.columns([1, 3])
@@ -119,18 +122,16 @@ def main() -> None:
             else ""
         )
     )
-    if traced:
-        trace_table(trajectories, traced)
-        if clicked and st.button("Clear clicked particles"):
-            st.session_state.anim_clicked = []
-            st.rerun()
 
-    cols = st.columns(len(trajectories))
-    for i, (col, (title, (entry, saved, traj, _))) in enumerate(zip(cols, trajectories.items())):
-        q = pickers.evaluator_for(entry, saved.target, n).score(traj.samples)
+
+def panel_numbers(panels: dict[str, Panel], n: int, one_class: bool) -> None:
+    """Each panel's metrics beside their floors, and its samples as CSV."""
+    cols = st.columns(len(panels))
+    for i, (col, (title, panel)) in enumerate(zip(cols, panels.items())):
+        q = pickers.evaluator_for(panel.entry, panel.saved.target, n).score(panel.trajectory.samples)
         with col:
             st.markdown(f"**{literal(title)}**")
-            if saved.flow.classes and label is not None:
+            if panel.saved.flow.classes and one_class:
                 st.caption("Metrics against the whole target: one class covers only its part of it.")
             numbers = st.container(horizontal=True, gap="medium")  # wraps on a narrow page, never truncates
             numbers.metric(
@@ -146,20 +147,44 @@ def main() -> None:
             st.caption(f"floors at n = {q.n}: W1 {q.sliced_w1_floor:.3f}, TV {q.hist_tv_floor:.3f}")
             st.download_button(
                 "Samples (CSV)",
-                samples_csv(traj.samples),
+                samples_csv(panel.trajectory.samples),
                 file_name="samples.csv",
                 mime="text/csv",
                 key=f"csv_{i}",
                 on_click="ignore",
             )
+
+
+def main() -> None:
+    st.title("Animate")
+    runs = pickers.ready_runs()
+    left_default, right_default = pickers.default_runs(runs)
+    c1, c2, c3 = st.columns([2, 2, 1])
+    left = panel_settings(c1, "Left", runs, left_default, LEFT_STEPS)
+    right = panel_settings(c2, "Right", runs, right_default, RIGHT_STEPS)
+    n = settings.slider("Particles", PARTICLES, where=c3, step=100)
+    seed = settings.number("Noise seed", SEED, where=c3)
+    panels, one_class = sample_panels([left, right], n, int(seed))
+    colours, traced = particle_settings(panels)
+    first = next(iter(panels.values()))
+    reference = pickers.target_preview(first.saved.target, 800)  # SVG under animated panels: keep it light
+    fig = animation(panels, reference, colours, traced)
+    how_to_read(colours)
+    if traced:
+        trace_table(panels, traced)
+        if st.session_state.anim_clicked and st.button("Clear clicked particles"):
+            st.session_state.anim_clicked = []
+            st.rerun()
+    panel_numbers(panels, n, one_class)
     downloads.figure_html(fig, "animation", key="animation_html")
-    movie_export(panels, reference, colours)
+    movie_export({title: (p.trajectory.times, p.trajectory.path) for title, p in panels.items()}, reference, colours)
 
 
-def trace_table(trajectories: dict, traced: tuple[int, ...]) -> None:
+def trace_table(panels: dict[str, Panel], traced: tuple[int, ...]) -> None:
     """The traced particles' positions at each step of each panel."""
     rows = []
-    for title, (_, _, traj, _) in trajectories.items():
+    for title, panel in panels.items():
+        traj = panel.trajectory
         for i in traced:
             if i < traj.path.shape[1]:
                 for j, (t, (x, y)) in enumerate(zip(traj.times, traj.path[:, i])):

@@ -12,6 +12,7 @@ from meanflow.lab.guidance import steps_for
 from meanflow.lab.studies import STUDIES
 from meanflow.views import figures
 from ui import downloads, pickers, server, settings, studies
+from ui.session import RunEntry
 
 NFE = settings.Setting("cmp_nfe", [1, 2, 4, 8, 16, 32], choices=(1, 2, 4, 8, 16, 32), multi=True)
 SAMPLES = settings.Setting("cmp_n", 2000, choices=(500, 1000, 2000, 5000, 10000))
@@ -135,12 +136,9 @@ def grid_and_chart(chosen: list[str], target: str, nfes: tuple[int, ...]) -> Non
     st.caption("Samples and the chart: one run per method (seed 0), 2,000 samples per cell.")
 
 
-def main() -> None:
-    st.title("Compare")
-    if settings.radio("Compare", MODE, horizontal=True, label_visibility="collapsed") == "Methods":
-        methods_mode()
-        return
-    runs = pickers.ready_runs()
+def step_count_settings(runs: list[RunEntry]) -> tuple[list[RunEntry], tuple[int, ...], int, int] | None:
+    """The runs, step counts, samples per cell and seed to compare; None (with a message) when there is
+    nothing to draw or it would be more than a page may draw."""
     by_key = {r.key: r for r in runs}
     run_choices = settings.Setting(
         "cmp_runs", [r.key for r in runs if r.target_name == runs[0].target_name][:2], choices=tuple(by_key), multi=True
@@ -154,7 +152,7 @@ def main() -> None:
     seed = settings.number("Seed", SEED, where=c3)
     if not keys or not nfes:
         st.info("Pick at least one run and one step count.")
-        return
+        return None
     entries = [by_key[k] for k in keys[:MAX_RUNS]]
     nfes = tuple(sorted(set(nfes)))
     points = len(entries) * len(nfes) * int(n)
@@ -164,20 +162,12 @@ def main() -> None:
             f"server draws at most {server.page_points():,} per page. Choose fewer samples per cell, step "
             "counts or runs."
         )
-        return
-    conditional = next((e.target_name for e in entries if e.config.classes), None)
-    label, guidance = (
-        pickers.class_controls(pickers.load(next(e for e in entries if e.target_name == conditional)).target, "cmp")
-        if conditional is not None
-        else (None, 1.0)
-    )
-    table, samples = quality_table(
-        entries, tuple(e.key for e in entries), nfes, int(n), int(seed), label, guidance, conditional
-    )
-    if table.empty:
-        st.info("With guidance every step takes two evaluations: pick an even step count (NFE).")
-        return
+        return None
+    return entries, nfes, int(n), int(seed)
 
+
+def sample_grids(entries: list[RunEntry], nfes: tuple[int, ...], samples: dict) -> None:
+    """Each run's samples at each step count, a row of panels per run."""
     reference = pickers.target_preview(pickers.load(entries[0]).target, 600)  # a light sketch under every panel
     for entry in entries:
         st.markdown(f"**{literal(entry.label)}**")
@@ -188,6 +178,9 @@ def main() -> None:
         st.plotly_chart(fig, key=f"grid_{entry.key}", width="stretch")
         downloads.figure_html(fig, f"samples_{entry.method}_{entry.target_name}", key=f"html_{entry.key}")
 
+
+def metrics_section(table: pd.DataFrame) -> None:
+    """The metrics table with floors, a chart of one metric against NFE, and the table as CSV."""
     st.subheader("Metrics")
     st.caption(
         "Each metric compares the samples with a large exact sample of the target; its floor is the same "
@@ -210,11 +203,39 @@ def main() -> None:
     st.download_button(
         "Metrics (CSV)",
         table.to_csv(index=False).encode(),
-        file_name="metrics.csv",
+        file_name="compare-metrics.csv",
         mime="text/csv",
         key="metrics_csv",
         on_click="ignore",
     )
+
+
+def step_counts_mode() -> None:
+    """Runs at step counts 1 to 32: samples, metrics and floors."""
+    chosen = step_count_settings(pickers.ready_runs())
+    if chosen is None:
+        return
+    entries, nfes, n, seed = chosen
+    conditional = next((e.target_name for e in entries if e.config.classes), None)
+    label, guidance = (
+        pickers.class_controls(pickers.load(next(e for e in entries if e.target_name == conditional)).target, "cmp")
+        if conditional is not None
+        else (None, 1.0)
+    )
+    table, samples = quality_table(entries, tuple(e.key for e in entries), nfes, n, seed, label, guidance, conditional)
+    if table.empty:
+        st.info("With guidance every step takes two evaluations: pick an even step count (NFE).")
+        return
+    sample_grids(entries, nfes, samples)
+    metrics_section(table)
+
+
+def main() -> None:
+    st.title("Compare")
+    if settings.radio("Compare", MODE, horizontal=True, label_visibility="collapsed") == "Methods":
+        methods_mode()
+    else:
+        step_counts_mode()
 
 
 main()

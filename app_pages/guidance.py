@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from meanflow.core.metrics import ClassEvaluator
 from meanflow.core.sampling import Flow, sample
 from meanflow.core.targets import get_target
 from meanflow.core.text import literal
@@ -32,15 +33,66 @@ def guidance_runs(target_name: str) -> dict:
     return found
 
 
+INTRODUCTION = (
+    "MeanFlow folds classifier-free guidance into its training target (the paper's Eq. 19): the network "
+    "learns the guided average velocity, so **one** evaluation samples the guided distribution. Flow "
+    "matching guides at sampling time, with **two** evaluations per step. Below: samples of one class "
+    "as the guidance scale grows, with the share that lands in the class's region and the class's "
+    "histogram TV."
+)
+
+
+def no_runs_yet(target_name: str) -> None:
+    st.info(
+        "No class-conditional runs on this target yet. Train MeanFlow (with guidance scale omega in its "
+        "options) and flow matching on it on the Train page: on a labelled target they condition on its "
+        "classes by default. `make guidance` builds the bundled ones."
+    )
+    st.page_link(
+        "app_pages/train.py",
+        label="Train on a labelled target",
+        icon=":material/fitness_center:",
+        query_params={"target": target_name, "methods": "meanflow,flow-matching"},
+    )
+
+
+def guided_samples(runs: dict, label: int, nfe: int, ev: ClassEvaluator) -> tuple[dict, list[dict]]:
+    """Samples of class `label` and their scores: MeanFlow at each trained-in omega (1 NFE), flow matching
+    at each sampling-time scale w (`nfe` evaluations)."""
+    panels, rows = {}, []
+    for omega in OMEGAS:
+        entry = runs.get(("meanflow", omega))
+        if entry is None:
+            continue
+        x = sample_class(pickers.load(entry).flow, label, 1, 1.0)
+        panels[f"MeanFlow, omega = {omega:g}, 1 NFE"] = x
+        rows.append(row(f"MeanFlow, omega = {omega:g}", 1, ev.score({label: x})))
+    fm = runs.get(("flow-matching", None))
+    if fm is not None:
+        flow = pickers.load(fm).flow
+        for w in SCALES:
+            x = sample_class(flow, label, nfe if w == 1.0 else nfe // 2, w)
+            panels[f"flow matching, w = {w:g}, {nfe} NFE"] = x
+            rows.append(row(f"flow matching, w = {w:g}", nfe, ev.score({label: x})))
+    return panels, rows
+
+
+def bundled_over_seeds(target_name: str) -> None:
+    """The bundled table's rows for this target, mean ± std over seeds (`make guidance`)."""
+    stored = studies.bundled("guidance")
+    rows = [r for r in (stored or {}).get("guidance", []) if r.get("target") == target_name]
+    if rows:
+        st.subheader("Over seeds (bundled)")
+        st.caption(
+            f"{literal(stored.get('command') or 'make guidance')}: {stored.get('seeds')} seeds, "
+            f"{studies.budget_text(stored.get('budget', {}))} per run; {PER_CLASS} samples per class."
+        )
+        st.dataframe(guidance_table(rows), hide_index=True, width="stretch")
+
+
 def main() -> None:
     st.title("Guidance in one step")
-    st.markdown(
-        "MeanFlow folds classifier-free guidance into its training target (the paper's Eq. 19): the network "
-        "learns the guided average velocity, so **one** evaluation samples the guided distribution. Flow "
-        "matching guides at sampling time, with **two** evaluations per step. Below: samples of one class "
-        "as the guidance scale grows, with the share that lands in the class's region and the class's "
-        "histogram TV."
-    )
+    st.markdown(INTRODUCTION)
     c1, c2, c3 = st.columns(3)
     target_name = settings.segmented("Target", TARGET, where=c1) or LABELLED[0]
     target = get_target(target_name)
@@ -51,36 +103,10 @@ def main() -> None:
     nfe = settings.select_slider("Flow matching NFE", FM_NFE, where=c3)
     runs = guidance_runs(target_name)
     if not runs:
-        st.info(
-            "No class-conditional runs on this target yet. Train MeanFlow (with guidance scale omega in its "
-            "options) and flow matching on it on the Train page: on a labelled target they condition on its "
-            "classes by default. `make guidance` builds the bundled ones."
-        )
-        st.page_link(
-            "app_pages/train.py",
-            label="Train on a labelled target",
-            icon=":material/fitness_center:",
-            query_params={"target": target_name, "methods": "meanflow,flow-matching"},
-        )
+        no_runs_yet(target_name)
         return
     ev = pickers.class_evaluator_for(target_name, target, PER_CLASS // 2)
-    panels, rows = {}, []
-    for omega in OMEGAS:
-        entry = runs.get(("meanflow", omega))
-        if entry is None:
-            continue
-        flow = pickers.load(entry).flow
-        x = sample_class(flow, label, 1, 1.0)
-        panels[f"MeanFlow, omega = {omega:g}, 1 NFE"] = x
-        rows.append(row(f"MeanFlow, omega = {omega:g}", 1, ev.score({label: x})))
-    fm = runs.get(("flow-matching", None))
-    if fm is not None:
-        flow = pickers.load(fm).flow
-        for w in SCALES:
-            steps = nfe if w == 1.0 else nfe // 2
-            x = sample_class(flow, label, steps, w)
-            panels[f"flow matching, w = {w:g}, {nfe} NFE"] = x
-            rows.append(row(f"flow matching, w = {w:g}", nfe, ev.score({label: x})))
+    panels, rows = guided_samples(runs, label, nfe, ev)
     reference = pickers.target_preview(target, 800)
     st.plotly_chart(
         figures.scatter_grid(panels, columns=4, reference=reference, height_per_row=250),
@@ -100,15 +126,7 @@ def main() -> None:
         "when sampling, so its rows come from one run. Mean and spread over seeds: benchmarks/RESULTS.md "
         "(`python -m meanflow bench --guidance`)."
     )
-    stored = studies.bundled("guidance")
-    rows = [r for r in (stored or {}).get("guidance", []) if r.get("target") == target_name]
-    if rows:
-        st.subheader("Over seeds (bundled)")
-        st.caption(
-            f"{literal(stored.get('command') or 'make guidance')}: {stored.get('seeds')} seeds, "
-            f"{studies.budget_text(stored.get('budget', {}))} per run; {PER_CLASS} samples per class."
-        )
-        st.dataframe(guidance_table(rows), hide_index=True, width="stretch")
+    bundled_over_seeds(target_name)
 
 
 def guidance_table(rows: list[dict]) -> pd.DataFrame:

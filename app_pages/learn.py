@@ -1,5 +1,7 @@
 """Learn: the method in the app's notation, each idea linked to the page that shows it."""
 
+from dataclasses import dataclass
+
 import streamlit as st
 
 from meanflow.core.registry import METHODS
@@ -12,10 +14,18 @@ def section(title: str, body: str, page: str | None = None, link: str = "") -> N
         st.page_link(page, label=link, icon=":material/arrow_forward:")
 
 
-def main() -> None:
-    st.title("Learn: from flow matching to MeanFlow")
-    st.markdown("Convention throughout the app: $t = 0$ is data, $t = 1$ is noise.")
-    section(
+@dataclass(frozen=True)
+class Section:
+    """One idea: a title, the text (Markdown with LaTeX), and the page that shows it."""
+
+    title: str
+    body: str
+    page: str | None = None
+    link: str = ""
+
+
+SECTIONS = (
+    Section(
         "1. Flow matching",
         r"""
 Draw data $x$, noise $e \sim \mathcal N(0, I)$ and a time $t \in [0, 1]$, and mix them on a straight line:
@@ -33,8 +43,8 @@ $z_{t - h} = z_t - h\, v_\theta(z_t, t)$: many small steps follow the curve, one
 lands near the mean of the data.""",
         "app_pages/fields.py",
         "See the instantaneous field v(z, t)",
-    )
-    section(
+    ),
+    Section(
         "2. The average velocity",
         r"""
 MeanFlow models the *average* velocity over an interval $[r, t]$:
@@ -48,8 +58,8 @@ $$
 With $r = 0$, $t = 1$ one evaluation jumps from noise to data: $x = e - u(e, 0, 1)$.""",
         "app_pages/fields.py",
         "Compare v with u(z, r, t)",
-    )
-    section(
+    ),
+    Section(
         "3. The MeanFlow identity",
         r"""
 The integral is unknown, but differentiating $(t - r)\,u = \int_r^t v\,ds$ in $t$ (with $r$ fixed) gives
@@ -61,8 +71,8 @@ $$
 
 
 a target that needs only $v$ and the derivative of the network itself.""",
-    )
-    section(
+    ),
+    Section(
         "4. The derivative is a Jacobian-vector product",
         r"""
 Along the path, $z_t$ moves with velocity $v$, $r$ stays put and $t$ advances:
@@ -76,8 +86,8 @@ $$
 the JVP of $u_\theta$ with the tangent $(v, 0, 1)$ in $(z, r, t)$ — one forward-mode pass. Getting the tangent
 wrong (for example $(v, 1, 0)$) trains silently towards the wrong field. This app pushes the tangent through
 each layer by hand, exactly, for about one extra forward pass.""",
-    )
-    section(
+    ),
+    Section(
         "5. Stop-gradient",
         r"""
 The target is treated as a constant:
@@ -93,8 +103,8 @@ Without $\mathrm{sg}$ the gradient would flow through the JVP: costlier, and uns
 loss is **not** a progress measure: it can rise while samples improve — watch the samples instead.""",
         "app_pages/train.py",
         "Train and watch the samples, not the loss",
-    )
-    section(
+    ),
+    Section(
         "6. One step versus many",
         r"""
 A trained MeanFlow samples in one step, $x = e - u_\theta(e, 0, 1)$, or in $K$ steps on a grid
@@ -107,8 +117,8 @@ data) makes paths cross less and the flow straighter, which is what a single jum
 trains MeanFlow that way by default (flow matching keeps the textbook pairing; both are options).""",
         "app_pages/animate.py",
         "Watch one step against K steps",
-    )
-    section(
+    ),
+    Section(
         "7. Measuring quality",
         r"""
 A global metric (sliced Wasserstein-1) ranks a blurred sampler above a sharp but shrunk one; a local one
@@ -116,7 +126,15 @@ A global metric (sliced Wasserstein-1) ranks a blurred sampler above a sharp but
 catches blur. Each comes with its noise floor: the same metric for an exact sample of the same size.""",
         "app_pages/compare.py",
         "Compare step counts with both metrics",
-    )
+    ),
+)
+
+
+def main() -> None:
+    st.title("Learn: from flow matching to MeanFlow")
+    st.markdown("Convention throughout the app: $t = 0$ is data, $t = 1$ is noise.")
+    for s in SECTIONS:
+        section(s.title, s.body, s.page, s.link)
     rivals()
 
 

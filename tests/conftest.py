@@ -7,6 +7,8 @@ import torch
 
 from meanflow.core.config import TrainConfig
 from meanflow.core.registry import make_config
+from meanflow.engine.jobs import Engine
+from meanflow.engine.local import LocalPool
 
 
 @pytest.fixture(autouse=True)
@@ -30,9 +32,6 @@ def gen():
 @pytest.fixture(scope="module")
 def engine():
     """A job engine on two local worker processes, shared by a module's tests and closed after them."""
-    from meanflow.engine.jobs import Engine
-    from meanflow.engine.local import LocalPool
-
     eng = Engine(LocalPool(2))
     yield eng
     eng.close()

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import streamlit as st
 
+from meanflow.core.runs import CONFIG_FILE
 from meanflow.core.text import literal
+
+from .session import RunEntry
 
 
 def run_zip(folder: Path) -> bytes:
@@ -22,13 +25,13 @@ def run_zip(folder: Path) -> bytes:
     return buf.getvalue()
 
 
-def run_downloads(entry) -> None:
+def run_downloads(entry: RunEntry) -> None:
     """Config (JSON) and, once the run has weights, the whole run folder (zip)."""
     c1, c2, _ = st.columns([1, 1, 3])
     c1.download_button(
         "Config (JSON)",
         json.dumps(entry.config.to_dict(), indent=2),
-        file_name="config.json",
+        file_name=CONFIG_FILE,
         mime="application/json",
         key=f"config_{entry.key}",
         on_click="ignore",

@@ -250,6 +250,24 @@ def ready_runs() -> list[RunEntry]:
     return runs
 
 
+def default_runs(runs: list[RunEntry]) -> tuple[int, int]:
+    """Left: the first MeanFlow run; right: a flow-matching run on the same target, if any.
+
+    The user's own runs come first whatever they are; among the bundled runs, the Guidance page's
+    class-conditional ones (first by target name) are skipped for the unconditional pair."""
+
+    def candidate(r, method: str) -> bool:
+        return r.method == method and (r.source != "bundled" or not r.config.classes)
+
+    left = next((i for i, r in enumerate(runs) if candidate(r, "meanflow")), 0)
+    target = runs[left].target_name
+    right = next(
+        (i for i, r in enumerate(runs) if candidate(r, "flow-matching") and r.target_name == target),
+        min(1, len(runs) - 1),
+    )
+    return left, right
+
+
 def run_picker(label: str, runs: list[RunEntry], key: str, default_index: int = 0, where=st) -> RunEntry:
     """A selectbox over runs whose value (the run key) survives reruns and the URL.
 

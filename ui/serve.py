@@ -15,15 +15,15 @@ import sys
 import threading
 from pathlib import Path
 
+from streamlit.web import cli
+
+from ui.server import import_heavy
+
 APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
 def main(argv: list[str] | None = None) -> None:
-    from ui.server import import_heavy
-
     threading.Thread(target=import_heavy, name="warm-imports", daemon=True).start()
-    from streamlit.web import cli
-
     sys.argv = ["streamlit", "run", str(APP), *(sys.argv[1:] if argv is None else argv)]
     cli.main()
 

@@ -3,16 +3,16 @@
 Independent pairing is the textbook one: any noise point may be sent to any data point, so
 conditional paths cross and the learned flow curves. Minibatch optimal transport re-pairs each
 batch to minimise the total squared distance (an exact assignment), so paths cross less and the
-flow straightens: what a single jump needs. Measured at a 30 s budget, MeanFlow's one-step
-checkerboard TV went from 0.37 to 0.17 (moons 0.21 to 0.12).
+flow straightens: what a single jump needs (MeanFlow's one-step samples get much sharper at the same
+budget: benchmarks/RESULTS.md, "Sample quality at a fixed wall-clock budget").
 
-An exact assignment costs O(B^3): about 6.5 ms at B = 256 here, more than the MeanFlow step it
-serves. `minibatch_ot` therefore assigns within chunks of OT_CHUNK = 128 rows (rows are i.i.d., so
-a chunk is a random minibatch of its own, as in the minibatch-OT literature): about a quarter of
-the cost, and, measured at a 60 s budget with 3 seeds, sharper one-step samples than whole-batch
-assignment, whose cost ate half the steps (benchmarks/RESULTS.md). The training loop draws and
-pairs the next chunk of batches ahead in a thread of its own (training.Batches), so on a free core
-the assignment costs the step little. `exact_ot` keeps the whole-batch assignment (chunks of 512).
+An exact assignment costs O(B^3), at B = 256 more than the MeanFlow step it serves. `minibatch_ot`
+therefore assigns within chunks of OT_CHUNK = 128 rows (rows are i.i.d., so a chunk is a random
+minibatch of its own, as in the minibatch-OT literature): a fraction of the cost, and sharper one-step
+samples at a fixed budget than whole-batch assignment, whose cost ate half the steps
+(benchmarks/RESULTS.md, "Pairing: which assignment"). The training loop draws and pairs the next chunk
+of batches ahead in a thread of its own (training.Batches), so on a free core the assignment costs the
+step little. `exact_ot` keeps the whole-batch assignment (chunks of 512).
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ def _costs(x: np.ndarray, e: np.ndarray) -> np.ndarray:
 
 def _reduced(cost: np.ndarray) -> np.ndarray:
     """cost (b, b) less each row's minimum, then each column's: the same optimal assignment (every
-    permutation's total moves by the same constant), found 6-30% sooner by scipy's solver, whose
-    augmenting paths start from zero potentials and so end sooner where a row's cheapest entry is 0
-    (benchmarks/pairing_bench.py)."""
+    permutation's total moves by the same constant), found sooner by scipy's solver, whose augmenting
+    paths start from zero potentials and so end sooner where a row's cheapest entry is 0
+    (benchmarks/pairing_bench.py; RESULTS.md, "Reduced costs for the solver")."""
     cost = cost - cost.min(1, keepdims=True)
     return cost - cost.min(0, keepdims=True)
 
@@ -78,9 +78,9 @@ def pair_within_classes(pair: Pairing, x: torch.Tensor, e: torch.Tensor, y: torc
 
     A class-conditional model must carry the whole Gaussian onto each class. Pairing across classes
     would send each class only the noise that lies near it, and the model would learn to read the
-    class from the noise rather than from its label (measured: 44% of samples in their class's mode on
-    8gaussians with batch-wide OT, against 100% for independent pairing). Within a class, every
-    row's noise is still an i.i.d. Gaussian draw, so each class gets a fair minibatch coupling."""
+    class from the noise rather than from its label (benchmarks/RESULTS.md, "Guidance in one step").
+    Within a class, every row's noise is still an i.i.d. Gaussian draw, so each class gets a fair
+    minibatch coupling."""
     if pair is independent:
         return e
     out = e.clone()

@@ -20,7 +20,7 @@ from .config import mlp_widths
 
 # name -> (activation, tangent map (h, h_dot) -> activation'(h) * h_dot). The tangent maps use
 # the fused kernels autograd itself uses for these activations' backward pass: one pass over
-# memory instead of five elementwise ones (measured: 4.7 ms -> 0.6 ms of a 27 ms MeanFlow step).
+# memory instead of five elementwise ones (benchmarks/RESULTS.md, "Fused activation derivative").
 ACTIVATIONS = {
     "silu": (F.silu, lambda h, h_dot: torch.ops.aten.silu_backward(h_dot, h)),
     "gelu": (F.gelu, lambda h, h_dot: torch.ops.aten.gelu_backward(h_dot, h, approximate="none")),

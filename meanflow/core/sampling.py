@@ -57,6 +57,13 @@ class Flow:
             net = Guided(net, guidance)
         return replace(self, net=net, classes=0)
 
+    def path(
+        self, noise: torch.Tensor, steps_or_grid: int | torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """The model-unit path (k + 1, n, 2) from noise (n, 2) along the grid: `integrate` (below) on this flow.
+        What a method that learns from another run's flow (reflow's teacher) calls."""
+        return integrate(self, noise, steps_or_grid, generator)
+
 
 @dataclass(frozen=True)
 class Trajectory:

@@ -262,6 +262,42 @@ def get_target(name: str) -> Target:
 MAX_CLASSES = 16  # a label column with more distinct values is taken for data, not classes
 
 
+def _checked_points(name: str, points: np.ndarray) -> np.ndarray:
+    """points as (m, 2) float64, or TargetError saying what is wrong and what is accepted."""
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] != 2:
+        raise TargetError(f"points must have shape (n, 2), got {points.shape}")
+    if len(points) < MIN_POINTS:
+        count = f"{len(points)} point" + ("" if len(points) == 1 else "s")
+        raise TargetError(f"{name}: {count}; at least {MIN_POINTS} are needed")
+    if not np.isfinite(points).all():
+        raise TargetError(f"{name}: points contain NaN or infinite values; only finite numbers are accepted")
+    if len(points) > MAX_POINTS:
+        raise TargetError(f"{name}: {len(points):,} points; the limit is {MAX_POINTS:,}")
+    return points
+
+
+def _checked_weights(name: str, weights: np.ndarray | None, m: int) -> np.ndarray:
+    """(m,) float64 relative probabilities (None: uniform), or TargetError."""
+    weights = np.ones(m) if weights is None else np.asarray(weights, dtype=np.float64)
+    if weights.shape != (m,) or not np.isfinite(weights).all() or (weights < 0).any() or weights.sum() <= 0:
+        raise TargetError(f"{name}: weights must be {m} finite non-negative numbers, not all zero")
+    return weights
+
+
+def _checked_labels(name: str, labels: np.ndarray | None, m: int) -> np.ndarray | None:
+    """(m,) int64 classes 0 .. K - 1 with K <= MAX_CLASSES (None: unlabelled), or TargetError."""
+    if labels is None:
+        return None
+    labels = np.asarray(labels)
+    if labels.shape != (m,) or not np.isfinite(labels).all() or (labels != np.round(labels)).any():
+        raise TargetError(f"{name}: labels must be {m} whole numbers, one per point")
+    labels = labels.astype(np.int64)
+    if len(labels) and (labels.min() < 0 or int(labels.max()) + 1 > MAX_CLASSES):
+        raise TargetError(f"{name}: labels must be 0 to {MAX_CLASSES - 1}")
+    return labels
+
+
 def point_cloud_target(
     name: str,
     points: np.ndarray,
@@ -275,39 +311,18 @@ def point_cloud_target(
     jitter: each draw is spread uniformly over a square cell this wide (data units), e.g. a pixel.
     labels: (m,) class of each point, integers 0 .. K - 1 (K <= MAX_CLASSES), or None.
     """
-    points = np.asarray(points, dtype=np.float64)
-    if points.ndim != 2 or points.shape[1] != 2:
-        raise TargetError(f"points must have shape (n, 2), got {points.shape}")
-    if len(points) < MIN_POINTS:
-        count = f"{len(points)} point" + ("" if len(points) == 1 else "s")
-        raise TargetError(f"{name}: {count}; at least {MIN_POINTS} are needed")
-    if not np.isfinite(points).all():
-        raise TargetError(f"{name}: points contain NaN or infinite values; only finite numbers are accepted")
-    if len(points) > MAX_POINTS:
-        raise TargetError(f"{name}: {len(points):,} points; the limit is {MAX_POINTS:,}")
+    points = _checked_points(name, points)
     if not (math.isfinite(jitter) and jitter >= 0):
         raise TargetError(f"{name}: jitter must be a finite non-negative width, got {jitter!r}")
-    if weights is None:
-        weights = np.ones(len(points))
-    weights = np.asarray(weights, dtype=np.float64)
-    if weights.shape != (len(points),) or not np.isfinite(weights).all() or (weights < 0).any() or weights.sum() <= 0:
-        raise TargetError(f"{name}: weights must be {len(points)} finite non-negative numbers, not all zero")
+    weights = _checked_weights(name, weights, len(points))
+    labels = _checked_labels(name, labels, len(points))
+    classes = int(labels.max()) + 1 if labels is not None and len(labels) else 0
 
     half = jitter / 2
     normaliser = Normaliser.fitting(np.concatenate([points.min(0) - half, points.max(0) + half]).reshape(2, 2))
     model_points = torch.as_tensor(normaliser.to_model(points), dtype=torch.float32)
     probs = torch.as_tensor(weights / weights.sum(), dtype=torch.float32)
     model_jitter = jitter / normaliser.scale
-
-    classes = 0
-    if labels is not None:
-        labels = np.asarray(labels)
-        if labels.shape != (len(points),) or not np.isfinite(labels).all() or (labels != np.round(labels)).any():
-            raise TargetError(f"{name}: labels must be {len(points)} whole numbers, one per point")
-        labels = labels.astype(np.int64)
-        classes = int(labels.max()) + 1 if len(labels) else 0
-        if labels.min() < 0 or classes > MAX_CLASSES:
-            raise TargetError(f"{name}: labels must be 0 to {MAX_CLASSES - 1}")
     model_labels = None if labels is None else torch.as_tensor(labels)
 
     def sample_labelled(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:

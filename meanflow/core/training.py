@@ -27,7 +27,7 @@ import torch
 from .checkpoints import Checkpoint, make_checkpoint, restore_checkpoint
 from .config import TrainConfig, empty_history, history_from_rows
 from .couplings import Pairing, get_coupling, pair_within_classes
-from .methods.base import Batch, Method
+from .methods.base import Batch, Context, Method
 from .models import Conditioned, pick_device
 from .networks import RunBundle, build_network, flow_from_bundle
 from .registry import method_of
@@ -276,7 +276,7 @@ class _Run:
     net: torch.nn.Module
     optimiser: torch.optim.Optimizer
     flow: Flow  # the network as a sampler (previews)
-    context: object  # what method.prepare built (reflow's pairs, shortcut's EMA), or None
+    context: Context  # what method.prepare built (reflow's pairs, shortcut's EMA), or None
     training: torch.Generator  # Stream.TRAINING: initialisation, then the loss's draws
     batches: Batches
     preview_noise: torch.Tensor  # (preview_n, 2), Stream.PREVIEW_NOISE

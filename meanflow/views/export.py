@@ -11,6 +11,7 @@ import io
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -32,6 +33,50 @@ def _rgb(hex_colour: str) -> tuple[int, int, int]:
     return tuple(int(h[i : i + 2], 16) for i in (0, 2, 4))
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """Where each panel's square plot area lies in a movie frame, and the map from data to pixels."""
+
+    panel_w: int  # pixels per panel, side by side
+    side: int  # the square plot area's side in pixels
+    bounds: tuple[float, float, float, float]  # (xmin, xmax, ymin, ymax) in data units, shared by the panels
+
+    @property
+    def scale(self) -> float:
+        xmin, xmax, ymin, ymax = self.bounds
+        return self.side / max(xmax - xmin, ymax - ymin)
+
+    def box(self, col: int) -> tuple[int, int, int, int]:
+        """(x0, y0, x1, y1): the plot area of panel `col`."""
+        left = col * self.panel_w + (self.panel_w - self.side) // 2
+        return left, TITLE_BAND, left + self.side, TITLE_BAND + self.side
+
+    def to_pixels(self, xy: np.ndarray, col: int) -> np.ndarray:
+        """(..., 2) data-unit points -> (..., 2) pixel positions in panel `col`."""
+        xmin, _, ymin, _ = self.bounds
+        left = self.box(col)[0]
+        px = left + (xy[..., 0] - xmin) * self.scale
+        py = TITLE_BAND + self.side - (xy[..., 1] - ymin) * self.scale
+        return np.stack([px, py], axis=-1)
+
+
+def _background(titles: list[str], reference: np.ndarray | None, layout: _Layout, size: tuple[int, int]) -> Image:
+    """The frame without particles: each panel's outline, title and (in grey) the reference points."""
+    background = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(background)
+    font = ImageFont.load_default(size=14)
+    for col, title in enumerate(titles):
+        draw.rectangle(list(layout.box(col)), outline=(225, 225, 225))
+        text = title if len(title) <= MAX_TITLE else title[: MAX_TITLE - 1] + "…"
+        draw.text(
+            (col * layout.panel_w + layout.panel_w / 2, TITLE_BAND / 2), text, fill="black", font=font, anchor="mm"
+        )
+        if reference is not None:
+            for x, y in layout.to_pixels(np.asarray(reference, dtype=np.float64), col):
+                draw.point((float(x), float(y)), fill=REFERENCE_RGB)
+    return background
+
+
 def movie_frames(
     panels: dict[str, tuple[np.ndarray, np.ndarray]],
     reference: np.ndarray | None = None,
@@ -50,36 +95,18 @@ def movie_frames(
         raise ValueError(f"a movie needs at least 2 frames, got {n_frames}")
     width, height = size
     paths = {t: (np.asarray(ts, dtype=np.float64), np.asarray(p, dtype=np.float64)) for t, (ts, p) in panels.items()}
-    xmin, xmax, ymin, ymax = bounds_of(
+    bounds = bounds_of(
         *(p[0] for _, p in paths.values()),
         *(p[-1] for _, p in paths.values()),
         *([] if reference is None else [np.asarray(reference)]),
     )
     panel_w = width // len(paths)
-    side = min(panel_w, height - TITLE_BAND - FOOTER_BAND) - 8  # a square plot area per panel
-    scale = side / max(xmax - xmin, ymax - ymin)
+    layout = _Layout(panel_w, min(panel_w, height - TITLE_BAND - FOOTER_BAND) - 8, bounds)  # square plot areas
+    background = _background(list(paths), reference, layout, size)
     taus = 1.0 - np.arange(n_frames) / (n_frames - 1)
-    font = ImageFont.load_default(size=14)
-    small = ImageFont.load_default(size=12)
-
-    def to_pixels(xy: np.ndarray, col: int) -> np.ndarray:
-        left = col * panel_w + (panel_w - side) // 2
-        px = left + (xy[..., 0] - xmin) * scale
-        py = TITLE_BAND + side - (xy[..., 1] - ymin) * scale
-        return np.stack([px, py], axis=-1)
-
-    background = Image.new("RGB", (width, height), "white")
-    draw = ImageDraw.Draw(background)
-    for col, title in enumerate(paths):
-        left = col * panel_w + (panel_w - side) // 2
-        draw.rectangle([left, TITLE_BAND, left + side, TITLE_BAND + side], outline=(225, 225, 225))
-        text = title if len(title) <= MAX_TITLE else title[: MAX_TITLE - 1] + "…"
-        draw.text((col * panel_w + panel_w / 2, TITLE_BAND / 2), text, fill="black", font=font, anchor="mm")
-        if reference is not None:
-            for x, y in to_pixels(np.asarray(reference, dtype=np.float64), col):
-                draw.point((float(x), float(y)), fill=REFERENCE_RGB)
     moving = [positions_at(times, path, taus) for times, path in paths.values()]  # each (F, n, 2)
     fills = np.asarray(colours, dtype=np.uint8) if colours is not None else np.array([_rgb(PARTICLE_COLOUR)], np.uint8)
+    small = ImageFont.load_default(size=12)
     frames = []
     for f, tau in enumerate(taus):
         image = background.copy()
@@ -88,8 +115,7 @@ def movie_frames(
         )
         pixels = np.array(image)  # (height, width, 3), writable
         for col, xy in enumerate(moving):
-            left = col * panel_w + (panel_w - side) // 2
-            _dots(pixels, to_pixels(xy[f], col), fills, (left, TITLE_BAND, left + side, TITLE_BAND + side))
+            _dots(pixels, layout.to_pixels(xy[f], col), fills, layout.box(col))
         frames.append(pixels)
         if on_frame is not None:
             on_frame(f + 1, n_frames)

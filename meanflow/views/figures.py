@@ -316,6 +316,59 @@ def _polylines(path: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return xy[:, 0], xy[:, 1]
 
 
+def _checked_panels(panels: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The panels as float64 (times (k + 1,), path (k + 1, n, 2)); ValueError naming a panel of another shape."""
+    paths = {
+        title: (np.asarray(times, dtype=np.float64), np.asarray(path, dtype=np.float64))
+        for title, (times, path) in panels.items()
+    }
+    for title, (times, path) in paths.items():
+        if times.ndim != 1 or len(times) < 2 or path.shape[:1] != times.shape or path.ndim != 3:
+            raise ValueError(
+                f"panel {title!r}: need times (k + 1,) with k >= 1 and path (k + 1, n, 2), "
+                f"got {times.shape} and {path.shape}"
+            )
+    return paths
+
+
+def _ghost_trace(title: str, path: np.ndarray) -> go.Scatter:
+    """The whole polylines of some particles, path (k + 1, g, 2), as one faint trace."""
+    gx, gy = _polylines(path)
+    return go.Scatter(
+        x=gx, y=gy, mode="lines", line=GHOST_LINE, hoverinfo="skip", showlegend=False, name=_text(f"{title}: paths")
+    )
+
+
+def _particle_trace(title: str, xy: np.ndarray, colours: np.ndarray | None) -> go.Scatter:
+    """The particles at one frame, xy (n, 2), each hovering as its index (to click and follow it)."""
+    n = len(xy)
+    return go.Scatter(
+        x=xy[:, 0],
+        y=xy[:, 1],
+        mode="markers",
+        name=_text(title),
+        showlegend=False,
+        marker=dict(
+            size=3,
+            color=PARTICLE_COLOUR if colours is None else _css_colours(colours[:n]),
+            opacity=0.75 if colours is None else 0.9,
+        ),
+        customdata=np.arange(n),
+        hovertemplate="particle %{customdata}<extra></extra>",
+    )
+
+
+def _particle_frames(names: list[str], traces: list[int], frame_xy: list[np.ndarray]) -> list[dict]:
+    """One animation frame per name, moving only the particle traces; frame_xy: per trace (F, n, 2).
+
+    Plain dicts holding numpy arrays: plotly checks an array whole, where a list is checked value by
+    value (benchmarks/figures_bench.py)."""
+    return [
+        dict(name=name, traces=traces, data=[dict(type="scatter", x=xy[f, :, 0], y=xy[f, :, 1]) for xy in frame_xy])
+        for f, name in enumerate(names)
+    ]
+
+
 def trajectory_animation(
     panels: dict[str, tuple[np.ndarray, np.ndarray]],
     n_frames: int = 64,
@@ -344,64 +397,23 @@ def trajectory_animation(
         raise ValueError("trajectory_animation needs at least one panel")
     if n_frames < 2:
         raise ValueError(f"an animation needs at least 2 frames, got {n_frames}")
-    paths = {
-        title: (np.asarray(times, dtype=np.float64), np.asarray(path, dtype=np.float64))
-        for title, (times, path) in panels.items()
-    }
-    for title, (times, path) in paths.items():
-        if times.ndim != 1 or len(times) < 2 or path.shape[:1] != times.shape or path.ndim != 3:
-            raise ValueError(
-                f"panel {title!r}: need times (k + 1,) with k >= 1 and path (k + 1, n, 2), "
-                f"got {times.shape} and {path.shape}"
-            )
+    paths = _checked_panels(panels)
     bounds = bounds or bounds_of(
         *(p[0] for _, p in paths.values()),
         *(p[-1] for _, p in paths.values()),
         *([] if reference is None else [reference]),
     )
     taus = 1.0 - np.arange(n_frames) / (n_frames - 1)  # (F,)
-
     fig = make_subplots(rows=1, cols=len(paths), subplot_titles=[_text(t) for t in paths], horizontal_spacing=0.03)
     moving, frame_xy = [], []
     for col, (title, (times, path)) in enumerate(paths.items(), start=1):
         for trace in _reference_trace(reference):
             fig.add_trace(trace, row=1, col=col)
-        gx, gy = _polylines(path[:, :ghost_paths])
-        fig.add_trace(
-            go.Scatter(
-                x=gx,
-                y=gy,
-                mode="lines",
-                line=GHOST_LINE,
-                hoverinfo="skip",
-                showlegend=False,
-                name=_text(f"{title}: paths"),
-            ),
-            row=1,
-            col=col,
-        )
+        fig.add_trace(_ghost_trace(title, path[:, :ghost_paths]), row=1, col=col)
         # float32 rather than rounding: plotly ships numpy arrays as base64 bytes, where rounding saves
         # nothing and float32 halves the JSON (precision ~1e-6)
         xy = positions_at(times, path, taus).astype(np.float32)  # (F, n, 2)
-        first = -1 if start_at_end else 0
-        fig.add_trace(
-            go.Scatter(
-                x=xy[first, :, 0],
-                y=xy[first, :, 1],
-                mode="markers",
-                name=_text(title),
-                showlegend=False,
-                marker=dict(
-                    size=3,
-                    color=PARTICLE_COLOUR if colours is None else _css_colours(colours[: path.shape[1]]),
-                    opacity=0.75 if colours is None else 0.9,
-                ),
-                customdata=np.arange(path.shape[1]),
-                hovertemplate="particle %{customdata}<extra></extra>",
-            ),
-            row=1,
-            col=col,
-        )
+        fig.add_trace(_particle_trace(title, xy[-1 if start_at_end else 0], colours), row=1, col=col)
         moving.append(len(fig.data) - 1)
         frame_xy.append(xy)
         for i in traced:
@@ -409,12 +421,7 @@ def trajectory_animation(
                 fig.add_trace(_traced_path(times, path[:, i], title, i), row=1, col=col)
 
     names = [str(f) for f in range(n_frames)]
-    # Plain dicts holding numpy arrays: plotly checks an array whole, where a list is checked value by
-    # value (measured: 0.5 s rather than 0.04 s for 2 panels x 2000 particles x 64 frames)
-    fig.frames = [
-        dict(name=name, traces=moving, data=[dict(type="scatter", x=xy[f, :, 0], y=xy[f, :, 1]) for xy in frame_xy])
-        for f, name in enumerate(names)
-    ]
+    fig.frames = _particle_frames(names, moving, frame_xy)
     # one dict: update_layout's second positional argument is `overwrite`, not more layout
     fig.update_layout(
         {

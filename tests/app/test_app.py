@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import ui.server
+from meanflow.core.runs import save_result, set_shared
+from meanflow.core.targets import encode_shapes, get_target
+from meanflow.core.training import run_training
 from tests.conftest import wait_until
+from tests.views.test_canvas import canvas_data, floats
+from ui.pickers import default_runs
 
 pytestmark = pytest.mark.slow  # worker processes, subprocesses or whole app runs: `make test-fast` skips them
 
@@ -51,8 +57,6 @@ def wait_for_runs(at, n: int, timeout: float = 60):
 def test_home_animates_the_bundled_runs_at_once(app):
     """Home shows three panels (MeanFlow 1 step, flow matching 1 and 16 steps) from the same noise,
     drawn on a canvas (no Plotly chart: its bundle would delay the first paint)."""
-    from tests.views.test_canvas import canvas_data, floats
-
     app.run()
     assert not app.exception
     assert charts(app) == []
@@ -159,8 +163,6 @@ def test_learn_page_explains_each_idea(app):
 
 def test_pages_without_runs_point_to_train(app, monkeypatch):
     """With no bundled and no saved run, the run pages say how to get one instead of failing."""
-    import ui.server
-
     monkeypatch.setattr(ui.server, "BUNDLED_DIR", ROOT / "no-such-folder")
     for page in ("app_pages/animate.py", "app_pages/compare.py", "app_pages/fields.py"):
         app.switch_page(page).run()
@@ -217,10 +219,6 @@ def test_a_diverging_run_says_so_and_a_stopped_run_stays_usable(app):
 
 def test_a_shared_run_from_another_session_is_opened_from_the_library(app, tmp_path, tiny_config):
     """Shared runs stay out of the pickers until opened; broken folders are reported, not fatal."""
-    from meanflow.core.runs import save_result, set_shared
-    from meanflow.core.targets import get_target
-    from meanflow.core.training import run_training
-
     path = save_result(
         tmp_path / "runs" / "earlier-run",
         tiny_config,
@@ -249,10 +247,6 @@ def test_a_shared_run_from_another_session_is_opened_from_the_library(app, tmp_p
 
 def test_a_run_link_opens_a_private_run_in_a_new_session(app, tmp_path, tiny_config):
     """Holding a run's id (a bookmark, a shared link) is enough to open it on any page."""
-    from meanflow.core.runs import save_result
-    from meanflow.core.targets import get_target
-    from meanflow.core.training import run_training
-
     save_result(
         tmp_path / "runs" / "20260101-000000-meanflow-cccccccccccccccccccccccc",
         tiny_config,
@@ -330,8 +324,6 @@ def test_ablations_page_opens_on_a_study_and_can_run_it_live(app):
 
 
 def test_guidance_page_points_to_training_when_it_has_no_conditional_runs(app, monkeypatch):
-    import ui.server
-
     monkeypatch.setattr(ui.server, "BUNDLED_DIR", ROOT / "no-such-folder")
     app.switch_page("app_pages/guidance.py").run()
     assert not app.exception
@@ -340,8 +332,6 @@ def test_guidance_page_points_to_training_when_it_has_no_conditional_runs(app, m
 
 def test_train_draws_a_target_from_the_link(app):
     """A drawing in the URL (as the canvas writes it) is the target: previewed, ready to train."""
-    from meanflow.core.targets import encode_shapes
-
     square = np.array([[0.1, 0.1], [0.5, 0.1], [0.5, 0.5], [0.1, 0.5]])
     app.query_params["target_source"] = "Draw"
     app.query_params["drawing"] = encode_shapes([(4, square)])
@@ -389,16 +379,12 @@ def test_animate_colours_by_start_traces_particles_and_samples_a_class(app):
     assert not at.exception
     (spec,) = [c for c in charts(at) if c.get("frames")]
     titles = [a["text"] for a in spec["layout"]["annotations"]]
-    from meanflow import get_target
-
     wanted = f"{get_target(run.target_name).class_names[1]}, w = 2 (8 evaluations)"
     assert any(wanted in t for t in titles), titles
 
 
 def test_animate_opens_on_the_users_own_run_even_when_it_is_class_conditional():
     from types import SimpleNamespace
-
-    from app_pages.animate import default_runs
 
     def run(method, source, classes, target="checkerboard"):
         config = SimpleNamespace(classes=classes)

@@ -5,10 +5,12 @@ from dataclasses import replace
 
 import pytest
 
+from meanflow.core import runs
 from meanflow.core.library import RunCache, RunIndex
 from meanflow.core.runs import load_run, read_info, save_result, set_shared
 from meanflow.core.targets import get_target
 from meanflow.core.training import run_training
+from tests.app.test_app import ROOT
 from tests.conftest import wait_until
 from ui.session import Session
 
@@ -83,8 +85,6 @@ def test_a_dropped_session_stops_its_runs(engine, tmp_path, tiny_config):
 
 def test_resume_continues_an_interrupted_run_to_its_end(engine, tmp_path, tiny_config):
     """A run whose job vanished (a server restart) lists as interrupted and resumes from its checkpoint."""
-    from meanflow.core import runs
-
     cfg = replace(tiny_config, steps=200, checkpoint_seconds=1e-9)
     path = runs.create_run(
         tmp_path / "runs" / "20260101-000000-meanflow-bbbbbbbbbbbbbbbbbbbbbbbb", cfg, get_target("moons")
@@ -111,8 +111,6 @@ def test_the_run_cache_holds_at_most_its_size(tmp_path, tiny_config):
 
 @pytest.mark.parametrize("mode", ["private", "shared"])
 def test_bundled_runs_are_in_every_session(engine, tmp_path, mode):
-    from tests.app.test_app import ROOT
-
     sess = Session(engine, RunIndex(tmp_path), RunIndex(ROOT / "assets" / "pretrained"), RunCache(2), mode=mode)
     bundled = sess.bundled()
     assert bundled and all(e.source == "bundled" and e.label.endswith("(pretrained)") for e in bundled)
@@ -122,8 +120,6 @@ def test_bundled_runs_are_in_every_session(engine, tmp_path, mode):
 def test_bundled_runs_open_on_the_plain_checkerboard_pair_and_name_their_guidance(engine, tmp_path):
     """A page's first pick (and Compare's first pair) is unconditional MeanFlow then flow matching on the
     first preset target, not a guidance run; a run trained with guidance says its omega in its label."""
-    from tests.app.test_app import ROOT
-
     sess = Session(engine, RunIndex(tmp_path), RunIndex(ROOT / "assets" / "pretrained"), RunCache(2))
     bundled = sess.bundled()
     assert [e.key for e in bundled[:2]] == ["bundled:meanflow-checkerboard", "bundled:flow-matching-checkerboard"]
@@ -135,8 +131,6 @@ def test_bundled_runs_open_on_the_plain_checkerboard_pair_and_name_their_guidanc
 
 
 def test_a_bundled_ablation_run_is_listed_once_opened_and_only_by_its_id(engine, tmp_path):
-    from tests.app.test_app import ROOT
-
     studies = ROOT / "assets" / "studies" / "runs"
     sess = Session(engine, RunIndex(tmp_path), None, RunCache(2), study_index=RunIndex(studies))
     assert sess.studies() == []

@@ -16,6 +16,8 @@ from tests.browser.test_browser import CHROMIUM, LAUNCH_ARGS, app_log, browser, 
 pytest.importorskip("playwright")
 from playwright.sync_api import expect
 
+from tests.browser.test_browser import _children, start_server
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.browser,
@@ -98,8 +100,6 @@ def test_a_run_keeps_its_speed_while_four_sessions_poll_and_animate(browser, tmp
     Printed as a ratio (a benchmark, benchmarks/RESULTS.md), with the server's CPU time against the
     worker's; asserted: the run trains throughout and nothing errors.
     """
-    from tests.browser.test_browser import _children, start_server
-
     log = tmp_path / "server.log"
     proc, url = start_server(tmp_path / "runs", log, MEANFLOW_MAX_JOBS="1")
     contexts = [browser.new_context(viewport={"width": 1300, "height": 1600}) for _ in range(5)]

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from meanflow.core.registry import METHODS
+
 pytestmark = pytest.mark.slow  # worker processes, subprocesses or whole app runs: `make test-fast` skips them
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -186,8 +188,6 @@ def test_an_oversized_npy_is_refused_from_its_header(tmp_path):
 
 
 def test_methods_lists_the_registry_and_train_takes_each_methods_flags(tmp_path):
-    from meanflow.core.registry import METHODS
-
     listing = run_cli("methods")
     assert listing.returncode == 0
     for name, method in METHODS.items():

@@ -8,7 +8,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
 
-from meanflow.core.couplings import EXACT_CHUNK, OT_CHUNK, exact_ot, get_coupling, independent, minibatch_ot
+from meanflow.core.couplings import (
+    EXACT_CHUNK,
+    OT_CHUNK,
+    exact_ot,
+    get_coupling,
+    independent,
+    minibatch_ot,
+    pair_within_classes,
+)
+from meanflow.core.targets import get_target
+from meanflow.core.training import draw_batches
 
 
 def test_minibatch_ot_is_the_optimal_permutation():
@@ -81,8 +91,6 @@ def test_unknown_coupling_lists_the_accepted_ones():
 def test_a_labelled_batch_is_paired_within_each_class():
     """Each class keeps exactly the noise rows it drew (every class gets a whole Gaussian's share), and
     within a class the pairing is the coupling's own."""
-    from meanflow.core.couplings import minibatch_ot, pair_within_classes
-
     g = torch.Generator().manual_seed(0)
     x, e = torch.randn(256, 2, generator=g), torch.randn(256, 2, generator=g)
     y = torch.randint(0, 4, (256,), generator=g)
@@ -99,10 +107,6 @@ def test_each_batch_of_a_chunked_draw_is_paired_on_its_own(labelled):
     """Many batches come from one sampler call (training.Batches); pairing never crosses a batch: each
     batch's noise is a permutation of the noise drawn for its rows, paired as that batch alone would be.
     A batch of 200 is not a multiple of OT_CHUNK, so chunks of the whole draw would not line up."""
-    from meanflow.core.couplings import pair_within_classes
-    from meanflow.core.targets import get_target
-    from meanflow.core.training import draw_batches
-
     n, count, target = 200, 3, get_target("checkerboard")
     batches = draw_batches(target, minibatch_ot, n, count, torch.Generator().manual_seed(4), labelled)
     g = torch.Generator().manual_seed(4)  # the same draws, unpaired

@@ -7,11 +7,22 @@ import torch
 
 from meanflow.core.config import option_specs
 from meanflow.core.couplings import minibatch_ot
+from meanflow.core.methods.alphaflow import AlphaFlowOptions, alpha_at, alphaflow_target
 from meanflow.core.methods.base import adaptive_weighted, sample_r_t
+from meanflow.core.methods.consistency import Consistency, ConsistencyOptions, grid_size, karras_sigmas
 from meanflow.core.methods.flow_matching import flow_matching_loss
+from meanflow.core.methods.imf import ImprovedMeanFlow, ImprovedMeanFlowOptions
 from meanflow.core.methods.meanflow import MeanFlow, MeanFlowOptions, meanflow_loss, meanflow_target
-from meanflow.core.networks import build_network
+from meanflow.core.methods.reflow import Reflow, ReflowOptions
+from meanflow.core.methods.shortcut import Shortcut, ShortcutOptions
+from meanflow.core.methods.splitmeanflow import splitting_target
+from meanflow.core.networks import build_network, flow_from_bundle
 from meanflow.core.registry import METHODS, get_method, make_config
+from meanflow.core.runs import read_teachers, save_result
+from meanflow.core.sampling import Flow, integrate
+from meanflow.core.targets import get_target
+from meanflow.core.training import run_training
+from tests.core import gaussian as G
 
 MF = MeanFlow()
 OPTIONS = MeanFlowOptions()
@@ -220,8 +231,6 @@ def test_every_registry_entry_says_what_the_pages_and_the_cli_show(name):
 
 # ---------------------------------------------------------------- the method zoo: one defining property each
 
-from tests.core import gaussian as G  # noqa: E402
-
 
 def _grid_batch(n=64, seed=11):
     g = torch.Generator().manual_seed(seed)
@@ -233,8 +242,6 @@ def _grid_batch(n=64, seed=11):
 def test_shortcut_smallest_step_is_the_flow_matching_input_and_two_steps_make_one():
     """The smallest step (1/128) is what flow matching trains ('d = 0' in the paper); with the exact
     flow as the model, the self-consistency target of step 2d is exactly the step 2d (paper Eq. 4, at t - d)."""
-    from meanflow.core.methods.shortcut import Shortcut, ShortcutOptions
-
     method, options, oracle = Shortcut(), ShortcutOptions(), G.Oracle()
     z, _, t = _grid_batch()
     zero = method.step_velocity(oracle, z, t, torch.zeros_like(t), options)
@@ -248,9 +255,6 @@ def test_shortcut_smallest_step_is_the_flow_matching_input_and_two_steps_make_on
 
 
 def test_shortcut_sampler_with_the_exact_flow_lands_on_the_data_at_every_step_count():
-    from meanflow.core.methods.shortcut import Shortcut, ShortcutOptions
-    from meanflow.core.sampling import Flow, integrate
-
     e = torch.randn(200, 2, generator=torch.Generator().manual_seed(12), dtype=torch.float64)
     for k in (1, 2, 4, 8, 32):
         x = integrate(Flow(Shortcut(), G.Oracle(), options=ShortcutOptions()), e, k)[-1].double()
@@ -260,8 +264,6 @@ def test_shortcut_sampler_with_the_exact_flow_lands_on_the_data_at_every_step_co
 def test_alphaflow_is_trajectory_flow_matching_at_alpha_1_and_tends_to_meanflow():
     """alpha = 1: the target is v and the network is not called; alpha -> 0: (target - u) / alpha tends
     to MeanFlow's target minus u, at rate O(alpha) (the paper's Theorem 1)."""
-    from meanflow.core.methods.alphaflow import alphaflow_target
-
     g = torch.Generator().manual_seed(13)
     x = G.MU + G.SIGMA * torch.randn(64, 2, generator=g, dtype=torch.float64)
     e = torch.randn(64, 2, generator=g, dtype=torch.float64)
@@ -282,8 +284,6 @@ def test_alphaflow_is_trajectory_flow_matching_at_alpha_1_and_tends_to_meanflow(
 
 
 def test_alphaflow_curriculum_holds_alpha_at_exactly_1_then_exactly_0():
-    from meanflow.core.methods.alphaflow import AlphaFlowOptions, alpha_at
-
     options = AlphaFlowOptions()
     assert alpha_at(options, 0.0) == 1.0 and alpha_at(options, 0.28) == 1.0
     assert alpha_at(options, 0.5) == pytest.approx(0.5) and 0 < alpha_at(options, 0.6) < 1
@@ -293,8 +293,6 @@ def test_alphaflow_curriculum_holds_alpha_at_exactly_1_then_exactly_0():
 
 
 def test_consistency_map_is_the_identity_at_the_data_end_and_its_curriculum_doubles():
-    from meanflow.core.methods.consistency import Consistency, ConsistencyOptions, grid_size, karras_sigmas
-
     method, options = Consistency(), ConsistencyOptions()
     net = build_network(
         make_config(method="consistency", hidden=16, depth=2), generator=torch.Generator().manual_seed(14)
@@ -312,8 +310,6 @@ def test_consistency_map_is_the_identity_at_the_data_end_and_its_curriculum_doub
 
 def test_splitmeanflow_target_is_exact_on_the_exact_average_velocity():
     """With the exact u, (1 - lam) u(z_s, r, s) + lam u(z_t, s, t) gives back u(z_t, r, t) (paper Eq. 10)."""
-    from meanflow.core.methods.splitmeanflow import splitting_target
-
     z, r, t = _grid_batch()
     lam = torch.rand(64, 1, generator=torch.Generator().manual_seed(17), dtype=torch.float64) * 0.9 + 0.05
     torch.testing.assert_close(splitting_target(G.exact_u, z, r, t, lam), G.exact_u(z, r, t), rtol=1e-10, atol=1e-10)
@@ -324,8 +320,6 @@ def test_splitmeanflow_target_is_exact_on_the_exact_average_velocity():
 def test_imf_with_the_conditional_tangent_is_meanflow_and_its_compound_target_is_the_marginal_velocity():
     """V = u + (t - r) du/dt along (v_hat, 0, 1): with v_hat = e - x the loss is MeanFlow's (p = 0); with the
     exact u and v_hat = u(z, t, t) (the marginal v), V equals v(z_t, t) for every sample."""
-    from meanflow.core.methods.imf import ImprovedMeanFlow, ImprovedMeanFlowOptions
-
     net = _net(16, 2, 18).double()
     g = torch.Generator().manual_seed(19)
     x = torch.randn(32, 2, generator=g, dtype=torch.float64)
@@ -346,13 +340,6 @@ def test_imf_with_the_conditional_tangent_is_meanflow_and_its_compound_target_is
 
 
 def test_reflow_pairs_are_the_teachers_ode_endpoints_and_stay_paired(tmp_path):
-    from meanflow.core.methods.reflow import Reflow, ReflowOptions
-    from meanflow.core.networks import flow_from_bundle
-    from meanflow.core.runs import read_teachers, save_result
-    from meanflow.core.sampling import integrate
-    from meanflow.core.targets import get_target
-    from meanflow.core.training import run_training
-
     teacher_cfg = make_config(method="flow-matching", steps=30, hidden=16, depth=2)
     target = get_target("moons")
     path = save_result(tmp_path / "teacher", teacher_cfg, target, run_training(teacher_cfg, target))

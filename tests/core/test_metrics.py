@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from meanflow.core.metrics import evaluate
+from meanflow.core.metrics import Evaluator, evaluate
 from meanflow.core.targets import get_target
 
 
@@ -48,8 +48,6 @@ def test_histogram_tv_is_one_for_samples_off_the_target():
 def test_evaluator_scores_many_samplers_against_one_reference():
     """Evaluator.score must equal evaluate() for the same generator state, and refuse a wrong n."""
     import pytest
-
-    from meanflow.core.metrics import Evaluator
 
     target = get_target("spiral")
     x = target.sample(3000, torch.Generator().manual_seed(6))

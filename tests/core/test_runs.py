@@ -12,6 +12,7 @@ import torch
 
 from meanflow.core import runs
 from meanflow.core.checkpoints import CheckpointError, checkpoint_bytes, checkpoint_from_bytes, weights_bytes
+from meanflow.core.config import MAX_DEPTH, MAX_HIDDEN
 from meanflow.core.registry import make_config
 from meanflow.core.runs import CONFIG_FILE, WEIGHTS_FILE, RunError, list_runs, load_run, read_info, save_result
 from meanflow.core.sampling import sample
@@ -231,8 +232,6 @@ def test_missing_folder_is_a_clear_error(tmp_path):
 def test_the_largest_accepted_network_saves_loads_and_samples(tmp_path):
     """Every limit the program accepts is one it can save, load and sample (the largest network: 67M
     parameters, a quarter of a gigabyte of weights)."""
-    from meanflow.core.config import MAX_DEPTH, MAX_HIDDEN
-
     config = make_config(hidden=MAX_HIDDEN, depth=MAX_DEPTH, batch=4, steps=1, max_seconds=None)
     target = get_target("moons")
     result = run_training(config, target)

@@ -9,8 +9,12 @@ from PIL import Image
 
 from meanflow.core.targets import (
     ALIASES,
+    MAX_SHAPES,
     PRESETS,
     TargetError,
+    decode_shapes,
+    drawn_target,
+    encode_shapes,
     get_target,
     parse_csv_points,
     target_from_bytes,
@@ -119,8 +123,6 @@ def test_text_target_and_missing_file():
 
 
 def test_a_drawing_round_trips_through_its_url_code_and_paints_its_density():
-    from meanflow.core.targets import MAX_SHAPES, decode_shapes, drawn_target, encode_shapes
-
     square = np.array([[0.1, 0.1], [0.4, 0.1], [0.4, 0.4], [0.1, 0.4]])
     triangle = np.array([[0.6, 0.6], [0.9, 0.6], [0.75, 0.95]])
     lasso = np.stack([0.5 + 0.2 * np.cos(np.linspace(0, 6.2, 500)), 0.5 + 0.2 * np.sin(np.linspace(0, 6.2, 500))], 1)

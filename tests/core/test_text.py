@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from meanflow.core.targets import target_from_bytes
 from meanflow.core.text import clean_name, literal
 from meanflow.views.figures import scatter_grid, trajectory_animation
 
@@ -56,8 +57,6 @@ def test_figures_escape_every_string_they_are_given():
 
 
 def test_an_uploaded_file_name_becomes_a_clean_target_name():
-    from meanflow.core.targets import target_from_bytes
-
     data = ("x,y\n" + "\n".join(f"{i},{i % 7}" for i in range(40))).encode()
     target = target_from_bytes("bad\nname\x1b[2J <script>.csv", data)
     assert "\n" not in target.name and "\x1b" not in target.name and target.name.startswith("bad name")

@@ -11,16 +11,22 @@ kin learn the average velocity over [r, t], so one step can span the whole of [0
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import torch
 
+from ..config import TrainConfig
 from ..models import MLP
+from ..targets import Target
 
 if TYPE_CHECKING:  # a teacher is a sampling.Flow; sampling imports this module for the Method type
     from ..sampling import Flow
 
 TIME_SAMPLERS = ("uniform", "logit-normal")
+
+# What Method.prepare builds for one run: each method's own type (reflow's TeacherPairs, shortcut's
+# ShortcutEMA), or None for the methods that keep no per-run state.
+Context = Any
 
 
 @dataclass(frozen=True)
@@ -180,7 +186,9 @@ class Method:
 
     # -- training
 
-    def prepare(self, config, target, teachers: dict[str, Flow], generator: torch.Generator, net: MLP):
+    def prepare(
+        self, config: TrainConfig, target: Target, teachers: dict[str, Flow], generator: torch.Generator, net: MLP
+    ) -> Context:
         """Per-run state built once before training (reflow's teacher pairs, shortcut's EMA targets);
         None for most methods. `net` is the freshly initialised network (a method may initialise it).
 
@@ -190,19 +198,19 @@ class Method:
         """
         return None
 
-    def own_batches(self, context, n: int, count: int, generator: torch.Generator) -> list[Batch] | None:
+    def own_batches(self, context: Context, n: int, count: int, generator: torch.Generator) -> list[Batch] | None:
         """`count` batches of n rows the method draws itself (reflow: its teacher's pairs), or None for the
         usual ones: the target's data paired with fresh noise by the run's coupling (core.training)."""
         return None
 
-    def after_step(self, context, net: MLP) -> None:
+    def after_step(self, context: Context, net: MLP) -> None:
         """Called after each optimiser step (an EMA update)."""
 
-    def context_tensors(self, context) -> dict[str, torch.Tensor]:
+    def context_tensors(self, context: Context) -> dict[str, torch.Tensor]:
         """The part of the per-run state that a checkpoint must keep (an EMA's weights)."""
         return {}
 
-    def load_context_tensors(self, context, tensors: dict[str, torch.Tensor]) -> None:
+    def load_context_tensors(self, context: Context, tensors: dict[str, torch.Tensor]) -> None:
         """Put back what context_tensors gave (on resume)."""
 
     def loss(
@@ -213,7 +221,7 @@ class Method:
         generator: torch.Generator,
         options,
         progress: float,
-        context=None,
+        context: Context = None,
     ) -> LossTerms:
         """The training loss on data x (B, 2) paired with noise e (B, 2).
 

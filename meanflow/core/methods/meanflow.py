@@ -51,7 +51,7 @@ class MeanFlowOptions(Options):
     )
     time_std: float = option(1.0, "Logit-normal standard deviation (the paper's 1.0).", lo=0.05, hi=5.0)
     # The paper uses 0.25 on ImageNet; one-step 2D sampling needs long intervals most, so more of
-    # the batch goes to them (0.5 / 0.75 / 1.0 tied at 3,000 steps, benchmarks/RESULTS.md).
+    # the batch goes to them (0.5, 0.75 and 1.0 tied: benchmarks/RESULTS.md, "Defaults chosen ...").
     r_neq_t: float = option(
         0.75,
         "Fraction of the batch with r != t; the rest has r = t, plain flow "
@@ -60,7 +60,7 @@ class MeanFlowOptions(Options):
         hi=1.0,
     )
     # p = 0 is plain MSE; the paper's p = 1 over-weighted easy samples on 2D toys, p = 0.5 (a robust,
-    # L1-like loss) trained best (checkerboard TV 0.362 against 0.477 for p = 1, 3,000 steps).
+    # L1-like loss) trained best (benchmarks/RESULTS.md, "Defaults chosen by these measurements").
     weight_power: float = option(
         0.5, "Adaptive loss weight 1 / (error^2 + c)^p: p = 0 is plain MSE, 1 the paper's.", lo=0.0, hi=4.0
     )

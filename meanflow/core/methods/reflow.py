@@ -14,14 +14,17 @@ and its target X_1 - X_0 is -(e - x_hat).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..config import Options, option
 from ..models import MLP
-from ..sampling import Flow, integrate
 from .base import About, Batch, LossTerms, Method
 from .flow_matching import flow_matching_loss
+
+if TYPE_CHECKING:  # a teacher is a sampling.Flow, which imports the methods' base: the annotation only
+    from ..sampling import Flow
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ class Reflow(Method):
             raise ValueError("reflow needs a teacher run: --teacher RUN_DIR (a trained run on the same target)")
         options = config.options
         e = torch.randn(options.pairs, 2, generator=generator)
-        x_hat = integrate(teacher, e, options.teacher_steps)[-1].float()  # model units (same target, same box)
+        x_hat = teacher.path(e, options.teacher_steps)[-1].float()  # model units (same target, same box)
         if options.init_from_teacher == "yes":
             student = net.state_dict()
             weights = teacher.net.state_dict()

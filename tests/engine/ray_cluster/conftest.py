@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from meanflow.engine.jobs import engine_from_env
+
 ROOT = Path(__file__).resolve().parents[3]
 RAY = str(Path(sys.executable).with_name("ray"))
 
@@ -86,8 +88,6 @@ def cluster():
 
 @pytest.fixture(scope="session")
 def ray_engine(cluster):
-    from meanflow.engine.jobs import engine_from_env
-
     engine = engine_from_env(address=cluster)
     yield engine
     engine.close()

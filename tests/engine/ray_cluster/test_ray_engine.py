@@ -14,6 +14,10 @@ from meanflow.core import runs
 from meanflow.core.registry import make_config
 from meanflow.core.targets import get_target, text_target
 from meanflow.core.training import run_training
+from meanflow.engine.jobs import Engine
+from meanflow.engine.ray_pool import RayPool
+from meanflow.lab.studies import get_study
+from meanflow.lab.sweeps import Budget, Sweep
 from tests.conftest import wait_until
 from tests.engine.ray_cluster.conftest import ROOT
 
@@ -146,9 +150,6 @@ def test_a_run_launched_from_the_app_trains_on_the_cluster(cluster, tmp_path, mo
 
 def test_eight_short_runs_on_two_nodes_against_one_worker(cluster, tmp_path):
     """Printed, not asserted (a benchmark; benchmarks/RESULTS.md): 8 fixed-step runs on 2 nodes / on 1 worker."""
-    from meanflow.engine.jobs import Engine
-    from meanflow.engine.ray_pool import RayPool
-
     cfg = replace(TINY, steps=3000, hidden=64)
     times = {}
     for workers in (1, 2):
@@ -170,8 +171,6 @@ def test_eight_short_runs_on_two_nodes_against_one_worker(cluster, tmp_path):
 def test_a_tiny_sweep_on_the_cluster_tabulates_every_cell_and_a_rerun_trains_nothing(ray_engine, tmp_path):
     """2 cells x 2 seeds on the two nodes: every run's folder comes back to the server and is scored;
     the same sweep again finds them done and trains nothing."""
-    from meanflow.lab.studies import get_study
-    from meanflow.lab.sweeps import Budget, Sweep
 
     def sweep():
         s = Sweep(
