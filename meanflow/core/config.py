@@ -186,15 +186,21 @@ class Options:
         return dataclasses.asdict(self)
 
 
-def options_from_dict(options_type: type, raw: dict) -> Any:
-    """An options dataclass from a plain dict (a saved config, a URL, a study cell); unknown keys raise."""
+def known_fields(raw: dict, cls: type, what: str) -> dict:
+    """`raw` (a plain dict read from JSON, a URL, a study cell) as keyword arguments of the dataclass
+    `cls`; TypeError naming `what` for anything but a dict, or for keys that are not its fields."""
     if not isinstance(raw, dict):
-        raise TypeError("options must be an object")
-    known = {f.name for f in fields(options_type)}
+        raise TypeError(f"{what} must be an object")
+    known = {f.name for f in fields(cls)}
     unknown = set(raw) - known
     if unknown:
-        raise TypeError(f"unknown options {sorted(unknown)}; accepted: {', '.join(sorted(known))}")
-    return options_type(**raw)
+        raise TypeError(f"unknown {what} fields {sorted(unknown)}; accepted: {', '.join(sorted(known))}")
+    return raw
+
+
+def options_from_dict(options_type: type, raw: dict) -> Any:
+    """An options dataclass from a plain dict (a saved config, a URL, a study cell); unknown keys raise."""
+    return options_type(**known_fields(raw, options_type, "options"))
 
 
 # ---------------------------------------------------------------- the run config

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from .config import Options, TrainConfig, options_from_dict
+from .config import Options, TrainConfig, known_fields, options_from_dict
 from .couplings import COUPLINGS
 from .methods.alphaflow import AlphaFlow
 from .methods.base import Method
@@ -97,13 +97,7 @@ def with_method(config: TrainConfig, method: str, options: Options | dict | None
 def config_from_dict(raw: dict) -> TrainConfig:
     """A config from `TrainConfig.to_dict()` output (a saved config.json, a job's payload); unknown
     fields raise TypeError, values outside their limits ValueError."""
-    if not isinstance(raw, dict):
-        raise TypeError("config must be an object")
-    known = {f.name for f in fields(TrainConfig)}
-    unknown = set(raw) - known
-    if unknown:
-        raise TypeError(f"unknown config fields {sorted(unknown)}")
-    return make_config(**raw)
+    return make_config(**known_fields(raw, TrainConfig, "config"))
 
 
 __all__ = ["METHODS", "Method", "config_from_dict", "get_method", "make_config", "method_of"]

@@ -636,6 +636,18 @@ def loss_curves(
     return fig
 
 
+def _noise_floor(fig: go.Figure, floor: float | None) -> None:
+    """A dashed grey line at the metric's noise floor (nothing for None or NaN)."""
+    if floor is not None and math.isfinite(floor):
+        fig.add_hline(
+            y=float(floor),
+            line=dict(dash="dash", color="grey", width=1.5),
+            annotation_text="noise floor",
+            annotation_position="top left",
+            annotation_font_color="grey",
+        )
+
+
 def quality_chart(
     table, metric: str, floor_column: str | None, height: int = 320, label: str | None = None
 ) -> go.Figure:
@@ -658,14 +670,7 @@ def quality_chart(
         )
     has_floor = floor_column is not None and floor_column in table
     floor = pd.to_numeric(table[floor_column], errors="coerce").mean() if has_floor else np.nan
-    if np.isfinite(floor):
-        fig.add_hline(
-            y=float(floor),
-            line=dict(dash="dash", color="grey", width=1.5),
-            annotation_text="noise floor",
-            annotation_position="top left",
-            annotation_font_color="grey",
-        )
+    _noise_floor(fig, floor)
     nfe = sorted({int(v) for v in table["nfe"].dropna()}) if len(table) else []
     fig.update_layout(
         template=TEMPLATE,
@@ -703,14 +708,7 @@ def study_bars(
             name=metric,
         )
     )
-    if floor is not None and math.isfinite(floor):
-        fig.add_hline(
-            y=float(floor),
-            line=dict(dash="dash", color="grey", width=1.5),
-            annotation_text="noise floor",
-            annotation_position="top left",
-            annotation_font_color="grey",
-        )
+    _noise_floor(fig, floor)
     fig.update_layout(
         template=TEMPLATE,
         height=height,

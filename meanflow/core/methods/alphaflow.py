@@ -102,9 +102,7 @@ class AlphaFlow(Method):
     )
     options = AlphaFlowOptions
     default_coupling = "minibatch-ot"  # MeanFlow's pairing, so the comparison isolates the objective
-
-    def feature_names(self, options) -> tuple[str, ...]:
-        return ("t", "t-r")
+    time_feature_names = ("t", "t-r")
 
     def loss(
         self,

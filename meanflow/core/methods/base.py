@@ -158,12 +158,13 @@ class Method:
     options: ClassVar[type]  # frozen dataclass of the method's options (fields made with config.option)
     default_coupling: ClassVar[str] = "independent"
     conditional: ClassVar[bool] = False  # whether it trains class-conditional models (models.Conditioned)
+    time_feature_names: ClassVar[tuple[str, ...]] = ("t",)  # what the network sees of (r, t) (TIME_FEATURES)
 
     # -- the network's inputs
 
     def feature_names(self, options) -> tuple[str, ...]:
-        """The time features the network sees, in order (see TIME_FEATURES)."""
-        return ("t",)
+        """The time features the network sees, in order: `time_feature_names`, unless the options choose."""
+        return self.time_feature_names
 
     def n_time_features(self, options) -> int:
         return len(self.feature_names(options))

@@ -56,9 +56,7 @@ class ImprovedMeanFlow(Method):
     )
     options = ImprovedMeanFlowOptions
     default_coupling = "minibatch-ot"  # MeanFlow's pairing, so the comparison isolates the objective
-
-    def feature_names(self, options) -> tuple[str, ...]:
-        return ("t", "t-r")
+    time_feature_names = ("t", "t-r")
 
     def compound(self, net: MLP, z: torch.Tensor, r: torch.Tensor, t: torch.Tensor, options) -> tuple:
         """(u, V = u + (t - r) sg du/dt along (v_hat, 0, 1), v_hat): each (B, 2)."""

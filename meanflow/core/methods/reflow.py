@@ -20,8 +20,8 @@ import torch
 
 from ..config import Options, option
 from ..models import MLP
-from .base import About, Batch, LossTerms, Method
-from .flow_matching import flow_matching_loss
+from .base import About, Batch
+from .flow_matching import FlowMatching
 
 if TYPE_CHECKING:  # a teacher is a sampling.Flow, which imports the methods' base: the annotation only
     from ..sampling import Flow
@@ -56,7 +56,9 @@ class TeacherPairs:
     x_hat: torch.Tensor
 
 
-class Reflow(Method):
+class Reflow(FlowMatching):
+    """Flow matching's loss (inherited) on the teacher's pairs (own_batches)."""
+
     name = "reflow"
     about = About(
         label="Reflow (2-rectified flow)",
@@ -77,6 +79,7 @@ class Reflow(Method):
     )
     options = ReflowOptions
     default_coupling = "independent"  # the teacher's pairs are the coupling; no other pairing applies
+    conditional = False  # its teacher's pairs carry no classes
 
     def prepare(self, config, target, teachers: dict[str, Flow], generator: torch.Generator, net: MLP) -> TeacherPairs:
         teacher = teachers.get("teacher")
@@ -96,16 +99,3 @@ class Reflow(Method):
         """Batches of the teacher's pairs, drawn at random: each x_hat with its own e."""
         idx = torch.randint(0, len(context.e), (count, n), generator=generator)
         return [Batch(context.x_hat[rows], context.e[rows], None) for rows in idx]
-
-    def loss(
-        self,
-        net: MLP,
-        x: torch.Tensor,
-        e: torch.Tensor,
-        generator: torch.Generator,
-        options: ReflowOptions,
-        progress: float,
-        context=None,
-    ) -> LossTerms:
-        t = torch.rand(len(x), 1, generator=generator).to(x.device)
-        return flow_matching_loss(lambda z, tt: net(self.network_input(z, tt, tt, options)), x, e, t)

@@ -83,9 +83,7 @@ class Shortcut(Method):
     )
     options = ShortcutOptions
     default_coupling = "minibatch-ot"  # MeanFlow's pairing, so the comparison isolates the objective
-
-    def feature_names(self, options) -> tuple[str, ...]:
-        return ("t", "t-r")  # (t, d) with d = t - r: the step from t to r
+    time_feature_names = ("t", "t-r")  # (t, d) with d = t - r: the step from t to r
 
     def step_velocity(self, net: MLP, z: torch.Tensor, t: torch.Tensor, d: torch.Tensor, options) -> torch.Tensor:
         """s(z, t, d) for z (B, 2), t and d (B, 1): the velocity of one jump of size d from t."""

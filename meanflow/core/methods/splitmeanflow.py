@@ -72,9 +72,7 @@ class SplitMeanFlow(Method):
     )
     options = SplitMeanFlowOptions
     default_coupling = "minibatch-ot"  # MeanFlow's pairing, so the comparison isolates the objective
-
-    def feature_names(self, options) -> tuple[str, ...]:
-        return ("t", "t-r")
+    time_feature_names = ("t", "t-r")
 
     def loss(
         self,
