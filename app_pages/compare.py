@@ -203,7 +203,7 @@ def metrics_section(table: pd.DataFrame) -> None:
     st.download_button(
         "Metrics (CSV)",
         table.to_csv(index=False).encode(),
-        file_name="compare-metrics.csv",
+        file_name="metrics.csv",
         mime="text/csv",
         key="metrics_csv",
         on_click="ignore",

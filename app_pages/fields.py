@@ -56,7 +56,7 @@ def average_panel(entry: RunEntry, flow: Flow, points: np.ndarray, r: float, t: 
     if r >= t - TIME_STEP / 2:
         st.info("Set r below t to see the average field over [r, t].")
         return
-    if entry.method != "flow-matching":
+    if flow.method.learns_average:
         avg = velocity_field(flow, points, r, t)
         title = f"u(z, r, t), r = {r:.2f}, t = {t:.2f}"
         note = (
@@ -67,8 +67,8 @@ def average_panel(entry: RunEntry, flow: Flow, points: np.ndarray, r: float, t: 
         avg = integrated_average_velocity(flow, points, r, t)
         title = f"v averaged over [{r:.2f}, {t:.2f}]"
         note = (
-            "Flow matching has no average field of its own: this one is measured by integrating v in "
-            "32 small steps — what MeanFlow learns to give in one evaluation."
+            f"{literal(entry.label)} learns no average field of its own: this one is measured by integrating v "
+            "in 32 small steps — what MeanFlow learns to give in one evaluation."
         )
     fig = figures.velocity_field_figure(points, avg, title, bounds=bounds, reference=reference)
     st.plotly_chart(fig, key="average", width="stretch")
@@ -99,7 +99,7 @@ def main() -> None:
     left, right = st.columns(2)
     with left:
         instantaneous_panel(
-            saved.flow, points, t, "u(z, t, t)" if entry.method != "flow-matching" else "v(z, t)", bounds, reference
+            saved.flow, points, t, "u(z, t, t)" if saved.flow.method.learns_average else "v(z, t)", bounds, reference
         )
     with right:
         average_panel(entry, saved.flow, points, r, t, bounds, reference)

@@ -22,7 +22,6 @@ import shutil
 import sys
 from pathlib import Path
 
-from meanflow.core.paths import assets_dir
 from meanflow.core.runs import CHECKPOINT_FILE, CONFIG_FILE, WEIGHTS_FILE, set_shared
 from meanflow.core.targets import get_target
 from meanflow.engine.jobs import engine_from_env
@@ -34,8 +33,8 @@ from meanflow.lab.sweeps import Budget, Sweep
 from meanflow.lab.tables import format_table
 from meanflow.views.demo import DEMO_FILE
 
-OUT = assets_dir()
-ROOT = OUT.parent
+ROOT = Path(__file__).resolve().parents[1]  # this script makes the checkout's assets, never an installed copy
+OUT = ROOT / "assets"
 STUDY_RUNS = OUT / "studies" / "runs"
 TARGETS = ("checkerboard", "moons", "spiral")
 

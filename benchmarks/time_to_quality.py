@@ -24,9 +24,18 @@ TV, IN_CELLS = 0.15, 0.90
 # first on the path.
 
 
-def first_time(previews: list[tuple[float, object]], target) -> float | None:
-    from meanflow.core.metrics import Evaluator  # deferred: this checkout's (see above)
+def evaluator_and_targets(legacy: bool):
+    """(Evaluator, get_target) of the checkout being measured: the old flat modules, or this one's."""
+    if legacy:
+        from meanflow.metrics import Evaluator  # deferred: the older checkout's modules (see above)
+        from meanflow.targets import get_target
+    else:
+        from meanflow.core.metrics import Evaluator  # deferred: this checkout's (see above)
+        from meanflow.core.targets import get_target
+    return Evaluator, get_target
 
+
+def first_time(previews: list[tuple[float, object]], target, Evaluator) -> float | None:
     evaluator = Evaluator(target, 10_000, torch.Generator().manual_seed(99))
     for seconds, points in previews:
         q = evaluator.score(points)
@@ -83,12 +92,12 @@ def main() -> None:
         from meanflow.engine.local_worker import WORKER_SWITCH_SECONDS  # deferred: this checkout's (see above)
 
         sys.setswitchinterval(WORKER_SWITCH_SECONDS)  # as a worker process runs (the old trainer set its own)
-    from meanflow.core.targets import get_target  # deferred: this checkout's (see above)
+    Evaluator, get_target = evaluator_and_targets(bool(args.legacy))
 
     times = []
     for seed in range(args.seeds):
         previews = run_legacy(seed, args.seconds) if args.legacy else run_current(seed, args.seconds, args.coupling)
-        t = first_time(previews, get_target("checkerboard"))
+        t = first_time(previews, get_target("checkerboard"), Evaluator)
         times.append(t)
         print(f"seed {seed}: {'not reached' if t is None else f'{t:.1f} s'}", flush=True)
     reached = [t for t in times if t is not None]

@@ -4,8 +4,8 @@
 
 Streamlit runs app.py only when a browser connects, so on a plain `streamlit run app.py` the first
 visitor's first page that needs torch (Train, Animate, ...) waits for torch, the samplers and scipy to
-import (about 1.5 s here). This launcher starts those imports in a thread of the server's process
-before the server opens, the "warm caches when the server starts" of a cold start; the pages are the
+import (benchmarks/RESULTS.md, "Teaching"). This launcher starts those imports in a thread of the
+server's process before the server opens, the "warm caches when the server starts" of a cold start; the pages are the
 same either way. Home needs none of them (its demo is precomputed and drawn on a canvas).
 """
 

@@ -144,8 +144,7 @@ def progress(study: Study, key: str) -> None:
     @st.fragment(run_every=POLL_SECONDS if not sweep.done else None)
     def show():
         sweep.pump()
-        counts = sweep.counts()
-        done = counts.get("scored", 0) + counts.get("skipped", 0)
+        counts, done = sweep.counts(), sweep.scored_count
         st.progress(
             done / max(1, len(sweep.runs)),
             text=f"{done} of {len(sweep.runs)} runs scored · {counts.get('running', 0)} training · "

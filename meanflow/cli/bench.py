@@ -15,7 +15,6 @@ import tempfile
 
 from ..core.config import MAX_BATCH, MAX_DEPTH, MAX_HIDDEN
 from ..core.registry import METHODS
-from ..core.targets import get_target
 from ..engine.jobs import engine_from_env
 from ..lab.guidance import format_guidance, run_guidance_benchmark
 from ..lab.quality_bench import QualityConfig, format_quality_benchmark, run_quality_benchmark, run_zoo_benchmark
@@ -98,7 +97,7 @@ def bench_zoo(args: argparse.Namespace, methods: list[str]) -> int:
 
 
 def bench_quality(args: argparse.Namespace) -> int:
-    names = tuple(get_target(t.strip()).name for t in args.targets.split(",") if t.strip())
+    names = tuple(t.name for t in targets_from_list(args.targets))
     qc = QualityConfig(seconds=args.seconds, targets=names, threads=args.threads)
     rows = run_quality_benchmark(qc)
     print(json.dumps(rows, indent=2) if args.json else format_quality_benchmark(rows, qc))

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.config import MAX_NFE, MAX_SAMPLES
+from ..core.config import MAX_CLASSES, MAX_NFE, MAX_SAMPLES
 from ..core.runs import load_run
 from ..core.sampling import sample, samples_csv
 from .common import UsageError, bounded_int, number, seed
@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--class",
         dest="label",
-        type=bounded_int(0, 63, "a class index"),
+        type=bounded_int(0, MAX_CLASSES - 1, "a class index"),
         default=None,
         metavar="K",
         help="sample class K of a class-conditional run (default: every class, as often as in the target)",

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ..engine import env
@@ -43,7 +44,7 @@ def add_parser(sub) -> None:
     p.add_argument("--json", action="store_true", help="the table as JSON, with every seed's values")
 
 
-def progress_printer() -> callable:
+def progress_printer() -> Callable[[Sweep], None]:
     """An on_progress for Sweep.run_to_end: a line on stderr every PROGRESS_SECONDS."""
     last = 0.0
 
@@ -51,9 +52,8 @@ def progress_printer() -> callable:
         nonlocal last
         if time.monotonic() - last >= PROGRESS_SECONDS:
             counts = sweep.counts()
-            done = counts.get("scored", 0) + counts.get("skipped", 0)
             print(
-                f"{done}/{len(sweep.runs)} runs done, {counts.get('running', 0)} training, "
+                f"{sweep.scored_count}/{len(sweep.runs)} runs done, {counts.get('running', 0)} training, "
                 f"{counts.get('failed', 0)} failed",
                 file=sys.stderr,
                 flush=True,

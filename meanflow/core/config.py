@@ -22,7 +22,8 @@ import numpy as np
 
 # ---------------------------------------------------------------- run states
 
-RunState = Literal["queued", "running", "done", "stopped", "failed", "interrupted"]
+JobState = Literal["queued", "running", "done", "stopped", "failed"]  # a job's, on the engine
+RunState = Literal[JobState, "interrupted"]  # a run folder's: a job's, or interrupted
 RUN_STATES: tuple[str, ...] = get_args(RunState)
 FINISHED: tuple[str, ...] = ("done", "stopped", "failed")  # the job has ended and its weights are saved
 ACTIVE: tuple[str, ...] = ("queued", "running")  # a job of this server's engine owns the run
@@ -133,10 +134,6 @@ class OptionSpec:
         """Its command-line flag: '--r-neq-t'."""
         return "--" + self.name.replace("_", "-")
 
-    @property
-    def is_number(self) -> bool:
-        return self.choices is None and (self.lo is not None or self.hi is not None)
-
     def check(self, value) -> None:
         """Raise ValueError naming the option and what is accepted, for a value outside the declaration."""
         if self.choices is not None and value not in self.choices:
@@ -186,38 +183,39 @@ class Options:
         return dataclasses.asdict(self)
 
 
-def known_fields(raw: dict, cls: type, what: str) -> dict:
+def known_fields(raw: dict, cls: type, what: str, keys: str) -> dict:
     """`raw` (a plain dict read from JSON, a URL, a study cell) as keyword arguments of the dataclass
-    `cls`; TypeError naming `what` for anything but a dict, or for keys that are not its fields."""
+    `cls`; TypeError for anything but a dict ('{what} must be an object') or for keys that are not its
+    fields ('unknown {keys} [...]; accepted: ...')."""
     if not isinstance(raw, dict):
         raise TypeError(f"{what} must be an object")
     known = {f.name for f in fields(cls)}
     unknown = set(raw) - known
     if unknown:
-        raise TypeError(f"unknown {what} fields {sorted(unknown)}; accepted: {', '.join(sorted(known))}")
+        raise TypeError(f"unknown {keys} {sorted(unknown)}; accepted: {', '.join(sorted(known))}")
     return raw
 
 
 def options_from_dict(options_type: type, raw: dict) -> Any:
     """An options dataclass from a plain dict (a saved config, a URL, a study cell); unknown keys raise."""
-    return options_type(**known_fields(raw, options_type, "options"))
+    return options_type(**known_fields(raw, options_type, "options", "options"))
 
 
 # ---------------------------------------------------------------- the run config
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     """One training run: the method and its options, the network, the optimiser and the budget.
 
-    Build one with `core.registry.make_config` (it fills the method's default options and pairing);
-    here `options` must already be the method's Options and `coupling` a pairing's name.
+    Build one with `core.registry.make_config` (it fills the method's default options and pairing and
+    checks what only the registries know: core.registry.check_config); the fields are keywords.
     The target is not part of it: a run pairs a TrainConfig with a Target, and the run folder
     records the target's own name, so a label can never disagree with what was trained.
     """
 
-    method: str = "meanflow"  # a key of core.registry.METHODS
-    options: Options | None = None  # the method's options dataclass (required; make_config fills its defaults)
+    method: str  # a key of core.registry.METHODS
+    options: Options  # the method's options dataclass (make_config fills the method's defaults)
     steps: int = 3000  # optimiser steps; the run ends at steps or max_seconds, whichever comes first
     max_seconds: float | None = None  # wall-clock budget of training; None: no limit
     # Small batches trade gradient noise for steps per second (batch and lr: benchmarks/RESULTS.md).
@@ -231,7 +229,7 @@ class TrainConfig:
     # (a max_seconds budget ends at a machine-dependent step and shapes the learning-rate decay)
     # How noise is paired with data (core.couplings.COUPLINGS); make_config fills in the method's
     # default (MeanFlow: minibatch-ot, flow matching: independent), so a saved config always names it.
-    coupling: str | None = None
+    coupling: str
     log_every: int = 10  # steps averaged into one history row: smooth curves, small metrics.csv
     preview_every: int = 200  # steps between one-step preview samples
     preview_n: int = 1000  # points in each preview
@@ -244,13 +242,6 @@ class TrainConfig:
     device: str = "auto"  # auto picks CUDA when available
 
     def __post_init__(self):
-        if not isinstance(self.options, Options):
-            raise TypeError(
-                f"options must be {self.method}'s options dataclass, got {type(self.options).__name__} "
-                "(build configs with core.registry.make_config, which fills the method's defaults)"
-            )
-        if not isinstance(self.coupling, str) or not self.coupling:
-            raise TypeError("coupling must name a pairing (core.registry.make_config fills the method's default)")
         for name in ("steps", "batch", "hidden", "depth", "log_every", "preview_every", "preview_n", "threads"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

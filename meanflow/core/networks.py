@@ -12,7 +12,7 @@ import torch
 
 from .config import TrainConfig, mlp_widths, parameter_count
 from .models import MLP
-from .registry import config_from_dict, method_of
+from .registry import check_config, config_from_dict
 from .sampling import Flow
 from .targets import Normaliser
 
@@ -20,7 +20,7 @@ from .targets import Normaliser
 def input_width(config: TrainConfig) -> int:
     """The network's input width: z (2), the method's time features, and a class's one-hot."""
     one_hot = config.classes + 1 if config.classes else 0  # the classes and "no class"
-    return 2 + method_of(config).n_time_features(config.options) + one_hot
+    return 2 + check_config(config).n_time_features(config.options) + one_hot
 
 
 def network_widths(config: TrainConfig) -> list[int]:
@@ -60,7 +60,7 @@ def rebuild_flow(
     net = build_network(config)
     net.load_state_dict(weights, strict=True)
     net.eval().requires_grad_(False)
-    return Flow(method_of(config), net, normaliser, config.options, config.classes, class_weights)
+    return Flow(check_config(config), net, normaliser, config.options, config.classes, class_weights)
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,14 @@ class RunBundle:
     target_name: str
     normaliser: dict  # {'centre': (x, y), 'scale': s}
     weights: bytes  # the state_dict as safetensors bytes
+
+    def check_target(self, role: str, target_name: str) -> None:
+        """Raise ValueError unless this run was trained on `target_name` (role: what the config calls it)."""
+        if self.target_name != target_name:
+            raise ValueError(
+                f"the {role} was trained on {self.target_name!r}, not {target_name!r}; "
+                f"choose a {role} run on the same target"
+            )
 
 
 def flow_from_bundle(bundle: RunBundle) -> Flow:

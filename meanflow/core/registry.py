@@ -49,12 +49,23 @@ def get_method(name: str) -> Method:
     return METHODS[name]
 
 
-def method_of(config: TrainConfig) -> Method:
-    """The method `config` trains, after checking that its options are that method's."""
+def check_config(config: TrainConfig) -> Method:
+    """The method `config` trains, after checking what only the registries know: its options are that
+    method's, its pairing and activation exist, and it asks for classes only of a method that has them.
+    Raises ValueError (TypeError for options of another method) naming what is accepted."""
     method = get_method(config.method)
     if not isinstance(config.options, method.options):
         raise TypeError(
             f"options for {config.method} must be {method.options.__name__}, got {type(config.options).__name__}"
+        )
+    if config.coupling not in COUPLINGS:
+        raise ValueError(f"unknown coupling {config.coupling!r}; accepted: {', '.join(COUPLINGS)}")
+    if config.activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {config.activation!r}; accepted: {', '.join(ACTIVATIONS)}")
+    if config.classes and not method.conditional:
+        raise ValueError(
+            f"{config.method} trains no class-conditional model here; train it unconditionally "
+            "(--unconditional, or switch off 'Condition on classes')"
         )
     return method
 
@@ -70,20 +81,10 @@ def make_config(method: str = "meanflow", options: Options | dict | None = None,
         options = spec.options()
     elif isinstance(options, dict):
         options = options_from_dict(spec.options, options)
-    elif not isinstance(options, spec.options):
-        raise TypeError(f"options for {method} must be {spec.options.__name__}, got {type(options).__name__}")
     coupling = settings.pop("coupling", None) or spec.default_coupling
-    if coupling not in COUPLINGS:
-        raise ValueError(f"unknown coupling {coupling!r}; accepted: {', '.join(COUPLINGS)}")
-    activation = settings.get("activation", "silu")
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}; accepted: {', '.join(ACTIVATIONS)}")
-    if settings.get("classes") and not spec.conditional:
-        raise ValueError(
-            f"{method} trains no class-conditional model here; train it unconditionally "
-            "(--unconditional, or switch off 'Condition on classes')"
-        )
-    return TrainConfig(method=method, options=options, coupling=coupling, **settings)
+    config = TrainConfig(method=method, options=options, coupling=coupling, **settings)
+    check_config(config)
+    return config
 
 
 def with_method(config: TrainConfig, method: str, options: Options | dict | None = None, **changes) -> TrainConfig:
@@ -97,7 +98,7 @@ def with_method(config: TrainConfig, method: str, options: Options | dict | None
 def config_from_dict(raw: dict) -> TrainConfig:
     """A config from `TrainConfig.to_dict()` output (a saved config.json, a job's payload); unknown
     fields raise TypeError, values outside their limits ValueError."""
-    return make_config(**known_fields(raw, TrainConfig, "config"))
+    return make_config(**known_fields(raw, TrainConfig, "config", "config fields"))
 
 
-__all__ = ["METHODS", "Method", "config_from_dict", "get_method", "make_config", "method_of"]
+__all__ = ["METHODS", "Method", "check_config", "config_from_dict", "get_method", "make_config", "with_method"]

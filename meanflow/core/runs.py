@@ -511,10 +511,6 @@ def read_teachers(config: TrainConfig, target: Target) -> dict[str, RunBundle]:
             bundle = run_bundle(folder)
         except RunError as exc:
             raise ValueError(f"the {spec.name} {folder!r} cannot be used: {exc}") from None
-        if bundle.target_name != target.name:
-            raise ValueError(
-                f"the {spec.name} was trained on {bundle.target_name!r}, not {target.name!r}; "
-                f"choose a {spec.name} run on the same target"
-            )
+        bundle.check_target(spec.name, target.name)
         teachers[spec.name] = bundle
     return teachers

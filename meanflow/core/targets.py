@@ -259,7 +259,7 @@ def get_target(name: str) -> Target:
 # ---------------------------------------------------------------- data-driven targets
 
 
-MAX_CLASSES = 16  # a label column with more distinct values is taken for data, not classes
+MAX_TARGET_CLASSES = 16  # a label column with more distinct values is taken for data, not classes
 
 
 def _checked_points(name: str, points: np.ndarray) -> np.ndarray:
@@ -286,15 +286,15 @@ def _checked_weights(name: str, weights: np.ndarray | None, m: int) -> np.ndarra
 
 
 def _checked_labels(name: str, labels: np.ndarray | None, m: int) -> np.ndarray | None:
-    """(m,) int64 classes 0 .. K - 1 with K <= MAX_CLASSES (None: unlabelled), or TargetError."""
+    """(m,) int64 classes 0 .. K - 1 with K <= MAX_TARGET_CLASSES (None: unlabelled), or TargetError."""
     if labels is None:
         return None
     labels = np.asarray(labels)
     if labels.shape != (m,) or not np.isfinite(labels).all() or (labels != np.round(labels)).any():
         raise TargetError(f"{name}: labels must be {m} whole numbers, one per point")
     labels = labels.astype(np.int64)
-    if len(labels) and (labels.min() < 0 or int(labels.max()) + 1 > MAX_CLASSES):
-        raise TargetError(f"{name}: labels must be 0 to {MAX_CLASSES - 1}")
+    if len(labels) and (labels.min() < 0 or int(labels.max()) + 1 > MAX_TARGET_CLASSES):
+        raise TargetError(f"{name}: labels must be 0 to {MAX_TARGET_CLASSES - 1}")
     return labels
 
 
@@ -309,7 +309,7 @@ def point_cloud_target(
 
     weights: (m,) non-negative, relative probability of each point (None: uniform).
     jitter: each draw is spread uniformly over a square cell this wide (data units), e.g. a pixel.
-    labels: (m,) class of each point, integers 0 .. K - 1 (K <= MAX_CLASSES), or None.
+    labels: (m,) class of each point, integers 0 .. K - 1 (K <= MAX_TARGET_CLASSES), or None.
     """
     points = _checked_points(name, points)
     if not (math.isfinite(jitter) and jitter >= 0):
@@ -359,7 +359,7 @@ def parse_csv_points(data: bytes, what: str = "CSV file") -> np.ndarray:
 
 def parse_csv_table(data: bytes, what: str = "CSV file") -> tuple[np.ndarray, np.ndarray | None]:
     """The first two numeric columns of a CSV (header optional) as (n, 2) float64, and a third column
-    as class labels (n,) 0 .. K - 1 when every row has one and it holds at most MAX_CLASSES whole numbers."""
+    as class labels (n,) 0 .. K - 1 when every row has one and it holds at most MAX_TARGET_CLASSES whole numbers."""
     _check_size(data, what)
     try:
         text = data.decode("utf-8-sig")
@@ -398,7 +398,7 @@ def parse_csv_table(data: bytes, what: str = "CSV file") -> tuple[np.ndarray, np
     if all(v is not None for v in third):
         column = np.asarray(third, dtype=np.float64)
         values = np.unique(column)
-        if np.isfinite(column).all() and (column == np.round(column)).all() and 2 <= len(values) <= MAX_CLASSES:
+        if np.isfinite(column).all() and (column == np.round(column)).all() and 2 <= len(values) <= MAX_TARGET_CLASSES:
             labels = np.searchsorted(values, column)  # the distinct values, in order, become 0 .. K - 1
     return points, labels
 

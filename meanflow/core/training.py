@@ -30,7 +30,7 @@ from .couplings import Pairing, get_coupling, pair_within_classes
 from .methods.base import Batch, Context, Method
 from .models import Conditioned, pick_device
 from .networks import RunBundle, build_network, flow_from_bundle
-from .registry import method_of
+from .registry import check_config
 from .sampling import Flow, integrate
 from .targets import Target
 
@@ -308,18 +308,15 @@ class _Run:
 
 def _teacher_flows(teachers: dict[str, RunBundle], target: Target) -> dict[str, Flow]:
     """The runs a config names, rebuilt as flows; each must have been trained on `target`."""
-    flows = {}
     for name, bundle in teachers.items():
-        if bundle.target_name != target.name:
-            raise ValueError(f"the {name} was trained on {bundle.target_name!r}, not {target.name!r}")
-        flows[name] = flow_from_bundle(bundle)
-    return flows
+        bundle.check_target(name, target.name)
+    return {name: flow_from_bundle(bundle) for name, bundle in teachers.items()}
 
 
 def set_up(config: TrainConfig, target: Target, resume: Checkpoint | None, teachers: dict[str, RunBundle]) -> _Run:
     """The network, optimiser, method state and data of a run, at step 0 or where `resume` left it."""
     device = pick_device(config.device)
-    method = method_of(config)
+    method = check_config(config)
     training = stream(config.seed, Stream.TRAINING)
     net = build_network(config, generator=training).to(device)
     class_weights = target.class_weights() if config.classes else ()

@@ -20,25 +20,6 @@ class Variable:
     meaning: str
 
 
-VARIABLES: tuple[Variable, ...] = (
-    Variable(
-        "MEANFLOW_RUNS_DIR", "runs (in the working folder)", "where runs are saved, by the app and the command line"
-    ),
-    Variable("MEANFLOW_RAY_ADDRESS", "unset: local worker processes", "a Ray cluster (HOST:PORT or auto) to train on"),
-    Variable("MEANFLOW_MAX_JOBS", "the cores (or the cluster's CPUs)", "runs that train at once"),
-    Variable("MEANFLOW_SESSION_RUNNING", "2", "runs one browser session may have training"),
-    Variable("MEANFLOW_SESSION_QUEUED", "2", "runs one browser session may have waiting"),
-    Variable("MEANFLOW_COMPUTE_BUDGET", "1e11", "a run's limit on parameters x batch x seconds"),
-    Variable("MEANFLOW_MEMORY_LIMIT_GB", "half the machine's memory", "a run's limit on its memory estimate"),
-    Variable("MEANFLOW_PAGE_POINTS", "150000", "points one page samples and draws per request"),
-    Variable("MEANFLOW_RUN_CACHE", "12", "loaded runs kept in memory, shared by the sessions"),
-    Variable("MEANFLOW_LIBRARY", "private", "private: a run is listed once shared; shared: every run is listed"),
-    Variable("MEANFLOW_PIN_CORES", "unset (sweeps and benchmarks: 1)", "1: each local worker keeps to one core"),
-    Variable("MEANFLOW_WORKER_NICE", "-5", "the niceness local workers ask for (granted to root only)"),
-    Variable("MEANFLOW_WORKER_CPU", "set by the pool", "the core a pinned worker keeps to (set for each worker)"),
-)
-NAMES = frozenset(v.name for v in VARIABLES)
-
 DEFAULT_RUNS_DIR = Path("runs")
 DEFAULT_COMPUTE_BUDGET = 1e11  # the default network (about 50k parameters) at batch 256 trains 600 s
 DEFAULT_PAGE_POINTS = 150_000  # the server's memory for one Compare page stays in the low hundreds of MB
@@ -46,6 +27,23 @@ DEFAULT_RUN_CACHE = 12
 DEFAULT_SESSION_RUNNING = DEFAULT_SESSION_QUEUED = 2
 DEFAULT_WORKER_NICE = -5  # lower is more CPU: a run's wall-clock budget should not go to the UI
 LIBRARY_MODES = ("private", "shared")
+
+VARIABLES: tuple[Variable, ...] = (
+    Variable("MEANFLOW_RUNS_DIR", f"{DEFAULT_RUNS_DIR}/ in the working folder", "where the app and the CLI save runs"),
+    Variable("MEANFLOW_RAY_ADDRESS", "unset: local worker processes", "a Ray cluster (HOST:PORT or auto) to train on"),
+    Variable("MEANFLOW_MAX_JOBS", "the cores (or the cluster's CPUs)", "runs that train at once"),
+    Variable("MEANFLOW_SESSION_RUNNING", f"{DEFAULT_SESSION_RUNNING}", "runs one browser session may have training"),
+    Variable("MEANFLOW_SESSION_QUEUED", f"{DEFAULT_SESSION_QUEUED}", "runs one browser session may have waiting"),
+    Variable("MEANFLOW_COMPUTE_BUDGET", f"{DEFAULT_COMPUTE_BUDGET:g}", "a run's limit on parameters x batch x seconds"),
+    Variable("MEANFLOW_MEMORY_LIMIT_GB", "half the machine's memory", "a run's limit on its memory estimate"),
+    Variable("MEANFLOW_PAGE_POINTS", f"{DEFAULT_PAGE_POINTS}", "points one page samples and draws per request"),
+    Variable("MEANFLOW_RUN_CACHE", f"{DEFAULT_RUN_CACHE}", "loaded runs kept in memory, shared by the sessions"),
+    Variable("MEANFLOW_LIBRARY", LIBRARY_MODES[0], "private: a run is listed once shared; shared: every run is listed"),
+    Variable("MEANFLOW_PIN_CORES", "unset (sweeps and benchmarks: 1)", "1: each local worker keeps to one core"),
+    Variable("MEANFLOW_WORKER_NICE", f"{DEFAULT_WORKER_NICE}", "the niceness local workers ask for (root only)"),
+    Variable("MEANFLOW_WORKER_CPU", "set by the pool", "the core a pinned worker keeps to (set for each worker)"),
+)
+NAMES = frozenset(v.name for v in VARIABLES)
 
 
 def _raw(name: str) -> str | None:
@@ -118,8 +116,8 @@ def run_cache_size() -> int:
 
 def library_mode() -> str:
     """'private' (a run is listed once its owner shares it) or 'shared' (every run, a classroom server)."""
-    mode = _raw("MEANFLOW_LIBRARY") or "private"
-    return mode if mode in LIBRARY_MODES else "private"
+    mode = _raw("MEANFLOW_LIBRARY")
+    return mode if mode in LIBRARY_MODES else LIBRARY_MODES[0]
 
 
 def pin_cores(default: bool = False) -> bool:
@@ -131,8 +129,9 @@ def pin_cores(default: bool = False) -> bool:
 
 def worker_nice() -> int | None:
     """The niceness a local worker asks for, in [-20, 19] (None for a malformed value: keep the parent's)."""
+    raw = _raw("MEANFLOW_WORKER_NICE")
     try:
-        return max(-20, min(19, int(_raw("MEANFLOW_WORKER_NICE") or DEFAULT_WORKER_NICE)))
+        return max(-20, min(19, DEFAULT_WORKER_NICE if raw is None else int(raw)))
     except ValueError:
         return None
 

@@ -25,12 +25,11 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 
 from ..core import runs
-from ..core.config import FINISHED, TrainConfig, budget_fraction, empty_history
+from ..core.config import FINISHED, JobState, TrainConfig, budget_fraction, empty_history
 from ..core.networks import RunBundle
 from ..core.targets import Target, TargetSpec
 from . import env
@@ -41,8 +40,6 @@ from .protocol import CheckpointSaved, Ended, Failed, JobPayload, Lost, Message,
 from .ray_pool import RayPool
 
 POLL_SECONDS = 0.1  # the engine thread's longest sleep between looks at its workers and its line
-
-JobState = Literal["queued", "running", "done", "stopped", "failed"]  # a job's; a run folder adds "interrupted"
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ def take_priority() -> None:
     """Ask for the worker's niceness: runs have wall-clock budgets, so a step lost to the web server or a
     browser on the same machine is a step the run never makes, where UI work can wait a few milliseconds.
     It takes effect only where allowed (root, or CAP_SYS_NICE); elsewhere the parent's priority stays
-    (benchmarks/RESULTS.md, "Training beside the UI")."""
+    (benchmarks/RESULTS.md, "The job engine: training off the server")."""
     nice = env.worker_nice()
     if nice is None:
         return

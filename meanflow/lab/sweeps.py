@@ -213,6 +213,11 @@ class Sweep:
             out[r.stage] = out.get(r.stage, 0) + 1
         return out
 
+    @property
+    def scored_count(self) -> int:
+        """Runs with scores: trained by this sweep, or found trained by an earlier one."""
+        return sum(r.stage in ("scored", "skipped") for r in self.runs)
+
     # -- scores
 
     def _teacher_of(self, run: CellRun) -> CellRun | None:

@@ -1,7 +1,7 @@
 """A particle animation drawn on an HTML canvas: Home's demo without Plotly, for a fast first paint.
 
-A newcomer's first page must show its animation at once, and Plotly's bundle alone takes about 2 s to
-start in Chromium on a 2-core machine (benchmarks/RESULTS.md, "Teaching"). This builds one
+A newcomer's first page must show its animation at once, and Plotly's bundle alone takes seconds to
+start in Chromium on a small machine (benchmarks/RESULTS.md, "Teaching"). This builds one
 self-contained HTML document (no library; a short script) that a page shows in an iframe: panels side
 by side with the target in grey, particles moving from noise (t = 1) to samples (t = 0) along their
 sampling paths, a sample of whole paths as faint lines, and a Play/Pause button and a time slider

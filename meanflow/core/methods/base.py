@@ -117,12 +117,6 @@ def squared_error(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tenso
     return (prediction - target).pow(2).sum(dim=1)
 
 
-def pick_rows(mask: torch.Tensor, *tensors: torch.Tensor) -> list[torch.Tensor]:
-    """The rows of each tensor where mask (B, 1) or (B,) is true."""
-    keep = mask.reshape(-1)
-    return [t[keep] for t in tensors]
-
-
 # ---------------------------------------------------------------- time features
 
 # The network's time inputs are named features of (r, t); each has a tangent along (dr, dt).
@@ -159,6 +153,7 @@ class Method:
     default_coupling: ClassVar[str] = "independent"
     conditional: ClassVar[bool] = False  # whether it trains class-conditional models (models.Conditioned)
     time_feature_names: ClassVar[tuple[str, ...]] = ("t",)  # what the network sees of (r, t) (TIME_FEATURES)
+    learns_average: ClassVar[bool] = True  # its network gives an average velocity over [r, t], not only v(z, t)
 
     # -- the network's inputs
 

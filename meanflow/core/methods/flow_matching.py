@@ -47,6 +47,7 @@ class FlowMatching(Method):
     # The textbook baseline, whose one-step collapse the app shows; minibatch-ot is an option.
     default_coupling = "independent"
     conditional = True
+    learns_average = False  # the instantaneous velocity: an average over [r, t] needs many small steps
 
     def loss(
         self,

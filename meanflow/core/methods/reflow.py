@@ -84,7 +84,7 @@ class Reflow(FlowMatching):
     def prepare(self, config, target, teachers: dict[str, Flow], generator: torch.Generator, net: MLP) -> TeacherPairs:
         teacher = teachers.get("teacher")
         if teacher is None:
-            raise ValueError("reflow needs a teacher run: --teacher RUN_DIR (a trained run on the same target)")
+            raise ValueError("reflow trains on a teacher's pairs: pass the teacher's flow as teachers['teacher']")
         options = config.options
         e = torch.randn(options.pairs, 2, generator=generator)
         x_hat = teacher.path(e, options.teacher_steps)[-1].float()  # model units (same target, same box)
