@@ -60,7 +60,7 @@ def rebuild_flow(
     net = build_network(config)
     net.load_state_dict(weights, strict=True)
     net.eval().requires_grad_(False)
-    return Flow(check_config(config), net, normaliser, config.options, config.classes, class_weights)
+    return Flow(check_config(config), net, normaliser, config.options, config.classes, class_weights, config.coupling)
 
 
 @dataclass(frozen=True)

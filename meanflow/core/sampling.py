@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from .config import Options
+from .couplings import get_coupling
 from .methods.base import Method
 from .models import Conditioned, Guided
 from .targets import Normaliser
@@ -29,6 +30,9 @@ class Flow:
     options: Options | None = None  # the method's options (how the network sees time); None: its defaults
     classes: int = 0  # classes the network is conditioned on (0: unconditional)
     class_weights: tuple[float, ...] = ()  # how often each class occurs in the target (empty: equally often)
+    # How noise was paired with data in training (couplings.COUPLINGS): a sampler that draws fresh noise
+    # on the way (consistency's re-noising) pairs it the same way, so its points lie where training put them.
+    coupling: str = "independent"
 
     def __post_init__(self):
         if self.options is None:
@@ -105,6 +109,7 @@ def integrate(
     generator: for methods whose steps draw fresh noise (None: a fixed seed, so paths repeat).
     """
     grid = _as_grid(steps_or_grid)
+    pair = get_coupling(flow.coupling)
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
     flow = flow.steered(len(noise), generator=generator)  # a conditional flow without a class: classes drawn
     device = next(flow.net.parameters()).device
@@ -113,7 +118,7 @@ def integrate(
     for t_now, t_next in zip(grid[:-1].tolist(), grid[1:].tolist()):
         t = torch.full((len(z), 1), t_now, device=device)
         r = torch.full((len(z), 1), t_next, device=device)
-        z = flow.method.step(flow.net, z, r, t, flow.options, generator)
+        z = flow.method.step(flow.net, z, r, t, flow.options, generator, pair)
         path.append(z)
     return torch.stack(path)  # (k + 1, n, 2)
 

@@ -320,7 +320,7 @@ def set_up(config: TrainConfig, target: Target, resume: Checkpoint | None, teach
     training = stream(config.seed, Stream.TRAINING)
     net = build_network(config, generator=training).to(device)
     class_weights = target.class_weights() if config.classes else ()
-    flow = Flow(method, net, target.normaliser, config.options, config.classes, class_weights)
+    flow = Flow(method, net, target.normaliser, config.options, config.classes, class_weights, config.coupling)
     optimiser = make_optimiser(net, config.lr)
     context = method.prepare(config, target, _teacher_flows(teachers, target), stream(config.seed, Stream.METHOD), net)
     preview_noise = torch.randn(config.preview_n, 2, generator=stream(config.seed, Stream.PREVIEW_NOISE))

@@ -129,3 +129,18 @@ def test_cli_round_trip_with_a_class_and_guidance_and_its_bad_input(tmp_path):
     assert result.returncode == 0, result.stderr
     result = run_cli("sample", plain, "--class", 0, "--nfe", 1, "--n", 10, "--out", tmp_path / "p.npy")
     assert result.returncode == 2 and "not class-conditional" in result.stderr
+
+
+def test_guidance_with_a_mix_kappa_adds_the_class_branch_by_its_share():
+    """Eq. 19 with Appendix B.1's kappa: v~ = omega v + kappa u(z, t, t | class) + (1 - omega - kappa)
+    u(z, t, t | no class) on rows with a class; rows dropped to 'no class' keep v."""
+    omega, kappa = 2.0, 0.4
+    options, net, z, t, v = _guided_pieces(omega, kappa)
+    out = MEANFLOW.guided_velocity(net, options)(z, t, v)
+    with torch.no_grad():
+        plain = MEANFLOW.velocity(net.with_labels(torch.full_like(net.labels, 8)), z, t, t, options)
+        own = MEANFLOW.velocity(net, z, t, t, options)
+    active = (net.labels != 8).unsqueeze(1)
+    expected = torch.where(active, omega * v + kappa * own + (1 - omega - kappa) * plain, v)
+    torch.testing.assert_close(out, expected)
+    assert float((own - plain).abs().max()) > 1e-3  # the two branches differ, so kappa's term is seen

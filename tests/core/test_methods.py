@@ -7,21 +7,29 @@ import torch
 
 from meanflow.core.config import option_specs
 from meanflow.core.couplings import minibatch_ot
-from meanflow.core.methods.alphaflow import AlphaFlowOptions, alpha_at, alphaflow_target
-from meanflow.core.methods.base import adaptive_weighted, sample_r_t
-from meanflow.core.methods.consistency import Consistency, ConsistencyOptions, grid_size, karras_sigmas
+from meanflow.core.methods.alphaflow import AlphaFlow, AlphaFlowOptions, alpha_at, alphaflow_target
+from meanflow.core.methods.base import adaptive_weighted, draw_r_t, sample_r_t
+from meanflow.core.methods.consistency import (
+    Consistency,
+    ConsistencyOptions,
+    grid_size,
+    interval_probabilities,
+    karras_sigmas,
+)
 from meanflow.core.methods.flow_matching import flow_matching_loss
 from meanflow.core.methods.imf import ImprovedMeanFlow, ImprovedMeanFlowOptions
 from meanflow.core.methods.meanflow import MeanFlow, MeanFlowOptions, meanflow_loss, meanflow_target
 from meanflow.core.methods.reflow import Reflow, ReflowOptions
 from meanflow.core.methods.shortcut import Shortcut, ShortcutOptions
 from meanflow.core.methods.splitmeanflow import splitting_target
+from meanflow.core.metrics import Evaluator
 from meanflow.core.networks import build_network, flow_from_bundle
+from meanflow.core.paths import pretrained_dir
 from meanflow.core.registry import METHODS, get_method, make_config
-from meanflow.core.runs import read_teachers, save_result
-from meanflow.core.sampling import Flow, integrate
+from meanflow.core.runs import load_run, read_teachers, save_result
+from meanflow.core.sampling import Flow, integrate, sample
 from meanflow.core.targets import get_target
-from meanflow.core.training import run_training
+from meanflow.core.training import lr_at, run_training
 from tests.core import gaussian as G
 
 MF = MeanFlow()
@@ -362,3 +370,176 @@ def test_reflow_pairs_are_the_teachers_ode_endpoints_and_stay_paired(tmp_path):
         read_teachers(config, get_target("rings"))
     with pytest.raises(ValueError, match="teacher"):  # a teacher is required where training starts too
         method.prepare(config, target, {}, torch.Generator().manual_seed(21), net)
+
+
+def test_meanflow_learns_the_gaussian_one_step_map_with_its_default_options():
+    """The same as above with MeanFlow's defaults (p = 0.5, r != t 75%, (t, t - r)) and the training loop's
+    cosine decay of the learning rate: the one-step samples are mu + sigma e within 15% in their spread."""
+    g = torch.Generator().manual_seed(6)
+    options = MeanFlowOptions()
+    config = make_config(options=options, lr=1e-2, hidden=32, depth=2)
+    net = _net(32, 2, 6)
+    opt = torch.optim.Adam(net.parameters(), lr=config.lr)
+    for step in range(400):
+        x = MU.float() + SIGMA * torch.randn(256, 2, generator=g)
+        e = minibatch_ot(x, torch.randn(256, 2, generator=g))
+        loss = MF.loss(net, x, e, g, options, step / 400).loss
+        for group in opt.param_groups:
+            group["lr"] = lr_at(config, step / 400)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    e = torch.randn(4000, 2, generator=g)
+    with torch.no_grad():
+        x = e - MF.velocity(net, e, torch.zeros(4000, 1), torch.ones(4000, 1), options)
+    torch.testing.assert_close(x.mean(0), MU.float(), atol=0.05, rtol=0)
+    assert bool(((x.std(0) - SIGMA).abs() < 0.15 * SIGMA).all()), x.std(0)
+
+
+def _gaussian_batch(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return G.MU + G.SIGMA * torch.randn(n, 2, generator=g, dtype=torch.float64), torch.randn(
+        n, 2, generator=g, dtype=torch.float64
+    )
+
+
+def _grads(loss: torch.Tensor, net: torch.nn.Module) -> list[torch.Tensor]:
+    return torch.autograd.grad(loss, list(net.parameters()), retain_graph=True)
+
+
+def test_shortcut_loss_is_zero_for_the_exact_flow_on_its_self_consistency_rows():
+    """Shortcut.loss with every row on the self-consistency target and the exact flow as the network:
+    a step of 2d predicts exactly what two steps of d give, so the loss is 0 (a wrong half step, target
+    time or sign would not be)."""
+    x, e = _gaussian_batch(128, 31)
+    terms = Shortcut().loss(
+        G.Oracle(), x, e, torch.Generator().manual_seed(32), ShortcutOptions(self_consistency=1.0), 0.5
+    )
+    assert float(terms.loss) < 1e-18
+
+
+def test_shortcut_loss_at_no_self_consistency_is_flow_matching_at_the_smallest_step():
+    """With self_consistency 0 every row is flow matching: the step-1/128 velocity against e - x at the
+    loss's own uniform times."""
+    method, options = Shortcut(), ShortcutOptions(self_consistency=0.0)
+    net = build_network(make_config("shortcut", hidden=16, depth=2), generator=torch.Generator().manual_seed(33))
+    x, e = (v.float() for v in _gaussian_batch(64, 34))
+    loss = method.loss(net, x, e, torch.Generator().manual_seed(35), options, 0.5).loss
+    t = torch.rand(64, 1, generator=torch.Generator().manual_seed(35)).clamp(min=1e-4)
+    smallest = lambda z, tt: method.step_velocity(net, z, tt, torch.zeros_like(tt), options)
+    torch.testing.assert_close(loss, flow_matching_loss(smallest, x, e, t).loss)
+
+
+def _alphaflow_expected(net, x, e, options, progress, seed):
+    """AlphaFlow's loss computed from its definition with the loss's own draws: rows with r = t regress v
+    with weight 1; rows with r != t the alpha-mixed target with weight alpha (alpha > 0 here)."""
+    method = AlphaFlow()
+    r, t = draw_r_t(options, x, torch.Generator().manual_seed(seed))
+    alpha = alpha_at(options, progress)
+    z, v = (1 - t) * x + t * e, e - x
+    u = method.velocity(net, z, r, t, options)
+    target, coef = v.clone(), torch.ones(len(x))
+    long = (r != t).reshape(-1)
+    target[long] = alphaflow_target(
+        lambda *a: method.velocity(net, *a, options), x[long], e[long], r[long], t[long], alpha
+    )
+    coef[long] = alpha
+    mse = (u - target).pow(2).mean(1)
+    return (coef * mse / (mse.detach() + options.weight_eps)).mean()
+
+
+def test_alphaflow_loss_weights_the_r_equal_t_rows_by_one_and_the_others_by_alpha():
+    options = AlphaFlowOptions(r_neq_t=0.5)
+    net = build_network(make_config("alphaflow", hidden=16, depth=2), generator=torch.Generator().manual_seed(36))
+    x, e = (v.float() for v in _gaussian_batch(64, 37))
+    progress = 0.5  # alpha = 0.5: mixed rows and flow-matching rows weigh differently
+    assert alpha_at(options, progress) == pytest.approx(0.5)
+    loss = AlphaFlow().loss(net, x, e, torch.Generator().manual_seed(38), options, progress).loss
+    expected = _alphaflow_expected(net, x, e, options, progress, 38)
+    torch.testing.assert_close(loss, expected)
+    for a, b in zip(_grads(loss, net), _grads(expected, net)):
+        torch.testing.assert_close(a, b)
+
+
+def test_consistency_loss_trains_the_later_point_towards_the_earlier_one():
+    """iCT's loss: lambda_i d(f(z_{t_i+1}, t_i+1), sg f(z_{t_i}, t_i)). Its value is symmetric in the two
+    points, so the test compares gradients: they must come from the later point alone (a swapped student
+    and teacher gives other gradients)."""
+    method, options = Consistency(), ConsistencyOptions()
+    net = build_network(make_config("consistency", hidden=16, depth=2), generator=torch.Generator().manual_seed(39))
+    x, e = (v.float() for v in _gaussian_batch(64, 40))
+    progress = 0.3
+    loss = method.loss(net, x, e, torch.Generator().manual_seed(41), options, progress).loss
+    sigmas = karras_sigmas(grid_size(progress))
+    times = 2 * options.sigma_data * sigmas / (1 + 2 * options.sigma_data * sigmas)
+    times[0], times[-1] = 0.0, 1.0
+    i = torch.multinomial(
+        interval_probabilities(sigmas).float(), 64, replacement=True, generator=torch.Generator().manual_seed(41)
+    )
+    lo, hi = times[i].float().unsqueeze(1), times[i + 1].float().unsqueeze(1)
+    weight = (1 / (sigmas[i + 1] - sigmas[i])).float()
+
+    def pseudo_huber(student_t, teacher_t):
+        student = method.map_to_data(net, (1 - student_t) * x + student_t * e, student_t, options)
+        with torch.no_grad():
+            teacher = method.map_to_data(net, (1 - teacher_t) * x + teacher_t * e, teacher_t, options)
+        c = options.huber_c
+        return (weight * (torch.sqrt((student - teacher).pow(2).sum(1) + c * c) - c)).mean()
+
+    right, swapped = pseudo_huber(hi, lo), pseudo_huber(lo, hi)
+    torch.testing.assert_close(loss, right)
+    for a, b in zip(_grads(loss, net), _grads(right, net)):
+        torch.testing.assert_close(a, b)
+    assert any(not torch.allclose(a, b) for a, b in zip(_grads(right, net), _grads(swapped, net)))
+
+
+def test_consistency_steps_re_noise_with_the_training_pairing():
+    """A step to r > 0 maps to the data end and re-noises: (1 - r) x_hat + r pair(x_hat, fresh), the fresh
+    noise paired as training paired it (independent noise would land where the model never trained)."""
+    method, options = Consistency(), ConsistencyOptions()
+    net = build_network(make_config("consistency", hidden=16, depth=2), generator=torch.Generator().manual_seed(42))
+    z = torch.randn(40, 2, generator=torch.Generator().manual_seed(43))
+    r, t = torch.full((40, 1), 0.4), torch.ones(40, 1)
+    seen = []
+
+    def pair(x, noise):
+        seen.append((x, noise))
+        return noise.flip(0)
+
+    out = method.step(net, z, r, t, options, torch.Generator().manual_seed(44), pair)
+    x_hat = method.map_to_data(net, z, t, options)
+    fresh = torch.randn(40, 2, generator=torch.Generator().manual_seed(44))
+    torch.testing.assert_close(seen[0][0], x_hat)
+    torch.testing.assert_close(out, 0.6 * x_hat + 0.4 * fresh.flip(0))
+
+
+def test_a_trained_consistency_run_samples_no_worse_in_two_and_four_steps_than_in_one():
+    """The bundled consistency runs (trained with minibatch-OT pairs): their 2- and 4-step samples must be
+    no worse than their 1-step ones in histogram TV (with independent re-noising they got worse at every
+    step: 0.16, 0.36, 0.56 on the spiral)."""
+    for name in ("spiral", "checkerboard"):
+        saved = load_run(pretrained_dir() / f"consistency-{name}")
+        evaluator = Evaluator(saved.target, 4000, torch.Generator().manual_seed(1))
+        tv = {
+            k: evaluator.score(sample(saved.flow, 4000, k, torch.Generator().manual_seed(0)).samples).hist_tv
+            for k in (1, 2, 4)
+        }
+        assert tv[2] <= tv[1] + 0.01 and tv[4] <= tv[1] + 0.01, (name, tv)
+
+
+def test_imf_loss_regresses_e_minus_x_through_the_compound_with_a_stopped_derivative():
+    """ImprovedMeanFlow.loss: ||u + (t - r) sg(du/dt along (u(z, t, t), 0, 1)) - (e - x)||^2, adaptively
+    weighted: its value and its gradients (which reach the network through u alone) match the definition."""
+    method, options = ImprovedMeanFlow(), ImprovedMeanFlowOptions(weight_power=0.0)
+    net = build_network(make_config("imf", hidden=16, depth=2), generator=torch.Generator().manual_seed(45))
+    x, e = (v.float() for v in _gaussian_batch(64, 46))
+    loss = method.loss(net, x, e, torch.Generator().manual_seed(47), options, 0.5).loss
+    r, t = draw_r_t(options, x, torch.Generator().manual_seed(47))
+    z, v = (1 - t) * x + t * e, e - x
+    with torch.no_grad():
+        v_hat = method.velocity(net, z, t, t, options)
+    u, dudt = MF.u_jvp(net, z, r, t, v_hat, MeanFlowOptions(conditioning="t,t-r"))
+    expected = (u + (t - r) * dudt.detach() - v).pow(2).sum(1).mean()
+    torch.testing.assert_close(loss, expected)
+    for a, b in zip(_grads(loss, net), _grads(expected, net)):
+        torch.testing.assert_close(a, b)

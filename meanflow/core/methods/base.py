@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 import torch
 
 from ..config import TrainConfig
+from ..couplings import Pairing, independent
 from ..models import MLP
 from ..targets import Target
 
@@ -175,9 +176,17 @@ class Method:
         return net(self.network_input(z, r, t, options))
 
     def step(
-        self, net: MLP, z: torch.Tensor, r: torch.Tensor, t: torch.Tensor, options, generator: torch.Generator
+        self,
+        net: MLP,
+        z: torch.Tensor,
+        r: torch.Tensor,
+        t: torch.Tensor,
+        options,
+        generator: torch.Generator,
+        pair: Pairing = independent,
     ) -> torch.Tensor:
-        """z at time r from z at time t (r < t): z - (t - r) * velocity. Stochastic samplers use `generator`."""
+        """z at time r from z at time t (r < t): z - (t - r) * velocity. A stochastic sampler draws its fresh
+        noise from `generator` and pairs it with its points by `pair`, the coupling the model trained with."""
         return z - (t - r) * self.velocity(net, z, r, t, options)
 
     # -- training

@@ -15,7 +15,8 @@ The grid is Karras's in sigma (sigma 0.002 to 80, rho 7), noise levels drawn fro
 form): on this path sCM's objective is MeanFlow's restricted to r = 0, so it would add little here.
 
 Sampling (multistep consistency sampling): x_hat = f(z, t); a further step re-noises x_hat to the
-next time with fresh noise and maps again, so K-step paths are stochastic.
+next time with fresh noise, paired with x_hat as the training pairs were (see `step`), and maps again,
+so K-step paths are stochastic.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from ..config import Options, option
+from ..couplings import Pairing, independent
 from ..models import MLP
 from .base import About, LossTerms, Method
 
@@ -96,14 +98,24 @@ class Consistency(Method):
         return net(self.network_input(z, t, t, options))
 
     def step(
-        self, net: MLP, z: torch.Tensor, r: torch.Tensor, t: torch.Tensor, options, generator: torch.Generator
+        self,
+        net: MLP,
+        z: torch.Tensor,
+        r: torch.Tensor,
+        t: torch.Tensor,
+        options,
+        generator: torch.Generator,
+        pair: Pairing = independent,
     ) -> torch.Tensor:
-        """Map to the data end, then (r > 0) re-noise to time r with fresh noise."""
+        """Map to the data end; then (r > 0) re-noise to time r with fresh noise, paired with the data end by
+        the coupling the model trained with: z_r = (1 - r) x_hat + r pair(x_hat, e). Trained on OT-paired
+        (x, e), the model knows the points of the OT interpolation; independent noise would put z_r where it
+        never trained, and each further step would land worse (benchmarks/RESULTS.md, "Consistency's steps")."""
         x_hat = self.map_to_data(net, z, t, options)
         if float(r.max()) <= 0:
             return x_hat
         fresh = torch.randn(z.shape, generator=generator).to(z.device)
-        return (1 - r) * x_hat + r * fresh
+        return (1 - r) * x_hat + r * pair(x_hat, fresh)
 
     def loss(
         self,
