@@ -22,7 +22,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from meanflow.core.runs import CHECKPOINT_FILE, CONFIG_FILE, WEIGHTS_FILE, set_shared
+from meanflow.core.runs import CHECKPOINT_FILE, CONFIG_FILE, WEIGHTS_FILE, set_named_run, set_shared
 from meanflow.core.targets import get_target
 from meanflow.engine.jobs import engine_from_env
 from meanflow.lab.demo import write_demo
@@ -92,6 +92,9 @@ def main() -> None:
                         shutil.copytree(run.path, folder)
                         (folder / CHECKPOINT_FILE).unlink(missing_ok=True)
                         set_shared(folder, True)
+                        teacher = next((r for r in sweep.runs if r.cell.name == run.cell.teacher), None)
+                        if teacher is not None:  # reflow's teacher by its bundled id, not this machine's path
+                            set_named_run(folder, "teacher", f"{bundled_name(name, teacher.cell)}-{run.target}")
                 if name == "methods":  # Home's demo, precomputed from the new runs
                     write_demo(OUT / "pretrained", TARGETS, OUT / DEMO_FILE)
     finally:

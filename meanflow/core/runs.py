@@ -53,7 +53,7 @@ from .config import (
     spent_time_budget,
 )
 from .networks import RunBundle, rebuild_flow
-from .registry import config_from_dict
+from .registry import check_config, config_from_dict
 from .sampling import Flow
 from .targets import Normaliser, Target, TargetError, TargetSpec, get_target
 from .training import RunResult
@@ -271,6 +271,18 @@ def save_result(run_dir: str | Path, config: TrainConfig, target: Target, result
 def set_shared(run_dir: str | Path, shared: bool) -> None:
     """List the run in the server's shared library (or take it out)."""
     _update_document(Path(run_dir), shared=bool(shared))
+
+
+def set_named_run(run_dir: str | Path, option: str, run_id: str) -> None:
+    """Point an option that names another run (reflow's teacher) at `run_id`, a run folder beside this one:
+    how a bundle names a teacher shipped with it, rather than the path of the machine that made it."""
+    run_dir = Path(run_dir)
+    config = read_info(run_dir).config
+    if option not in {spec.name for spec in option_specs(type(config.options)) if spec.names_run}:
+        raise ValueError(f"{config.method} has no option {option!r} naming a run")
+    document = _read_document(run_dir / CONFIG_FILE)
+    document["config"]["options"][option] = run_path(run_dir.parent, run_id).name
+    _write_document(run_dir, document)
 
 
 # ---------------------------------------------------------------- reading
@@ -498,7 +510,7 @@ def read_teachers(config: TrainConfig, target: Target) -> dict[str, RunBundle]:
     """The runs `config`'s options name (each option declared with run=True: reflow's teacher), read as
     bundles where the job is submitted, so workers need no shared disk. Raises ValueError when one is
     missing, cannot be read, or was trained on another target."""
-    teachers = {}
+    teachers, method = {}, check_config(config)
     for spec in option_specs(type(config.options)):
         if not spec.names_run:
             continue
@@ -512,5 +524,6 @@ def read_teachers(config: TrainConfig, target: Target) -> dict[str, RunBundle]:
         except RunError as exc:
             raise ValueError(f"the {spec.name} {folder!r} cannot be used: {exc}") from None
         bundle.check_target(spec.name, target.name)
+        method.check_teacher(spec.name, config_from_dict(bundle.config))
         teachers[spec.name] = bundle
     return teachers

@@ -30,7 +30,7 @@ from .couplings import Pairing, get_coupling, pair_within_classes
 from .methods.base import Batch, Context, Method
 from .models import Conditioned, pick_device
 from .networks import RunBundle, build_network, flow_from_bundle
-from .registry import check_config
+from .registry import check_config, config_from_dict
 from .sampling import Flow, integrate
 from .targets import Target
 
@@ -306,10 +306,11 @@ class _Run:
         return self.target.normaliser.to_data(path[-1].cpu().double()).numpy().astype(np.float32)
 
 
-def _teacher_flows(teachers: dict[str, RunBundle], target: Target) -> dict[str, Flow]:
-    """The runs a config names, rebuilt as flows; each must have been trained on `target`."""
+def _teacher_flows(method: Method, teachers: dict[str, RunBundle], target: Target) -> dict[str, Flow]:
+    """The runs a config names, rebuilt as flows; each must have been trained on `target` and suit `method`."""
     for name, bundle in teachers.items():
         bundle.check_target(name, target.name)
+        method.check_teacher(name, config_from_dict(bundle.config))
     return {name: flow_from_bundle(bundle) for name, bundle in teachers.items()}
 
 
@@ -322,7 +323,8 @@ def set_up(config: TrainConfig, target: Target, resume: Checkpoint | None, teach
     class_weights = target.class_weights() if config.classes else ()
     flow = Flow(method, net, target.normaliser, config.options, config.classes, class_weights, config.coupling)
     optimiser = make_optimiser(net, config.lr)
-    context = method.prepare(config, target, _teacher_flows(teachers, target), stream(config.seed, Stream.METHOD), net)
+    teacher_flows = _teacher_flows(method, teachers, target)
+    context = method.prepare(config, target, teacher_flows, stream(config.seed, Stream.METHOD), net)
     preview_noise = torch.randn(config.preview_n, 2, generator=stream(config.seed, Stream.PREVIEW_NOISE))
     data = stream(config.seed, Stream.DATA)
     history, step, elapsed_before, data_used = History(), 0, 0.0, 0

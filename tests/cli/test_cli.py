@@ -238,3 +238,21 @@ def test_bench_quality_reports_every_variant_beside_its_floors():
         ("flow-matching", 32),
     }
     assert all(r["hist_tv_floor"] > 0 and r["in_support_floor"] == 1.0 for r in rows)
+
+
+@pytest.mark.slow
+def test_reflow_learns_from_an_unconditional_teacher_and_refuses_a_class_conditional_one(tmp_path):
+    """On a labelled target flow matching trains class-conditional by default: reflow refuses that teacher
+    with a message saying what to do (exit 2, nothing trained); from an unconditional teacher it trains."""
+    conditional, plain, student = tmp_path / "fm-classes", tmp_path / "fm-plain", tmp_path / "reflow"
+    tiny = ["--target", "moons", *TINY]
+    assert run_cli("train", "--method", "flow-matching", *tiny, "--out", conditional).returncode == 0
+    assert json.loads((conditional / "config.json").read_text())["config"]["classes"] == 2
+    refused = run_cli("train", "--method", "reflow", "--teacher", conditional, "--pairs", 300, *tiny, "--out", student)
+    assert refused.returncode == 2
+    assert "class-conditional" in refused.stderr and "--unconditional" in refused.stderr
+    assert not (student / "weights.safetensors").exists()
+    assert run_cli("train", "--method", "flow-matching", "--unconditional", *tiny, "--out", plain).returncode == 0
+    trained = run_cli("train", "--method", "reflow", "--teacher", plain, "--pairs", 300, *tiny, "--out", student)
+    assert trained.returncode == 0, trained.stderr
+    assert json.loads((student / "config.json").read_text())["state"] == "done"

@@ -12,9 +12,19 @@ import torch
 
 from meanflow.core import runs
 from meanflow.core.checkpoints import CheckpointError, checkpoint_bytes, checkpoint_from_bytes, weights_bytes
-from meanflow.core.config import MAX_DEPTH, MAX_HIDDEN
-from meanflow.core.registry import make_config
-from meanflow.core.runs import CONFIG_FILE, WEIGHTS_FILE, RunError, list_runs, load_run, read_info, save_result
+from meanflow.core.config import MAX_DEPTH, MAX_HIDDEN, option_specs
+from meanflow.core.paths import pretrained_dir
+from meanflow.core.registry import make_config, with_method
+from meanflow.core.runs import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    RunError,
+    list_runs,
+    load_run,
+    read_info,
+    read_teachers,
+    save_result,
+)
 from meanflow.core.sampling import sample
 from meanflow.core.targets import get_target, text_target
 from meanflow.core.training import run_training
@@ -241,3 +251,34 @@ def test_the_largest_accepted_network_saves_loads_and_samples(tmp_path):
     assert run.config == config
     x = sample(run.flow, 16, 2, torch.Generator().manual_seed(0)).samples
     assert x.shape == (16, 2) and np.isfinite(x).all()
+
+
+def test_a_bundled_run_names_its_teacher_by_a_bundled_id_not_a_path():
+    """A shipped reflow run names its teacher as the folder shipped beside it (the same target), never the
+    path of the machine that made it."""
+    infos, problems = list_runs(pretrained_dir())
+    assert not problems
+    named = 0
+    for info in infos:
+        for spec in option_specs(type(info.config.options)):
+            if spec.names_run:
+                teacher = getattr(info.config.options, spec.name)
+                assert "/" not in teacher, (info.id, teacher)
+                assert read_info(pretrained_dir() / teacher).target_name == info.target_name
+                named += 1
+    assert named >= 3  # the bundled reflow runs
+
+
+def test_set_named_run_points_a_teacher_at_a_folder_beside_the_run(tmp_path, tiny_config):
+    teacher_config = make_config("flow-matching", steps=5, hidden=16, depth=2)
+    target = get_target("moons")
+    save_result(tmp_path / "fm-moons", teacher_config, target, run_training(teacher_config, target))
+    student = with_method(teacher_config, "reflow", {"teacher": str(tmp_path / "fm-moons"), "pairs": 256})
+    trained = run_training(student, target, teachers=read_teachers(student, target))
+    save_result(tmp_path / "reflow-moons", student, target, trained)
+    runs.set_named_run(tmp_path / "reflow-moons", "teacher", "fm-moons")
+    assert read_info(tmp_path / "reflow-moons").config.options.teacher == "fm-moons"
+    with pytest.raises(ValueError, match="no option"):
+        runs.set_named_run(tmp_path / "fm-moons", "teacher", "x")
+    with pytest.raises(RunError, match="not a run id"):
+        runs.set_named_run(tmp_path / "reflow-moons", "teacher", "../elsewhere")

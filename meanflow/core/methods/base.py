@@ -203,6 +203,10 @@ class Method:
         """
         return None
 
+    def check_teacher(self, role: str, teacher: TrainConfig) -> None:
+        """Raise ValueError when a run the options name (`role`: reflow's 'teacher') cannot serve this method;
+        called where the job is submitted and again where training starts."""
+
     def own_batches(self, context: Context, n: int, count: int, generator: torch.Generator) -> list[Batch] | None:
         """`count` batches of n rows the method draws itself (reflow: its teacher's pairs), or None for the
         usual ones: the target's data paired with fresh noise by the run's coupling (core.training)."""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..config import Options, option
+from ..config import Options, TrainConfig, option
 from ..models import MLP
 from .base import About, Batch
 from .flow_matching import FlowMatching
@@ -80,6 +80,17 @@ class Reflow(FlowMatching):
     options = ReflowOptions
     default_coupling = "independent"  # the teacher's pairs are the coupling; no other pairing applies
     conditional = False  # its teacher's pairs carry no classes
+
+    def check_teacher(self, role: str, teacher: TrainConfig) -> None:
+        """A class-conditional teacher is refused: its ODE endpoints depend on the class it was given, and a
+        student without classes trained on them lands between the classes (benchmarks/RESULTS.md,
+        "Reflow from a class-conditional teacher")."""
+        if teacher.classes:
+            raise ValueError(
+                f"the {role} is class-conditional ({teacher.classes} classes); reflow learns from an unconditional "
+                f"{role}: train flow matching on this target with --unconditional (on the Train page: switch off "
+                "'Condition on classes') and use that run"
+            )
 
     def prepare(self, config, target, teachers: dict[str, Flow], generator: torch.Generator, net: MLP) -> TeacherPairs:
         teacher = teachers.get("teacher")
