@@ -48,19 +48,28 @@ def _reduced(cost: np.ndarray) -> np.ndarray:
     return cost - cost.min(0, keepdims=True)
 
 
-def _assign(x: torch.Tensor, e: torch.Tensor, chunk: int) -> torch.Tensor:
-    """e (B, 2) reordered so that sum_i ||x_i - e_i||^2 is minimal within each chunk of `chunk` rows."""
+def _permutation(xs: np.ndarray, es: np.ndarray, chunk: int) -> np.ndarray | None:
+    """perm (b,) with x[i] paired to e[perm[i]], minimal in total squared distance within each chunk of
+    `chunk` rows; None when a chunk's costs are not finite (the caller leaves that noise as drawn)."""
     from scipy.optimize import linear_sum_assignment  # here: the pages that only list couplings skip scipy
 
-    xs = x.detach().cpu().double().numpy()
-    es = e.detach().cpu().double().numpy()
-    perm = np.empty(len(xs), dtype=np.int64)  # x[i] is paired with e[perm[i]]
+    perm = np.empty(len(xs), dtype=np.int64)
     for start in range(0, len(xs), chunk):
         cost = _costs(xs[start : start + chunk], es[start : start + chunk])  # (b, b)
         if not np.isfinite(cost).all():
-            return e  # non-finite data: leave it to the loss, which reports the divergence
+            return None  # non-finite data: leave it to the loss, which reports the divergence
         perm[start : start + chunk] = start + linear_sum_assignment(_reduced(cost))[1]
-    return e[torch.as_tensor(perm, device=e.device)]
+    return perm
+
+
+def _numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().double().numpy()
+
+
+def _assign(x: torch.Tensor, e: torch.Tensor, chunk: int) -> torch.Tensor:
+    """e (B, 2) reordered so that sum_i ||x_i - e_i||^2 is minimal within each chunk of `chunk` rows."""
+    perm = _permutation(_numpy(x), _numpy(e), chunk)
+    return e if perm is None else e[torch.as_tensor(perm, device=e.device)]
 
 
 def minibatch_ot(x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
@@ -73,6 +82,9 @@ def exact_ot(x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
     return _assign(x, e, EXACT_CHUNK)
 
 
+CHUNKS = {minibatch_ot: OT_CHUNK, exact_ot: EXACT_CHUNK}  # the assignments, by their rows per chunk
+
+
 def pair_within_classes(pair: Pairing, x: torch.Tensor, e: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """e (B, 2) paired with x (B, 2) by `pair` separately within each class y (B,).
 
@@ -80,14 +92,24 @@ def pair_within_classes(pair: Pairing, x: torch.Tensor, e: torch.Tensor, y: torc
     would send each class only the noise that lies near it, and the model would learn to read the
     class from the noise rather than from its label (benchmarks/RESULTS.md, "Guidance in one step").
     Within a class, every row's noise is still an i.i.d. Gaussian draw, so each class gets a fair
-    minibatch coupling."""
+    minibatch coupling. The assignments run on one numpy copy of the batch and end in one reordering
+    (the same pairs as `pair` on each class's rows, in a fraction of the torch calls)."""
     if pair is independent:
         return e
-    out = e.clone()
-    for k in torch.unique(y):
-        rows = (y == k).nonzero(as_tuple=True)[0]
-        out[rows] = pair(x[rows], e[rows])
-    return out
+    if pair not in CHUNKS:  # any other pairing: class by class
+        out = e.clone()
+        for k in torch.unique(y):
+            rows = (y == k).nonzero(as_tuple=True)[0]
+            out[rows] = pair(x[rows], e[rows])
+        return out
+    xs, es, ys = _numpy(x), _numpy(e), y.detach().cpu().numpy()
+    perm = np.arange(len(xs))
+    for k in np.unique(ys):
+        rows = np.flatnonzero(ys == k)
+        within = _permutation(xs[rows], es[rows], CHUNKS[pair])
+        if within is not None:
+            perm[rows] = rows[within]
+    return e[torch.as_tensor(perm, device=e.device)]
 
 
 COUPLINGS = {"independent": independent, "minibatch-ot": minibatch_ot, "exact-ot": exact_ot}

@@ -121,3 +121,18 @@ def test_each_batch_of_a_chunked_draw_is_paired_on_its_own(labelled):
         )
         torch.testing.assert_close(eb, alone)
         assert (yb is None) == (not labelled)
+
+
+@pytest.mark.parametrize("pair", [minibatch_ot, exact_ot])
+def test_pairing_within_classes_in_one_pass_gives_the_pairs_of_class_by_class(pair):
+    """The one-pass assignment (one numpy copy, one reordering) pairs exactly as `pair` on each class's rows
+    alone (the generic path, taken by any other pairing function), non-finite classes left as drawn."""
+    g = torch.Generator().manual_seed(5)
+    x, e = torch.randn(300, 2, generator=g), torch.randn(300, 2, generator=g)
+    y = torch.randint(0, 5, (300,), generator=g)
+    x[y == 3] = float("nan")  # a class whose costs are not finite keeps its noise as drawn
+    one_pass = pair_within_classes(pair, x, e, y)
+    class_by_class = pair_within_classes(lambda a, b: pair(a, b), x, e, y)
+    torch.testing.assert_close(one_pass, class_by_class, rtol=0, atol=0)
+    torch.testing.assert_close(one_pass[y == 3], e[y == 3], rtol=0, atol=0)
+    assert not torch.equal(one_pass, e)
