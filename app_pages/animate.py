@@ -144,7 +144,15 @@ def panel_numbers(panels: dict[str, Panel], n: int, one_class: bool) -> None:
                 numbers.metric(
                     "In cells", f"{q.in_support:.0%}", help=f"noise floor {q.in_support_floor:.0%}", width="content"
                 )
-            st.caption(f"floors at n = {q.n}: W1 {q.sliced_w1_floor:.3f}, TV {q.hist_tv_floor:.3f}")
+            st.caption(
+                f"These {q.n:,} particles; floors at n = {q.n:,}: W1 {q.sliced_w1_floor:.3f}, TV {q.hist_tv_floor:.3f}."
+            )
+            best = pickers.headline_for(panel.entry, panel.saved, panel.steps)
+            st.caption(
+                f"The run's headline at {settings.steps_label(panel.steps)} (n = {best.n:,}, as in the methods "
+                f"table): TV {best.hist_tv:.3f}, floor {best.hist_tv_floor:.3f}; W1 {best.sliced_w1:.3f}, "
+                f"floor {best.sliced_w1_floor:.3f}."
+            )
             st.download_button(
                 "Samples (CSV)",
                 samples_csv(panel.trajectory.samples),

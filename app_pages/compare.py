@@ -9,6 +9,7 @@ from meanflow.core.sampling import sample
 from meanflow.core.targets import get_target
 from meanflow.core.text import literal
 from meanflow.lab.guidance import steps_for
+from meanflow.lab.scoring import EVAL_N
 from meanflow.lab.studies import STUDIES
 from meanflow.views import figures
 from ui import downloads, pickers, server, settings, studies
@@ -60,14 +61,15 @@ def quality_table(
                 saved.flow, n, steps, torch.Generator().manual_seed(seed), label=own_label, guidance=guidance
             ).samples
             samples[(entry.key, k)] = x
-            row = {"run": entry.label, "method": entry.method, "target": entry.target_name, "nfe": k}
+            row = {"run": entry.label, "run id": entry.id, "method": entry.method, "target": entry.target_name}
+            row.update(nfe=k, seed=seed)
             row.update(evaluator.score(x).to_dict())
             if own_label is not None:
                 row["class_accuracy"] = pickers.class_evaluator_for(entry.key, saved.target).score({own_label: x})[
                     "accuracy"
                 ]
             rows.append(row)
-    return pd.DataFrame(rows).drop(columns="n"), samples
+    return pd.DataFrame(rows), samples
 
 
 def methods_mode() -> None:
@@ -182,14 +184,16 @@ def sample_grids(entries: list[RunEntry], nfes: tuple[int, ...], samples: dict) 
 def metrics_section(table: pd.DataFrame) -> None:
     """The metrics table with floors, a chart of one metric against NFE, and the table as CSV."""
     st.subheader("Metrics")
+    table = table.dropna(axis=1, how="all")  # no column that does not apply (in cells, for a target without cells)
     st.caption(
         "Each metric compares the samples with a large exact sample of the target; its floor is the same "
-        "metric for an exact sample of the same size (no sampler can beat it). Sliced W1 is global and "
-        "ranks a blurred sampler above a sharp but shrunk one; histogram TV and the in-cells fraction "
-        "catch blur. Read them together."
+        f"metric for an exact sample of the same size, n = {int(table['n'].iloc[0]):,} per cell here (no "
+        "sampler can beat it). Sliced W1 is global and ranks a blurred sampler above a sharp but shrunk one; "
+        "histogram TV and the in-cells fraction catch blur. Read them together. A run's headline number (Home, "
+        f"Animate, the methods table) uses {EVAL_N:,} samples: the same run reads a little differently at another n."
     )
     st.dataframe(
-        table.dropna(axis=1, how="all"),  # no empty column (in cells, for a target without cells)
+        table,
         width="stretch",
         hide_index=True,
         column_config={

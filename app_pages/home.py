@@ -47,13 +47,15 @@ def demo(target_name: str, by_start: bool) -> None:
     for col, (title, (tv, floor, n)) in zip(st.columns(len(data["scores"])), data["scores"].items()):
         col.metric(
             f"{title}: histogram TV",
-            f"{tv:.2f}",
-            help=f"Local error (0 is perfect); catches blur. Noise floor for {n} samples: {floor:.2f}.",
+            f"{tv:.3f}",
+            help=f"Local error (0 is perfect); catches blur. Noise floor for n = {n:,} samples: {floor:.3f}.",
         )
+        col.caption(f"floor {floor:.3f} at n = {n:,}")
     st.caption(
         "Press Play to watch the noise flow into these samples. Same noise in every panel. MeanFlow lands on "
         "the target in one network evaluation; flow matching's single Euler step collapses towards the middle "
-        "and needs many steps. Keyboard: Tab to Play, then Enter; arrow keys move the time slider."
+        "and needs many steps. The numbers are each run's headline: its samples scored as in Compare's "
+        "methods table (n beside each floor). Keyboard: Tab to Play, then Enter; arrow keys move the time slider."
         + (
             " Colours: where each particle's noise started, by the key beside the panels (direction: hue; "
             "distance from the centre: strength). At t = 1 the particles are the wheel itself."

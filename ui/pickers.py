@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from meanflow.core.metrics import ClassEvaluator, Evaluator
+from meanflow.core.metrics import ClassEvaluator, Evaluator, Quality
 from meanflow.core.runs import RunError, SavedRun
 from meanflow.core.sampling import Flow
 from meanflow.core.targets import (
@@ -28,6 +28,7 @@ from meanflow.core.targets import (
     thin_polygon,
 )
 from meanflow.core.text import literal
+from meanflow.lab.scoring import headline
 from meanflow.views import figures
 
 from . import server, settings
@@ -193,6 +194,17 @@ def evaluator_for(entry: RunEntry, target: Target, n: int, seed: int = 1) -> Eva
     runs, a data target gets its own (two uploads may share a file name)."""
     key = target.name if target.is_preset else entry.key
     return _evaluator(target, key, n, seed)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _headline(_saved: SavedRun, key: str, stamp: tuple, nfe: int) -> Quality:
+    return headline(_saved.flow, _saved.target, nfe, _saved.config.seed)
+
+
+def headline_for(entry: RunEntry, saved: SavedRun, nfe: int) -> Quality:
+    """The run's headline quality at `nfe` steps (lab.scoring: n = EVAL_N, the number the methods table
+    and Home show for it), computed once per run, file version and step count."""
+    return _headline(saved, entry.key, (entry.info.state, entry.info.step), nfe)
 
 
 def class_controls(target: Target, page: str, where=st) -> tuple[int | None, float]:

@@ -21,7 +21,7 @@ from meanflow.core.sampling import sample
 from meanflow.core.targets import Target
 from meanflow.core.text import literal
 from meanflow.lab.records import PICTURE_N, PICTURE_SEED, load_study
-from meanflow.lab.scoring import NFES
+from meanflow.lab.scoring import EVAL_N, NFES
 from meanflow.lab.studies import STUDIES, Study
 from meanflow.lab.sweeps import Budget, Sweep
 from meanflow.lab.tables import paper_agreement
@@ -189,7 +189,7 @@ def study_view(study: Study, target: str, key: str, cells: list[str] | None = No
     if frame.empty:
         st.info(f"No results on {literal(target)} yet.")
         return rows
-    st.caption(note)
+    st.caption(f"{note} Each run scored on n = {EVAL_N:,} samples per step count (its headline), floors at that n.")
     st.dataframe(frame, hide_index=True, width="stretch")
     mine = [r for r in rows if r["target"] == target]
     metric = st.radio("Chart", list(CHART_METRICS), horizontal=True, key=f"{key}_metric", format_func=CHART_METRICS.get)

@@ -1,4 +1,5 @@
-"""Home's demo file (views.demo's format), written from the bundled pretrained runs by `make assets`."""
+"""Home's demo file (views.demo's format), written from the bundled pretrained runs by `make assets`:
+each panel's particles, and its run's headline quality (lab.scoring: the methods table's number)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..core.metrics import Evaluator
 from ..core.registry import get_method
 from ..core.runs import list_runs, load_run
 from ..core.sampling import sample
 from ..views.demo import PANELS, PARTICLES, REFERENCE, panel_title
+from .scoring import headline
 
 
 def write_demo(pretrained: Path, targets: tuple[str, ...], out: Path) -> None:
@@ -25,7 +26,7 @@ def write_demo(pretrained: Path, targets: tuple[str, ...], out: Path) -> None:
         for p, (method, steps) in enumerate(PANELS):
             saved = load_run(runs[method].path)
             traj = sample(saved.flow, PARTICLES, steps, torch.Generator().manual_seed(0))
-            q = Evaluator(saved.target, PARTICLES, torch.Generator().manual_seed(1)).score(traj.samples)
+            q = headline(saved.flow, saved.target, steps, runs[method].config.seed)  # as the methods table scores it
             key = f"{target}/{p}"
             arrays[f"{key}/times"] = traj.times.astype(np.float32)
             arrays[f"{key}/path"] = traj.path.astype(np.float32)

@@ -21,7 +21,7 @@ from ..core.targets import Target, get_target
 from ..core.training import run_training
 from ..engine.jobs import Engine
 from .naive import naive_meanflow
-from .scoring import EVAL_N, EVALUATOR_SEED
+from .scoring import headline
 from .studies import STUDIES
 from .sweeps import Budget, Sweep
 from .tables import format_table
@@ -129,9 +129,7 @@ def flow_matching_reference(sweep: Sweep, target: Target, nfe: int = 32) -> dict
     scores = []
     for run in sweep.runs:
         if run.cell.method == "flow-matching" and run.target == target.name and run.scores:
-            x = sample(load_run(run.path).flow, EVAL_N, nfe, torch.Generator().manual_seed(run.seed)).samples
-            evaluator = Evaluator(target, EVAL_N, torch.Generator().manual_seed(EVALUATOR_SEED + run.seed))
-            scores.append(evaluator.score(x).to_dict())
+            scores.append(headline(load_run(run.path).flow, target, nfe, run.seed).to_dict())
     if not scores:
         return None
     return {

@@ -10,11 +10,14 @@ from pathlib import Path
 import pytest
 
 from meanflow.core import runs
-from meanflow.core.paths import assets_dir, study_runs_dir
+from meanflow.core.paths import assets_dir, pretrained_dir, study_runs_dir
+from meanflow.core.runs import load_run
 from meanflow.core.targets import get_target
 from meanflow.lab.records import load_study
+from meanflow.lab.scoring import EVAL_N, headline
 from meanflow.lab.studies import STUDIES, get_study
 from meanflow.lab.sweeps import Budget, Sweep
+from meanflow.views.demo import DEMO_FILE, read_demo
 from tests.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,3 +134,18 @@ def test_a_stopped_sweep_keeps_its_finished_cells_and_a_rerun_trains_only_the_re
     assert [r.stage for r in sweep.runs] == ["skipped", "scored"]
     assert (first.path / "weights.safetensors").stat().st_mtime_ns == kept
     assert [r["seeds"] for r in sweep.table()] == [1, 1]
+
+
+@pytest.mark.parametrize("target", ["checkerboard", "moons", "spiral"])
+def test_homes_numbers_are_the_methods_tables_for_the_same_run(target):
+    """A run's headline is the same wherever it appears: Home's one-step TV of the bundled MeanFlow run is
+    the methods table's seed-0 value (both n = EVAL_N), and Home says its n."""
+    demo = read_demo(assets_dir() / DEMO_FILE, target)
+    record = load_study(assets_dir() / "studies" / "methods.json")
+    row = next(r for r in record["rows"] if r["target"] == target and r["method"] == "meanflow")
+    tv, _, n = demo["scores"]["MeanFlow, 1 step"]
+    assert n == EVAL_N
+    assert tv == pytest.approx(row["hist_tv@1_seeds"][0], abs=1e-9)
+    assert headline(load_run(pretrained_dir() / f"meanflow-{target}").flow, get_target(target), 1, 0).hist_tv == (
+        pytest.approx(tv, abs=1e-9)
+    )
