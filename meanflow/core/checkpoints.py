@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel
 
 from .config import history_from_rows
 
@@ -46,6 +47,16 @@ class Checkpoint:
         return {k[4:]: v for k, v in self.tensors.items() if k.startswith("net.")}
 
     @property
+    def average_weights(self) -> dict[str, torch.Tensor]:
+        """The moving average of the weights (config.ema > 0), as a state_dict of the network; empty if none."""
+        return {k[4:]: v for k, v in self.tensors.items() if k.startswith("avg.")}
+
+    @property
+    def sampling_weights(self) -> dict[str, torch.Tensor]:
+        """The weights that sample: the moving average where the run keeps one, else the network's."""
+        return self.average_weights or self.weights
+
+    @property
     def context_tensors(self) -> dict[str, torch.Tensor]:
         """The method's own state (an EMA's weights), as Method.context_tensors gave it."""
         return {k[4:]: v for k, v in self.tensors.items() if k.startswith("ctx.")}
@@ -61,10 +72,15 @@ def make_checkpoint(
     pending: tuple[tuple[float, float], ...] = (),
     context_tensors: dict | None = None,
     data_state: tuple[torch.Tensor, int] | None = None,
+    average: AveragedModel | None = None,
 ) -> Checkpoint:
     """A copy, on the CPU, of everything the next step depends on (context_tensors: the method's own
-    state; data_state: where the batches stand, from training.Batches.state())."""
+    state; data_state: where the batches stand, from training.Batches.state(); average: the moving
+    average of the weights, when the run keeps one)."""
     tensors = {f"net.{k}": v.detach().cpu().clone() for k, v in net.state_dict().items()}
+    if average is not None:
+        tensors.update({f"avg.{k}": v.detach().cpu().clone() for k, v in average.module.state_dict().items()})
+        tensors["avg_n"] = average.n_averaged.detach().cpu().clone()
     tensors.update({f"ctx.{k}": v.detach().cpu().clone() for k, v in (context_tensors or {}).items()})
     state = optimiser.state_dict()
     for i, slots in state["state"].items():
@@ -79,11 +95,19 @@ def make_checkpoint(
 
 
 def restore_checkpoint(
-    checkpoint: Checkpoint, net: torch.nn.Module, optimiser: torch.optim.Optimizer, generator: torch.Generator
+    checkpoint: Checkpoint,
+    net: torch.nn.Module,
+    optimiser: torch.optim.Optimizer,
+    generator: torch.Generator,
+    average: AveragedModel | None = None,
 ) -> None:
-    """Put a checkpoint's weights, optimiser state and random state back (inverse of make_checkpoint)."""
+    """Put a checkpoint's weights, optimiser state, random state and moving average back (inverse of
+    make_checkpoint)."""
     device = next(net.parameters()).device
     net.load_state_dict({k: v.to(device) for k, v in checkpoint.weights.items()}, strict=True)
+    if average is not None and checkpoint.average_weights:
+        average.module.load_state_dict({k: v.to(device) for k, v in checkpoint.average_weights.items()}, strict=True)
+        average.n_averaged.copy_(checkpoint.tensors["avg_n"])
     slots: dict[int, dict] = {}
     for key, value in checkpoint.tensors.items():
         if key.startswith("adam."):

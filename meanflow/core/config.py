@@ -240,6 +240,9 @@ class TrainConfig:
     class_dropout: float = 0.1  # share of rows trained with "no class": the unconditional branch (MeanFlow's 10%)
     threads: int = 1  # torch CPU threads of the worker; 1 is fastest for small nets on a shared CPU
     device: str = "auto"  # auto picks CUDA when available
+    # Decay of an exponential moving average of the weights, which then samples (previews, the saved
+    # weights); 0: the weights as trained. Adopted only where a sweep says so (benchmarks/RESULTS.md).
+    ema: float = 0.0
 
     def __post_init__(self):
         for name in ("steps", "batch", "hidden", "depth", "log_every", "preview_every", "preview_n", "threads"):
@@ -265,6 +268,8 @@ class TrainConfig:
             raise ValueError(f"classes must be a whole number from 0 to {MAX_CLASSES}, got {self.classes!r}")
         if not (isinstance(self.class_dropout, (int, float)) and 0 <= self.class_dropout < 1):
             raise ValueError(f"class_dropout must be in [0, 1), got {self.class_dropout!r}")
+        if not (isinstance(self.ema, (int, float)) and 0 <= self.ema < 1):
+            raise ValueError(f"ema must be in [0, 1), got {self.ema!r}")
         if not (0 < self.checkpoint_seconds <= 3600):
             raise ValueError(f"checkpoint_seconds must be in (0, 3600], got {self.checkpoint_seconds!r}")
 

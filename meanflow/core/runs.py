@@ -230,8 +230,8 @@ def mark_running(run_dir: str | Path) -> None:
 
 
 def checkpoint_weights_bytes(run_dir: str | Path) -> bytes:
-    """The weights of a run's latest checkpoint, as safetensors bytes (for a run whose worker was lost)."""
-    return weights_bytes(read_checkpoint(run_dir).weights)
+    """The weights that sample of a run's latest checkpoint, as safetensors bytes (for a run whose worker was lost)."""
+    return weights_bytes(read_checkpoint(run_dir).sampling_weights)
 
 
 def finish_run(
@@ -263,7 +263,7 @@ def save_result(run_dir: str | Path, config: TrainConfig, target: Target, result
     """A whole run folder from a RunResult trained in this process (tests, scripts)."""
     run_dir = create_run(run_dir, config, target)
     checkpoint = checkpoint_bytes(result.checkpoint) if result.checkpoint is not None else None
-    weights = weights_bytes(result.checkpoint.weights) if result.checkpoint is not None else None
+    weights = weights_bytes(result.checkpoint.sampling_weights) if result.checkpoint is not None else None
     finish_run(run_dir, result.state, result.message, result.step, result.elapsed, result.history, weights, checkpoint)
     return run_dir
 
@@ -437,7 +437,7 @@ def _weights_of(info: RunInfo) -> dict[str, torch.Tensor]:
     if (info.path / WEIGHTS_FILE).is_file() and info.finished:
         return _read_tensors(info.path / WEIGHTS_FILE)
     if info.has_checkpoint:
-        return read_checkpoint(info.path).weights
+        return read_checkpoint(info.path).sampling_weights
     raise RunError(f"{info.path.name} has no weights yet (state {info.state})")
 
 

@@ -209,6 +209,13 @@ def _pinwheel(n: int, g: torch.Generator) -> torch.Tensor:
     return 2 * torch.stack([x, y], dim=1)
 
 
+def _swissroll(n: int, g: torch.Generator) -> torch.Tensor:
+    # scikit-learn's 2D Swiss roll (angle 1.5 pi to 4.5 pi, the point at radius = angle), scaled into the box.
+    angle = 1.5 * math.pi * (1 + 2 * _uniform(n, g))
+    roll = torch.stack([angle * torch.cos(angle), angle * torch.sin(angle)], dim=1)
+    return roll / 7.5 + 0.05 * torch.randn(n, 2, generator=g)
+
+
 PRESETS: dict[str, Target] = {
     t.name: t
     for t in [
@@ -237,6 +244,7 @@ PRESETS: dict[str, Target] = {
         ),
         Target("rings", _rings),  # four concentric rings
         Target("pinwheel", _pinwheel),  # five curved arms
+        Target("swissroll", _swissroll),  # one rolled-up arm
     ]
 }
 ALIASES = {"crescent": "moons"}

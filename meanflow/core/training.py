@@ -23,6 +23,7 @@ from enum import IntEnum
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from .checkpoints import Checkpoint, make_checkpoint, restore_checkpoint
 from .config import TrainConfig, empty_history, history_from_rows
@@ -286,6 +287,7 @@ class _Run:
     elapsed_before: float  # seconds of training in earlier sessions (a resumed run)
     params: list[torch.Tensor] = field(default_factory=list)
     last_good: list[torch.Tensor] = field(default_factory=list)  # weights last seen to give a finite loss
+    average: AveragedModel | None = None  # the moving average of the weights that samples (config.ema > 0)
 
     def checkpoint(self, elapsed: float) -> Checkpoint:
         return make_checkpoint(
@@ -298,6 +300,7 @@ class _Run:
             tuple(self.history.pending),
             self.method.context_tensors(self.context),
             self.batches.state(),
+            self.average,
         )
 
     def preview(self) -> np.ndarray:
@@ -320,8 +323,10 @@ def set_up(config: TrainConfig, target: Target, resume: Checkpoint | None, teach
     method = check_config(config)
     training = stream(config.seed, Stream.TRAINING)
     net = build_network(config, generator=training).to(device)
+    average = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(config.ema)) if config.ema else None
+    sampler = average.module if average is not None else net  # the weights that sample
     class_weights = target.class_weights() if config.classes else ()
-    flow = Flow(method, net, target.normaliser, config.options, config.classes, class_weights, config.coupling)
+    flow = Flow(method, sampler, target.normaliser, config.options, config.classes, class_weights, config.coupling)
     optimiser = make_optimiser(net, config.lr)
     teacher_flows = _teacher_flows(method, teachers, target)
     context = method.prepare(config, target, teacher_flows, stream(config.seed, Stream.METHOD), net)
@@ -329,7 +334,7 @@ def set_up(config: TrainConfig, target: Target, resume: Checkpoint | None, teach
     data = stream(config.seed, Stream.DATA)
     history, step, elapsed_before, data_used = History(), 0, 0.0, 0
     if resume is not None:
-        restore_checkpoint(resume, net, optimiser, training)
+        restore_checkpoint(resume, net, optimiser, training, average)
         data.set_state(resume.tensors["rng_data"])
         data_used = int(resume.tensors.get("rng_data_used", 0))  # 0 in checkpoints from before chunked draws
         method.load_context_tensors(context, resume.context_tensors)
@@ -366,6 +371,7 @@ def set_up(config: TrainConfig, target: Target, resume: Checkpoint | None, teach
         elapsed_before=elapsed_before,
         params=params,
         last_good=[p.detach().clone() for p in params],
+        average=average,
     )
 
 
@@ -387,6 +393,8 @@ def train_step(run: _Run, fraction: float) -> bool:
     run.optimiser.zero_grad(set_to_none=True)
     terms.loss.backward()
     run.optimiser.step()
+    if run.average is not None:
+        run.average.update_parameters(run.net)
     run.method.after_step(run.context, run.net)
     run.step += 1
     run.history.add(loss, float(terms.mse))
@@ -427,7 +435,7 @@ def _end(run: _Run, state: str, message: str, lr: float, start: float) -> RunRes
     elapsed = run.elapsed_before + session_seconds
     run.history.flush(run.step, lr, elapsed)
     rate = (run.step - run.first_step) / session_seconds if session_seconds > 0 else 0.0
-    run.net.eval()
+    run.flow.net.eval()
     return RunResult(
         state, message, run.step, elapsed, rate, run.history.all(), final_preview, run.checkpoint(elapsed), run.flow
     )

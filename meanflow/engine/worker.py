@@ -56,7 +56,7 @@ def run_job(payload: JobPayload, send: Callable[[Message], None], should_stop: C
             steps_per_sec=result.steps_per_sec,
             history=result.history,
             preview=result.preview,
-            weights=weights_bytes(ckpt.weights) if ckpt is not None else None,
+            weights=weights_bytes(ckpt.sampling_weights) if ckpt is not None else None,
             checkpoint=checkpoint_bytes(ckpt) if ckpt is not None else None,
         )
     )

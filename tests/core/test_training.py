@@ -138,6 +138,33 @@ def test_a_resumed_run_ends_with_the_weights_of_a_straight_run(tiny_config, meth
     np.testing.assert_array_equal(straight.history["loss"], resumed.history["loss"])
 
 
+def test_a_moving_average_samples_and_resumes_exactly(tiny_config):
+    """config.ema > 0: the flow samples with the average (a blend of past weights, not the last ones),
+    the checkpoint keeps it, and a run resumed at step 23 ends with the average of a straight run."""
+    cfg = replace(tiny_config, ema=0.9, checkpoint_seconds=1e-9)
+    target = get_target("moons")
+    straight = run_training(cfg, target)
+    trained = {k: v for k, v in straight.checkpoint.weights.items()}
+    averaged = straight.checkpoint.sampling_weights
+    assert averaged.keys() == trained.keys() and not all(torch.equal(averaged[k], trained[k]) for k in trained)
+    for name, value in straight.flow.net.state_dict().items():
+        assert torch.equal(value, averaged[name])
+    plain = run_training(replace(cfg, ema=0.0), target)
+    assert plain.checkpoint.average_weights == {} and plain.checkpoint.sampling_weights is not None
+    for name, value in plain.checkpoint.weights.items():
+        assert torch.equal(value, trained[name])  # the average changes what samples, never what trains
+    saved, counter = [], {"n": 0}
+
+    def stop_after_23():
+        counter["n"] += 1
+        return counter["n"] > 23
+
+    run_training(cfg, target, should_stop=stop_after_23, on_checkpoint=saved.append)
+    resumed = run_training(cfg, target, resume=checkpoint_from_bytes(checkpoint_bytes(saved[-1])))
+    for name, value in resumed.checkpoint.sampling_weights.items():
+        assert torch.equal(value, averaged[name])
+
+
 def test_progress_reports_steps_rates_previews_and_history_once_each(tiny_config):
     seen = []
     result = run_training(
