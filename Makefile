@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test test-fast test-ray lint format browser bench assets guidance ablations clean
+.PHONY: run test test-fast test-ray lint format browser bench assets guidance ablations tune clean
 
 run: $(STAMP)
 	$(PY) -m ui.serve
@@ -57,10 +57,20 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache
 
+# The tuned presets (assets/presets/tuned.json): every method by the same protocol (lab.tuning: 16 trials of
+# 20 s on 8gaussians and rings, two at once), flow matching first (reflow's teachers use its preset).
+TUNED_METHODS := flow-matching meanflow shortcut consistency alphaflow imf splitmeanflow reflow
+tune: $(STAMP)
+	@start=$$(date +%s); rm -f build/tuning/tuned.json; \
+	for m in $(TUNED_METHODS); do $(PY) -m meanflow tune --method $$m --out build/tuning || exit 1; done; \
+	mkdir -p assets/presets && cp build/tuning/tuned.json assets/presets/tuned.json; \
+	echo "make tune: $$(( $$(date +%s) - start )) s"
+
 # The bundled pretrained runs (assets/pretrained/) and the method comparison (assets/studies/methods.json):
 # every method, 3 targets, 3 seeds, 60 s each on one core: about 40 minutes on two cores; then `guidance`.
 assets: $(STAMP)
-	$(PY) assets/make_studies.py --studies methods --seconds 60 --seeds 3 --pretrained
+	$(PY) assets/make_studies.py --studies methods --targets checkerboard,moons,spiral,pinwheel,swissroll \
+	  --seconds 60 --seeds 3 --pretrained
 	$(MAKE) guidance
 
 # The Guidance page's bundled runs and table (assets/studies/guidance.json): 2 targets, 3 seeds, 8,000 steps

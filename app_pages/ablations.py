@@ -1,4 +1,5 @@
-"""Ablations: MeanFlow's design choices (its Table 1) and the method zoo, rerun in 2D with seeds."""
+"""Ablations: the tuned, fair method comparison, the levers, and MeanFlow's design choices (its Table 1),
+rerun in 2D with seeds."""
 
 import streamlit as st
 
@@ -7,16 +8,26 @@ from meanflow.core.text import literal
 from meanflow.lab.studies import STUDIES
 from ui import server, settings, studies
 
-SHOWN = tuple(name for name in STUDIES if name != "guidance")  # guidance has a page of its own
-STUDY = settings.Setting("study", "r-neq-t", choices=SHOWN)
-TARGET = settings.Setting("abl_target", server.SEED_TARGETS[0], choices=server.SEED_TARGETS)
+SHOWN = ("methods", *(name for name in STUDIES if name not in ("methods", "guidance")))  # guidance: its own page
+STUDY = settings.Setting("study", "methods", choices=SHOWN)
+
+
+def study_targets(name: str) -> tuple[str, ...]:
+    """The targets a study's bundled table has (the seed targets when none is bundled)."""
+    record = studies.bundled(name)
+    return tuple(record["targets"]) if record and record.get("targets") else server.SEED_TARGETS
 
 
 def main() -> None:
     st.title("Ablations")
     c1, c2 = st.columns([2, 1])
     name = settings.select("Study", STUDY, where=c1, format_func=lambda n: STUDIES[n].title)
-    target = settings.segmented("Target", TARGET, where=c2) or server.SEED_TARGETS[0]
+    targets = study_targets(name)
+    target_setting = settings.Setting("abl_target", targets[0], choices=targets)
+    settings.initialise(target_setting)
+    if st.session_state.get("abl_target") not in targets:  # another study's target: this study's first
+        st.session_state.abl_target = targets[0]
+    target = settings.segmented("Target", target_setting, where=c2) or targets[0]
     study = STUDIES[name]
     st.markdown(f"**{literal(study.question)}**")
     if study.paper_source:
@@ -27,7 +38,7 @@ def main() -> None:
         )
     studies.study_view(study, target, key="abl")
     st.subheader("Run it yourself")
-    studies.run_live_controls(study, [get_target(t) for t in server.SEED_TARGETS if t == target], key="abl")
+    studies.run_live_controls(study, [get_target(target)], key="abl")
     studies.progress(study, key="abl")
 
 

@@ -9,6 +9,7 @@ from meanflow.core.couplings import COUPLINGS
 from meanflow.core.couplings import LABELS as COUPLING_NAMES
 from meanflow.core.methods.base import Method
 from meanflow.core.networks import network_parameters
+from meanflow.core.presets import Preset, PresetError, read_presets, tuning_sentence
 from meanflow.core.registry import METHODS, make_config
 from meanflow.core.runs import RunError, read_history
 from meanflow.core.targets import Target
@@ -39,6 +40,8 @@ SEED = Setting("seed", DEFAULTS.seed, lo=0, hi=2**31 - 1, integer=True)
 COUPLING = Setting("coupling", "default", choices=("default", *COUPLINGS))
 CONDITIONAL = Setting("conditional", True, choices=(True, False))
 CLASS_DROPOUT = Setting("class_dropout", DEFAULTS.class_dropout, lo=0.0, hi=0.5)
+START_FROM = Setting("start", "own", choices=("own", "tuned"))
+START_LABELS = {"own": "These settings", "tuned": "Each method's tuned preset"}
 
 
 # ---------------------------------------------------------------- method options
@@ -197,6 +200,39 @@ def budget_notes(configs: list[TrainConfig]) -> bool:
     return bool(over)
 
 
+def tuned_presets(methods: list[str]) -> dict[str, Preset]:
+    """The tuned presets of `methods` when the user starts from them (else {}), with a line saying so."""
+    start = settings.radio(
+        "Start from",
+        START_FROM,
+        horizontal=True,
+        format_func=START_LABELS.get,
+        help="A tuned preset is the method's best settings found by the same tuning for every method "
+        "(`make tune`); it replaces the width, depth, batch, learning rate, pairing and options below.",
+    )
+    if start != "tuned":
+        return {}
+    try:
+        presets = read_presets()
+    except PresetError as exc:
+        st.warning(literal(str(exc)))
+        return {}
+    missing = [METHODS[m].about.label for m in methods if m not in presets]
+    st.caption(
+        f"Tuned presets: {tuning_sentence()}. Max steps and the seed below still apply"
+        + (f"; no preset for {', '.join(missing)} (its settings below)." if missing else ".")
+    )
+    return {m: presets[m] for m in methods if m in presets}
+
+
+def preset_text(preset: Preset) -> str:
+    """'64 x 5, batch 256, lr 0.0143, minibatch-ot; r_neq_t 0.505, ...': a preset in one line."""
+    config = preset.config()
+    head = f"{config.hidden} x {config.depth}, batch {config.batch}, lr {config.lr:.3g}, {config.coupling}"
+    own = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in preset.options.items())
+    return head + (f"; {own}" if own else "")
+
+
 def settings_form(target: Target | None) -> list[TrainConfig] | None:
     """The launch settings; returns one config per chosen method when Train is pressed."""
     methods = settings.multiselect(
@@ -211,25 +247,29 @@ def settings_form(target: Target | None) -> list[TrainConfig] | None:
         step=5,
         help="Each run stops after this wall time and is saved; the learning rate decays over it.",
     )
+    presets = tuned_presets(methods)
     shared = hyperparameters()
     conditional, dropout = class_settings(target)
     options = {}
     for name in methods:
         with st.expander(f"{METHODS[name].about.label} options"):
             st.caption(literal(METHODS[name].about.summary))
-            options[name] = option_widgets(METHODS[name], target)
+            if name in presets:
+                st.caption(f"Tuned: {literal(preset_text(presets[name]))}")
+            options[name] = {} if name in presets else option_widgets(METHODS[name], target)
     try:
-        configs = [
-            make_config(
-                m,
-                options[m],
+        configs = []
+        for m in methods:
+            chosen = dict(
                 max_seconds=float(seconds),
                 classes=target.classes if conditional and METHODS[m].conditional else 0,
                 class_dropout=dropout,
-                **shared,
             )
-            for m in methods
-        ]
+            if m in presets:  # the preset's network, batch, learning rate, pairing and options
+                chosen.update(steps=shared["steps"], seed=shared["seed"], options=options[m])
+                configs.append(presets[m].config(**chosen))
+            else:
+                configs.append(make_config(m, options[m], **chosen, **shared))
     except (ValueError, TypeError) as exc:
         st.error(literal(str(exc)))
         configs = []

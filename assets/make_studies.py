@@ -1,6 +1,7 @@
 """Build the bundled study tables (assets/studies/) and the bundled pretrained runs (assets/pretrained/).
 
-    python assets/make_studies.py --studies methods --seconds 60 --seeds 3 --pretrained   (make assets)
+    python assets/make_studies.py --studies methods --targets checkerboard,moons,spiral,pinwheel,swissroll \
+        --seconds 60 --seeds 3 --pretrained                                                 (make assets)
     python assets/make_studies.py --studies guidance --targets 8gaussians,moons --steps 8000 --seeds 3 --pretrained
                                                                                           (make guidance)
     python assets/make_studies.py --steps 5000 --seeds 3 --targets checkerboard,spiral    (make ablations)
@@ -86,8 +87,10 @@ def main() -> None:
             )
             if args.pretrained:
                 for run in sweep.runs:
-                    if run.seed == 0 and run.scores:
-                        folder = OUT / "pretrained" / f"{bundled_name(name, run.cell)}-{run.target}"
+                    bundle = bundled_name(name, run.cell)
+                    shown = name != "methods" or run.target in TARGETS  # the methods' runs: Home's targets only
+                    if run.seed == 0 and run.scores and bundle is not None and shown:
+                        folder = OUT / "pretrained" / f"{bundle}-{run.target}"
                         shutil.rmtree(folder, ignore_errors=True)
                         shutil.copytree(run.path, folder)
                         (folder / CHECKPOINT_FILE).unlink(missing_ok=True)
@@ -115,11 +118,12 @@ def bundle_cell_runs(record: dict, work: Path) -> None:
             set_shared(folder, True)
 
 
-def bundled_name(study: str, cell) -> str:
-    """The method's name in the methods study (meanflow-moons); else the study and the cell's name
-    made a slug (guidance-meanflow-omega-1-5-moons), never the name of a methods-study run."""
+def bundled_name(study: str, cell) -> str | None:
+    """The name a cell's run is bundled under: the methods study's own (meanflow; None for a row that is
+    not bundled); else the study and the cell's name made a slug (guidance-meanflow-omega-1-5), never
+    the name of a methods-study run."""
     if study == "methods":
-        return cell.method
+        return cell.bundle
     return f"{study}-" + re.sub(r"[^a-z0-9]+", "-", cell.name.lower()).strip("-")
 
 

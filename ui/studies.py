@@ -24,7 +24,7 @@ from meanflow.lab.records import PICTURE_N, PICTURE_SEED, load_study
 from meanflow.lab.scoring import EVAL_N, NFES
 from meanflow.lab.studies import STUDIES, Study
 from meanflow.lab.sweeps import Budget, Sweep
-from meanflow.lab.tables import paper_agreement
+from meanflow.lab.tables import anytime_curves, paper_agreement
 from meanflow.views import figures
 
 from . import server
@@ -33,6 +33,7 @@ POLL_SECONDS = 2.0
 CHART_METRICS = {  # what the bar chart can show: key -> its name on the page
     "hist_tv@1": "histogram TV, 1 step",
     "hist_tv@2": "histogram TV, 2 steps",
+    "hist_tv@32": "histogram TV, 32 steps",
     "sliced_w1@1": "sliced W1, 1 step",
     "in_support@1": "in cells, 1 step",
 }
@@ -71,8 +72,13 @@ def table_frame(rows: list[dict], target: str, study: Study) -> pd.DataFrame:
             continue
         steps = row.get("steps")  # a mean over seeds: whole steps are enough
         line = {"cell": row["cell"], "seeds": row.get("seeds", 0), "steps": None if steps is None else round(steps)}
-        for nfe in NFES:
-            for metric, label in (("hist_tv", "TV"), ("sliced_w1", "W1"), ("in_support", "in cells")):
+        for nfe in NFES:  # every metric at one step; TV alone at more (the table stays readable)
+            shown = (
+                (("hist_tv", "TV"), ("sliced_w1", "W1"), ("in_support", "in cells"))
+                if nfe == 1
+                else (("hist_tv", "TV"),)
+            )
+            for metric, label in shown:
                 key = f"{metric}@{nfe}"
                 if key in row and row[key] is not None:
                     std = row.get(f"{key}_std")
@@ -80,6 +86,11 @@ def table_frame(rows: list[dict], target: str, study: Study) -> pd.DataFrame:
                     line[f"{label} @{nfe}"] = f"{row[key]:.3f}{spread}"
         if "hist_tv_floor" in row:
             line["floors (TV, W1)"] = f"{row['hist_tv_floor']:.3f}, {row.get('sliced_w1_floor', math.nan):.3f}"
+        if "hist_tv@1_over_fm32" in row and row["method"] != "flow-matching":
+            line["TV @1 ÷ best FM @32"] = f"{row['hist_tv@1_over_fm32']:.2f}"
+        for key in ("pairing", "network", "tuning", "note"):  # what a reader must know to compare the row
+            if row.get(key):
+                line[key] = row[key]
         paper = next((c.paper for c in study.cells if c.name == row["cell"]), None)
         if any(c.paper is not None for c in study.cells):
             line["paper FID"] = "—" if paper is None else f"{paper:g}"
@@ -192,7 +203,8 @@ def study_view(study: Study, target: str, key: str, cells: list[str] | None = No
     st.caption(f"{note} Each run scored on n = {EVAL_N:,} samples per step count (its headline), floors at that n.")
     st.dataframe(frame, hide_index=True, width="stretch")
     mine = [r for r in rows if r["target"] == target]
-    metric = st.radio("Chart", list(CHART_METRICS), horizontal=True, key=f"{key}_metric", format_func=CHART_METRICS.get)
+    offered = [m for m in CHART_METRICS if any(m in r for r in mine)] or list(CHART_METRICS)
+    metric = st.radio("Chart", offered, horizontal=True, key=f"{key}_metric", format_func=CHART_METRICS.get)
     floor_key = metric.split("@")[0] + "_floor"
     floors = [r[floor_key] for r in mine if r.get(floor_key) is not None]
     st.plotly_chart(
@@ -208,8 +220,33 @@ def study_view(study: Study, target: str, key: str, cells: list[str] | None = No
     )
     if any(c.paper is not None for c in study.cells):
         st.markdown(f"**Against the paper** ({literal(study.paper_metric)}): {literal(paper_agreement(mine, study))}")
+    anytime_section(target, key, source, record, sweep, cells)
     pictures(study, target, key, source, record, sweep, cells)
     return rows
+
+
+def anytime_section(
+    target: str, key: str, source: str, record: dict | None, sweep: Sweep | None, cells: list[str] | None
+) -> None:
+    """Quality against training time for each cell (the live sweep's or the bundled record's), where known."""
+    curves = (
+        anytime_curves(sweep.scored()) if source == "live" and sweep is not None else (record or {}).get("anytime", {})
+    )
+    shown = {cell: points for cell, points in curves.get(target, {}).items() if cells is None or cell in cells}
+    if not shown:
+        return
+    seeds = max(point[4] for points in shown.values() for point in points)
+    st.plotly_chart(
+        figures.anytime_chart(shown, title="Quality while training: " + seeds_phrase(seeds)),
+        key=f"{key}_anytime",
+        width="stretch",
+    )
+    n = (record or {}).get("preview_n") if source == "bundled" else None
+    st.caption(
+        "Each run's previews read at 1/16, 1/8, 1/4, 1/2, 3/4 and all of its budget"
+        + (f", n = {n:,} points each (the floor at that n)" if n else "")
+        + "; flow matching's at 32 steps, the others' at one. A band is the spread over seeds."
+    )
 
 
 def pictures(

@@ -1,4 +1,4 @@
-"""The command line: train, resume, sample, evaluate, methods, sweep, bench. The only layer that parses arguments.
+"""The command line: train, resume, sample, evaluate, methods, sweep, tune, bench. The only layer that parses arguments.
 
 Each subcommand is a module here with `add_parser(subparsers)` and `run(args) -> exit code`, listed
 once in COMMANDS. Exit codes (cli.common): 0 success; 1 a run that diverged or failed; 2 bad input
@@ -16,7 +16,7 @@ from ..core.runs import RunError
 from ..core.targets import TargetError
 from ..core.text import literal
 from ..engine.limits import LimitError
-from . import bench, evaluate, methods, resume, sample, sweep, train
+from . import bench, evaluate, methods, resume, sample, sweep, train, tune
 from .common import EXIT_BAD_INPUT, Parser, UsageError
 
 COMMANDS = {
@@ -26,6 +26,7 @@ COMMANDS = {
     "evaluate": evaluate,
     "methods": methods,
     "sweep": sweep,
+    "tune": tune,
     "bench": bench,
 }
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..core.config import MAX_BATCH, MAX_DEPTH, MAX_HIDDEN, OptionSpec, option_specs
+from ..core.config import MAX_BATCH, MAX_DEPTH, MAX_FREQUENCIES, MAX_HIDDEN, OptionSpec, TrainConfig, option_specs
 from ..core.couplings import COUPLINGS
 from ..core.models import pick_device
+from ..core.presets import TUNED, Preset, get_preset
 from ..core.registry import METHODS, get_method, make_config
 from ..core.runs import CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, TARGET_FILE, WEIGHTS_FILE, RunError, read_info
 from .common import (
@@ -68,6 +69,39 @@ def options_from_args(method_name: str, args: argparse.Namespace) -> dict:
     return given
 
 
+def add_setting_flags(p: argparse.ArgumentParser) -> None:
+    """The network's and the optimiser's settings, and the levers. Each defaults to None: the preset's value,
+    else the method's default, so a preset never hides a flag the user gave."""
+    p.add_argument(
+        "--preset",
+        default=None,
+        metavar="NAME",
+        help=f"start from a tuned preset: '{TUNED}' (the bundled ones, made by `make tune`) or a presets file "
+        "that `tune` wrote; flags given beside it win",
+    )
+    p.add_argument("--batch", type=bounded_int(1, MAX_BATCH, "a batch size"), help=f"default {DEFAULTS.batch}")
+    p.add_argument("--hidden", type=bounded_int(1, MAX_HIDDEN, "a width"), help=f"default {DEFAULTS.hidden}")
+    p.add_argument(
+        "--depth", type=bounded_int(1, MAX_DEPTH, "a depth"), help=f"hidden layers (default {DEFAULTS.depth})"
+    )
+    p.add_argument("--lr", type=positive_float, help=f"Adam's peak learning rate (default {DEFAULTS.lr:g})")
+    p.add_argument(
+        "--lr-final-ratio",
+        type=number(float, lambda v: 0 < v <= 1, "a ratio in (0, 1]"),
+        help=f"the learning rate's cosine decay ends at lr x this (1: constant; default {DEFAULTS.lr_final_ratio:g})",
+    )
+    p.add_argument(
+        "--ema",
+        type=number(float, lambda v: 0 <= v < 1, "a decay from 0 to below 1"),
+        help="sample with a moving average of the weights of this decay (default 0: the weights as trained)",
+    )
+    p.add_argument(
+        "--time-frequencies",
+        type=bounded_int(0, MAX_FREQUENCIES, "a frequency count"),
+        help="Fourier features of the network's time inputs, this many frequencies (default 0: the raw times)",
+    )
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "train",
@@ -79,10 +113,7 @@ def add_parser(sub) -> None:
     add_target_arguments(p)
     p.add_argument("--steps", type=steps, default=DEFAULTS.steps, help=f"optimiser steps (default {DEFAULTS.steps})")
     p.add_argument("--max-seconds", type=seconds, default=None, help="stop after this wall time and save")
-    p.add_argument("--batch", type=bounded_int(1, MAX_BATCH, "a batch size"), default=DEFAULTS.batch)
-    p.add_argument("--hidden", type=bounded_int(1, MAX_HIDDEN, "a width"), default=DEFAULTS.hidden)
-    p.add_argument("--depth", type=bounded_int(1, MAX_DEPTH, "a depth"), default=DEFAULTS.depth, help="hidden layers")
-    p.add_argument("--lr", type=positive_float, default=DEFAULTS.lr)
+    add_setting_flags(p)
     p.add_argument("--seed", type=seed, default=DEFAULTS.seed)
     p.add_argument(
         "--coupling",
@@ -142,29 +173,53 @@ def check_out_folder(out: Path) -> None:
             ) from None
 
 
+def preset_for(args: argparse.Namespace) -> Preset:
+    """The --preset's settings for --method ('tuned': the bundled presets; else a presets file), or none."""
+    if args.preset is None:
+        return Preset(args.method, {}, {})
+    path = None if args.preset == TUNED else Path(args.preset)
+    if path is not None and not path.is_file():
+        raise UsageError(f"--preset {args.preset!r} is neither {TUNED!r} nor a presets file that `tune` wrote")
+    return get_preset(args.method, path)
+
+
+def config_from_args(args: argparse.Namespace, target) -> TrainConfig:
+    """The run's config: the method's defaults, then the preset's settings, then every flag given."""
+    given = {
+        name: value
+        for name, value in (
+            ("batch", args.batch),
+            ("hidden", args.hidden),
+            ("depth", args.depth),
+            ("lr", args.lr),
+            ("lr_final_ratio", args.lr_final_ratio),
+            ("ema", args.ema),
+            ("time_frequencies", args.time_frequencies),
+            ("coupling", args.coupling),
+        )
+        if value is not None
+    }
+    return preset_for(args).config(
+        options=options_from_args(args.method, args),
+        steps=args.steps,
+        max_seconds=args.max_seconds,
+        seed=args.seed,
+        threads=args.threads,
+        device=args.device,
+        classes=0 if args.unconditional or not get_method(args.method).conditional else target.classes,
+        class_dropout=args.class_dropout,
+        checkpoint_seconds=args.checkpoint_seconds,
+        **given,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     target = resolve_target(args)
     pick_device(args.device)  # an unusable device is bad input, found before training starts
     out = Path(args.out)
     check_out_folder(out)
     out.mkdir(parents=True, exist_ok=True)  # an unwritable --out fails now, not after training
-    config = make_config(
-        args.method,
-        options_from_args(args.method, args),
-        steps=args.steps,
-        max_seconds=args.max_seconds,
-        batch=args.batch,
-        hidden=args.hidden,
-        depth=args.depth,
-        lr=args.lr,
-        seed=args.seed,
-        coupling=args.coupling,
-        threads=args.threads,
-        device=args.device,
-        classes=0 if args.unconditional or not get_method(args.method).conditional else target.classes,
-        class_dropout=args.class_dropout,
-        checkpoint_seconds=args.checkpoint_seconds,
-    )
+    config = config_from_args(args, target)
     for stale in (WEIGHTS_FILE, CHECKPOINT_FILE, TARGET_FILE, METRICS_FILE):
         (out / stale).unlink(missing_ok=True)  # an earlier run in this folder is replaced whole
     return run_on_engine(lambda engine: engine.submit(config, target, out, check_budget=False), out, args.quiet)

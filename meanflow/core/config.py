@@ -72,6 +72,7 @@ MAX_SECONDS = 3600.0  # the command line's longest budget; the app allows less (
 MAX_NFE = 1024  # sampling steps; far beyond where 2D samples stop changing
 MAX_SAMPLES = 1_000_000  # points drawn by one `sample` call
 MAX_CLASSES = 64  # classes a network may be conditioned on
+MAX_FREQUENCIES = 8  # Fourier features per time input, at most (pi 2^7 is already finer than any 2D target)
 
 
 def mlp_widths(in_dim: int, hidden: int, depth: int, out_dim: int = 2) -> list[int]:
@@ -87,6 +88,23 @@ def parameter_count(widths: list[int]) -> int:
 # ---------------------------------------------------------------- options fields
 
 
+@dataclass(frozen=True)
+class Search:
+    """Where tuning (lab.tuning) looks for a setting: a range [lo, hi] (on a log scale when `log`), or
+    a few `values` to pick from. Declared beside the setting: an option without one is never tuned."""
+
+    lo: float | None = None
+    hi: float | None = None
+    log: bool = False
+    values: tuple = ()
+
+    def __post_init__(self):
+        if not self.values and (self.lo is None or self.hi is None or not self.lo < self.hi):
+            raise ValueError(f"a search needs values or a range lo < hi, got {self!r}")
+        if self.log and not (self.lo or 0) > 0:
+            raise ValueError(f"a log-scale search needs lo > 0, got {self!r}")
+
+
 def option(
     default,
     help: str,
@@ -96,12 +114,14 @@ def option(
     ablation_only: bool = False,
     integer: bool = False,
     run: bool = False,
+    search: Search | None = None,
 ):
     """A field of a method's options dataclass, with what the UI and the CLI need to offer it.
 
     choices: the accepted values (a select box, argparse choices); lo/hi: a closed numeric range;
     ablation_only: studies may set it, ordinary training never offers it (e.g. a wrong tangent);
-    run: the value names another run's folder (the Train page offers a run picker).
+    run: the value names another run's folder (the Train page offers a run picker);
+    search: where tuning looks for its best value (None: tuning leaves it at its default).
     """
     meta = {
         "help": help,
@@ -111,6 +131,7 @@ def option(
         "ablation_only": ablation_only,
         "integer": integer,
         "run": run,
+        "search": search,
     }
     return field(default=default, metadata=meta)
 
@@ -128,6 +149,7 @@ class OptionSpec:
     integer: bool = False
     ablation_only: bool = False  # studies may set it; training never offers it
     names_run: bool = False  # the value is another run's folder (reflow's teacher)
+    search: Search | None = None  # where tuning looks (None: never tuned)
 
     @property
     def flag(self) -> str:
@@ -166,6 +188,7 @@ def option_specs(options_type: type, offered: bool = False) -> tuple[OptionSpec,
             integer=bool(f.metadata.get("integer")),
             ablation_only=bool(f.metadata.get("ablation_only")),
             names_run=bool(f.metadata.get("run")),
+            search=f.metadata.get("search"),
         )
         for f in fields(options_type)
     )
@@ -204,6 +227,11 @@ def options_from_dict(options_type: type, raw: dict) -> Any:
 # ---------------------------------------------------------------- the run config
 
 
+# What a saved config that lacks a field meant: the value every run had before the field existed (a
+# default that changed later must not change an old run's network).
+LEGACY_VALUES = {"time_frequencies": 0}
+
+
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     """One training run: the method and its options, the network, the optimiser and the budget.
@@ -233,6 +261,9 @@ class TrainConfig:
     log_every: int = 10  # steps averaged into one history row: smooth curves, small metrics.csv
     preview_every: int = 200  # steps between one-step preview samples
     preview_n: int = 1000  # points in each preview
+    preview_nfe: int = (
+        1  # steps of each preview (1: what one step draws; the methods study previews flow matching at 32)
+    )
     checkpoint_seconds: float = 10.0  # at most this much training is lost when a server or worker dies
     # Classes the network is conditioned on (the target's, for a labelled target; 0: unconditional).
     # A class enters the network as a one-hot input with one more slot for "no class".
@@ -243,9 +274,22 @@ class TrainConfig:
     # Decay of an exponential moving average of the weights, which then samples (previews, the saved
     # weights); 0: the weights as trained. Adopted only where a sweep says so (benchmarks/RESULTS.md).
     ema: float = 0.0
+    # Fourier features of the network's time inputs (sin and cos at pi 2^j, j < this) beside the raw
+    # times; 0: the raw times alone. 4 since the levers sweep (benchmarks/RESULTS.md, "Levers").
+    time_frequencies: int = 4
 
     def __post_init__(self):
-        for name in ("steps", "batch", "hidden", "depth", "log_every", "preview_every", "preview_n", "threads"):
+        for name in (
+            "steps",
+            "batch",
+            "hidden",
+            "depth",
+            "log_every",
+            "preview_every",
+            "preview_n",
+            "preview_nfe",
+            "threads",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -256,8 +300,10 @@ class TrainConfig:
                 f"hidden <= {MAX_HIDDEN}, depth <= {MAX_DEPTH}, batch <= {MAX_BATCH} and "
                 f"steps <= {MAX_STEPS:,} are accepted; larger runs do not fit this playground"
             )
-        if self.preview_n > 100_000:
-            raise ValueError(f"preview_n must be at most 100000, got {self.preview_n!r}")
+        if self.preview_n > 100_000 or self.preview_nfe > 64:
+            raise ValueError(
+                f"preview_n <= 100000 and preview_nfe <= 64 are accepted, got {self.preview_n!r}, {self.preview_nfe!r}"
+            )
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
             raise ValueError(f"seed must be an integer in [0, 2**63), got {self.seed!r}")
         if not 0 < self.lr_final_ratio <= 1:
@@ -268,6 +314,11 @@ class TrainConfig:
             raise ValueError(f"classes must be a whole number from 0 to {MAX_CLASSES}, got {self.classes!r}")
         if not (isinstance(self.class_dropout, (int, float)) and 0 <= self.class_dropout < 1):
             raise ValueError(f"class_dropout must be in [0, 1), got {self.class_dropout!r}")
+        frequencies = self.time_frequencies
+        if isinstance(frequencies, bool) or not isinstance(frequencies, int) or not 0 <= frequencies <= MAX_FREQUENCIES:
+            raise ValueError(
+                f"time_frequencies must be a whole number from 0 to {MAX_FREQUENCIES}, got {frequencies!r}"
+            )
         if not (isinstance(self.ema, (int, float)) and 0 <= self.ema < 1):
             raise ValueError(f"ema must be in [0, 1), got {self.ema!r}")
         if not (0 < self.checkpoint_seconds <= 3600):

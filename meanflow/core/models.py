@@ -27,10 +27,18 @@ ACTIVATIONS = {
 }
 
 
+def fourier_width(time_inputs: int, frequencies: int) -> int:
+    """Columns that Fourier features add to the input: a sine and a cosine per time input and frequency."""
+    return 2 * time_inputs * frequencies
+
+
 class MLP(nn.Module):
     """in_dim -> [Linear(hidden) + activation] x depth -> Linear(out_dim).
 
-    depth counts hidden layers: depth 4, hidden 64 is the seed tutorial's network.
+    depth counts hidden layers: depth 4, hidden 64 is the seed tutorial's network. With `frequencies`
+    k > 0, the input columns `time_columns` = (first, count) (the time features) are joined by their
+    Fourier features sin(pi 2^j c) and cos(pi 2^j c), j < k, before the first layer (a fixed map: nothing
+    learnt, nothing stored); the first layer is then fourier_width(count, k) columns wider.
     """
 
     def __init__(
@@ -41,6 +49,8 @@ class MLP(nn.Module):
         depth: int,
         activation: str = "silu",
         generator: torch.Generator | None = None,
+        time_columns: tuple[int, int] = (0, 0),
+        frequencies: int = 0,
     ):
         super().__init__()
         if activation not in ACTIVATIONS:
@@ -48,7 +58,10 @@ class MLP(nn.Module):
         if hidden < 1 or depth < 1:
             raise ValueError(f"hidden and depth must be positive, got hidden={hidden}, depth={depth}")
         self.activation = activation
-        widths = mlp_widths(in_dim, hidden, depth, out_dim)
+        self.time_columns = time_columns if frequencies else (0, 0)
+        omegas = math.pi * 2.0 ** torch.arange(frequencies, dtype=torch.float32)
+        self.register_buffer("omegas", omegas, persistent=False)  # (k,): not weights, so not in the state_dict
+        widths = mlp_widths(in_dim + fourier_width(self.time_columns[1], frequencies), hidden, depth, out_dim)
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.reset_parameters(generator)
 
@@ -60,9 +73,24 @@ class MLP(nn.Module):
             layer.weight.uniform_(-bound, bound, generator=generator)
             layer.bias.uniform_(-bound, bound, generator=generator)
 
+    def _fourier(self, x: torch.Tensor, x_dot: torch.Tensor | None = None):
+        """x (B, in_dim) with the time columns' Fourier features appended, and x_dot's tangent of them."""
+        first, count = self.time_columns
+        if not count:
+            return x, x_dot
+        angle = x[:, first : first + count, None] * self.omegas.to(x.dtype)  # (B, count, k)
+        features = torch.cat([angle.sin().flatten(1), angle.cos().flatten(1)], dim=1)
+        if x_dot is None:
+            return torch.cat([x, features], dim=1), None
+        with torch.no_grad():
+            rate = x_dot[:, first : first + count, None] * self.omegas.to(x.dtype)  # d angle
+            tangents = torch.cat([(angle.cos() * rate).flatten(1), (-angle.sin() * rate).flatten(1)], dim=1)
+        return torch.cat([x, features], dim=1), torch.cat([x_dot, tangents], dim=1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, in_dim) -> (B, out_dim)."""
         act, _ = ACTIVATIONS[self.activation]
+        x, _ = self._fourier(x)
         for layer in self.layers[:-1]:
             x = act(layer(x))
         return self.layers[-1](x)
@@ -75,6 +103,7 @@ class MLP(nn.Module):
         so the backward pass costs what a plain forward's would.
         """
         act, act_tangent = ACTIVATIONS[self.activation]
+        x, x_dot = self._fourier(x, x_dot)
         pre = []  # (B, hidden) pre-activations, reused by the tangent pass
         for layer in self.layers[:-1]:
             pre.append(layer(x))

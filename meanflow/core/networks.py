@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from .config import TrainConfig, mlp_widths, parameter_count
-from .models import MLP
+from .models import MLP, fourier_width
 from .registry import check_config, config_from_dict
 from .sampling import Flow
 from .targets import Normaliser
@@ -24,8 +24,9 @@ def input_width(config: TrainConfig) -> int:
 
 
 def network_widths(config: TrainConfig) -> list[int]:
-    """Layer widths of the config's MLP, input first."""
-    return mlp_widths(input_width(config), config.hidden, config.depth)
+    """Layer widths of the config's MLP, input first (with the time features' Fourier features)."""
+    extra = fourier_width(check_config(config).n_time_features(config.options), config.time_frequencies)
+    return mlp_widths(input_width(config) + extra, config.hidden, config.depth)
 
 
 def network_parameters(config: TrainConfig) -> int:
@@ -35,7 +36,17 @@ def network_parameters(config: TrainConfig) -> int:
 
 def build_network(config: TrainConfig, generator: torch.Generator | None = None) -> MLP:
     """A freshly initialised MLP of the config's shape (its weights drawn from `generator`)."""
-    return MLP(input_width(config), 2, config.hidden, config.depth, config.activation, generator)
+    time_columns = (2, check_config(config).n_time_features(config.options))  # after z (2): network_input's order
+    return MLP(
+        input_width(config),
+        2,
+        config.hidden,
+        config.depth,
+        config.activation,
+        generator,
+        time_columns=time_columns,
+        frequencies=config.time_frequencies,
+    )
 
 
 def rebuild_flow(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from .config import Options, TrainConfig, known_fields, options_from_dict
+from .config import LEGACY_VALUES, Options, TrainConfig, known_fields, options_from_dict
 from .couplings import COUPLINGS
 from .methods.alphaflow import AlphaFlow
 from .methods.base import Method
@@ -97,8 +97,9 @@ def with_method(config: TrainConfig, method: str, options: Options | dict | None
 
 def config_from_dict(raw: dict) -> TrainConfig:
     """A config from `TrainConfig.to_dict()` output (a saved config.json, a job's payload); unknown
-    fields raise TypeError, values outside their limits ValueError."""
-    return make_config(**known_fields(raw, TrainConfig, "config", "config fields"))
+    fields raise TypeError, values outside their limits ValueError. A field the dict lacks takes the value
+    a config written before that field existed meant (LEGACY_VALUES), else its default."""
+    return make_config(**known_fields({**LEGACY_VALUES, **raw}, TrainConfig, "config", "config fields"))
 
 
 __all__ = ["METHODS", "Method", "check_config", "config_from_dict", "get_method", "make_config", "with_method"]

@@ -24,7 +24,6 @@ import math
 import os
 import re
 import secrets
-import tempfile
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -52,6 +51,7 @@ from .config import (
     option_specs,
     spent_time_budget,
 )
+from .files import write_atomic
 from .networks import RunBundle, rebuild_flow
 from .registry import check_config, config_from_dict
 from .sampling import Flow
@@ -155,19 +155,6 @@ def run_path(root: str | Path, run_id: str) -> Path:
 # ---------------------------------------------------------------- writing
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _history_csv(history: np.ndarray) -> bytes:
     out = io.StringIO()
     out.write(",".join(HISTORY_COLUMNS) + "\n")
@@ -177,7 +164,7 @@ def _history_csv(history: np.ndarray) -> bytes:
 
 
 def _write_document(run_dir: Path, document: dict) -> None:
-    _write_atomic(run_dir / CONFIG_FILE, json.dumps(document, indent=2).encode())
+    write_atomic(run_dir / CONFIG_FILE, json.dumps(document, indent=2).encode())
 
 
 def create_run(run_dir: str | Path, config: TrainConfig, target: Target, shared: bool = False) -> Path:
@@ -193,7 +180,7 @@ def create_run(run_dir: str | Path, config: TrainConfig, target: Target, shared:
         }
         if spec.labels is not None:
             arrays["labels"] = torch.as_tensor(spec.labels, dtype=torch.int64)
-        _write_atomic(run_dir / TARGET_FILE, safetensors_bytes(arrays))
+        write_atomic(run_dir / TARGET_FILE, safetensors_bytes(arrays))
     document = {
         "format": FORMAT,
         "version": VERSION,
@@ -220,8 +207,8 @@ def _update_document(run_dir: Path, **changes) -> None:
 def write_checkpoint(run_dir: str | Path, data: bytes, step: int, elapsed: float, history: np.ndarray) -> None:
     """Keep a running job's latest checkpoint (bytes from checkpoint_bytes) and mark the run running."""
     run_dir = Path(run_dir)
-    _write_atomic(run_dir / CHECKPOINT_FILE, data)
-    _write_atomic(run_dir / METRICS_FILE, _history_csv(history))
+    write_atomic(run_dir / CHECKPOINT_FILE, data)
+    write_atomic(run_dir / METRICS_FILE, _history_csv(history))
     _update_document(run_dir, state="running", step=int(step), elapsed=float(elapsed))
 
 
@@ -252,10 +239,10 @@ def finish_run(
         raise ValueError(f"a run finishes as one of {FINISHED}, not {state!r}")
     run_dir = Path(run_dir)
     if weights is not None:
-        _write_atomic(run_dir / WEIGHTS_FILE, weights)
+        write_atomic(run_dir / WEIGHTS_FILE, weights)
     if checkpoint is not None:
-        _write_atomic(run_dir / CHECKPOINT_FILE, checkpoint)
-    _write_atomic(run_dir / METRICS_FILE, _history_csv(history))
+        write_atomic(run_dir / CHECKPOINT_FILE, checkpoint)
+    write_atomic(run_dir / METRICS_FILE, _history_csv(history))
     _update_document(run_dir, state=state, message=str(message), step=int(step), elapsed=float(elapsed))
 
 

@@ -66,7 +66,7 @@ class Progress:
     steps_per_sec: float
     eta_seconds: float | None
     new_history: np.ndarray  # rows added since the previous report
-    preview: np.ndarray | None = None  # (preview_n, 2) one-step samples in data units
+    preview: np.ndarray | None = None  # (preview_n, 2) samples in data units (config.preview_nfe steps: one by default)
     preview_step: int = 0
 
 
@@ -304,8 +304,10 @@ class _Run:
         )
 
     def preview(self) -> np.ndarray:
-        """(preview_n, 2) one-step samples in data units from the fixed preview noise, so previews compare."""
-        path = integrate(self.flow, self.preview_noise, 1, stream(self.config.seed, Stream.PREVIEW_SAMPLING))
+        """(preview_n, 2) samples in data units (preview_nfe steps, one by default) from the fixed preview noise,
+        so previews compare."""
+        nfe, generator = self.config.preview_nfe, stream(self.config.seed, Stream.PREVIEW_SAMPLING)
+        path = integrate(self.flow, self.preview_noise, nfe, generator)
         return self.target.normaliser.to_data(path[-1].cpu().double()).numpy().astype(np.float32)
 
 
@@ -329,7 +331,9 @@ def set_up(config: TrainConfig, target: Target, resume: Checkpoint | None, teach
     flow = Flow(method, sampler, target.normaliser, config.options, config.classes, class_weights, config.coupling)
     optimiser = make_optimiser(net, config.lr)
     teacher_flows = _teacher_flows(method, teachers, target)
+    preparing = time.perf_counter()
     context = method.prepare(config, target, teacher_flows, stream(config.seed, Stream.METHOD), net)
+    prepared_in = time.perf_counter() - preparing  # reflow's teacher pairs: part of the budget, as training is
     preview_noise = torch.randn(config.preview_n, 2, generator=stream(config.seed, Stream.PREVIEW_NOISE))
     data = stream(config.seed, Stream.DATA)
     history, step, elapsed_before, data_used = History(), 0, 0.0, 0
@@ -340,6 +344,7 @@ def set_up(config: TrainConfig, target: Target, resume: Checkpoint | None, teach
         method.load_context_tensors(context, resume.context_tensors)
         step, elapsed_before = resume.step, resume.elapsed
         history = History(resume.history, resume.pending)
+    elapsed_before += prepared_in
     pair, per_draw, labelled = get_coupling(config.coupling), batches_per_draw(config.batch), config.classes > 0
 
     def draw(generator: torch.Generator) -> list[Batch]:

@@ -54,7 +54,7 @@ class Snapshot:
     steps_per_sec: float = 0.0
     eta_seconds: float | None = None
     history: np.ndarray = field(default_factory=empty_history)  # config.HISTORY_DTYPE rows
-    preview: np.ndarray | None = None  # (preview_n, 2) one-step samples in data units
+    preview: np.ndarray | None = None  # (preview_n, 2) samples in data units (config.preview_nfe steps: one by default)
     preview_step: int = 0
     message: str = ""  # why a run failed, or how it ended
     position: int | None = None  # place in the line while queued (1 = next)

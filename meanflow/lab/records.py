@@ -14,6 +14,7 @@ import torch
 from ..core import runs
 from ..core.sampling import sample
 from .sweeps import Sweep
+from .tables import anytime_curves
 
 STUDY_FORMAT = "meanflow-study"
 MAX_STUDY_BYTES = 16 << 20
@@ -43,6 +44,8 @@ def study_record(sweep: Sweep, command: str = "") -> dict:
         "seeds": max((r.seed for r in sweep.runs), default=-1) + 1,
         "targets": [t.name for t in sweep.targets],
         "rows": sweep.table(),
+        "anytime": anytime_curves(sweep.scored()),  # quality while training, from previews (their n: preview_n)
+        "preview_n": sweep.runs[0].config.preview_n if sweep.runs else None,
         "samples": samples,
         "runs": run_ids,
     }

@@ -18,10 +18,17 @@ from ..core.metrics import Evaluator, Quality
 from ..core.sampling import Flow, sample
 from ..core.targets import Target
 
-NFES = (1, 2)  # the step counts a study reports
+NFES = (1, 2, 4, 32)  # the step counts a study reports: one step, a few, and the many-step reference
 EVAL_N = 10_000  # samples scored per run and step count
 METRICS = ("hist_tv", "sliced_w1", "in_support")
 EVALUATOR_SEED = 1000  # evaluators draw from EVALUATOR_SEED + the run's seed
+REFERENCE_NFE = 32  # flow matching is judged where it is at its best: many small steps
+JUDGED_NFE = {"flow-matching": REFERENCE_NFE}  # the step count a method is tuned and compared at (others: 1)
+
+
+def judged_nfe(method: str) -> int:
+    """The step count `method` is tuned and compared at: one for the one-step methods, 32 for flow matching."""
+    return JUDGED_NFE.get(method, 1)
 
 
 def headline(flow: Flow, target: Target, nfe: int, seed: int, evaluator: Evaluator | None = None) -> Quality:
@@ -38,6 +45,7 @@ class Scorer:
     def __init__(self, targets: dict[str, Target]):
         self._targets = targets
         self._evaluators: dict[tuple[str, int], Evaluator] = {}
+        self._preview_evaluators: dict[tuple[str, int, int], Evaluator] = {}
 
     def evaluator(self, target: str, seed: int) -> Evaluator:
         key = (target, seed)
@@ -45,6 +53,14 @@ class Scorer:
             generator = torch.Generator().manual_seed(EVALUATOR_SEED + seed)
             self._evaluators[key] = Evaluator(self._targets[target], EVAL_N, generator)
         return self._evaluators[key]
+
+    def preview_evaluator(self, target: str, seed: int, n: int) -> Evaluator:
+        """An evaluator of n points (a preview's size) for the anytime curves, drawn like the headline's."""
+        key = (target, seed, n)
+        if key not in self._preview_evaluators:
+            generator = torch.Generator().manual_seed(EVALUATOR_SEED + seed)
+            self._preview_evaluators[key] = Evaluator(self._targets[target], n, generator)
+        return self._preview_evaluators[key]
 
     def score(self, path: Path, target: str, seed: int) -> dict:
         """{nfe: metric dict for each of NFES, 'steps': steps trained}; raises RunError for a run that

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..core.presets import Preset, read_presets
 from ..core.registry import METHODS
+from .scoring import judged_nfe
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,10 @@ class Cell:
     teacher: str | None = None  # reflow: the cell whose run (same target and seed) is its teacher
     paper: float | None = None  # the paper's number for this row (FID), where it has one
     conditional: bool = False  # conditioned on the target's classes (labelled targets only)
+    budget_share: float = 1.0  # the share of the sweep's budget it trains for (reflow and its teacher: half each)
+    note: str = ""  # what a reader must know to compare the row (a teacher not counted, a share of the budget)
+    tuning: str = ""  # how its settings were chosen ("tuned: 16 trials of 20 s on 8gaussians, rings")
+    bundle: str | None = None  # methods study: the name its seed-0 run is bundled under (None: not bundled)
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,102 @@ MF_SETTING = "1-NFE FID-50K on ImageNet 256 (DiT-B/4, 80 epochs); lower is bette
 
 def _mf(name: str, paper: float | None = None, **options) -> Cell:
     return Cell(name, "meanflow", {}, options, paper=paper)
+
+
+LEVER_METHODS = (("MeanFlow", "meanflow"), ("flow matching", "flow-matching"), ("consistency", "consistency"))
+
+
+def _lever_cells(label: str, method: str) -> tuple[Cell, ...]:
+    """A method as it was before the levers (raw time inputs, its learning rate decaying to 0.1 x over the
+    budget, seconds or steps, whichever ends first, no average), and with one lever changed each."""
+    raw = {"time_frequencies": 0}
+    return (
+        Cell(label, method, raw),
+        Cell(f"{label}, EMA 0.999", method, {**raw, "ema": 0.999}),
+        Cell(f"{label}, constant lr", method, {**raw, "lr_final_ratio": 1.0}),
+        Cell(f"{label}, Fourier times", method, {"time_frequencies": 4}),
+    )
+
+
+# The comparison's targets: tuning used others (lab.tuning.TUNING_TARGETS); the held-out ones were used
+# neither for tuning nor for choosing any default.
+EVALUATION_TARGETS = ("checkerboard", "moons", "spiral", "pinwheel", "swissroll")
+HELD_OUT_TARGETS = ("pinwheel", "swissroll")
+ANYTIME_PREVIEWS = {"preview_every": 500, "preview_n": 4000}  # the methods study's previews: its anytime curves
+FM_TEACHER = "Flow matching, reflow's teacher"
+
+
+def _compared(label: str, method: str, presets: dict[str, Preset], **changes) -> Cell:
+    """A methods-study row: `method` at its tuned preset (its defaults when none is bundled), previewed at
+    the step count it is judged at, with `changes` (Cell fields; 'coupling' overrides the preset's)."""
+    preset = presets.get(method)
+    fields, options = (preset.fields, preset.options) if preset else ({}, {})
+    coupling = changes.pop("coupling", None)
+    overrides = {**fields, **ANYTIME_PREVIEWS, "preview_nfe": judged_nfe(method)}
+    if coupling is not None:
+        overrides["coupling"] = coupling
+    if preset:
+        p = preset.protocol
+        tuning = f"tuned: {p.get('trials')} trials of {p.get('seconds', 0):g} s on {', '.join(p.get('targets', []))}"
+    else:
+        tuning = "defaults (no tuned preset)"
+    return Cell(label, method, overrides, options, tuning=tuning, **changes)
+
+
+def method_cells() -> tuple[Cell, ...]:
+    """The methods study: each one-step method at its tuned preset; reflow at an equal total budget (its
+    teacher trained in the first half) and, marked, with a free teacher; flow matching both with
+    independent pairs and with minibatch OT (its 32-step reference is the better of the two)."""
+    try:
+        presets = read_presets()
+    except ValueError:  # a broken bundled file: the defaults, said in each row's tuning
+        presets = {}
+    one_step = [
+        _compared(m.about.label, name, presets, bundle=name)
+        for name, m in METHODS.items()
+        if name not in ("flow-matching", "reflow")
+    ]
+    fm = presets.get("flow-matching")
+    fm_coupling = fm.fields.get("coupling", "independent") if fm else "independent"
+    fm_label = {"independent": "Flow matching, independent", "minibatch-ot": "Flow matching, minibatch OT"}
+    reflow = METHODS["reflow"].about.label
+    return (
+        *one_step,
+        _compared(
+            reflow,
+            "reflow",
+            presets,
+            teacher=FM_TEACHER,
+            budget_share=0.5,
+            note="half the budget; its teacher trained in the other half",
+        ),
+        _compared(
+            f"{reflow}, free teacher",
+            "reflow",
+            presets,
+            teacher=fm_label[fm_coupling],
+            note="its teacher's full budget not counted",
+            bundle="reflow",
+        ),
+        *(
+            _compared(
+                label,
+                "flow-matching",
+                presets,
+                coupling=coupling,
+                bundle="flow-matching" if coupling == fm_coupling else None,
+            )
+            for coupling, label in fm_label.items()
+        ),
+        _compared(
+            FM_TEACHER,
+            "flow-matching",
+            presets,
+            coupling=fm_coupling,
+            budget_share=0.5,
+            note="half the budget: reflow's teacher, not a contender",
+        ),
+    )
 
 
 STUDIES: dict[str, Study] = {
@@ -137,13 +239,19 @@ STUDIES: dict[str, Study] = {
             ),
         ),
         Study(
+            "levers",
+            "Levers every method can use",
+            "Does a moving average of the weights for sampling, a learning rate that decays over the wall-clock "
+            "budget, or Fourier features of the time inputs help MeanFlow, flow matching (at 32 steps) and "
+            "consistency?",
+            tuple(cell for label, method in LEVER_METHODS for cell in _lever_cells(label, method)),
+        ),
+        Study(
             "methods",
             "The one-step methods",
-            "Which one-step method is best in 2D at the same network, batch and wall-clock budget?",
-            tuple(
-                Cell(m.about.label, name, teacher=METHODS["flow-matching"].about.label if name == "reflow" else None)
-                for name, m in METHODS.items()
-            ),
+            "Which one-step method is best in 2D at the same wall-clock budget, each with its tuned settings "
+            "and its best pairing, against flow matching at its best at 32 steps?",
+            method_cells(),
         ),
     )
 }

@@ -29,6 +29,8 @@ from .tables import ScoredRun, study_table
 # or found trained to its budget by an earlier sweep: skipped), failed, or cut short by a stop (not scored).
 CellStage = Literal["pending", "queued", "running", "scored", "skipped", "failed", "cut-short"]
 ENDED_STAGES = ("scored", "skipped", "failed")
+# Fractions of the budget where a run's quality is read from its preview while it trains (anytime curves)
+ANYTIME_MARKS = (1 / 16, 1 / 8, 1 / 4, 1 / 2, 3 / 4, 1.0)
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,11 @@ class Budget:
     seconds: float | None = 60.0
     steps: int = 10_000_000
 
-    def apply(self, config: TrainConfig) -> TrainConfig:
-        return replace(config, max_seconds=self.seconds, steps=self.steps)
+    def apply(self, config: TrainConfig, share: float = 1.0) -> TrainConfig:
+        """The config with this budget, or `share` of it (reflow and its teacher split one budget)."""
+        if self.seconds is not None:
+            return replace(config, max_seconds=self.seconds * share, steps=self.steps)
+        return replace(config, max_seconds=None, steps=max(1, round(self.steps * share)))
 
 
 def cell_config(cell: Cell, budget: Budget, seed: int, base: TrainConfig | None = None) -> TrainConfig:
@@ -48,7 +53,7 @@ def cell_config(cell: Cell, budget: Budget, seed: int, base: TrainConfig | None 
     base = base or make_config()
     options = base.options.to_dict() if base.method == cell.method else {}
     config = with_method(base, cell.method, {**options, **cell.options}, seed=seed, **cell.overrides)
-    return budget.apply(config)
+    return budget.apply(config, cell.budget_share)
 
 
 def run_id(study: Study, cell: Cell, target: str, seed: int, config: TrainConfig) -> str:
@@ -71,6 +76,9 @@ class CellRun:
     stage: CellStage = "pending"
     message: str = ""
     scores: dict = field(default_factory=dict)  # nfe -> metric dict, and 'steps' (scoring.Scorer.score)
+    # Quality while it trains, from its previews at ANYTIME_MARKS: (budget fraction, seconds, TV, TV's floor)
+    trace: list[tuple[float, float, float, float]] = field(default_factory=list)
+    traced_step: int = -1  # the preview step last read into the trace
 
 
 def _same_config(saved: TrainConfig, wanted: TrainConfig) -> bool:
@@ -141,11 +149,27 @@ class Sweep:
             if run.job is None:
                 continue
             snap = self.engine.snapshot(run.job)
+            if snap is not None:
+                self._trace(run, snap)
             if snap is not None and snap.finished:
                 run.job = None
                 self._finish(run, snap.state, snap.message)
             elif snap is not None:
                 run.stage = snap.state
+
+    def _trace(self, run: CellRun, snap) -> None:
+        """Score the run's newest preview when it has passed the next mark of ANYTIME_MARKS (the marks it
+        passed between two looks are skipped)."""
+        if snap.preview is None or snap.preview_step == run.traced_step:
+            return
+        passed = [m for m in ANYTIME_MARKS if m <= snap.progress + 1e-9]
+        done = {entry[0] for entry in run.trace}
+        if not passed or passed[-1] in done:
+            return
+        evaluator = self._scorer.preview_evaluator(run.target, run.seed, len(snap.preview))
+        quality = evaluator.score(snap.preview)
+        run.trace.append((passed[-1], snap.elapsed, quality.hist_tv, quality.hist_tv_floor))
+        run.traced_step = snap.preview_step
 
     def _room(self) -> tuple[int, int]:
         """(runs of this sweep in the engine, how many it may have)."""
@@ -260,7 +284,7 @@ class Sweep:
             return False
 
     def scored(self) -> list[ScoredRun]:
-        return [ScoredRun(r.cell, r.target, r.seed, r.scores) for r in self.runs if r.scores]
+        return [ScoredRun(r.cell, r.target, r.seed, r.scores, tuple(r.trace)) for r in self.runs if r.scores]
 
     def table(self) -> list[dict]:
         """One row per cell x target: each metric at each NFE as mean and std over the scored seeds,

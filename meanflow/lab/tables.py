@@ -9,7 +9,8 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .scoring import METRICS, NFES
+from ..core.registry import METHODS, make_config
+from .scoring import METRICS, NFES, REFERENCE_NFE
 from .studies import Cell, Study
 
 
@@ -21,6 +22,7 @@ class ScoredRun:
     target: str
     seed: int
     scores: dict
+    trace: tuple[tuple[float, float, float, float], ...] = ()  # (budget fraction, seconds, TV, floor) while training
 
 
 def _metric_columns(scored: Sequence[ScoredRun]) -> dict:
@@ -38,9 +40,26 @@ def _metric_columns(scored: Sequence[ScoredRun]) -> dict:
     return row
 
 
+def cell_pairing(cell: Cell) -> str:
+    """How the cell's runs pair noise with data: its coupling, or its teacher's pairs (reflow)."""
+    method = METHODS[cell.method]
+    if not method.chooses_pairing:
+        return "its teacher's pairs"
+    return cell.overrides.get("coupling", method.default_coupling)
+
+
+def cell_network(cell: Cell) -> str:
+    """'128 x 4, batch 256': the network and batch the cell's runs train (its overrides, else the defaults)."""
+    defaults = make_config(cell.method)
+    hidden, depth, batch = (cell.overrides.get(k, getattr(defaults, k)) for k in ("hidden", "depth", "batch"))
+    return f"{hidden} x {depth}, batch {batch}"
+
+
 def study_table(study: Study, targets: Sequence[str], cells: Sequence[Cell], scored: Sequence[ScoredRun]) -> list[dict]:
     """One row per cell x target (cells in the study's order): study, cell, method, target, seeds, the
-    paper's number, and, once any seed is scored, the steps made and the metric columns."""
+    paper's number, its pairing, tuning, share of the budget and note, and, once any seed is scored, the
+    steps made and the metric columns; then each row's one-step TV over the best flow matching's at 32
+    steps on its target (with_reference)."""
     rows = []
     for target in targets:
         for cell in [c for c in study.cells if c in cells]:
@@ -52,18 +71,60 @@ def study_table(study: Study, targets: Sequence[str], cells: Sequence[Cell], sco
                 "target": target,
                 "seeds": len(mine),
                 "paper": cell.paper,
+                "pairing": cell_pairing(cell),
+                "network": cell_network(cell),
+                "tuning": cell.tuning,
+                "budget_share": cell.budget_share,
+                "note": cell.note,
             }
             if mine:
                 row.update(_metric_columns(mine))
             rows.append(row)
+    return with_reference(rows)
+
+
+def with_reference(rows: list[dict]) -> list[dict]:
+    """Each row with 'fm32_reference' (the best flow-matching row's 32-step TV on its target, over full-budget
+    rows) and 'hist_tv@1_over_fm32' (its one-step TV over that), where the table has flow matching."""
+    best: dict[str, float] = {}
+    key = f"hist_tv@{REFERENCE_NFE}"
+    for row in rows:
+        if row["method"] == "flow-matching" and row.get("budget_share", 1.0) == 1.0 and key in row:
+            best[row["target"]] = min(best.get(row["target"], math.inf), row[key])
+    for row in rows:
+        if row["target"] in best and "hist_tv@1" in row:
+            row["fm32_reference"] = best[row["target"]]
+            row["hist_tv@1_over_fm32"] = row["hist_tv@1"] / best[row["target"]]
     return rows
+
+
+def anytime_curves(scored: Sequence[ScoredRun]) -> dict:
+    """Quality while training, from the runs' traces: target -> cell -> one point per budget fraction,
+    [fraction, mean seconds, mean preview TV, its std over seeds (nan for one), seeds, mean floor]."""
+    points: dict = {}
+    for run in scored:
+        for fraction, seconds, tv, floor in run.trace:
+            by_cell = points.setdefault(run.target, {}).setdefault(run.cell.name, {})
+            by_cell.setdefault(fraction, []).append((seconds, tv, floor))
+    curves: dict = {}
+    for target, cells in points.items():
+        for cell, by_fraction in cells.items():
+            curves.setdefault(target, {})[cell] = [_anytime_point(f, seen) for f, seen in sorted(by_fraction.items())]
+    return curves
+
+
+def _anytime_point(fraction: float, seen: list[tuple[float, float, float]]) -> list:
+    tvs = [tv for _, tv, _ in seen]
+    spread = statistics.stdev(tvs) if len(tvs) > 1 else math.nan
+    seconds, floor = statistics.mean(s for s, _, _ in seen), statistics.mean(f for _, _, f in seen)
+    return [fraction, seconds, statistics.mean(tvs), spread, len(tvs), floor]
 
 
 def format_table(rows: list[dict]) -> str:
     """The table as text: one line per cell and target, mean +- std over seeds, floors last."""
     lines = [
-        f"{'target':<13}{'cell':<28}{'seeds':>6}{'steps':>8}  {'TV@1':>13}  {'TV@2':>13}  {'W1@1':>13}  "
-        f"{'in cells@1':>13}  {'floors (TV, W1)':>16}"
+        f"{'target':<13}{'cell':<28}{'seeds':>6}{'steps':>8}  {'TV@1':>13}  {'TV@2':>13}  {'TV@4':>13}  "
+        f"{'TV@32':>13}  {'W1@1':>13}  {'in cells@1':>13}  {'floors (TV, W1)':>16}"
     ]
 
     def cell(row, key):
@@ -81,7 +142,8 @@ def format_table(rows: list[dict]) -> str:
         )
         lines.append(
             f"{row['target']:<13}{row['cell'][:27]:<28}{row['seeds']:>6}{steps}  {cell(row, 'hist_tv@1')}  "
-            f"{cell(row, 'hist_tv@2')}  {cell(row, 'sliced_w1@1')}  {cell(row, 'in_support@1')}  {floors:>16}"
+            f"{cell(row, 'hist_tv@2')}  {cell(row, 'hist_tv@4')}  {cell(row, 'hist_tv@32')}  "
+            f"{cell(row, 'sliced_w1@1')}  {cell(row, 'in_support@1')}  {floors:>16}"
         )
     return "\n".join(lines)
 

@@ -683,6 +683,43 @@ def quality_chart(
     return fig
 
 
+def anytime_chart(curves: dict, title: str = "", height: int = 340) -> go.Figure:
+    """Quality against training time, one line per cell with its spread over seeds as a band, and the
+    noise floor (dashed). curves: cell -> [[fraction, seconds, mean TV, std TV, seeds, floor], ...]
+    (lab.tables.anytime_curves)."""
+    fig = go.Figure()
+    floors = []
+    for i, (cell, points) in enumerate(curves.items()):
+        seconds = [p[1] for p in points]
+        mean = np.array([p[2] for p in points], dtype=float)
+        spread = np.nan_to_num(np.array([p[3] for p in points], dtype=float))
+        colour = LINE_COLOURS[i % len(LINE_COLOURS)]
+        fig.add_trace(
+            go.Scatter(
+                x=seconds + seconds[::-1],
+                y=np.concatenate([mean + spread, (mean - spread)[::-1]]),
+                fill="toself",
+                fillcolor=colour,
+                opacity=0.15,
+                line=dict(width=0),
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
+        fig.add_trace(go.Scatter(x=seconds, y=mean, mode="lines+markers", name=_text(cell), line=dict(color=colour)))
+        floors += [p[5] for p in points]
+    _noise_floor(fig, float(np.mean(floors)) if floors else None)
+    fig.update_layout(
+        template=TEMPLATE,
+        height=height,
+        margin=MARGIN,
+        title=dict(text=_text(title)),
+        xaxis=dict(title="seconds of training", type="log"),
+        yaxis_title="histogram TV",
+    )
+    return fig
+
+
 def study_bars(
     rows: list[dict],
     metric: str,

@@ -133,6 +133,7 @@ def test_animate_builds_synchronised_panels(app):
 
 
 def test_compare_tabulates_every_run_and_step_count(app):
+    app.query_params["cmp_mode"] = "Step counts"
     app.switch_page("app_pages/compare.py").run()
     app.select_slider(key="cmp_n").set_value(500).run()
     assert not app.exception
@@ -164,6 +165,7 @@ def test_learn_page_explains_each_idea(app):
 def test_pages_without_runs_point_to_train(app, monkeypatch):
     """With no bundled and no saved run, the run pages say how to get one instead of failing."""
     monkeypatch.setattr(ui.server, "BUNDLED_DIR", ROOT / "no-such-folder")
+    app.query_params["cmp_mode"] = "Step counts"
     for page in ("app_pages/animate.py", "app_pages/compare.py", "app_pages/fields.py"):
         app.switch_page(page).run()
         assert not app.exception
@@ -210,6 +212,7 @@ def test_a_diverging_run_says_so_and_a_stopped_run_stays_usable(app):
     app.switch_page("app_pages/animate.py").run()
     app.selectbox(key="anim_left_run").set_value(running.key).run()
     assert not app.exception and len(charts(app)) == 1
+    app.query_params["cmp_mode"] = "Step counts"
     app.switch_page("app_pages/compare.py").run()
     app.multiselect(key="cmp_runs").set_value([running.key])
     app.select_slider(key="cmp_n").set_value(500).run()
@@ -276,7 +279,10 @@ def test_a_run_link_opens_a_private_run_in_a_new_session(app, tmp_path, tiny_con
                 "methods": "gan,meanflow,meanflow",
             },
         ),
-        ("app_pages/compare.py", {"cmp_n": "12", "cmp_nfe": "1,x,64,1,1,1", "cmp_runs": "nope"}),
+        (
+            "app_pages/compare.py",
+            {"cmp_mode": "Step counts", "cmp_n": "12", "cmp_nfe": "1,x,64,1,1,1", "cmp_runs": "nope"},
+        ),
     ],
 )
 def test_a_hand_edited_url_falls_back_to_the_widget_limits(app, page, params):
@@ -296,9 +302,10 @@ def test_a_hand_edited_url_falls_back_to_the_widget_limits(app, page, params):
         assert 0.0 <= app.slider(key="field_t").value <= 1.0
 
 
-def test_compare_methods_mode_shows_every_method_on_one_target(app):
-    """Methods mode: a grid of samples per method x NFE from the bundled runs, and quality against NFE."""
-    app.query_params["cmp_mode"] = "Methods"
+def test_compare_opens_on_the_tuned_methods_table(app):
+    """Methods mode, the page's first: the study table (every row's pairing, network and tuning, the ratio to
+    flow matching at 32 steps), the anytime curves, a grid of samples per method x NFE from the bundled
+    runs, and quality against NFE."""
     app.query_params["zoo_nfe"] = "1,2"
     app.switch_page("app_pages/compare.py").run()
     assert not app.exception
@@ -306,12 +313,22 @@ def test_compare_methods_mode_shows_every_method_on_one_target(app):
     grid = next(c for c in chart_specs if any(", 1 step" in a["text"] for a in c["layout"].get("annotations", [])))
     methods = {r.method for r in app.session_state["session"].bundled() if r.target_name == "checkerboard"}
     assert len(grid["layout"]["annotations"]) == 2 * len(methods)
+    table = app.dataframe[0].value
+    assert {"pairing", "network", "tuning", "TV @1 ÷ best FM @32"} <= set(table.columns)
+    assert {"independent", "minibatch-ot"} <= set(table["pairing"])  # flow matching both ways
+    assert any("each method tuned with 16 trials of 20 s on 8gaussians, rings" in c.value for c in app.caption)
+    anytime = next(c for c in chart_specs if "while training" in c["layout"]["title"]["text"])
+    assert len([d for d in anytime["data"] if d.get("mode") == "lines+markers"]) == len(table)
 
 
-def test_ablations_page_opens_on_a_study_and_can_run_it_live(app):
+def test_ablations_page_opens_on_the_tuned_comparison_and_can_run_a_study_live(app):
+    """It opens on the methods study, each row stating its pairing, network and tuning; a study picked
+    from the list trains live on its own targets."""
     app.switch_page("app_pages/ablations.py").run()
     assert not app.exception
-    assert any("r != t" in m.value or "long intervals" in m.value for m in app.markdown)
+    assert any("tuned settings" in m.value for m in app.markdown)
+    table = app.dataframe[0].value
+    assert {"pairing", "network", "tuning"} <= set(table.columns) and table["tuning"].str.startswith("tuned").all()
     app.selectbox(key="study").set_value("tangent").run()
     assert not app.exception
     app.slider(key="abl_seconds").set_value(5)
@@ -347,6 +364,7 @@ def test_train_draws_a_target_from_the_link(app):
 
 def test_compare_says_so_instead_of_drawing_past_its_point_budget(app, monkeypatch):
     monkeypatch.setenv("MEANFLOW_PAGE_POINTS", "1000")
+    app.query_params["cmp_mode"] = "Step counts"
     app.switch_page("app_pages/compare.py").run()
     assert not app.exception
     assert any("at most 1,000" in w.value for w in app.warning) and not charts(app)

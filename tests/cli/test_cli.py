@@ -141,6 +141,12 @@ def test_bench_prints_every_variant_and_the_pairing_share_as_json():
             "seconds in (0, ",
         ),
         (["resume", "/no/such/run"], "not found"),
+        (
+            ["train", "--method", "meanflow", "--target", "moons", "--preset", "fastest", "--out", "x"],
+            "--preset 'fastest' is neither 'tuned' nor a presets file",
+        ),
+        (["tune", "--method", "meanflow", "--targets", "banana"], "unknown target 'banana'"),
+        (["tune", "--method", "meanflow", "--trials", "0"], "a trial count from 1"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_no_traceback(args, fragment, run_dir, tmp_path):
@@ -256,3 +262,31 @@ def test_reflow_learns_from_an_unconditional_teacher_and_refuses_a_class_conditi
     trained = run_cli("train", "--method", "reflow", "--teacher", plain, "--pairs", 300, *tiny, "--out", student)
     assert trained.returncode == 0, trained.stderr
     assert json.loads((student / "config.json").read_text())["state"] == "done"
+
+
+def test_train_starts_from_a_preset_and_a_flag_beside_it_wins(tmp_path):
+    """--preset FILE (what `tune` writes): its width, batch and options are the run's; --hidden given beside
+    it wins; a method the file has no preset for is one line, exit 2."""
+    presets = tmp_path / "tuned.json"
+    presets.write_text(
+        json.dumps(
+            {
+                "format": "meanflow-presets",
+                "version": 1,
+                "methods": {
+                    "meanflow": {"fields": {"hidden": 24, "batch": 96, "lr": 0.004}, "options": {"r_neq_t": 0.4}}
+                },
+            }
+        )
+    )
+    out = tmp_path / "run"
+    args = ["train", "--method", "meanflow", "--target", "moons", "--steps", "5", "--quiet", "--preset", presets]
+    result = run_cli(*args, "--depth", "2", "--out", out)
+    assert result.returncode == 0, result.stderr
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert (config["hidden"], config["batch"], config["lr"], config["depth"]) == (24, 96, 0.004, 2)
+    assert config["options"]["r_neq_t"] == 0.4
+    result = run_cli(*args, "--hidden", "20", "--out", tmp_path / "run2")
+    assert json.loads((tmp_path / "run2" / "config.json").read_text())["config"]["hidden"] == 20
+    result = run_cli("train", "--method", "imf", "--target", "moons", "--preset", presets, "--out", tmp_path / "x")
+    assert result.returncode == 2 and "no tuned preset of imf" in result.stderr and "Traceback" not in result.stderr

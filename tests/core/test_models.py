@@ -6,11 +6,12 @@ import torch
 from meanflow.core.models import ACTIVATIONS, MLP, pick_device
 
 
-@pytest.mark.parametrize("activation", list(ACTIVATIONS))
-def test_tangent_pass_equals_torch_func_jvp(activation):
-    """forward_with_tangent must equal torch.func.jvp to float64 precision."""
+@pytest.mark.parametrize(("activation", "frequencies"), [(a, 0) for a in ACTIVATIONS] + [("silu", 3)])
+def test_tangent_pass_equals_torch_func_jvp(activation, frequencies):
+    """forward_with_tangent must equal torch.func.jvp to float64 precision (with the time columns' Fourier
+    features too)."""
     g = torch.Generator().manual_seed(0)
-    net = MLP(4, 2, hidden=32, depth=3, activation=activation, generator=g).double()
+    net = MLP(4, 2, 32, 3, activation, g, time_columns=(2, 2), frequencies=frequencies).double()
     x = torch.randn(17, 4, generator=g, dtype=torch.float64)
     x_dot = torch.randn(17, 4, generator=g, dtype=torch.float64)
     y, y_dot = net.forward_with_tangent(x, x_dot)
@@ -29,6 +30,17 @@ def test_tangent_pass_equals_finite_difference():
     fd = (net(x + eps * x_dot) - net(x - eps * x_dot)) / (2 * eps)
     _, y_dot = net.forward_with_tangent(x, x_dot)
     torch.testing.assert_close(y_dot, fd, rtol=1e-6, atol=1e-8)
+
+
+def test_fourier_features_widen_the_first_layer_and_store_nothing():
+    """Two time columns, 3 frequencies: 12 more input columns; the frequencies are not weights."""
+    plain, fourier = MLP(5, 2, 16, 2), MLP(5, 2, 16, 2, time_columns=(2, 2), frequencies=3)
+    assert plain.layers[0].in_features == 5 and fourier.layers[0].in_features == 5 + 12
+    assert fourier.state_dict().keys() == plain.state_dict().keys()
+    x = torch.zeros(1, 5)
+    x[0, 2] = 0.5
+    expanded, _ = fourier._fourier(x)
+    torch.testing.assert_close(expanded[0, 5:8], torch.sin(torch.pi * torch.tensor([0.5, 1.0, 2.0])))
 
 
 def test_tangent_has_no_graph_but_primal_does():

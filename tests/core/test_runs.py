@@ -38,11 +38,15 @@ def saved(tmp_path, tiny_config):
     return save_result(tmp_path / "run", tiny_config, get_target("checkerboard"), result), result
 
 
-def test_a_run_folder_round_trips(saved, tiny_config):
-    """Config, history, state and weights read back equal; samples from both are identical."""
-    path, result = saved
+@pytest.mark.parametrize("levers", [{}, {"ema": 0.9, "time_frequencies": 3}])
+def test_a_run_folder_round_trips(tmp_path, tiny_config, levers):
+    """Config, history, state and weights read back equal; samples from both are identical (also with a
+    moving average and Fourier time features)."""
+    config = replace(tiny_config, **levers)
+    result = run_training(config, get_target("checkerboard"))
+    path = save_result(tmp_path / "run", config, get_target("checkerboard"), result)
     run = load_run(path)
-    assert run.config == tiny_config and run.info.state == "done" and run.target.name == "checkerboard"
+    assert run.config == config and run.info.state == "done" and run.target.name == "checkerboard"
     np.testing.assert_allclose(run.history["loss"], result.history["loss"], rtol=1e-6)
     for p, q in zip(run.flow.net.parameters(), result.flow.net.parameters()):
         torch.testing.assert_close(p, q, rtol=0, atol=0)
@@ -218,7 +222,8 @@ def test_a_version_1_run_folder_still_loads(tmp_path):
         "elapsed": 1.0,
     }
     (path / CONFIG_FILE).write_text(json.dumps(doc))
-    net = run_training(make_config(steps=1, hidden=16, depth=2), get_target("moons")).checkpoint.weights
+    old_network = make_config(steps=1, hidden=16, depth=2, time_frequencies=0)  # raw time inputs, as in v1
+    net = run_training(old_network, get_target("moons")).checkpoint.weights
     (path / WEIGHTS_FILE).write_bytes(weights_bytes(net))
     run = load_run(path)
     assert run.config.options.r_neq_t == 0.5 and run.config.coupling == "independent" and run.info.shared

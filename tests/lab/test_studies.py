@@ -6,8 +6,10 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import torch
 
 from meanflow.core import runs
 from meanflow.core.paths import assets_dir, pretrained_dir, study_runs_dir
@@ -16,7 +18,8 @@ from meanflow.core.targets import get_target
 from meanflow.lab.records import load_study
 from meanflow.lab.scoring import EVAL_N, headline
 from meanflow.lab.studies import STUDIES, get_study
-from meanflow.lab.sweeps import Budget, Sweep
+from meanflow.lab.sweeps import ANYTIME_MARKS, Budget, Sweep
+from meanflow.lab.tables import ScoredRun, anytime_curves, with_reference
 from meanflow.views.demo import DEMO_FILE, read_demo
 from tests.conftest import wait_until
 
@@ -38,7 +41,7 @@ def test_every_study_opens_on_a_bundled_table_of_its_cells_over_three_seeds(name
             assert set(cells) == {c.name for c in study.cells}
             for run_id in cells.values():
                 info = runs.read_info(study_runs_dir() / run_id)
-                assert info.target_name == target and info.state == "done"
+                assert info.target_name == target and info.trained_to_budget
                 assert (info.path / runs.WEIGHTS_FILE).is_file()
 
 
@@ -149,3 +152,36 @@ def test_homes_numbers_are_the_methods_tables_for_the_same_run(target):
     assert headline(load_run(pretrained_dir() / f"meanflow-{target}").flow, get_target(target), 1, 0).hist_tv == (
         pytest.approx(tv, abs=1e-9)
     )
+
+
+def test_a_sweep_traces_quality_at_the_budget_marks_once_each():
+    """Previews read into the trace when a run passes the next mark; marks passed between two looks are
+    skipped; the same preview is never read twice; the curves average the seeds per mark."""
+    target = get_target("moons")
+    sweep = Sweep(get_study("time-sampler"), [target], 2, Budget(seconds=8.0), engine=None, root="/nonexistent")
+    run = sweep.runs[0]
+    preview = target.sample(500, torch.Generator().manual_seed(0)).numpy()
+    for step, progress in ((10, 0.01), (20, 0.07), (20, 0.08), (30, 0.3), (40, 0.32), (50, 1.0)):
+        sweep._trace(run, SimpleNamespace(preview=preview, preview_step=step, progress=progress, elapsed=8 * progress))
+    assert [m for m, *_ in run.trace] == [ANYTIME_MARKS[0], ANYTIME_MARKS[2], 1.0]  # 1/8 skipped, 1/4 once
+    assert all(0 <= tv <= 1 and floor > 0 for *_, tv, floor in run.trace)
+    other = [(m, s, tv + 0.1, f) for m, s, tv, f in run.trace]
+    curves = anytime_curves(
+        [ScoredRun(run.cell, "moons", 0, {}, tuple(run.trace)), ScoredRun(run.cell, "moons", 1, {}, tuple(other))]
+    )
+    points = curves["moons"][run.cell.name]
+    assert [p[0] for p in points] == [m for m, *_ in run.trace] and all(p[4] == 2 for p in points)
+    assert points[0][2] == pytest.approx(run.trace[0][2] + 0.05)
+
+
+def test_each_row_is_divided_by_the_better_flow_matching_at_32_steps():
+    rows = [
+        {"method": "meanflow", "target": "moons", "hist_tv@1": 0.12},
+        {"method": "flow-matching", "target": "moons", "hist_tv@32": 0.10, "budget_share": 1.0},
+        {"method": "flow-matching", "target": "moons", "hist_tv@32": 0.08, "budget_share": 1.0},
+        {"method": "flow-matching", "target": "moons", "hist_tv@32": 0.01, "budget_share": 0.5},  # a teacher
+        {"method": "meanflow", "target": "spiral", "hist_tv@1": 0.2},  # no flow matching there
+    ]
+    out = with_reference(rows)
+    assert out[0]["fm32_reference"] == 0.08 and out[0]["hist_tv@1_over_fm32"] == pytest.approx(1.5)
+    assert "fm32_reference" not in out[4]

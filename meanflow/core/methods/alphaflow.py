@@ -21,9 +21,19 @@ from dataclasses import dataclass
 
 import torch
 
-from ..config import Options, option
+from ..config import Options, Search, option
 from ..models import MLP
-from .base import TIME_SAMPLERS, About, LossTerms, Method, draw_r_t, interpolate
+from .base import (
+    SEARCH_EPS,
+    SEARCH_SHARE,
+    SEARCH_TIME_SAMPLER,
+    TIME_SAMPLERS,
+    About,
+    LossTerms,
+    Method,
+    draw_r_t,
+    interpolate,
+)
 from .meanflow import MeanFlow, MeanFlowOptions
 
 
@@ -34,6 +44,7 @@ class AlphaFlowOptions(Options):
         "How (r, t) are drawn (the min and max of two draws). The paper's "
         "logit-normal rarely visits (0, 1), the interval one step uses.",
         choices=TIME_SAMPLERS,
+        search=SEARCH_TIME_SAMPLER,
     )
     time_mean: float = option(-0.4, "Logit-normal mean (the paper's -0.4).", lo=-5.0, hi=5.0)
     time_std: float = option(1.0, "Logit-normal standard deviation (the paper's 1.0).", lo=0.05, hi=5.0)
@@ -42,17 +53,32 @@ class AlphaFlowOptions(Options):
         "Fraction of the batch with r != t (the paper: 50-75%; the rest is flow matching on u(z, t, t)).",
         lo=0.0,
         hi=1.0,
+        search=SEARCH_SHARE,
     )
-    gamma: float = option(25.0, "Steepness of the sigmoid curriculum of alpha (the paper's 25).", lo=0.1, hi=1000.0)
+    gamma: float = option(
+        25.0,
+        "Steepness of the sigmoid curriculum of alpha (the paper's 25).",
+        lo=0.1,
+        hi=1000.0,
+        search=Search(5.0, 50.0, log=True),
+    )
     eta: float = option(
         5e-3, "alpha is clamped to 1 above 1 - eta and to 0 below eta (the paper's 5e-3).", lo=0.0, hi=0.5
     )
     schedule_start: float = option(0.0, "Fraction of the budget where the curriculum's window starts.", lo=0.0, hi=1.0)
     schedule_end: float = option(
-        1.0, "Fraction of the budget where it ends (alpha = 0, MeanFlow, after).", lo=0.0, hi=1.0
+        1.0,
+        "Fraction of the budget where it ends (alpha = 0, MeanFlow, after).",
+        lo=0.0,
+        hi=1.0,
+        search=Search(0.3, 1.0),
     )
     weight_eps: float = option(
-        1e-3, "The constant c of the adaptive weight alpha / (mse + c) (the paper's 1e-3).", lo=1e-8, hi=10.0
+        1e-3,
+        "The constant c of the adaptive weight alpha / (mse + c) (the paper's 1e-3).",
+        lo=1e-8,
+        hi=10.0,
+        search=SEARCH_EPS,
     )
 
 

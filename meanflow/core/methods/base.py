@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import torch
 
-from ..config import TrainConfig
+from ..config import Search, TrainConfig
 from ..couplings import Pairing, independent
 from ..models import MLP
 from ..targets import Target
@@ -24,6 +24,12 @@ if TYPE_CHECKING:  # a teacher is a sampling.Flow; sampling imports this module 
     from ..sampling import Flow
 
 TIME_SAMPLERS = ("uniform", "logit-normal")
+
+# Where tuning (lab.tuning) looks for the settings several methods share; each option names its own.
+SEARCH_TIME_SAMPLER = Search(values=TIME_SAMPLERS)
+SEARCH_SHARE = Search(0.25, 1.0)  # a share of the batch on the method's own target (r != t, splitting)
+SEARCH_POWER = Search(0.0, 1.5)  # the adaptive weight's power p
+SEARCH_EPS = Search(1e-4, 1e-1, log=True)  # the adaptive weight's constant c
 
 # What Method.prepare builds for one run: each method's own type (reflow's TeacherPairs, shortcut's
 # ShortcutEMA), or None for the methods that keep no per-run state.
@@ -155,6 +161,7 @@ class Method:
     conditional: ClassVar[bool] = False  # whether it trains class-conditional models (models.Conditioned)
     time_feature_names: ClassVar[tuple[str, ...]] = ("t",)  # what the network sees of (r, t) (TIME_FEATURES)
     learns_average: ClassVar[bool] = True  # its network gives an average velocity over [r, t], not only v(z, t)
+    chooses_pairing: ClassVar[bool] = True  # the run's coupling pairs its batches (reflow's pairs are its teacher's)
 
     # -- the network's inputs
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..config import Options, option
+from ..config import Options, Search, option
 from ..couplings import Pairing, independent
 from ..models import MLP
 from .base import About, LossTerms, Method
@@ -44,9 +44,14 @@ class ConsistencyOptions(Options):
         "(t = k sigma / (1 + k sigma), k = 2 sigma_data); the presets fill [-2, 2].",
         lo=0.1,
         hi=10.0,
+        search=Search(0.25, 2.0, log=True),
     )
     huber_c: float = option(
-        0.00054 * math.sqrt(2), "Pseudo-Huber constant c (iCT: 0.00054 sqrt(dim), here dim = 2).", lo=1e-6, hi=1.0
+        0.00054 * math.sqrt(2),
+        "Pseudo-Huber constant c (iCT: 0.00054 sqrt(dim), here dim = 2).",
+        lo=1e-6,
+        hi=1.0,
+        search=Search(1e-4, 1e-2, log=True),
     )
 
 

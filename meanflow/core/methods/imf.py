@@ -20,7 +20,19 @@ import torch
 
 from ..config import Options, option
 from ..models import MLP
-from .base import TIME_SAMPLERS, About, LossTerms, Method, adaptive_weighted, draw_r_t, interpolate
+from .base import (
+    SEARCH_EPS,
+    SEARCH_POWER,
+    SEARCH_SHARE,
+    SEARCH_TIME_SAMPLER,
+    TIME_SAMPLERS,
+    About,
+    LossTerms,
+    Method,
+    adaptive_weighted,
+    draw_r_t,
+    interpolate,
+)
 from .meanflow import MeanFlow, MeanFlowOptions
 
 
@@ -30,12 +42,19 @@ class ImprovedMeanFlowOptions(Options):
         "uniform",
         "How (r, t) are drawn (the min and max of two draws); the official code uses logit-normal(-0.4, 1).",
         choices=TIME_SAMPLERS,
+        search=SEARCH_TIME_SAMPLER,
     )
     time_mean: float = option(-0.4, "Logit-normal mean (the official -0.4).", lo=-5.0, hi=5.0)
     time_std: float = option(1.0, "Logit-normal standard deviation (the official 1.0).", lo=0.05, hi=5.0)
-    r_neq_t: float = option(0.5, "Fraction of the batch with r != t (the official code: 50%).", lo=0.0, hi=1.0)
-    weight_power: float = option(1.0, "Adaptive weight 1 / (error^2 + c)^p (the official p = 1).", lo=0.0, hi=4.0)
-    weight_eps: float = option(0.01, "The constant c of the adaptive weight (the official 0.01).", lo=1e-8, hi=10.0)
+    r_neq_t: float = option(
+        0.5, "Fraction of the batch with r != t (the official code: 50%).", lo=0.0, hi=1.0, search=SEARCH_SHARE
+    )
+    weight_power: float = option(
+        1.0, "Adaptive weight 1 / (error^2 + c)^p (the official p = 1).", lo=0.0, hi=4.0, search=SEARCH_POWER
+    )
+    weight_eps: float = option(
+        0.01, "The constant c of the adaptive weight (the official 0.01).", lo=1e-8, hi=10.0, search=SEARCH_EPS
+    )
 
 
 class ImprovedMeanFlow(Method):

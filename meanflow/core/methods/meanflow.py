@@ -14,9 +14,13 @@ from dataclasses import dataclass
 
 import torch
 
-from ..config import Options, option
+from ..config import Options, Search, option
 from ..models import MLP, Conditioned
 from .base import (
+    SEARCH_EPS,
+    SEARCH_POWER,
+    SEARCH_SHARE,
+    SEARCH_TIME_SAMPLER,
     TIME_SAMPLERS,
     About,
     LossTerms,
@@ -45,6 +49,7 @@ class MeanFlowOptions(Options):
         "distribution. The paper's logit-normal rarely visits (0, 1), the interval one "
         "step uses.",
         choices=TIME_SAMPLERS,
+        search=SEARCH_TIME_SAMPLER,
     )
     time_mean: float = option(
         -0.4, "Logit-normal mean (the paper's -0.4); used only with logit-normal.", lo=-5.0, hi=5.0
@@ -58,17 +63,25 @@ class MeanFlowOptions(Options):
         "matching on u(z, t, t), which anchors the instantaneous field.",
         lo=0.0,
         hi=1.0,
+        search=SEARCH_SHARE,
     )
     # p = 0 is plain MSE; the paper's p = 1 over-weighted easy samples on 2D toys, p = 0.5 (a robust,
     # L1-like loss) trained best (benchmarks/RESULTS.md, "Defaults chosen by these measurements").
     weight_power: float = option(
-        0.5, "Adaptive loss weight 1 / (error^2 + c)^p: p = 0 is plain MSE, 1 the paper's.", lo=0.0, hi=4.0
+        0.5,
+        "Adaptive loss weight 1 / (error^2 + c)^p: p = 0 is plain MSE, 1 the paper's.",
+        lo=0.0,
+        hi=4.0,
+        search=SEARCH_POWER,
     )
-    weight_eps: float = option(1e-3, "The constant c of the adaptive weight (the paper's 1e-3).", lo=1e-8, hi=10.0)
+    weight_eps: float = option(
+        1e-3, "The constant c of the adaptive weight (the paper's 1e-3).", lo=1e-8, hi=10.0, search=SEARCH_EPS
+    )
     conditioning: str = option(
         "t,t-r",
         "The time features the network sees (the paper's Table 1c): (t, t - r) was its best.",
         choices=CONDITIONINGS,
+        search=Search(values=CONDITIONINGS),
     )
     # Classifier-free guidance trained into the target (paper Section 4.2): only for class-conditional runs.
     guidance_scale: float = option(

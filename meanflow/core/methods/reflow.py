@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..config import Options, TrainConfig, option
+from ..config import Options, Search, TrainConfig, option
 from ..models import MLP
 from .base import About, Batch
 from .flow_matching import FlowMatching
@@ -36,15 +36,26 @@ class ReflowOptions(Options):
         run=True,
     )
     teacher_steps: int = option(
-        100, "Euler steps of the teacher's ODE per pair (the paper's 2D experiments: 100).", lo=1, hi=1000, integer=True
+        100,
+        "Euler steps of the teacher's ODE per pair (the paper's 2D experiments: 100).",
+        lo=1,
+        hi=1000,
+        integer=True,
+        search=Search(values=(16, 32, 100)),
     )
     pairs: int = option(
-        50_000, "Teacher pairs generated before training and drawn from at random.", lo=256, hi=1_000_000, integer=True
+        50_000,
+        "Teacher pairs generated before training and drawn from at random.",
+        lo=256,
+        hi=1_000_000,
+        integer=True,
+        search=Search(values=(10_000, 50_000, 200_000)),
     )
     init_from_teacher: str = option(
         "yes",
         "Start from the teacher's weights when the networks match (the official code fine-tunes the 1-rectified flow).",
         choices=("yes", "no"),
+        search=Search(values=("yes", "no")),
     )
 
 
@@ -80,6 +91,7 @@ class Reflow(FlowMatching):
     options = ReflowOptions
     default_coupling = "independent"  # the teacher's pairs are the coupling; no other pairing applies
     conditional = False  # its teacher's pairs carry no classes
+    chooses_pairing = False  # own_batches: the teacher's pairs, whatever the coupling
 
     def check_teacher(self, role: str, teacher: TrainConfig) -> None:
         """A class-conditional teacher is refused: its ODE endpoints depend on the class it was given, and a

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..config import Options, option
+from ..config import Options, Search, option
 from ..models import MLP
 from .base import About, LossTerms, Method, interpolate, squared_error
 
@@ -37,6 +37,7 @@ class ShortcutOptions(Options):
         "(the paper's 1/4); the rest is flow matching at the smallest step.",
         lo=0.0,
         hi=1.0,
+        search=Search(0.1, 0.5),
     )
     # The official code takes its targets from an EMA of the weights (decay 0.999). In runs of a few
     # thousand steps that EMA lags far behind; 0 uses the current weights (still stop-gradient).
@@ -46,6 +47,7 @@ class ShortcutOptions(Options):
         "target (the official code: 0.999); 0 uses the current weights.",
         lo=0.0,
         hi=0.9999,
+        search=Search(values=(0.0, 0.99, 0.999)),
     )
 
 

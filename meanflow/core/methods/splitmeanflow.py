@@ -21,12 +21,29 @@ import torch
 
 from ..config import Options, option
 from ..models import MLP
-from .base import TIME_SAMPLERS, About, LossTerms, Method, adaptive_weighted, draw_r_t, interpolate
+from .base import (
+    SEARCH_EPS,
+    SEARCH_POWER,
+    SEARCH_SHARE,
+    SEARCH_TIME_SAMPLER,
+    TIME_SAMPLERS,
+    About,
+    LossTerms,
+    Method,
+    adaptive_weighted,
+    draw_r_t,
+    interpolate,
+)
 
 
 @dataclass(frozen=True)
 class SplitMeanFlowOptions(Options):
-    time_sampler: str = option("uniform", "How (r, t) are drawn (the min and max of two draws).", choices=TIME_SAMPLERS)
+    time_sampler: str = option(
+        "uniform",
+        "How (r, t) are drawn (the min and max of two draws).",
+        choices=TIME_SAMPLERS,
+        search=SEARCH_TIME_SAMPLER,
+    )
     time_mean: float = option(-0.4, "Logit-normal mean, used only with logit-normal.", lo=-5.0, hi=5.0)
     time_std: float = option(1.0, "Logit-normal standard deviation.", lo=0.05, hi=5.0)
     r_neq_t: float = option(
@@ -35,11 +52,16 @@ class SplitMeanFlowOptions(Options):
         "half) holds the boundary condition u(z, t, t) = v.",
         lo=0.0,
         hi=1.0,
+        search=SEARCH_SHARE,
     )
     weight_power: float = option(
-        0.0, "Adaptive weight 1 / (error^2 + c)^p; 0 is the paper's plain squared L2.", lo=0.0, hi=4.0
+        0.0,
+        "Adaptive weight 1 / (error^2 + c)^p; 0 is the paper's plain squared L2.",
+        lo=0.0,
+        hi=4.0,
+        search=SEARCH_POWER,
     )
-    weight_eps: float = option(1e-3, "The constant c of the adaptive weight.", lo=1e-8, hi=10.0)
+    weight_eps: float = option(1e-3, "The constant c of the adaptive weight.", lo=1e-8, hi=10.0, search=SEARCH_EPS)
 
 
 def splitting_target(u_fn, z: torch.Tensor, r: torch.Tensor, t: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:

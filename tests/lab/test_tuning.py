@@ -1,0 +1,118 @@
+"""Equal tuning: the search space each method gets, the defaults as the first trial, trials on the engine
+with pruning, and the tuned presets that training and the comparison read."""
+
+import json
+
+import optuna
+import pytest
+
+from meanflow.core.presets import Preset, PresetError, get_preset, read_presets, write_preset
+from meanflow.core.registry import METHODS, make_config
+from meanflow.lab import tuning
+from meanflow.lab.studies import EVALUATION_TARGETS, STUDIES
+from meanflow.lab.tuning import (
+    SHARED_SEARCH,
+    TUNING_TARGETS,
+    Protocol,
+    Tuner,
+    default_params,
+    search_space,
+    split_params,
+    trial_config,
+)
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_every_method_searches_the_shared_settings_and_the_defaults_are_in_its_space(method):
+    """The same shared settings for all; the pairing for every method that pairs its batches; the method's
+    own options where declared; and its defaults are a point of the space (the first trial)."""
+    space = search_space(method)
+    assert set(SHARED_SEARCH) <= set(space)
+    assert ("coupling" in space) == METHODS[method].chooses_pairing
+    defaults = default_params(method, space)
+    for name, value in defaults.items():
+        search = space[name]
+        assert value in search.values if search.values else search.lo <= value <= search.hi, (name, value)
+    fields, options = split_params(defaults)
+    config = make_config(method, options, **fields)
+    assert config == make_config(method)  # the first trial is exactly the method's defaults
+
+
+def test_tuning_and_evaluation_targets_do_not_overlap():
+    assert not set(TUNING_TARGETS) & set(EVALUATION_TARGETS)
+
+
+def test_a_trial_config_previews_at_the_step_count_its_method_is_judged_at():
+    params = default_params("flow-matching", search_space("flow-matching"))
+    config = trial_config("flow-matching", params, 5.0, seed=0)
+    assert config.preview_nfe == 32 and config.max_seconds == 5.0
+    assert trial_config("meanflow", default_params("meanflow", search_space("meanflow")), 5.0, 0).preview_nfe == 1
+
+
+def test_presets_round_trip_and_bad_files_are_refused(tmp_path):
+    path = tmp_path / "tuned.json"
+    preset = Preset("meanflow", {"lr": 0.004, "hidden": 64}, {"r_neq_t": 0.5}, {"trials": 3}, {"hist_tv": 0.2})
+    write_preset(path, preset)
+    write_preset(path, Preset("shortcut", {"batch": 512}, {}))
+    presets = read_presets(path)
+    assert set(presets) == {"meanflow", "shortcut"} and presets["meanflow"] == preset
+    config = presets["meanflow"].config(seed=4)
+    assert (config.lr, config.hidden, config.options.r_neq_t, config.seed) == (0.004, 64, 0.5, 4)
+    with pytest.raises(PresetError, match="tune --method imf"):
+        get_preset("imf", path)
+    for bad, message in (
+        ("[]", "not a presets file"),
+        ('{"format": "meanflow-presets", "methods": {"nope": {}}}', "unknown method"),
+        ('{"format": "meanflow-presets", "methods": {"meanflow": {"fields": {"seed": 1}, "options": {}}}}', "may set"),
+        ('{"format": "meanflow-presets", "methods": {"meanflow": {"fields": {"lr": -1}, "options": {}}}}', "lr"),
+    ):
+        path.write_text(bad)
+        with pytest.raises(PresetError, match=message):
+            read_presets(path)
+
+
+def test_the_bundled_presets_cover_every_method_by_one_protocol():
+    """`make tune` tuned every method with the same trials, seconds and targets."""
+    presets = read_presets()
+    assert set(presets) == set(METHODS), "assets/presets/tuned.json: run `make tune`"
+    protocols = {json.dumps({k: p.protocol[k] for k in ("trials", "seconds", "targets")}) for p in presets.values()}
+    assert len(protocols) == 1
+
+
+def test_the_methods_study_compares_tuned_rows_at_their_pairing_with_both_flow_matchings():
+    cells = {c.name: c for c in STUDIES["methods"].cells}
+    assert {c.overrides["coupling"] for c in cells.values() if c.method == "flow-matching"} >= {
+        "independent",
+        "minibatch-ot",
+    }
+    reflows = [c for c in cells.values() if c.method == "reflow"]
+    equal = next(c for c in reflows if c.budget_share == 0.5)
+    assert cells[equal.teacher].budget_share == 0.5  # teacher + student = one budget
+    assert any(c.budget_share == 1.0 and "not counted" in c.note for c in reflows)
+    assert all(c.tuning.startswith("tuned") for c in cells.values())
+
+
+@pytest.mark.slow
+def test_a_tiny_tuning_runs_trials_on_the_engine_prunes_and_keeps_the_best(engine, tmp_path, monkeypatch):
+    """Four trials of 1.5 s on one target: the first is the defaults, every complete trial has a score,
+    and the best is the lowest; with pruning after two trials a hopeless one is stopped early."""
+    monkeypatch.setattr(tuning, "PRUNE_AFTER", 2)
+    monkeypatch.setattr(tuning, "PREVIEW_EVERY", 10)
+    calls = {"n": 0}
+    real_should_prune = optuna.Trial.should_prune
+
+    def prune_the_fourth(trial):  # the median pruner decides by scores; force one stop to test the path
+        calls["n"] += 1
+        return trial.number == 3 or real_should_prune(trial)
+
+    monkeypatch.setattr(optuna.Trial, "should_prune", prune_the_fourth)
+    protocol = Protocol(trials=4, seconds=1.5, targets=("moons",))
+    result = Tuner("shortcut", protocol, engine, tmp_path).tune()
+    assert [t.number for t in result.trials] == [0, 1, 2, 3]
+    assert result.trials[0].params == default_params("shortcut", search_space("shortcut"))
+    assert result.trials[3].state == "pruned" and result.trials[3].pruned_at is not None
+    complete = [t for t in result.trials if t.state == "complete"]
+    assert complete and all(0 <= t.value <= 1 for t in complete)
+    assert result.best.value == min(t.value for t in complete)
+    preset = result.preset()
+    assert preset.config().hidden == result.best.params["hidden"] and preset.protocol["trials"] == 4
