@@ -15,7 +15,7 @@ from meanflow.core.runs import RunError, read_history
 from meanflow.core.targets import Target
 from meanflow.core.text import literal
 from meanflow.engine import env
-from meanflow.engine.limits import LimitError, run_cost, seconds_within_budget
+from meanflow.engine.limits import run_cost, seconds_within_budget
 from meanflow.views import figures
 from ui import downloads, pickers, server, settings
 from ui.session import RunEntry, Session
@@ -301,6 +301,7 @@ def run_panel(sess: Session, entry: RunEntry, full: bool) -> None:
     run_charts(entry)
     if not entry.running and entry.usable:
         downloads.run_downloads(entry)
+    if not entry.running and entry.usable and entry.controllable:
         shared = entry.info.shared
         st.toggle(
             "Listed in the shared library",
@@ -324,9 +325,13 @@ def run_header(sess: Session, entry: RunEntry) -> None:
     budget_spent = entry.info.spent_its_time_budget
     if budget_spent:
         state = "done"
+    if entry.info.writer and not entry.running:  # another process holds its writer lock: watch, no Resume
+        state, message = "being trained elsewhere", "another process on the server is writing this run"
     head, action = st.columns([5, 1])
     head.markdown(f"**{literal(entry.label)}** — {state}" + (f": {literal(message)}" if message else ""))
-    if entry.running:
+    if not entry.controllable:  # a link lets a person watch a run, never control it
+        action.caption("watching", help="Only the browser that launched this run may stop, resume or share it.")
+    elif entry.running:
         action.button("Stop", key=f"stop_{entry.key}", on_click=sess.stop, args=(entry.key,))
     elif entry.info.resumable and entry.info.state in ("interrupted", "stopped"):
         action.button(
@@ -377,7 +382,7 @@ def _saved_history(entry: RunEntry):
 def _resume(sess: Session, key: str) -> None:
     try:
         sess.resume(key)
-    except LimitError as exc:
+    except ValueError as exc:  # a limit, a damaged checkpoint, or another process writing the run
         st.session_state["train_error"] = str(exc)
 
 
@@ -387,9 +392,9 @@ def live_runs(sess: Session) -> None:
     @st.fragment(run_every=POLL_SECONDS if running else None)
     def panel():
         own = sess.own()
-        interrupted = [e for e in sess.opened() if e.info.state == "interrupted"]
+        watched = [e for e in sess.opened() if e.running or e.info.state == "interrupted"]
         ended_shown = 0
-        for entry in own + interrupted:
+        for entry in own + watched:
             full = entry.running or ended_shown < SHOWN_ENDED_RUNS
             ended_shown += not entry.running
             with st.container(border=full):
@@ -481,7 +486,7 @@ def main() -> None:
     if "train_error" in st.session_state:
         st.error(literal(st.session_state.pop("train_error")))
     server.open_session()  # the new runs' ids go into the URL
-    if sess.own() or any(e.info.state == "interrupted" for e in sess.opened()):
+    if sess.own() or any(e.running or e.info.state == "interrupted" for e in sess.opened()):
         st.subheader("This session's runs")
         live_runs(sess)
         engine = server.engine()

@@ -89,7 +89,10 @@ def target_picker() -> Target | None:
             if upload is None:
                 st.info("Upload a file to use it as the target.")
                 return None
-            return _uploaded_target(upload.name, upload.getvalue())
+            target = _uploaded_target(upload.name, upload.getvalue())
+            if target.note:  # what became of a third column: classes, or why it was not read as classes
+                st.info(literal(f"{target.name}: {target.note}."))
+            return target
         if source == "Draw":
             return draw_picker()
         text = settings.text("Text (1–12 characters)", TARGET_TEXT, max_chars=12)

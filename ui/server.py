@@ -3,11 +3,16 @@
 The job engine (local worker processes, or the Ray cluster at $MEANFLOW_RAY_ADDRESS), the run
 index and cache, and the bundled runs are made once per server. Each browser session gets a
 `ui.session.Session`; its own run ids travel in the URL (`runs=`), so a reload or a bookmark finds
-them again (they are unguessable: holding the link is the permission).
+them again. Holding a link lets a person watch a run; controlling it (stop, resume, share) needs the
+owner key of the browser that launched it, kept in a cookie (`meanflow_owner`, set by a script on the
+first visit), never in the URL: a reload or a restarted tab keeps it, a shared link does not carry it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
+import secrets
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +20,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from meanflow.core.paths import pretrained_dir, study_runs_dir
+from meanflow.core.text import literal
 from meanflow.engine import env
 
 if TYPE_CHECKING:  # the real imports load torch: they wait until a page needs them (see below)
@@ -92,21 +98,63 @@ def open_session() -> Session:
     if "session" not in st.session_state:
         from .session import Session  # deferred: torch, after Home's first paint
 
-        sess = Session(
-            engine(),
-            run_index(str(runs_dir())),
-            run_index(str(BUNDLED_DIR)),
-            run_cache(),
-            study_index=run_index(str(study_runs_dir())),
-        )
+        try:
+            sess = Session(
+                engine(),
+                run_index(str(runs_dir())),
+                run_index(str(BUNDLED_DIR)),
+                run_cache(),
+                study_index=run_index(str(study_runs_dir())),
+                owner=owner_id(),
+            )
+        except (env.EnvError, ConnectionError) as exc:  # a malformed MEANFLOW_* setting, an unreachable cluster
+            st.error(f"The server cannot train or list runs: {literal(str(exc))}")
+            st.stop()
         for run_id in _url_run_ids():
             sess.open(run_id)
         st.session_state.session = sess
     sess = st.session_state.session
+    keep_owner_cookie()
     own = sess.own_ids()[:URL_RUNS]
     if own:
         st.query_params["runs"] = ",".join(own)
     return sess
+
+
+OWNER_COOKIE = "meanflow_owner"
+_OWNER_KEY = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _sent_owner_key() -> str:
+    """The owner key the browser sent in its cookie, or "" (none, malformed, or no browser: tests)."""
+    cookie = st.context.cookies.get(OWNER_COOKIE)
+    return cookie if isinstance(cookie, str) and _OWNER_KEY.match(cookie) else ""
+
+
+def owner_id() -> str:
+    """This browser's owner id: the hash of its owner key (the cookie's, or a new one the page stores in
+    the cookie), so config.json and the engine never hold the key itself."""
+    key = st.session_state.get("owner_key")
+    if key is None:
+        key = _sent_owner_key() or secrets.token_hex(16)
+        st.session_state.owner_key = key
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def keep_owner_cookie() -> None:
+    """Store this session's owner key in the browser (a cookie for this site, a year) when the browser
+    did not send it: a zero-height script, once per session."""
+    key = st.session_state.get("owner_key")
+    if key is None or _sent_owner_key() == key or st.session_state.get("owner_cookie_sent"):
+        return
+    from streamlit.components.v1 import html  # deferred: only for a browser without the cookie
+
+    html(
+        f"<script>window.parent.document.cookie = '{OWNER_COOKIE}={key}; path=/; max-age=31536000; "
+        "SameSite=Strict';</script>",
+        height=0,
+    )
+    st.session_state.owner_cookie_sent = True
 
 
 def _url_run_ids() -> list[str]:

@@ -5,6 +5,10 @@ ended), those it opened (by link, or from the shared library), and the bundled p
 Runs are private: another session reaches one only through its id (in a link), or once its owner
 shares it, unless $MEANFLOW_LIBRARY=shared lists every run (a classroom server).
 
+Ownership is a capability, not a link: a run belongs to the owner key of the browser that launched it
+(ui.server keeps the key in a cookie, never in the URL; config.json keeps only its hash), and only a
+session with that key may stop, resume or share it. Anyone else holding the run's link watches it.
+
 Built on the server-wide RunIndex and RunCache (meanflow.core.library) and the job engine. It
 never imports streamlit: ui.server makes one per browser session and the pages call it.
 """
@@ -75,6 +79,11 @@ class RunEntry:
         return self.snapshot is not None and not self.snapshot.finished
 
     @property
+    def controllable(self) -> bool:
+        """This session may stop, resume and share it: it launched it (its owner key)."""
+        return self.source == "own"
+
+    @property
     def usable(self) -> bool:
         """Has a network to sample from: ended with weights, or interrupted with a checkpoint."""
         if self.running:
@@ -95,6 +104,7 @@ class Session:
         cache: RunCache,
         mode: str | None = None,
         study_index: RunIndex | None = None,
+        owner: str | None = None,
     ):
         self.engine = engine
         self.index = runs_index
@@ -103,12 +113,13 @@ class Session:
         self._studies: dict[str, str] = {}  # run id -> label, newest first
         self.cache = cache
         self.mode = mode or env.library_mode()
-        self.owner = new_owner()
+        self.owner = owner or new_owner()  # the browser's owner id (ui.server), shared by its tabs and reloads
         self._own: list[str] = []  # run ids, newest first
         self._opened: list[str] = []
         self._lock = threading.Lock()
-        # Jobs hold no reference to the session: when the session is dropped (its tab gone for
-        # longer than Streamlit keeps it), its queued runs leave the line and training ones stop.
+        # Jobs hold no reference to the session: when the owner's last session is dropped (every tab
+        # gone for longer than Streamlit keeps it), its queued runs leave the line and training ones stop.
+        _OWNERS.enter(self.owner)
         weakref.finalize(self, _release_later, engine, self.owner)
 
     # -- runs of this session
@@ -124,7 +135,9 @@ class Session:
     def resume(self, key: str, extra_seconds: float | None = None) -> None:
         """Continue an interrupted (or stopped) run of this session from its checkpoint."""
         entry = self.get(key)
-        if entry is None or entry.source == "bundled" or not entry.info.resumable:
+        if entry is None or not entry.controllable:
+            raise LimitError("only the session that launched a run may resume it; this link lets you watch it")
+        if not entry.info.resumable:
             raise LimitError("only an interrupted or stopped run with a checkpoint can resume")
         info = entry.info
         seconds = info.config.max_seconds
@@ -144,7 +157,7 @@ class Session:
 
     def stop(self, key: str) -> None:
         entry = self.get(key)
-        if entry is not None and entry.source == "own":
+        if entry is not None and entry.controllable:
             self.engine.stop(entry.id)
 
     def stop_all(self) -> None:
@@ -152,22 +165,24 @@ class Session:
 
     def share(self, key: str, shared: bool = True) -> None:
         entry = self.get(key)
-        if entry is not None and entry.source == "own":
+        if entry is not None and entry.controllable:
             runs.set_shared(entry.info.path, shared)
 
     def open(self, run_id: str) -> RunEntry | None:
         """Bring a run into this session's lists by its id (from a link or the library); None if no such run.
 
-        An active run of the engine (a reloaded tab's own run) becomes this session's own again.
+        It is this session's own (controllable) only when its owner key launched it: a reloaded tab, or
+        the same browser after a restart. Anyone else holding the link watches it.
         """
         try:
             info = self.index.info(run_id, live=self._live(run_id))
         except RunError:
             return None
+        mine = info.owner == self.owner or self.engine.owner_of(run_id) == self.owner
         with self._lock:
             if run_id in self._own or run_id in self._opened:
                 pass
-            elif self.engine.adopt(run_id, self.owner) or self.engine.owner_of(run_id) == self.owner:
+            elif mine:
                 self._own.insert(0, run_id)
             else:
                 self._opened.insert(0, run_id)
@@ -189,7 +204,7 @@ class Session:
             source = "own" if run_id in self._own else "opened" if run_id in self._opened else None
         if source is None:
             return None
-        snap = self.engine.snapshot(run_id) if source == "own" else None
+        snap = self.engine.snapshot(run_id)  # a watcher sees its progress too; only the owner controls it
         try:
             info = self.index.info(run_id, live=snap is not None and not snap.finished)
         except RunError:
@@ -265,7 +280,10 @@ class Session:
 
     @property
     def any_running(self) -> bool:
-        return any(self._live(i) for i in self.own_ids())
+        """A run of this session's, or one it watches, is training (its pages poll)."""
+        with self._lock:
+            ids = self._own + self._opened
+        return any(self._live(i) for i in ids)
 
     def library(self, query: str = "", offset: int = 0, limit: int = 20) -> tuple[list[RunEntry], int, list[str]]:
         """Runs of other sessions this one may open (shared ones, or all in 'shared' mode), newest first,
@@ -284,7 +302,38 @@ class Session:
         return matches[offset : offset + limit], len(matches), problems
 
 
+class _LiveOwners:
+    """How many sessions of each owner are alive: a reloaded tab's new session keeps the runs its old
+    one launched, so they stop only when the owner's last session is dropped."""
+
+    def __init__(self):
+        self._count: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def enter(self, owner: str) -> None:
+        with self._lock:
+            self._count[owner] = self._count.get(owner, 0) + 1
+
+    def leave(self, owner: str) -> bool:
+        """One session of `owner` is gone; True when it was the last."""
+        with self._lock:
+            left = self._count.get(owner, 1) - 1
+            if left > 0:
+                self._count[owner] = left
+                return False
+            self._count.pop(owner, None)
+            return True
+
+
+_OWNERS = _LiveOwners()
+
+
 def _release_later(engine: Engine, owner: str) -> None:
     """The finalizer's work, in a thread of its own: the garbage collector may run a finalizer in any
     thread at any point, even one holding the engine's lock."""
-    threading.Thread(target=engine.release, args=(owner,), name="release-dropped-session", daemon=True).start()
+
+    def leave() -> None:
+        if _OWNERS.leave(owner):
+            engine.release(owner)
+
+    threading.Thread(target=leave, name="release-dropped-session", daemon=True).start()

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..core.config import MAX_SECONDS, MAX_STEPS, OptionSpec
+from ..core.runs import WEIGHTS_FILE, RunError, read_info
 from ..core.targets import ALIASES, PRESETS, Target, get_target, target_from_file
 from ..core.text import literal
 from ..engine.jobs import Engine, Snapshot, engine_from_env
@@ -80,7 +81,12 @@ def add_target_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def resolve_target(args: argparse.Namespace) -> Target:
-    return get_target(args.target) if args.target is not None else target_from_file(args.target_file)
+    if args.target is not None:
+        return get_target(args.target)
+    target = target_from_file(args.target_file)
+    if target.note:  # what became of a third column: classes, or why it was not read as classes
+        print(f"meanflow: {literal(target.name, 'terminal')}: {target.note}", file=sys.stderr)
+    return target
 
 
 def targets_from_list(text: str) -> list[Target]:
@@ -115,6 +121,18 @@ def _follow(engine: Engine, job_id: str, quiet: bool) -> bool:
     return False
 
 
+def what_is_saved(out: Path) -> str:
+    """What a failed run's folder holds, read from the disk (never assumed)."""
+    where = literal(str(out), "terminal")
+    try:
+        info = read_info(out)
+    except RunError:
+        return f"nothing usable is saved in {where}"
+    if (out / WEIGHTS_FILE).is_file():
+        return f"{where} holds the weights of step {info.step} (state {info.state})"
+    return f"no weights are saved in {where} (state {info.state})"
+
+
 def run_on_engine(submit: Callable[[Engine], str], out: Path, quiet: bool) -> int:
     """Submit one job on a one-worker engine, print progress, and turn how it ended into an exit code."""
     engine = engine_from_env(workers=1)
@@ -127,11 +145,7 @@ def run_on_engine(submit: Callable[[Engine], str], out: Path, quiet: bool) -> in
     for error in engine.errors:
         print(f"meanflow: {literal(error, 'terminal')}", file=sys.stderr)
     if snap.state == "failed":
-        print(
-            f"meanflow: {literal(snap.message, 'terminal')}; the last good weights are saved in "
-            f"{literal(str(out), 'terminal')}",
-            file=sys.stderr,
-        )
+        print(f"meanflow: {literal(snap.message, 'terminal')}; {what_is_saved(out)}", file=sys.stderr)
         return EXIT_FAILED
     if not quiet:
         print(

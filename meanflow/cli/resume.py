@@ -6,6 +6,7 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
+from ..core.models import pick_device
 from ..core.runs import CHECKPOINT_FILE, read_info, read_target
 from .common import UsageError, run_on_engine, seconds, steps
 
@@ -24,6 +25,8 @@ def run(args: argparse.Namespace) -> int:
     if not info.has_checkpoint:
         raise UsageError(f"{out} has no {CHECKPOINT_FILE}; only runs with a checkpoint can resume")
     checkpoint = (out / CHECKPOINT_FILE).read_bytes()
+    if not checkpoint:
+        raise UsageError(f"{out / CHECKPOINT_FILE} is empty: not a checkpoint; the run was left as it is")
     config = info.config
     total = args.steps if args.steps is not None else config.steps
     if total <= info.step:
@@ -33,6 +36,9 @@ def run(args: argparse.Namespace) -> int:
     if config.max_seconds is not None and config.max_seconds <= info.elapsed:
         raise UsageError(f"{out} has used its {config.max_seconds:g} s budget; pass --max-seconds to train longer")
     target = read_target(info)
+    pick_device(config.device)  # a device this machine lacks is bad input, found before anything changes
+    # the engine checks the checkpoint against the run's network and takes the folder's writer lock
+    # before it writes anything; a resume that cannot start leaves the folder as it was
     return run_on_engine(
         lambda engine: engine.submit(config, target, out, resume=checkpoint, check_budget=False), out, args.quiet
     )

@@ -5,12 +5,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..core.config import MAX_BATCH, MAX_DEPTH, MAX_FREQUENCIES, MAX_HIDDEN, OptionSpec, TrainConfig, option_specs
+from ..core.config import (
+    MAX_BATCH,
+    MAX_DEPTH,
+    MAX_FREQUENCIES,
+    MAX_HIDDEN,
+    MAX_THREADS,
+    OptionSpec,
+    TrainConfig,
+    option_specs,
+)
 from ..core.couplings import COUPLINGS
 from ..core.models import pick_device
 from ..core.presets import TUNED, Preset, get_preset
 from ..core.registry import METHODS, get_method, make_config
-from ..core.runs import CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE, TARGET_FILE, WEIGHTS_FILE, RunError, read_info
+from ..core.runs import CONFIG_FILE, RunError, read_info
 from .common import (
     UsageError,
     add_target_arguments,
@@ -125,7 +134,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--threads",
-        type=bounded_int(1, 256, "a thread count"),
+        type=bounded_int(1, MAX_THREADS, "a thread count"),
         default=DEFAULTS.threads,
         help="torch CPU threads of the worker",
     )
@@ -218,8 +227,7 @@ def run(args: argparse.Namespace) -> int:
     pick_device(args.device)  # an unusable device is bad input, found before training starts
     out = Path(args.out)
     check_out_folder(out)
-    out.mkdir(parents=True, exist_ok=True)  # an unwritable --out fails now, not after training
     config = config_from_args(args, target)
-    for stale in (WEIGHTS_FILE, CHECKPOINT_FILE, TARGET_FILE, METRICS_FILE):
-        (out / stale).unlink(missing_ok=True)  # an earlier run in this folder is replaced whole
+    # the engine checks every input (teachers, memory, a writer already there) before it touches --out,
+    # and only then replaces an earlier run in it whole; an unwritable --out fails there, before training
     return run_on_engine(lambda engine: engine.submit(config, target, out, check_budget=False), out, args.quiet)

@@ -69,6 +69,7 @@ def history_from_rows(rows) -> np.ndarray:
 # loaded and sampled (tests/core/test_runs.py trains and reloads the largest).
 MAX_HIDDEN, MAX_DEPTH, MAX_BATCH, MAX_STEPS = 2048, 16, 65536, 10_000_000
 MAX_SECONDS = 3600.0  # the command line's longest budget; the app allows less (see app_pages)
+MAX_THREADS = 64  # torch threads of one worker; more would only start threads the machine cannot run
 MAX_NFE = 1024  # sampling steps; far beyond where 2D samples stop changing
 MAX_SAMPLES = 1_000_000  # points drawn by one `sample` call
 MAX_CLASSES = 64  # classes a network may be conditioned on
@@ -300,6 +301,8 @@ class TrainConfig:
                 f"hidden <= {MAX_HIDDEN}, depth <= {MAX_DEPTH}, batch <= {MAX_BATCH} and "
                 f"steps <= {MAX_STEPS:,} are accepted; larger runs do not fit this playground"
             )
+        if self.threads > MAX_THREADS:
+            raise ValueError(f"threads must be from 1 to {MAX_THREADS}, got {self.threads!r}")
         if self.preview_n > 100_000 or self.preview_nfe > 64:
             raise ValueError(
                 f"preview_n <= 100000 and preview_nfe <= 64 are accepted, got {self.preview_n!r}, {self.preview_nfe!r}"

@@ -7,6 +7,8 @@ A run folder (its name is the run id) holds
     checkpoint.safetensors  the latest checkpoint: weights, optimiser, random state, history (resume)
     weights.safetensors     the network's final state_dict, once the run has ended
     metrics.csv             one row per log_every steps (their mean): step, loss, mse, lr, seconds
+    writer.lock             while a process trains the run: who (process id, machine, command); one
+                            writer at a time, and a lock whose process is dead is stale (taken over)
 Arrays are safetensors, which cannot execute code when read (unlike pickle); JSON and CSV are
 parsed as data, with a size limit checked before reading. Every file is written to a temporary
 name and renamed, so a crash mid-write leaves the previous version.
@@ -24,6 +26,8 @@ import math
 import os
 import re
 import secrets
+import socket
+import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -65,14 +69,20 @@ METRICS_FILE = "metrics.csv"
 WEIGHTS_FILE = "weights.safetensors"
 TARGET_FILE = "target.safetensors"
 CHECKPOINT_FILE = "checkpoint.safetensors"
+WRITER_FILE = "writer.lock"
 MAX_CONFIG_BYTES = 64 << 10  # a config is about a kilobyte; anything huge is not ours
 MAX_METRICS_BYTES = 64 << 20  # about a million history rows
 MAX_ARRAY_BYTES = 256 << 20  # weights and target points of the sizes the app can make fit easily
+OWNER = re.compile(r"^[0-9a-f]{1,64}$")  # an owner as config.json keeps it (a hex digest)
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")  # folder names this module accepts as ids
 
 
 class RunError(ValueError):
     """A run folder that cannot be used; the message says which file and why."""
+
+
+class RunBusy(RunError):
+    """Another live process is writing the run folder (its writer.lock names it)."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,8 @@ class RunInfo:
     elapsed: float  # seconds of training
     created: str  # ISO time the run was made
     shared: bool  # listed in the server's shared library
+    writer: str = ""  # a live process of another engine training it now (its writer.lock), else ""
+    owner: str = ""  # the app session key that launched it (a hash, never the key itself); "" from the CLI
 
     @property
     def id(self) -> str:
@@ -116,7 +128,7 @@ class RunInfo:
     @property
     def resumable(self) -> bool:
         """An interrupted run, or one that failed or stopped with a checkpoint, can continue."""
-        return self.state in ("interrupted", "failed", "stopped", "done") and self.has_checkpoint
+        return self.state in ("interrupted", "failed", "stopped", "done") and self.has_checkpoint and not self.writer
 
 
 @dataclass(frozen=True)
@@ -167,10 +179,13 @@ def _write_document(run_dir: Path, document: dict) -> None:
     write_atomic(run_dir / CONFIG_FILE, json.dumps(document, indent=2).encode())
 
 
-def create_run(run_dir: str | Path, config: TrainConfig, target: Target, shared: bool = False) -> Path:
-    """Make a run folder for a job about to be queued: config.json (state queued) and the target's data."""
+def create_run(run_dir: str | Path, config: TrainConfig, target: Target, shared: bool = False, owner: str = "") -> Path:
+    """Make a run folder for a job about to be queued: config.json (state queued) and the target's data.
+    An earlier run in the folder is replaced whole (its weights, checkpoint and metrics go)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in (WEIGHTS_FILE, CHECKPOINT_FILE, TARGET_FILE, METRICS_FILE):
+        (run_dir / stale).unlink(missing_ok=True)
     spec = target.to_spec()
     if spec.kind == "data":
         arrays = {
@@ -193,6 +208,7 @@ def create_run(run_dir: str | Path, config: TrainConfig, target: Target, shared:
         "elapsed": 0.0,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "shared": bool(shared),
+        "owner": str(owner),
     }
     _write_document(run_dir, document)
     return run_dir
@@ -214,6 +230,11 @@ def write_checkpoint(run_dir: str | Path, data: bytes, step: int, elapsed: float
 
 def mark_running(run_dir: str | Path) -> None:
     _update_document(Path(run_dir), state="running", message="")
+
+
+def put_back_document(run_dir: str | Path, document: bytes) -> None:
+    """Write config.json back as it was (a resume that could not start changes nothing)."""
+    write_atomic(Path(run_dir) / CONFIG_FILE, document)
 
 
 def checkpoint_weights_bytes(run_dir: str | Path) -> bytes:
@@ -341,7 +362,8 @@ def read_info(run_dir: str | Path, live: bool = False) -> RunInfo:
         state = str(document["state"])
         if state not in RUN_STATES or state == "interrupted":
             raise ValueError(f"state must be one of {', '.join(s for s in RUN_STATES if s != 'interrupted')}")
-        if state in ACTIVE and not live:
+        writer = "" if live else run_writer(run_dir)
+        if state in ACTIVE and not live and not writer:
             state = "interrupted"
         spec = document["target"]
         kind, name = str(spec["kind"]), str(spec["name"])[:200]
@@ -354,6 +376,8 @@ def read_info(run_dir: str | Path, live: bool = False) -> RunInfo:
         message = str(document.get("message", ""))[:500]
         created = str(document.get("created", ""))[:40]
         shared = document.get("shared", True) is True  # version 1 runs were all listed
+        owner = document.get("owner", "")
+        owner = owner if isinstance(owner, str) and OWNER.match(owner) else ""
     except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise RunError(f"{path} is not a valid run config ({str(exc)[:200]})") from None
     if state == "interrupted":
@@ -370,6 +394,8 @@ def read_info(run_dir: str | Path, live: bool = False) -> RunInfo:
         elapsed,
         created,
         shared,
+        writer,
+        owner,
     )
 
 
@@ -493,10 +519,10 @@ def run_bundle(run_dir: str | Path) -> RunBundle:
     return RunBundle(info.config.to_dict(), info.target_name, info.normaliser, weights_bytes(_weights_of(info)))
 
 
-def read_teachers(config: TrainConfig, target: Target) -> dict[str, RunBundle]:
+def read_teachers(config: TrainConfig, target: Target, run_dir: str | Path | None = None) -> dict[str, RunBundle]:
     """The runs `config`'s options name (each option declared with run=True: reflow's teacher), read as
     bundles where the job is submitted, so workers need no shared disk. Raises ValueError when one is
-    missing, cannot be read, or was trained on another target."""
+    missing, cannot be read, was trained on another target, or is `run_dir` itself (the run being made)."""
     teachers, method = {}, check_config(config)
     for spec in option_specs(type(config.options)):
         if not spec.names_run:
@@ -506,6 +532,8 @@ def read_teachers(config: TrainConfig, target: Target) -> dict[str, RunBundle]:
             raise ValueError(
                 f"{config.method} needs a {spec.name} run: {spec.flag} RUN_DIR (a trained run on the same target)"
             )
+        if run_dir is not None and _same_folder(folder, run_dir):
+            raise ValueError(f"the {spec.name} {folder!r} is the folder this run would be written to; pick another")
         try:
             bundle = run_bundle(folder)
         except RunError as exc:
@@ -514,3 +542,104 @@ def read_teachers(config: TrainConfig, target: Target) -> dict[str, RunBundle]:
         method.check_teacher(spec.name, config_from_dict(bundle.config))
         teachers[spec.name] = bundle
     return teachers
+
+
+def _same_folder(a: str | Path, b: str | Path) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except (OSError, RuntimeError):
+        return False
+
+
+def check_resume(config: TrainConfig, target: Target, data: bytes, where: str = CHECKPOINT_FILE) -> Checkpoint:
+    """The checkpoint in `data` if a run of `config` can continue from it; raises RunError for an empty,
+    truncated or foreign file (one that does not fit the config's network), before anything is written."""
+    try:
+        checkpoint = checkpoint_from_bytes(data, where)
+        rebuild_flow(config, checkpoint.weights, target.normaliser, target.class_weights() if config.classes else ())
+    except CheckpointError as exc:
+        raise RunError(str(exc)) from None
+    except ValueError as exc:
+        raise RunError(f"{where} {exc}; it is not this run's checkpoint") from None
+    return checkpoint
+
+
+# ---------------------------------------------------------------- one writer per run folder
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0  # someone else's live process (or a pid this system cannot hold)
+    return True
+
+
+def _lock_document(run_dir: Path) -> dict | None:
+    try:
+        document = json.loads(_read_bytes(run_dir / WRITER_FILE, MAX_CONFIG_BYTES))
+        return document if isinstance(document, dict) else {}
+    except (RunError, OSError, ValueError, UnicodeDecodeError):
+        return {} if (run_dir / WRITER_FILE).exists() else None
+
+
+def _describe_writer(document: dict) -> str:
+    return f"{document.get('command', '?')} (process {document.get('pid')} on {document.get('host', '?')})"
+
+
+def run_writer(run_dir: str | Path) -> str:
+    """Who is writing the run now, in words, or "" when nobody is (no lock, or its process is dead on
+    this machine: a stale lock). A lock from another machine counts as live: its process cannot be seen."""
+    document = _lock_document(Path(run_dir))
+    if document is None:
+        return ""
+    pid = document.get("pid")
+    if not isinstance(pid, int) or document.get("host") == socket.gethostname() and not _pid_alive(pid):
+        return ""  # damaged, or its process is gone
+    return _describe_writer(document)
+
+
+def _command_line() -> str:
+    """This process's command, as a person would type it: `python -m meanflow resume RUN`."""
+    program = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path("python")
+    head = f"python -m {program.parent.name}" if program.name == "__main__.py" else program.name
+    return " ".join([head, *sys.argv[1:]])[:160]
+
+
+def lock_run(run_dir: str | Path, command: str = "") -> str:
+    """Take the run folder's writer lock for this process, held until unlock_run; returns its token.
+    Raises RunBusy naming the live holder (a stale lock, whose process died, is taken over)."""
+    path = Path(run_dir) / WRITER_FILE
+    token = secrets.token_hex(8)
+    document = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "command": command or _command_line(),
+        "since": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "token": token,
+    }
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = run_writer(path.parent)
+            if holder:
+                raise RunBusy(
+                    f"run {path.parent.name} is being trained by {holder}; wait for it to end, or stop it there "
+                    f"(if that process is gone, delete {path})"
+                ) from None
+            path.unlink(missing_ok=True)  # stale: its holder is dead
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(document))
+        return token
+    raise RunBusy(f"run {path.parent.name}: another process took its writer lock at the same moment; try again")
+
+
+def unlock_run(run_dir: str | Path, token: str) -> None:
+    """Give the writer lock back (only the lock `token` came with: never another writer's)."""
+    document = _lock_document(Path(run_dir))
+    if document is not None and document.get("token") == token:
+        (Path(run_dir) / WRITER_FILE).unlink(missing_ok=True)

@@ -87,6 +87,7 @@ class Target:
     weights: np.ndarray | None = field(default=None, repr=False, compare=False)
     jitter: float = 0.0
     labels: np.ndarray | None = field(default=None, repr=False, compare=False)  # (m,) per point, data targets
+    note: str = field(default="", compare=False)  # what reading a file decided (its label column), in words
 
     @property
     def classes(self) -> int:
@@ -268,6 +269,7 @@ def get_target(name: str) -> Target:
 
 
 MAX_TARGET_CLASSES = 16  # a label column with more distinct values is taken for data, not classes
+MAX_COORDINATE = 1e30  # beyond this, samples in data units overflow the network's float32 numbers
 
 
 def _checked_points(name: str, points: np.ndarray) -> np.ndarray:
@@ -280,6 +282,12 @@ def _checked_points(name: str, points: np.ndarray) -> np.ndarray:
         raise TargetError(f"{name}: {count}; at least {MIN_POINTS} are needed")
     if not np.isfinite(points).all():
         raise TargetError(f"{name}: points contain NaN or infinite values; only finite numbers are accepted")
+    largest = float(np.abs(points).max())
+    if largest > MAX_COORDINATE:
+        raise TargetError(
+            f"{name}: values up to {largest:.3g}; coordinates beyond ±{MAX_COORDINATE:g} would overflow the "
+            "network's 32-bit numbers once normalised and mapped back; rescale the data"
+        )
     if len(points) > MAX_POINTS:
         raise TargetError(f"{name}: {len(points):,} points; the limit is {MAX_POINTS:,}")
     return points
@@ -312,6 +320,7 @@ def point_cloud_target(
     weights: np.ndarray | None = None,
     jitter: float = 0.0,
     labels: np.ndarray | None = None,
+    note: str = "",
 ) -> Target:
     """A target that resamples `points` (m, 2) in data units.
 
@@ -350,6 +359,7 @@ def point_cloud_target(
         weights=weights.astype(np.float32),
         jitter=float(jitter),
         labels=labels,
+        note=note,
     )
 
 
@@ -365,9 +375,37 @@ def parse_csv_points(data: bytes, what: str = "CSV file") -> np.ndarray:
     return parse_csv_table(data, what)[0]
 
 
+def label_column(third: list[float | None]) -> tuple[np.ndarray | None, str]:
+    """A CSV's third column as class labels (n,) 0 .. K - 1 when every row has one and it holds 2 to
+    MAX_TARGET_CLASSES distinct whole numbers, else None; and a sentence saying which, and why."""
+    given = [v for v in third if v is not None]
+    if not given:
+        return None, ""
+    if len(given) < len(third):
+        return None, f"the third column is missing on {len(third) - len(given):,} rows: no classes were read"
+    column = np.asarray(given, dtype=np.float64)
+    if not np.isfinite(column).all() or (column != np.round(column)).any():
+        return None, "the third column holds numbers that are not whole: it was not read as classes"
+    values = np.unique(column)
+    if len(values) > MAX_TARGET_CLASSES:
+        return None, (
+            f"the third column has {len(values):,} distinct values, more than the {MAX_TARGET_CLASSES} classes "
+            "a target may have: it was not read as classes"
+        )
+    if len(values) < 2:
+        return None, "the third column holds one value only: no classes were read"
+    return np.searchsorted(values, column), f"the third column was read as {len(values)} classes"
+
+
 def parse_csv_table(data: bytes, what: str = "CSV file") -> tuple[np.ndarray, np.ndarray | None]:
     """The first two numeric columns of a CSV (header optional) as (n, 2) float64, and a third column
     as class labels (n,) 0 .. K - 1 when every row has one and it holds at most MAX_TARGET_CLASSES whole numbers."""
+    points, labels, _ = read_csv_table(data, what)
+    return points, labels
+
+
+def read_csv_table(data: bytes, what: str = "CSV file") -> tuple[np.ndarray, np.ndarray | None, str]:
+    """parse_csv_table, with the sentence of label_column on what became of a third column."""
     _check_size(data, what)
     try:
         text = data.decode("utf-8-sig")
@@ -402,13 +440,8 @@ def parse_csv_table(data: bytes, what: str = "CSV file") -> tuple[np.ndarray, np
     points = np.asarray(rows, dtype=np.float64)
     if not np.isfinite(points).all():
         raise TargetError(f"{what} contains NaN or infinite values; only finite numbers are accepted")
-    labels = None
-    if all(v is not None for v in third):
-        column = np.asarray(third, dtype=np.float64)
-        values = np.unique(column)
-        if np.isfinite(column).all() and (column == np.round(column)).all() and 2 <= len(values) <= MAX_TARGET_CLASSES:
-            labels = np.searchsorted(values, column)  # the distinct values, in order, become 0 .. K - 1
-    return points, labels
+    labels, note = label_column(third)  # the distinct values, in order, become 0 .. K - 1
+    return points, labels, note
 
 
 def image_density(data: bytes, what: str = "image") -> np.ndarray:
@@ -554,8 +587,8 @@ def target_from_bytes(name: str, data: bytes) -> Target:
     name = clean_name(name)
     if data[:8].startswith(b"\x89PNG") or data[:3] == b"\xff\xd8\xff" or Path(name).suffix.lower() in IMAGE_SUFFIXES:
         return density_target(name, image_density(data, name))
-    points, labels = parse_csv_table(data, name)
-    return point_cloud_target(name, points, labels=labels)
+    points, labels, note = read_csv_table(data, name)
+    return point_cloud_target(name, points, labels=labels, note=note)
 
 
 def target_from_file(path: str | Path) -> Target:

@@ -88,6 +88,9 @@ class _Job:
     slot: int | None = None
     stop_requested: bool = False
     has_checkpoint: bool = False
+    lock_token: str = ""  # the run folder's writer lock, held from submit to the end
+    saved_document: bytes | None = None  # a resumed run's config.json as it was: put back if it cannot start
+    save_error: str = ""  # the first write that failed: the job stops and ends as failed, saying so
     done: threading.Event = field(default_factory=threading.Event)
 
     def payload(self) -> JobPayload:
@@ -137,7 +140,9 @@ class Engine:
 
         Raises LimitError when the owner already has its share of queued or running jobs, or the
         run would exceed the compute or memory budget; ValueError when a run its config names (reflow's
-        teacher) cannot be used.
+        teacher) cannot be used or is the run itself; runs.RunError when `resume` is not a checkpoint of
+        this run, and runs.RunBusy when another process writes the folder. Everything is checked before
+        the folder is touched; then the job holds the folder's writer lock until it ends.
         """
         run_dir = Path(run_dir)
         job_id = run_dir.name
@@ -148,16 +153,43 @@ class Engine:
             if self._closed:
                 raise RuntimeError("the engine is closed")
             self._check_room(job_id, owner)
-        teachers = runs.read_teachers(config, target)  # read here: workers need no shared disk
+        teachers = runs.read_teachers(config, target, run_dir)  # read here: workers need no shared disk
         fresh = resume is None
-        if fresh:
-            runs.create_run(run_dir, config, target, shared=shared)
+        if not fresh:
+            runs.check_resume(config, target, resume, str(run_dir / runs.CHECKPOINT_FILE))
+        token, saved_document = self._take_folder(run_dir, config, target, fresh, shared, owner)
         snapshot = Snapshot("queued", 0, config.steps, 0.0, config.max_seconds)
         job = _Job(job_id, config, target.to_spec(), run_dir, owner, resume, teachers, fresh, snapshot)
+        job.lock_token, job.saved_document = token, saved_document
         with self._lock:
             self._jobs[job_id] = job
             self._line.append(job_id)
         return job_id
+
+    @staticmethod
+    def _take_folder(
+        run_dir: Path, config: TrainConfig, target: Target, fresh: bool, shared: bool, owner: str
+    ) -> tuple[str, bytes | None]:
+        """Lock the run folder (made if new) and write a fresh run's config; returns the lock's token and,
+        for a resume, config.json as it was. Nothing is left behind when this raises."""
+        made = not run_dir.exists()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            token = runs.lock_run(run_dir)
+        except runs.RunError:
+            if made:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
+        try:
+            if fresh:
+                runs.create_run(run_dir, config, target, shared=shared, owner=owner)
+                return token, None
+            return token, (run_dir / runs.CONFIG_FILE).read_bytes()
+        except BaseException:
+            runs.unlock_run(run_dir, token)
+            if made:
+                shutil.rmtree(run_dir, ignore_errors=True)
+            raise
 
     def _check_room(self, job_id: str, owner: str) -> None:
         """Raise LimitError for a run already in the engine, or an owner at its share (under the lock)."""
@@ -215,15 +247,6 @@ class Engine:
             job = self._jobs.get(job_id)
             slot = None if job is None else job.slot
         return None if slot is None else self.pool.pid(slot)
-
-    def adopt(self, job_id: str, owner: str) -> bool:
-        """Give an active job to another owner (a reloaded tab taking its runs back); False if not active."""
-        with self._lock:
-            job = self._jobs.get(job_id)
-            if job is None or job.snapshot.finished:
-                return False
-            job.owner = owner
-            return True
 
     def release(self, owner: str) -> None:
         """Stop every job of `owner` (a browser session that went away): queued ones leave the line."""
@@ -302,7 +325,9 @@ class Engine:
                 self._line.remove(job.id)
                 self._slots[slot] = job.id
                 job.slot = slot
-            self._write(job, runs.mark_running, job.run_dir)
+            if not self._write(job, runs.mark_running, job.run_dir):  # its folder is gone or full: never start
+                self._finish(job, slot, state="failed", message=job.save_error, eta_seconds=0.0)
+                continue
             self._update(job, state="running", message="starting")
             self.pool.start(slot, job.payload())
 
@@ -343,7 +368,10 @@ class Engine:
         self._update(job, **changes)
 
     def _on_ended(self, job: _Job, slot: int, ended: Ended) -> None:
-        self._write(
+        if job.save_error:  # stopped because a write failed: the run ends as failed, saying why
+            self._on_failed(job, slot, job.save_error, lost=False)
+            return
+        saved = self._write(
             job,
             runs.finish_run,
             job.run_dir,
@@ -355,6 +383,9 @@ class Engine:
             ended.weights,
             ended.checkpoint,
         )
+        if not saved:
+            self._finish(job, slot, state="failed", message=job.save_error, eta_seconds=0.0)
+            return
         self._finish(
             job,
             slot,
@@ -370,8 +401,15 @@ class Engine:
         )
 
     def _on_failed(self, job: _Job, slot: int, message: str, lost: bool) -> None:
-        """The job could not finish: the run keeps its last checkpoint's weights (usable and resumable)."""
+        """The job could not finish: the run keeps its last checkpoint's weights (usable and resumable).
+        A resume that failed before its first checkpoint leaves the folder exactly as it was."""
         snap = job.snapshot
+        if job.saved_document is not None and not job.has_checkpoint:
+            self._write(job, runs.put_back_document, job.run_dir, job.saved_document)
+            self._finish(job, slot, state="failed", message=message, eta_seconds=0.0)
+            if lost:
+                self.pool.restart(slot)
+            return
         weights = None
         if job.has_checkpoint or not job.fresh:
             try:
@@ -396,35 +434,48 @@ class Engine:
                 self._slots[slot] = None
             job.slot = None
             job.resume = None  # the bytes are on disk now; free the memory
+        self._unlock(job)
         job.done.set()
 
     def _cancel(self, job: _Job) -> None:
-        """Called under the lock for a job taken out of the line before it started."""
+        """Called under the lock for a job taken out of the line before it started: nothing was trained,
+        so a fresh run leaves nothing behind and a resumed one is left exactly as it was."""
         job.snapshot = replace(job.snapshot, state="stopped", message="cancelled before it started", position=None)
         job.resume = None
-        job.done.set()
         try:
-            if job.fresh:  # nothing was trained: leave nothing behind
+            if job.fresh:
                 shutil.rmtree(job.run_dir, ignore_errors=True)
-            else:
-                runs.finish_run(
-                    job.run_dir,
-                    "stopped",
-                    "resume cancelled before it started",
-                    job.snapshot.step,
-                    job.snapshot.elapsed,
-                    runs.read_history(job.run_dir),
-                    None,
-                    None,
-                )
+            elif job.saved_document is not None:
+                runs.put_back_document(job.run_dir, job.saved_document)
         except (OSError, runs.RunError) as exc:
             self.errors.append(f"could not write {job.run_dir.name}: {exc}")
+        self._unlock(job)
+        job.done.set()
 
-    def _write(self, job: _Job, fn, *args) -> None:
+    def _unlock(self, job: _Job) -> None:
+        if job.lock_token:
+            try:
+                runs.unlock_run(job.run_dir, job.lock_token)
+            except OSError:
+                pass  # a folder that is gone holds no lock
+            job.lock_token = ""
+
+    def _write(self, job: _Job, fn, *args) -> bool:
+        """Write to the job's run folder; a failed write (full disk, folder gone, permission) stops the
+        job at once, and it ends as failed saying so. Returns whether the write landed."""
         try:
             fn(*args)
+            return True
         except (OSError, runs.RunError, ValueError) as exc:  # a full disk must not end the engine
+            reason = f"could not save ({type(exc).__name__}: {exc})"
             self.errors.append(f"could not write {job.run_dir.name}: {exc}")
+            with self._lock:
+                first = not job.save_error
+                job.save_error = job.save_error or reason
+                slot = job.slot
+            if first and slot is not None:
+                self.pool.stop(slot, job.id)
+            return False
 
 
 def _joined(chunks: list) -> np.ndarray:
@@ -441,6 +492,7 @@ def engine_from_env(
     workers: how many jobs train at once; default $MEANFLOW_MAX_JOBS, else the machine's cores
     (or the cluster's CPUs). pin_cores: local workers keep to a core each (default $MEANFLOW_PIN_CORES).
     """
+    env.check()  # a malformed MEANFLOW_* variable is refused by name before any worker starts
     address = address or env.ray_address()
     if address:
         pool: Pool = RayPool(address, workers)

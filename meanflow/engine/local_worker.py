@@ -29,9 +29,7 @@ def take_priority() -> None:
     browser on the same machine is a step the run never makes, where UI work can wait a few milliseconds.
     It takes effect only where allowed (root, or CAP_SYS_NICE); elsewhere the parent's priority stays
     (benchmarks/RESULTS.md, "The job engine: training off the server")."""
-    nice = env.worker_nice()
-    if nice is None:
-        return
+    nice = env.worker_nice()  # its parent checked the variable (env.check) before it started
     try:
         os.setpriority(os.PRIO_PROCESS, 0, nice)
     except (PermissionError, OSError):

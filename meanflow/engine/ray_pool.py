@@ -8,6 +8,7 @@ each job (runtime_env py_modules), so nodes need only the requirements installed
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 from pathlib import Path
@@ -80,6 +81,27 @@ def _ray_classes():
     return ray, Mailbox, train_task, warm
 
 
+class RayUnreachable(ConnectionError):
+    """Nothing answers at the Ray address within the time allowed; the message names the address."""
+
+
+def check_reachable(address: str, timeout: float) -> None:
+    """Raise RayUnreachable unless something accepts a connection at HOST:PORT within `timeout` seconds
+    (ray.init itself would wait minutes, printing its own warnings). 'auto' and ray:// addresses are
+    left to Ray, which finds or refuses them at once."""
+    host, sep, port = address.rpartition(":")
+    if address == "auto" or "://" in address or not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise RayUnreachable(
+            f"cannot reach the Ray cluster at {address} within {timeout:g} s ({exc.strerror or exc}); "
+            "start it (`ray start --head`), fix MEANFLOW_RAY_ADDRESS, or unset it to train on this machine "
+            "(MEANFLOW_RAY_TIMEOUT sets the wait)"
+        ) from None
+
+
 class RayPool:
     """Jobs as Ray tasks on a cluster, at most `size` at once (default: the cluster's CPUs).
 
@@ -90,6 +112,7 @@ class RayPool:
     POLL_SECONDS = 0.25
 
     def __init__(self, address: str, size: int | None = None):
+        check_reachable(address, env.ray_timeout())  # before Ray's import and its minutes of retries
         ray, mailbox_class, self._train_task, warm = _ray_classes()
         if not ray.is_initialized():
             ray.init(

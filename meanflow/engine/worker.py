@@ -22,7 +22,7 @@ def run_job(payload: JobPayload, send: Callable[[Message], None], should_stop: C
     try:
         config = config_from_dict(payload.config)
         target = payload.target.build()
-        resume = checkpoint_from_bytes(payload.resume) if payload.resume else None
+        resume = checkpoint_from_bytes(payload.resume) if payload.resume is not None else None
         torch.set_num_threads(config.threads)  # this worker's own process: nobody else's setting
     except Exception as exc:  # a bad job is reported, the worker lives on
         send(Failed(job_id, f"{type(exc).__name__}: {exc}"))

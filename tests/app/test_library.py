@@ -17,8 +17,8 @@ from ui.session import Session
 pytestmark = pytest.mark.slow  # worker processes, subprocesses or whole app runs: `make test-fast` skips them
 
 
-def _session(engine, tmp_path, mode="private"):
-    return Session(engine, RunIndex(tmp_path / "runs"), None, RunCache(4), mode=mode)
+def _session(engine, tmp_path, mode="private", owner=None):
+    return Session(engine, RunIndex(tmp_path / "runs"), None, RunCache(4), mode=mode, owner=owner)
 
 
 def _saved_run(tmp_path, config, name, target="moons", shared=False):
@@ -62,14 +62,30 @@ def test_shared_mode_lists_every_run_and_search_and_pages_work(engine, tmp_path,
     assert classroom.library("rings")[1] == 1 and classroom.library("run3")[1] == 1
 
 
-def test_a_reloaded_tab_takes_its_active_runs_back(engine, tmp_path, tiny_config):
-    """A new session opening an active run's id (its URL) becomes its owner: stop works from it."""
-    old = _session(engine, tmp_path)
+def test_a_link_lets_a_person_watch_a_run_and_only_its_owner_controls_it(engine, tmp_path, tiny_config):
+    """Failure 1: opening another session's live run by its link listed it as the opener's own, with Stop,
+    and its share switch published the owner's private run. Now the link holder watches (progress
+    included) and cannot stop, resume or share; the owner's reloaded tab (same owner key) controls it."""
+    owner_key = "ab" * 16
+    old = _session(engine, tmp_path, owner=owner_key)
     entry = old.launch(replace(tiny_config, steps=10**6), get_target("moons"))
-    new = _session(engine, tmp_path)
-    assert new.open(entry.id).source == "own" and engine.owner_of(entry.id) == new.owner
-    wait_until(lambda: new.entry(entry.id).running, what="the run to train")
-    new.stop(f"run:{entry.id}")
+    assert read_info(tmp_path / "runs" / entry.id).owner == owner_key
+    watcher = _session(engine, tmp_path)
+    watched = watcher.open(entry.id)
+    assert watched.source == "opened" and not watched.controllable
+    wait_until(lambda: watcher.entry(entry.id).running, what="the run to train, seen by the watcher")
+    key = f"run:{entry.id}"
+    watcher.stop(key)
+    watcher.share(key)
+    with pytest.raises(ValueError, match="only the session that launched"):
+        watcher.resume(key)
+    assert not engine.snapshot(entry.id).finished and not read_info(tmp_path / "runs" / entry.id).shared
+    reloaded = _session(engine, tmp_path, owner=owner_key)
+    del old  # the reloaded tab's old session is dropped: the owner's runs live on in the new one
+    gc.collect()
+    assert reloaded.open(entry.id).source == "own"
+    assert not engine.snapshot(entry.id).finished
+    reloaded.stop(key)
     assert engine.wait(entry.id, 30).state == "stopped"
 
 
@@ -86,13 +102,16 @@ def test_a_dropped_session_stops_its_runs(engine, tmp_path, tiny_config):
 def test_resume_continues_an_interrupted_run_to_its_end(engine, tmp_path, tiny_config):
     """A run whose job vanished (a server restart) lists as interrupted and resumes from its checkpoint."""
     cfg = replace(tiny_config, steps=200, checkpoint_seconds=1e-9)
+    sess = _session(engine, tmp_path, owner="cd" * 16)
     path = runs.create_run(
-        tmp_path / "runs" / "20260101-000000-meanflow-bbbbbbbbbbbbbbbbbbbbbbbb", cfg, get_target("moons")
+        tmp_path / "runs" / "20260101-000000-meanflow-bbbbbbbbbbbbbbbbbbbbbbbb",
+        cfg,
+        get_target("moons"),
+        owner=sess.owner,
     )
     saved = []
     run_training(replace(cfg, steps=50), get_target("moons"), on_checkpoint=saved.append)
     runs.write_checkpoint(path, runs.checkpoint_bytes(saved[-1]), 50, saved[-1].elapsed, saved[-1].history)
-    sess = _session(engine, tmp_path)
     entry = sess.open(path.name)
     assert entry.state == "interrupted" and entry.info.message == "interrupted at step 50" and entry.usable
     sess.resume(entry.key)

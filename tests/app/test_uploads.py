@@ -40,6 +40,7 @@ BAD_UPLOADS = [
     ("giant.png", png_header(20000, 20000), "the limit is 40,000,000 pixels"),
     ("tall.png", png_header(40, 1_500_000), "the limit is 40,000,000 pixels"),
     ("empty.csv", b"", "is empty"),
+    ("absurd.csv", b"x,y\n" + b"".join(f"{i}e300,{i}e299\n".encode() for i in range(1, 40)), "would overflow"),
 ]
 
 
@@ -72,3 +73,33 @@ def test_a_good_csv_upload_previews_and_can_train(train_page):
     assert not at.button(key="launch").disabled
     limits = " ".join(c.value for c in at.caption)
     assert "50 MB" in limits and "1,000,000 points" in limits
+
+
+LABEL_NOTES = [
+    ("many", "".join(f"{i},{i % 7},{i * 1000}\n" for i in range(300)), "300 distinct values"),
+    ("fractions", "".join(f"{i},{i % 7},{i / 3:.3f}\n" for i in range(300)), "not whole"),
+    ("classes", "".join(f"{i},{i % 7},{i % 3}\n" for i in range(300)), "read as 3 classes"),
+]
+
+
+@pytest.mark.parametrize("name, text, note", LABEL_NOTES, ids=[n[0] for n in LABEL_NOTES])
+def test_a_third_column_is_used_as_classes_or_the_page_says_why_not(train_page, name, text, note):
+    """Failure 9 (labels): tens of thousands of distinct values, or non-integer labels, were dropped without a word."""
+    at = train_page
+    at.get("file_uploader")[0].upload(f"{name}.csv", ("x,y,label\n" + text).encode()).run()
+    assert not at.exception and not at.error
+    assert note in " ".join(i.value for i in at.info)
+    assert not at.button(key="launch").disabled
+
+
+def test_a_runs_folder_that_is_a_file_is_a_message_on_the_page_not_a_traceback(tmp_path, monkeypatch):
+    """Failure 8: MEANFLOW_RUNS_DIR naming a file showed a raw NotADirectoryError with server paths."""
+    not_a_folder = tmp_path / "runs.txt"
+    not_a_folder.write_text("x")
+    monkeypatch.setenv("MEANFLOW_RUNS_DIR", str(not_a_folder))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("app_pages/train.py").run()
+    assert not at.exception
+    shown = " ".join(e.value for e in at.error).replace("\\", "")  # the message, Markdown escapes taken out
+    assert "MEANFLOW_RUNS_DIR" in shown and "not a file" in shown

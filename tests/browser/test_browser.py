@@ -3,6 +3,7 @@
 Screenshots land in test-artifacts/ (git-ignored): look at them, a green test can hide a blank chart.
 """
 
+import json
 import math
 import os
 import re
@@ -351,6 +352,46 @@ def test_a_killed_server_leaves_an_interrupted_run_that_resumes(tmp_path, browse
         context.close()
         proc.terminate()
         proc.wait(10)
+    assert "Traceback" not in app_log(log)
+
+
+@pytest.mark.slow
+def test_a_link_lets_another_browser_watch_a_run_and_only_its_owner_controls_it(tmp_path, browser):
+    """Failure 1 of the safety issue: another browser opening a live run's link got Stop (and later the
+    share switch). Now it watches; the owner, after a reload (its key in a cookie, not the URL), stops it."""
+    runs_dir, log = tmp_path / "runs", tmp_path / "server.log"
+    proc, url = start_server(runs_dir, log)
+    owner = browser.new_context(viewport={"width": 1400, "height": 1800})
+    watcher = browser.new_context(viewport={"width": 1400, "height": 1800})
+    try:
+        page = owner.new_page()
+        open_page(page, f"{url}/train?methods=meanflow&seconds=600")
+        page.get_by_role("button", name="Train", exact=True).click()
+        expect(page.get_by_role("button", name="Stop")).to_be_visible(timeout=60_000)
+        run_id = dict(p.split("=", 1) for p in page.url.split("?", 1)[1].split("&"))["runs"].split(",")[0]
+        assert "meanflow_owner" in {c["name"] for c in owner.cookies()}
+        assert "meanflow_owner" not in page.url
+
+        other = watcher.new_page()
+        open_page(other, f"{url}/train?runs={run_id}", timeout=60_000)
+        expect(other.get_by_text("watching").first).to_be_visible(timeout=30_000)
+        expect(other.get_by_text("steps/s").first).to_be_visible(timeout=30_000)  # it sees the progress
+        shot(other, "train_watching_a_link")
+        assert other.get_by_role("button", name="Stop").count() == 0
+        assert other.get_by_role("button", name="Resume").count() == 0
+        assert other.get_by_text("Listed in the shared library", exact=True).count() == 0
+        assert json.loads((runs_dir / run_id / "config.json").read_text())["state"] == "running"
+
+        page.reload()
+        page.get_by_role("button", name="Stop").click(timeout=60_000)
+        expect(page.get_by_text("— stopped")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("Listed in the shared library", exact=True)).to_be_visible(timeout=30_000)
+    finally:
+        owner.close()
+        watcher.close()
+        proc.terminate()
+        proc.wait(10)
+    assert json.loads((runs_dir / run_id / "config.json").read_text())["state"] == "stopped"
     assert "Traceback" not in app_log(log)
 
 

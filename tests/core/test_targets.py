@@ -139,3 +139,26 @@ def test_a_drawing_round_trips_through_its_url_code_and_paints_its_density():
     for bad in ("", "9AAAAAA", "5AAA", "5AA!AAA", ".".join(["5AAAAAA"] * (MAX_SHAPES + 1))):
         with pytest.raises(TargetError):
             decode_shapes(bad)
+
+
+def test_coordinates_that_would_overflow_once_mapped_back_are_refused():
+    from meanflow.core.targets import target_from_bytes
+
+    rows = "".join(f"{i}e300,{-i}e300\n" for i in range(1, 40)).encode()
+    with pytest.raises(TargetError, match="would overflow"):
+        target_from_bytes("absurd.csv", rows)
+    ok = target_from_bytes("big.csv", "".join(f"{i}e20,{-i}e20\n" for i in range(1, 40)).encode())
+    assert np.isfinite(ok.sample(100, torch.Generator().manual_seed(0)).numpy()).all()
+
+
+def test_a_label_column_that_is_not_a_few_whole_numbers_is_reported_not_dropped_silently():
+    from meanflow.core.targets import label_column
+
+    assert label_column([None, None]) == (None, "")
+    labels, note = label_column([3.0, 5.0, 3.0])
+    assert labels.tolist() == [0, 1, 0] and "2 classes" in note
+    assert label_column([1.5, 2.0])[0] is None and "not whole" in label_column([1.5, 2.0])[1]
+    assert label_column([float(i) for i in range(40_000)])[0] is None
+    assert "40,000 distinct values" in label_column([float(i) for i in range(40_000)])[1]
+    assert "missing on 1 rows" in label_column([1.0, None])[1]
+    assert "one value" in label_column([2.0, 2.0])[1]
