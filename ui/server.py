@@ -110,6 +110,7 @@ def open_session() -> Session:
         except (env.EnvError, ConnectionError) as exc:  # a malformed MEANFLOW_* setting, an unreachable cluster
             st.error(f"The server cannot train or list runs: {literal(str(exc))}")
             st.stop()
+        sess.reclaim()  # this browser's own runs, found by its owner key (not only those in the URL)
         for run_id in _url_run_ids():
             sess.open(run_id)
         st.session_state.session = sess

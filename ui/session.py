@@ -188,6 +188,15 @@ class Session:
                 self._opened.insert(0, run_id)
         return self.entry(run_id) if info else None
 
+    def reclaim(self, limit: int = 20) -> None:
+        """Bring back this owner's newest runs (`limit`) from the run folders: a reloaded tab, a new tab or
+        the same browser after a restart finds its runs, finished ones included, whatever its URL says."""
+        infos, _ = self.index.list(frozenset(self.engine.jobs()))
+        mine = [info.id for info in infos if info.owner == self.owner][:limit]
+        with self._lock:
+            self._own = list(dict.fromkeys(mine + self._own))
+            self._opened = [i for i in self._opened if i not in self._own]
+
     def own_ids(self) -> list[str]:
         with self._lock:
             return list(self._own)

@@ -81,6 +81,10 @@ def test_a_link_lets_a_person_watch_a_run_and_only_its_owner_controls_it(engine,
         watcher.resume(key)
     assert not engine.snapshot(entry.id).finished and not read_info(tmp_path / "runs" / entry.id).shared
     reloaded = _session(engine, tmp_path, owner=owner_key)
+    reloaded.reclaim()  # its runs come back by its owner key, before any link is opened
+    assert [e.id for e in reloaded.own()] == [entry.id]
+    watcher.reclaim()
+    assert [e.id for e in watcher.own()] == []
     del old  # the reloaded tab's old session is dropped: the owner's runs live on in the new one
     gc.collect()
     assert reloaded.open(entry.id).source == "own"
