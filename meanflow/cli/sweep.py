@@ -90,9 +90,9 @@ def run(args: argparse.Namespace) -> int:
     targets = targets_from_list(args.targets)
     budget = Budget(seconds=None, steps=args.steps) if args.steps else Budget(seconds=args.seconds or 60.0)
     out = Path(args.out) if args.out else env.runs_dir()
-    out.mkdir(parents=True, exist_ok=True)
     engine = engine_from_env(address=args.address, pin_cores=True)  # every run on one core: a fair budget
     try:
+        out.mkdir(parents=True, exist_ok=True)  # after every input and setting is checked
         sweep = Sweep(study, targets, args.seeds, budget, engine, out, max_active=engine.max_running, shared=True)
         return drive(sweep, args.json)
     finally:

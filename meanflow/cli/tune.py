@@ -54,9 +54,13 @@ def run(args: argparse.Namespace) -> int:
     targets = tuple(t.name for t in targets_from_list(args.targets))
     protocol = Protocol(trials=args.trials, seconds=args.seconds, targets=targets)
     out = Path(args.out) if args.out else env.runs_dir() / "tuning"
-    out.mkdir(parents=True, exist_ok=True)
     presets = out / f"{TUNED}.json"
     engine = engine_from_env(address=args.address, pin_cores=True)  # every trial's runs on a core of their own
+    try:
+        out.mkdir(parents=True, exist_ok=True)  # after every input and setting is checked
+    except OSError:
+        engine.close()
+        raise
     print(
         f"tuning {args.method}: {protocol.describe()}, {engine.max_running} at once",
         file=sys.stderr,

@@ -293,3 +293,35 @@ def test_kill_9_at_any_moment_of_checkpointing_leaves_a_readable_resumable_run(d
     assert checkpoint.step >= 1
     assert main(["resume", str(out), "--steps", str(checkpoint.step + 20), "--quiet"]) == 0
     assert runs.read_info(out).state == "done"
+
+
+REFUSED = [
+    (["sample", "RUN", "--nfe", "0", "--n", "5", "--out", "OUT/samples.csv", "--force"], {}),
+    (["sample", "RUN", "--nfe", "1", "--n", "5", "--out", "OUT/samples.csv"], {}),  # exists, no --force
+    (["sweep", "--study", "r-neq-t", "--targets", "nowhere", "--seconds", "1", "--out", "OUT"], {}),
+    (["sweep", "--study", "r-neq-t", "--seconds", "1", "--out", "OUT/new"], {"MEANFLOW_MAX_JOBS": "many"}),
+    (["tune", "--method", "meanflow", "--targets", "nowhere", "--out", "OUT"], {}),
+    (["tune", "--method", "meanflow", "--trials", "2", "--out", "OUT/new"], {"MEANFLOW_PIN_CORES": "maybe"}),
+    (["train", "--method", "meanflow", "--target", "moons", "--out", "OUT/new"], {"MEANFLOW_WORKER_NICE": "-99"}),
+]
+
+
+@pytest.mark.parametrize("args, environment", REFUSED, ids=[" ".join(a[:2]) + str(e) for a, e in REFUSED])
+def test_every_command_refused_for_bad_input_leaves_its_output_folder_as_it_was(args, environment, trained, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "samples.csv").write_text("x,y\n1,2\n")
+    (out / "tuned.json").write_text('{"mine": true}')
+    before = folder_bytes(out)
+    args = [str(trained) if a == "RUN" else a.replace("OUT", str(out)) for a in args]
+    result = subprocess.run(
+        [sys.executable, "-m", "meanflow", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **environment},
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert folder_bytes(out) == before and sorted(p.name for p in out.iterdir()) == ["samples.csv", "tuned.json"]
