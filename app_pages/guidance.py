@@ -71,8 +71,9 @@ def guided_samples(runs: dict, label: int, nfe: int, ev: ClassEvaluator) -> tupl
     if fm is not None:
         flow = pickers.load(fm).flow
         for w in SCALES:
-            x = sample_class(flow, label, nfe if w == 1.0 else nfe // 2, w)
-            panels[f"flow matching, w = {w:g}, {nfe} NFE"] = x
+            steps = nfe if w == 1.0 else nfe // 2  # a guided step evaluates the net twice (with and without class)
+            x = sample_class(flow, label, steps, w)
+            panels[f"flow matching, w = {w:g}, {nfe} NFE ({steps} steps)"] = x
             rows.append(row(f"flow matching, w = {w:g}", nfe, ev.score({label: x})))
     return panels, rows
 

@@ -23,7 +23,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from meanflow.core.runs import CHECKPOINT_FILE, CONFIG_FILE, WEIGHTS_FILE, set_named_run, set_shared
+from meanflow.core.runs import CHECKPOINT_FILE, CONFIG_FILE, WEIGHTS_FILE, WRITER_FILE, set_named_run, set_shared
 from meanflow.core.targets import get_target
 from meanflow.engine.jobs import engine_from_env
 from meanflow.lab.demo import write_demo
@@ -93,11 +93,14 @@ def main() -> None:
                         folder = OUT / "pretrained" / f"{bundle}-{run.target}"
                         shutil.rmtree(folder, ignore_errors=True)
                         shutil.copytree(run.path, folder)
-                        (folder / CHECKPOINT_FILE).unlink(missing_ok=True)
+                        for transient in (CHECKPOINT_FILE, WRITER_FILE):
+                            (folder / transient).unlink(missing_ok=True)
                         set_shared(folder, True)
                         teacher = next((r for r in sweep.runs if r.cell.name == run.cell.teacher), None)
-                        if teacher is not None:  # reflow's teacher by its bundled id, not this machine's path
-                            set_named_run(folder, "teacher", f"{bundled_name(name, teacher.cell)}-{run.target}")
+                        if teacher is not None:  # reflow's teacher by its bundled id (else its run id), never a path
+                            teacher_bundle = bundled_name(name, teacher.cell)
+                            teacher_id = f"{teacher_bundle}-{run.target}" if teacher_bundle else teacher.path.name
+                            set_named_run(folder, "teacher", teacher_id)
                 if name == "methods":  # Home's demo, precomputed from the new runs
                     write_demo(OUT / "pretrained", TARGETS, OUT / DEMO_FILE)
     finally:

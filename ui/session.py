@@ -233,7 +233,16 @@ class Session:
             return []
         infos, _ = self.bundled_index.list()
         infos = sorted(infos, key=_bundled_order)
-        return [RunEntry(f"bundled:{i.id}", f"{run_label(i)} (pretrained)", "bundled", i) for i in infos]
+        labels = [run_label(i) for i in infos]
+        return [  # a label two bundled runs share says which folder it is (reflow's teacher beside flow matching)
+            RunEntry(
+                f"bundled:{i.id}",
+                f"{label} (pretrained)" if k == labels.index(label) else f"{label} ({i.id})",
+                "bundled",
+                i,
+            )
+            for k, (i, label) in enumerate(zip(infos, labels))
+        ]
 
     def open_study(self, run_id: str, label: str) -> RunEntry | None:
         """Bring a bundled ablation cell's run into this session's lists (from the Ablations page); None
