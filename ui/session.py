@@ -237,7 +237,7 @@ class Session:
         return [  # a label two bundled runs share says which folder it is (reflow's teacher beside flow matching)
             RunEntry(
                 f"bundled:{i.id}",
-                f"{label} (pretrained)" if k == labels.index(label) else f"{label} ({i.id})",
+                f"{label} (pretrained)" if k == labels.index(label) else f"{label} · {i.id} (pretrained)",
                 "bundled",
                 i,
             )
