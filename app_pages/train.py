@@ -11,7 +11,7 @@ from meanflow.core.methods.base import Method
 from meanflow.core.networks import network_parameters
 from meanflow.core.presets import Preset, PresetError, read_presets, tuning_sentence
 from meanflow.core.registry import METHODS, make_config
-from meanflow.core.runs import RunError, read_history
+from meanflow.core.runs import RunError, read_history, read_target
 from meanflow.core.targets import Target
 from meanflow.core.text import literal
 from meanflow.engine import env
@@ -352,7 +352,12 @@ def run_charts(entry: RunEntry) -> None:
         fig = _kept(
             f"preview_{entry.key}",
             snap.preview_step,
-            lambda: figures.scatter_figure(preview, f"one-step samples at step {snap.preview_step:,}", height=300),
+            lambda: figures.scatter_figure(
+                preview,
+                f"one-step samples at step {snap.preview_step:,}",
+                reference=_target_points(entry),  # the target underneath: how far the samples are, at a glance
+                height=360,
+            ),
         )
         left.plotly_chart(fig, key=f"preview_{entry.key}", width="stretch")
     history = snap.history if snap is not None and len(snap.history) else _saved_history(entry)
@@ -361,6 +366,17 @@ def run_charts(entry: RunEntry) -> None:
     version = int(time.monotonic() // CHART_SECONDS) if entry.running else (entry.state, len(history))
     fig = _kept(f"loss_{entry.key}", version, lambda: figures.loss_curves({entry.label: history}, height=300))
     right.plotly_chart(fig, key=f"loss_{entry.key}", width="stretch")
+
+
+def _target_points(entry: RunEntry):
+    """(n, 2) points of the run's target in data units for drawing under its preview, or None if unreadable."""
+    kept = st.session_state.setdefault("_run_targets", {})
+    if entry.id not in kept:
+        try:
+            kept[entry.id] = pickers.target_preview(read_target(entry.info), 2000)
+        except (RunError, ValueError):
+            kept[entry.id] = None
+    return kept[entry.id]
 
 
 def _kept(name: str, version, build):
@@ -464,12 +480,16 @@ def target_preview(target: Target) -> None:
 
 
 def launch(sess: Session, configs: list[TrainConfig], target: Target) -> None:
+    launched = 0
     for config in configs:
         try:
             sess.launch(config, target)
+            launched += 1
         except ValueError as exc:  # a per-session limit (LimitError), or a method's missing input
             st.error(literal(str(exc)))
             break
+    if launched:  # the run cards are below the form, often out of sight
+        st.toast(f"{launched} run{'s' if launched > 1 else ''} started: progress under “This session's runs” below.")
 
 
 def main() -> None:

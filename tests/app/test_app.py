@@ -92,6 +92,7 @@ def test_train_launches_both_methods_and_shows_them_finished(app):
     app.select_slider(key="hidden").set_value(32)
     app.button(key="launch").click().run()
     assert not app.exception
+    assert "2 runs started" in " ".join(t.value for t in app.toast)  # the cards are below, out of sight
     entries = wait_for_runs(app, 2)
     assert sorted(e.method for e in entries) == ["flow-matching", "meanflow"]
     assert all(e.config.steps == 150 and e.config.hidden == 32 for e in entries)
@@ -100,6 +101,8 @@ def test_train_launches_both_methods_and_shows_them_finished(app):
     text = " ".join(m.value for m in app.markdown)
     assert text.count("— done") == 2
     assert len(charts(app)) == 1 + 2 * 2  # target preview, then a preview and a loss chart per run
+    previews = [c for c in charts(app) if "one-step samples" in json.dumps(c.get("layout", {}).get("title", ""))]
+    assert len(previews) == 2 and all(len(c["data"]) == 2 for c in previews)  # the target drawn under the samples
     runs_dir = Path(entries[0].info.path).parent
     assert {p.name for p in runs_dir.iterdir()} == {e.id for e in entries}  # both saved, nothing else
     assert len(app.get("download_button")) == 4  # config and run folder for each
