@@ -1,6 +1,11 @@
-"""Shared fixtures: small seeded configs, and one local job engine per test module."""
+"""Shared fixtures: small seeded configs, and one local job engine per test module; the command line
+run as a user runs it."""
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,6 +14,21 @@ from meanflow.core.config import TrainConfig
 from meanflow.core.registry import make_config
 from meanflow.engine.jobs import Engine
 from meanflow.engine.local import LocalPool
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`python -m meanflow ARGS` from the checkout, as a user types it (extra environment variables in
+    `env`); its exit code and output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "meanflow", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 @pytest.fixture(autouse=True)

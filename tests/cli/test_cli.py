@@ -1,25 +1,16 @@
 """The command line end to end on a tiny run, and its exit codes for bad input."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from meanflow.core.registry import METHODS
+from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow  # worker processes, subprocesses or whole app runs: `make test-fast` skips them
 
-ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--steps", "40", "--batch", "64", "--hidden", "16", "--depth", "2", "--quiet"]
-
-
-def run_cli(*args, timeout=120):
-    return subprocess.run(
-        [sys.executable, "-m", "meanflow", *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=timeout
-    )
 
 
 @pytest.fixture(scope="module")

@@ -1,19 +1,14 @@
 """Settings checked at the door: every MEANFLOW_* variable is validated where it is read, with a message
 naming it and the values accepted; an unreachable Ray address gives up within its stated time."""
 
-import os
 import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from meanflow.engine import env
 from meanflow.engine.ray_pool import RayUnreachable, check_reachable
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import run_cli
 
 MALFORMED = [
     ("MEANFLOW_MAX_JOBS", "two", "a whole number"),
@@ -100,13 +95,6 @@ def test_the_cli_exits_2_naming_a_dead_ray_address_and_a_malformed_variable(tmp_
         ("MEANFLOW_RAY_ADDRESS", f"127.0.0.1:{port}", f"cannot reach the Ray cluster at 127.0.0.1:{port}"),
         ("MEANFLOW_MAX_JOBS", "many", "MEANFLOW_MAX_JOBS='many' is not accepted"),
     ):
-        result = subprocess.run(
-            [sys.executable, "-m", "meanflow", *args],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, variable: value},
-        )
+        result = run_cli(*args, timeout=60, env={variable: value})
         assert result.returncode == 2 and fragment in result.stderr and "Traceback" not in result.stderr
         assert not (tmp_path / "r").exists()
