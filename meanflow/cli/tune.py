@@ -56,17 +56,13 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else env.runs_dir() / "tuning"
     presets = out / f"{TUNED}.json"
     engine = engine_from_env(address=args.address, pin_cores=True)  # every trial's runs on a core of their own
-    try:
-        out.mkdir(parents=True, exist_ok=True)  # after every input and setting is checked
-    except OSError:
-        engine.close()
-        raise
     print(
         f"tuning {args.method}: {protocol.describe()}, {engine.max_running} at once",
         file=sys.stderr,
         flush=True,
     )
     try:
+        out.mkdir(parents=True, exist_ok=True)  # after every input and setting is checked
         tuner = Tuner(args.method, protocol, engine, out, presets)
         result = tuner.tune(on_trial=lambda r: print(format_trial(r, protocol.trials), file=sys.stderr, flush=True))
     except KeyboardInterrupt:

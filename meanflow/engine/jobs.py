@@ -330,6 +330,10 @@ class Engine:
                 continue
             self._update(job, state="running", message="starting")
             self.pool.start(slot, job.payload())
+            with self._lock:
+                stopped_meanwhile = job.stop_requested
+            if stopped_meanwhile:  # a stop sent while it was being started reached the worker before the start
+                self.pool.stop(slot, job.id)
 
     def _handle(self, slot: int, message: Message) -> None:
         with self._lock:
@@ -403,22 +407,27 @@ class Engine:
     def _on_failed(self, job: _Job, slot: int, message: str, lost: bool) -> None:
         """The job could not finish: the run keeps its last checkpoint's weights (usable and resumable).
         A resume that failed before its first checkpoint leaves the folder exactly as it was."""
-        snap = job.snapshot
         if job.saved_document is not None and not job.has_checkpoint:
             self._write(job, runs.put_back_document, job.run_dir, job.saved_document)
-            self._finish(job, slot, state="failed", message=message, eta_seconds=0.0)
-            if lost:
-                self.pool.restart(slot)
-            return
-        weights = None
-        if job.has_checkpoint or not job.fresh:
-            try:
-                weights = runs.checkpoint_weights_bytes(job.run_dir)
-            except runs.RunError:
-                weights = None
-        self._write(
-            job, runs.finish_run, job.run_dir, "failed", message, snap.step, snap.elapsed, snap.history, weights, None
-        )
+        else:
+            snap, weights = job.snapshot, None
+            if job.has_checkpoint:
+                try:
+                    weights = runs.checkpoint_weights_bytes(job.run_dir)
+                except runs.RunError:
+                    weights = None
+            self._write(
+                job,
+                runs.finish_run,
+                job.run_dir,
+                "failed",
+                message,
+                snap.step,
+                snap.elapsed,
+                snap.history,
+                weights,
+                None,
+            )
         self._finish(job, slot, state="failed", message=message, eta_seconds=0.0)
         if lost:
             self.pool.restart(slot)
