@@ -496,7 +496,8 @@ def list_runs(
     for _, path, stamp in sorted(folders, key=lambda f: f[0], reverse=True):
         live = path.name in live_ids
         key = (path, live)
-        if key in cache and cache[key][0] == stamp:
+        # a run with a writer is read again: its writer may have died without touching config.json
+        if key in cache and cache[key][0] == stamp and not cache[key][1].writer:
             infos.append(cache[key][1])
             continue
         try:

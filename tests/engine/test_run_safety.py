@@ -18,18 +18,11 @@ from meanflow.cli import main
 from meanflow.core import runs
 from meanflow.core.registry import make_config
 from meanflow.core.targets import get_target
-from tests.conftest import wait_until
+from tests.conftest import ROOT, run_cli, wait_until
 
 pytestmark = pytest.mark.slow  # worker processes and subprocesses
 
-ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--steps", "40", "--batch", "64", "--hidden", "16", "--depth", "2", "--quiet"]
-
-
-def run_cli(*args, timeout=120):
-    return subprocess.run(
-        [sys.executable, "-m", "meanflow", *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=timeout
-    )
 
 
 def folder_bytes(folder: Path) -> dict[str, bytes]:
@@ -166,7 +159,8 @@ def test_a_full_disk_stops_the_run_at_once_and_says_so(engine, tmp_path, monkeyp
 
 def test_a_folder_removed_mid_run_fails_the_run_and_is_not_made_again(engine, tmp_path):
     job, run_dir = _long_job(engine, tmp_path)
-    shutil.rmtree(run_dir)
+    while run_dir.exists():  # the engine may be writing a checkpoint into it at this moment: remove again
+        shutil.rmtree(run_dir, ignore_errors=True)
     snap = engine.wait(job, 30)
     assert snap.state == "failed" and "could not save" in snap.message
     assert not run_dir.exists()
@@ -314,14 +308,7 @@ def test_every_command_refused_for_bad_input_leaves_its_output_folder_as_it_was(
     (out / "tuned.json").write_text('{"mine": true}')
     before = folder_bytes(out)
     args = [str(trained) if a == "RUN" else a.replace("OUT", str(out)) for a in args]
-    result = subprocess.run(
-        [sys.executable, "-m", "meanflow", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **environment},
-    )
+    result = run_cli(*args, env=environment)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr
     assert folder_bytes(out) == before and sorted(p.name for p in out.iterdir()) == ["samples.csv", "tuned.json"]
