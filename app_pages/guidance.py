@@ -73,7 +73,7 @@ def guided_samples(runs: dict, label: int, nfe: int, ev: ClassEvaluator) -> tupl
         for w in SCALES:
             steps = nfe if w == 1.0 else nfe // 2  # a guided step evaluates the net twice (with and without class)
             x = sample_class(flow, label, steps, w)
-            panels[f"flow matching, w = {w:g}, {nfe} NFE ({steps} steps)"] = x
+            panels[f"FM, w = {w:g}: {nfe} NFE, {steps} steps"] = x  # short: four panels share a row
             rows.append(row(f"flow matching, w = {w:g}", nfe, ev.score({label: x})))
     return panels, rows
 
