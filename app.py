@@ -8,19 +8,24 @@ directly, without this navigation, and list every file of the folder as a page.
 import streamlit as st
 
 from meanflow.core.paths import assets_dir
+from ui import present
+from ui.lesson_bar import lesson_bar
 
 # The icon is a file of ours: a Material icon here would make every browser fetch it from Google's servers.
 st.set_page_config(page_title="MeanFlow playground", page_icon=str(assets_dir() / "icon.png"), layout="wide")
 
-PAGES = [
-    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("app_pages/train.py", title="Train", icon=":material/fitness_center:"),
-    st.Page("app_pages/animate.py", title="Animate", icon=":material/animation:"),
-    st.Page("app_pages/compare.py", title="Compare", icon=":material/bar_chart:"),
-    st.Page("app_pages/fields.py", title="Velocity fields", icon=":material/explore:"),
-    st.Page("app_pages/ablations.py", title="Ablations", icon=":material/science:"),
-    st.Page("app_pages/guidance.py", title="Guidance", icon=":material/tune:"),
-    st.Page("app_pages/learn.py", title="Learn", icon=":material/menu_book:"),
-]
+PAGES = {  # by the name lessons use (ui.lessons.PAGES)
+    "home": st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+    "train": st.Page("app_pages/train.py", title="Train", icon=":material/fitness_center:"),
+    "animate": st.Page("app_pages/animate.py", title="Animate", icon=":material/animation:"),
+    "compare": st.Page("app_pages/compare.py", title="Compare", icon=":material/bar_chart:"),
+    "fields": st.Page("app_pages/fields.py", title="Velocity fields", icon=":material/explore:"),
+    "ablations": st.Page("app_pages/ablations.py", title="Ablations", icon=":material/science:"),
+    "guidance": st.Page("app_pages/guidance.py", title="Guidance", icon=":material/tune:"),
+    "learn": st.Page("app_pages/learn.py", title="Learn", icon=":material/menu_book:"),
+}
 
-st.navigation(PAGES).run()
+page = st.navigation(list(PAGES.values()), position="hidden" if present.presenting() else "sidebar")
+present.apply_style()
+lesson_bar(PAGES, page)  # above the page, on every page: a lesson's step, Back and Next
+page.run()

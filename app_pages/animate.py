@@ -12,8 +12,8 @@ import torch
 from meanflow.core.runs import SavedRun
 from meanflow.core.sampling import Trajectory, sample, samples_csv
 from meanflow.core.text import literal
-from meanflow.views import export, figures, palette
-from ui import downloads, keyboard, pickers, settings
+from meanflow.views import export, figures, geometry, palette
+from ui import downloads, keyboard, pickers, present, settings
 from ui.session import RunEntry
 
 STEP_CHOICES = (1, 2, 4, 8, 16, 32)
@@ -24,6 +24,8 @@ PARTICLES = settings.Setting("particles", 1000, lo=100, hi=2000, integer=True)
 SEED = settings.Setting("anim_seed", 0, lo=0, hi=2**31 - 1, integer=True)
 COLOUR = settings.Setting("colour", "one colour", choices=("one colour", "starting point"))
 TRACE = settings.Setting("trace", 0, lo=0, hi=MAX_TRACED, integer=True)
+VIEW = settings.Setting("anim_view", "Particles", choices=("Particles", "Warped grid"))
+GRID_LINES, GRID_POINTS = 17, 61  # the warped grid: lines per direction, points per line
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class Panel:
     saved: SavedRun
     trajectory: Trajectory
     steps: int
+    label: int | None = None  # the class it sampled (None: none, or all classes)
+    guidance: float = 1.0
 
 
 def panel_settings(column, side: str, runs: list[RunEntry], default_index: int, steps_setting) -> tuple[RunEntry, int]:
@@ -64,7 +68,7 @@ def sample_panels(chosen: list[tuple[RunEntry, int]], n: int, seed: int) -> tupl
         trajectory = sample(  # the same noise in both panels
             saved.flow, n, steps, torch.Generator().manual_seed(seed), label=own_label, guidance=guidance
         )
-        panels[title] = Panel(entry, saved, trajectory, steps)
+        panels[title] = Panel(entry, saved, trajectory, steps, own_label, guidance)
     return panels, label is not None
 
 
@@ -93,7 +97,7 @@ def animation(panels: dict[str, Panel], reference: np.ndarray, colours: np.ndarr
     """The animation; a click on a particle traces it (a rerun)."""
     paths = {title: (p.trajectory.times, p.trajectory.path) for title, p in panels.items()}
     fig = figures.trajectory_animation(paths, reference=reference, colours=colours, traced=traced)
-    event = st.plotly_chart(fig, key="animation", width="stretch", on_select="rerun", selection_mode="points")
+    event = present.chart(fig, key="animation", width="stretch", on_select="rerun", selection_mode="points")
     keyboard.keyboard_controls()
     clicked = st.session_state.anim_clicked
     picked = [p.get("customdata") for p in (event.selection.points if event else [])]
@@ -104,12 +108,38 @@ def animation(panels: dict[str, Panel], reference: np.ndarray, colours: np.ndarr
     return fig
 
 
+def warped_grid(panels: dict[str, Panel], reference: np.ndarray) -> None:
+    """The noise plane's grid pushed through each panel's sampler, animated from t = 1 to t = 0."""
+    grid = torch.as_tensor(geometry.noise_grid(GRID_LINES, GRID_POINTS), dtype=torch.float32)
+    paths = {}
+    for title, panel in panels.items():
+        moved = sample(
+            panel.saved.flow,
+            len(grid),
+            panel.steps,
+            torch.Generator().manual_seed(0),
+            label=panel.label,
+            guidance=panel.guidance,
+            noise=grid,
+        )
+        paths[title] = (moved.times, moved.path)
+    fig = figures.warped_grid_animation(paths, GRID_LINES, GRID_POINTS, reference=reference)
+    present.chart(fig, key="warped_grid", width="stretch")
+    st.caption(
+        "Press ▶. At t = 1 each panel shows a square grid over the noise plane (±3 standard deviations); "
+        "each sampler carries the grid's points as it carries noise, so at t = 0 the grid shows the map "
+        "from noise to data: where lines crowd, much noise lands on little data; where they stretch, a "
+        "little noise covers much. Blue lines were horizontal, orange vertical. A one-step map jumps "
+        "straight; a K-step map bends at each step."
+    )
+
+
 def how_to_read(colours: np.ndarray | None) -> None:
     """The caption under the animation, with the colour key beside it when colouring by start."""
     about = st
     if colours is not None:  # the legend: the colour wheel over the noise plane
         key_column, about = st.columns([1, 3])
-        key_column.plotly_chart(figures.colour_key(), key="colour_key", config={"displayModeBar": False})
+        present.chart(figures.colour_key(), where=key_column, key="colour_key", config={"displayModeBar": False})
     about.caption(
         "Press ▶ to play. Straight segments are one-step jumps; polylines are K-step paths "
         "(thin lines: a sample of whole paths). Grey dots: the target. Click a particle to follow it. "
@@ -173,9 +203,19 @@ def main() -> None:
     n = settings.slider("Particles", PARTICLES, where=c3, step=100)
     seed = settings.number("Noise seed", SEED, where=c3)
     panels, one_class = sample_panels([left, right], n, int(seed))
-    colours, traced = particle_settings(panels)
     first = next(iter(panels.values()))
     reference = pickers.target_preview(first.saved.target, 800)  # SVG under animated panels: keep it light
+    view = settings.segmented(
+        "View",
+        VIEW,
+        help="Particles: samples travelling from noise to data. Warped grid: a square grid over the noise "
+        "plane carried by each sampler, the map itself.",
+    )
+    if view == "Warped grid":
+        warped_grid(panels, reference)
+        panel_numbers(panels, n, one_class)
+        return
+    colours, traced = particle_settings(panels)
     fig = animation(panels, reference, colours, traced)
     how_to_read(colours)
     if traced:

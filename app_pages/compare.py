@@ -13,7 +13,7 @@ from meanflow.lab.guidance import steps_for
 from meanflow.lab.scoring import EVAL_N, REFERENCE_NFE
 from meanflow.lab.studies import EVALUATION_TARGETS, HELD_OUT_TARGETS, STUDIES
 from meanflow.views import figures
-from ui import downloads, pickers, server, settings, studies
+from ui import downloads, pickers, present, server, settings, studies
 from ui.session import RunEntry
 
 NFE = settings.Setting("cmp_nfe", [1, 2, 4, 8, 16, 32], choices=(1, 2, 4, 8, 16, 32), multi=True)
@@ -132,14 +132,14 @@ def grid_and_chart(chosen: list[str], target: str, nfes: tuple[int, ...]) -> Non
         for k in nfes
     }
     reference = pickers.target_preview(pickers.load(entries[0]).target, 600)
-    st.plotly_chart(
+    present.chart(
         figures.scatter_grid(grid, columns=len(nfes), reference=reference, height_per_row=220),
         key="zoo_grid",
         width="stretch",
     )
     table = table.assign(run=[get_method(m).about.label for m in table["method"]])
     chart = figures.quality_chart(table, "hist_tv", "hist_tv_floor", label=METRICS["hist_tv"])
-    st.plotly_chart(chart, key="zoo_chart", width="stretch")
+    present.chart(chart, key="zoo_chart", width="stretch")
     st.caption("Samples and the chart: one run per method (seed 0), 2,000 samples per cell.")
 
 
@@ -182,7 +182,7 @@ def sample_grids(entries: list[RunEntry], nfes: tuple[int, ...], samples: dict) 
         if not grid:
             continue
         fig = figures.scatter_grid(grid, columns=len(nfes), reference=reference, height_per_row=240)
-        st.plotly_chart(fig, key=f"grid_{entry.key}", width="stretch")
+        present.chart(fig, key=f"grid_{entry.key}", width="stretch")
         downloads.figure_html(fig, f"samples_{entry.method}_{entry.target_name}", key=f"html_{entry.key}")
 
 
@@ -208,7 +208,7 @@ def metrics_section(table: pd.DataFrame) -> None:
     available = [m for m in METRICS if m in table and table[m].notna().any()]
     metric = st.radio("Chart", available, format_func=METRICS.get, horizontal=True, key="cmp_metric")
     chart = figures.quality_chart(table, metric, f"{metric}_floor", label=METRICS[metric])
-    st.plotly_chart(chart, key="quality_chart", width="stretch")
+    present.chart(chart, key="quality_chart", width="stretch")
     st.download_button(
         "Metrics (CSV)",
         table.to_csv(index=False).encode(),

@@ -6,7 +6,7 @@ import streamlit as st
 from meanflow.core.sampling import Flow, integrated_average_velocity, velocity_field
 from meanflow.core.text import literal
 from meanflow.views import figures, geometry
-from ui import downloads, pickers, settings
+from ui import downloads, pickers, present, settings
 from ui.session import RunEntry
 
 GRID = 21  # arrows per side
@@ -44,7 +44,7 @@ def instantaneous_panel(flow: Flow, points: np.ndarray, t: float, name: str, bou
         bounds=bounds,
         reference=reference,
     )
-    st.plotly_chart(fig, key="instant", width="stretch")
+    present.chart(fig, key="instant", width="stretch")
     st.caption(
         "The instantaneous field: where a particle at z is heading at time t. Sampling follows these "
         "arrows backwards in time."
@@ -71,7 +71,7 @@ def average_panel(entry: RunEntry, flow: Flow, points: np.ndarray, r: float, t: 
             "in 32 small steps — what MeanFlow learns to give in one evaluation."
         )
     fig = figures.velocity_field_figure(points, avg, title, bounds=bounds, reference=reference)
-    st.plotly_chart(fig, key="average", width="stretch")
+    present.chart(fig, key="average", width="stretch")
     st.caption(note)
 
 
@@ -81,7 +81,7 @@ def field_over_time(flow: Flow, points: np.ndarray, bounds, reference) -> None:
     anim = figures.velocity_field_animation(
         points, frames, "instantaneous field from noise (t = 1) to data (t = 0)", bounds=bounds, reference=reference
     )
-    st.plotly_chart(anim, key="field_animation", width="stretch")
+    present.chart(anim, key="field_animation", width="stretch")
     downloads.figure_html(anim, "velocity_field", key="field_html")
 
 

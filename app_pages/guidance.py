@@ -11,7 +11,7 @@ from meanflow.core.targets import get_target
 from meanflow.core.text import literal
 from meanflow.lab.guidance import PER_CLASS, SCALES
 from meanflow.views import figures
-from ui import pickers, server, settings, studies
+from ui import pickers, present, server, settings, studies
 
 LABELLED = ("8gaussians", "moons", "checkerboard")
 TARGET = settings.Setting("guide_target", "8gaussians", choices=LABELLED)
@@ -109,7 +109,7 @@ def main() -> None:
     ev = pickers.class_evaluator_for(target_name, target, PER_CLASS // 2)
     panels, rows = guided_samples(runs, label, nfe, ev)
     reference = pickers.target_preview(target, 800)
-    st.plotly_chart(
+    present.chart(
         figures.scatter_grid(panels, columns=4, reference=reference, height_per_row=250),
         key="guidance_grid",
         width="stretch",

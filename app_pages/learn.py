@@ -5,6 +5,9 @@ from dataclasses import dataclass
 import streamlit as st
 
 from meanflow.core.registry import METHODS
+from meanflow.core.text import literal
+from ui import lesson_bar
+from ui.lessons import MAX_LESSON_BYTES, LessonError, lesson_name, parse_lesson
 
 
 def section(title: str, body: str, page: str | None = None, link: str = "") -> None:
@@ -133,9 +136,44 @@ catches blur. Each comes with its noise floor: the same metric for an exact samp
 def main() -> None:
     st.title("Learn: from flow matching to MeanFlow")
     st.markdown("Convention throughout the app: $t = 0$ is data, $t = 1$ is noise.")
+    lessons()
     for s in SECTIONS:
         section(s.title, s.body, s.page, s.link)
     rivals()
+
+
+def lessons() -> None:
+    """The shipped lessons, each a link that opens its first step, and a teacher's own lesson file."""
+    st.subheader("Lessons")
+    st.markdown(
+        "A lesson walks a class through the app, one page and its settings per step, with a short text "
+        "above each: press **Next** to move on. Add `&present=1` to any address for the presenter view "
+        "(no sidebar, large text and points)."
+    )
+    for name, lesson in lesson_bar.shipped().items():
+        st.page_link(
+            "app_pages/learn.py",
+            label=f"{lesson.title} ({len(lesson.steps)} steps)",
+            query_params={"lesson": name, "step": "1"},
+            icon=":material/school:",
+        )
+    upload = st.file_uploader(
+        "Your own lesson (JSON)",
+        type=["json"],
+        key="lesson_file",
+        help=f"Up to {MAX_LESSON_BYTES // 1024} KB: a title and steps, each with a page, its settings and a "
+        "text; the shipped lessons in assets/lessons show the format. It lives in this browser session.",
+    )
+    if upload is not None:
+        try:
+            lesson = parse_lesson(lesson_name(upload.name), upload.getvalue())
+        except LessonError as exc:
+            st.error(f"{literal(upload.name)} cannot be used: {literal(str(exc))}")
+            return
+        st.session_state.setdefault("uploaded_lessons", {})[lesson.name] = lesson
+        st.success(f"{literal(lesson.title)}: {len(lesson.steps)} steps.")
+        if st.button("Start this lesson", key="lesson_start"):
+            lesson_bar.start(lesson)
 
 
 def rivals() -> None:

@@ -17,7 +17,7 @@ from meanflow.core.text import literal
 from meanflow.engine import env
 from meanflow.engine.limits import run_cost, seconds_within_budget
 from meanflow.views import figures
-from ui import downloads, pickers, server, settings
+from ui import downloads, pickers, present, server, settings
 from ui.session import RunEntry, Session
 from ui.settings import Setting
 
@@ -359,13 +359,13 @@ def run_charts(entry: RunEntry) -> None:
                 height=360,
             ),
         )
-        left.plotly_chart(fig, key=f"preview_{entry.key}", width="stretch")
+        present.chart(fig, where=left, key=f"preview_{entry.key}", width="stretch")
     history = snap.history if snap is not None and len(snap.history) else _saved_history(entry)
     # While a run trains, the curve is redrawn every CHART_SECONDS, not at each poll: redrawing a
     # Plotly chart every second cost the browser a third of a core (benchmarks/RESULTS.md).
     version = int(time.monotonic() // CHART_SECONDS) if entry.running else (entry.state, len(history))
     fig = _kept(f"loss_{entry.key}", version, lambda: figures.loss_curves({entry.label: history}, height=300))
-    right.plotly_chart(fig, key=f"loss_{entry.key}", width="stretch")
+    present.chart(fig, where=right, key=f"loss_{entry.key}", width="stretch")
 
 
 def _target_points(entry: RunEntry):
@@ -466,7 +466,7 @@ def target_preview(target: Target) -> None:
     by_class = labels is not None and st.toggle(
         "Colour by class", value=True, help="Each class of this labelled target in its own colour."
     )
-    st.plotly_chart(
+    present.chart(
         figures.scatter_figure(
             points,
             f"target: {target.name}" + (f" ({target.classes} classes)" if target.classes else ""),

@@ -31,7 +31,7 @@ from meanflow.core.text import literal
 from meanflow.lab.scoring import headline
 from meanflow.views import figures
 
-from . import server, settings
+from . import present, server, settings
 from .session import RunEntry
 from .studies import cell_label
 
@@ -137,7 +137,7 @@ def draw_picker() -> Target | None:
         shapes, changed = shapes[:-1], True
     if c3.button("Clear", disabled=not shapes, width="stretch"):
         shapes, changed = [], True
-    event = st.plotly_chart(
+    event = present.chart(
         figures.drawing_canvas(shapes, DRAW_LEVELS),
         key="canvas",
         on_select="rerun",

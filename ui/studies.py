@@ -27,7 +27,7 @@ from meanflow.lab.sweeps import Budget, Sweep
 from meanflow.lab.tables import anytime_curves, paper_agreement
 from meanflow.views import figures
 
-from . import server
+from . import present, server
 
 POLL_SECONDS = 2.0
 CHART_METRICS = {  # what the bar chart can show: key -> its name on the page
@@ -207,7 +207,7 @@ def study_view(study: Study, target: str, key: str, cells: list[str] | None = No
     metric = st.radio("Chart", offered, horizontal=True, key=f"{key}_metric", format_func=CHART_METRICS.get)
     floor_key = metric.split("@")[0] + "_floor"
     floors = [r[floor_key] for r in mine if r.get(floor_key) is not None]
-    st.plotly_chart(
+    present.chart(
         figures.study_bars(
             mine,
             metric,
@@ -236,7 +236,7 @@ def anytime_section(
     if not shown:
         return
     seeds = max(point[4] for points in shown.values() for point in points)
-    st.plotly_chart(
+    present.chart(
         figures.anytime_chart(shown, title="Quality while training: " + seeds_phrase(seeds)),
         key=f"{key}_anytime",
         width="stretch",
@@ -272,7 +272,7 @@ def pictures(
     if not panels:
         return
     grid = {name: np.asarray(xy, dtype=np.float32) for name, xy in panels.items()}
-    st.plotly_chart(
+    present.chart(
         figures.scatter_grid(grid, columns=min(5, len(grid)), height_per_row=230), key=f"{key}_grid", width="stretch"
     )
     links = {name: run_id for name, run_id in links.items() if name in panels}

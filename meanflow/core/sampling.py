@@ -130,15 +130,21 @@ def sample(
     generator: torch.Generator,
     label: int | None = None,
     guidance: float = 1.0,
+    noise: torch.Tensor | None = None,
 ) -> Trajectory:
     """n samples in data units with their trajectory; noise (and any fresh noise on the way) from `generator`.
 
     label: the class to sample (conditional flows; None: no class); guidance: classifier-free guidance
     scale at sampling time, two evaluations per step when not 1 (MeanFlow's own guidance is trained in).
+    noise: (n, 2) model-unit starting points to push through the sampler instead of drawn noise (a grid
+    over the noise plane, to see the map itself).
     """
     if n < 1:
         raise ValueError(f"the number of samples must be at least 1, got {n}")
-    noise = torch.randn(n, 2, generator=generator)
+    if noise is None:
+        noise = torch.randn(n, 2, generator=generator)
+    elif tuple(noise.shape) != (n, 2):
+        raise ValueError(f"noise must have shape ({n}, 2), got {tuple(noise.shape)}")
     path = integrate(flow.steered(n, label, guidance, generator), noise, steps_or_grid, generator)
     data_path = flow.normaliser.to_data(path.cpu().double()).numpy().astype(np.float32)
     return Trajectory(times=_as_grid(steps_or_grid).numpy(), path=data_path)

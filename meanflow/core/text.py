@@ -62,3 +62,17 @@ def literal(text: str, medium: str = "markdown") -> str:
     if medium == "terminal":
         return _CONTROL.sub("?", text)
     raise ValueError(f"unknown medium {medium!r}; accepted: {', '.join(MEDIA)}")
+
+
+_IMAGE = re.compile(r"!\[([^\]]*)\]\s*(?:\([^)]*\)|\[[^\]]*\])")
+_HTML_TAG = re.compile(r"<[A-Za-z!/?][^>]*>")
+
+
+def safe_markdown(text: str, limit: int = 4000) -> str:
+    """An author's Markdown (a lesson's text) kept as Markdown, made safe to render: images (which a
+    browser would fetch from anywhere) become their alt text, HTML tags are shown as text, control
+    characters are removed, and the text is cut at `limit` characters. Emphasis, lists, code, LaTeX and
+    links stay: they are the author's to use."""
+    text = _CONTROL.sub(lambda m: m.group() if m.group() in "\n\t" else " ", str(text)[:limit])
+    text = _IMAGE.sub(lambda m: m.group(1), text)
+    return _HTML_TAG.sub(lambda m: html.escape(m.group(), quote=False), text)

@@ -19,7 +19,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from ..core.text import literal
-from .geometry import Bounds, bounds_of, positions_at
+from .geometry import Bounds, bounds_of, grid_lines, positions_at
 from .palette import CLASS_COLOURS, LINE_COLOURS, PARTICLE_COLOUR, colour_wheel_png
 
 
@@ -428,6 +428,87 @@ def trajectory_animation(
             **_square_axes(len(paths), bounds),
             **_controls(names, [f"t={tau:.2f}" for tau in taus], 40, active=n_frames - 1 if start_at_end else 0),
         },
+        template=TEMPLATE,
+        height=height,
+        margin=ANIMATION_MARGIN,
+        showlegend=False,
+    )
+    return fig
+
+
+GRID_COLOURS = ("#0072B2", "#D55E00")  # the noise grid's horizontal and vertical lines (Okabe-Ito)
+
+
+def _grid_traces(
+    title: str, per_frame: list[tuple[np.ndarray, np.ndarray]], half: int
+) -> list[tuple[go.Scatter, list]]:
+    """The horizontal and the vertical lines of a moving grid: each a trace at the first frame and its
+    (x, y) at every frame. per_frame: grid_lines' (x, y) per frame; half: the horizontal lines' length."""
+    out = []
+    for part, colour in zip((slice(0, half), slice(half, None)), GRID_COLOURS):
+        frames = [(x[part].astype(np.float32), y[part].astype(np.float32)) for x, y in per_frame]
+        trace = go.Scatter(
+            x=frames[0][0],
+            y=frames[0][1],
+            mode="lines",
+            line=dict(width=1, color=colour),
+            hoverinfo="skip",
+            showlegend=False,
+            name=_text(f"{title}: grid"),
+        )
+        out.append((trace, frames))
+    return out
+
+
+def warped_grid_animation(
+    panels: dict[str, tuple[np.ndarray, np.ndarray]],
+    lines: int,
+    per_line: int,
+    n_frames: int = 33,
+    bounds: Bounds | None = None,
+    reference: np.ndarray | None = None,
+    height: int = 520,
+) -> go.Figure:
+    """A square grid over the noise plane carried by each panel's sampler, from t = 1 to t = 0.
+
+    panels: title -> (times (k + 1,), path (k + 1, 2 * lines * per_line, 2)), the points of
+    geometry.noise_grid pushed along each sampler's steps (path[0] the grid itself). Horizontal lines
+    in blue, vertical in orange, so a fold or a twist of the map shows. Frame f: every panel at
+    tau = 1 - f / (n_frames - 1), points linear between their step times (as trajectory_animation).
+    """
+    if not panels:
+        raise ValueError("warped_grid_animation needs at least one panel")
+    if n_frames < 2:
+        raise ValueError(f"an animation needs at least 2 frames, got {n_frames}")
+    paths = _checked_panels(panels)
+    for title, (_, path) in paths.items():
+        if path.shape[1] != 2 * lines * per_line:
+            raise ValueError(f"panel {title!r}: {path.shape[1]} points, not a grid of {lines} x {per_line} lines")
+    bounds = bounds or bounds_of(*(p[0] for _, p in paths.values()), *(p[-1] for _, p in paths.values()), margin=0.02)
+    taus = 1.0 - np.arange(n_frames) / (n_frames - 1)  # (F,)
+    fig = make_subplots(rows=1, cols=len(paths), subplot_titles=[_text(t) for t in paths], horizontal_spacing=0.03)
+    moving, frame_lines = [], []
+    for col, (title, (times, path)) in enumerate(paths.items(), start=1):
+        for trace in _reference_trace(reference):
+            fig.add_trace(trace, row=1, col=col)
+        xy = positions_at(times, path, taus)  # (F, m, 2)
+        for trace, lines_per_frame in _grid_traces(
+            title, [grid_lines(p, lines, per_line) for p in xy], lines * (per_line + 1)
+        ):
+            fig.add_trace(trace, row=1, col=col)
+            moving.append(len(fig.data) - 1)
+            frame_lines.append(lines_per_frame)
+    names = [str(f) for f in range(n_frames)]
+    fig.frames = [
+        dict(
+            name=name,
+            traces=moving,
+            data=[dict(type="scatter", x=trace[f][0], y=trace[f][1]) for trace in frame_lines],
+        )
+        for f, name in enumerate(names)
+    ]
+    fig.update_layout(
+        {**_square_axes(len(paths), bounds), **_controls(names, [f"t={tau:.2f}" for tau in taus], 60)},
         template=TEMPLATE,
         height=height,
         margin=ANIMATION_MARGIN,

@@ -40,3 +40,25 @@ def positions_at(times: np.ndarray, path: np.ndarray, taus: np.ndarray) -> np.nd
     j = np.minimum(pos.astype(int), k - 1)  # segment start; tau = 0 lands at the end of the last segment
     w = (pos - j)[:, None, None]  # (F, 1, 1)
     return (1 - w) * path[j] + w * path[j + 1]
+
+
+def noise_grid(lines: int = 17, per_line: int = 61, extent: float = 3.0) -> np.ndarray:
+    """(2 * lines * per_line, 2) points of a square grid over the noise plane [-extent, extent]^2 (model
+    units): `lines` horizontal lines of `per_line` points each, then as many vertical ones (grid_lines
+    draws them)."""
+    ticks = np.linspace(-extent, extent, lines)  # (lines,)
+    along = np.linspace(-extent, extent, per_line)  # (per_line,)
+    rows = np.stack(np.broadcast_arrays(along[None, :], ticks[:, None]), axis=-1)  # (lines, per_line, 2): y fixed
+    columns = rows[..., ::-1]  # x fixed
+    return np.concatenate([rows, columns]).reshape(-1, 2)
+
+
+def grid_lines(points: np.ndarray, lines: int, per_line: int) -> tuple[np.ndarray, np.ndarray]:
+    """The grid of noise_grid, wherever its points went: (x, y) polylines, NaN between lines.
+
+    points: (2 * lines * per_line, 2); returns two (2 * lines * (per_line + 1),) arrays, the horizontal
+    lines first."""
+    pts = np.asarray(points, dtype=np.float64).reshape(2 * lines, per_line, 2)
+    gaps = np.full((2 * lines, 1, 2), np.nan)
+    joined = np.concatenate([pts, gaps], axis=1).reshape(-1, 2)
+    return joined[:, 0], joined[:, 1]

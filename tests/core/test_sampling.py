@@ -95,3 +95,13 @@ def test_consistency_sampling_maps_to_the_data_end_and_renoises_with_the_callers
     b = integrate(flow, noise, 4, torch.Generator().manual_seed(1))
     c = integrate(flow, noise, 4, torch.Generator().manual_seed(2))
     assert torch.equal(a, b) and not torch.allclose(a[-1], c[-1])
+
+
+def test_given_noise_is_carried_instead_of_drawn():
+    """sample(noise=...) moves exactly those points (the warped grid): a constant field shifts them by -c."""
+    grid = torch.tensor([[0.0, 0.0], [1.0, -2.0], [3.0, 3.0]])
+    traj = sample(_constant_flow("meanflow"), 3, 1, torch.Generator().manual_seed(0), noise=grid)
+    np.testing.assert_allclose(traj.path[0], grid.numpy())
+    np.testing.assert_allclose(traj.samples, (grid - torch.tensor([0.7, -1.3])).numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match="noise must have shape"):
+        sample(_constant_flow("meanflow"), 4, 1, torch.Generator().manual_seed(0), noise=grid)

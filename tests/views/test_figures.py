@@ -16,8 +16,9 @@ from meanflow.views.figures import (
     trajectory_animation,
     velocity_field_animation,
     velocity_field_figure,
+    warped_grid_animation,
 )
-from meanflow.views.geometry import bounds_of
+from meanflow.views.geometry import bounds_of, grid_lines, noise_grid
 from meanflow.views.palette import start_colours
 
 N = 30
@@ -272,3 +273,27 @@ def test_the_colour_key_draws_the_wheel_that_colours_the_particles():
         assert np.array_equal(rgba[row, col, :3], start_colours(np.array([[x, y]]))[0]), (x, y)
         assert rgba[row, col, 3] == 255
     assert rgba[0, 0, 3] == 0  # outside the disc: transparent
+
+
+def test_noise_grid_lines_are_rows_then_columns_broken_by_gaps():
+    pts = noise_grid(lines=3, per_line=5, extent=2.0)
+    assert pts.shape == (2 * 3 * 5, 2)
+    rows, cols = pts[:15].reshape(3, 5, 2), pts[15:].reshape(3, 5, 2)
+    assert np.all(rows[:, :, 1] == rows[:, :1, 1]) and np.all(cols[:, :, 0] == cols[:, :1, 0])  # straight lines
+    assert pts.min() == -2.0 and pts.max() == 2.0
+    x, y = grid_lines(pts, 3, 5)
+    assert x.shape == (2 * 3 * 6,) and np.isnan(x[5::6]).all() and np.isfinite(x[:5]).all()
+
+
+def test_warped_grid_animation_moves_the_grid_between_its_step_times():
+    grid = noise_grid(lines=4, per_line=6)
+    shifted = grid * 0.5 + 1.0
+    fig = warped_grid_animation(
+        {"one step": (np.array([1.0, 0.0]), np.stack([grid, shifted]))}, 4, 6, n_frames=5, reference=grid[:10]
+    )
+    assert [t.name for t in fig.data] == ["target", "one step: grid", "one step: grid"]
+    assert len(fig.frames) == 5 and fig.frames[0].data[0].x.shape == (4 * 7,)
+    np.testing.assert_allclose(fig.frames[-1].data[0].x[:6], shifted[:6, 0], rtol=1e-6)  # t = 0: the map's image
+    np.testing.assert_allclose(fig.frames[2].data[0].x[:6], (grid[:6, 0] + shifted[:6, 0]) / 2, rtol=1e-6)
+    with pytest.raises(ValueError, match="not a grid"):
+        warped_grid_animation({"p": (np.array([1.0, 0.0]), np.stack([grid, grid]))}, 5, 6)
