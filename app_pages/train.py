@@ -2,6 +2,7 @@
 
 import time
 
+import numpy as np
 import streamlit as st
 
 from meanflow.core.config import OptionSpec, TrainConfig, empty_history, option_specs
@@ -14,6 +15,7 @@ from meanflow.core.registry import METHODS, make_config
 from meanflow.core.runs import RunError, read_history, read_target
 from meanflow.core.targets import Target
 from meanflow.core.text import literal
+from meanflow.core.training import PAUSED
 from meanflow.engine import env
 from meanflow.engine.limits import run_cost, seconds_within_budget
 from meanflow.views import figures
@@ -42,6 +44,7 @@ CONDITIONAL = Setting("conditional", True, choices=(True, False))
 CLASS_DROPOUT = Setting("class_dropout", DEFAULTS.class_dropout, lo=0.0, hi=0.5)
 START_FROM = Setting("start", "own", choices=("own", "tuned"))
 START_LABELS = {"own": "These settings", "tuned": "Each method's tuned preset"}
+STEP_SIZE = Setting("step_size", 200, lo=1, hi=100_000, integer=True)  # the Step button's steps
 
 
 # ---------------------------------------------------------------- method options
@@ -233,7 +236,7 @@ def preset_text(preset: Preset) -> str:
     return head + (f"; {own}" if own else "")
 
 
-def settings_form(target: Target | None) -> list[TrainConfig] | None:
+def settings_form(target: Target | None) -> tuple[list[TrainConfig], int | None] | None:
     """The launch settings; returns one config per chosen method when Train is pressed."""
     methods = settings.multiselect(
         "Methods",
@@ -274,9 +277,19 @@ def settings_form(target: Target | None) -> list[TrainConfig] | None:
         st.error(literal(str(exc)))
         configs = []
     over = budget_notes(configs)
-    if not st.button("Train", type="primary", disabled=target is None or not configs or over, key="launch"):
+    disabled = target is None or not configs or over
+    c1, c2, c3 = st.columns([1, 2, 2], vertical_alignment="bottom")
+    train = c1.button("Train", type="primary", disabled=disabled, key="launch")
+    size = settings.number(
+        "Steps per Step",
+        STEP_SIZE,
+        where=c3,
+        help="Step trains this many steps and pauses, so you can stop and explain; then Continue or Step again.",
+    )
+    step = c2.button(f"Step: {int(size):,} steps, then pause", disabled=disabled, key="launch_step")
+    if not (train or step):
         return None
-    return configs
+    return configs, (int(size) if step else None)
 
 
 # ---------------------------------------------------------------- the runs of this session
@@ -327,12 +340,19 @@ def run_header(sess: Session, entry: RunEntry) -> None:
         state = "done"
     if entry.info.writer and not entry.running:  # another process holds its writer lock: watch, no Resume
         state, message = "being trained elsewhere", "another process on the server is writing this run"
+    paused = not entry.running and entry.info.state == "stopped" and entry.info.message.startswith(PAUSED)
+    if paused:
+        state, message = "paused", f"at step {entry.info.step:,}: Continue, or Step again"
     head, action = st.columns([5, 1])
     head.markdown(f"**{literal(entry.label)}** — {state}" + (f": {literal(message)}" if message else ""))
     if not entry.controllable:  # a link lets a person watch a run, never control it
         action.caption("watching", help="Only the browser that launched this run may stop, resume or share it.")
     elif entry.running:
         action.button("Stop", key=f"stop_{entry.key}", on_click=sess.stop, args=(entry.key,))
+    elif paused and entry.info.resumable:
+        size = int(st.session_state.get(STEP_SIZE.key, STEP_SIZE.default))
+        action.button("Continue", key=f"continue_{entry.key}", on_click=_resume, args=(sess, entry.key), type="primary")
+        action.button(f"Step {size:,}", key=f"step_{entry.key}", on_click=_resume, args=(sess, entry.key, size))
     elif entry.info.resumable and entry.info.state in ("interrupted", "stopped"):
         action.button(
             "Train further" if budget_spent else "Resume",
@@ -344,9 +364,10 @@ def run_header(sess: Session, entry: RunEntry) -> None:
 
 
 def run_charts(entry: RunEntry) -> None:
-    """The latest one-step preview and the loss curve, side by side."""
+    """The latest one-step preview, the loss (split at r = t and r != t for MeanFlow and its kin, spikes
+    marked) and the previews' quality over time beside its floors, side by side."""
     snap = entry.snapshot
-    left, right = st.columns(2)
+    left, right, third = st.columns(3)
     preview = snap.preview if snap is not None else None
     if preview is not None:
         fig = _kept(
@@ -364,8 +385,31 @@ def run_charts(entry: RunEntry) -> None:
     # While a run trains, the curve is redrawn every CHART_SECONDS, not at each poll: redrawing a
     # Plotly chart every second cost the browser a third of a core (benchmarks/RESULTS.md).
     version = int(time.monotonic() // CHART_SECONDS) if entry.running else (entry.state, len(history))
-    fig = _kept(f"loss_{entry.key}", version, lambda: figures.loss_curves({entry.label: history}, height=300))
+    split = len(history) and np.isfinite(history["loss_instant"]).any()
+    fig = _kept(
+        f"loss_{entry.key}",
+        version,
+        lambda: (
+            figures.split_loss_curves(history) if split else figures.loss_curves({entry.label: history}, height=300)
+        ),
+    )
     present.chart(fig, where=right, key=f"loss_{entry.key}", width="stretch")
+    n = entry.config.preview_n
+    tv_floor, w1_floor = _floors(entry, n)
+    fig = _kept(f"quality_{entry.key}", version, lambda: figures.preview_quality_chart(history, tv_floor, w1_floor, n))
+    present.chart(fig, where=third, key=f"quality_{entry.key}", width="stretch")
+
+
+def _floors(entry: RunEntry, n: int) -> tuple[float | None, float | None]:
+    """The noise floors of histogram TV and sliced W1 for n samples of the run's target (None: unreadable)."""
+    kept = st.session_state.setdefault("_run_floors", {})
+    if (entry.id, n) not in kept:
+        try:
+            q = pickers.evaluator_for(entry, read_target(entry.info), n).floor()
+            kept[(entry.id, n)] = (q.hist_tv_floor, q.sliced_w1_floor)
+        except (RunError, ValueError):
+            kept[(entry.id, n)] = (None, None)
+    return kept[(entry.id, n)]
 
 
 def _target_points(entry: RunEntry):
@@ -395,9 +439,9 @@ def _saved_history(entry: RunEntry):
         return empty_history()
 
 
-def _resume(sess: Session, key: str) -> None:
+def _resume(sess: Session, key: str, steps: int | None = None) -> None:
     try:
-        sess.resume(key)
+        sess.resume(key, steps=steps)
     except ValueError as exc:  # a limit, a damaged checkpoint, or another process writing the run
         st.session_state["train_error"] = str(exc)
 
@@ -479,11 +523,11 @@ def target_preview(target: Target) -> None:
     )
 
 
-def launch(sess: Session, configs: list[TrainConfig], target: Target) -> None:
+def launch(sess: Session, configs: list[TrainConfig], target: Target, pause_at: int | None = None) -> None:
     launched = 0
     for config in configs:
         try:
-            sess.launch(config, target)
+            sess.launch(config, target, pause_at=pause_at)
             launched += 1
         except ValueError as exc:  # a per-session limit (LimitError), or a method's missing input
             st.error(literal(str(exc)))
@@ -498,11 +542,12 @@ def main() -> None:
     left, right = st.columns([1, 1])
     with left:
         target = pickers.target_picker()
-        configs = settings_form(target)
+        chosen = settings_form(target)
     with right:
         if target is not None:
             target_preview(target)
-    launch(sess, configs or [], target)
+    configs, pause_at = chosen or ([], None)
+    launch(sess, configs, target, pause_at)
     if "train_error" in st.session_state:
         st.error(literal(st.session_state.pop("train_error")))
     server.open_session()  # the new runs' ids go into the URL

@@ -124,16 +124,18 @@ class Session:
 
     # -- runs of this session
 
-    def launch(self, config: TrainConfig, target: Target) -> RunEntry:
-        """Queue a run of `config` on `target`; raises LimitError over a per-session or budget limit."""
+    def launch(self, config: TrainConfig, target: Target, pause_at: int | None = None) -> RunEntry:
+        """Queue a run of `config` on `target` (pausing after `pause_at` steps, if given); raises
+        LimitError over a per-session or budget limit."""
         run_id = runs.new_run_id(config)
-        self.engine.submit(config, target, runs.run_path(self.index.root, run_id), owner=self.owner)
+        self.engine.submit(config, target, runs.run_path(self.index.root, run_id), owner=self.owner, pause_at=pause_at)
         with self._lock:
             self._own.insert(0, run_id)
         return self.entry(run_id)
 
-    def resume(self, key: str, extra_seconds: float | None = None) -> None:
-        """Continue an interrupted (or stopped) run of this session from its checkpoint."""
+    def resume(self, key: str, extra_seconds: float | None = None, steps: int | None = None) -> None:
+        """Continue an interrupted (or stopped) run of this session from its checkpoint (for `steps`
+        more steps and then pause, if given)."""
         entry = self.get(key)
         if entry is None or not entry.controllable:
             raise LimitError("only the session that launched a run may resume it; this link lets you watch it")
@@ -148,7 +150,8 @@ class Session:
             config = replace(config, steps=info.step + info.config.steps)
         checkpoint = (info.path / runs.CHECKPOINT_FILE).read_bytes()
         target = runs.read_target(info)
-        self.engine.submit(config, target, info.path, owner=self.owner, resume=checkpoint)
+        pause_at = None if steps is None else info.step + steps
+        self.engine.submit(config, target, info.path, owner=self.owner, resume=checkpoint, pause_at=pause_at)
         with self._lock:
             if info.id not in self._own:
                 self._own.insert(0, info.id)

@@ -20,11 +20,14 @@ import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel
 
-from .config import history_from_rows
+from .config import HISTORY_COLUMNS, history_from_rows
 
 
 class CheckpointError(ValueError):
     """Bytes that are not a checkpoint this program wrote; the message says why."""
+
+
+PENDING_WIDTH = 4  # a pending step: loss, mse and the mse split at r = t and r != t (NaN: no split)
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,7 @@ class Checkpoint:
     tensors: dict[str, torch.Tensor]
     adam_groups: list[dict]  # the optimiser's param_groups without their parameter lists
     history: np.ndarray  # rows so far (config.HISTORY_DTYPE)
-    pending: tuple[tuple[float, float], ...] = ()  # (loss, mse) of steps not yet in a history row
+    pending: tuple[tuple[float, ...], ...] = ()  # (loss, mse, instant, average) of steps not yet in a row
 
     @property
     def weights(self) -> dict[str, torch.Tensor]:
@@ -69,7 +72,7 @@ def make_checkpoint(
     step: int,
     elapsed: float,
     history: np.ndarray,
-    pending: tuple[tuple[float, float], ...] = (),
+    pending: tuple[tuple[float, ...], ...] = (),
     context_tensors: dict | None = None,
     data_state: tuple[torch.Tensor, int] | None = None,
     average: AveragedModel | None = None,
@@ -137,8 +140,9 @@ def weights_bytes(weights: dict[str, torch.Tensor]) -> bytes:
 def checkpoint_bytes(checkpoint: Checkpoint) -> bytes:
     """A Checkpoint as one safetensors file: what a worker sends and what the run folder keeps."""
     tensors = dict(checkpoint.tensors)
-    tensors["history"] = torch.as_tensor(np.asarray(checkpoint.history.tolist(), dtype=np.float64).reshape(-1, 5))
-    tensors["pending"] = torch.as_tensor(np.asarray(checkpoint.pending, dtype=np.float64).reshape(-1, 2))
+    history = np.asarray(checkpoint.history.tolist(), dtype=np.float64).reshape(-1, len(HISTORY_COLUMNS))
+    tensors["history"] = torch.as_tensor(history)
+    tensors["pending"] = torch.as_tensor(np.asarray(checkpoint.pending, dtype=np.float64).reshape(-1, PENDING_WIDTH))
     metadata = {
         "step": str(checkpoint.step),
         "elapsed": repr(float(checkpoint.elapsed)),

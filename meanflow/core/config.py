@@ -48,8 +48,22 @@ def budget_fraction(step: int, steps: int, elapsed: float, max_seconds: float | 
 # ---------------------------------------------------------------- the training history
 
 # One row per log_every optimiser steps: the mean loss and mse of those steps, the learning rate
-# and the wall time at the row's last step. A numpy structured array: columns read by name.
-HISTORY_COLUMNS: tuple[str, ...] = ("step", "loss", "mse", "lr", "seconds")
+# and the wall time at the row's last step; for MeanFlow and its kin the mse split into the rows of
+# the batch with r = t (the instantaneous velocity) and r != t (the average velocity); and where a
+# one-step preview was drawn since the last row, its histogram TV and sliced W1 (NaN: none). A numpy
+# structured array: columns read by name. Files from before the last four columns read with NaN there.
+HISTORY_COLUMNS: tuple[str, ...] = (
+    "step",
+    "loss",
+    "mse",
+    "lr",
+    "seconds",
+    "loss_instant",
+    "loss_average",
+    "preview_tv",
+    "preview_w1",
+)
+LEGACY_HISTORY_COLUMNS = HISTORY_COLUMNS[:5]  # metrics.csv and checkpoints written before the split loss
 HISTORY_DTYPE = np.dtype([(name, np.float64) for name in HISTORY_COLUMNS])
 
 
@@ -59,8 +73,10 @@ def empty_history() -> np.ndarray:
 
 
 def history_from_rows(rows) -> np.ndarray:
-    """A structured history from an iterable of (step, loss, mse, lr, seconds) tuples."""
-    return np.array([tuple(r) for r in rows], dtype=HISTORY_DTYPE)
+    """A structured history from an iterable of tuples in HISTORY_COLUMNS order; a shorter row (a file
+    from before the last columns) gets NaN in the columns it lacks."""
+    width = len(HISTORY_COLUMNS)
+    return np.array([tuple(r) + (math.nan,) * (width - len(r)) for r in rows], dtype=HISTORY_DTYPE)
 
 
 # ---------------------------------------------------------------- limits (one place each)

@@ -90,6 +90,11 @@ class Evaluator:
         inside = None if self.target.in_support is None else float(self.target.in_support(model).double().mean())
         return sw, tv, inside
 
+    def floor(self) -> Quality:
+        """The floors alone: exact samples of size n scored (their scores are the floors)."""
+        sw, tv, inside = self._floor
+        return Quality(self.n, sw, sw, tv, tv, inside, inside)
+
     def score(self, samples: np.ndarray | torch.Tensor) -> Quality:
         """Quality of `samples` (n, 2) in the target's data units, beside the floors for this n."""
         samples = torch.as_tensor(np.asarray(samples), dtype=torch.float64)

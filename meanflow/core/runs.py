@@ -47,6 +47,7 @@ from .config import (
     ACTIVE,
     FINISHED,
     HISTORY_COLUMNS,
+    LEGACY_HISTORY_COLUMNS,
     MAX_STEPS,
     RUN_STATES,
     TrainConfig,
@@ -171,7 +172,10 @@ def _history_csv(history: np.ndarray) -> bytes:
     out = io.StringIO()
     out.write(",".join(HISTORY_COLUMNS) + "\n")
     for row in history:
-        out.write(f"{int(row['step'])},{row['loss']:.9g},{row['mse']:.9g},{row['lr']:.9g},{row['seconds']:.6f}\n")
+        rest = ",".join(f"{row[name]:.9g}" for name in HISTORY_COLUMNS[5:])
+        out.write(
+            f"{int(row['step'])},{row['loss']:.9g},{row['mse']:.9g},{row['lr']:.9g},{row['seconds']:.6f},{rest}\n"
+        )
     return out.getvalue().encode()
 
 
@@ -406,8 +410,10 @@ def read_history(run_dir: str | Path) -> np.ndarray:
         return empty_history()
     try:
         rows = list(csv.reader(io.StringIO(_read_bytes(path, MAX_METRICS_BYTES).decode())))
-        if not rows or tuple(rows[0]) != HISTORY_COLUMNS:
+        if not rows or tuple(rows[0]) not in (HISTORY_COLUMNS, LEGACY_HISTORY_COLUMNS):
             raise ValueError(f"header must be {','.join(HISTORY_COLUMNS)}")
+        if any(len(row) not in (0, len(rows[0])) for row in rows[1:]):
+            raise ValueError(f"every row must have {len(rows[0])} values")
         return history_from_rows([[float(v) for v in row] for row in rows[1:] if row])
     except (ValueError, UnicodeDecodeError) as exc:
         raise RunError(f"{path} is not a metrics table ({exc})") from None

@@ -25,16 +25,18 @@ import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from .checkpoints import Checkpoint, make_checkpoint, restore_checkpoint
+from .checkpoints import PENDING_WIDTH, Checkpoint, make_checkpoint, restore_checkpoint
 from .config import TrainConfig, empty_history, history_from_rows
 from .couplings import Pairing, get_coupling, pair_within_classes
 from .methods.base import Batch, Context, Method
+from .metrics import Evaluator
 from .models import Conditioned, pick_device
 from .networks import RunBundle, build_network, flow_from_bundle
 from .registry import check_config, config_from_dict
 from .sampling import Flow, integrate
 from .targets import Target
 
+PAUSED = "paused at step"  # how a run stopped by pause_at says so (the app offers Continue and Step)
 PUBLISH_SECONDS = 0.25  # how often a running job reports between previews
 RATE_WINDOW = 8  # reports in the steps/s window: about the last two seconds
 DRAW_ROWS = 8192  # rows per call to a target's sampler (Batches): its per-call cost, spread over many batches
@@ -49,6 +51,7 @@ class Stream(IntEnum):
     METHOD = 2  # per-run state a method builds once (reflow's teacher pairs)
     PREVIEW_SAMPLING = 3  # fresh noise inside a preview's step (stochastic samplers)
     DATA = 4  # the batches: drawn ahead in a thread, so apart from the loss's draws
+    PREVIEW_SCORING = 5  # the reference sample the previews are scored against
 
 
 def stream(seed: int, which: Stream) -> torch.Generator:
@@ -236,22 +239,34 @@ class RateMeter:
         return eta
 
 
+def _finite_mean(values: np.ndarray) -> float:
+    """The mean of the finite values (NaN when there are none)."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if len(finite) else math.nan
+
+
 class History:
-    """Per-step (loss, mse) averaged into one row every log_every steps."""
+    """Per-step (loss, mse, instant, average) averaged into one row every log_every steps, with the
+    quality of a preview drawn since the previous row (config.HISTORY_COLUMNS)."""
 
     def __init__(self, rows: np.ndarray | None = None, pending=()):
         self.rows: list[tuple] = [tuple(r) for r in rows] if rows is not None else []
-        self.pending: list[tuple[float, float]] = list(pending)
+        # a checkpoint from before the split loss holds (loss, mse) pairs
+        self.pending: list[tuple[float, ...]] = [tuple(p) + (math.nan,) * (PENDING_WIDTH - len(p)) for p in pending]
+        self.quality: tuple[float, float] = (math.nan, math.nan)  # the latest preview's (TV, W1), until a row takes it
         self._reported = len(self.rows)
 
-    def add(self, loss: float, mse: float) -> None:
-        self.pending.append((loss, mse))
+    def add(self, loss: float, mse: float, instant: float = math.nan, average: float = math.nan) -> None:
+        self.pending.append((loss, mse, instant, average))
 
     def flush(self, step: int, lr: float, seconds: float) -> None:
         if self.pending:
-            loss, mse = np.mean(self.pending, axis=0)
-            self.rows.append((step, float(loss), float(mse), lr, seconds))
+            steps = np.asarray(self.pending, dtype=np.float64)  # (k, PENDING_WIDTH)
+            loss, mse = steps[:, :2].mean(axis=0)
+            split = (_finite_mean(steps[:, 2]), _finite_mean(steps[:, 3]))
+            self.rows.append((step, float(loss), float(mse), lr, seconds, *split, *self.quality))
             self.pending.clear()
+            self.quality = (math.nan, math.nan)
 
     def all(self) -> np.ndarray:
         return history_from_rows(self.rows) if self.rows else empty_history()
@@ -288,6 +303,7 @@ class _Run:
     params: list[torch.Tensor] = field(default_factory=list)
     last_good: list[torch.Tensor] = field(default_factory=list)  # weights last seen to give a finite loss
     average: AveragedModel | None = None  # the moving average of the weights that samples (config.ema > 0)
+    evaluator: Evaluator | None = None  # scores the previews; built at the first one
 
     def checkpoint(self, elapsed: float) -> Checkpoint:
         return make_checkpoint(
@@ -309,6 +325,13 @@ class _Run:
         nfe, generator = self.config.preview_nfe, stream(self.config.seed, Stream.PREVIEW_SAMPLING)
         path = integrate(self.flow, self.preview_noise, nfe, generator)
         return self.target.normaliser.to_data(path[-1].cpu().double()).numpy().astype(np.float32)
+
+    def score_preview(self, preview: np.ndarray) -> None:
+        """The preview's histogram TV and sliced W1 into the next history row (quality over time)."""
+        if self.evaluator is None:
+            self.evaluator = Evaluator(self.target, len(preview), stream(self.config.seed, Stream.PREVIEW_SCORING))
+        quality = self.evaluator.score(preview)
+        self.history.quality = (quality.hist_tv, quality.sliced_w1)
 
 
 def _teacher_flows(method: Method, teachers: dict[str, RunBundle], target: Target) -> dict[str, Flow]:
@@ -402,7 +425,7 @@ def train_step(run: _Run, fraction: float) -> bool:
         run.average.update_parameters(run.net)
     run.method.after_step(run.context, run.net)
     run.step += 1
-    run.history.add(loss, float(terms.mse))
+    run.history.add(loss, float(terms.mse), float(terms.instant), float(terms.average))
     return True
 
 
@@ -411,8 +434,15 @@ def _set_lr(optimiser: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
-def _progress(run: _Run, meter: RateMeter, spent: float, now: float, preview: bool) -> Progress:
-    """A report of where the run stands (a one-step preview with it on preview steps)."""
+def _scored_preview(run: _Run) -> np.ndarray:
+    """A one-step preview, its quality put into the history row of this step (quality over time)."""
+    samples = run.preview()
+    run.score_preview(samples)
+    return samples
+
+
+def _progress(run: _Run, meter: RateMeter, spent: float, now: float, samples: np.ndarray | None) -> Progress:
+    """A report of where the run stands (with a one-step preview on preview steps)."""
     config = run.config
     rate = meter.update(now, run.step)
     left = None if config.max_seconds is None else max(0.0, config.max_seconds - spent)
@@ -423,8 +453,8 @@ def _progress(run: _Run, meter: RateMeter, spent: float, now: float, preview: bo
         rate,
         RateMeter.eta(rate, config.steps - run.step, left),
         run.history.take_new(),
-        run.preview() if preview else None,
-        run.step if preview else 0,
+        samples,
+        run.step if samples is not None else 0,
     )
 
 
@@ -438,6 +468,8 @@ def _end(run: _Run, state: str, message: str, lr: float, start: float) -> RunRes
         final_preview = run.preview()
     session_seconds = time.perf_counter() - start
     elapsed = run.elapsed_before + session_seconds
+    if np.isfinite(final_preview).all():
+        run.score_preview(final_preview)
     run.history.flush(run.step, lr, elapsed)
     rate = (run.step - run.first_step) / session_seconds if session_seconds > 0 else 0.0
     run.flow.net.eval()
@@ -459,6 +491,7 @@ def run_training(
     on_start: Callable[[], None] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     on_checkpoint: Callable[[Checkpoint], None] | None = None,
+    pause_at: int | None = None,
 ) -> RunResult:
     """Train `config` on `target` until its steps or seconds run out, should_stop() says so, or it diverges.
 
@@ -466,6 +499,8 @@ def run_training(
     teachers: the runs the config's options name (reflow's teacher), as bundles shipped with the job.
     on_start() runs once the network is built; on_progress(Progress) at least every PUBLISH_SECONDS;
     on_checkpoint(Checkpoint) at least every config.checkpoint_seconds of training.
+    pause_at: end as "stopped" ("paused at step N") once this many steps are done (the app's Step: a
+        resume continues exactly where it paused; the config, and so the schedule, is unchanged).
     """
     run = set_up(config, target, resume, teachers or {})
     try:
@@ -481,6 +516,9 @@ def run_training(
             if should_stop():
                 state, message = "stopped", f"stopped at step {run.step}"
                 break
+            if pause_at is not None and run.step >= pause_at:
+                state, message = "stopped", f"{PAUSED} {run.step}"
+                break
             if config.max_seconds is not None and elapsed >= config.max_seconds:
                 state, message = "stopped", f"time budget of {config.max_seconds:g} s reached at step {run.step}"
                 break
@@ -490,6 +528,8 @@ def run_training(
             if not train_step(run, fraction):
                 state, message = "failed", f"diverged at step {run.step + 1}"
                 break
+            is_preview = on_progress is not None and run.step % config.preview_every == 0
+            samples = _scored_preview(run) if is_preview else None  # before the row its quality goes into
             now = time.perf_counter()
             spent = run.elapsed_before + now - start
             if run.step % config.log_every == 0:
@@ -497,10 +537,9 @@ def run_training(
             if on_checkpoint is not None and now - last_checkpoint >= config.checkpoint_seconds:
                 on_checkpoint(run.checkpoint(spent))
                 last_checkpoint = now
-            is_preview = run.step % config.preview_every == 0
             first = run.step == run.first_step + 1
             if on_progress is not None and (is_preview or first or now - last_publish >= PUBLISH_SECONDS):
-                on_progress(_progress(run, meter, spent, now, is_preview))
+                on_progress(_progress(run, meter, spent, now, samples))
                 last_publish = now
     finally:
         run.batches.close()

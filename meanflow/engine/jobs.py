@@ -91,10 +91,11 @@ class _Job:
     lock_token: str = ""  # the run folder's writer lock, held from submit to the end
     saved_document: bytes | None = None  # a resumed run's config.json as it was: put back if it cannot start
     save_error: str = ""  # the first write that failed: the job stops and ends as failed, saying so
+    pause_at: int | None = None  # the step it pauses at (the app's Step), or None
     done: threading.Event = field(default_factory=threading.Event)
 
     def payload(self) -> JobPayload:
-        return JobPayload(self.id, self.config.to_dict(), self.target_spec, self.resume, self.teachers)
+        return JobPayload(self.id, self.config.to_dict(), self.target_spec, self.resume, self.teachers, self.pause_at)
 
 
 class Engine:
@@ -135,8 +136,10 @@ class Engine:
         resume: bytes | None = None,
         check_budget: bool = True,
         shared: bool = False,
+        pause_at: int | None = None,
     ) -> str:
         """Queue a job; its run folder is created now (unless resuming) and written as it trains.
+        pause_at: the job ends "stopped" ("paused at step N") once it has done this many steps.
 
         Raises LimitError when the owner already has its share of queued or running jobs, or the
         run would exceed the compute or memory budget; ValueError when a run its config names (reflow's
@@ -160,7 +163,7 @@ class Engine:
         token, saved_document = self._take_folder(run_dir, config, target, fresh, shared, owner)
         snapshot = Snapshot("queued", 0, config.steps, 0.0, config.max_seconds)
         job = _Job(job_id, config, target.to_spec(), run_dir, owner, resume, teachers, fresh, snapshot)
-        job.lock_token, job.saved_document = token, saved_document
+        job.lock_token, job.saved_document, job.pause_at = token, saved_document, pause_at
         with self._lock:
             self._jobs[job_id] = job
             self._line.append(job_id)

@@ -26,6 +26,7 @@ class JobPayload:
     target: TargetSpec
     resume: bytes | None = None  # a checkpoint (safetensors bytes) to continue from
     teachers: dict[str, RunBundle] | None = None  # the runs the config names (reflow's teacher)
+    pause_at: int | None = None  # stop ("paused at step N") once this many steps are done
 
 
 # ---------------------------------------------------------------- worker -> engine

@@ -41,6 +41,7 @@ def run_job(payload: JobPayload, send: Callable[[Message], None], should_stop: C
             on_start=lambda: send(Started(job_id)),
             on_progress=lambda progress: send(Reported(job_id, progress)),
             on_checkpoint=on_checkpoint,
+            pause_at=payload.pause_at,
         )
     except Exception as exc:
         send(Failed(job_id, f"{type(exc).__name__}: {exc}"))

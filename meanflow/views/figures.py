@@ -717,6 +717,141 @@ def loss_curves(
     return fig
 
 
+SPIKE_FACTOR, SPIKE_WINDOW = 3.0, 20  # a spike: a row's loss above 3x the median of the 20 rows before it
+SPLIT_COLOURS = {"loss_instant": "#0072B2", "loss_average": "#D55E00"}
+SPLIT_NAMES = {"loss_instant": "r = t (instantaneous v)", "loss_average": "r ≠ t (average u)"}
+
+
+def loss_spikes(y: np.ndarray, window: int = SPIKE_WINDOW, factor: float = SPIKE_FACTOR) -> np.ndarray:
+    """Indices of the rows whose value is above `factor` times the median of the `window` rows before it
+    (rows with fewer before them are never spikes; non-finite values are skipped)."""
+    y = np.asarray(y, dtype=np.float64)
+    out = []
+    for i in range(window, len(y)):
+        before = y[i - window : i]
+        before = before[np.isfinite(before)]
+        if len(before) and np.isfinite(y[i]) and y[i] > factor * max(float(np.median(before)), 1e-12):
+            out.append(i)
+    return np.asarray(out, dtype=int)
+
+
+def split_loss_curves(history: np.ndarray, smooth: int = 20, height: int = 300) -> go.Figure:
+    """A MeanFlow-kin run's loss with its mse split into the r = t and the r != t rows, spikes marked.
+
+    history: config.HISTORY_DTYPE rows. The total loss is grey (raw faint, trailing mean solid); the two
+    parts of the mse are smoothed lines; a red cross marks each row whose loss is a spike (loss_spikes),
+    so instability is seen: which part spikes, and when."""
+    fig = go.Figure()
+    step, loss = np.asarray(history["step"], dtype=np.float64), np.asarray(history["loss"], dtype=np.float64)
+    fig.add_trace(
+        go.Scatter(
+            x=step,
+            y=loss,
+            mode="lines",
+            line=dict(color="#999999", width=1),
+            opacity=0.5,
+            showlegend=False,
+            hoverinfo="skip",
+            name="loss",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=step,
+            y=_moving_average(loss, smooth),
+            mode="lines",
+            line=dict(color="#555555", width=2),
+            name="loss (weighted)",
+        )
+    )
+    for column, colour in SPLIT_COLOURS.items():
+        y = np.asarray(history[column], dtype=np.float64)
+        keep = np.isfinite(y)
+        if keep.any():
+            fig.add_trace(
+                go.Scatter(
+                    x=step[keep],
+                    y=_moving_average(y[keep], smooth),
+                    mode="lines",
+                    line=dict(color=colour, width=2),
+                    name=_text(SPLIT_NAMES[column]),
+                )
+            )
+    spikes = loss_spikes(loss)
+    if len(spikes):
+        fig.add_trace(
+            go.Scatter(
+                x=step[spikes],
+                y=loss[spikes],
+                mode="markers",
+                marker=dict(symbol="x", size=9, color="#CC0000"),
+                name=f"spikes ({len(spikes)})",
+                hovertemplate="spike at step %{x:,}: loss %{y:.3g}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        template=TEMPLATE,
+        height=height,
+        margin=MARGIN,
+        title=dict(text="loss, split at r = t and r ≠ t"),
+        xaxis_title="step",
+        yaxis=dict(title="mean squared error", type="log"),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),
+    )
+    return fig
+
+
+def preview_quality_chart(
+    history: np.ndarray, tv_floor: float | None, w1_floor: float | None, n: int, height: int = 300
+) -> go.Figure:
+    """The one-step previews' histogram TV (local) and sliced W1 (global) against the training step,
+    each beside its noise floor for n samples (dotted): quality over time, not the loss."""
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    step = np.asarray(history["step"], dtype=np.float64)
+    for column, label, colour, floor, secondary in (
+        ("preview_tv", "histogram TV (local)", "#0072B2", tv_floor, False),
+        ("preview_w1", "sliced W1 (global)", "#D55E00", w1_floor, True),
+    ):
+        y = np.asarray(history[column], dtype=np.float64)
+        keep = np.isfinite(y)
+        fig.add_trace(
+            go.Scatter(
+                x=step[keep],
+                y=y[keep],
+                mode="lines+markers",
+                marker=dict(size=4),
+                line=dict(color=colour, width=2),
+                name=label,
+            ),
+            secondary_y=secondary,
+        )
+        if floor is not None and keep.any():
+            fig.add_trace(
+                go.Scatter(
+                    x=[step[keep][0], step[keep][-1]],
+                    y=[floor, floor],
+                    mode="lines",
+                    line=dict(color=colour, width=1, dash="dot"),
+                    name=f"{label.split(' (')[0]} floor",
+                    hovertemplate=f"noise floor at n = {n:,}: %{{y:.3f}}<extra></extra>",
+                ),
+                secondary_y=secondary,
+            )
+    if not np.isfinite(np.asarray(history["preview_tv"], dtype=np.float64)).any():
+        fig.add_annotation(text="no scored preview yet", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+    fig.update_layout(
+        template=TEMPLATE,
+        height=height,
+        margin=MARGIN,
+        title=dict(text=f"one-step quality, n = {n:,}"),
+        xaxis_title="step",
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),
+    )
+    fig.update_yaxes(title_text="TV", rangemode="tozero", secondary_y=False)
+    fig.update_yaxes(title_text="W1", rangemode="tozero", secondary_y=True, showgrid=False)
+    return fig
+
+
 def _noise_floor(fig: go.Figure, floor: float | None) -> None:
     """A dashed grey line at the metric's noise floor (nothing for None or NaN)."""
     if floor is not None and math.isfinite(floor):

@@ -100,13 +100,43 @@ def test_train_launches_both_methods_and_shows_them_finished(app):
     assert not app.exception
     text = " ".join(m.value for m in app.markdown)
     assert text.count("— done") == 2
-    assert len(charts(app)) == 1 + 2 * 2  # target preview, then a preview and a loss chart per run
+    assert len(charts(app)) == 1 + 2 * 3  # target preview, then a preview, a loss and a quality chart per run
     previews = [c for c in charts(app) if "one-step samples" in json.dumps(c.get("layout", {}).get("title", ""))]
     assert len(previews) == 2 and all(len(c["data"]) == 2 for c in previews)  # the target drawn under the samples
     runs_dir = Path(entries[0].info.path).parent
     assert {p.name for p in runs_dir.iterdir()} == {e.id for e in entries}  # both saved, nothing else
     assert len(app.get("download_button")) == 4  # config and run folder for each
     assert set(app.query_params["runs"].split(",")) == {e.id for e in entries}  # a reload finds them
+
+
+def test_step_trains_some_steps_pauses_and_continues(app):
+    """Step: the run pauses at its step count (Continue and Step on its card); its loss is split at r = t
+    and r != t and its one-step quality is charted beside the floors; Continue trains it to its end."""
+    app.switch_page("app_pages/train.py").run()
+    app.multiselect(key="methods").set_value(["meanflow"])
+    app.slider(key="seconds").set_value(600)
+    app.number_input(key="steps").set_value(400)
+    app.select_slider(key="batch").set_value(128)
+    app.select_slider(key="hidden").set_value(32)
+    app.number_input(key="step_size").set_value(200)
+    app.button(key="launch_step").click().run()
+    assert not app.exception
+    (entry,) = wait_for_runs(app, 1)
+    app.run()
+    assert not app.exception
+    assert "— paused" in " ".join(m.value for m in app.markdown)
+    sess = app.session_state["session"]
+    assert sess.own()[0].info.step == 200
+    titles = [json.dumps(c["layout"].get("title", "")) for c in charts(app)]
+    assert any("split at r = t" in t for t in titles) and any("one-step quality" in t for t in titles)
+    (split,) = [c for c in charts(app) if "split at r = t" in json.dumps(c["layout"].get("title", ""))]
+    assert {"r = t (instantaneous v)", "r \u2260 t (average u)"} <= {d.get("name") for d in split["data"]}
+    (quality,) = [c for c in charts(app) if "one-step quality" in json.dumps(c["layout"].get("title", ""))]
+    assert any("floor" in str(d.get("name")) for d in quality["data"])
+    app.button(key=f"continue_{entry.key}").click().run()
+    assert not app.exception
+    wait_until(lambda: sess.own()[0].info.state == "done", 120, "the continued run to end")
+    assert sess.own()[0].info.step == 400
 
 
 def test_a_session_cannot_queue_more_than_its_share(app):

@@ -8,6 +8,7 @@ import torch
 
 from meanflow.core import training
 from meanflow.core.checkpoints import checkpoint_bytes, checkpoint_from_bytes
+from meanflow.core.methods.base import split_by_interval
 from meanflow.core.metrics import evaluate
 from meanflow.core.registry import make_config, with_method
 from meanflow.core.targets import Target, get_target
@@ -209,3 +210,49 @@ def test_invalid_configs_are_refused():
         make_config(options={"banana": 1})
     with pytest.raises(ValueError, match="hidden <= "):
         make_config(hidden=10**6)
+
+
+def test_a_paused_run_stops_at_its_step_and_continues_exactly(tiny_config):
+    """pause_at (the app's Step): the run ends 'stopped', 'paused at step 25', with a checkpoint; resumed
+    from it, the run ends with the weights of a straight run (the schedule is the config's, unchanged)."""
+    cfg = with_method(tiny_config, "meanflow", checkpoint_seconds=1e-9)
+    target = get_target("moons")
+    straight = run_training(cfg, target)
+    paused = run_training(cfg, target, pause_at=25)
+    assert (paused.state, paused.step, paused.message) == ("stopped", 25, f"{training.PAUSED} 25")
+    stepped = run_training(cfg, target, resume=checkpoint_from_bytes(checkpoint_bytes(paused.checkpoint)), pause_at=40)
+    assert stepped.step == 40 and stepped.message == f"{training.PAUSED} 40"
+    resumed = run_training(cfg, target, resume=checkpoint_from_bytes(checkpoint_bytes(stepped.checkpoint)))
+    assert resumed.state == "done" and resumed.step == 60
+    for p, q in zip(straight.flow.net.parameters(), resumed.flow.net.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_the_history_splits_meanflow_loss_at_r_equals_t(tiny_config):
+    """MeanFlow's rows carry the mse of its r = t and r != t rows (finite, and the mse lies between them
+    up to averaging); flow matching draws no r: NaN there."""
+    target = get_target("moons")
+    mf = run_training(with_method(tiny_config, "meanflow"), target).history
+    assert np.isfinite(mf["loss_instant"]).all() and np.isfinite(mf["loss_average"]).all()
+    low, high = np.minimum(mf["loss_instant"], mf["loss_average"]), np.maximum(mf["loss_instant"], mf["loss_average"])
+    assert np.mean((mf["mse"] >= low - 1e-9) & (mf["mse"] <= high + 1e-9)) > 0.8
+    fm = run_training(with_method(tiny_config, "flow-matching"), target).history
+    assert np.isnan(fm["loss_instant"]).all() and np.isnan(fm["loss_average"]).all()
+
+
+def test_split_by_interval_takes_the_rows_of_each_kind():
+    sq = torch.tensor([1.0, 2.0, 3.0, 10.0])
+    r, t = torch.tensor([[0.5], [0.2], [0.1], [0.3]]), torch.tensor([[0.5], [0.2], [0.9], [0.6]])
+    assert split_by_interval(sq, r, t) == {"instant": 1.5, "average": 6.5}
+    assert np.isnan(split_by_interval(sq, r, r)["average"])
+
+
+def test_the_previews_quality_is_recorded_as_it_trains(tiny_config):
+    """Rows at preview steps hold the preview's histogram TV and sliced W1 (the quality-over-time chart);
+    the one-step samples improve, so the last row's W1 is below the first's."""
+    target = get_target("moons")
+    cfg = replace(tiny_config, steps=400, batch=256, hidden=64, preview_every=40, preview_n=1000)
+    history = run_training(cfg, target, on_progress=lambda progress: None).history
+    scored = history[np.isfinite(history["preview_w1"])]
+    assert set(np.arange(40, 401, 40)) <= set(scored["step"].astype(int))
+    assert np.isfinite(scored["preview_tv"]).all() and scored["preview_w1"][-1] < 0.7 * scored["preview_w1"][0]

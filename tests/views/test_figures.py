@@ -10,9 +10,12 @@ from meanflow.core.config import empty_history, history_from_rows
 from meanflow.views.figures import (
     colour_key,
     loss_curves,
+    loss_spikes,
+    preview_quality_chart,
     quality_chart,
     scatter_figure,
     scatter_grid,
+    split_loss_curves,
     trajectory_animation,
     velocity_field_animation,
     velocity_field_figure,
@@ -297,3 +300,29 @@ def test_warped_grid_animation_moves_the_grid_between_its_step_times():
     np.testing.assert_allclose(fig.frames[2].data[0].x[:6], (grid[:6, 0] + shifted[:6, 0]) / 2, rtol=1e-6)
     with pytest.raises(ValueError, match="not a grid"):
         warped_grid_animation({"p": (np.array([1.0, 0.0]), np.stack([grid, grid]))}, 5, 6)
+
+
+def test_loss_spikes_are_rows_far_above_their_recent_median():
+    y = np.ones(60)
+    y[30], y[45] = 5.0, 2.0  # one spike, one bump below 3x
+    np.testing.assert_array_equal(loss_spikes(y), [30])
+    assert len(loss_spikes(y[:20])) == 0  # too few rows before any of them
+
+
+def test_split_loss_and_quality_charts_draw_what_the_history_holds():
+    rows = [(10 * (i + 1), 1.0, 0.8, 1e-3, i, 0.5, 1.1, np.nan, np.nan) for i in range(40)]
+    rows[30] = (310, 9.0, 0.8, 1e-3, 30, 0.5, 1.1, 0.3, 0.2)
+    history = history_from_rows(rows)
+    fig = split_loss_curves(history)
+    names = [t.name for t in fig.data]
+    assert "r = t (instantaneous v)" in names and "r ≠ t (average u)" in names and "spikes (1)" in names
+    quality = preview_quality_chart(history, 0.05, 0.01, n=1000)
+    assert [t.name for t in quality.data] == [
+        "histogram TV (local)",
+        "histogram TV floor",
+        "sliced W1 (global)",
+        "sliced W1 floor",
+    ]
+    assert list(quality.data[0].x) == [310] and quality.data[1].y == (0.05, 0.05)
+    empty = preview_quality_chart(history_from_rows([(10, 1.0, 1.0, 1e-3, 0.1)]), None, None, n=10)
+    assert "no scored preview yet" in empty.layout.annotations[0].text

@@ -33,6 +33,7 @@ from .base import (
     Method,
     draw_r_t,
     interpolate,
+    split_by_interval,
 )
 from .meanflow import MeanFlow, MeanFlowOptions
 
@@ -160,4 +161,5 @@ class AlphaFlow(Method):
                 target[long] = (vl - (tl - rl) * dudt).detach()
         mse_rows = (u - target).pow(2).mean(dim=1)  # per row, mean over coordinates (the official code)
         loss = (coef * mse_rows / (mse_rows.detach() + options.weight_eps)).mean()
-        return LossTerms(loss=loss, mse=(u - target).pow(2).sum(dim=1).mean().detach())
+        sq = (u - target).pow(2).sum(dim=1)
+        return LossTerms(loss=loss, mse=sq.mean().detach(), **split_by_interval(sq, r, t))

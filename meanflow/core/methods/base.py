@@ -10,6 +10,7 @@ kin learn the average velocity over [r, t], so one step can span the whole of [0
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
@@ -38,10 +39,25 @@ Context = Any
 
 @dataclass(frozen=True)
 class LossTerms:
-    """loss: the scalar to minimise (with gradient); mse: mean ||prediction - target||^2 (detached)."""
+    """loss: the scalar to minimise (with gradient); mse: mean ||prediction - target||^2 (detached);
+    instant, average: for methods that draw (r, t), the mse over the rows with r = t (the instantaneous
+    velocity) and with r != t (the average velocity), NaN where the batch has no such row or the method
+    draws no r (split_by_interval)."""
 
     loss: torch.Tensor
     mse: torch.Tensor
+    instant: float = math.nan
+    average: float = math.nan
+
+
+def split_by_interval(sq: torch.Tensor, r: torch.Tensor, t: torch.Tensor) -> dict[str, float]:
+    """LossTerms' instant and average from per-row squared errors sq (B,) and times r, t (B, 1)."""
+    same = (r == t).reshape(-1)
+    sq = sq.detach()
+    return {
+        "instant": float(sq[same].mean()) if bool(same.any()) else math.nan,
+        "average": float(sq[~same].mean()) if bool((~same).any()) else math.nan,
+    }
 
 
 class Batch(NamedTuple):

@@ -32,6 +32,7 @@ from .base import (
     adaptive_weighted,
     draw_r_t,
     interpolate,
+    split_by_interval,
 )
 from .meanflow import MeanFlow, MeanFlowOptions
 
@@ -98,4 +99,8 @@ class ImprovedMeanFlow(Method):
         z, v = interpolate(x, e, t)
         _, compound, _ = self.compound(net, z, r, t, options)
         sq = (compound - v).pow(2).sum(dim=1)  # (B,), summed over coordinates as the official code does
-        return LossTerms(loss=adaptive_weighted(sq, options.weight_power, options.weight_eps), mse=sq.mean().detach())
+        return LossTerms(
+            loss=adaptive_weighted(sq, options.weight_power, options.weight_eps),
+            mse=sq.mean().detach(),
+            **split_by_interval(sq, r, t),
+        )

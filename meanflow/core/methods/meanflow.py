@@ -28,6 +28,7 @@ from .base import (
     adaptive_weighted,
     draw_r_t,
     interpolate,
+    split_by_interval,
     time_feature_tangents,
 )
 
@@ -153,7 +154,9 @@ def meanflow_loss(
         v = velocity(z, t, v)
     u, u_target = meanflow_target(u_jvp, z, r, t, v)
     sq = (u - u_target).pow(2).sum(dim=1)  # (B,)
-    return LossTerms(loss=adaptive_weighted(sq, weight_power, weight_eps), mse=sq.mean().detach())
+    return LossTerms(
+        loss=adaptive_weighted(sq, weight_power, weight_eps), mse=sq.mean().detach(), **split_by_interval(sq, r, t)
+    )
 
 
 class MeanFlow(Method):

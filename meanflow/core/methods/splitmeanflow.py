@@ -33,6 +33,7 @@ from .base import (
     adaptive_weighted,
     draw_r_t,
     interpolate,
+    split_by_interval,
 )
 
 
@@ -117,4 +118,8 @@ class SplitMeanFlow(Method):
                 lambda *a: self.velocity(net, *a, options), z[long], r[long], t[long], lam[long]
             )
         sq = (u - target).pow(2).sum(dim=1)
-        return LossTerms(loss=adaptive_weighted(sq, options.weight_power, options.weight_eps), mse=sq.mean().detach())
+        return LossTerms(
+            loss=adaptive_weighted(sq, options.weight_power, options.weight_eps),
+            mse=sq.mean().detach(),
+            **split_by_interval(sq, r, t),
+        )
