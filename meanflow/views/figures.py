@@ -593,6 +593,44 @@ def _arrow_traces(grid_points: np.ndarray, vectors: np.ndarray, scale: float) ->
     ]
 
 
+PROBE_COLOURS = ("#0072B2", "#D55E00")  # the probe's arrows: v, then u
+
+
+def _probe_traces(point: np.ndarray, arrows: dict[str, np.ndarray], scale: float, spacing: float) -> list[go.Scatter]:
+    """Bold arrows from `point` (2,), one per named vector (2,), at the field's scale (capped at 3 grid
+    spacings), each in the legend with its value; and the point itself."""
+    traces = []
+    for (name, vector), colour in zip(arrows.items(), PROBE_COLOURS):
+        d = np.asarray(vector, dtype=np.float64) * scale
+        length = float(np.linalg.norm(d))
+        d = d * min(1.0, 3 * spacing / length) if length > 0 else d
+        (sx, sy), (hx, hy) = _arrows((point + d / 2)[None, :], (d / scale)[None, :], scale)
+        label = _text(f"{name} = ({vector[0]:.3f}, {vector[1]:.3f})")
+        traces.append(
+            go.Scatter(
+                x=list(sx) + list(hx),
+                y=list(sy) + list(hy),
+                mode="lines",
+                line=dict(color=colour, width=3.5),
+                name=label,
+                hoverinfo="skip",
+                showlegend=True,
+            )
+        )
+    traces.append(
+        go.Scatter(
+            x=[point[0]],
+            y=[point[1]],
+            mode="markers",
+            marker=dict(size=9, color="#000000"),
+            name="probe",
+            hoverinfo="skip",
+            showlegend=False,
+        )
+    )
+    return traces
+
+
 def velocity_field_figure(
     grid_points: np.ndarray,
     vectors: np.ndarray,
@@ -601,20 +639,47 @@ def velocity_field_figure(
     scale: float | None = None,
     reference: np.ndarray | None = None,
     height: int = 480,
+    hover: list[str] | None = None,
+    probe: tuple[np.ndarray, dict[str, np.ndarray]] | None = None,
 ) -> go.Figure:
     """Arrows on a grid: grid_points (m, 2), vectors (m, 2); reference: optional (k, 2) sample underneath.
 
     scale multiplies each vector to give its arrow; None makes the 90th-percentile arrow 0.9 of the grid
     spacing (longer arrows are capped at 1.5 spacings, keeping their direction).
-    Traces: [reference], shafts, heads.
+    hover: one text per grid point (plain text, lines split by newlines), shown on hover and clickable
+    (the 'probe' trace; customdata: the point's index). probe: (point (2,), name -> vector (2,)): bold
+    arrows from the point with their values in the legend.
+    Traces: [reference], shafts, heads, [probe points], [probe arrows and point].
     """
     grid_points = np.asarray(grid_points, dtype=np.float64)
     vectors = np.asarray(vectors, dtype=np.float64)
     scale = _auto_scale(grid_points, vectors) if scale is None else scale
     bounds = bounds or bounds_of(grid_points, margin=0.08, quantile=1.0)
     fig = go.Figure(_reference_trace(reference) + _arrow_traces(grid_points, vectors, scale))
+    if hover is not None:
+        fig.add_trace(
+            go.Scatter(
+                x=grid_points[:, 0],
+                y=grid_points[:, 1],
+                mode="markers",
+                marker=dict(size=14, opacity=0.01),
+                customdata=np.arange(len(grid_points)),
+                text=[_text(h).replace("\n", "<br>") for h in hover],
+                hovertemplate="%{text}<extra></extra>",
+                showlegend=False,
+                name="probe points",
+            )
+        )
+    if probe is not None:
+        for trace in _probe_traces(np.asarray(probe[0], dtype=np.float64), probe[1], scale, _grid_spacing(grid_points)):
+            fig.add_trace(trace)
     fig.update_layout(
-        _square_axes(1, bounds), title=dict(text=_text(title)), template=TEMPLATE, height=height, margin=MARGIN
+        _square_axes(1, bounds),
+        title=dict(text=_text(title)),
+        template=TEMPLATE,
+        height=height,
+        margin=MARGIN,
+        legend=dict(orientation="h", yanchor="top", y=-0.02, xanchor="left", x=0),
     )
     return fig
 

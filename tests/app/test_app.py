@@ -195,6 +195,27 @@ def test_fields_page_draws_both_fields_and_the_animation(app):
     assert not app.exception
 
 
+def test_the_velocity_probe_and_the_same_pairing_comparison(app):
+    """Hovering gives v and u at each grid point; a probed point gets both arrows and their numbers; the
+    note says why MeanFlow's two fields look alike at OT pairing and opens the run at independent pairs."""
+    app.query_params["field_run"] = "bundled:meanflow-checkerboard"
+    app.switch_page("app_pages/fields.py").run()
+    assert not app.exception
+    instant, averaged, _ = charts(app)
+    (probe_points,) = [d for d in instant["data"] if d.get("name") == "probe points"]
+    assert "u(z, t, t) = (" in probe_points["text"][0] and "u(z, r, t) = (" in probe_points["text"][0]
+    assert any("minibatch optimal transport" in i.value for i in app.info)
+    app.session_state["field_probe"] = 200  # what a click on grid point 200 stores
+    app.run()
+    names = [d.get("name", "") for d in charts(app)[0]["data"]]
+    assert sum(n.startswith(("u(z, t, t) = (", "u(z, r, t) = (")) for n in names) == 2
+    assert [m.label for m in app.metric][:3] == ["Probe at z", "u(z, t, t)", "u(z, r, t)"]
+    app.button(key="same_pairing_0").click().run()
+    assert not app.exception
+    assert app.selectbox(key="field_run").value.startswith("study:sweep-coupling-MeanFlow--independent")
+    assert any("independent pairs, so its paths curve" in i.value for i in app.info)
+
+
 def test_learn_page_explains_each_idea(app):
     app.switch_page("app_pages/learn.py").run()
     assert not app.exception
