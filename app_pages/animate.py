@@ -5,7 +5,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 import torch
 
@@ -13,7 +12,8 @@ from meanflow.core.runs import SavedRun
 from meanflow.core.sampling import Trajectory, sample, samples_csv
 from meanflow.core.text import literal
 from meanflow.views import export, figures, geometry, palette
-from ui import downloads, keyboard, pickers, present, settings
+from meanflow.views.canvas import particle_animation_html
+from ui import keyboard, pickers, present, settings
 from ui.session import RunEntry
 
 STEP_CHOICES = (1, 2, 4, 8, 16, 32)
@@ -73,7 +73,8 @@ def sample_panels(chosen: list[tuple[RunEntry, int]], n: int, seed: int) -> tupl
 
 
 def particle_settings(panels: dict[str, Panel]) -> tuple[np.ndarray | None, tuple[int, ...]]:
-    """Colour by starting point (each particle's colour, or None) and the particles to trace."""
+    """Colour by starting point (each particle's colour, or None) and the particles to trace (clicks on
+    the animation trace more, in the browser)."""
     c4, c5 = st.columns([2, 1])
     colour = settings.radio(
         "Colour particles by",
@@ -84,28 +85,45 @@ def particle_settings(panels: dict[str, Panel]) -> tuple[np.ndarray | None, tupl
         "paleness: near the centre), so you can see which noise each map sends where.",
     )
     count = settings.number(
-        "Trace particles", TRACE, where=c5, help="Draw the whole path of the first N particles, or click a particle."
+        "Trace particles",
+        TRACE,
+        where=c5,
+        help="Draw the whole path of the first N particles (their positions in a table below), or click a "
+        "particle in the animation to follow it (click it again to let it go).",
     )
-    clicked = st.session_state.setdefault("anim_clicked", [])
-    traced = tuple(dict.fromkeys([*range(int(count)), *clicked]))[:MAX_TRACED]
+    traced = tuple(range(int(count)))[:MAX_TRACED]
     first = next(iter(panels.values()))
     noise = first.saved.target.normaliser.to_model(first.trajectory.path[0])  # the same noise in every panel
     return (palette.start_colours(noise) if colour == "starting point" else None), traced
 
 
-def animation(panels: dict[str, Panel], reference: np.ndarray, colours: np.ndarray | None, traced) -> go.Figure:
-    """The animation; a click on a particle traces it (a rerun)."""
-    paths = {title: (p.trajectory.times, p.trajectory.path) for title, p in panels.items()}
-    fig = figures.trajectory_animation(paths, reference=reference, colours=colours, traced=traced)
-    event = present.chart(fig, key="animation", width="stretch", on_select="rerun", selection_mode="points")
-    keyboard.keyboard_controls()
-    clicked = st.session_state.anim_clicked
-    picked = [p.get("customdata") for p in (event.selection.points if event else [])]
-    picked = [int(p if not isinstance(p, list) else p[0]) for p in picked if p is not None]
-    if picked and picked[0] not in clicked:
-        st.session_state.anim_clicked = [picked[0], *clicked][:MAX_TRACED]
-        st.rerun()
-    return fig
+ANIMATION_HEIGHT = 560  # the canvas's iframe: titles, two square panels, Play and the time slider
+
+
+def references_of(panels: dict[str, Panel]) -> list[np.ndarray]:
+    """Each panel's target points (800, in data units) for drawing under it."""
+    return [pickers.target_preview(p.saved.target, 800) for p in panels.values()]  # light under moving points
+
+
+def animation_html(panels: dict[str, Panel], colours: np.ndarray | None, traced: tuple[int, ...]) -> str:
+    """The particle animation as a canvas page (no Plotly: the browser draws 2 x 2,000 particles at its
+    frame rate, and nothing while the animation is off screen). Panels on different targets get their
+    own axes; a click on a particle follows it, before, during or after playing."""
+    references = references_of(panels)
+    shared = all(np.array_equal(references[0], r) for r in references)
+    return particle_animation_html(
+        {title: (p.trajectory.times, p.trajectory.path) for title, p in panels.items()},
+        reference=references[0] if shared else None,
+        references=None if shared else references,
+        colours=colours,
+        height=ANIMATION_HEIGHT,
+        start_at_end=False,
+        seconds=2.56,  # 64 frames at 25 per second, as the movie
+        traced=traced,
+        clickable=True,
+        max_traced=MAX_TRACED,
+        point_scale=present.SCALE if present.presenting() else 1.0,
+    )
 
 
 def warped_grid(panels: dict[str, Panel], reference: np.ndarray) -> None:
@@ -125,6 +143,7 @@ def warped_grid(panels: dict[str, Panel], reference: np.ndarray) -> None:
         paths[title] = (moved.times, moved.path)
     fig = figures.warped_grid_animation(paths, GRID_LINES, GRID_POINTS, reference=reference)
     present.chart(fig, key="warped_grid", width="stretch")
+    keyboard.keyboard_controls()
     st.caption(
         "Press ▶. At t = 1 each panel shows a square grid over the noise plane (±3 standard deviations); "
         "each sampler carries the grid's points as it carries noise, so at t = 0 the grid shows the map "
@@ -134,23 +153,15 @@ def warped_grid(panels: dict[str, Panel], reference: np.ndarray) -> None:
     )
 
 
-def how_to_read(colours: np.ndarray | None) -> None:
-    """The caption under the animation, with the colour key beside it when colouring by start."""
-    about = st
-    if colours is not None:  # the legend: the colour wheel over the noise plane
-        key_column, about = st.columns([1, 3])
-        present.chart(figures.colour_key(), where=key_column, key="colour_key", config={"displayModeBar": False})
-    about.caption(
-        "Press ▶ to play. Straight segments are one-step jumps; polylines are K-step paths "
-        "(thin lines: a sample of whole paths). Grey dots: the target. Click a particle to follow it. "
-        "Keyboard: Tab to Play, then Enter; arrow keys step the time slider."
-        + (
-            " Colours: where each particle's noise started, by the key: the direction from the centre "
-            "gives the hue, the distance the strength (pale near the centre). Press ⏮ to see the wheel "
-            "itself at t = 1, then play: the colours show which noise each map sends where."
-            if colours is not None
-            else ""
-        )
+def how_to_read() -> None:
+    """The caption under the animation."""
+    st.caption(
+        "Press Play. Straight segments are one-step jumps; polylines are K-step paths "
+        "(thin lines: a sample of whole paths). Grey dots: the target. Click a particle to follow it "
+        "(again to let it go), before, during or after playing. Keyboard: Tab to Play, then Enter; arrow "
+        "keys move the time slider. With colours by starting point, the key beside the panels says where "
+        "each particle's noise began (direction: hue; distance from the centre: strength): drag the slider "
+        "to t = 1 to see the wheel itself, then play to see which noise each map sends where."
     )
 
 
@@ -216,16 +227,21 @@ def main() -> None:
         panel_numbers(panels, n, one_class)
         return
     colours, traced = particle_settings(panels)
-    fig = animation(panels, reference, colours, traced)
-    how_to_read(colours)
+    html = animation_html(panels, colours, traced)
+    st.iframe(html, height=ANIMATION_HEIGHT)
+    how_to_read()
     if traced:
         trace_table(panels, traced)
-        if st.session_state.anim_clicked and st.button("Clear clicked particles"):
-            st.session_state.anim_clicked = []
-            st.rerun()
     panel_numbers(panels, n, one_class)
-    downloads.figure_html(fig, "animation", key="animation_html")
-    movie_export({title: (p.trajectory.times, p.trajectory.path) for title, p in panels.items()}, reference, colours)
+    st.download_button(
+        "Animation (HTML, opens in any browser)",
+        html.encode(),
+        file_name="animation.html",
+        mime="text/html",
+        key="animation_html",
+        on_click="ignore",
+    )
+    movie_export(panels, colours, traced)
 
 
 def trace_table(panels: dict[str, Panel], traced: tuple[int, ...]) -> None:
@@ -246,23 +262,25 @@ def trace_table(panels: dict[str, Panel], traced: tuple[int, ...]) -> None:
     )
 
 
-def movie_export(panels: dict, reference, colours) -> None:
-    """GIF and MP4 of the animation (64 frames, 800 x 400), made when asked, with a progress bar; a
-    movie made for other settings is not offered."""
-    digest = hashlib.sha1(repr(list(panels)).encode())
-    for _, path in panels.values():
+def movie_export(panels: dict[str, Panel], colours: np.ndarray | None, traced: tuple[int, ...]) -> None:
+    """GIF and MP4 of the animation (64 frames, 800 x 400, the traced particles' paths drawn), made when
+    asked, with a progress bar; a movie made for other settings is not offered."""
+    paths = {title: (p.trajectory.times, p.trajectory.path) for title, p in panels.items()}
+    digest = hashlib.sha1(repr((list(paths), traced)).encode())
+    for _, path in paths.values():
         digest.update(path.tobytes())
     digest.update(b"" if colours is None else colours.tobytes())
     fingerprint = digest.hexdigest()
     with st.expander("Take it to class: GIF or MP4"):
         st.caption(
-            "64 frames, 800 × 400, the panels side by side with their titles. A PNG of any chart: the "
-            "camera icon in the chart's toolbar."
+            "64 frames, 800 × 400, the panels side by side with their titles and the particles traced above "
+            "(set by 'Trace particles'). A PNG of any chart: the camera icon in the chart's toolbar."
         )
         c1, c2 = st.columns(2)
         for col, kind in ((c1, "GIF"), (c2, "MP4")):
             if col.button(f"Make {kind}", key=f"make_{kind}"):
-                st.session_state[f"movie_{kind}"] = (fingerprint, make_movie(kind, panels, reference, colours))
+                movie = make_movie(kind, paths, references_of(panels), colours, traced)
+                st.session_state[f"movie_{kind}"] = (fingerprint, movie)
             made = st.session_state.get(f"movie_{kind}")
             if made is not None and made[0] == fingerprint:
                 col.download_button(
@@ -275,10 +293,14 @@ def movie_export(panels: dict, reference, colours) -> None:
                 )
 
 
-def make_movie(kind: str, panels: dict, reference, colours) -> bytes:
+def make_movie(kind: str, paths: dict, references: list[np.ndarray], colours, traced: tuple[int, ...]) -> bytes:
     bar = st.progress(0.0, text=f"Drawing the {kind}'s frames…")
     frames = export.movie_frames(
-        panels, reference, colours=colours, on_frame=lambda done, total: bar.progress(0.8 * done / total)
+        paths,
+        references=references,
+        colours=colours,
+        traced=traced,
+        on_frame=lambda done, total: bar.progress(0.8 * done / total),
     )
     bar.progress(0.85, text=f"Encoding the {kind}…")
     data = export.gif_bytes(frames) if kind == "GIF" else export.mp4_bytes(frames)

@@ -25,7 +25,8 @@ from ui.settings import Setting
 
 DEFAULTS = make_config()
 POLL_SECONDS = 1.0  # each poll updates every live run's progress line: snapshots reach the page each second
-CHART_SECONDS = 5.0  # a training run's loss curve is redrawn this often
+CHART_SECONDS = 5.0  # a training run's loss and quality curves are redrawn this often
+PREVIEW_SECONDS = 2.0  # and its one-step preview at most this often
 SHOWN_ENDED_RUNS = 6  # ended runs with a full panel; older ones get a line each
 LIBRARY_PAGE = 20
 
@@ -370,14 +371,19 @@ def run_charts(entry: RunEntry) -> None:
     left, right, third = st.columns(3)
     preview = snap.preview if snap is not None else None
     if preview is not None:
+        # Redrawn at most every PREVIEW_SECONDS, in SVG: a WebGL chart per run ran out of the browser's WebGL
+        # contexts with many runs, and redrawing each new preview every second cost a software-drawing
+        # browser a fifth of a core (benchmarks/RESULTS.md, the load test).
+        version = (int(time.monotonic() // PREVIEW_SECONDS), entry.running) if entry.running else snap.preview_step
         fig = _kept(
             f"preview_{entry.key}",
-            snap.preview_step,
+            version,
             lambda: figures.scatter_figure(
                 preview,
                 f"one-step samples at step {snap.preview_step:,}",
                 reference=_target_points(entry),  # the target underneath: how far the samples are, at a glance
                 height=360,
+                gl=False,
             ),
         )
         present.chart(fig, where=left, key=f"preview_{entry.key}", width="stretch")
@@ -417,7 +423,7 @@ def _target_points(entry: RunEntry):
     kept = st.session_state.setdefault("_run_targets", {})
     if entry.id not in kept:
         try:
-            kept[entry.id] = pickers.target_preview(read_target(entry.info), 2000)
+            kept[entry.id] = pickers.target_preview(read_target(entry.info), 1000)
         except (RunError, ValueError):
             kept[entry.id] = None
     return kept[entry.id]

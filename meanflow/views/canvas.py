@@ -22,7 +22,7 @@ import json
 import numpy as np
 
 from .geometry import bounds_of
-from .palette import PARTICLE_COLOUR, colour_wheel_png
+from .palette import PARTICLE_COLOUR, TRACE_COLOURS, colour_wheel_png
 
 
 def _b64(array: np.ndarray, dtype) -> str:
@@ -37,29 +37,50 @@ def particle_animation_html(
     ghost_paths: int = 150,
     start_at_end: bool = True,
     seconds: float = 3.0,
+    traced: tuple[int, ...] = (),
+    references: list[np.ndarray | None] | None = None,
+    clickable: bool = False,
+    max_traced: int = 5,
+    point_scale: float = 1.0,
 ) -> str:
     """The HTML document of the animation.
 
     panels: title -> (times (k + 1,) from 1 down to 0, path (k + 1, n, 2)), the same n particles in each;
-    reference: (m, 2) target points in grey; colours: (n, 3) uint8 per particle (start_colours), which
-    also shows the colour key; start_at_end: open on the samples (t = 0), Play replays from the noise.
+    reference: (m, 2) target points in grey, shared by the panels (their axes too); references: one
+    (m_i, 2) array (or None) per panel instead, each panel on its own axes (runs on different targets);
+    colours: (n, 3) uint8 per particle (start_colours), which also shows the colour key; start_at_end:
+    open on the samples (t = 0), Play replays from the noise; traced: particles whose whole path is drawn
+    bold in every panel; clickable: a click on a particle traces it too (up to max_traced, in the page:
+    no round trip to the server), at any time, playing or not; point_scale: larger points (a projector).
     """
     paths = [np.asarray(path, dtype=np.float32) for _, path in panels.values()]
-    bounds = bounds_of(*(p[[0, -1]] for p in paths), reference)
+    if references is None:
+        shared = bounds_of(*(p[[0, -1]] for p in paths), reference)
+        bounds = [list(shared)] * len(paths)
+        refs = [reference] * len(paths)
+    else:
+        bounds = [list(bounds_of(p[[0, -1]], ref)) for p, ref in zip(paths, references)]
+        refs = list(references)
+    n = int(paths[0].shape[1])
     data = {
         "titles": list(panels),
         "times": [np.asarray(times, dtype=float).round(6).tolist() for times, _ in panels.values()],
         "paths": [_b64(p, np.float32) for p in paths],
-        "n": int(paths[0].shape[1]),
-        "reference": _b64(reference, np.float32) if reference is not None else "",
+        "n": n,
+        "references": [_b64(r, np.float32) if r is not None else "" for r in refs],
         "colours": _b64(colours, np.uint8) if colours is not None else "",
         "wheel": colour_wheel_png(pixels=81) if colours is not None else "",
-        "bounds": list(bounds),
-        "ghosts": int(min(ghost_paths, paths[0].shape[1])),
+        "bounds": bounds,
+        "ghosts": int(min(ghost_paths, n)),
         "tau": 0.0 if start_at_end else 1.0,
         "seconds": float(seconds),
         "colour": PARTICLE_COLOUR,
         "height": int(height),
+        "traced": [int(i) for i in traced if 0 <= int(i) < n][:max_traced],
+        "traceColours": list(TRACE_COLOURS),
+        "clickable": bool(clickable),
+        "maxTraced": int(max_traced),
+        "pointScale": float(point_scale),
     }
     # JSON inside <script>: '<' escaped so no text can close the element
     payload = json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
@@ -94,21 +115,25 @@ function bytes(b64) {
   return u;
 }
 const floats = b64 => new Float32Array(bytes(b64).buffer);
-const paths = D.paths.map(floats), ref = D.reference ? floats(D.reference) : new Float32Array(0);
+const paths = D.paths.map(floats), refs = D.references.map(r => r ? floats(r) : new Float32Array(0));
 const rgb = D.colours ? bytes(D.colours) : null, n = D.n, P = D.titles.length;
 const colours = rgb ? Array.from({length: n}, (_, i) => `rgb(${rgb[3*i]},${rgb[3*i+1]},${rgb[3*i+2]})`) : null;
 if (D.wheel) { document.getElementById('wheel').src = D.wheel; document.getElementById('key').style.display = 'block'; }
 const canvas = document.getElementById('c'), ctx = canvas.getContext('2d');
 const play = document.getElementById('play'), slider = document.getElementById('time');
 const label = document.getElementById('label'), frame = window.frameElement;
-const [x0, x1, y0, y1] = D.bounds, HEAD = 26, GAP = 10;
-let tau = D.tau, playing = false, last = null, size = 100, scale = 1;
+const HEAD = 26, GAP = 10, FPS = 25;
+let tau = D.tau, playing = false, last = null, size = 100, scale = 1, visible = true;
+const traced = D.traced.slice();
 
-function position(p, times, i, t) {  // particle i of panel p at time t, linear between grid times
+function segment(times, t) {  // the step [j, j + 1] of the grid that time t lies in, and how far along (0-1)
   const k = times.length - 1;
   let j = 0;
   while (j < k - 1 && times[j + 1] > t) j++;
-  const w = Math.min(1, Math.max(0, (times[j] - t) / (times[j] - times[j + 1])));
+  return [j, Math.min(1, Math.max(0, (times[j] - t) / (times[j] - times[j + 1])))];
+}
+function position(p, times, i, t) {  // particle i of panel p at time t, linear between grid times
+  const [j, w] = segment(times, t);
   const a = (j * n + i) * 2, b = ((j + 1) * n + i) * 2;
   return [(1 - w) * paths[p][a] + w * paths[p][b], (1 - w) * paths[p][a + 1] + w * paths[p][b + 1]];
 }
@@ -130,38 +155,86 @@ function layout() {
     }
   }
 }
-function draw() {
-  ctx.setTransform(scale, 0, 0, scale, 0, 0);
-  ctx.clearRect(0, 0, canvas.width, canvas.height);
-  const r = Math.max(1.2, size / 260);
+let still = null, still32 = null, image = null, image32 = null;  // the frame without particles, and the frame
+function packed(hex) { return hex.match(/[0-9a-f]{2}/gi).map(h => parseInt(h, 16)); }
+const base = packed(D.colour), BASE32 = (255 << 24 | base[2] << 16 | base[1] << 8 | base[0]) >>> 0;
+const rgba = i => (255 << 24 | rgb[3 * i + 2] << 16 | rgb[3 * i + 1] << 8 | rgb[3 * i]) >>> 0;  // little-endian
+const colours32 = rgb ? Uint32Array.from({length: n}, (_, i) => rgba(i)) : null;
+function panelMap(p) {  // data units -> CSS pixels of panel p
+  const left = p * (size + GAP), [x0, x1, y0, y1] = D.bounds[p];
+  return [left, x => left + (x - x0) / (x1 - x0) * size, y => HEAD + (y1 - y) / (y1 - y0) * size];
+}
+function drawStill() {  // titles, frames, the target and the ghost paths: drawn once per layout, not per frame
+  const c = document.createElement('canvas');
+  c.width = canvas.width; c.height = canvas.height;
+  const g = c.getContext('2d');
+  g.fillStyle = '#ffffff'; g.fillRect(0, 0, c.width, c.height);
+  g.setTransform(scale, 0, 0, scale, 0, 0);
   for (let p = 0; p < P; p++) {
-    const left = p * (size + GAP);
-    const X = x => left + (x - x0) / (x1 - x0) * size, Y = y => HEAD + (y1 - y) / (y1 - y0) * size;
-    ctx.fillStyle = '#31333f'; ctx.textAlign = 'center';
-    ctx.font = Math.round(Math.min(15, Math.max(10, size / 14))) + 'px sans-serif';
+    const [left, X, Y] = panelMap(p), ref = refs[p];
+    g.fillStyle = '#31333f'; g.textAlign = 'center';
+    g.font = Math.round(Math.min(15, Math.max(10, size / 14))) + 'px sans-serif';
     let title = D.titles[p];  // shortened with an ellipsis rather than running into the next panel
-    while (title.length > 1 && ctx.measureText(title).width > size - 4) title = title.slice(0, -2) + '…';
-    ctx.fillText(title, left + size / 2, 17);
-    ctx.strokeStyle = '#e6e7eb'; ctx.lineWidth = 1; ctx.strokeRect(left + 0.5, HEAD + 0.5, size - 1, size - 1);
-    ctx.save(); ctx.beginPath(); ctx.rect(left, HEAD, size, size); ctx.clip();
-    ctx.fillStyle = 'rgba(150, 150, 150, 0.35)';
-    for (let i = 0; i < ref.length; i += 2) ctx.fillRect(X(ref[i]) - 1.2, Y(ref[i + 1]) - 1.2, 2.4, 2.4);
-    const times = D.times[p], k = times.length - 1;
-    ctx.strokeStyle = 'rgba(31, 78, 156, 0.12)'; ctx.lineWidth = 0.8;
+    while (title.length > 1 && g.measureText(title).width > size - 4) title = title.slice(0, -2) + '…';
+    g.fillText(title, left + size / 2, 17);
+    g.strokeStyle = '#e6e7eb'; g.lineWidth = 1; g.strokeRect(left + 0.5, HEAD + 0.5, size - 1, size - 1);
+    g.save(); g.beginPath(); g.rect(left, HEAD, size, size); g.clip();
+    g.fillStyle = 'rgba(150, 150, 150, 0.35)';
+    for (let i = 0; i < ref.length; i += 2) g.fillRect(X(ref[i]) - 1.2, Y(ref[i + 1]) - 1.2, 2.4, 2.4);
+    const k = D.times[p].length - 1;
+    g.strokeStyle = 'rgba(31, 78, 156, 0.12)'; g.lineWidth = 0.8;
     for (let i = 0; i < D.ghosts; i++) {
-      ctx.beginPath();
+      g.beginPath();
+      for (let j = 0; j <= k; j++) {
+        const a = (j * n + i) * 2, x = X(paths[p][a]), y = Y(paths[p][a + 1]);
+        if (j === 0) g.moveTo(x, y); else g.lineTo(x, y);
+      }
+      g.stroke();
+    }
+    g.restore();
+  }
+  image = g.getImageData(0, 0, c.width, c.height);
+  image32 = new Uint32Array(image.data.buffer);
+  still32 = image32.slice();
+  still = c;
+}
+function draw() {
+  // Particles are written into the pixels directly (a square dot each): thousands of arcs per frame cost
+  // a software-rendered browser most of a core, this a few milliseconds (benchmarks/RESULTS.md).
+  if (!still) drawStill();
+  image32.set(still32);
+  const W = canvas.width, rd = Math.max(1.2, size / 260) * D.pointScale * scale;
+  for (let p = 0; p < P; p++) {
+    const [left, X, Y] = panelMap(p), times = D.times[p];
+    const bx0 = Math.ceil(left * scale), bx1 = Math.floor((left + size) * scale) - 1;
+    const by0 = Math.ceil(HEAD * scale), by1 = Math.floor((HEAD + size) * scale) - 1;
+    const [j, w] = segment(times, tau), path = paths[p], a0 = j * n * 2, b0 = (j + 1) * n * 2;
+    for (let i = 0; i < n; i++) {
+      const x = (1 - w) * path[a0 + 2 * i] + w * path[b0 + 2 * i];
+      const y = (1 - w) * path[a0 + 2 * i + 1] + w * path[b0 + 2 * i + 1];
+      const cx = X(x) * scale, cy = Y(y) * scale;
+      const xa = Math.max(bx0, Math.round(cx - rd)), xb = Math.min(bx1, Math.round(cx + rd) - 1);
+      const ya = Math.max(by0, Math.round(cy - rd)), yb = Math.min(by1, Math.round(cy + rd) - 1);
+      const c = colours32 ? colours32[i] : BASE32;
+      for (let yy = ya; yy <= yb; yy++) image32.fill(c, yy * W + xa, yy * W + xb + 1);
+    }
+  }
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.putImageData(image, 0, 0);
+  ctx.setTransform(scale, 0, 0, scale, 0, 0);
+  for (let p = 0; p < P; p++) {
+    const [left, X, Y] = panelMap(p), times = D.times[p], k = times.length - 1;
+    ctx.save(); ctx.beginPath(); ctx.rect(left, HEAD, size, size); ctx.clip();
+    traced.forEach(i => {  // a followed particle: its whole path, bold, and where it is now
+      ctx.strokeStyle = D.traceColours[i % D.traceColours.length]; ctx.lineWidth = 2.5; ctx.beginPath();
       for (let j = 0; j <= k; j++) {
         const a = (j * n + i) * 2, x = X(paths[p][a]), y = Y(paths[p][a + 1]);
         if (j === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
       }
       ctx.stroke();
-    }
-    ctx.fillStyle = D.colour;
-    for (let i = 0; i < n; i++) {
       const [x, y] = position(p, times, i, tau);
-      if (colours) ctx.fillStyle = colours[i];
-      ctx.beginPath(); ctx.arc(X(x), Y(y), r, 0, 2 * Math.PI); ctx.fill();
-    }
+      ctx.lineWidth = 2; ctx.beginPath(); ctx.arc(X(x), Y(y), 5, 0, 2 * Math.PI); ctx.stroke();
+    });
     ctx.restore();
   }
   slider.value = Math.round((1 - tau) * 1000);
@@ -171,14 +244,16 @@ function draw() {
     frame.dataset.tau = tau.toFixed(3);
     frame.dataset.playing = playing ? '1' : '0';
     frame.dataset.ready = '1';
+    frame.dataset.traced = traced.join(',');
   }
 }
+let drawn = 0;
 function tick(now) {
-  if (!playing) return;
+  if (!playing || !visible) { last = null; return; }  // off screen: no drawing; it resumes where it was
   if (last !== null) tau = Math.max(0, tau - (now - last) / 1000 / D.seconds);
   last = now;
   if (tau <= 0) playing = false;
-  draw();
+  if (!playing || now - drawn >= 1000 / FPS - 2) { draw(); drawn = now; }  // the movie's frame rate (25), not 60
   if (playing) requestAnimationFrame(tick);
 }
 play.addEventListener('click', () => {
@@ -187,7 +262,34 @@ play.addEventListener('click', () => {
   draw();
 });
 slider.addEventListener('input', () => { playing = false; tau = 1 - slider.value / 1000; draw(); });
-window.addEventListener('resize', () => { layout(); draw(); });
+window.addEventListener('resize', () => { layout(); still = null; draw(); });
+window.pixelOf = (p, i) => {  // where particle i of panel p is drawn now, in the canvas's CSS pixels (tests)
+  const [x0, x1, y0, y1] = D.bounds[p], [x, y] = position(p, D.times[p], i, tau);
+  return [p * (size + GAP) + (x - x0) / (x1 - x0) * size, HEAD + (y1 - y) / (y1 - y0) * size];
+};
+canvas.addEventListener('click', e => {  // follow the particle under the pointer (or stop following it)
+  if (!D.clickable) return;
+  const box = canvas.getBoundingClientRect(), px = e.clientX - box.left, py = e.clientY - box.top;
+  const p = Math.floor(px / (size + GAP));
+  if (p < 0 || p >= P || py < HEAD) return;
+  const left = p * (size + GAP), [x0, x1, y0, y1] = D.bounds[p], times = D.times[p];
+  let best = -1, bestD = 64;  // within 8 px
+  for (let i = 0; i < n; i++) {
+    const [x, y] = position(p, times, i, tau);
+    const dx = left + (x - x0) / (x1 - x0) * size - px, dy = HEAD + (y1 - y) / (y1 - y0) * size - py;
+    if (dx * dx + dy * dy < bestD) { bestD = dx * dx + dy * dy; best = i; }
+  }
+  if (best < 0) return;
+  const at = traced.indexOf(best);
+  if (at >= 0) traced.splice(at, 1); else { traced.push(best); if (traced.length > D.maxTraced) traced.shift(); }
+  draw();
+});
+if ('IntersectionObserver' in window) {  // stop drawing while the animation is scrolled out of sight
+  new IntersectionObserver(entries => {
+    visible = entries[entries.length - 1].isIntersecting;
+    if (visible && playing) { last = null; requestAnimationFrame(tick); }
+  }).observe(canvas);
+}
 layout(); draw();
 </script></body></html>
 """

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .geometry import bounds_of, positions_at
-from .palette import PARTICLE_COLOUR
+from .palette import PARTICLE_COLOUR, TRACE_COLOURS
 
 FRAMES = 64
 SIZE = (800, 400)  # width, height of the whole movie: the panels side by side
@@ -39,11 +39,10 @@ class _Layout:
 
     panel_w: int  # pixels per panel, side by side
     side: int  # the square plot area's side in pixels
-    bounds: tuple[float, float, float, float]  # (xmin, xmax, ymin, ymax) in data units, shared by the panels
+    bounds: list[tuple[float, float, float, float]]  # per panel (xmin, xmax, ymin, ymax) in data units
 
-    @property
-    def scale(self) -> float:
-        xmin, xmax, ymin, ymax = self.bounds
+    def scale(self, col: int) -> float:
+        xmin, xmax, ymin, ymax = self.bounds[col]
         return self.side / max(xmax - xmin, ymax - ymin)
 
     def box(self, col: int) -> tuple[int, int, int, int]:
@@ -53,19 +52,21 @@ class _Layout:
 
     def to_pixels(self, xy: np.ndarray, col: int) -> np.ndarray:
         """(..., 2) data-unit points -> (..., 2) pixel positions in panel `col`."""
-        xmin, _, ymin, _ = self.bounds
-        left = self.box(col)[0]
-        px = left + (xy[..., 0] - xmin) * self.scale
-        py = TITLE_BAND + self.side - (xy[..., 1] - ymin) * self.scale
+        xmin, _, ymin, _ = self.bounds[col]
+        left, scale = self.box(col)[0], self.scale(col)
+        px = left + (xy[..., 0] - xmin) * scale
+        py = TITLE_BAND + self.side - (xy[..., 1] - ymin) * scale
         return np.stack([px, py], axis=-1)
 
 
-def _background(titles: list[str], reference: np.ndarray | None, layout: _Layout, size: tuple[int, int]) -> Image:
+def _background(
+    titles: list[str], references: list[np.ndarray | None], layout: _Layout, size: tuple[int, int]
+) -> Image:
     """The frame without particles: each panel's outline, title and (in grey) the reference points."""
     background = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(background)
     font = ImageFont.load_default(size=14)
-    for col, title in enumerate(titles):
+    for col, (title, reference) in enumerate(zip(titles, references)):
         draw.rectangle(list(layout.box(col)), outline=(225, 225, 225))
         text = title if len(title) <= MAX_TITLE else title[: MAX_TITLE - 1] + "…"
         draw.text(
@@ -84,25 +85,33 @@ def movie_frames(
     size: tuple[int, int] = SIZE,
     colours: np.ndarray | None = None,
     on_frame: Callable[[int, int], None] | None = None,
+    references: list[np.ndarray | None] | None = None,
+    traced: tuple[int, ...] = (),
 ) -> list[np.ndarray]:
     """n_frames RGB images (height, width, 3) uint8 of the panels side by side.
 
+    reference: (m, 2) target points in grey under every panel, which then share their axes; references:
+    one per panel instead, each panel on its own axes when they differ (runs on different targets).
     colours: optional (n, 3) uint8 colour of each particle (the same particle in every panel, e.g. by
-    its starting point); else one colour. on_frame(done, total) after each frame (a progress bar)."""
+    its starting point); else one colour. traced: particles whose path so far is drawn bold, with a ring
+    where each is (as the page's animation follows them). on_frame(done, total) after each frame."""
     if not panels:
         raise ValueError("a movie needs at least one panel")
     if n_frames < 2:
         raise ValueError(f"a movie needs at least 2 frames, got {n_frames}")
     width, height = size
     paths = {t: (np.asarray(ts, dtype=np.float64), np.asarray(p, dtype=np.float64)) for t, (ts, p) in panels.items()}
-    bounds = bounds_of(
-        *(p[0] for _, p in paths.values()),
-        *(p[-1] for _, p in paths.values()),
-        *([] if reference is None else [np.asarray(reference)]),
-    )
+    refs = list(references) if references is not None else [reference] * len(paths)
+    shared = all(r is refs[0] or (r is not None and refs[0] is not None and np.array_equal(r, refs[0])) for r in refs)
+    ends = [(p[0], p[-1]) for _, p in paths.values()]
+    if shared:
+        one = bounds_of(*(a for pair in ends for a in pair), *([] if refs[0] is None else [np.asarray(refs[0])]))
+        bounds = [one] * len(paths)
+    else:
+        bounds = [bounds_of(*pair, *([] if r is None else [np.asarray(r)])) for pair, r in zip(ends, refs)]
     panel_w = width // len(paths)
     layout = _Layout(panel_w, min(panel_w, height - TITLE_BAND - FOOTER_BAND) - 8, bounds)  # square plot areas
-    background = _background(list(paths), reference, layout, size)
+    background = _background(list(paths), refs, layout, size)
     taus = 1.0 - np.arange(n_frames) / (n_frames - 1)
     moving = [positions_at(times, path, taus) for times, path in paths.values()]  # each (F, n, 2)
     fills = np.asarray(colours, dtype=np.uint8) if colours is not None else np.array([_rgb(PARTICLE_COLOUR)], np.uint8)
@@ -113,6 +122,7 @@ def movie_frames(
         ImageDraw.Draw(image).text(
             (width / 2, height - FOOTER_BAND / 2), f"t = {tau:.2f}", fill="black", font=small, anchor="mm"
         )
+        _traces(ImageDraw.Draw(image), moving, f, traced, layout)
         pixels = np.array(image)  # (height, width, 3), writable
         for col, xy in enumerate(moving):
             _dots(pixels, layout.to_pixels(xy[f], col), fills, layout.box(col))
@@ -120,6 +130,23 @@ def movie_frames(
         if on_frame is not None:
             on_frame(f + 1, n_frames)
     return frames
+
+
+def _traces(draw: ImageDraw.ImageDraw, moving: list[np.ndarray], f: int, traced, layout: _Layout) -> None:
+    """Each traced particle's path up to frame f (F, n, 2 positions per panel), bold, and a ring where it is."""
+    for col, xy in enumerate(moving):
+        x0, y0, x1, y1 = layout.box(col)
+        for i in traced:
+            if not 0 <= i < xy.shape[1]:
+                continue
+            colour = _rgb(TRACE_COLOURS[i % len(TRACE_COLOURS)])
+            line = [tuple(map(float, p)) for p in layout.to_pixels(xy[: f + 1, i], col) if np.isfinite(p).all()]
+            if len(line) > 1:
+                draw.line(line, fill=colour, width=2)
+            if line:
+                cx, cy = line[-1]
+                if x0 < cx < x1 and y0 < cy < y1:
+                    draw.ellipse((cx - 4, cy - 4, cx + 4, cy + 4), outline=colour, width=2)
 
 
 def _dots(pixels: np.ndarray, centres: np.ndarray, fills: np.ndarray, box: tuple[int, int, int, int]) -> None:

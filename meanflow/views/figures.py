@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 
 from ..core.text import literal
 from .geometry import Bounds, bounds_of, grid_lines, positions_at
-from .palette import CLASS_COLOURS, LINE_COLOURS, PARTICLE_COLOUR, colour_wheel_png
+from .palette import CLASS_COLOURS, LINE_COLOURS, PARTICLE_COLOUR, TRACE_COLOURS, colour_wheel_png
 
 
 def _text(text) -> str:
@@ -140,19 +140,21 @@ def scatter_figure(
     height: int = 420,
     labels: np.ndarray | None = None,
     class_names: tuple[str, ...] = (),
+    gl: bool = True,
 ) -> go.Figure:
     """points: (n, 2) as small markers; reference: optional (m, 2) target sample drawn underneath.
     labels: optional (n,) class of each point, drawn in that class's colour with `class_names` as the
-    legend."""
+    legend. gl: WebGL (fast for many points, but each chart holds a WebGL context of the browser's few,
+    and a browser without a GPU draws it in software); False: SVG, for small charts redrawn often."""
     points = np.asarray(points, dtype=np.float32)
     bounds = bounds or bounds_of(points, *([] if reference is None else [reference]))
-    fig = go.Figure(_reference_trace(reference, gl=True))
+    fig = go.Figure(_reference_trace(reference, gl=gl))
     groups = (
         [(k, np.asarray(labels) == k) for k in range(len(class_names))] if labels is not None else [(None, slice(None))]
     )
     for k, rows in groups:
         fig.add_trace(
-            go.Scattergl(
+            (go.Scattergl if gl else go.Scatter)(
                 x=points[rows, 0],
                 y=points[rows, 1],
                 mode="markers",
@@ -515,9 +517,6 @@ def warped_grid_animation(
         showlegend=False,
     )
     return fig
-
-
-TRACE_COLOURS = ("#000000", "#D55E00", "#0072B2", "#009E73", "#CC79A7")  # Okabe-Ito, for traced particles
 
 
 def _traced_path(times: np.ndarray, path: np.ndarray, title: str, index: int) -> go.Scatter:

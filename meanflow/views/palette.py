@@ -12,6 +12,7 @@ PARTICLE_COLOUR = "#1f4e9c"
 # Okabe and Ito's eight colours, told apart with the common colour-vision deficiencies: classes.
 CLASS_COLOURS = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000")
 # The same for lines (methods, runs): the darker ones first, yellow last (faint on white).
+TRACE_COLOURS = ("#000000", "#D55E00", "#0072B2", "#009E73", "#CC79A7")  # Okabe-Ito, for followed particles
 LINE_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 
 

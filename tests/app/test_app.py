@@ -54,6 +54,12 @@ def wait_for_runs(at, n: int, timeout: float = 60):
     return sess.own()[:n]
 
 
+def animation_data(app) -> dict:
+    """The data of the Animate page's canvas animation (the one iframe that holds one)."""
+    (frame,) = [f for f in app.get("iframe") if '<script id="data"' in f.proto.srcdoc]
+    return canvas_data(frame.proto.srcdoc)
+
+
 def home_canvas(app):
     """Home's one canvas frame (the other frame a first visit gets is the owner cookie's script)."""
     (frame,) = [f for f in app.get("iframe") if "meanflow_owner" not in f.proto.srcdoc]
@@ -160,14 +166,16 @@ def test_train_reports_a_bad_text_target_without_a_traceback(app):
 
 
 def test_animate_builds_synchronised_panels(app):
-    """Two panels, 64 shared frames, each frame moving one particle trace per panel."""
+    """Two panels from the same noise on a canvas (no Plotly), clickable, on shared axes (one target)."""
     app.switch_page("app_pages/animate.py").run()
     assert not app.exception
     app.slider(key="particles").set_value(300).run()
-    (spec,) = charts(app)
-    assert len(spec["frames"]) == 64
-    frame = spec["frames"][10]
-    assert len(frame["data"]) == 2 and all(len(values(d["x"])) == 300 for d in frame["data"])
+    assert not charts(app)  # drawn by the browser's canvas, not by Plotly
+    data = animation_data(app)
+    assert len(data["titles"]) == 2 and data["n"] == 300 and data["clickable"]
+    left, right = (floats(p).reshape(len(t), 300, 2) for p, t in zip(data["paths"], data["times"]))
+    np.testing.assert_allclose(left[0], right[0])  # the same noise in both panels
+    assert data["bounds"][0] == data["bounds"][1]
     assert len(app.metric) >= 4  # W1 and TV per panel, beside their floors
 
 
@@ -271,7 +279,7 @@ def test_a_diverging_run_says_so_and_a_stopped_run_stays_usable(app):
     assert [b.label for b in app.button if b.key == f"resume_{running.key}"] == ["Resume"]  # stopped, not spent
     app.switch_page("app_pages/animate.py").run()
     app.selectbox(key="anim_left_run").set_value(running.key).run()
-    assert not app.exception and len(charts(app)) == 1
+    assert not app.exception and len(animation_data(app)["titles"]) == 2
     app.query_params["cmp_mode"] = "Step counts"
     app.switch_page("app_pages/compare.py").run()
     app.multiselect(key="cmp_runs").set_value([running.key])
@@ -437,13 +445,12 @@ def test_animate_colours_by_start_traces_particles_and_samples_a_class(app):
     app.query_params["trace"] = "2"
     app.switch_page("app_pages/animate.py").run()
     assert not app.exception
-    (spec,) = [c for c in charts(app) if c.get("frames")]
-    particle_traces = [t for t in spec["data"] if isinstance(t.get("marker", {}).get("color"), list)]
-    assert len(particle_traces) == 2 and len(set(particle_traces[0]["marker"]["color"])) > 100
-    assert sum("particle 1" in t.get("name", "") for t in spec["data"]) == 2  # one path per panel
+    data = animation_data(app)
+    colours = np.frombuffer(base64.b64decode(data["colours"]), np.uint8).reshape(-1, 3)
+    assert len(colours) == data["n"] and len({tuple(c) for c in colours}) > 100
+    assert data["traced"] == [0, 1]  # their paths drawn in every panel
     assert len(app.dataframe) >= 1
-    (key,) = [c for c in charts(app) if "Colour key" in json.dumps(c["layout"].get("title", ""))]
-    assert key["data"][0]["type"] == "image"  # the legend: the wheel drawn
+    assert data["wheel"].startswith("data:image/png")  # the legend: the wheel beside the panels
 
     conditional = [r for r in app.session_state["session"].bundled() if r.config.classes]
     if not conditional:
@@ -455,8 +462,7 @@ def test_animate_colours_by_start_traces_particles_and_samples_a_class(app):
     )
     at.switch_page("app_pages/animate.py").run()
     assert not at.exception
-    (spec,) = [c for c in charts(at) if c.get("frames")]
-    titles = [a["text"] for a in spec["layout"]["annotations"]]
+    titles = animation_data(at)["titles"]
     wanted = f"{get_target(run.target_name).class_names[1]}, w = 2 (8 evaluations)"
     assert any(wanted in t for t in titles), titles
 
@@ -494,5 +500,5 @@ def test_a_bundled_ablation_cell_opens_in_animate(app):
     app.switch_page("app_pages/animate.py").run()
     assert not app.exception
     assert app.selectbox(key="anim_left_run").value == wrong
-    titles = json.dumps(charts(app)[0]["layout"])
-    assert "The JVP tangent: (v, 1, 0)" in titles  # the panel names the cell
+    titles = animation_data(app)["titles"]
+    assert any("The JVP tangent: (v, 1, 0)" in t for t in titles)  # the panel names the cell

@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from meanflow.core.paths import pretrained_dir
 from meanflow.core.text import safe_markdown
+from tests.views.test_canvas import canvas_data
 from ui.lessons import LessonError, bundled_lessons, lesson_name, parse_lesson
 from ui.present import SCALE, for_projector
 
@@ -163,9 +164,11 @@ def test_presenter_view_hides_the_sidebar_and_grows_the_charts(app):
     app.run()
     assert not app.exception
     assert any("stSidebar" in h.proto.body for h in app.get("html"))
-    spec = json.loads(app.get("plotly_chart")[0].proto.spec)
-    assert spec["layout"]["font"]["size"] >= 18
+    (frame,) = [f for f in app.get("iframe") if '<script id="data"' in f.proto.srcdoc]
+    assert canvas_data(frame.proto.srcdoc)["pointScale"] > 1  # Animate's canvas: larger points
     assert not [link for link in app.get("page_link") if "Link to this step" in link.proto.label]
-    app.button(key="lesson_next").click().run()  # the flag stays on the next page
+    app.button(key="lesson_next").click().run()  # the flag stays on the next page (Velocity fields)
     assert app.query_params["present"] == "1"
     assert any("stSidebar" in h.proto.body for h in app.get("html"))
+    spec = json.loads(app.get("plotly_chart")[0].proto.spec)
+    assert spec["layout"]["font"]["size"] >= 18 and spec["data"][1]["line"]["width"] > 1.5

@@ -56,6 +56,7 @@ PAGES = {
         "trace",
         "anim_class",
         "anim_guidance",
+        "anim_view",
     ],
     "app_pages/compare.py": [
         "cmp_mode",

@@ -162,7 +162,18 @@ def test_only_the_client_left_chain_is_taken_out_of_a_server_log(tmp_path):
     assert app_log(log) == "started\n" + app_error
 
 
-CANVAS = "iframe[data-ready='1']"  # Home's demo (meanflow/canvas.py), once it has drawn
+CANVAS = "iframe[data-ready='1']"  # Home's demo or Animate's animation (meanflow/canvas.py), once drawn
+
+
+def animation(page, showing: str = ""):
+    """Animate's canvas animation once drawn, with `showing` in its panel titles (its data is in srcdoc)."""
+    return page.locator(f"{CANVAS}[srcdoc*='{showing}']" if showing else CANVAS).first
+
+
+def tau(page) -> float:
+    return float(animation(page).get_attribute("data-tau"))
+
+
 READY = f".js-plotly-plot, {CANVAS}"  # a page's first picture: a Plotly chart, or Home's canvas
 
 
@@ -198,13 +209,11 @@ def test_open_app_train_animate_compare(server, page):
     shot(page, "train_done")
 
     page.get_by_role("link", name="Animate").first.click()
-    page.locator(".js-plotly-plot .annotation-text").filter(has_text=", 8 steps").first.wait_for(timeout=60_000)
-    label = page.locator(".slider-container text.slider-label").first
-    before = label.text_content()
-    page.locator("g.updatemenu-button").first.click()  # Play
-    page.wait_for_timeout(1500)
-    after = label.text_content()
-    assert before != after, (before, after)
+    animation(page, ", 8 steps").wait_for(timeout=60_000)
+    before = tau(page)
+    page.frame_locator(CANVAS).get_by_role("button", name="Play").click()
+    page.wait_for_timeout(1200)
+    assert tau(page) < before, (before, tau(page))
     shot(page, "animate_playing")
 
     page.get_by_role("link", name="Compare").first.click()
@@ -258,16 +267,14 @@ def test_pages_answer_while_two_runs_train(server, page):
 
     page.get_by_role("link", name="Animate").first.click()
     # wait for what only Animate shows (the Train page's charts may still be on screen)
-    page.locator(".js-plotly-plot .annotation-text").filter(has_text=", 8 steps").first.wait_for(timeout=60_000)
+    animation(page, ", 8 steps").wait_for(timeout=60_000)
     right_steps = page.get_by_role("slider").nth(1)
     latencies = []
     for key, steps in (("ArrowLeft", 4), ("ArrowRight", 8), ("ArrowLeft", 4)):  # the right panel starts at 8
         right_steps.focus()
         t0 = time.perf_counter()
         right_steps.press(key)
-        page.locator(".js-plotly-plot .annotation-text").filter(has_text=f", {steps} steps").first.wait_for(
-            timeout=30_000
-        )
+        animation(page, f", {steps} steps").wait_for(timeout=30_000)
         latencies.append(time.perf_counter() - t0)
     shot(page, "animate_while_training")
     print(f"\nwidget change while two runs train (s): {', '.join(f'{t:.2f}' for t in latencies)}")
@@ -436,7 +443,7 @@ def test_a_hostile_file_name_shows_as_text_everywhere(server, browser, tmp_path)
         page.get_by_role("button", name="Run folder (zip)").click()
     assert "host.invalid" not in download.value.suggested_filename
     for path, ready in (
-        ("animate", ".js-plotly-plot"),
+        ("animate", CANVAS),
         ("compare", "[data-testid='stDataFrame']"),
         ("fields", ".js-plotly-plot"),
     ):
@@ -506,19 +513,13 @@ def test_each_session_has_its_own_share_of_the_line(tmp_path, browser):
     assert "Traceback" not in app_log(log)
 
 
-PARTICLE_XY = """([nth, panel]) => {
-    // page pixels of particle `nth` in the panel-th animated particle trace (the traces with customdata)
-    const gd = document.querySelector('.js-plotly-plot');
-    const traces = gd._fullData.filter(t => t.customdata && t.mode === 'markers');
-    const t = traces[panel];
-    const xa = gd._fullLayout[t.xaxis === 'x' ? 'xaxis' : 'xaxis' + t.xaxis.slice(1)];
-    const ya = gd._fullLayout[t.yaxis === 'y' ? 'yaxis' : 'yaxis' + t.yaxis.slice(1)];
-    const box = gd.getBoundingClientRect();
-    return [box.left + xa._offset + xa.l2p(t.x[nth]), box.top + ya._offset + ya.l2p(t.y[nth])];
-}"""
-COLOURED = """() => document.querySelector('.js-plotly-plot')._fullData
-    .filter(t => t.customdata && t.mode === 'markers')
-    .map(t => Array.isArray(t.marker.color) ? new Set(t.marker.color).size : 1)"""
+def click_particle(page, panel: int, nth: int) -> None:
+    """Click particle `nth` of a panel where the animation draws it now."""
+    frame = animation(page)
+    x, y = page.frame_locator(CANVAS).locator("body").evaluate(f"() => window.pixelOf({panel}, {nth})")
+    box, canvas = frame.bounding_box(), page.frame_locator(CANVAS).locator("canvas").bounding_box()
+    page.mouse.click(canvas["x"] + x, canvas["y"] + y)
+    assert box is not None
 
 
 def test_draw_a_target_and_train_on_it(server, page):
@@ -544,20 +545,25 @@ def test_draw_a_target_and_train_on_it(server, page):
 
 
 def test_colour_by_start_click_to_trace_and_take_the_movie_to_class(server, page, tmp_path):
+    """Colour by start; a click follows a particle, before playing and after Play has run to t = 0 (the
+    animation is drawn by the page: no round trip, no lost click); the GIF and MP4 download."""
     url, log, _ = server
     open_page(page, f"{url}/animate?anim_left_steps=1&anim_right_steps=8")
-    assert page.evaluate(COLOURED) == [1, 1]
+    assert '"colours": ""' in animation(page).get_attribute("srcdoc")
     page.get_by_text("starting point", exact=True).click()
-    page.wait_for_function(f"() => ({COLOURED})().every(n => n > 100)", timeout=30_000)
+    animation(page, '"wheel": "data:image/png').wait_for(timeout=30_000)
     shot(page, "colour_by_start")
 
-    x, y = page.evaluate(PARTICLE_XY, [0, 0])
-    page.mouse.click(x, y)
-    expect(page.get_by_role("button", name="Clear clicked particles")).to_be_visible(timeout=30_000)
-    paths = page.evaluate(
-        "() => document.querySelector('.js-plotly-plot')._fullData.filter(t => /particle \\d+$/.test(t.name)).length"
+    click_particle(page, 0, 0)
+    expect(animation(page)).to_have_attribute("data-traced", "0", timeout=10_000)
+    page.frame_locator(CANVAS).get_by_role("button", name="Play").click()
+    played = (
+        f'() => {{ const f = document.querySelector("{CANVAS}");'
+        " return f.dataset.playing === '0' && +f.dataset.tau === 0; }"
     )
-    assert paths == 2  # the clicked particle's path, in both panels
+    page.wait_for_function(played, timeout=30_000)
+    click_particle(page, 1, 5)  # after playing: the right panel, at t = 0
+    expect(animation(page)).to_have_attribute("data-traced", "0,5", timeout=10_000)
     shot(page, "traced_particle")
 
     page.get_by_text("Take it to class: GIF or MP4").click()
@@ -593,7 +599,7 @@ def test_colour_by_start_click_to_trace_and_take_the_movie_to_class(server, page
 
 
 def test_play_from_the_keyboard_and_a_projector_wide_window(server, browser):
-    """Tab to Play and press Enter: Home's canvas demo and Animate's Plotly animation run. At 800 px wide
+    """Tab to Play and press Enter: Home's canvas demo and Animate's canvas animation run. At 800 px wide
     no page scrolls sideways."""
     url, log, _ = server
     context = browser.new_context(viewport={"width": 800, "height": 900})
@@ -608,13 +614,10 @@ def test_play_from_the_keyboard_and_a_projector_wide_window(server, browser):
             timeout=20_000,
         )
         open_page(page, f"{url}/animate")
-        play = page.locator(".js-plotly-plot .updatemenu-button[tabindex='0']").first
-        expect(play).to_be_attached(timeout=30_000)
-        play.focus()
+        page.frame_locator(CANVAS).get_by_role("button", name="Play").focus()
         page.keyboard.press("Enter")
-        page.wait_for_function(
-            "() => { const s = document.querySelector('.js-plotly-plot')._fullLayout.sliders[0];"
-            " return s.active > 0 && s.active < s.steps.length - 1; }",
+        page.wait_for_function(  # Animate opens on the noise (t = 1); Play runs it towards the data
+            f'() => {{ const t = +document.querySelector("{CANVAS}").dataset.tau; return t > 0 && t < 1; }}',
             timeout=20_000,
         )
         for path in ("", "train", "animate", "compare", "ablations", "guidance"):

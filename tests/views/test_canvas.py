@@ -30,9 +30,29 @@ def test_the_paths_times_and_colours_travel_as_given():
     np.testing.assert_array_equal(floats(data["paths"][1]).reshape(5, 50, 2), many[1].astype(np.float32))
     assert np.array_equal(np.frombuffer(base64.b64decode(data["colours"]), np.uint8).reshape(50, 3), colours)
     assert data["wheel"].startswith("data:image/png;base64,")  # the colour key comes with the colours
-    x0, x1, y0, y1 = data["bounds"]
+    assert data["bounds"][0] == data["bounds"][1]  # one target: shared axes
+    x0, x1, y0, y1 = data["bounds"][0]
     assert np.isclose(x1 - x0, y1 - y0)  # square panels
     assert data["tau"] == 0.0  # opens on the samples; Play replays from the noise
+    assert data["references"][0] == data["references"][1] and data["traced"] == [] and not data["clickable"]
+
+
+def test_panels_on_different_targets_get_their_own_axes_and_traced_particles_travel():
+    rng = np.random.default_rng(1)
+    near = (np.array([1.0, 0.0]), rng.normal(size=(2, 20, 2)))
+    far = (np.array([1.0, 0.0]), rng.normal(size=(2, 20, 2)) + 50.0)
+    data = canvas_data(
+        particle_animation_html(
+            {"near": near, "far": far},
+            references=[rng.normal(size=(10, 2)), rng.normal(size=(10, 2)) + 50],
+            traced=(3, 99, 7),
+            clickable=True,
+        )
+    )
+    (a0, a1, _, _), (b0, b1, _, _) = data["bounds"]
+    assert a1 < 10 and b0 > 40  # each panel's window around its own points and target
+    assert data["traced"] == [3, 7] and data["clickable"]  # 99 is not a particle
+    assert floats(data["references"][1]).min() > 40
 
 
 def test_a_title_that_looks_like_markup_stays_text():

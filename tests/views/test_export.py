@@ -56,3 +56,24 @@ def test_start_colours_spread_hue_by_direction_and_pale_at_the_centre():
     assert c.shape == (4, 3)
     assert np.ptp(c[0]) < 40  # the centre: nearly grey
     assert np.ptp(c[1]) > 150 and not np.array_equal(c[1], c[2])  # far out: vivid, and by direction
+
+
+def test_traced_particles_are_drawn_in_the_movie(panels):
+    """The GIF shows the followed particles: their colour's pixels appear, and grow as the path is drawn."""
+    plain, traced = export.movie_frames(panels, n_frames=8), export.movie_frames(panels, n_frames=8, traced=(1,))
+    colour = np.array(export._rgb(palette.TRACE_COLOURS[1]))
+
+    def painted(frame):
+        return int((np.abs(frame.astype(int) - colour).sum(axis=2) < 30).sum())
+
+    assert painted(plain[-1]) == 0 and painted(traced[0]) > 0
+    assert painted(traced[-1]) > painted(traced[0])  # the path so far grows
+
+
+def test_panels_on_different_targets_each_get_their_own_window():
+    noise = np.random.default_rng(0).normal(size=(200, 2))
+    near = (np.array([1.0, 0.0]), np.stack([noise, noise * 0.3]))
+    far = (np.array([1.0, 0.0]), np.stack([noise + 100, noise * 0.3 + 100]))
+    (frame,) = export.movie_frames({"near": near, "far": far}, n_frames=2, references=[noise, noise + 100])[-1:]
+    left, right = (frame[40:-30, :400] < 200).any(axis=2), (frame[40:-30, 400:] < 200).any(axis=2)
+    assert left.sum() > 100 and right.sum() > 100  # both panels show their particles (shared axes would not)
