@@ -80,7 +80,7 @@ def methods_mode() -> None:
     # a row each: eight method chips, and step chips, stay readable on a narrow page
     target = settings.segmented("Target", ZOO_TARGET) or EVALUATION_TARGETS[0]
     chosen = settings.multiselect("Methods", ZOO_METHODS, format_func=lambda m: METHODS[m].about.label)
-    nfes = tuple(sorted(settings.multiselect("Steps (NFE)", ZOO_NFE)))
+    nfes = tuple(sorted(settings.pills("Steps (NFE)", ZOO_NFE)))
     if not chosen or not nfes:
         st.info("Pick at least one method and one step count.")
         return
@@ -154,7 +154,7 @@ def step_count_settings(runs: list[RunEntry]) -> tuple[list[RunEntry], tuple[int
     st.session_state.cmp_runs = [k for k in st.session_state.cmp_runs if k in by_key]  # runs may have gone
     keys = settings.multiselect("Runs", run_choices, format_func=lambda k: by_key[k].label, max_selections=MAX_RUNS)
     c1, c2, c3 = st.columns(3)
-    nfes = settings.multiselect("Steps (NFE)", NFE, where=c1)
+    nfes = settings.pills("Steps (NFE)", NFE, where=c1)
     n = settings.select_slider("Samples per cell", SAMPLES, where=c2)
     seed = settings.number("Seed", SEED, where=c3)
     if not keys or not nfes:

@@ -458,7 +458,7 @@ def live_runs(sess: Session) -> None:
     @st.fragment(run_every=POLL_SECONDS if running else None)
     def panel():
         own = sess.own()
-        watched = [e for e in sess.opened() if e.running or e.info.state == "interrupted"]
+        watched = sess.opened()  # the runs a link named (or the library opened): watched, never controlled
         ended_shown = 0
         for entry in own + watched:
             full = entry.running or ended_shown < SHOWN_ENDED_RUNS
@@ -557,7 +557,7 @@ def main() -> None:
     if "train_error" in st.session_state:
         st.error(literal(st.session_state.pop("train_error")))
     server.open_session()  # the new runs' ids go into the URL
-    if sess.own() or any(e.running or e.info.state == "interrupted" for e in sess.opened()):
+    if sess.own() or sess.opened():
         st.subheader("This session's runs")
         live_runs(sess)
         engine = server.engine()

@@ -116,9 +116,9 @@ def open_session() -> Session:
         st.session_state.session = sess
     sess = st.session_state.session
     keep_owner_cookie()
-    own = sess.own_ids()[:URL_RUNS]
-    if own:
-        st.query_params["runs"] = ",".join(own)
+    named = list(dict.fromkeys([*sess.own_ids(), *(e.id for e in sess.opened())]))[:URL_RUNS]
+    if named:  # its own runs, then those it opened: a copied address shows the same runs
+        st.query_params["runs"] = ",".join(named)
     return sess
 
 

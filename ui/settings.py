@@ -147,6 +147,13 @@ def segmented(label: str, setting: Setting, where=st, **kwargs):
     return _drawn(setting, lambda: where.segmented_control(label, list(setting.choices), key=setting.key, **kwargs))
 
 
+def pills(label: str, setting: Setting, where=st, **kwargs):
+    """A multi setting as chips that are all visible (a multiselect's box hides the last ones when narrow)."""
+    return _drawn(
+        setting, lambda: where.pills(label, list(setting.choices), selection_mode="multi", key=setting.key, **kwargs)
+    ) or []
+
+
 def radio(label: str, setting: Setting, where=st, **kwargs):
     return _drawn(setting, lambda: where.radio(label, list(setting.choices), key=setting.key, **kwargs))
 

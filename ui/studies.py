@@ -279,10 +279,19 @@ def pictures(
     if links:
         kind = "run" if source == "live" else "study"
         cols = st.columns(min(5, len(links)))
+        names = list(links)
         for i, (name, run_id) in enumerate(links.items()):
+            beside = names[1] if name == names[0] and len(names) > 1 else names[0]  # the study's first row
             cols[i % len(cols)].page_link(
                 "app_pages/animate.py",
                 label=f"Animate {literal(name)}",
-                query_params={"anim_left_run": f"{kind}:{run_id}"},
+                query_params=animate_pair(f"{kind}:{run_id}", f"{kind}:{links[beside]}"),
                 icon=":material/animation:",
+                help=f"Opens this cell's run beside the study's {'first' if beside == names[0] else 'second'} "
+                f"row ({literal(beside)}), both at one step, from the same noise.",
             )
+
+
+def animate_pair(left: str, right: str) -> dict[str, str]:
+    """Animate's URL settings for two runs side by side at one step each."""
+    return {"anim_left_run": left, "anim_right_run": right, "anim_left_steps": "1", "anim_right_steps": "1"}

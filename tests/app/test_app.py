@@ -316,6 +316,26 @@ def test_a_shared_run_from_another_session_is_opened_from_the_library(app, tmp_p
     assert "run:earlier-run" in [e.key for e in app.session_state["session"].ready()]
 
 
+def test_a_shared_train_link_shows_the_finished_runs_it_names(app, tmp_path, tiny_config):
+    """A Train link with runs= shows those runs (finished ones too) as watched cards, and keeps them in
+    the address after this browser launches runs of its own."""
+    run_id = "20260101-000000-meanflow-dddddddddddddddddddddddd"
+    save_result(
+        tmp_path / "runs" / run_id, tiny_config, get_target("moons"), run_training(tiny_config, get_target("moons"))
+    )
+    app.query_params["runs"] = run_id
+    app.switch_page("app_pages/train.py").run()
+    assert not app.exception
+    assert any("MeanFlow · moons" in m.value and "— done" in m.value for m in app.markdown)
+    assert any(c.value == "watching" for c in app.caption)
+    app.multiselect(key="methods").set_value(["meanflow"])
+    app.slider(key="seconds").set_value(600)
+    app.number_input(key="steps").set_value(50)
+    app.button(key="launch").click().run()
+    named = app.query_params["runs"].split(",")
+    assert len(named) == 2 and named[1] == run_id  # its own new run at once (while it trains), then the link's
+
+
 def test_a_run_link_opens_a_private_run_in_a_new_session(app, tmp_path, tiny_config):
     """Holding a run's id (a bookmark, a shared link) is enough to open it on any page."""
     save_result(
@@ -365,7 +385,7 @@ def test_a_hand_edited_url_falls_back_to_the_widget_limits(app, page, params):
         assert app.slider(key="seconds").value == 60 and app.select_slider(key="batch").value == 256
         assert app.multiselect(key="methods").value == ["meanflow"]  # deduplicated, unknown dropped
     if page.endswith("compare.py"):
-        assert app.multiselect(key="cmp_nfe").value == [1] and app.select_slider(key="cmp_n").value == 2000
+        assert app.pills(key="cmp_nfe").value == [1] and app.select_slider(key="cmp_n").value == 2000
     if page.endswith("fields.py"):
         assert 0.0 <= app.slider(key="field_t").value <= 1.0
 
@@ -492,13 +512,15 @@ def test_a_bundled_ablation_cell_opens_in_animate(app):
     app.switch_page("app_pages/ablations.py").run()
     app.selectbox(key="study").set_value("tangent").run()
     assert not app.exception
-    links = [parse_qs(link.proto.query_string)["anim_left_run"][0] for link in app.get("page_link")]
-    links = [k for k in links if k.startswith("study:")]
-    assert len(links) == 4  # one per cell
-    wrong = links[2]  # (v, 1, 0)
-    app.query_params["anim_left_run"] = wrong
+    queries = [parse_qs(link.proto.query_string) for link in app.get("page_link")]
+    queries = [q for q in queries if q.get("anim_left_run", [""])[0].startswith("study:")]
+    assert len(queries) == 4  # one per cell
+    wrong = queries[2]  # (v, 1, 0), beside the study's first row, (v, 0, 1)
+    assert wrong["anim_right_run"] == queries[0]["anim_left_run"] and wrong["anim_left_steps"] == ["1"]
+    app.query_params.update({key: values[0] for key, values in wrong.items()})
     app.switch_page("app_pages/animate.py").run()
     assert not app.exception
-    assert app.selectbox(key="anim_left_run").value == wrong
+    assert app.selectbox(key="anim_left_run").value == wrong["anim_left_run"][0]
+    assert app.selectbox(key="anim_right_run").value == queries[0]["anim_left_run"][0]
     titles = animation_data(app)["titles"]
-    assert any("The JVP tangent: (v, 1, 0)" in t for t in titles)  # the panel names the cell
+    assert "The JVP tangent: (v, 1, 0)" in titles[0] and "The JVP tangent: (v, 0, 1)" in titles[1]
