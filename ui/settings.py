@@ -149,9 +149,13 @@ def segmented(label: str, setting: Setting, where=st, **kwargs):
 
 def pills(label: str, setting: Setting, where=st, **kwargs):
     """A multi setting as chips that are all visible (a multiselect's box hides the last ones when narrow)."""
-    return _drawn(
-        setting, lambda: where.pills(label, list(setting.choices), selection_mode="multi", key=setting.key, **kwargs)
-    ) or []
+    return (
+        _drawn(
+            setting,
+            lambda: where.pills(label, list(setting.choices), selection_mode="multi", key=setting.key, **kwargs),
+        )
+        or []
+    )
 
 
 def radio(label: str, setting: Setting, where=st, **kwargs):
