@@ -25,6 +25,7 @@ from ui.settings import Setting
 
 DEFAULTS = make_config()
 POLL_SECONDS = 1.0  # each poll updates every live run's progress line: snapshots reach the page each second
+FIRST_STEP_POLL_SECONDS = 0.25  # while a run of this session is starting: its first step shows at once
 CHART_SECONDS = 5.0  # a training run's loss and quality curves are redrawn this often
 PREVIEW_SECONDS = 2.0  # and its one-step preview at most this often
 SHOWN_ENDED_RUNS = 6  # ended runs with a full panel; older ones get a line each
@@ -452,10 +453,20 @@ def _resume(sess: Session, key: str, steps: int | None = None) -> None:
         st.session_state["train_error"] = str(exc)
 
 
-def live_runs(sess: Session) -> None:
-    running = sess.any_running
+FAST_POLL_WINDOW = 5.0  # seconds after a launch during which the page polls fast for the first step
 
-    @st.fragment(run_every=POLL_SECONDS if running else None)
+
+def _starting(sess: Session) -> bool:
+    """Whether this session launched a run in the last few seconds that has not trained a step yet."""
+    if time.monotonic() - st.session_state.get("launched_at", -1e9) > FAST_POLL_WINDOW:
+        return False
+    return any(e.snapshot is not None and not e.snapshot.finished and e.snapshot.step == 0 for e in sess.own())
+
+
+def live_runs(sess: Session) -> None:
+    running, starting = sess.any_running, _starting(sess)
+
+    @st.fragment(run_every=(FIRST_STEP_POLL_SECONDS if starting else POLL_SECONDS) if running else None)
     def panel():
         own = sess.own()
         watched = sess.opened()  # the runs a link named (or the library opened): watched, never controlled
@@ -466,6 +477,8 @@ def live_runs(sess: Session) -> None:
             with st.container(border=full):
                 run_panel(sess, entry, full)
         if sess.any_running != running:  # all ended (refresh the run lists, stop polling), or one resumed here
+            st.rerun(scope="app")
+        if starting and not _starting(sess):  # the first step is shown: back to polling each second
             st.rerun(scope="app")
 
     panel()
@@ -539,6 +552,7 @@ def launch(sess: Session, configs: list[TrainConfig], target: Target, pause_at: 
             st.error(literal(str(exc)))
             break
     if launched:  # the run cards are below the form, often out of sight
+        st.session_state.launched_at = time.monotonic()
         st.toast(f"{launched} run{'s' if launched > 1 else ''} started: progress under “This session's runs” below.")
 
 

@@ -17,13 +17,24 @@ from pathlib import Path
 
 from streamlit.web import cli
 
-from ui.server import import_heavy
+from ui.server import engine, import_heavy
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
+def warm_up() -> None:
+    """The imports, then the job engine and its worker processes (each importing torch, seconds on a small
+    machine), so that the first Train click on a just-started server trains at once. A malformed MEANFLOW_*
+    setting is left for the pages to report."""
+    import_heavy()
+    try:
+        engine()
+    except Exception as exc:  # the first page shows it (ui.server.open_session)
+        print(f"meanflow: the engine did not start ahead of the first visitor: {exc}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> None:
-    threading.Thread(target=import_heavy, name="warm-imports", daemon=True).start()
+    threading.Thread(target=warm_up, name="warm-up", daemon=True).start()
     sys.argv = ["streamlit", "run", str(APP), *(sys.argv[1:] if argv is None else argv)]
     cli.main()
 

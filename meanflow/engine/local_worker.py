@@ -15,6 +15,9 @@ import sys
 import threading
 from multiprocessing.connection import Connection
 
+from ..core.registry import make_config
+from ..core.targets import get_target
+from ..core.training import run_training
 from . import env
 from .protocol import Exit, StartJob, StopJob, WorkerReady
 from .worker import run_job
@@ -93,6 +96,18 @@ class Commands:
             self._current = None
 
 
+def warm_up() -> None:
+    """A few steps of MeanFlow (its tangent pass and OT pairing) and of flow matching on a tiny network,
+    before the first job: a fresh process's first steps pay for torch's and scipy's first calls (about 2 s
+    here, benchmarks/RESULTS.md), which would otherwise be the first visitor's wait. Never fatal."""
+    for method in ("meanflow", "flow-matching"):
+        try:
+            config = make_config(method=method, steps=3, batch=64, hidden=16, depth=2, preview_n=64, threads=1)
+            run_training(config, get_target("moons"))
+        except Exception:  # a warm-up that fails costs the first job its time, nothing else
+            pass
+
+
 def main(commands_fd: int, events_fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's (or the CLI's) to handle: it stops us
     take_priority()
@@ -101,6 +116,7 @@ def main(commands_fd: int, events_fd: int) -> None:
     commands = Commands(Connection(commands_fd, writable=False))
     events = Connection(events_fd, readable=False)
     threading.Thread(target=commands.listen, name="commands", daemon=True).start()
+    warm_up()
     events.send(WorkerReady())
     while True:
         payload = commands.jobs.get()

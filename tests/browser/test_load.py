@@ -15,6 +15,7 @@ from tests.browser.test_browser import (  # noqa: F401
     CANVAS,
     CHROMIUM,
     LAUNCH_ARGS,
+    LAUNCHER,
     animation,
     app_log,
     browser,
@@ -164,4 +165,57 @@ def test_a_run_keeps_its_speed_while_four_sessions_poll_and_animate(browser, tmp
         f"ratio {loaded / quiet:.2f}; server CPU / worker CPU: {quiet_cpu:.1%} alone, {loaded_cpu:.1%} loaded"
     )
     assert quiet > 0 and loaded > 0 and not errors, errors
+    assert "Traceback" not in app_log(log)
+
+
+PLAY_SECONDS = """() => new Promise(done => {  // Play Animate's canvas once; the wall seconds until it ends
+    const f = document.querySelector("iframe[data-ready='1']"), t0 = performance.now();
+    f.contentDocument.getElementById('play').click();
+    const poll = () => f.dataset.playing === '0' ? done((performance.now() - t0) / 1000) : setTimeout(poll, 20);
+    setTimeout(poll, 50);
+})"""
+
+
+def test_the_waits_a_new_user_meets_on_a_quiet_server(browser, tmp_path):  # noqa: F811
+    """Printed, not asserted (timings are benchmarks): click to first training step on a just-started
+    server, a reload bringing the run cards back, Compare's step-count table, and one play of Animate."""
+    log = tmp_path / "server.log"
+    proc, url = start_server(tmp_path / "runs", log, command=LAUNCHER)
+    context = browser.new_context(viewport={"width": 1300, "height": 1600})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        open_page(page, f"{url}/train?methods=meanflow,flow-matching&seconds=15")
+        t0 = time.perf_counter()
+        page.get_by_role("button", name="Train", exact=True).click()
+        page.get_by_text(re.compile(r"\d+ steps/s")).first.wait_for(timeout=60_000)
+        first_step = time.perf_counter() - t0
+        notes = page.get_by_text(re.compile(r"first training step [\d.]+ s after launch")).all_text_contents()
+        engine_part = min(float(re.search(r"first training step ([\d.]+) s", n).group(1)) for n in notes)
+        expect(page.get_by_text("— done")).to_have_count(2, timeout=90_000)
+        t0 = time.perf_counter()
+        page.reload()
+        expect(page.get_by_text("— done")).to_have_count(2, timeout=60_000)
+        cards = time.perf_counter() - t0
+        compare = []
+        for seed in (1, 2):  # a new seed: sampled and scored again, not a cached table
+            t0 = time.perf_counter()
+            page.goto(f"{url}/compare?cmp_mode=Step+counts&cmp_seed={seed}")
+            page.locator("[data-testid='stDataFrame']").first.wait_for(timeout=60_000)
+            compare.append(time.perf_counter() - t0)
+        open_page(page, f"{url}/animate", ready=CANVAS)
+        page.wait_for_timeout(1000)
+        plays = [page.evaluate(PLAY_SECONDS) for _ in range(3)]
+    finally:
+        context.close()
+        proc.terminate()
+        proc.wait(10)
+    print(
+        f"\nclick to first step shown (just-started server) {first_step:.2f} s, launch to the first run's first step "
+        f"{engine_part:.2f} s; reload to run cards {cards:.2f} s; "
+        f"Compare step counts {', '.join(f'{t:.2f}' for t in compare)} s; "
+        f"one play of Animate (2.56 s of animation) {', '.join(f'{t:.2f}' for t in plays)} s"
+    )
+    assert not errors, errors
     assert "Traceback" not in app_log(log)
