@@ -208,25 +208,27 @@ def main() -> None:
     st.title("Animate")
     runs = pickers.ready_runs()
     left_default, right_default = pickers.default_runs(runs)
-    c1, c2, c3 = st.columns([2, 2, 1])
-    left = panel_settings(c1, "Left", runs, left_default, LEFT_STEPS)
-    right = panel_settings(c2, "Right", runs, right_default, RIGHT_STEPS)
-    n = settings.slider("Particles", PARTICLES, where=c3, step=100)
-    seed = settings.number("Noise seed", SEED, where=c3)
-    panels, one_class = sample_panels([left, right], n, int(seed))
+    with present.controls():
+        c1, c2, c3 = st.columns([2, 2, 1])
+        left = panel_settings(c1, "Left", runs, left_default, LEFT_STEPS)
+        right = panel_settings(c2, "Right", runs, right_default, RIGHT_STEPS)
+        n = settings.slider("Particles", PARTICLES, where=c3, step=100)
+        seed = settings.number("Noise seed", SEED, where=c3)
+        panels, one_class = sample_panels([left, right], n, int(seed))
+        view = settings.segmented(
+            "View",
+            VIEW,
+            help="Particles: samples travelling from noise to data. Warped grid: a square grid over the noise "
+            "plane carried by each sampler, the map itself.",
+        )
+        if view != "Warped grid":
+            colours, traced = particle_settings(panels)
     first = next(iter(panels.values()))
     reference = pickers.target_preview(first.saved.target, 800)  # SVG under animated panels: keep it light
-    view = settings.segmented(
-        "View",
-        VIEW,
-        help="Particles: samples travelling from noise to data. Warped grid: a square grid over the noise "
-        "plane carried by each sampler, the map itself.",
-    )
     if view == "Warped grid":
         warped_grid(panels, reference)
         panel_numbers(panels, n, one_class)
         return
-    colours, traced = particle_settings(panels)
     html = animation_html(panels, colours, traced)
     st.iframe(html, height=ANIMATION_HEIGHT)
     how_to_read()

@@ -221,16 +221,17 @@ def metrics_section(table: pd.DataFrame) -> None:
 
 def step_counts_mode() -> None:
     """Runs at step counts 1 to 32: samples, metrics and floors."""
-    chosen = step_count_settings(pickers.ready_runs())
-    if chosen is None:
-        return
-    entries, nfes, n, seed = chosen
-    conditional = next((e.target_name for e in entries if e.config.classes), None)
-    label, guidance = (
-        pickers.class_controls(pickers.load(next(e for e in entries if e.target_name == conditional)).target, "cmp")
-        if conditional is not None
-        else (None, 1.0)
-    )
+    with present.controls():
+        chosen = step_count_settings(pickers.ready_runs())
+        if chosen is None:
+            return
+        entries, nfes, n, seed = chosen
+        conditional = next((e.target_name for e in entries if e.config.classes), None)
+        label, guidance = (
+            pickers.class_controls(pickers.load(next(e for e in entries if e.target_name == conditional)).target, "cmp")
+            if conditional is not None
+            else (None, 1.0)
+        )
     table, samples = quality_table(entries, tuple(e.key for e in entries), nfes, n, seed, label, guidance, conditional)
     if table.empty:
         st.info("With guidance every step takes two evaluations: pick an even step count (NFE).")

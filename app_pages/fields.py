@@ -184,9 +184,10 @@ def same_pairing_runs(target_name: str) -> dict[str, str]:
 def main() -> None:
     st.title("Velocity fields")
     runs = pickers.ready_runs()
-    c1, c2, c3 = st.columns([2, 1, 1])
-    entry = pickers.run_picker("Run", runs, key="field_run", where=c1)
-    t, r = time_settings(c2, c3)
+    with present.controls():
+        c1, c2, c3 = st.columns([2, 1, 1])
+        entry = pickers.run_picker("Run", runs, key="field_run", where=c1)
+        t, r = time_settings(c2, c3)
     saved = pickers.load(entry)
     reference = pickers.target_preview(saved.target, 800)
     noise = saved.flow.normaliser.to_data(np.random.default_rng(0).normal(size=(500, 2)))

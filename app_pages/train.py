@@ -288,7 +288,12 @@ def settings_form(target: Target | None) -> tuple[list[TrainConfig], int | None]
         where=c3,
         help="Step trains this many steps and pauses, so you can stop and explain; then Continue or Step again.",
     )
-    step = c2.button(f"Step: {int(size):,} steps, then pause", disabled=disabled, key="launch_step")
+    step = c2.button(
+        f"Step: {int(size):,} steps",
+        disabled=disabled,
+        key="launch_step",
+        help="Train this many steps, then pause: the run waits with Continue and Step on its card.",
+    )
     if not (train or step):
         return None
     return configs, (int(size) if step else None)

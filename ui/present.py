@@ -52,12 +52,12 @@ def for_projector(fig: go.Figure) -> go.Figure:
     fig = copy.deepcopy(fig)
 
     def grow(trace) -> None:
-        marker, line = getattr(trace, "marker", None), getattr(trace, "line", None)
-        if marker is not None and marker.size is not None:
-            size = marker.size
+        marker, line = getattr(trace, "marker", None), getattr(trace, "line", None)  # a bar's marker has no size
+        size, width = getattr(marker, "size", None), getattr(line, "width", None)
+        if size is not None:
             marker.size = size * SCALE if np.isscalar(size) else np.asarray(size, dtype=float) * SCALE
-        if line is not None and line.width is not None:
-            line.width = line.width * SCALE
+        if width is not None:
+            line.width = width * SCALE
 
     for trace in fig.data:
         grow(trace)
@@ -66,6 +66,12 @@ def for_projector(fig: go.Figure) -> go.Figure:
             grow(trace)
     fig.update_layout(font_size=FONT)
     return fig
+
+
+def controls():
+    """Where a page puts its settings: in the presenter view a closed 'Settings' expander (the class sees
+    the pictures; the teacher can still open it), else the page itself."""
+    return st.expander("Settings", expanded=False) if presenting() else st.container()
 
 
 def chart(fig: go.Figure, where=st, **kwargs):

@@ -115,9 +115,9 @@ def bar_text(at) -> str:
 
 
 @pytest.mark.slow
-def test_the_ten_minute_lesson_runs_start_to_finish_with_next_only(app):
-    app.query_params["lesson"] = "meanflow-in-ten-minutes"
-    app.query_params["step"] = "1"
+@pytest.mark.parametrize("presenting", ["0", "1"])
+def test_the_ten_minute_lesson_runs_start_to_finish_with_next_only(app, presenting):
+    app.query_params.update({"lesson": "meanflow-in-ten-minutes", "step": "1", "present": presenting})
     app.run()
     lesson = bundled_lessons()["meanflow-in-ten-minutes"]
     for k, step in enumerate(lesson.steps, 1):

@@ -628,3 +628,58 @@ def test_play_from_the_keyboard_and_a_projector_wide_window(server, browser):
     finally:
         context.close()
     assert "Traceback" not in app_log(log)
+
+
+def test_a_teacher_runs_the_ten_minute_lesson_in_the_presenter_view(server, browser):
+    """One link, then only Next: each step opens its page (no sidebar, large text), the warped grid plays,
+    and the last step trains with Step: it pauses with its loss split at r = t and r != t and its quality
+    charted, and Continue trains on."""
+    url, log, _ = server
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        open_page(page, f"{url}/?lesson=meanflow-in-ten-minutes&step=1&present=1", ready=CANVAS)
+        bar = page.locator(".st-key-lesson_bar")
+        expect(bar).to_contain_text("step 1 of 9")
+        assert "/animate" in page.url and "present=1" in page.url and "lesson=meanflow-in-ten-minutes" in page.url
+        expect(page.locator("[data-testid='stSidebar']")).to_be_hidden()
+        assert page.evaluate("() => parseFloat(getComputedStyle(document.documentElement).fontSize)") >= 20
+        shot(page, "lesson_step1_presenter")
+        for k in range(2, 10):
+            page.get_by_role("button", name="Next").click()
+            expect(bar).to_contain_text(f"step {k} of 9", timeout=30_000)
+            page.locator(f"{READY}, [data-testid='stDataFrame'], [data-testid='stAlert']").first.wait_for(
+                timeout=60_000
+            )
+            assert f"step={k}" in page.url and "present=1" in page.url
+            if k == 5:  # the map made visible: the noise grid carried by both samplers
+                grid = page.locator(".js-plotly-plot").first
+                grid.wait_for(timeout=60_000)
+                label = page.locator(".slider-container text.slider-label").first
+                before = label.text_content()
+                page.locator("g.updatemenu-button").first.click()
+                page.wait_for_timeout(1200)
+                assert label.text_content() != before
+                shot(page, "lesson_step5_warped_grid")
+            if k in (6, 7):
+                page.wait_for_timeout(800)
+                shot(page, f"lesson_step{k}_presenter")
+        assert "/train" in page.url
+        page.get_by_role("spinbutton", name="Steps per Step").fill("150")
+        page.get_by_role("spinbutton", name="Steps per Step").press("Enter")
+        page.wait_for_timeout(500)
+        page.get_by_role("button", name=re.compile(r"^Step: 150 steps")).click()
+        expect(page.get_by_text(re.compile("— paused")).first).to_be_visible(timeout=90_000)
+        expect(page.locator(".gtitle").filter(has_text="split at r = t").first).to_be_visible(timeout=30_000)
+        expect(page.locator(".gtitle").filter(has_text="one-step quality").first).to_be_visible()
+        shot(page, "lesson_train_paused")
+        page.get_by_role("button", name="Continue").first.click()
+        expect(page.get_by_text(re.compile(r"\d+ steps/s")).first).to_be_visible(timeout=30_000)
+        page.get_by_role("button", name="Stop").first.click()
+        expect(page.get_by_text(re.compile("— stopped")).first).to_be_visible(timeout=30_000)
+    finally:
+        context.close()
+    assert not errors, errors
+    assert "Traceback" not in app_log(log)
