@@ -26,6 +26,7 @@ COLOUR = settings.Setting("colour", "one colour", choices=("one colour", "starti
 TRACE = settings.Setting("trace", 0, lo=0, hi=MAX_TRACED, integer=True)
 VIEW = settings.Setting("anim_view", "Particles", choices=("Particles", "Warped grid"))
 GRID_LINES, GRID_POINTS = 17, 61  # the warped grid: lines per direction, points per line
+AUTOPLAY = "anim_autoplay"  # URL only (a lesson's step): the animation plays once as the page opens
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ def animation_html(panels: dict[str, Panel], colours: np.ndarray | None, traced:
         clickable=True,
         max_traced=MAX_TRACED,
         point_scale=present.SCALE if present.presenting() else 1.0,
+        autoplay=str(st.query_params.get(AUTOPLAY, "")).lower() in ("true", "1"),
     )
 
 

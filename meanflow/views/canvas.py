@@ -42,6 +42,7 @@ def particle_animation_html(
     clickable: bool = False,
     max_traced: int = 5,
     point_scale: float = 1.0,
+    autoplay: bool = False,
 ) -> str:
     """The HTML document of the animation.
 
@@ -51,7 +52,8 @@ def particle_animation_html(
     colours: (n, 3) uint8 per particle (start_colours), which also shows the colour key; start_at_end:
     open on the samples (t = 0), Play replays from the noise; traced: particles whose whole path is drawn
     bold in every panel; clickable: a click on a particle traces it too (up to max_traced, in the page:
-    no round trip to the server), at any time, playing or not; point_scale: larger points (a projector).
+    no round trip to the server), at any time, playing or not; point_scale: larger points (a projector);
+    autoplay: play once from the noise as soon as it is on screen (a lesson's step: nothing to press).
     """
     paths = [np.asarray(path, dtype=np.float32) for _, path in panels.values()]
     if references is None:
@@ -81,6 +83,7 @@ def particle_animation_html(
         "clickable": bool(clickable),
         "maxTraced": int(max_traced),
         "pointScale": float(point_scale),
+        "autoplay": bool(autoplay),
     }
     # JSON inside <script>: '<' escaped so no text can close the element
     payload = json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
@@ -291,5 +294,6 @@ if ('IntersectionObserver' in window) {  // stop drawing while the animation is 
   }).observe(canvas);
 }
 layout(); draw();
+if (D.autoplay) { tau = 1; playing = true; last = null; requestAnimationFrame(tick); }
 </script></body></html>
 """

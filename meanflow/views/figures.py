@@ -444,14 +444,15 @@ GRID_COLOURS = ("#0072B2", "#D55E00")  # the noise grid's horizontal and vertica
 def _grid_traces(
     title: str, per_frame: list[tuple[np.ndarray, np.ndarray]], half: int
 ) -> list[tuple[go.Scatter, list]]:
-    """The horizontal and the vertical lines of a moving grid: each a trace at the first frame and its
-    (x, y) at every frame. per_frame: grid_lines' (x, y) per frame; half: the horizontal lines' length."""
+    """The horizontal and the vertical lines of a moving grid: each a trace at the last frame (t = 0: the
+    map's image) and its (x, y) at every frame. per_frame: grid_lines' (x, y) per frame; half: the
+    horizontal lines' length."""
     out = []
     for part, colour in zip((slice(0, half), slice(half, None)), GRID_COLOURS):
         frames = [(x[part].astype(np.float32), y[part].astype(np.float32)) for x, y in per_frame]
         trace = go.Scatter(
-            x=frames[0][0],
-            y=frames[0][1],
+            x=frames[-1][0],
+            y=frames[-1][1],
             mode="lines",
             line=dict(width=1, color=colour),
             hoverinfo="skip",
@@ -477,6 +478,7 @@ def warped_grid_animation(
     geometry.noise_grid pushed along each sampler's steps (path[0] the grid itself). Horizontal lines
     in blue, vertical in orange, so a fold or a twist of the map shows. Frame f: every panel at
     tau = 1 - f / (n_frames - 1), points linear between their step times (as trajectory_animation).
+    It opens on the last frame (t = 0: the map's image); Play replays it from the grid itself.
     """
     if not panels:
         raise ValueError("warped_grid_animation needs at least one panel")
@@ -510,7 +512,10 @@ def warped_grid_animation(
         for f, name in enumerate(names)
     ]
     fig.update_layout(
-        {**_square_axes(len(paths), bounds), **_controls(names, [f"t={tau:.2f}" for tau in taus], 60)},
+        {
+            **_square_axes(len(paths), bounds),
+            **_controls(names, [f"t={tau:.2f}" for tau in taus], 60, active=n_frames - 1),
+        },
         template=TEMPLATE,
         height=height,
         margin=ANIMATION_MARGIN,

@@ -57,6 +57,7 @@ PAGES = {
         "anim_class",
         "anim_guidance",
         "anim_view",
+        "anim_autoplay",
     ],
     "app_pages/compare.py": [
         "cmp_mode",

@@ -645,6 +645,9 @@ def test_a_teacher_runs_the_ten_minute_lesson_in_the_presenter_view(server, brow
         expect(bar).to_contain_text("step 1 of 9")
         assert "/animate" in page.url and "present=1" in page.url and "lesson=meanflow-in-ten-minutes" in page.url
         expect(page.locator("[data-testid='stSidebar']")).to_be_hidden()
+        page.wait_for_function(  # the step's animation plays by itself: nothing to press but Next
+            f'() => +document.querySelector("{CANVAS}").dataset.tau < 1', timeout=20_000
+        )
         assert page.evaluate("() => parseFloat(getComputedStyle(document.documentElement).fontSize)") >= 20
         shot(page, "lesson_step1_presenter")
         for k in range(2, 10):

@@ -62,3 +62,9 @@ def test_a_title_that_looks_like_markup_stays_text():
     assert html.count("</script>") == 2  # the document's own two scripts: the title closes none
     assert "<img src=x" not in html and "<b>" not in html
     assert canvas_data(html)["titles"] == [title]  # shown with textContent / fillText, as the text it is
+
+
+def test_autoplay_travels_for_a_lesson_step():
+    path = (np.array([1.0, 0.0]), np.zeros((2, 3, 2)))
+    assert canvas_data(particle_animation_html({"p": path}, autoplay=True))["autoplay"] is True
+    assert canvas_data(particle_animation_html({"p": path}))["autoplay"] is False

@@ -298,6 +298,8 @@ def test_warped_grid_animation_moves_the_grid_between_its_step_times():
     assert len(fig.frames) == 5 and fig.frames[0].data[0].x.shape == (4 * 7,)
     np.testing.assert_allclose(fig.frames[-1].data[0].x[:6], shifted[:6, 0], rtol=1e-6)  # t = 0: the map's image
     np.testing.assert_allclose(fig.frames[2].data[0].x[:6], (grid[:6, 0] + shifted[:6, 0]) / 2, rtol=1e-6)
+    np.testing.assert_allclose(fig.data[1].x[:6], shifted[:6, 0], rtol=1e-6)  # it opens on the map's image
+    assert fig.layout.sliders[0].active == 4
     with pytest.raises(ValueError, match="not a grid"):
         warped_grid_animation({"p": (np.array([1.0, 0.0]), np.stack([grid, grid]))}, 5, 6)
 
