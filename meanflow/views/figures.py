@@ -422,20 +422,36 @@ def trajectory_animation(
             if 0 <= i < path.shape[1]:
                 fig.add_trace(_traced_path(times, path[:, i], title, i), row=1, col=col)
 
-    names = [str(f) for f in range(n_frames)]
+    _frames_and_layout(fig, len(paths), moving, frame_xy, taus, bounds, 40, n_frames - 1 if start_at_end else 0, height)
+    return fig
+
+
+def _frames_and_layout(
+    fig: go.Figure,
+    n_panels: int,
+    moving: list[int],
+    frame_xy: list[np.ndarray],
+    taus: np.ndarray,
+    bounds: Bounds,
+    frame_ms: int,
+    active: int,
+    height: int,
+) -> None:
+    """An animation's frames (frame f moves the traces `moving` to frame_xy[i][f], each (F, n, 2)), its
+    n_panels square panels, Play and the time slider (at frame `active`)."""
+    names = [str(f) for f in range(len(taus))]
     fig.frames = _particle_frames(names, moving, frame_xy)
     # one dict: update_layout's second positional argument is `overwrite`, not more layout
     fig.update_layout(
         {
-            **_square_axes(len(paths), bounds),
-            **_controls(names, [f"t={tau:.2f}" for tau in taus], 40, active=n_frames - 1 if start_at_end else 0),
+            **_square_axes(n_panels, bounds),
+            **_controls(names, [f"t={tau:.2f}" for tau in taus], frame_ms, active=active),
         },
         template=TEMPLATE,
         height=height,
         margin=ANIMATION_MARGIN,
         showlegend=False,
     )
-    return fig
 
 
 GRID_COLOURS = ("#0072B2", "#D55E00")  # the noise grid's horizontal and vertical lines (Okabe-Ito)
@@ -501,26 +517,8 @@ def warped_grid_animation(
         ):
             fig.add_trace(trace, row=1, col=col)
             moving.append(len(fig.data) - 1)
-            frame_lines.append(lines_per_frame)
-    names = [str(f) for f in range(n_frames)]
-    fig.frames = [
-        dict(
-            name=name,
-            traces=moving,
-            data=[dict(type="scatter", x=trace[f][0], y=trace[f][1]) for trace in frame_lines],
-        )
-        for f, name in enumerate(names)
-    ]
-    fig.update_layout(
-        {
-            **_square_axes(len(paths), bounds),
-            **_controls(names, [f"t={tau:.2f}" for tau in taus], 60, active=n_frames - 1),
-        },
-        template=TEMPLATE,
-        height=height,
-        margin=ANIMATION_MARGIN,
-        showlegend=False,
-    )
+            frame_lines.append(np.stack([np.stack(xy_f, axis=-1) for xy_f in lines_per_frame]))  # (F, L, 2)
+    _frames_and_layout(fig, len(paths), moving, frame_lines, taus, bounds, 60, n_frames - 1, height)
     return fig
 
 
