@@ -150,7 +150,8 @@ def lessons() -> None:
         "above each: press **Next** to move on. Add `&present=1` to any address for the presenter view "
         "(no sidebar, large text and points)."
     )
-    for name, lesson in lesson_bar.shipped().items():
+    first = "meanflow-in-ten-minutes"  # the lesson to start with, then the others by name
+    for name, lesson in sorted(lesson_bar.shipped().items(), key=lambda item: (item[0] != first, item[0])):
         st.page_link(
             "app_pages/learn.py",
             label=f"{lesson.title} ({len(lesson.steps)} steps)",
