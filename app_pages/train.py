@@ -416,23 +416,27 @@ def _floors(entry: RunEntry, n: int) -> tuple[float | None, float | None]:
     """The noise floors of histogram TV and sliced W1 for n samples of the run's target (None: unreadable)."""
     kept = st.session_state.setdefault("_run_floors", {})
     if (entry.id, n) not in kept:
-        try:
-            q = pickers.evaluator_for(entry, read_target(entry.info), n).floor()
-            kept[(entry.id, n)] = (q.hist_tv_floor, q.sliced_w1_floor)
-        except (RunError, ValueError):
-            kept[(entry.id, n)] = (None, None)
+        target = _run_target(entry)
+        q = pickers.evaluator_for(entry, target, n).floor() if target is not None else None
+        kept[(entry.id, n)] = (q.hist_tv_floor, q.sliced_w1_floor) if q is not None else (None, None)
     return kept[(entry.id, n)]
+
+
+def _run_target(entry: RunEntry) -> Target | None:
+    """The run's target, read from its folder once per session (None: unreadable)."""
+    kept = st.session_state.setdefault("_run_targets", {})
+    if entry.id not in kept:
+        try:
+            kept[entry.id] = read_target(entry.info)
+        except (RunError, ValueError):
+            kept[entry.id] = None
+    return kept[entry.id]
 
 
 def _target_points(entry: RunEntry):
     """(n, 2) points of the run's target in data units for drawing under its preview, or None if unreadable."""
-    kept = st.session_state.setdefault("_run_targets", {})
-    if entry.id not in kept:
-        try:
-            kept[entry.id] = pickers.target_preview(read_target(entry.info), 1000)
-        except (RunError, ValueError):
-            kept[entry.id] = None
-    return kept[entry.id]
+    target = _run_target(entry)
+    return pickers.target_preview(target, 1000) if target is not None else None
 
 
 def _kept(name: str, version, build):
