@@ -269,6 +269,7 @@ def settings_form(target: Target | None) -> tuple[list[TrainConfig], int | None]
                 max_seconds=float(seconds),
                 classes=target.classes if conditional and METHODS[m].conditional else 0,
                 class_dropout=dropout,
+                dim=target.dim if target is not None else 2,
             )
             if m in presets:  # the preset's network, batch, learning rate, pairing and options
                 chosen.update(steps=shared["steps"], seed=shared["seed"], options=options[m])

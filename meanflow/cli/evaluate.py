@@ -11,37 +11,40 @@ import torch
 
 from ..core.config import MAX_SAMPLES
 from ..core.metrics import evaluate
-from ..core.targets import MAX_FILE_BYTES, parse_csv_points
+from ..core.targets import MAX_FILE_BYTES, TargetError, parse_csv_points
 from .common import UsageError, add_target_arguments, resolve_target, seed
 from .sample import SAMPLE_SUFFIXES
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="metrics of a sample file against a target, with noise floors, as JSON")
-    p.add_argument("file", metavar="FILE", help="a .npy or .csv file of shape (n, 2)")
+    p.add_argument("file", metavar="FILE", help="a .npy or .csv file of shape (n, D), D the target's (64 for digits)")
     add_target_arguments(p)
     p.add_argument("--seed", type=seed, default=0)
 
 
-def read_samples(path: str) -> np.ndarray:
-    """(n, 2) float64 samples from a .npy or .csv file, checked (size, shape, numbers) before use."""
+def read_samples(path: str, dim: int = 2) -> np.ndarray:
+    """(n, dim) float64 samples from a .npy or .csv file, checked (size, shape, numbers) before use."""
     p = Path(path)
     if not p.is_file():
-        raise UsageError(f"sample file {path!r} not found; expected a .npy or .csv file of shape (n, 2)")
+        raise UsageError(f"sample file {path!r} not found; expected a .npy or .csv file of shape (n, {dim})")
     if p.stat().st_size > MAX_FILE_BYTES:
         raise UsageError(f"{path} is {p.stat().st_size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB")
     if p.suffix.lower() == ".npy":
-        samples = _read_npy(p, path)
+        samples = _read_npy(p, path, dim)
     elif p.suffix.lower() == ".csv":
-        samples = parse_csv_points(p.read_bytes(), p.name)
+        try:
+            samples = parse_csv_points(p.read_bytes(), p.name)
+        except TargetError as exc:
+            raise UsageError(str(exc)) from None
     else:
         raise UsageError(f"sample file must end in {' or '.join(SAMPLE_SUFFIXES)}, got {path!r}")
-    if samples.ndim != 2 or samples.shape[1] != 2 or len(samples) < 2 or not np.issubdtype(samples.dtype, np.number):
-        raise UsageError(f"{path} has shape {samples.shape}; expected (n, 2) numbers with n >= 2")
+    if samples.ndim != 2 or samples.shape[1] != dim or len(samples) < 2 or not np.issubdtype(samples.dtype, np.number):
+        raise UsageError(f"{path} has shape {samples.shape}; expected (n, {dim}) numbers with n >= 2 for this target")
     return samples.astype(np.float64)
 
 
-def _read_npy(p: Path, path: str) -> np.ndarray:
+def _read_npy(p: Path, path: str, dim: int) -> np.ndarray:
     """A .npy file's array, its header (shape, type) checked before any data is read."""
     try:
         with open(p, "rb") as f:  # the header says the shape: check it before reading any data
@@ -53,9 +56,10 @@ def _read_npy(p: Path, path: str) -> np.ndarray:
             if read_header is None:
                 raise ValueError(f"unsupported .npy version {version}")
             shape, _, dtype = read_header(f)
-        if len(shape) != 2 or shape[1] != 2 or not 2 <= shape[0] <= MAX_SAMPLES or dtype.kind not in "iuf":
+        if len(shape) != 2 or shape[1] != dim or not 2 <= shape[0] <= MAX_SAMPLES or dtype.kind not in "iuf":
             raise UsageError(
-                f"{path} has shape {shape} of {dtype}; expected (n, 2) numbers with 2 <= n <= {MAX_SAMPLES:,}"
+                f"{path} has shape {shape} of {dtype}; expected (n, {dim}) numbers with 2 <= n <= {MAX_SAMPLES:,} "
+                "for this target"
             )
         return np.load(p, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
@@ -63,8 +67,8 @@ def _read_npy(p: Path, path: str) -> np.ndarray:
 
 
 def run(args: argparse.Namespace) -> int:
-    samples = read_samples(args.file)
     target = resolve_target(args)
+    samples = read_samples(args.file, target.dim)
     quality = evaluate(samples, target, torch.Generator().manual_seed(args.seed))
-    print(json.dumps({"target": target.name, **quality.to_dict()}, indent=2))
+    print(json.dumps({"target": target.name, **quality.applicable()}, indent=2))
     return 0

@@ -12,9 +12,11 @@ import torch
 from ..core.config import MAX_CLASSES, MAX_NFE, MAX_SAMPLES
 from ..core.runs import load_run
 from ..core.sampling import sample, samples_csv
+from ..views.images import image_grid, png_bytes
 from .common import UsageError, bounded_int, number, seed
 
 SAMPLE_SUFFIXES = (".npy", ".csv")
+PNG_IMAGES = 100  # images in a --png grid: ten rows of ten
 
 
 def add_parser(sub) -> None:
@@ -29,7 +31,18 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--n", type=bounded_int(1, MAX_SAMPLES, "a sample count"), required=True, help="number of samples")
     p.add_argument("--seed", type=seed, default=0)
-    p.add_argument("--out", required=True, metavar="FILE", help="a .npy or .csv file, shape (n, 2)")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="a .npy or .csv file, shape (n, D) in the data's own units (2D points; for digits the 0-16 pixel values)",
+    )
+    p.add_argument(
+        "--png",
+        metavar="GRID.png",
+        default=None,
+        help="image targets (digits): also draw the first 100 samples as a grid of images into this PNG",
+    )
     p.add_argument("--force", action="store_true", help="replace FILE if it exists")
     p.add_argument(
         "--class",
@@ -55,7 +68,15 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--out must end in {' or '.join(SAMPLE_SUFFIXES)}, got {args.out!r}")
     if out.exists() and not args.force:
         raise UsageError(f"{args.out} exists; pass --force to replace it")
+    png = Path(args.png) if args.png else None
+    if png is not None and png.suffix.lower() != ".png":
+        raise UsageError(f"--png must end in .png, got {args.png!r}")
+    if png is not None and png.exists() and not args.force:
+        raise UsageError(f"{args.png} exists; pass --force to replace it")
     saved = load_run(args.run_dir)
+    shape = saved.target.image_shape
+    if png is not None and shape is None:
+        raise UsageError(f"--png draws image targets (digits); {saved.target.name} is not one")
     if (args.label is not None or args.guidance != 1.0) and not saved.flow.classes:
         raise UsageError(
             f"{args.run_dir} is not class-conditional; --class and --guidance need a run trained on a "
@@ -71,4 +92,8 @@ def run(args: argparse.Namespace) -> int:
         np.save(out, samples)
     else:
         out.write_bytes(samples_csv(samples))
+    if png is not None:
+        png.parent.mkdir(parents=True, exist_ok=True)
+        picture = image_grid(samples[:PNG_IMAGES], shape, saved.target.value_range, columns=10, scale=4)
+        png.write_bytes(png_bytes(picture))
     return 0

@@ -216,6 +216,7 @@ def config_from_args(args: argparse.Namespace, target) -> TrainConfig:
         threads=args.threads,
         device=args.device,
         classes=0 if args.unconditional or not get_method(args.method).conditional else target.classes,
+        dim=target.dim,
         class_dropout=args.class_dropout,
         checkpoint_seconds=args.checkpoint_seconds,
         **given,

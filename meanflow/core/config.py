@@ -50,8 +50,9 @@ def budget_fraction(step: int, steps: int, elapsed: float, max_seconds: float | 
 # One row per log_every optimiser steps: the mean loss and mse of those steps, the learning rate
 # and the wall time at the row's last step; for MeanFlow and its kin the mse split into the rows of
 # the batch with r = t (the instantaneous velocity) and r != t (the average velocity); and where a
-# one-step preview was drawn since the last row, its histogram TV and sliced W1 (NaN: none). A numpy
-# structured array: columns read by name. Files from before the last four columns read with NaN there.
+# one-step preview was drawn since the last row, its histogram TV, sliced W1 and, for a target with a
+# classifier (the digits), its Fréchet distance (NaN: none, or not for this target). A numpy structured
+# array: columns read by name. Files from before the later columns read with NaN there.
 HISTORY_COLUMNS: tuple[str, ...] = (
     "step",
     "loss",
@@ -62,8 +63,11 @@ HISTORY_COLUMNS: tuple[str, ...] = (
     "loss_average",
     "preview_tv",
     "preview_w1",
+    "preview_fd",
 )
-LEGACY_HISTORY_COLUMNS = HISTORY_COLUMNS[:5]  # metrics.csv and checkpoints written before the split loss
+# The widths metrics.csv had before each addition: 5 before the split loss and preview quality, 9 before
+# the Fréchet distance; such files read with NaN in the columns they lack.
+LEGACY_HISTORY_COLUMNS = (HISTORY_COLUMNS[:5], HISTORY_COLUMNS[:9])
 HISTORY_DTYPE = np.dtype([(name, np.float64) for name in HISTORY_COLUMNS])
 
 
@@ -90,9 +94,10 @@ MAX_NFE = 1024  # sampling steps; far beyond where 2D samples stop changing
 MAX_SAMPLES = 1_000_000  # points drawn by one `sample` call
 MAX_CLASSES = 64  # classes a network may be conditioned on
 MAX_FREQUENCIES = 8  # Fourier features per time input, at most (pi 2^7 is already finer than any 2D target)
+MAX_DIM = 64  # dimensions of a target's points: 2 for the 2D toys, 64 for the 8x8 digits and D-column CSVs
 
 
-def mlp_widths(in_dim: int, hidden: int, depth: int, out_dim: int = 2) -> list[int]:
+def mlp_widths(in_dim: int, hidden: int, depth: int, out_dim: int) -> list[int]:
     """Layer widths of the MLP: in_dim, `depth` hidden layers of `hidden` units, out_dim."""
     return [in_dim] + [hidden] * depth + [out_dim]
 
@@ -294,6 +299,9 @@ class TrainConfig:
     # Fourier features of the network's time inputs (sin and cos at pi 2^j, j < this) beside the raw
     # times; 0: the raw times alone. 4 since the levers sweep (benchmarks/RESULTS.md, "Levers").
     time_frequencies: int = 4
+    # Dimensions of the target's points (the network's output width and its noise's): the target's, set
+    # where a config meets its target (2 for the 2D toys, 64 for the digits).
+    dim: int = 2
 
     def __post_init__(self):
         for name in (
@@ -338,6 +346,8 @@ class TrainConfig:
             raise ValueError(
                 f"time_frequencies must be a whole number from 0 to {MAX_FREQUENCIES}, got {frequencies!r}"
             )
+        if isinstance(self.dim, bool) or not isinstance(self.dim, int) or not 1 <= self.dim <= MAX_DIM:
+            raise ValueError(f"dim must be a whole number from 1 to {MAX_DIM}, got {self.dim!r}")
         if not (isinstance(self.ema, (int, float)) and 0 <= self.ema < 1):
             raise ValueError(f"ema must be in [0, 1), got {self.ema!r}")
         if not (0 < self.checkpoint_seconds <= 3600):

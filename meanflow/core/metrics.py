@@ -6,15 +6,27 @@ the support where the target has a sharp one) catches blur. Each metric compares
 with one large fresh exact sample (the reference); its floor is the same metric for an
 independent exact sample of the same size n: no sampler can do better than that.
 All metrics are computed in model units (the [-2, 2] box), so bins mean the same for every target.
+
+Beyond 2D there are no histograms: sliced W1 takes directions in D dimensions, and an image target
+with a classifier (the digits: core.digits) adds its measures: the share of samples it recognises with
+confidence, the TV of the recognised classes against the target's class frequencies (coverage), and the
+Fréchet distance between the classifier's features of the samples and of the held-out images (FD). The
+reference is then the held-out images, never trained on; each floor is the metric of an exact sample of
+the same n (training images) against them. The memorisation check: the share of samples closer to a
+training image than 90% of the training images are to their nearest other training image (a copier
+scores 1.0), beside the same share for the held-out images.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import scipy.linalg
 import torch
 
+from .digits import CONFIDENT
 from .targets import Target
 
 HIST_BIN = 0.25  # histogram bin width in model units
@@ -23,25 +35,42 @@ N_PROJECTIONS = 128  # directions for sliced Wasserstein; 128 keeps its run-to-r
 REFERENCE_SIZE = 50_000  # the large fresh target sample that every metric compares against
 
 
+MEMORISED_QUANTILE = 0.1  # closer to a training image than this share of training images are to their nearest
+
+
 @dataclass(frozen=True)
 class Quality:
-    """Metrics of n samples and their noise floors (None where the target has no sharp support)."""
+    """Metrics of n samples and their noise floors; None where a metric does not apply to the target
+    (histograms: 2D only; in_support: targets with a sharp support; the classifier's measures: image
+    targets that have one; memorisation: targets with held-out points)."""
 
     n: int
     sliced_w1: float
     sliced_w1_floor: float
-    hist_tv: float
-    hist_tv_floor: float
+    hist_tv: float | None = None
+    hist_tv_floor: float | None = None
     in_support: float | None = None
     in_support_floor: float | None = None
+    fd: float | None = None  # Fréchet distance in the classifier's features, to the held-out images
+    fd_floor: float | None = None
+    confident: float | None = None  # share recognised with probability >= digits.CONFIDENT
+    confident_floor: float | None = None
+    coverage_tv: float | None = None  # TV of the recognised classes against the target's class frequencies
+    coverage_tv_floor: float | None = None
+    memorised: float | None = None  # share closer to a training image than training images are to each other
+    memorised_real: float | None = None  # the same share for the held-out images (never trained on)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def applicable(self) -> dict:
+        """The metrics that apply to its target (None dropped), in order."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
-def _directions(generator: torch.Generator, n: int = N_PROJECTIONS) -> torch.Tensor:
-    d = torch.randn(n, 2, generator=generator)
-    return d / d.norm(dim=1, keepdim=True)  # (L, 2)
+
+def _directions(generator: torch.Generator, n: int = N_PROJECTIONS, dim: int = 2) -> torch.Tensor:
+    d = torch.randn(n, dim, generator=generator)
+    return d / d.norm(dim=1, keepdim=True)  # (L, D)
 
 
 def _sorted_projections(points: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
@@ -77,49 +106,105 @@ class Evaluator:
         if n < 2:
             raise ValueError(f"the number of samples must be at least 2, got {n}")
         self.target, self.n = target, n
-        self.directions = _directions(generator)
-        reference = target.sample_model(REFERENCE_SIZE, generator).double()
+        self.directions = _directions(generator, dim=target.dim)
+        if target.held_out is not None:  # real points never trained on: the reference
+            held_out = torch.tensor(np.asarray(target.held_out()[0]), dtype=torch.float64)
+            reference = target.normaliser.to_model(held_out)
+        else:
+            reference = target.sample_model(REFERENCE_SIZE, generator).double()
         self._reference_sorted = _sorted_projections(reference, self.directions)
-        self._reference_hist = _histogram(reference.numpy())
+        self._reference_hist = _histogram(reference.numpy()) if target.dim == 2 else None
+        self._reference_features = None
+        if target.classify is not None:
+            _, features = target.classify(target.normaliser.to_data(reference).numpy())
+            self._reference_features = _moments(features)
+        self._memorisation = None
+        if target.training_points is not None and target.held_out is not None:
+            self._memorisation = _Memorisation(target.normaliser.to_model(np.asarray(target.training_points())))
+            self._memorised_real = self._memorisation.share(reference)
         exact = target.sample_model(n, generator).double()
         self._floor = self._score_model(exact)
 
-    def _score_model(self, model: torch.Tensor) -> tuple[float, float, float | None]:
-        sw = _sliced_w1_sorted(_sorted_projections(model, self.directions), self._reference_sorted)
-        tv = _tv(_histogram(model.numpy()), self._reference_hist)
-        inside = None if self.target.in_support is None else float(self.target.in_support(model).double().mean())
-        return sw, tv, inside
+    def _score_model(self, model: torch.Tensor) -> dict:
+        scores = {"sliced_w1": _sliced_w1_sorted(_sorted_projections(model, self.directions), self._reference_sorted)}
+        if self._reference_hist is not None:
+            scores["hist_tv"] = _tv(_histogram(model.numpy()), self._reference_hist)
+        if self.target.in_support is not None:
+            scores["in_support"] = float(self.target.in_support(model).double().mean())
+        if self._reference_features is not None:
+            probs, features = self.target.classify(self.target.normaliser.to_data(model).numpy())
+            scores["fd"] = _frechet(_moments(features), self._reference_features)
+            scores["confident"] = float((probs.max(axis=1) >= CONFIDENT).mean())
+            recognised = np.bincount(probs.argmax(axis=1), minlength=probs.shape[1]) / len(probs)
+            scores["coverage_tv"] = _tv(recognised, np.asarray(self.target.class_weights()))
+        return scores
 
     def floor(self) -> Quality:
         """The floors alone: exact samples of size n scored (their scores are the floors)."""
-        sw, tv, inside = self._floor
-        return Quality(self.n, sw, sw, tv, tv, inside, inside)
+        return self._quality(self._floor)
 
-    def score(self, samples: np.ndarray | torch.Tensor) -> Quality:
-        """Quality of `samples` (n, 2) in the target's data units, beside the floors for this n."""
-        samples = torch.as_tensor(np.asarray(samples), dtype=torch.float64)
-        if samples.shape != (self.n, 2):
-            raise ValueError(f"samples must have shape ({self.n}, 2), got {tuple(samples.shape)}")
-        model = self.target.normaliser.to_model(samples)
-        model = torch.where(torch.isfinite(model), model, torch.full_like(model, 1e6))  # count as far away
-        sw, tv, inside = self._score_model(model)
-        sw_floor, tv_floor, inside_floor = self._floor
+    def _quality(self, scores: dict, memorised: float | None = None) -> Quality:
+        floors = self._floor
         return Quality(
             n=self.n,
-            sliced_w1=sw,
-            sliced_w1_floor=sw_floor,
-            hist_tv=tv,
-            hist_tv_floor=tv_floor,
-            in_support=inside,
-            in_support_floor=inside_floor,
+            memorised=memorised,
+            memorised_real=self._memorised_real if self._memorisation is not None else None,
+            **{k: v for k, v in scores.items()},
+            **{f"{k}_floor": v for k, v in floors.items() if k != "in_support"},
+            **({"in_support_floor": floors["in_support"]} if "in_support" in floors else {}),
         )
+
+    def score(self, samples: np.ndarray | torch.Tensor) -> Quality:
+        """Quality of `samples` (n, D) in the target's data units, beside the floors for this n."""
+        samples = torch.as_tensor(np.array(np.asarray(samples), dtype=np.float64))
+        if samples.shape != (self.n, self.target.dim):
+            raise ValueError(f"samples must have shape ({self.n}, {self.target.dim}), got {tuple(samples.shape)}")
+        model = self.target.normaliser.to_model(samples)
+        model = torch.where(torch.isfinite(model), model, torch.full_like(model, 1e6))  # count as far away
+        memorised = self._memorisation.share(model) if self._memorisation is not None else None
+        return self._quality(self._score_model(model), memorised)
+
+
+def _moments(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (F,) and covariance (F, F) of features (n, F), in float64."""
+    features = np.asarray(features, dtype=np.float64)
+    return features.mean(axis=0), np.cov(features, rowvar=False)
+
+
+def _frechet(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> float:
+    """The Fréchet distance between Gaussians of these moments: |mu_a - mu_b|^2 + tr(C_a + C_b - 2 (C_a C_b)^1/2)."""
+    (mu_a, cov_a), (mu_b, cov_b) = a, b
+    with warnings.catch_warnings():  # a singular product (samples all alike) is handled below
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        root = scipy.linalg.sqrtm(cov_a @ cov_b)
+        if not np.isfinite(root).all():  # nudge both covariances, as FID's reference code does
+            eps = np.eye(len(cov_a)) * 1e-6
+            root = scipy.linalg.sqrtm((cov_a + eps) @ (cov_b + eps))
+    value = float(((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * np.real(root)))
+    return max(0.0, value)
+
+
+class _Memorisation:
+    """Whether points lie closer to a training point than training points typically lie to each other."""
+
+    def __init__(self, training: np.ndarray):
+        self.training = torch.as_tensor(training, dtype=torch.float32)
+        nearest = torch.cdist(self.training, self.training)
+        nearest.fill_diagonal_(float("inf"))
+        self.threshold = float(torch.quantile(nearest.min(dim=1).values, MEMORISED_QUANTILE))
+
+    def share(self, model: torch.Tensor) -> float:
+        """The share of points (n, D) model units within the threshold of some training point."""
+        chunks = model.float().split(2048)
+        nearest = torch.cat([torch.cdist(chunk, self.training).min(dim=1).values for chunk in chunks])
+        return float((nearest < self.threshold).double().mean())
 
 
 def evaluate(samples: np.ndarray | torch.Tensor, target: Target, generator: torch.Generator) -> Quality:
-    """Quality of `samples` (n, 2), in the target's data units, with every floor at the same n."""
+    """Quality of `samples` (n, D), in the target's data units, with every floor at the same n."""
     samples = np.asarray(samples)
-    if samples.ndim != 2 or samples.shape[1] != 2 or len(samples) < 2:
-        raise ValueError(f"samples must have shape (n, 2) with n >= 2, got {samples.shape}")
+    if samples.ndim != 2 or samples.shape[1] != target.dim or len(samples) < 2:
+        raise ValueError(f"samples must have shape (n, {target.dim}) with n >= 2, got {samples.shape}")
     return Evaluator(target, len(samples), generator).score(samples)
 
 

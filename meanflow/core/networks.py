@@ -18,15 +18,15 @@ from .targets import Normaliser
 
 
 def input_width(config: TrainConfig) -> int:
-    """The network's input width: z (2), the method's time features, and a class's one-hot."""
+    """The network's input width: z (config.dim), the method's time features, and a class's one-hot."""
     one_hot = config.classes + 1 if config.classes else 0  # the classes and "no class"
-    return 2 + check_config(config).n_time_features(config.options) + one_hot
+    return config.dim + check_config(config).n_time_features(config.options) + one_hot
 
 
 def network_widths(config: TrainConfig) -> list[int]:
     """Layer widths of the config's MLP, input first (with the time features' Fourier features)."""
     extra = fourier_width(check_config(config).n_time_features(config.options), config.time_frequencies)
-    return mlp_widths(input_width(config) + extra, config.hidden, config.depth)
+    return mlp_widths(input_width(config) + extra, config.hidden, config.depth, config.dim)
 
 
 def network_parameters(config: TrainConfig) -> int:
@@ -36,10 +36,10 @@ def network_parameters(config: TrainConfig) -> int:
 
 def build_network(config: TrainConfig, generator: torch.Generator | None = None) -> MLP:
     """A freshly initialised MLP of the config's shape (its weights drawn from `generator`)."""
-    time_columns = (2, check_config(config).n_time_features(config.options))  # after z (2): network_input's order
+    time_columns = (config.dim, check_config(config).n_time_features(config.options))  # after z: network_input's order
     return MLP(
         input_width(config),
-        2,
+        config.dim,
         config.hidden,
         config.depth,
         config.activation,
@@ -71,7 +71,8 @@ def rebuild_flow(
     net = build_network(config)
     net.load_state_dict(weights, strict=True)
     net.eval().requires_grad_(False)
-    return Flow(check_config(config), net, normaliser, config.options, config.classes, class_weights, config.coupling)
+    method, options = check_config(config), config.options
+    return Flow(method, net, normaliser, options, config.classes, class_weights, config.coupling, config.dim)
 
 
 @dataclass(frozen=True)
@@ -83,11 +84,18 @@ class RunBundle:
     normaliser: dict  # {'centre': (x, y), 'scale': s}
     weights: bytes  # the state_dict as safetensors bytes
 
-    def check_target(self, role: str, target_name: str) -> None:
-        """Raise ValueError unless this run was trained on `target_name` (role: what the config calls it)."""
+    def check_target(self, role: str, target_name: str, dim: int) -> None:
+        """Raise ValueError unless this run was trained on `target_name` with points of `dim` dimensions
+        (role: what the config calls it)."""
         if self.target_name != target_name:
             raise ValueError(
                 f"the {role} was trained on {self.target_name!r}, not {target_name!r}; "
+                f"choose a {role} run on the same target"
+            )
+        own = self.config.get("dim", 2)
+        if own != dim:
+            raise ValueError(
+                f"the {role} draws points of {own} dimensions and this target's have {dim}; "
                 f"choose a {role} run on the same target"
             )
 

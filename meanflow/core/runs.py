@@ -361,8 +361,8 @@ def read_info(run_dir: str | Path, live: bool = False) -> RunInfo:
         config = config_from_dict(_config_from_v1(raw) if version == 1 else raw)
         normaliser = document["normaliser"]
         centre, scale = [float(c) for c in normaliser["centre"]], float(normaliser["scale"])
-        if len(centre) != 2 or not all(map(math.isfinite, centre + [scale])) or scale <= 0:
-            raise ValueError("normaliser must have a finite 2D centre and a positive scale")
+        if len(centre) != config.dim or not all(map(math.isfinite, centre + [scale])) or scale <= 0:
+            raise ValueError(f"normaliser must have a finite centre of {config.dim} values and a positive scale")
         state = str(document["state"])
         if state not in RUN_STATES or state == "interrupted":
             raise ValueError(f"state must be one of {', '.join(s for s in RUN_STATES if s != 'interrupted')}")
@@ -410,7 +410,7 @@ def read_history(run_dir: str | Path) -> np.ndarray:
         return empty_history()
     try:
         rows = list(csv.reader(io.StringIO(_read_bytes(path, MAX_METRICS_BYTES).decode())))
-        if not rows or tuple(rows[0]) not in (HISTORY_COLUMNS, LEGACY_HISTORY_COLUMNS):
+        if not rows or tuple(rows[0]) not in (HISTORY_COLUMNS, *LEGACY_HISTORY_COLUMNS):
             raise ValueError(f"header must be {','.join(HISTORY_COLUMNS)}")
         if any(len(row) not in (0, len(rows[0])) for row in rows[1:]):
             raise ValueError(f"every row must have {len(rows[0])} values")
@@ -468,6 +468,8 @@ def load_run(run_dir: str | Path, live: bool = False) -> SavedRun:
     if target.is_preset:
         target = replace(target, normaliser=normaliser)
     config = info.config
+    if target.dim != config.dim:
+        raise RunError(f"{info.path / CONFIG_FILE} trains {config.dim} dimensions, but its target has {target.dim}")
     try:
         flow = rebuild_flow(config, _weights_of(info), normaliser, target.class_weights() if config.classes else ())
     except ValueError as exc:
@@ -545,7 +547,7 @@ def read_teachers(config: TrainConfig, target: Target, run_dir: str | Path | Non
             bundle = run_bundle(folder)
         except RunError as exc:
             raise ValueError(f"the {spec.name} {folder!r} cannot be used: {exc}") from None
-        bundle.check_target(spec.name, target.name)
+        bundle.check_target(spec.name, target.name, target.dim)
         method.check_teacher(spec.name, config_from_dict(bundle.config))
         teachers[spec.name] = bundle
     return teachers

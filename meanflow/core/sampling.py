@@ -33,6 +33,7 @@ class Flow:
     # How noise was paired with data in training (couplings.COUPLINGS): a sampler that draws fresh noise
     # on the way (consistency's re-noising) pairs it the same way, so its points lie where training put them.
     coupling: str = "independent"
+    dim: int = 2  # dimensions of its points (the network's output width)
 
     def __post_init__(self):
         if self.options is None:
@@ -64,21 +65,21 @@ class Flow:
     def path(
         self, noise: torch.Tensor, steps_or_grid: int | torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """The model-unit path (k + 1, n, 2) from noise (n, 2) along the grid: `integrate` (below) on this flow.
+        """The model-unit path (k + 1, n, D) from noise (n, D) along the grid: `integrate` (below) on this flow.
         What a method that learns from another run's flow (reflow's teacher) calls."""
         return integrate(self, noise, steps_or_grid, generator)
 
 
 @dataclass(frozen=True)
 class Trajectory:
-    """times: (k + 1,) from 1 to 0; path: (k + 1, n, 2) with path[0] the noise, path[-1] the samples."""
+    """times: (k + 1,) from 1 to 0; path: (k + 1, n, D) with path[0] the noise, path[-1] the samples."""
 
     times: np.ndarray
     path: np.ndarray
 
     @property
     def samples(self) -> np.ndarray:
-        """(n, 2): the final points."""
+        """(n, D): the final points."""
         return self.path[-1]
 
 
@@ -104,7 +105,7 @@ def _as_grid(steps_or_grid: int | torch.Tensor | np.ndarray) -> torch.Tensor:
 def integrate(
     flow: Flow, noise: torch.Tensor, steps_or_grid: int | torch.Tensor, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """Model-unit path (k + 1, n, 2) from noise (n, 2) at grid[0] along the grid.
+    """Model-unit path (k + 1, n, D) from noise (n, D) at grid[0] along the grid.
 
     generator: for methods whose steps draw fresh noise (None: a fixed seed, so paths repeat).
     """
@@ -120,7 +121,7 @@ def integrate(
         r = torch.full((len(z), 1), t_next, device=device)
         z = flow.method.step(flow.net, z, r, t, flow.options, generator, pair)
         path.append(z)
-    return torch.stack(path)  # (k + 1, n, 2)
+    return torch.stack(path)  # (k + 1, n, D)
 
 
 def sample(
@@ -136,29 +137,32 @@ def sample(
 
     label: the class to sample (conditional flows; None: no class); guidance: classifier-free guidance
     scale at sampling time, two evaluations per step when not 1 (MeanFlow's own guidance is trained in).
-    noise: (n, 2) model-unit starting points to push through the sampler instead of drawn noise (a grid
+    noise: (n, D) model-unit starting points to push through the sampler instead of drawn noise (a grid
     over the noise plane, to see the map itself).
     """
     if n < 1:
         raise ValueError(f"the number of samples must be at least 1, got {n}")
     if noise is None:
-        noise = torch.randn(n, 2, generator=generator)
-    elif tuple(noise.shape) != (n, 2):
-        raise ValueError(f"noise must have shape ({n}, 2), got {tuple(noise.shape)}")
+        noise = torch.randn(n, flow.dim, generator=generator)
+    elif tuple(noise.shape) != (n, flow.dim):
+        raise ValueError(f"noise must have shape ({n}, {flow.dim}), got {tuple(noise.shape)}")
     path = integrate(flow.steered(n, label, guidance, generator), noise, steps_or_grid, generator)
     data_path = flow.normaliser.to_data(path.cpu().double()).numpy().astype(np.float32)
     return Trajectory(times=_as_grid(steps_or_grid).numpy(), path=data_path)
 
 
 def _model_points(flow: Flow, points: np.ndarray) -> torch.Tensor:
-    """(m, 2) data-unit points as a float32 model-unit tensor on the network's device."""
-    z = flow.normaliser.to_model(np.asarray(points, dtype=np.float64))
+    """(m, D) data-unit points as a float32 model-unit tensor on the network's device."""
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] != flow.dim:
+        raise ValueError(f"points must have shape (m, {flow.dim}), got {points.shape}")
+    z = flow.normaliser.to_model(points)
     return torch.as_tensor(z, dtype=torch.float32).to(next(flow.net.parameters()).device)
 
 
 @torch.no_grad()
 def velocity_field(flow: Flow, points: np.ndarray, r: float, t: float) -> np.ndarray:
-    """The network's velocity at `points` (m, 2), in data units per unit time, (m, 2).
+    """The network's velocity at `points` (m, D), in data units per unit time, (m, D).
 
     MeanFlow: the average velocity u(z, r, t) (r = t gives the instantaneous field u(z, t, t)).
     Flow matching: the instantaneous v(z, t); r is ignored.
@@ -175,7 +179,7 @@ def velocity_field(flow: Flow, points: np.ndarray, r: float, t: float) -> np.nda
 
 def integrated_average_velocity(flow: Flow, points: np.ndarray, r: float, t: float, steps: int = 32) -> np.ndarray:
     """(z_t - z_r) / (t - r) by `steps` small jumps from t down to r: the average velocity a
-    multi-step sampler realises, (m, 2) in data units. What MeanFlow learns to give in one jump."""
+    multi-step sampler realises, (m, D) in data units. What MeanFlow learns to give in one jump."""
     if not 0.0 <= r < t <= 1.0:
         raise ValueError(f"times must satisfy 0 <= r < t <= 1, got r={r}, t={t}")
     path = integrate(flow, _model_points(flow, points), torch.linspace(t, r, steps + 1))
@@ -183,9 +187,12 @@ def integrated_average_velocity(flow: Flow, points: np.ndarray, r: float, t: flo
 
 
 def samples_csv(points: np.ndarray) -> bytes:
-    """(n, 2) samples as CSV text with an 'x,y' header: what `sample --out x.csv` and the app's download write."""
+    """(n, D) samples as CSV text with a header ('x,y' in 2D; 'x1,...,xD' beyond): what `sample --out x.csv`
+    and the app's download write."""
     import io
 
+    points = np.asarray(points)
+    header = "x,y" if points.shape[1] == 2 else ",".join(f"x{i + 1}" for i in range(points.shape[1]))
     out = io.StringIO()
-    np.savetxt(out, np.asarray(points), delimiter=",", header="x,y", comments="", fmt="%.7g")
+    np.savetxt(out, points, delimiter=",", header=header, comments="", fmt="%.7g")
     return out.getvalue().encode()

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import config, digits
 from .text import clean_name
 
 # Limits on data files: stated here once, enforced on every load path (CLI and app).
@@ -37,17 +38,26 @@ class TargetError(ValueError):
 
 @dataclass(frozen=True)
 class Normaliser:
-    """Affine map between data units and model units: model = (data - centre) / scale."""
+    """Affine map between data units and model units: model = (data - centre) / scale.
 
-    centre: tuple[float, float] = (0.0, 0.0)
+    centre: one value per dimension (its length is the target's dimension D); scale: one for all of
+    them, so shapes keep their proportions.
+    """
+
+    centre: tuple[float, ...] = (0.0, 0.0)
     scale: float = 1.0
 
+    @property
+    def dim(self) -> int:
+        """The dimension D of the points it maps."""
+        return len(self.centre)
+
     def to_model(self, points: np.ndarray | torch.Tensor):
-        """points: (n, 2) in data units -> (n, 2) in model units."""
+        """points: (n, D) in data units -> (n, D) in model units."""
         return (points - self._centre_like(points)) / self.scale
 
     def to_data(self, points: np.ndarray | torch.Tensor):
-        """points: (n, 2) in model units -> (n, 2) in data units."""
+        """points: (n, D) in model units -> (n, D) in data units."""
         return points * self.scale + self._centre_like(points)
 
     def _centre_like(self, points: np.ndarray | torch.Tensor):
@@ -57,23 +67,25 @@ class Normaliser:
 
     @staticmethod
     def fitting(points: np.ndarray) -> Normaliser:
-        """The normaliser that centres `points` (n, 2) and scales their larger extent to the box."""
+        """The normaliser that centres `points` (n, D) and scales their largest extent to the box."""
         lo, hi = points.min(axis=0), points.max(axis=0)
         half_extent = float(max(hi - lo)) / 2
         scale = half_extent / BOX_HALF_WIDTH if half_extent > 0 else 1.0
         centre = (lo + hi) / 2
-        return Normaliser(centre=(float(centre[0]), float(centre[1])), scale=scale)
+        return Normaliser(centre=tuple(float(c) for c in centre), scale=scale)
 
 
 @dataclass(frozen=True)
 class Target:
-    """A 2D distribution to learn.
+    """A distribution to learn, of points in D dimensions (D = 2 for the toys; 64 for the 8x8 digits).
 
-    sample_model(n, generator) -> (n, 2) float32 exact samples in model units.
+    sample_model(n, generator) -> (n, D) float32 exact samples in model units.
     in_support(points) -> (n,) bool, for targets with a sharp support (None otherwise),
         taking model units.
-    sample_labelled(n, generator) -> ((n, 2) model units, (n,) long class in [0, classes)), for
+    sample_labelled(n, generator) -> ((n, D) model units, (n,) long class in [0, classes)), for
         targets whose parts carry a class (None otherwise); sample_model draws the same points.
+    image_shape: (height, width) when each point is an image (its D = height * width pixels, row by
+        row, row 0 at the top); value_range: the data units' (darkest... brightest) range for showing them.
     """
 
     name: str
@@ -88,6 +100,17 @@ class Target:
     jitter: float = 0.0
     labels: np.ndarray | None = field(default=None, repr=False, compare=False)  # (m,) per point, data targets
     note: str = field(default="", compare=False)  # what reading a file decided (its label column), in words
+    dim: int = 2
+    image_shape: tuple[int, int] | None = None
+    value_range: tuple[float, float] | None = None  # an image target's pixel values in data units (0, 16)
+    # Real points that training never sees, (m, D) data units with their classes (m,): the evaluator's
+    # reference; and the ones it trains on (k, D), for the memorisation check. Both None for most targets.
+    held_out: Callable[[], tuple[np.ndarray, np.ndarray]] | None = field(default=None, repr=False, compare=False)
+    training_points: Callable[[], np.ndarray] | None = field(default=None, repr=False, compare=False)
+    # A classifier of its points: (n, D) data units -> class probabilities (n, classes), features (n, F).
+    classify: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     @property
     def classes(self) -> int:
@@ -102,7 +125,7 @@ class Target:
         return tuple(float(w) for w in totals / totals.sum())
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """(n, 2) exact samples in the data's own units."""
+        """(n, D) exact samples in the data's own units."""
         return self.normaliser.to_data(self.sample_model(n, generator))
 
     @property
@@ -120,7 +143,7 @@ class Target:
 class TargetSpec:
     """What rebuilds a target in another process or from a run folder: no closures, only data.
 
-    kind: 'preset' (name is a registry key) or 'data' (points (m, 2), weights (m,), jitter, data units).
+    kind: 'preset' (name is a registry key) or 'data' (points (m, D), weights (m,), jitter, data units).
     """
 
     kind: str
@@ -246,6 +269,20 @@ PRESETS: dict[str, Target] = {
         Target("rings", _rings),  # four concentric rings
         Target("pinwheel", _pinwheel),  # five curved arms
         Target("swissroll", _swissroll),  # one rolled-up arm
+        # scikit-learn's 8x8 handwritten digits (core.digits): 64 dimensions, a class per digit
+        Target(
+            "digits",
+            _points_of(digits.sample_labelled),
+            normaliser=Normaliser(centre=(digits.CENTRE,) * 64, scale=digits.SCALE),
+            sample_labelled=digits.sample_labelled,
+            class_names=digits.CLASS_NAMES,
+            dim=64,
+            image_shape=digits.IMAGE_SHAPE,
+            value_range=(0.0, digits.PIXEL_MAX),
+            held_out=digits.held_out_split,
+            training_points=lambda: digits.train_split()[0],
+            classify=digits.classify,
+        ),
     ]
 }
 ALIASES = {"crescent": "moons"}
@@ -268,15 +305,16 @@ def get_target(name: str) -> Target:
 # ---------------------------------------------------------------- data-driven targets
 
 
+MAX_DIM = config.MAX_DIM  # columns of a data target's points
 MAX_TARGET_CLASSES = 16  # a label column with more distinct values is taken for data, not classes
 MAX_COORDINATE = 1e30  # beyond this, samples in data units overflow the network's float32 numbers
 
 
 def _checked_points(name: str, points: np.ndarray) -> np.ndarray:
-    """points as (m, 2) float64, or TargetError saying what is wrong and what is accepted."""
+    """points as (m, D) float64 with 2 <= D <= MAX_DIM, or TargetError saying what is wrong and what is accepted."""
     points = np.asarray(points, dtype=np.float64)
-    if points.ndim != 2 or points.shape[1] != 2:
-        raise TargetError(f"points must have shape (n, 2), got {points.shape}")
+    if points.ndim != 2 or not 2 <= points.shape[1] <= MAX_DIM:
+        raise TargetError(f"points must have shape (n, D) with D from 2 to {MAX_DIM}, got {points.shape}")
     if len(points) < MIN_POINTS:
         count = f"{len(points)} point" + ("" if len(points) == 1 else "s")
         raise TargetError(f"{name}: {count}; at least {MIN_POINTS} are needed")
@@ -322,10 +360,10 @@ def point_cloud_target(
     labels: np.ndarray | None = None,
     note: str = "",
 ) -> Target:
-    """A target that resamples `points` (m, 2) in data units.
+    """A target that resamples `points` (m, D) in data units.
 
     weights: (m,) non-negative, relative probability of each point (None: uniform).
-    jitter: each draw is spread uniformly over a square cell this wide (data units), e.g. a pixel.
+    jitter: each draw is spread uniformly over a cube this wide (data units), e.g. a pixel.
     labels: (m,) class of each point, integers 0 .. K - 1 (K <= MAX_TARGET_CLASSES), or None.
     """
     points = _checked_points(name, points)
@@ -335,8 +373,8 @@ def point_cloud_target(
     labels = _checked_labels(name, labels, len(points))
     classes = int(labels.max()) + 1 if labels is not None and len(labels) else 0
 
-    half = jitter / 2
-    normaliser = Normaliser.fitting(np.concatenate([points.min(0) - half, points.max(0) + half]).reshape(2, 2))
+    half, dim = jitter / 2, points.shape[1]
+    normaliser = Normaliser.fitting(np.stack([points.min(0) - half, points.max(0) + half]))
     model_points = torch.as_tensor(normaliser.to_model(points), dtype=torch.float32)
     probs = torch.as_tensor(weights / weights.sum(), dtype=torch.float32)
     model_jitter = jitter / normaliser.scale
@@ -346,7 +384,7 @@ def point_cloud_target(
         idx = torch.multinomial(probs, n, replacement=True, generator=g)
         out = model_points[idx]
         if model_jitter > 0:
-            out = out + (torch.rand(n, 2, generator=g) - 0.5) * model_jitter
+            out = out + (torch.rand(n, dim, generator=g) - 0.5) * model_jitter
         return out, (model_labels[idx] if model_labels is not None else torch.zeros(n, dtype=torch.long))
 
     return Target(
@@ -360,18 +398,19 @@ def point_cloud_target(
         jitter=float(jitter),
         labels=labels,
         note=note,
+        dim=dim,
     )
 
 
 def _check_size(data: bytes, what: str) -> None:
     if len(data) == 0:
-        raise TargetError(f"{what} is empty; expected a CSV of 2D points or a PNG/JPEG image")
+        raise TargetError(f"{what} is empty; expected a CSV of points or a PNG/JPEG image")
     if len(data) > MAX_FILE_BYTES:
         raise TargetError(f"{what} is {len(data) / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB")
 
 
 def parse_csv_points(data: bytes, what: str = "CSV file") -> np.ndarray:
-    """The first two numeric columns of a CSV (header optional) as (n, 2) float64."""
+    """A CSV's points (n, D) float64 (read_csv_table), its label column dropped."""
     return parse_csv_table(data, what)[0]
 
 
@@ -398,25 +437,27 @@ def label_column(third: list[float | None]) -> tuple[np.ndarray | None, str]:
 
 
 def parse_csv_table(data: bytes, what: str = "CSV file") -> tuple[np.ndarray, np.ndarray | None]:
-    """The first two numeric columns of a CSV (header optional) as (n, 2) float64, and a third column
-    as class labels (n,) 0 .. K - 1 when every row has one and it holds at most MAX_TARGET_CLASSES whole numbers."""
+    """A CSV's points (n, D) float64 and its class labels (n,) 0 .. K - 1 or None: read_csv_table."""
     points, labels, _ = read_csv_table(data, what)
     return points, labels
 
 
-def read_csv_table(data: bytes, what: str = "CSV file") -> tuple[np.ndarray, np.ndarray | None, str]:
-    """parse_csv_table, with the sentence of label_column on what became of a third column."""
+LABEL_HEADERS = ("label", "class")  # a header cell naming the label column of a D-column CSV
+COLUMNS_EXPECTED = f"expected 2 to {MAX_DIM} numeric columns (x,y for 2D points)"
+
+
+def _csv_rows(data: bytes, what: str) -> tuple[list[str] | None, list[list[float]], list[int]]:
+    """A CSV's header cells (lower case; None without a header), its numeric rows and their line numbers."""
     _check_size(data, what)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise TargetError(f"{what} is not UTF-8 text; expected a CSV of 2D points") from None
+        raise TargetError(f"{what} is not UTF-8 text; expected a CSV of points") from None
     try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t ")
-        delimiter = dialect.delimiter
+        delimiter = csv.Sniffer().sniff(text[:4096], delimiters=",;\t ").delimiter
     except csv.Error:
         delimiter = ","
-    rows, third = [], []
+    header, rows, lines = None, [], []
     for i, row in enumerate(csv.reader(io.StringIO(text), delimiter=delimiter)):
         cells = [c.strip() for c in row if c.strip() != ""]
         if not cells:
@@ -425,22 +466,86 @@ def read_csv_table(data: bytes, what: str = "CSV file") -> tuple[np.ndarray, np.
             values = [float(c) for c in cells]
         except ValueError:
             if i == 0 and not rows:
-                continue  # a header line
-            raise TargetError(
-                f"{what}: line {i + 1} is not numeric ({','.join(cells)[:60]!r}); expected two numeric columns x,y"
-            ) from None
+                header = [c.lower() for c in cells]
+                continue
+            shown = ",".join(cells)[:60]
+            raise TargetError(f"{what}: line {i + 1} is not numeric ({shown!r}); {COLUMNS_EXPECTED}") from None
         if len(values) < 2:
-            raise TargetError(f"{what}: line {i + 1} has {len(values)} column; expected two numeric columns x,y")
-        rows.append(values[:2])
-        third.append(values[2] if len(values) > 2 else None)
+            raise TargetError(f"{what}: line {i + 1} has {len(values)} column; {COLUMNS_EXPECTED}")
+        if len(values) > MAX_DIM + 1:
+            raise TargetError(
+                f"{what}: line {i + 1} has {len(values)} columns; at most {MAX_DIM} coordinates and a label column "
+                "are accepted"
+            )
+        rows.append(values)
+        lines.append(i + 1)
         if len(rows) > MAX_POINTS:
             raise TargetError(f"{what} has more than {MAX_POINTS:,} rows; the limit is {MAX_POINTS:,}")
     if not rows:
-        raise TargetError(f"{what} has no numeric rows; expected two numeric columns x,y")
-    points = np.asarray(rows, dtype=np.float64)
+        raise TargetError(f"{what} has no numeric rows; {COLUMNS_EXPECTED}")
+    return header, rows, lines
+
+
+def _even_width(rows: list[list[float]], lines: list[int], what: str) -> int:
+    """The one width of every row, or TargetError naming the first row of another width."""
+    width = len(rows[0])
+    for values, line in zip(rows, lines):
+        if len(values) != width:
+            raise TargetError(
+                f"{what}: line {line} has {len(values)} columns and line {lines[0]} has {width}; every row needs "
+                "the same columns"
+            )
+    return width
+
+
+def _declared_labels(column: np.ndarray, what: str) -> tuple[np.ndarray, str]:
+    """A label column a header names, as classes 0 .. K - 1 and a sentence; TargetError when it is not a
+    small set of whole numbers."""
+    if not np.isfinite(column).all() or (column != np.round(column)).any():
+        raise TargetError(f"{what}: the label column holds numbers that are not whole; labels are classes 0, 1, 2...")
+    values = np.unique(column)
+    if len(values) > MAX_TARGET_CLASSES:
+        raise TargetError(
+            f"{what}: the label column has {len(values):,} distinct values; a target has at most "
+            f"{MAX_TARGET_CLASSES} classes"
+        )
+    return np.searchsorted(values, column), f"the label column was read as {len(values)} classes"
+
+
+def read_csv_table(data: bytes, what: str = "CSV file") -> tuple[np.ndarray, np.ndarray | None, str]:
+    """A CSV's points (n, D) float64 (2 <= D <= MAX_DIM), its class labels (n,) 0 .. K - 1 or None, and a
+    sentence on how its columns were read.
+
+    A header cell 'label' or 'class' names the label column (a small set of whole numbers, else an error);
+    every other column is a coordinate. Without one, a file of two or three columns keeps its 2D reading
+    (x, y, and a third column as classes when label_column accepts it), except that three full columns
+    whose third is not classes are three coordinates; four or more columns are all coordinates. Rows of
+    uneven width are refused (but for the 2D reading's missing third column)."""
+    header, rows, lines = _csv_rows(data, what)
+    declared = [i for i, c in enumerate(header or []) if c in LABEL_HEADERS]
+    widths = {len(r) for r in rows}
+    if not declared and widths <= {2, 3}:
+        third = [r[2] if len(r) > 2 else None for r in rows]
+        labels, note = label_column(third)  # the distinct values, in order, become 0 .. K - 1
+        if labels is None and widths == {3}:
+            points, note = np.asarray(rows, dtype=np.float64), "read as 3 coordinates: the third column is not classes"
+        else:
+            points = np.asarray([r[:2] for r in rows], dtype=np.float64)
+    else:
+        width = _even_width(rows, lines, what)
+        table = np.asarray(rows, dtype=np.float64)
+        labels, note = None, f"read as {width} coordinates"
+        if declared and declared[0] < width:
+            labels, note = _declared_labels(table[:, declared[0]], what)
+            table = np.delete(table, declared[0], axis=1)
+        if table.shape[1] > MAX_DIM:
+            raise TargetError(
+                f"{what} has {table.shape[1]} coordinate columns; at most {MAX_DIM} are accepted (name a label column "
+                "'label' in a header line)"
+            )
+        points = table
     if not np.isfinite(points).all():
         raise TargetError(f"{what} contains NaN or infinite values; only finite numbers are accepted")
-    labels, note = label_column(third)  # the distinct values, in order, become 0 .. K - 1
     return points, labels, note
 
 
@@ -595,7 +700,7 @@ def target_from_file(path: str | Path) -> Target:
     """A CSV or image target read from `path`."""
     path = Path(path)
     if not path.is_file():
-        raise TargetError(f"data file {str(path)!r} not found; expected a CSV of 2D points or a PNG/JPEG image")
+        raise TargetError(f"data file {str(path)!r} not found; expected a CSV of points or a PNG/JPEG image")
     if path.stat().st_size > MAX_FILE_BYTES:
         raise TargetError(
             f"{path.name} is {path.stat().st_size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB"

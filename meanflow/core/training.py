@@ -130,7 +130,7 @@ def draw_batches(
     target: Target, pair: Pairing, n: int, count: int, generator: torch.Generator, labelled: bool = False
 ) -> list[Batch]:
     """`count` batches of n rows from one call to the target's sampler (its fixed cost per call is most of
-    a batch's cost at n = 256): data x (n, 2) with noise e (n, 2) paired to it by `pair`, and, when
+    a batch's cost at n = 256): data x (n, D) with noise e (n, D) paired to it by `pair`, and, when
     `labelled`, the classes y (n,) of x. Pairing reorders e, so y stays with x; a labelled batch is
     paired within each class (couplings.pair_within_classes)."""
     rows = n * count
@@ -138,7 +138,7 @@ def draw_batches(
         x, y = target.sample_labelled(rows, generator)
     else:
         x, y = target.sample_model(rows, generator), None
-    e = torch.randn(rows, 2, generator=generator)
+    e = torch.randn(rows, x.shape[1], generator=generator)
     batches = []
     for start in range(0, rows, n):
         xb, eb = x[start : start + n], e[start : start + n]
@@ -253,7 +253,8 @@ class History:
         self.rows: list[tuple] = [tuple(r) for r in rows] if rows is not None else []
         # a checkpoint from before the split loss holds (loss, mse) pairs
         self.pending: list[tuple[float, ...]] = [tuple(p) + (math.nan,) * (PENDING_WIDTH - len(p)) for p in pending]
-        self.quality: tuple[float, float] = (math.nan, math.nan)  # the latest preview's (TV, W1), until a row takes it
+        # the latest preview's (TV, W1, FD), until a row takes it
+        self.quality: tuple[float, float, float] = (math.nan, math.nan, math.nan)
         self._reported = len(self.rows)
 
     def add(self, loss: float, mse: float, instant: float = math.nan, average: float = math.nan) -> None:
@@ -266,7 +267,7 @@ class History:
             split = (_finite_mean(steps[:, 2]), _finite_mean(steps[:, 3]))
             self.rows.append((step, float(loss), float(mse), lr, seconds, *split, *self.quality))
             self.pending.clear()
-            self.quality = (math.nan, math.nan)
+            self.quality = (math.nan, math.nan, math.nan)
 
     def all(self) -> np.ndarray:
         return history_from_rows(self.rows) if self.rows else empty_history()
@@ -320,44 +321,62 @@ class _Run:
         )
 
     def preview(self) -> np.ndarray:
-        """(preview_n, 2) samples in data units (preview_nfe steps, one by default) from the fixed preview noise,
+        """(preview_n, D) samples in data units (preview_nfe steps, one by default) from the fixed preview noise,
         so previews compare."""
         nfe, generator = self.config.preview_nfe, stream(self.config.seed, Stream.PREVIEW_SAMPLING)
         path = integrate(self.flow, self.preview_noise, nfe, generator)
         return self.target.normaliser.to_data(path[-1].cpu().double()).numpy().astype(np.float32)
 
     def score_preview(self, preview: np.ndarray) -> None:
-        """The preview's histogram TV and sliced W1 into the next history row (quality over time)."""
+        """The preview's histogram TV (2D), sliced W1 and FD (targets with a classifier) into the next history
+        row (quality over time)."""
         if self.evaluator is None:
             self.evaluator = Evaluator(self.target, len(preview), stream(self.config.seed, Stream.PREVIEW_SCORING))
         quality = self.evaluator.score(preview)
-        self.history.quality = (quality.hist_tv, quality.sliced_w1)
+        scores = (quality.hist_tv, quality.sliced_w1, quality.fd)
+        self.history.quality = tuple(math.nan if v is None else v for v in scores)
 
 
 def _teacher_flows(method: Method, teachers: dict[str, RunBundle], target: Target) -> dict[str, Flow]:
     """The runs a config names, rebuilt as flows; each must have been trained on `target` and suit `method`."""
     for name, bundle in teachers.items():
-        bundle.check_target(name, target.name)
+        bundle.check_target(name, target.name, target.dim)
         method.check_teacher(name, config_from_dict(bundle.config))
     return {name: flow_from_bundle(bundle) for name, bundle in teachers.items()}
 
 
+def check_dimension(config: TrainConfig, target: Target) -> None:
+    """Raise ValueError unless the config's network draws points of the target's dimension."""
+    if config.dim != target.dim:
+        raise ValueError(
+            f"the config's network draws points of {config.dim} dimensions, but {target.name}'s have {target.dim}; "
+            f"set dim={target.dim}"
+        )
+
+
+def _sampling_flow(config: TrainConfig, method: Method, net: torch.nn.Module, target: Target) -> Flow:
+    """The Flow that samples with `net` during training (previews, the result)."""
+    class_weights = target.class_weights() if config.classes else ()
+    options, coupling = config.options, config.coupling
+    return Flow(method, net, target.normaliser, options, config.classes, class_weights, coupling, config.dim)
+
+
 def set_up(config: TrainConfig, target: Target, resume: Checkpoint | None, teachers: dict[str, RunBundle]) -> _Run:
     """The network, optimiser, method state and data of a run, at step 0 or where `resume` left it."""
+    check_dimension(config, target)
     device = pick_device(config.device)
     method = check_config(config)
     training = stream(config.seed, Stream.TRAINING)
     net = build_network(config, generator=training).to(device)
     average = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(config.ema)) if config.ema else None
     sampler = average.module if average is not None else net  # the weights that sample
-    class_weights = target.class_weights() if config.classes else ()
-    flow = Flow(method, sampler, target.normaliser, config.options, config.classes, class_weights, config.coupling)
+    flow = _sampling_flow(config, method, sampler, target)
     optimiser = make_optimiser(net, config.lr)
     teacher_flows = _teacher_flows(method, teachers, target)
     preparing = time.perf_counter()
     context = method.prepare(config, target, teacher_flows, stream(config.seed, Stream.METHOD), net)
     prepared_in = time.perf_counter() - preparing  # reflow's teacher pairs: part of the budget, as training is
-    preview_noise = torch.randn(config.preview_n, 2, generator=stream(config.seed, Stream.PREVIEW_NOISE))
+    preview_noise = torch.randn(config.preview_n, config.dim, generator=stream(config.seed, Stream.PREVIEW_NOISE))
     data = stream(config.seed, Stream.DATA)
     history, step, elapsed_before, data_used = History(), 0, 0.0, 0
     if resume is not None:

@@ -32,6 +32,7 @@ from ..core import runs
 from ..core.config import FINISHED, JobState, TrainConfig, budget_fraction, empty_history
 from ..core.networks import RunBundle
 from ..core.targets import Target, TargetSpec
+from ..core.training import check_dimension
 from . import env
 from .limits import LimitError, check_compute_budget, check_memory
 from .local import LocalPool
@@ -149,6 +150,7 @@ class Engine:
         """
         run_dir = Path(run_dir)
         job_id = run_dir.name
+        check_dimension(config, target)
         if check_budget:
             check_compute_budget(config)
         check_memory(config, self.memory_limit_bytes)

@@ -20,7 +20,7 @@ class SeedNet(nn.Module):
 
     def __init__(self, hidden: int, depth: int):
         super().__init__()
-        widths = mlp_widths(4, hidden, depth)
+        widths = mlp_widths(4, hidden, depth, 2)
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
 
     def forward(self, x, t, r):

@@ -83,7 +83,9 @@ def run_quality_benchmark(qc: QualityConfig = QualityConfig()) -> list[dict]:
                 steps,
             )
             for method, nfes in (("meanflow", (1, 2, 4)), ("flow-matching", (1, 8, 32))):
-                config = make_config(method, steps=10**7, max_seconds=qc.seconds, seed=qc.seed, threads=qc.threads)
+                config = make_config(
+                    method, steps=10**7, max_seconds=qc.seconds, seed=qc.seed, threads=qc.threads, dim=target.dim
+                )
                 result = run_training(config, target)
                 for nfe in nfes:
                     x = sample(result.flow, qc.n, nfe, torch.Generator().manual_seed(qc.seed)).samples

@@ -120,7 +120,7 @@ class Sweep:
         for target in self.targets:
             for seed in range(seeds):
                 for cell in self.cells:
-                    config = cell_config(cell, budget, seed, base)
+                    config = replace(cell_config(cell, budget, seed, base), dim=target.dim)
                     if cell.conditional:
                         config = replace(config, classes=target.classes)
                     path = self.root / run_id(study, cell, target.name, seed, config)

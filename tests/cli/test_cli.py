@@ -281,3 +281,28 @@ def test_train_starts_from_a_preset_and_a_flag_beside_it_wins(tmp_path):
     assert json.loads((tmp_path / "run2" / "config.json").read_text())["config"]["hidden"] == 20
     result = run_cli("train", "--method", "imf", "--target", "moons", "--preset", presets, "--out", tmp_path / "x")
     assert result.returncode == 2 and "no tuned preset of imf" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_digits_train_sample_png_and_evaluate_from_the_shell(tmp_path):
+    """train --target digits, sample (n, 64) pixel values with a --png grid, evaluate with the classifier's
+    metrics; a file of the wrong width, --png on a 2D run and --class beyond the ten digits are messages."""
+    run = tmp_path / "digits"
+    result = run_cli("train", "--method", "meanflow", "--target", "digits", *TINY, "--out", run)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((run / "config.json").read_text())["config"]["dim"] == 64
+    out, png = tmp_path / "s.npy", tmp_path / "grid.png"
+    result = run_cli("sample", run, "--nfe", 1, "--n", 120, "--out", out, "--png", png)
+    assert result.returncode == 0, result.stderr
+    assert np.load(out).shape == (120, 64) and png.read_bytes()[:4] == b"\x89PNG"
+    report = json.loads(run_cli("evaluate", out, "--target", "digits").stdout)
+    assert {"fd", "fd_floor", "confident", "coverage_tv", "memorised", "sliced_w1"} <= set(report)
+    assert "hist_tv" not in report and report["n"] == 120
+    wrong = run_cli("evaluate", out, "--target", "moons")
+    assert wrong.returncode == 2 and "expected (n, 2)" in wrong.stderr and "Traceback" not in wrong.stderr
+    result = run_cli("sample", run, "--nfe", 1, "--n", 10, "--class", 12, "--out", tmp_path / "c.npy")
+    assert result.returncode == 2 and "classes 0 to 9" in result.stderr
+
+
+def test_png_is_for_image_targets(run_dir, tmp_path):
+    result = run_cli("sample", run_dir, "--nfe", 1, "--n", 10, "--out", tmp_path / "s.npy", "--png", tmp_path / "g.png")
+    assert result.returncode == 2 and "image targets" in result.stderr and not (tmp_path / "s.npy").exists()

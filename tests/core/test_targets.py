@@ -24,13 +24,15 @@ from meanflow.core.targets import (
 
 
 @pytest.mark.parametrize("name", list(PRESETS) + list(ALIASES))
-def test_every_target_gives_n_by_2_and_same_seed_same_samples(name):
-    """Shape (n, 2), finite, and identical for the same seed; different for another seed."""
+def test_every_target_gives_n_by_d_and_same_seed_same_samples(name):
+    """Shape (n, D) (D = 2 but for the 64-pixel digits), finite, and identical for the same seed; different
+    for another seed."""
     target = get_target(name)
     a = target.sample(500, torch.Generator().manual_seed(0))
     b = target.sample(500, torch.Generator().manual_seed(0))
     c = target.sample(500, torch.Generator().manual_seed(1))
-    assert a.shape == (500, 2) and a.dtype == torch.float32 and torch.isfinite(a).all()
+    assert target.dim == (64 if name == "digits" else 2) and target.normaliser.dim == target.dim
+    assert a.shape == (500, target.dim) and a.dtype == torch.float32 and torch.isfinite(a).all()
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 

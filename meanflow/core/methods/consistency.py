@@ -48,7 +48,7 @@ class ConsistencyOptions(Options):
     )
     huber_c: float = option(
         0.00054 * math.sqrt(2),
-        "Pseudo-Huber constant c (iCT: 0.00054 sqrt(dim), here dim = 2).",
+        "Pseudo-Huber constant c at dim = 2 (iCT: 0.00054 sqrt(dim)); other dimensions scale it by sqrt(dim / 2).",
         lo=1e-6,
         hi=1.0,
         search=Search(1e-4, 1e-2, log=True),
@@ -144,6 +144,6 @@ class Consistency(Method):
         with torch.no_grad():
             target = self.map_to_data(net, (1 - t_lo) * x + t_lo * e, t_lo, options)
         sq = (student - target).pow(2).sum(dim=1)  # (B,)
-        c = options.huber_c
+        c = options.huber_c * math.sqrt(x.shape[1] / 2)  # iCT's c grows with sqrt(dim); the option is c at dim 2
         huber = torch.sqrt(sq + c * c) - c
         return LossTerms(loss=(weight * huber).mean(), mse=sq.mean().detach())

@@ -109,7 +109,7 @@ class Reflow(FlowMatching):
         if teacher is None:
             raise ValueError("reflow trains on a teacher's pairs: pass the teacher's flow as teachers['teacher']")
         options = config.options
-        e = torch.randn(options.pairs, 2, generator=generator)
+        e = torch.randn(options.pairs, config.dim, generator=generator)
         x_hat = teacher.path(e, options.teacher_steps)[-1].float()  # model units (same target, same box)
         if options.init_from_teacher == "yes":
             student = net.state_dict()
