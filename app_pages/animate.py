@@ -1,19 +1,21 @@
 """Animate: particles flow from noise to data, one-step jumps beside K-step paths, in sync."""
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 import torch
 
+from meanflow.core.metrics import headline_metric
 from meanflow.core.runs import SavedRun
 from meanflow.core.sampling import Trajectory, sample, samples_csv
 from meanflow.core.text import literal
 from meanflow.views import export, figures, geometry, palette
 from meanflow.views.canvas import particle_animation_html
-from ui import keyboard, pickers, present, settings
+from meanflow.views.images import frames_along, player_html
+from ui import keyboard, metrics, pickers, points, present, settings
 from ui.session import RunEntry
 
 STEP_CHOICES = (1, 2, 4, 8, 16, 32)
@@ -102,8 +104,13 @@ ANIMATION_HEIGHT = 560  # the canvas's iframe: titles, two square panels, Play a
 
 
 def references_of(panels: dict[str, Panel]) -> list[np.ndarray]:
-    """Each panel's target points (800, in data units) for drawing under it."""
-    return [pickers.target_preview(p.saved.target, 800) for p in panels.values()]  # light under moving points
+    """Each panel's target points (800, in data units; beyond 2D on their first two principal axes) for
+    drawing under it."""
+    refs = []
+    for p in panels.values():
+        key = p.saved.target.name if p.saved.target.is_preset else p.entry.key
+        refs.append(points.flat(pickers.target_preview(p.saved.target, 800), p.saved.target, key))
+    return refs
 
 
 def animation_html(panels: dict[str, Panel], colours: np.ndarray | None, traced: tuple[int, ...]) -> str:
@@ -176,25 +183,13 @@ def panel_numbers(panels: dict[str, Panel], n: int, one_class: bool) -> None:
             st.markdown(f"**{literal(title)}**")
             if panel.saved.flow.classes and one_class:
                 st.caption("Metrics against the whole target: one class covers only its part of it.")
-            numbers = st.container(horizontal=True, gap="medium")  # wraps on a narrow page, never truncates
-            numbers.metric(
-                "Sliced W1 (global)", f"{q.sliced_w1:.3f}", help=f"noise floor {q.sliced_w1_floor:.3f}", width="content"
-            )
-            numbers.metric(
-                "Histogram TV (local)", f"{q.hist_tv:.3f}", help=f"noise floor {q.hist_tv_floor:.3f}", width="content"
-            )
-            if q.in_support is not None:
-                numbers.metric(
-                    "In cells", f"{q.in_support:.0%}", help=f"noise floor {q.in_support_floor:.0%}", width="content"
-                )
-            st.caption(
-                f"These {q.n:,} particles; floors at n = {q.n:,}: W1 {q.sliced_w1_floor:.3f}, TV {q.hist_tv_floor:.3f}."
-            )
+            metrics.show_metrics(q)
+            st.caption(f"These {q.n:,} particles; {metrics.floors_sentence(q)}.")
             best = pickers.headline_for(panel.entry, panel.saved, panel.steps)
+            headline = metrics.headline_sentence(best, headline_metric(panel.saved.target))
             st.caption(
                 f"The run's headline at {settings.steps_label(panel.steps)} (n = {best.n:,}, as in the methods "
-                f"table): TV {best.hist_tv:.3f}, floor {best.hist_tv_floor:.3f}; W1 {best.sliced_w1:.3f}, "
-                f"floor {best.sliced_w1_floor:.3f}."
+                f"table): {headline}."
             )
             st.download_button(
                 "Samples (CSV)",
@@ -226,6 +221,10 @@ def main() -> None:
         if view != "Warped grid":
             colours, traced = particle_settings(panels)
     first = next(iter(panels.values()))
+    if points.is_image(first.saved.target):
+        image_view(panels, colours, traced)
+        panel_numbers(panels, n, one_class)
+        return
     reference = pickers.target_preview(first.saved.target, 800)  # SVG under animated panels: keep it light
     if view == "Warped grid":
         warped_grid(panels, reference)
@@ -248,6 +247,63 @@ def main() -> None:
     movie_export(panels, colours, traced)
 
 
+def flat_panels(panels: dict[str, Panel]) -> dict[str, Panel]:
+    """The panels with their paths on the target's first two principal axes (data of more than 2 dimensions)."""
+    out = {}
+    for title, p in panels.items():
+        key = p.saved.target.name if p.saved.target.is_preset else p.entry.key
+        path = points.flat(p.trajectory.path, p.saved.target, key).astype(np.float32)
+        out[title] = replace(p, trajectory=Trajectory(p.trajectory.times, path))
+    return out
+
+
+def image_view(panels: dict[str, Panel], colours: np.ndarray | None, traced: tuple[int, ...]) -> None:
+    """Image targets (the digits): the first 36 particles of each panel as image grids, frame by frame from
+    noise (t = 1) to samples (t = 0), one step beside K steps from the same noise; below, every particle's
+    path on the data's first two principal axes, as the 2D view draws them."""
+    first = next(iter(panels.values()))
+    target = first.saved.target
+    paths = {title: (p.trajectory.times, p.trajectory.path) for title, p in panels.items()}
+    frames = image_frames(paths, target)
+    autoplay = str(st.query_params.get(AUTOPLAY, "")).lower() in ("true", "1")
+    st.iframe(player_html(frames, list(panels), autoplay=autoplay), height=IMAGE_PLAYER_HEIGHT)
+    st.caption(
+        "Press ▶ Play: the same 36 noise images in each panel become samples. A one-step sampler fades each "
+        "noise image straight into its sample; a K-step sampler moves it in K steps. Below: every particle on "
+        "the digits' first two principal axes (the plane that shows most of their spread), coloured by the "
+        "digit the classifier reads in its final sample."
+    )
+    flat = flat_panels(panels)
+    if colours is None:
+        colours = class_colours(first)
+    st.iframe(animation_html(flat, colours, traced), height=ANIMATION_HEIGHT)
+    if traced:
+        trace_table(flat, traced)
+    movie_export(panels, colours, traced, frames_of=lambda: image_frames(paths, target, frames=export.FRAMES))
+
+
+IMAGE_PLAYER_HEIGHT = 480
+
+
+@st.cache_data(show_spinner="Drawing the image grids…", max_entries=8)
+def _image_frames(paths: dict, shape: tuple[int, int], value_range: tuple[float, float], frames: int) -> list:
+    return frames_along(paths, shape, value_range, frames=frames)
+
+
+def image_frames(paths: dict, target, frames: int = 33) -> list[np.ndarray]:
+    return _image_frames(paths, target.image_shape, target.value_range, frames)
+
+
+def class_colours(panel: Panel) -> np.ndarray | None:
+    """(n, 3) uint8: each particle in the colour of the class the target's classifier reads in its sample."""
+    classify = panel.saved.target.classify
+    if classify is None:
+        return None
+    probs, _ = classify(panel.trajectory.samples)
+    rgb = np.array([palette.hex_rgb(c) for c in palette.DIGIT_COLOURS], dtype=np.uint8)
+    return rgb[probs.argmax(axis=1) % len(rgb)]
+
+
 def trace_table(panels: dict[str, Panel], traced: tuple[int, ...]) -> None:
     """The traced particles' positions at each step of each panel."""
     rows = []
@@ -266,9 +322,10 @@ def trace_table(panels: dict[str, Panel], traced: tuple[int, ...]) -> None:
     )
 
 
-def movie_export(panels: dict[str, Panel], colours: np.ndarray | None, traced: tuple[int, ...]) -> None:
-    """GIF and MP4 of the animation (64 frames, 800 x 400, the traced particles' paths drawn), made when
-    asked, with a progress bar; a movie made for other settings is not offered."""
+def movie_export(panels: dict[str, Panel], colours: np.ndarray | None, traced: tuple[int, ...], frames_of=None) -> None:
+    """GIF and MP4 of the animation (64 frames, 800 x 400, the traced particles' paths drawn; an image
+    target's image grids from frames_of()), made when asked, with a progress bar; a movie made for other
+    settings is not offered."""
     paths = {title: (p.trajectory.times, p.trajectory.path) for title, p in panels.items()}
     digest = hashlib.sha1(repr((list(paths), traced)).encode())
     for _, path in paths.values():
@@ -283,7 +340,12 @@ def movie_export(panels: dict[str, Panel], colours: np.ndarray | None, traced: t
         c1, c2 = st.columns(2)
         for col, kind in ((c1, "GIF"), (c2, "MP4")):
             if col.button(f"Make {kind}", key=f"make_{kind}"):
-                movie = make_movie(kind, paths, references_of(panels), colours, traced)
+                if frames_of is not None:
+                    grey = frames_of()
+                    frames = [np.repeat(f[..., None], 3, axis=2) for f in grey]
+                    movie = export.gif_bytes(frames) if kind == "GIF" else export.mp4_bytes(frames)
+                else:
+                    movie = make_movie(kind, paths, references_of(panels), colours, traced)
                 st.session_state[f"movie_{kind}"] = (fingerprint, movie)
             made = st.session_state.get(f"movie_{kind}")
             if made is not None and made[0] == fingerprint:

@@ -13,7 +13,7 @@ from meanflow.lab.guidance import steps_for
 from meanflow.lab.scoring import EVAL_N, REFERENCE_NFE
 from meanflow.lab.studies import EVALUATION_TARGETS, HELD_OUT_TARGETS, STUDIES
 from meanflow.views import figures
-from ui import downloads, pickers, present, server, settings, studies
+from ui import downloads, pickers, points, present, server, settings, studies
 from ui.session import RunEntry
 
 NFE = settings.Setting("cmp_nfe", [1, 2, 4, 8, 16, 32], choices=(1, 2, 4, 8, 16, 32), multi=True)
@@ -23,11 +23,15 @@ MODE = settings.Setting("cmp_mode", "Methods", choices=("Methods", "Step counts"
 ZOO_TARGET = settings.Setting("zoo_target", EVALUATION_TARGETS[0], choices=EVALUATION_TARGETS)
 ZOO_METHODS = settings.Setting("zoo_methods", list(METHODS), choices=tuple(METHODS), multi=True)
 ZOO_NFE = settings.Setting("zoo_nfe", [1, 2, 4, 32], choices=(1, 2, 4, 8, 16, 32), multi=True)
+IMAGES_PER_CELL = 36  # generated images shown per run and step count (image targets)
 MAX_RUNS = 6  # runs compared at once: each adds a grid of up to 6 panels
 METRICS = {
     "hist_tv": "Histogram TV (local)",
     "sliced_w1": "Sliced W1 (global)",
     "in_support": "Fraction in cells",
+    "fd": "FD (digit classifier's features)",
+    "confident": "Recognised (confidence >= 0.9)",
+    "coverage_tv": "Coverage TV (recognised digits)",
     "class_accuracy": "Class accuracy",
 }
 
@@ -174,12 +178,21 @@ def step_count_settings(runs: list[RunEntry]) -> tuple[list[RunEntry], tuple[int
 
 
 def sample_grids(entries: list[RunEntry], nfes: tuple[int, ...], samples: dict) -> None:
-    """Each run's samples at each step count, a row of panels per run."""
+    """Each run's samples at each step count, a row of panels per run (image targets: a grid of images each)."""
     reference = pickers.target_preview(pickers.load(entries[0]).target, 600)  # a light sketch under every panel
     for entry in entries:
         st.markdown(f"**{literal(entry.label)}**")
         grid = {f"NFE {k}": samples[(entry.key, k)] for k in nfes if (entry.key, k) in samples}
         if not grid:
+            continue
+        target = pickers.load(entry).target
+        if target.dim != 2:
+            columns = st.columns(len(grid))
+            for column, (title, x) in zip(columns, grid.items()):
+                if points.is_image(target):
+                    points.show_images(x[:IMAGES_PER_CELL], target, title, columns=6, where=column)
+                else:
+                    column.caption(f"{title}: {target.dim} dimensions; see the metrics below")
             continue
         fig = figures.scatter_grid(grid, columns=len(nfes), reference=reference, height_per_row=240)
         present.chart(fig, key=f"grid_{entry.key}", width="stretch")

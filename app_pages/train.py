@@ -9,6 +9,7 @@ from meanflow.core.config import OptionSpec, TrainConfig, empty_history, option_
 from meanflow.core.couplings import COUPLINGS
 from meanflow.core.couplings import LABELS as COUPLING_NAMES
 from meanflow.core.methods.base import Method
+from meanflow.core.metrics import floor_name, headline_metric
 from meanflow.core.networks import network_parameters
 from meanflow.core.presets import Preset, PresetError, read_presets, tuning_sentence
 from meanflow.core.registry import METHODS, make_config
@@ -19,7 +20,7 @@ from meanflow.core.training import PAUSED
 from meanflow.engine import env
 from meanflow.engine.limits import run_cost, seconds_within_budget
 from meanflow.views import figures
-from ui import downloads, pickers, present, server, settings
+from ui import downloads, pickers, points, present, server, settings
 from ui.session import RunEntry, Session
 from ui.settings import Setting
 
@@ -28,10 +29,11 @@ POLL_SECONDS = 1.0  # each poll updates every live run's progress line: snapshot
 FIRST_STEP_POLL_SECONDS = 0.25  # while a run of this session is starting: its first step shows at once
 CHART_SECONDS = 5.0  # a training run's loss and quality curves are redrawn this often
 PREVIEW_SECONDS = 2.0  # and its one-step preview at most this often
+PREVIEW_IMAGES = 64  # generated images in an image target's live preview: eight rows of eight
 SHOWN_ENDED_RUNS = 6  # ended runs with a full panel; older ones get a line each
 LIBRARY_PAGE = 20
 
-BATCHES, WIDTHS = (64, 128, 256, 512, 1024, 2048), (16, 32, 64, 128, 256, 512)
+BATCHES, WIDTHS = (64, 128, 256, 512, 1024, 2048), (16, 32, 64, 128, 256, 512, 1024)
 COUPLING_LABELS = {"default": "each method's default", **COUPLING_NAMES}
 METHOD_CHOICES = Setting("methods", ["meanflow", "flow-matching"], choices=tuple(METHODS), multi=True)
 SECONDS = Setting("seconds", 60, lo=5, hi=600, integer=True)
@@ -108,6 +110,22 @@ def run_option(label: str, spec: OptionSpec, setting: Setting, target: Target | 
 
 
 # ---------------------------------------------------------------- the launch form
+
+
+NETWORK_SETTINGS = {"hidden": HIDDEN, "depth": DEPTH}  # what a target's own defaults may set (the digits' network)
+
+
+def follow_target_defaults(target: Target | None) -> None:
+    """When another target is picked, the Width and Depth widgets take its own defaults (the digits train a
+    wider network: Target.train_defaults), or the usual ones back; a link's values are kept on its first load."""
+    name = target.name if target is not None else None
+    previous = st.session_state.get("_network_of_target", "")
+    st.session_state["_network_of_target"] = name
+    if previous == name or (previous == "" and any(s.key in st.query_params for s in NETWORK_SETTINGS.values())):
+        return
+    own = dict(target.train_defaults) if target is not None else {}
+    for field, setting in NETWORK_SETTINGS.items():
+        st.session_state[setting.key] = own.get(field, setting.default)
 
 
 def hyperparameters() -> dict:
@@ -253,6 +271,7 @@ def settings_form(target: Target | None) -> tuple[list[TrainConfig], int | None]
         help="Each run stops after this wall time and is saved; the learning rate decays over it.",
     )
     presets = tuned_presets(methods)
+    follow_target_defaults(target)
     shared = hyperparameters()
     conditional, dropout = class_settings(target)
     options = {}
@@ -377,7 +396,11 @@ def run_charts(entry: RunEntry) -> None:
     snap = entry.snapshot
     left, right, third = st.columns(3)
     preview = snap.preview if snap is not None else None
-    if preview is not None:
+    target = _run_target(entry)
+    if preview is not None and points.is_image(target):
+        caption = f"one-step samples at step {snap.preview_step:,} (the first {PREVIEW_IMAGES} of the preview)"
+        points.show_images(preview[:PREVIEW_IMAGES], target, caption, columns=8, where=left)
+    elif preview is not None:
         # Redrawn at most every PREVIEW_SECONDS, in SVG: a WebGL chart per run ran out of the browser's WebGL
         # contexts with many runs, and redrawing each new preview every second cost a software-drawing
         # browser a fifth of a core (benchmarks/RESULTS.md, the load test).
@@ -386,7 +409,7 @@ def run_charts(entry: RunEntry) -> None:
             f"preview_{entry.key}",
             version,
             lambda: figures.scatter_figure(
-                preview,
+                preview if target is None else points.flat(preview, target, entry.key),
                 f"one-step samples at step {snap.preview_step:,}",
                 reference=_target_points(entry),  # the target underneath: how far the samples are, at a glance
                 height=360,
@@ -409,17 +432,24 @@ def run_charts(entry: RunEntry) -> None:
     present.chart(fig, where=right, key=f"loss_{entry.key}", width="stretch")
     n = entry.config.preview_n
     tv_floor, w1_floor = _floors(entry, n)
-    fig = _kept(f"quality_{entry.key}", version, lambda: figures.preview_quality_chart(history, tv_floor, w1_floor, n))
+    metric = headline_metric(target) if target is not None else "hist_tv"
+    fig = _kept(
+        f"quality_{entry.key}",
+        version,
+        lambda: figures.preview_quality_chart(history, tv_floor, w1_floor, n, headline=metric),
+    )
     present.chart(fig, where=third, key=f"quality_{entry.key}", width="stretch")
 
 
 def _floors(entry: RunEntry, n: int) -> tuple[float | None, float | None]:
-    """The noise floors of histogram TV and sliced W1 for n samples of the run's target (None: unreadable)."""
+    """The noise floors of the headline metric (histogram TV in 2D, FD on the digits) and sliced W1 for n
+    samples of the run's target (None: unreadable)."""
     kept = st.session_state.setdefault("_run_floors", {})
     if (entry.id, n) not in kept:
         target = _run_target(entry)
         q = pickers.evaluator_for(entry, target, n).floor() if target is not None else None
-        kept[(entry.id, n)] = (q.hist_tv_floor, q.sliced_w1_floor) if q is not None else (None, None)
+        floor = getattr(q, floor_name(headline_metric(target))) if q is not None else None
+        kept[(entry.id, n)] = (floor, q.sliced_w1_floor) if q is not None else (None, None)
     return kept[(entry.id, n)]
 
 
@@ -435,9 +465,10 @@ def _run_target(entry: RunEntry) -> Target | None:
 
 
 def _target_points(entry: RunEntry):
-    """(n, 2) points of the run's target in data units for drawing under its preview, or None if unreadable."""
+    """(n, 2) points of the run's target in data units for drawing under its preview (beyond 2D on its
+    principal axes), or None if unreadable."""
     target = _run_target(entry)
-    return pickers.target_preview(target, 1000) if target is not None else None
+    return points.flat(pickers.target_preview(target, 1000), target, entry.key) if target is not None else None
 
 
 def _kept(name: str, version, build):
@@ -533,25 +564,6 @@ def library(sess: Session) -> None:
 # ---------------------------------------------------------------- the page
 
 
-def target_preview(target: Target) -> None:
-    """The target as a scatter plot, coloured by class when it has classes."""
-    points, labels = pickers.labelled_preview(target)
-    by_class = labels is not None and st.toggle(
-        "Colour by class", value=True, help="Each class of this labelled target in its own colour."
-    )
-    present.chart(
-        figures.scatter_figure(
-            points,
-            f"target: {target.name}" + (f" ({target.classes} classes)" if target.classes else ""),
-            height=360,
-            labels=labels if by_class else None,
-            class_names=target.class_names,
-        ),
-        key="target_preview",
-        width="stretch",
-    )
-
-
 def launch(sess: Session, configs: list[TrainConfig], target: Target, pause_at: int | None = None) -> None:
     launched = 0
     for config in configs:
@@ -575,7 +587,7 @@ def main() -> None:
         chosen = settings_form(target)
     with right:
         if target is not None:
-            target_preview(target)
+            points.show_target(target)
     configs, pause_at = chosen or ([], None)
     launch(sess, configs, target, pause_at)
     if "train_error" in st.session_state:

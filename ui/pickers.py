@@ -168,14 +168,6 @@ def target_preview(target: Target, n: int = 2000) -> np.ndarray:
     return target.sample(n, torch.Generator().manual_seed(0)).numpy()
 
 
-def labelled_preview(target: Target, n: int = 2000) -> tuple[np.ndarray, np.ndarray | None]:
-    """(n, 2) exact samples in data units and their (n,) classes (None for an unlabelled target)."""
-    if not target.classes:
-        return target_preview(target, n), None
-    x, y = target.sample_labelled(n, torch.Generator().manual_seed(0))
-    return target.normaliser.to_data(x).numpy(), y.numpy()
-
-
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _evaluator(_target: Target, key: str, n: int, seed: int) -> Evaluator:
     return Evaluator(_target, n, torch.Generator().manual_seed(seed))

@@ -193,7 +193,8 @@ def preset_for(args: argparse.Namespace) -> Preset:
 
 
 def config_from_args(args: argparse.Namespace, target) -> TrainConfig:
-    """The run's config: the method's defaults, then the preset's settings, then every flag given."""
+    """The run's config: the method's defaults, then the preset's settings, then the target's own defaults
+    (the digits' network), then every flag given."""
     given = {
         name: value
         for name, value in (
@@ -219,7 +220,7 @@ def config_from_args(args: argparse.Namespace, target) -> TrainConfig:
         dim=target.dim,
         class_dropout=args.class_dropout,
         checkpoint_seconds=args.checkpoint_seconds,
-        **given,
+        **{**dict(target.train_defaults), **given},
     )
 
 

@@ -68,6 +68,20 @@ class Quality:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
+def headline_metric(target: Target) -> str:
+    """The metric a target's quality is read by first: histogram TV in 2D, the Fréchet distance where a
+    classifier scores the target (digits), sliced W1 otherwise."""
+    if target.dim == 2:
+        return "hist_tv"
+    return "fd" if target.classify is not None else "sliced_w1"
+
+
+def floor_name(metric: str) -> str:
+    """The Quality field that stands beside `metric`: its floor ('fd_floor'), or for the memorisation
+    check the held-out images' share ('memorised_real')."""
+    return "memorised_real" if metric == "memorised" else f"{metric}_floor"
+
+
 def _directions(generator: torch.Generator, n: int = N_PROJECTIONS, dim: int = 2) -> torch.Tensor:
     d = torch.randn(n, dim, generator=generator)
     return d / d.norm(dim=1, keepdim=True)  # (L, D)
@@ -211,10 +225,12 @@ def evaluate(samples: np.ndarray | torch.Tensor, target: Target, generator: torc
 class ClassEvaluator:
     """Scores class-conditional samples against a labelled target, by the target's own labelling.
 
-    accuracy: the share of samples asked for class k that land in class k's region, a sample's region
-    being the class of its nearest point in a labelled exact reference; class TV: each class's
-    histogram TV against that class's exact samples, averaged over classes, beside its floor (the
-    same for an exact sample of the class).
+    accuracy: the share of samples asked for class k that land in class k, a sample's class being, in 2D,
+    the class of its nearest point in a labelled exact reference, and for a target with a classifier (the
+    digits) the class it reads. class TV (2D): each class's histogram TV against that class's exact samples,
+    averaged over classes, beside its floor (the same for an exact sample of the class); class FD (digits):
+    each class's FD in the classifier's features against that class's held-out images, averaged, beside
+    its floor (an exact sample of the class, the same n).
     """
 
     REFERENCE = 4000  # labelled points that decide a sample's region (nearest neighbour)
@@ -223,36 +239,53 @@ class ClassEvaluator:
         if target.sample_labelled is None:
             raise ValueError(f"{target.name} carries no classes")
         self.target, self.n = target, n_per_class
-        self._ref_x, self._ref_y = target.sample_labelled(self.REFERENCE, generator)
-        x, y = target.sample_labelled(REFERENCE_SIZE, generator)
-        self._class_hist = {k: _histogram(x[y == k].double().numpy()) for k in range(target.classes)}
+        self.per_class_metric = "class_fd" if target.classify is not None else "class_tv"
+        if target.classify is None:
+            self._ref_x, self._ref_y = target.sample_labelled(self.REFERENCE, generator)
+            x, y = target.sample_labelled(REFERENCE_SIZE, generator)
+            self._class_reference = {k: _histogram(x[y == k].double().numpy()) for k in range(target.classes)}
+        else:
+            held_out, held_labels = target.held_out()
+            _, features = target.classify(np.asarray(held_out))
+            self._class_reference = {k: _moments(features[held_labels == k]) for k in range(target.classes)}
         self._floors = {}
         for k in range(target.classes):
             xk, yk = target.sample_labelled(n_per_class * target.classes * 2, generator)
-            exact = xk[yk == k][:n_per_class].double().numpy()
-            self._floors[k] = _tv(_histogram(exact), self._class_hist[k])
+            exact = xk[yk == k][:n_per_class].double()
+            self._floors[k] = self._class_score(exact, k)
+
+    def _class_score(self, model: torch.Tensor, k: int) -> float:
+        """Class k's samples (n, D) model units against class k's reference: histogram TV, or FD."""
+        if self.target.classify is None:
+            return _tv(_histogram(model.numpy()), self._class_reference[k])
+        _, features = self.target.classify(self.target.normaliser.to_data(model).numpy())
+        return _frechet(_moments(features), self._class_reference[k])
 
     def regions(self, model: torch.Tensor) -> torch.Tensor:
-        """(n,) the class of each point's nearest reference point; model: (n, 2) model units."""
+        """(n,) the class of each point (n, D) model units: its nearest reference point's, or the classifier's."""
+        if self.target.classify is not None:
+            probs, _ = self.target.classify(self.target.normaliser.to_data(model.double()).numpy())
+            return torch.as_tensor(probs.argmax(axis=1))
         nearest = torch.cdist(model.float(), self._ref_x.float()).argmin(dim=1)
         return self._ref_y[nearest]
 
     def score(self, samples: dict[int, np.ndarray]) -> dict:
-        """samples: class k -> (n, 2) samples asked for class k, in data units. Returns accuracy, the mean
-        class TV and its floor, and each class's accuracy and TV."""
-        hits, total, tvs, floors, per_class = 0, 0, [], [], {}
+        """samples: class k -> (n, D) samples asked for class k, in data units. Returns accuracy, the mean
+        per-class metric ('class_tv' in 2D, 'class_fd' with a classifier) and its floor, and each class's."""
+        name = self.per_class_metric
+        hits, total, values, floors, per_class = 0, 0, [], [], {}
         for k, points in samples.items():
-            model = self.target.normaliser.to_model(torch.as_tensor(np.asarray(points), dtype=torch.float64))
+            model = self.target.normaliser.to_model(torch.as_tensor(np.array(points, dtype=np.float64)))
             model = torch.where(torch.isfinite(model), model, torch.full_like(model, 1e6))
             inside = int((self.regions(model) == k).sum())
-            tv = _tv(_histogram(model.numpy()), self._class_hist[k])
+            value = self._class_score(model, k)
             hits, total = hits + inside, total + len(model)
-            tvs.append(tv)
+            values.append(value)
             floors.append(self._floors[k])
-            per_class[k] = {"accuracy": inside / len(model), "class_tv": tv}
+            per_class[k] = {"accuracy": inside / len(model), name: value}
         return {
             "accuracy": hits / max(1, total),
-            "class_tv": float(np.mean(tvs)),
-            "class_tv_floor": float(np.mean(floors)),
+            name: float(np.mean(values)),
+            f"{name}_floor": float(np.mean(floors)),
             "per_class": per_class,
         }

@@ -101,6 +101,9 @@ class Target:
     labels: np.ndarray | None = field(default=None, repr=False, compare=False)  # (m,) per point, data targets
     note: str = field(default="", compare=False)  # what reading a file decided (its label column), in words
     dim: int = 2
+    # TrainConfig fields this target trains best with, where a run does not set them (the digits' network:
+    # benchmarks/RESULTS.md, "Beyond 2D"); () for the 2D toys, whose defaults are TrainConfig's.
+    train_defaults: tuple[tuple[str, int | float], ...] = ()
     image_shape: tuple[int, int] | None = None
     value_range: tuple[float, float] | None = None  # an image target's pixel values in data units (0, 16)
     # Real points that training never sees, (m, D) data units with their classes (m,): the evaluator's
@@ -277,6 +280,7 @@ PRESETS: dict[str, Target] = {
             sample_labelled=digits.sample_labelled,
             class_names=digits.CLASS_NAMES,
             dim=64,
+            train_defaults=digits.TRAIN_DEFAULTS,
             image_shape=digits.IMAGE_SHAPE,
             value_range=(0.0, digits.PIXEL_MAX),
             held_out=digits.held_out_split,
@@ -516,21 +520,17 @@ def read_csv_table(data: bytes, what: str = "CSV file") -> tuple[np.ndarray, np.
     """A CSV's points (n, D) float64 (2 <= D <= MAX_DIM), its class labels (n,) 0 .. K - 1 or None, and a
     sentence on how its columns were read.
 
-    A header cell 'label' or 'class' names the label column (a small set of whole numbers, else an error);
-    every other column is a coordinate. Without one, a file of two or three columns keeps its 2D reading
-    (x, y, and a third column as classes when label_column accepts it), except that three full columns
-    whose third is not classes are three coordinates; four or more columns are all coordinates. Rows of
-    uneven width are refused (but for the 2D reading's missing third column)."""
+    A file of two or three columns keeps its 2D reading: x, y, and a third column as classes when
+    label_column accepts it, else a note why not. With four or more, a header cell 'label' or 'class' names
+    the label column (a small set of whole numbers, else an error) and every other column is a coordinate;
+    without one, all are. Rows of uneven width are refused (but for the 2D reading's missing third column)."""
     header, rows, lines = _csv_rows(data, what)
     declared = [i for i, c in enumerate(header or []) if c in LABEL_HEADERS]
     widths = {len(r) for r in rows}
-    if not declared and widths <= {2, 3}:
+    if widths <= {2, 3}:
         third = [r[2] if len(r) > 2 else None for r in rows]
         labels, note = label_column(third)  # the distinct values, in order, become 0 .. K - 1
-        if labels is None and widths == {3}:
-            points, note = np.asarray(rows, dtype=np.float64), "read as 3 coordinates: the third column is not classes"
-        else:
-            points = np.asarray([r[:2] for r in rows], dtype=np.float64)
+        points = np.asarray([r[:2] for r in rows], dtype=np.float64)
     else:
         width = _even_width(rows, lines, what)
         table = np.asarray(rows, dtype=np.float64)

@@ -20,7 +20,8 @@ from ..core.targets import Target
 
 NFES = (1, 2, 4, 32)  # the step counts a study reports: one step, a few, and the many-step reference
 EVAL_N = 10_000  # samples scored per run and step count
-METRICS = ("hist_tv", "sliced_w1", "in_support")
+# 2D targets: the first three; the digits: sliced W1 and the classifier's measures (core.metrics)
+METRICS = ("hist_tv", "sliced_w1", "in_support", "fd", "confident", "coverage_tv", "memorised")
 EVALUATOR_SEED = 1000  # evaluators draw from EVALUATOR_SEED + the run's seed
 REFERENCE_NFE = 32  # flow matching is judged where it is at its best: many small steps
 JUDGED_NFE = {"flow-matching": REFERENCE_NFE}  # the step count a method is tuned and compared at (others: 1)

@@ -18,6 +18,7 @@ from typing import Literal
 
 from ..core import runs
 from ..core.config import TrainConfig
+from ..core.metrics import floor_name, headline_metric
 from ..core.registry import make_config, with_method
 from ..core.targets import Target
 from ..engine.jobs import Engine
@@ -120,7 +121,8 @@ class Sweep:
         for target in self.targets:
             for seed in range(seeds):
                 for cell in self.cells:
-                    config = replace(cell_config(cell, budget, seed, base), dim=target.dim)
+                    own = {k: v for k, v in target.train_defaults if k not in cell.overrides}  # the digits' network
+                    config = replace(cell_config(cell, budget, seed, base), dim=target.dim, **own)
                     if cell.conditional:
                         config = replace(config, classes=target.classes)
                     path = self.root / run_id(study, cell, target.name, seed, config)
@@ -167,8 +169,8 @@ class Sweep:
         if not passed or passed[-1] in done:
             return
         evaluator = self._scorer.preview_evaluator(run.target, run.seed, len(snap.preview))
-        quality = evaluator.score(snap.preview)
-        run.trace.append((passed[-1], snap.elapsed, quality.hist_tv, quality.hist_tv_floor))
+        quality, metric = evaluator.score(snap.preview), headline_metric(self._targets[run.target])
+        run.trace.append((passed[-1], snap.elapsed, getattr(quality, metric), getattr(quality, floor_name(metric))))
         run.traced_step = snap.preview_step
 
     def _room(self) -> tuple[int, int]:

@@ -9,6 +9,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..core.metrics import floor_name
 from ..core.registry import METHODS, make_config
 from .scoring import METRICS, NFES, REFERENCE_NFE
 from .studies import Cell, Study
@@ -36,7 +37,7 @@ def _metric_columns(scored: Sequence[ScoredRun]) -> dict:
             row[f"{metric}@{nfe}"] = statistics.mean(values)
             row[f"{metric}@{nfe}_std"] = statistics.stdev(values) if len(values) > 1 else math.nan
             row[f"{metric}@{nfe}_seeds"] = values
-            row[f"{metric}_floor"] = statistics.mean(r.scores[nfe][f"{metric}_floor"] for r in scored)
+            row[floor_name(metric)] = statistics.mean(r.scores[nfe][floor_name(metric)] for r in scored)
     return row
 
 
@@ -83,18 +84,23 @@ def study_table(study: Study, targets: Sequence[str], cells: Sequence[Cell], sco
     return with_reference(rows)
 
 
+HEADLINES = ("hist_tv", "fd")  # a row's headline: histogram TV (2D targets) or FD (digits)
+
+
 def with_reference(rows: list[dict]) -> list[dict]:
-    """Each row with 'fm32_reference' (the best flow-matching row's 32-step TV on its target, over full-budget
-    rows) and 'hist_tv@1_over_fm32' (its one-step TV over that), where the table has flow matching."""
-    best: dict[str, float] = {}
-    key = f"hist_tv@{REFERENCE_NFE}"
-    for row in rows:
-        if row["method"] == "flow-matching" and row.get("budget_share", 1.0) == 1.0 and key in row:
-            best[row["target"]] = min(best.get(row["target"], math.inf), row[key])
-    for row in rows:
-        if row["target"] in best and "hist_tv@1" in row:
-            row["fm32_reference"] = best[row["target"]]
-            row["hist_tv@1_over_fm32"] = row["hist_tv@1"] / best[row["target"]]
+    """Each row with 'fm32_reference' (the best flow-matching row's 32-step headline on its target, TV in 2D
+    and FD on digits, over full-budget rows) and 'hist_tv@1_over_fm32' or 'fd@1_over_fm32' (its one-step
+    value over that), where the table has flow matching."""
+    for metric in HEADLINES:
+        best: dict[str, float] = {}
+        key = f"{metric}@{REFERENCE_NFE}"
+        for row in rows:
+            if row["method"] == "flow-matching" and row.get("budget_share", 1.0) == 1.0 and key in row:
+                best[row["target"]] = min(best.get(row["target"], math.inf), row[key])
+        for row in rows:
+            if row["target"] in best and f"{metric}@1" in row:
+                row["fm32_reference"] = best[row["target"]]
+                row[f"{metric}@1_over_fm32"] = row[f"{metric}@1"] / best[row["target"]]
     return rows
 
 
@@ -113,6 +119,33 @@ def anytime_curves(scored: Sequence[ScoredRun]) -> dict:
     return curves
 
 
+def _mean_std(row: dict, key: str) -> str:
+    if key not in row:
+        return f"{'-':>14}"
+    std = row.get(f"{key}_std", math.nan)
+    return f"{row[key]:>7.3f} ± {std:.3f}" if not math.isnan(std) else f"{row[key]:>14.3f}"
+
+
+DIGITS_COLUMNS = ("fd@1", "fd@2", "fd@4", "fd@32", "confident@1", "coverage_tv@1", "memorised@1")
+DIGITS_FLOORS = ("fd_floor", "confident_floor", "coverage_tv_floor", "memorised_real")
+
+
+def format_digits_table(rows: list[dict]) -> str:
+    """Rows of a target scored by its classifier (digits): FD at each step count, the recognised share,
+    the coverage TV and the memorised share at one step, and the floors."""
+    head = (
+        f"{'target':<9}{'cell':<28}{'seeds':>6}{'steps':>8}  {'FD@1':>14}  {'FD@2':>14}  {'FD@4':>14}  {'FD@32':>14}  "
+        f"{'recognised@1':>14}  {'coverage TV@1':>14}  {'memorised@1':>14}  floors (FD, recognised, coverage, held-out)"
+    )
+    lines = [head]
+    for row in rows:
+        steps = f"{row['steps']:>8.0f}" if "steps" in row else f"{'-':>8}"
+        floors = ", ".join(f"{row.get(k, math.nan):.3f}" for k in DIGITS_FLOORS)
+        cells = "  ".join(_mean_std(row, k) for k in DIGITS_COLUMNS)
+        lines.append(f"{row['target']:<9}{row['cell'][:27]:<28}{row['seeds']:>6}{steps}  {cells}  {floors}")
+    return "\n".join(lines)
+
+
 def _anytime_point(fraction: float, seen: list[tuple[float, float, float]]) -> list:
     tvs = [tv for _, tv, _ in seen]
     spread = statistics.stdev(tvs) if len(tvs) > 1 else math.nan
@@ -121,7 +154,14 @@ def _anytime_point(fraction: float, seen: list[tuple[float, float, float]]) -> l
 
 
 def format_table(rows: list[dict]) -> str:
-    """The table as text: one line per cell and target, mean +- std over seeds, floors last."""
+    """The table as text: one line per cell and target, mean +- std over seeds, floors last (rows on the
+    digits: format_digits_table)."""
+    digits = [row for row in rows if "fd@1" in row]
+    if digits:
+        others = format_table([r for r in rows if r not in digits])
+        return "\n\n".join(t for t in (others, format_digits_table(digits)) if t)
+    if not rows:
+        return ""
     lines = [
         f"{'target':<13}{'cell':<28}{'seeds':>6}{'steps':>8}  {'TV@1':>13}  {'TV@2':>13}  {'TV@4':>13}  "
         f"{'TV@32':>13}  {'W1@1':>13}  {'in cells@1':>13}  {'floors (TV, W1)':>16}"

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .geometry import bounds_of, positions_at
-from .palette import PARTICLE_COLOUR, TRACE_COLOURS
+from .palette import PARTICLE_COLOUR, TRACE_COLOURS, hex_rgb
 
 FRAMES = 64
 SIZE = (800, 400)  # width, height of the whole movie: the panels side by side
@@ -26,11 +26,6 @@ TITLE_BAND = 34  # pixels above each panel for its title
 FOOTER_BAND = 22  # pixels below for the time
 REFERENCE_RGB = (200, 200, 200)
 MAX_TITLE = 60  # characters of a panel's title drawn
-
-
-def _rgb(hex_colour: str) -> tuple[int, int, int]:
-    h = hex_colour.lstrip("#")
-    return tuple(int(h[i : i + 2], 16) for i in (0, 2, 4))
 
 
 @dataclass(frozen=True)
@@ -114,7 +109,8 @@ def movie_frames(
     background = _background(list(paths), refs, layout, size)
     taus = 1.0 - np.arange(n_frames) / (n_frames - 1)
     moving = [positions_at(times, path, taus) for times, path in paths.values()]  # each (F, n, 2)
-    fills = np.asarray(colours, dtype=np.uint8) if colours is not None else np.array([_rgb(PARTICLE_COLOUR)], np.uint8)
+    one = np.array([hex_rgb(PARTICLE_COLOUR)], np.uint8)
+    fills = np.asarray(colours, dtype=np.uint8) if colours is not None else one
     small = ImageFont.load_default(size=12)
     frames = []
     for f, tau in enumerate(taus):
@@ -139,7 +135,7 @@ def _traces(draw: ImageDraw.ImageDraw, moving: list[np.ndarray], f: int, traced,
         for i in traced:
             if not 0 <= i < xy.shape[1]:
                 continue
-            colour = _rgb(TRACE_COLOURS[i % len(TRACE_COLOURS)])
+            colour = hex_rgb(TRACE_COLOURS[i % len(TRACE_COLOURS)])
             line = [tuple(map(float, p)) for p in layout.to_pixels(xy[: f + 1, i], col) if np.isfinite(p).all()]
             if len(line) > 1:
                 draw.line(line, fill=colour, width=2)

@@ -868,15 +868,28 @@ def split_loss_curves(history: np.ndarray, smooth: int = 20, height: int = 300) 
     return fig
 
 
+PREVIEW_HEADLINES = {  # a target's headline metric -> its history column and label (core.metrics.headline_metric)
+    "hist_tv": ("preview_tv", "histogram TV (local)"),
+    "fd": ("preview_fd", "FD, classifier features"),
+}
+
+
 def preview_quality_chart(
-    history: np.ndarray, tv_floor: float | None, w1_floor: float | None, n: int, height: int = 300
+    history: np.ndarray,
+    tv_floor: float | None,
+    w1_floor: float | None,
+    n: int,
+    height: int = 300,
+    headline: str = "hist_tv",
 ) -> go.Figure:
-    """The one-step previews' histogram TV (local) and sliced W1 (global) against the training step,
-    each beside its noise floor for n samples (dotted): quality over time, not the loss."""
+    """The one-step previews' headline metric (histogram TV in 2D, the local one; FD on the digits) and sliced
+    W1 (global) against the training step, each beside its noise floor for n samples (dotted): quality over
+    time, not the loss. tv_floor: the headline metric's floor."""
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     step = np.asarray(history["step"], dtype=np.float64)
+    first, first_label = PREVIEW_HEADLINES.get(headline, PREVIEW_HEADLINES["hist_tv"])
     for column, label, colour, floor, secondary in (
-        ("preview_tv", "histogram TV (local)", "#0072B2", tv_floor, False),
+        (first, first_label, "#0072B2", tv_floor, False),
         ("preview_w1", "sliced W1 (global)", "#D55E00", w1_floor, True),
     ):
         y = np.asarray(history[column], dtype=np.float64)
@@ -904,7 +917,7 @@ def preview_quality_chart(
                 ),
                 secondary_y=secondary,
             )
-    if not np.isfinite(np.asarray(history["preview_tv"], dtype=np.float64)).any():
+    if not np.isfinite(np.asarray(history["preview_w1"], dtype=np.float64)).any():
         fig.add_annotation(text="no scored preview yet", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
     fig.update_layout(
         template=TEMPLATE,

@@ -62,3 +62,21 @@ def grid_lines(points: np.ndarray, lines: int, per_line: int) -> tuple[np.ndarra
     gaps = np.full((2 * lines, 1, 2), np.nan)
     joined = np.concatenate([pts, gaps], axis=1).reshape(-1, 2)
     return joined[:, 0], joined[:, 1]
+
+
+def principal_axes(reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mean (D,) and the first two principal directions (D, 2) of points (m, D): the plane that shows
+    most of their spread, for drawing points of more than two dimensions."""
+    reference = np.asarray(reference, dtype=np.float64)
+    mean = reference.mean(axis=0)
+    _, _, vt = np.linalg.svd(reference - mean, full_matrices=False)
+    axes = vt[:2].T
+    signs = np.where(axes.sum(axis=0) < 0, -1.0, 1.0)  # a fixed orientation: the same picture on every call
+    return mean, axes * signs
+
+
+def project(points: np.ndarray, axes: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """(..., D) points onto principal_axes' plane: (..., 2) coordinates (2D points pass through unchanged)."""
+    points = np.asarray(points, dtype=np.float64)
+    mean, directions = axes
+    return (points - mean) @ directions

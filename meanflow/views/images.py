@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+from .geometry import positions_at
+
 GAP = 1  # paper between two tiles, in image pixels
 
 
@@ -51,3 +53,54 @@ def png_bytes(picture: np.ndarray) -> bytes:
     out = io.BytesIO()
     Image.fromarray(picture, mode="L").save(out, format="PNG")
     return out.getvalue()
+
+
+def frames_along(
+    panels: dict[str, tuple[np.ndarray, np.ndarray]],
+    shape: tuple[int, int],
+    value_range: tuple[float, float],
+    images: int = 36,
+    frames: int = 33,
+    scale: int = 6,
+) -> list[np.ndarray]:
+    """The first `images` particles of each panel as image grids side by side, at `frames` evenly spaced
+    times from 1 (noise) to 0 (the samples), each (H, W) uint8: noise turning into images, frame by frame.
+
+    panels: title -> (times (k + 1,) from 1 to 0, path (k + 1, n, D) in data units); a one-step panel moves
+    in a straight line from its noise to its sample, a K-step panel along its K steps."""
+    taus = np.linspace(1.0, 0.0, frames)
+    columns = max(1, math.ceil(math.sqrt(images)))
+    moving = [positions_at(times, path[:, :images], taus) for times, path in panels.values()]  # (F, m, D) each
+    out = []
+    for f in range(frames):
+        grids = [image_grid(m[f], shape, value_range, columns=columns, scale=scale) for m in moving]
+        height = max(g.shape[0] for g in grids)
+        padded = [np.pad(g, ((0, height - g.shape[0]), (0, 0)), constant_values=255) for g in grids]
+        spacer = np.full((height, 4 * scale), 255, dtype=np.uint8)
+        out.append(np.concatenate([p for g in padded for p in (g, spacer)][:-1], axis=1))
+    return out
+
+
+def player_html(frames: list[np.ndarray], titles: list[str], seconds: float = 2.0, autoplay: bool = False) -> str:
+    """A page that plays the frames (grey (H, W) uint8) with Play and a time slider, the panel titles above."""
+    import base64
+    import html
+    import json
+
+    uris = ["data:image/png;base64," + base64.b64encode(png_bytes(f)).decode() for f in frames]
+    heads = "".join(f"<div>{html.escape(t)}</div>" for t in titles)
+    delay = max(20, round(1000 * seconds / max(1, len(frames) - 1)))
+    return f"""<!doctype html><html><head><meta charset="utf-8"><style>
+body{{font-family:sans-serif;margin:0}} .heads{{display:flex;justify-content:space-around;font-size:14px}}
+img{{image-rendering:pixelated;max-width:100%}} .bar{{display:flex;gap:8px;align-items:center}}
+</style></head><body><div class="heads">{heads}</div><img id="frame" alt="image grids from noise to samples">
+<div class="bar"><button id="play">▶ Play</button><input id="t" type="range" min="0" max="{len(frames) - 1}"
+value="{len(frames) - 1}" style="flex:1" aria-label="time"><span id="label"></span></div><script>
+const uris={json.dumps(uris)}, img=document.getElementById("frame"), slider=document.getElementById("t"),
+label=document.getElementById("label"); let timer=null;
+function show(i){{img.src=uris[i]; slider.value=i; label.textContent="t = "+(1-i/(uris.length-1)).toFixed(2);}}
+function play(){{clearInterval(timer); let i=0; show(0); timer=setInterval(()=>{{i++; show(i);
+ if(i>=uris.length-1) clearInterval(timer);}}, {delay});}}
+document.getElementById("play").onclick=play; slider.oninput=()=>{{clearInterval(timer); show(+slider.value);}};
+show(uris.length-1); if({"true" if autoplay else "false"}) play();
+</script></body></html>"""

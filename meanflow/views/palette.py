@@ -14,6 +14,14 @@ CLASS_COLOURS = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00
 # The same for lines (methods, runs): the darker ones first, yellow last (faint on white).
 TRACE_COLOURS = ("#000000", "#D55E00", "#0072B2", "#009E73", "#CC79A7")  # Okabe-Ito, for followed particles
 LINE_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+# Ten classes (the digits): the eight above and two of Tol's muted colours.
+DIGIT_COLOURS = CLASS_COLOURS + ("#882255", "#999999")
+
+
+def hex_rgb(colour: str) -> tuple[int, int, int]:
+    """'#D55E00' -> (213, 94, 0)."""
+    h = colour.lstrip("#")
+    return tuple(int(h[i : i + 2], 16) for i in (0, 2, 4))
 
 
 def start_colours(noise: np.ndarray) -> np.ndarray:

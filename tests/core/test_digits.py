@@ -163,7 +163,9 @@ def test_a_d_column_csv_reads_its_coordinates_and_a_named_label_column():
     assert points.shape == (40, 5) and labels.tolist() == (np.arange(40) % 3).tolist() and "3 classes" in note
     three = np.column_stack([table[:, :2], table[:, 2] + 0.5])
     points, labels, note = read_csv_table(_csv(three))
-    assert points.shape == (40, 3) and labels is None and "3 coordinates" in note
+    assert points.shape == (40, 2) and labels is None and "not whole" in note  # the 2D reading, as before
+    points, labels, _ = read_csv_table(_csv(with_labels[:, [0, 1, 2, 5]], ["a", "b", "c", "class"]))
+    assert points.shape == (40, 3) and labels is not None  # three coordinates beside a named label column
     two_and_classes = np.column_stack([table[:, :2], np.arange(40) % 2])
     points, labels = parse_csv_table(_csv(two_and_classes))
     assert points.shape == (40, 2) and labels is not None  # the 2D reading, as before
@@ -182,3 +184,19 @@ def test_a_d_column_csv_reads_its_coordinates_and_a_named_label_column():
 def test_a_bad_d_column_csv_gets_its_message(data, message):
     with pytest.raises(TargetError, match=message):
         read_csv_table(data, "up.csv")
+
+
+def test_class_scores_on_digits_read_the_classifier_and_compare_per_class_fd_with_its_floor(target):
+    """Held-out images asked as their own digit score the classifier's accuracy; the mean image of every
+    digit, asked as digit k, lands far above the per-class FD floor."""
+    from meanflow.core.metrics import ClassEvaluator
+
+    evaluator = ClassEvaluator(target, 40, torch.Generator().manual_seed(0))
+    held, labels = digits.held_out_split()
+    by_class = {k: held[labels == k] for k in range(10)}
+    scores = evaluator.score(by_class)
+    accuracy = float((digits.classify(held)[0].argmax(axis=1) == labels).mean())
+    assert scores["accuracy"] == pytest.approx(accuracy) and scores["class_fd"] == pytest.approx(0.0, abs=1e-6)
+    mean_image = digits.train_split()[0].mean(axis=0, keepdims=True)
+    blurred = evaluator.score({k: np.repeat(mean_image, 40, axis=0) for k in range(10)})
+    assert blurred["class_fd"] > 5 * scores["class_fd_floor"] > 0 and blurred["accuracy"] < 0.3
