@@ -61,7 +61,7 @@ def test_start_colours_spread_hue_by_direction_and_pale_at_the_centre():
 def test_traced_particles_are_drawn_in_the_movie(panels):
     """The GIF shows the followed particles: their colour's pixels appear, and grow as the path is drawn."""
     plain, traced = export.movie_frames(panels, n_frames=8), export.movie_frames(panels, n_frames=8, traced=(1,))
-    colour = np.array(export._rgb(palette.TRACE_COLOURS[1]))
+    colour = np.array(palette.hex_rgb(palette.TRACE_COLOURS[1]))
 
     def painted(frame):
         return int((np.abs(frame.astype(int) - colour).sum(axis=2) < 30).sum())
