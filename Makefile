@@ -84,3 +84,4 @@ guidance: $(STAMP)
 # checkerboard, the hardest, the spiral), 3 seeds: about 25 minutes.
 ablations: $(STAMP)
 	$(PY) assets/make_studies.py --steps 5000 --seeds 3 --targets checkerboard,spiral
+	$(PY) assets/make_studies.py --studies r-neq-t,tangent --steps 5000 --seeds 3 --targets digits --add

@@ -113,7 +113,9 @@ def references_of(panels: dict[str, Panel]) -> list[np.ndarray]:
     return refs
 
 
-def animation_html(panels: dict[str, Panel], colours: np.ndarray | None, traced: tuple[int, ...]) -> str:
+def animation_html(
+    panels: dict[str, Panel], colours: np.ndarray | None, traced: tuple[int, ...], colour_key: bool = True
+) -> str:
     """The particle animation as a canvas page (no Plotly: the browser draws 2 x 2,000 particles at its
     frame rate, and nothing while the animation is off screen). Panels on different targets get their
     own axes; a click on a particle follows it, before, during or after playing."""
@@ -132,6 +134,7 @@ def animation_html(panels: dict[str, Panel], colours: np.ndarray | None, traced:
         max_traced=MAX_TRACED,
         point_scale=present.SCALE if present.presenting() else 1.0,
         autoplay=str(st.query_params.get(AUTOPLAY, "")).lower() in ("true", "1"),
+        colour_key=colour_key,
     )
 
 
@@ -221,6 +224,14 @@ def main() -> None:
         if view != "Warped grid":
             colours, traced = particle_settings(panels)
     first = next(iter(panels.values()))
+    dims = {p.saved.target.dim for p in panels.values()}
+    if len(dims) > 1:
+        st.warning(
+            "These runs draw points of different dimensions ("
+            + " and ".join(f"{literal(p.saved.target.name)}: {p.saved.target.dim}" for p in panels.values())
+            + "); pick two runs on the same target to see them side by side."
+        )
+        return
     if points.is_image(first.saved.target):
         image_view(panels, colours, traced)
         panel_numbers(panels, n, one_class)
@@ -274,9 +285,12 @@ def image_view(panels: dict[str, Panel], colours: np.ndarray | None, traced: tup
         "digit the classifier reads in its final sample."
     )
     flat = flat_panels(panels)
-    if colours is None:
+    by_class = colours is None and target.classify is not None
+    if by_class:
         colours = class_colours(first)
-    st.iframe(animation_html(flat, colours, traced), height=ANIMATION_HEIGHT)
+        names = palette.DIGIT_COLOUR_NAMES
+        st.caption("Digits: " + ", ".join(f"{k} {name}" for k, name in enumerate(names)) + ".")
+    st.iframe(animation_html(flat, colours, traced, colour_key=not by_class), height=ANIMATION_HEIGHT)
     if traced:
         trace_table(flat, traced)
     movie_export(panels, colours, traced, frames_of=lambda: image_frames(paths, target, frames=export.FRAMES))

@@ -5,6 +5,8 @@
     python assets/make_studies.py --studies guidance --targets 8gaussians,moons --steps 8000 --seeds 3 --pretrained
                                                                                           (make guidance)
     python assets/make_studies.py --steps 5000 --seeds 3 --targets checkerboard,spiral    (make ablations)
+    python assets/make_studies.py --studies r-neq-t,tangent --steps 5000 --seeds 3 --targets digits --add
+                                                         (the ablations on the digits, beside the 2D rows)
 
 Each study is swept on the job engine (local workers, or $MEANFLOW_RAY_ADDRESS) over the three seed
 targets; its table (mean and spread over seeds, with every seed's values) and a one-step sample of
@@ -28,7 +30,7 @@ from meanflow.core.targets import get_target
 from meanflow.engine.jobs import engine_from_env
 from meanflow.lab.demo import write_demo
 from meanflow.lab.guidance import format_guidance, guidance_rows
-from meanflow.lab.records import save_study, study_record
+from meanflow.lab.records import load_study, merged_record, save_study, study_record
 from meanflow.lab.studies import STUDIES
 from meanflow.lab.sweeps import Budget, Sweep
 from meanflow.lab.tables import format_table
@@ -51,6 +53,9 @@ def main() -> None:
     parser.add_argument("--targets", default=",".join(TARGETS))
     parser.add_argument("--work", default=str(ROOT / "build" / "study-runs"), help="where the runs are trained")
     parser.add_argument("--pretrained", action="store_true", help="also copy seed 0 of each run to assets/pretrained")
+    parser.add_argument(
+        "--add", action="store_true", help="add these targets' rows to the bundled tables instead of replacing them"
+    )
     args = parser.parse_args()
     if (args.seconds is None) == (args.steps is None):
         parser.error("give one budget: --seconds S or --steps N")
@@ -75,6 +80,9 @@ def main() -> None:
             )
             sweep.run_to_end(on_progress=lambda s: None)
             record = study_record(sweep, command)
+            stored = load_study(OUT / "studies" / f"{name}.json") if args.add else None
+            if stored is not None:  # e.g. the ablations on the digits beside their 2D rows
+                record = merged_record(stored, record)
             if name == "guidance":  # class accuracy and class TV against the scale, for the Guidance page
                 record["guidance"] = guidance_rows(sweep)
                 print(format_guidance(record["guidance"]), flush=True)

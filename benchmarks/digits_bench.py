@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -21,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from meanflow.core.runs import CHECKPOINT_FILE, WRITER_FILE, set_shared  # noqa: E402
 from meanflow.core.targets import get_target  # noqa: E402
 from meanflow.engine.jobs import engine_from_env  # noqa: E402
 from meanflow.lab.studies import Cell, Study  # noqa: E402
@@ -53,10 +55,15 @@ def main(argv=None) -> int:
     parser.add_argument("study", choices=("network", "goal"))
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--hidden", type=int, default=512)
+    parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--depth", type=int, default=3)
     parser.add_argument("--work", default=str(ROOT / "build" / "digits-bench"))
     parser.add_argument("--json", default=None, help="also write the table and curves here")
+    parser.add_argument(
+        "--bundle",
+        action="store_true",
+        help="goal: seed 0 of MeanFlow and flow matching become assets/pretrained/{meanflow,flow-matching}-digits",
+    )
     args = parser.parse_args(argv)
     study = network_study() if args.study == "network" else goal_study(args.hidden, args.depth)
     engine = engine_from_env(pin_cores=True)
@@ -83,7 +90,26 @@ def main(argv=None) -> int:
     print(f"wall clock: {time.perf_counter() - started:.0f} s")
     if args.json:
         Path(args.json).write_text(json.dumps({"rows": rows, "curves": curves}, indent=1, default=str))
+    if args.bundle and args.study == "goal":
+        bundle(sweep)
     return 0
+
+
+BUNDLED = {"MeanFlow": "meanflow-digits", "Flow matching": "flow-matching-digits"}
+
+
+def bundle(sweep: Sweep) -> None:
+    """Seed 0 of the bundled cells into assets/pretrained (weights, config, metrics; no checkpoint), shared."""
+    for run in sweep.runs:
+        name = BUNDLED.get(run.cell.name)
+        if run.seed == 0 and run.scores and name is not None:
+            folder = ROOT / "assets" / "pretrained" / name
+            shutil.rmtree(folder, ignore_errors=True)
+            shutil.copytree(run.path, folder)
+            for transient in (CHECKPOINT_FILE, WRITER_FILE):
+                (folder / transient).unlink(missing_ok=True)
+            set_shared(folder, True)
+            print(f"bundled {folder.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -15,19 +15,20 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from meanflow.core.metrics import floor_name
 from meanflow.core.paths import assets_dir, study_runs_dir
 from meanflow.core.runs import WEIGHTS_FILE, load_run
 from meanflow.core.sampling import sample
-from meanflow.core.targets import Target
+from meanflow.core.targets import Target, get_target
 from meanflow.core.text import literal
-from meanflow.lab.records import PICTURE_N, PICTURE_SEED, load_study
+from meanflow.lab.records import PICTURE_IMAGES, PICTURE_N, PICTURE_SEED, load_study
 from meanflow.lab.scoring import EVAL_N, NFES
 from meanflow.lab.studies import STUDIES, Study
 from meanflow.lab.sweeps import Budget, Sweep
 from meanflow.lab.tables import anytime_curves, paper_agreement
 from meanflow.views import figures
 
-from . import present, server
+from . import points, present, server
 
 POLL_SECONDS = 2.0
 CHART_METRICS = {  # what the bar chart can show: key -> its name on the page
@@ -36,6 +37,18 @@ CHART_METRICS = {  # what the bar chart can show: key -> its name on the page
     "hist_tv@32": "histogram TV, 32 steps",
     "sliced_w1@1": "sliced W1, 1 step",
     "in_support@1": "in cells, 1 step",
+    "fd@1": "FD, 1 step",  # the digits
+    "fd@2": "FD, 2 steps",
+    "fd@32": "FD, 32 steps",
+    "confident@1": "recognised, 1 step",
+}
+# what a table row shows at one step and at more: 2D targets, and the digits (scored by their classifier)
+ROW_METRICS = {
+    "hist_tv": ((("hist_tv", "TV"), ("sliced_w1", "W1"), ("in_support", "in cells")), (("hist_tv", "TV"),)),
+    "fd": (
+        (("fd", "FD"), ("confident", "recognised"), ("coverage_tv", "coverage TV"), ("memorised", "memorised")),
+        (("fd", "FD"),),
+    ),
 }
 
 
@@ -72,13 +85,9 @@ def table_frame(rows: list[dict], target: str, study: Study) -> pd.DataFrame:
             continue
         steps = row.get("steps")  # a mean over seeds: whole steps are enough
         line = {"cell": row["cell"], "seeds": row.get("seeds", 0), "steps": None if steps is None else round(steps)}
-        for nfe in NFES:  # every metric at one step; TV alone at more (the table stays readable)
-            shown = (
-                (("hist_tv", "TV"), ("sliced_w1", "W1"), ("in_support", "in cells"))
-                if nfe == 1
-                else (("hist_tv", "TV"),)
-            )
-            for metric, label in shown:
+        one, more = ROW_METRICS["fd" if "fd@1" in row else "hist_tv"]
+        for nfe in NFES:  # every metric at one step; the headline alone at more (the table stays readable)
+            for metric, label in one if nfe == 1 else more:
                 key = f"{metric}@{nfe}"
                 if key in row and row[key] is not None:
                     std = row.get(f"{key}_std")
@@ -86,6 +95,11 @@ def table_frame(rows: list[dict], target: str, study: Study) -> pd.DataFrame:
                     line[f"{label} @{nfe}"] = f"{row[key]:.3f}{spread}"
         if "hist_tv_floor" in row:
             line["floors (TV, W1)"] = f"{row['hist_tv_floor']:.3f}, {row.get('sliced_w1_floor', math.nan):.3f}"
+        if "fd_floor" in row:
+            line["floors (FD, recognised; held-out memorised)"] = (
+                f"{row['fd_floor']:.3f}, {row.get('confident_floor', math.nan):.3f}; "
+                f"{row.get('memorised_real', math.nan):.3f}"
+            )
         if "hist_tv@1_over_fm32" in row and row["method"] != "flow-matching":
             line["TV @1 ÷ best FM @32"] = f"{row['hist_tv@1_over_fm32']:.2f}"
         for key in ("pairing", "network", "tuning", "note"):  # what a reader must know to compare the row
@@ -205,7 +219,7 @@ def study_view(study: Study, target: str, key: str, cells: list[str] | None = No
     mine = [r for r in rows if r["target"] == target]
     offered = [m for m in CHART_METRICS if any(m in r for r in mine)] or list(CHART_METRICS)
     metric = st.radio("Chart", offered, horizontal=True, key=f"{key}_metric", format_func=CHART_METRICS.get)
-    floor_key = metric.split("@")[0] + "_floor"
+    floor_key = floor_name(metric.split("@")[0])
     floors = [r[floor_key] for r in mine if r.get(floor_key) is not None]
     present.chart(
         figures.study_bars(
@@ -236,8 +250,9 @@ def anytime_section(
     if not shown:
         return
     seeds = max(point[4] for points in shown.values() for point in points)
+    label = "histogram TV" if get_target(target).dim == 2 else "FD (classifier features)"
     present.chart(
-        figures.anytime_chart(shown, title="Quality while training: " + seeds_phrase(seeds)),
+        figures.anytime_chart(shown, title="Quality while training: " + seeds_phrase(seeds), metric_label=label),
         key=f"{key}_anytime",
         width="stretch",
     )
@@ -257,7 +272,9 @@ def pictures(
     if source == "live" and sweep is not None:
         for run in sweep.runs:
             if run.target == target and run.seed == 0 and run.scores:
-                x = sample(load_run(run.path).flow, PICTURE_N, 1, torch.Generator().manual_seed(PICTURE_SEED)).samples
+                flow = load_run(run.path).flow
+                n = PICTURE_N if flow.dim == 2 else PICTURE_IMAGES
+                x = sample(flow, n, 1, torch.Generator().manual_seed(PICTURE_SEED)).samples
                 panels[run.cell.name] = x
                 links[run.cell.name] = run.path.name
     elif record is not None:
@@ -272,9 +289,17 @@ def pictures(
     if not panels:
         return
     grid = {name: np.asarray(xy, dtype=np.float32) for name, xy in panels.items()}
-    present.chart(
-        figures.scatter_grid(grid, columns=min(5, len(grid)), height_per_row=230), key=f"{key}_grid", width="stretch"
-    )
+    shown = get_target(target)
+    if points.is_image(shown):  # the digits: a grid of one-step images per cell
+        for start in range(0, len(grid), 5):
+            for column, (name, x) in zip(st.columns(5), list(grid.items())[start : start + 5]):
+                points.show_images(x[:36], shown, f"{name}, 1 step", columns=6, where=column)
+    else:
+        present.chart(
+            figures.scatter_grid(grid, columns=min(5, len(grid)), height_per_row=230),
+            key=f"{key}_grid",
+            width="stretch",
+        )
     links = {name: run_id for name, run_id in links.items() if name in panels}
     if links:
         kind = "run" if source == "live" else "study"

@@ -28,7 +28,7 @@ DEQUANTISE = 1.0  # each training draw spreads its whole-number pixels uniformly
 CENTRE, SCALE = PIXEL_MAX / 2, PIXEL_MAX / 4  # model = (pixel - 8) / 4: [0, 16] -> [-2, 2]
 CLASS_NAMES = tuple(str(k) for k in range(10))
 # The network that trained best per CPU second at D = 64 (benchmarks/digits_bench.py network; RESULTS.md).
-TRAIN_DEFAULTS = (("hidden", 512), ("depth", 3))
+TRAIN_DEFAULTS = (("hidden", 256), ("depth", 3))
 
 
 def _bundled_file() -> Path | None:

@@ -18,7 +18,8 @@ from .tables import anytime_curves
 
 STUDY_FORMAT = "meanflow-study"
 MAX_STUDY_BYTES = 16 << 20
-PICTURE_N = 600  # one-step samples kept per cell and target for the pictures
+PICTURE_N = 600  # one-step samples kept per cell and target for the pictures (2D)
+PICTURE_IMAGES = 36  # beyond 2D (the digits: a grid of images), fewer: each is 64 numbers
 PICTURE_SEED = 7
 
 
@@ -31,8 +32,9 @@ def study_record(sweep: Sweep, command: str = "") -> dict:
         if run.seed != 0 or not run.scores:
             continue
         flow = runs.load_run(run.path).flow
-        x = sample(flow, PICTURE_N, 1, torch.Generator().manual_seed(PICTURE_SEED)).samples
-        samples.setdefault(run.target, {})[run.cell.name] = [[round(float(a), 3), round(float(b), 3)] for a, b in x]
+        n = PICTURE_N if flow.dim == 2 else PICTURE_IMAGES
+        x = sample(flow, n, 1, torch.Generator().manual_seed(PICTURE_SEED)).samples
+        samples.setdefault(run.target, {})[run.cell.name] = [[round(float(v), 3) for v in row] for row in x]
         run_ids.setdefault(run.target, {})[run.cell.name] = run.path.name
     budget = sweep.runs[0].config if sweep.runs else None
     return {
@@ -49,6 +51,20 @@ def study_record(sweep: Sweep, command: str = "") -> dict:
         "samples": samples,
         "runs": run_ids,
     }
+
+
+def merged_record(old: dict, new: dict) -> dict:
+    """`old` with `new`'s targets added (or replaced): rows, samples, run ids and anytime curves by target;
+    the commands joined (a study swept on the 2D targets, then again on the digits)."""
+    targets = list(new["targets"])
+    out = dict(old)
+    out["rows"] = [r for r in old["rows"] if r.get("target") not in targets] + new["rows"]
+    for key in ("samples", "runs", "anytime"):
+        out[key] = {**{t: v for t, v in old.get(key, {}).items() if t not in targets}, **new.get(key, {})}
+    out["targets"] = [t for t in old["targets"] if t not in targets] + targets
+    if new.get("command") and new["command"] not in old.get("command", ""):
+        out["command"] = "; ".join(c for c in (old.get("command"), new["command"]) if c)
+    return out
 
 
 def save_study(path: str | Path, record: dict) -> None:

@@ -43,6 +43,7 @@ def particle_animation_html(
     max_traced: int = 5,
     point_scale: float = 1.0,
     autoplay: bool = False,
+    colour_key: bool = True,
 ) -> str:
     """The HTML document of the animation.
 
@@ -53,7 +54,8 @@ def particle_animation_html(
     open on the samples (t = 0), Play replays from the noise; traced: particles whose whole path is drawn
     bold in every panel; clickable: a click on a particle traces it too (up to max_traced, in the page:
     no round trip to the server), at any time, playing or not; point_scale: larger points (a projector);
-    autoplay: play once from the noise as soon as it is on screen (a lesson's step: nothing to press).
+    autoplay: play once from the noise as soon as it is on screen (a lesson's step: nothing to press);
+    colour_key: show the colour wheel beside colours (False when they mean something else: classes).
     """
     paths = [np.asarray(path, dtype=np.float32) for _, path in panels.values()]
     if references is None:
@@ -71,7 +73,7 @@ def particle_animation_html(
         "n": n,
         "references": [_b64(r, np.float32) if r is not None else "" for r in refs],
         "colours": _b64(colours, np.uint8) if colours is not None else "",
-        "wheel": colour_wheel_png(pixels=81) if colours is not None else "",
+        "wheel": colour_wheel_png(pixels=81) if colours is not None and colour_key else "",
         "bounds": bounds,
         "ghosts": int(min(ghost_paths, n)),
         "tau": 0.0 if start_at_end else 1.0,

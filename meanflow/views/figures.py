@@ -927,7 +927,7 @@ def preview_quality_chart(
         xaxis_title="step",
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),
     )
-    fig.update_yaxes(title_text="TV", rangemode="tozero", secondary_y=False)
+    fig.update_yaxes(title_text="FD" if headline == "fd" else "TV", rangemode="tozero", secondary_y=False)
     fig.update_yaxes(title_text="W1", rangemode="tozero", secondary_y=True, showgrid=False)
     return fig
 
@@ -979,7 +979,7 @@ def quality_chart(
     return fig
 
 
-def anytime_chart(curves: dict, title: str = "", height: int = 340) -> go.Figure:
+def anytime_chart(curves: dict, title: str = "", height: int = 340, metric_label: str = "histogram TV") -> go.Figure:
     """Quality against training time, one line per cell with its spread over seeds as a band, and the
     noise floor (dashed). curves: cell -> [[fraction, seconds, mean TV, std TV, seeds, floor], ...]
     (lab.tables.anytime_curves)."""
@@ -1011,7 +1011,7 @@ def anytime_chart(curves: dict, title: str = "", height: int = 340) -> go.Figure
         margin=MARGIN,
         title=dict(text=_text(title)),
         xaxis=dict(title="seconds of training", type="log"),
-        yaxis_title="histogram TV",
+        yaxis_title=metric_label,
     )
     return fig
 

@@ -92,7 +92,7 @@ def player_html(frames: list[np.ndarray], titles: list[str], seconds: float = 2.
     delay = max(20, round(1000 * seconds / max(1, len(frames) - 1)))
     return f"""<!doctype html><html><head><meta charset="utf-8"><style>
 body{{font-family:sans-serif;margin:0}} .heads{{display:flex;justify-content:space-around;font-size:14px}}
-img{{image-rendering:pixelated;max-width:100%}} .bar{{display:flex;gap:8px;align-items:center}}
+img{{image-rendering:pixelated;width:100%}} .bar{{display:flex;gap:8px;align-items:center}}
 </style></head><body><div class="heads">{heads}</div><img id="frame" alt="image grids from noise to samples">
 <div class="bar"><button id="play">▶ Play</button><input id="t" type="range" min="0" max="{len(frames) - 1}"
 value="{len(frames) - 1}" style="flex:1" aria-label="time"><span id="label"></span></div><script>

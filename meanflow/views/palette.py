@@ -16,6 +16,7 @@ TRACE_COLOURS = ("#000000", "#D55E00", "#0072B2", "#009E73", "#CC79A7")  # Okabe
 LINE_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 # Ten classes (the digits): the eight above and two of Tol's muted colours.
 DIGIT_COLOURS = CLASS_COLOURS + ("#882255", "#999999")
+DIGIT_COLOUR_NAMES = ("orange", "sky blue", "green", "yellow", "blue", "vermilion", "pink", "black", "wine", "grey")
 
 
 def hex_rgb(colour: str) -> tuple[int, int, int]:

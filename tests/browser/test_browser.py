@@ -686,3 +686,24 @@ def test_a_teacher_runs_the_ten_minute_lesson_in_the_presenter_view(server, brow
         context.close()
     assert not errors, errors
     assert "Traceback" not in app_log(log)
+
+
+def test_digits_train_and_animate_image_grids(server, page):
+    """Digits from the preset list: real digits as the target's picture, a short MeanFlow and flow-matching
+    run each previewing generated digits, then Animate playing noise into digits as image grids beside the
+    principal-plane particles; no traceback."""
+    url, log, _ = server
+    open_page(page, f"{url}/train?target=digits&seconds=600&steps=300", ready="img")
+    expect(page.locator("img").first).to_be_visible()
+    page.get_by_role("button", name="Train", exact=True).click()
+    expect(page.get_by_text("— done")).to_have_count(2, timeout=120_000)
+    expect(page.get_by_text(re.compile("one-step samples at step")).first).to_be_visible(timeout=30_000)
+    shot(page, "digits_train")
+    page.get_by_role("link", name="Animate").first.click()
+    player = page.locator("iframe[srcdoc*='image grids from noise']").first
+    player.wait_for(timeout=90_000)
+    page.frame_locator("iframe[srcdoc*='image grids from noise']").get_by_role("button", name="▶ Play").click()
+    page.wait_for_timeout(1500)
+    animation(page).wait_for(timeout=60_000)  # the principal-plane particles below
+    shot(page, "digits_animate")
+    assert "Traceback" not in app_log(log)

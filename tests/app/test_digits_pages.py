@@ -1,0 +1,46 @@
+"""The digits on every page, from the bundled digits runs: images where 2D pages draw points, the
+classifier's metrics where they print TV; no exception anywhere."""
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+pytestmark = pytest.mark.slow  # whole app runs: `make test-fast` skips them
+
+ROOT = Path(__file__).resolve().parents[2]
+MEANFLOW, FLOW_MATCHING = "bundled:meanflow-digits", "bundled:flow-matching-digits"
+
+
+def page(tmp_path, monkeypatch, path: str, **params) -> AppTest:
+    monkeypatch.setenv("MEANFLOW_RUNS_DIR", str(tmp_path / "runs"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at.run()
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.switch_page(path).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_animate_plays_digits_as_image_grids_beside_the_principal_plane(tmp_path, monkeypatch):
+    at = page(tmp_path, monkeypatch, "app_pages/animate.py", anim_left_run=MEANFLOW, anim_right_run=FLOW_MATCHING)
+    frames = [f for f in at.get("iframe") if "image grids from noise" in str(f.proto)]
+    assert frames, "no image-grid player"
+    metrics = " ".join(m.label for m in at.metric)
+    assert "FD" in metrics and "Recognised" in metrics and "Histogram TV" not in metrics
+
+
+def test_compare_step_counts_draw_image_grids_and_the_classifier_metrics(tmp_path, monkeypatch):
+    at = page(
+        tmp_path, monkeypatch, "app_pages/compare.py", cmp_mode="Step counts", cmp_runs=f"{MEANFLOW},{FLOW_MATCHING}"
+    )
+    assert len(at.get("image")) >= 2
+    table = at.dataframe[0].value
+    assert {"fd", "fd_floor", "confident", "memorised"} <= set(table.columns) and "hist_tv" not in table.columns
+
+
+def test_guidance_draws_one_digit_with_class_accuracy_and_per_class_fd(tmp_path, monkeypatch):
+    at = page(tmp_path, monkeypatch, "app_pages/guidance.py", guide_target="digits", guide_class="7")
+    assert len(at.get("image")) >= 2
+    assert "class FD" in at.dataframe[0].value.columns
