@@ -57,6 +57,22 @@ def engine():
     eng.close()
 
 
+def resumed_from_step(config: TrainConfig, target, step: int):
+    """A run stopped after `step` steps (a checkpoint at every step), then resumed from that checkpoint
+    through bytes as a worker sends it: the resumed RunResult."""
+    from meanflow.core.checkpoints import checkpoint_bytes, checkpoint_from_bytes
+    from meanflow.core.training import run_training
+
+    saved, counter = [], {"n": 0}
+
+    def stop_after():
+        counter["n"] += 1
+        return counter["n"] > step
+
+    run_training(config, target, should_stop=stop_after, on_checkpoint=saved.append)
+    return run_training(config, target, resume=checkpoint_from_bytes(checkpoint_bytes(saved[-1])))
+
+
 def wait_until(predicate, timeout: float = 60.0, what: str = "condition"):
     """Poll predicate() until it is truthy (returning it) or fail after `timeout` seconds: a bound on
     waiting for a state, never an assertion about speed."""

@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from meanflow.core import digits
-from meanflow.core.checkpoints import checkpoint_bytes, checkpoint_from_bytes
 from meanflow.core.couplings import exact_ot, minibatch_ot
 from meanflow.core.metrics import Evaluator
 from meanflow.core.models import MLP
@@ -18,6 +17,7 @@ from meanflow.core.registry import get_method, make_config, with_method
 from meanflow.core.sampling import sample
 from meanflow.core.targets import TargetError, get_target, parse_csv_table, read_csv_table
 from meanflow.core.training import run_training
+from tests.conftest import resumed_from_step
 
 
 @pytest.fixture(scope="module")
@@ -81,14 +81,7 @@ def test_a_resumed_digits_run_ends_with_the_weights_of_a_straight_run(target, me
     classes = 10 if get_method(method).conditional else 0
     cfg = with_method(tiny_digits(), method, checkpoint_seconds=1e-9, classes=classes)
     straight = run_training(cfg, target)
-    saved, counter = [], {"n": 0}
-
-    def stop_after_17():
-        counter["n"] += 1
-        return counter["n"] > 17
-
-    run_training(cfg, target, should_stop=stop_after_17, on_checkpoint=saved.append)
-    resumed = run_training(cfg, target, resume=checkpoint_from_bytes(checkpoint_bytes(saved[-1])))
+    resumed = resumed_from_step(cfg, target, 17)
     assert resumed.step == 40 and straight.preview.shape == (50, 64)
     for p, q in zip(straight.flow.net.parameters(), resumed.flow.net.parameters()):
         assert torch.equal(p, q)

@@ -13,6 +13,7 @@ from meanflow.core.metrics import evaluate
 from meanflow.core.registry import make_config, with_method
 from meanflow.core.targets import Target, get_target
 from meanflow.core.training import DRAW_ROWS, RateMeter, lr_at, run_training
+from tests.conftest import resumed_from_step
 
 
 def test_a_short_run_lowers_the_loss(tiny_config):
@@ -154,14 +155,7 @@ def test_a_moving_average_samples_and_resumes_exactly(tiny_config):
     assert plain.checkpoint.average_weights == {} and plain.checkpoint.sampling_weights is not None
     for name, value in plain.checkpoint.weights.items():
         assert torch.equal(value, trained[name])  # the average changes what samples, never what trains
-    saved, counter = [], {"n": 0}
-
-    def stop_after_23():
-        counter["n"] += 1
-        return counter["n"] > 23
-
-    run_training(cfg, target, should_stop=stop_after_23, on_checkpoint=saved.append)
-    resumed = run_training(cfg, target, resume=checkpoint_from_bytes(checkpoint_bytes(saved[-1])))
+    resumed = resumed_from_step(cfg, target, 23)
     for name, value in resumed.checkpoint.sampling_weights.items():
         assert torch.equal(value, averaged[name])
 
