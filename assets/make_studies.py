@@ -79,16 +79,16 @@ def main() -> None:
                 max_active=engine.max_running,
             )
             sweep.run_to_end(on_progress=lambda s: None)
-            record = study_record(sweep, command)
+            record = trained = study_record(sweep, command)
             stored = load_study(OUT / "studies" / f"{name}.json") if args.add else None
             if stored is not None:  # e.g. the ablations on the digits beside their 2D rows
-                record = merged_record(stored, record)
+                record = merged_record(stored, trained)
             if name == "guidance":  # class accuracy and class TV against the scale, for the Guidance page
                 record["guidance"] = guidance_rows(sweep)
                 print(format_guidance(record["guidance"]), flush=True)
             save_study(OUT / "studies" / f"{name}.json", record)
             if name not in ("methods", "guidance"):  # those have their pretrained runs
-                bundle_cell_runs(record, Path(args.work))
+                bundle_cell_runs(trained, Path(args.work))  # this sweep's runs (an added table's others stay)
             print(
                 f"== {study.title} ({said} per run, {args.seeds} seeds)\n{format_table(sweep.table())}\n",
                 flush=True,

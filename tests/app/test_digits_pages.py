@@ -44,3 +44,10 @@ def test_guidance_draws_one_digit_with_class_accuracy_and_per_class_fd(tmp_path,
     at = page(tmp_path, monkeypatch, "app_pages/guidance.py", guide_target="digits", guide_class="7")
     assert len(at.get("image")) >= 2
     assert "class FD" in at.dataframe[0].value.columns
+
+
+def test_ablations_show_the_digits_rows_with_fd_beside_the_2d_ones(tmp_path, monkeypatch):
+    at = page(tmp_path, monkeypatch, "app_pages/ablations.py", study="r-neq-t", abl_target="digits")
+    table = at.dataframe[0].value
+    assert "FD @1" in table.columns and "TV @1" not in table.columns and len(table) == 5
+    assert len(at.get("image")) == 5  # one grid of one-step digits per cell

@@ -1,0 +1,28 @@
+"""A study record with another target's rows added: the digits' ablations beside the 2D ones."""
+
+from meanflow.lab.records import merged_record
+
+
+def record(targets, command, value):
+    return {
+        "format": "meanflow-study",
+        "command": command,
+        "targets": list(targets),
+        "rows": [{"target": t, "cell": "a", "hist_tv@1": value} for t in targets],
+        "samples": {t: {"a": [[value] * 2]} for t in targets},
+        "runs": {t: {"a": f"run-{t}-{value}"} for t in targets},
+        "anytime": {t: {"a": [[1.0, 1.0, value, 0.0, 3, 0.1]]} for t in targets},
+    }
+
+
+def test_added_targets_join_the_table_and_a_second_add_replaces_them():
+    two_d = record(["checkerboard", "spiral"], "make ablations", 0.1)
+    both = merged_record(two_d, record(["digits"], "--targets digits --add", 5.0))
+    assert both["targets"] == ["checkerboard", "spiral", "digits"]
+    assert [r["target"] for r in both["rows"]] == ["checkerboard", "spiral", "digits"]
+    assert set(both["runs"]) == set(both["samples"]) == set(both["anytime"]) == {"checkerboard", "spiral", "digits"}
+    assert both["command"] == "make ablations; --targets digits --add"
+    again = merged_record(both, record(["digits"], "--targets digits --add", 6.0))
+    assert [r["hist_tv@1"] for r in again["rows"]] == [0.1, 0.1, 6.0]
+    assert again["runs"]["digits"]["a"] == "run-digits-6.0" and again["runs"]["spiral"] == two_d["runs"]["spiral"]
+    assert again["command"] == both["command"]
