@@ -25,11 +25,11 @@ ZOO_METHODS = settings.Setting("zoo_methods", list(METHODS), choices=tuple(METHO
 ZOO_NFE = settings.Setting("zoo_nfe", [1, 2, 4, 32], choices=(1, 2, 4, 8, 16, 32), multi=True)
 IMAGES_PER_CELL = 36  # generated images shown per run and step count (image targets)
 MAX_RUNS = 6  # runs compared at once: each adds a grid of up to 6 panels
-METRICS = {
+METRICS = {  # the chart's choices, the target's headline first (TV in 2D, FD on the digits)
     "hist_tv": "Histogram TV (local)",
+    "fd": "FD (digit classifier's features)",
     "sliced_w1": "Sliced W1 (global)",
     "in_support": "Fraction in cells",
-    "fd": "FD (digit classifier's features)",
     "confident": "Recognised (confidence >= 0.9)",
     "coverage_tv": "Coverage TV (recognised digits)",
     "class_accuracy": "Class accuracy",
@@ -207,7 +207,9 @@ def metrics_section(table: pd.DataFrame) -> None:
         "Each metric compares the samples with a large exact sample of the target; its floor is the same "
         f"metric for an exact sample of the same size, n = {int(table['n'].iloc[0]):,} per cell here (no "
         "sampler can beat it). Sliced W1 is global and ranks a blurred sampler above a sharp but shrunk one; "
-        "histogram TV and the in-cells fraction catch blur. Read them together. A run's headline number (Home, "
+        "histogram TV and the in-cells fraction catch blur (on the digits: FD in the classifier's features "
+        "against the held-out images, the recognised share and coverage; memorised: the share closer to a "
+        "training image than training images are to each other). Read them together. A run's headline number (Home, "
         f"Animate, the methods table) uses {EVAL_N:,} samples: the same run reads a little differently at another n."
     )
     st.dataframe(

@@ -96,7 +96,7 @@ def bundled_over_seeds(target_name: str) -> None:
 def main() -> None:
     st.title("Guidance in one step")
     st.markdown(INTRODUCTION)
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3 = st.columns([5, 3, 3])  # four target chips need the room
     target_name = settings.segmented("Target", TARGET, where=c1) or LABELLED[0]
     target = get_target(target_name)
     classes = settings.Setting("guide_class", 0, choices=tuple(range(target.classes)))

@@ -189,8 +189,8 @@ def format_table(rows: list[dict]) -> str:
 
 
 def paper_agreement(rows: list[dict], study: Study, metric: str = "hist_tv@1") -> str:
-    """One sentence: does the 2D order of the cells follow the paper's (rank correlation of its numbers
-    with our metric, lower is better in both)?"""
+    """One sentence: does the order of the cells here (2D, or the digits with metric 'fd@1') follow the
+    paper's (rank correlation of its numbers with our metric, lower is better in both)?"""
     pairs = [
         (c.paper, r[metric])
         for c in study.cells
@@ -208,8 +208,9 @@ def paper_agreement(rows: list[dict], study: Study, metric: str = "hist_tv@1") -
     rho = spearman([p for p, _ in pairs], [m for _, m in pairs])
     verdict = "holds" if rho > 0.6 else "partly holds" if rho > 0.1 else "does not hold"
     same = "the same row" if best_paper == best_2d else f"{best_2d} (the paper's best: {best_paper})"
+    where, ours = ("on the digits", "one-step FD") if metric.startswith("fd") else ("in 2D", "one-step TV")
     return (
-        f"The paper's order {verdict} in 2D (rank correlation of its FID with our one-step TV: {rho:+.2f}); "
+        f"The paper's order {verdict} {where} (rank correlation of its FID with our {ours}: {rho:+.2f}); "
         f"the best row here is {same}."
     )
 

@@ -51,3 +51,4 @@ def test_ablations_show_the_digits_rows_with_fd_beside_the_2d_ones(tmp_path, mon
     table = at.dataframe[0].value
     assert "FD @1" in table.columns and "TV @1" not in table.columns and len(table) == 5
     assert len(at.get("image")) == 5  # one grid of one-step digits per cell
+    assert any("order holds on the digits" in m.value for m in at.markdown)  # against the paper, by FD
