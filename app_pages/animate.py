@@ -108,7 +108,7 @@ def references_of(panels: dict[str, Panel]) -> list[np.ndarray]:
     drawing under it."""
     refs = []
     for p in panels.values():
-        key = p.saved.target.name if p.saved.target.is_preset else p.entry.key
+        key = pickers.target_key(p.entry, p.saved.target)
         refs.append(points.flat(pickers.target_preview(p.saved.target, 800), p.saved.target, key))
     return refs
 
@@ -262,7 +262,7 @@ def flat_panels(panels: dict[str, Panel]) -> dict[str, Panel]:
     """The panels with their paths on the target's first two principal axes (data of more than 2 dimensions)."""
     out = {}
     for title, p in panels.items():
-        key = p.saved.target.name if p.saved.target.is_preset else p.entry.key
+        key = pickers.target_key(p.entry, p.saved.target)
         path = points.flat(p.trajectory.path, p.saved.target, key).astype(np.float32)
         out[title] = replace(p, trajectory=Trajectory(p.trajectory.times, path))
     return out

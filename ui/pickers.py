@@ -187,8 +187,13 @@ def class_evaluator_for(key: str, target: Target, n_per_class: int = 500) -> Cla
 def evaluator_for(entry: RunEntry, target: Target, n: int, seed: int = 1) -> Evaluator:
     """The metrics reference for a run's target and n samples, built once: presets share one across
     runs, a data target gets its own (two uploads may share a file name)."""
-    key = target.name if target.is_preset else entry.key
-    return _evaluator(target, key, n, seed)
+    return _evaluator(target, target_key(entry, target), n, seed)
+
+
+def target_key(entry: RunEntry, target: Target) -> str:
+    """What caches a run's target's references under: a preset's name (shared by its runs), else the run's
+    key (two uploads may share a file name)."""
+    return target.name if target.is_preset else entry.key
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)

@@ -132,7 +132,7 @@ class Evaluator:
         if target.classify is not None:
             _, features = target.classify(target.normaliser.to_data(reference).numpy())
             self._reference_features = _moments(features)
-        self._memorisation = None
+        self._memorisation, self._memorised_real = None, None
         if target.training_points is not None and target.held_out is not None:
             self._memorisation = _Memorisation(target.normaliser.to_model(np.asarray(target.training_points())))
             self._memorised_real = self._memorisation.share(reference)
@@ -162,10 +162,9 @@ class Evaluator:
         return Quality(
             n=self.n,
             memorised=memorised,
-            memorised_real=self._memorised_real if self._memorisation is not None else None,
-            **{k: v for k, v in scores.items()},
-            **{f"{k}_floor": v for k, v in floors.items() if k != "in_support"},
-            **({"in_support_floor": floors["in_support"]} if "in_support" in floors else {}),
+            memorised_real=self._memorised_real,
+            **scores,
+            **{f"{k}_floor": v for k, v in floors.items()},
         )
 
     def score(self, samples: np.ndarray | torch.Tensor) -> Quality:
