@@ -57,8 +57,9 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache
 
-# The tuned presets (assets/presets/tuned.json): every method by the same protocol (lab.tuning: 16 trials of
-# 20 s on 8gaussians and rings, two at once), flow matching first (reflow's teachers use its preset).
+# The tuned presets (assets/presets/tuned.json): every method by the same protocol (lab.tuning: 12 trials of
+# 60 s, the comparison's budget, on 8gaussians and rings, two at once; the bundled presets were made by the
+# first protocol, 16 trials of 20 s), flow matching first (reflow's teachers use its preset).
 TUNED_METHODS := flow-matching meanflow shortcut consistency alphaflow imf splitmeanflow reflow
 tune: $(STAMP)
 	@start=$$(date +%s); rm -f build/tuning/tuned.json; \
@@ -67,16 +68,20 @@ tune: $(STAMP)
 	echo "make tune: $$(( $$(date +%s) - start )) s"
 
 # The bundled pretrained runs (assets/pretrained/) and the method comparison (assets/studies/methods.json):
-# every method, 3 targets, 3 seeds, 60 s each on one core: about 40 minutes on two cores; then `guidance`.
+# every method, 3 targets, 3 seeds, 60 s each on one core: about 40 minutes on two cores; then the same rows
+# on the digits, added beside them (about 20 minutes), then `guidance`.
 assets: $(STAMP)
 	$(PY) assets/make_studies.py --studies methods --targets checkerboard,moons,spiral,pinwheel,swissroll \
 	  --seconds 60 --seeds 3 --pretrained
+	$(PY) assets/make_studies.py --studies methods --targets digits --seconds 60 --seeds 3 --add
 	$(MAKE) guidance
 
 # The Guidance page's bundled runs and table (assets/studies/guidance.json): 2 targets, 3 seeds, 8,000 steps
-# each (the same training for MeanFlow and flow matching; guidance differs at sampling): about 10 minutes.
+# each (the same training for MeanFlow and flow matching; guidance differs at sampling): about 10 minutes;
+# then the digits, added beside them.
 guidance: $(STAMP)
 	$(PY) assets/make_studies.py --studies guidance --targets 8gaussians,moons --steps 8000 --seeds 3 --pretrained
+	$(PY) assets/make_studies.py --studies guidance --targets digits --steps 8000 --seeds 3 --pretrained --add
 
 # The Ablations page's bundled tables (assets/studies/*.json) and each cell's seed-0 run
 # (assets/studies/runs/): MeanFlow's design choices at a fixed

@@ -4,6 +4,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from meanflow.core.metrics import floor_name, headline_metric
 from meanflow.core.presets import tuning_sentence
 from meanflow.core.registry import METHODS, get_method
 from meanflow.core.sampling import sample
@@ -11,7 +12,8 @@ from meanflow.core.targets import get_target
 from meanflow.core.text import literal
 from meanflow.lab.guidance import steps_for
 from meanflow.lab.scoring import EVAL_N, REFERENCE_NFE
-from meanflow.lab.studies import EVALUATION_TARGETS, HELD_OUT_TARGETS, STUDIES
+from meanflow.lab.studies import EVALUATION_TARGETS, HELD_OUT_TARGETS, PRESET_DIM, STUDIES, Cell
+from meanflow.lab.tables import cell_network
 from meanflow.views import figures
 from ui import downloads, pickers, points, present, server, settings, studies
 from ui.session import RunEntry
@@ -20,7 +22,8 @@ NFE = settings.Setting("cmp_nfe", [1, 2, 4, 8, 16, 32], choices=(1, 2, 4, 8, 16,
 SAMPLES = settings.Setting("cmp_n", 2000, choices=(500, 1000, 2000, 5000, 10000))
 SEED = settings.Setting("cmp_seed", 0, lo=0, hi=2**31 - 1, integer=True)
 MODE = settings.Setting("cmp_mode", "Methods", choices=("Methods", "Step counts"))  # opens on the fair table
-ZOO_TARGET = settings.Setting("zoo_target", EVALUATION_TARGETS[0], choices=EVALUATION_TARGETS)
+ZOO_TARGETS = (*EVALUATION_TARGETS, "digits")  # the 2D evaluation targets, and the 8x8 digits (64 dimensions)
+ZOO_TARGET = settings.Setting("zoo_target", EVALUATION_TARGETS[0], choices=ZOO_TARGETS)
 ZOO_METHODS = settings.Setting("zoo_methods", list(METHODS), choices=tuple(METHODS), multi=True)
 ZOO_NFE = settings.Setting("zoo_nfe", [1, 2, 4, 32], choices=(1, 2, 4, 8, 16, 32), multi=True)
 IMAGES_PER_CELL = 36  # generated images shown per run and step count (image targets)
@@ -89,19 +92,34 @@ def methods_mode() -> None:
         st.info("Pick at least one method and one step count.")
         return
     labels = [c.name for c in study.cells if c.method in chosen]  # every row of the chosen methods
-    st.caption(
-        f"Every row: the same seeds and wall-clock budget, each run on a core of its own, {tuning_sentence()} "
-        "(its network, batch, learning rate and options in its preset) and the pairing in its row. Flow "
-        "matching appears with independent pairs and with minibatch OT; the ratio divides a row's one-step TV by "
-        f"the better one's at {REFERENCE_NFE} steps. Reflow counts its teacher (half the budget each); the "
-        f"free-teacher row does not. Tuned on other targets; {' and '.join(HELD_OUT_TARGETS)} were used neither "
-        "for tuning nor for choosing any default."
-    )
+    st.caption(zoo_caption(get_target(target)))
     studies.study_view(study, target, key="cmp", cells=labels)
     grid_and_chart(chosen, target, nfes)
     st.subheader("Run the comparison yourself")
     studies.run_live_controls(study, [get_target(target)], key="cmp", cells=labels)
     studies.progress(study, key="cmp")
+
+
+def zoo_caption(target) -> str:
+    """What each row of the methods table held equal on `target`, and how its settings were chosen."""
+    if target.dim == PRESET_DIM:
+        return (
+            f"Every row: the same seeds and wall-clock budget, each run on a core of its own, {tuning_sentence()} "
+            "(its network, batch, learning rate and options in its preset) and the pairing in its row. Flow "
+            "matching appears with independent pairs and with minibatch OT; the ratio divides a row's one-step TV "
+            f"by the better one's at {REFERENCE_NFE} steps. Reflow counts its teacher (half the budget each); the "
+            f"free-teacher row does not. Tuned on other targets; {' and '.join(HELD_OUT_TARGETS)} were used "
+            "neither for tuning nor for choosing any default."
+        )
+    return (
+        f"Every row: the same seeds and wall-clock budget, each run on a core of its own, the same network "
+        f"({cell_network(Cell('', 'meanflow'), target)}, the {literal(target.name)}' own), "
+        "unconditional, each method at its defaults (the presets were tuned on 2D targets at 2D sizes and do "
+        f"not apply in {target.dim} dimensions) and the pairing in its row. FD is read in the digit classifier's "
+        f"features against the held-out images; the ratio divides a row's one-step FD by the better flow "
+        f"matching's at {REFERENCE_NFE} steps. Reflow counts its teacher (half the budget each); the "
+        "free-teacher row does not."
+    )
 
 
 def zoo_runs(chosen: list[str], target: str) -> dict:
@@ -126,10 +144,28 @@ def zoo_runs(chosen: list[str], target: str) -> dict:
 def grid_and_chart(chosen: list[str], target: str, nfes: tuple[int, ...]) -> None:
     runs = zoo_runs(chosen, target)
     if not runs:
-        st.info("No bundled runs for these methods (run `make assets`), and no live sweep yet.")
+        st.info(
+            "No runs of these methods to sample at other step counts on this target (the bundled ones: "
+            "`make assets`); the pictures above are each row's one-step samples. Run the comparison yourself "
+            "below for grids at every step count."
+        )
         return
     entries = list(runs.values())
     table, samples = quality_table(entries, tuple(e.key for e in entries), nfes, 2000, 0)
+    table = table.assign(run=[get_method(m).about.label for m in table["method"]])
+    shown = pickers.load(entries[0]).target
+    metric = headline_metric(shown)
+    if shown.dim != 2:  # the digits: a row of image grids per method
+        sample_grids(entries, nfes, samples)
+    else:
+        scatter_panels(entries, nfes, samples)
+    chart = figures.quality_chart(table, metric, floor_name(metric), label=METRICS[metric])
+    present.chart(chart, key="zoo_chart", width="stretch")
+    st.caption("Samples and the chart: one run per method (seed 0), 2,000 samples per cell.")
+
+
+def scatter_panels(entries: list[RunEntry], nfes: tuple[int, ...], samples: dict) -> None:
+    """One panel per method and step count, every method's row under the last (2D targets)."""
     grid = {
         f"{get_method(e.method).about.label}, {settings.steps_label(k)}": samples[(e.key, k)]
         for e in entries
@@ -141,10 +177,6 @@ def grid_and_chart(chosen: list[str], target: str, nfes: tuple[int, ...]) -> Non
         key="zoo_grid",
         width="stretch",
     )
-    table = table.assign(run=[get_method(m).about.label for m in table["method"]])
-    chart = figures.quality_chart(table, "hist_tv", "hist_tv_floor", label=METRICS["hist_tv"])
-    present.chart(chart, key="zoo_chart", width="stretch")
-    st.caption("Samples and the chart: one run per method (seed 0), 2,000 samples per cell.")
 
 
 def step_count_settings(runs: list[RunEntry]) -> tuple[list[RunEntry], tuple[int, ...], int, int] | None:

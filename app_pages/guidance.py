@@ -9,7 +9,7 @@ from meanflow.core.metrics import ClassEvaluator
 from meanflow.core.sampling import Flow, sample
 from meanflow.core.targets import get_target
 from meanflow.core.text import literal
-from meanflow.lab.guidance import PER_CLASS, SCALES
+from meanflow.lab.guidance import PER_CLASS, SCALES, per_class_key
 from meanflow.views import figures
 from ui import pickers, points, present, server, settings, studies
 
@@ -138,19 +138,21 @@ def main() -> None:
 
 
 def guidance_table(rows: list[dict]) -> pd.DataFrame:
-    """Mean ± std over seeds, one row per model and NFE."""
-    return pd.DataFrame(
-        [
+    """Mean ± std over seeds, one row per model and NFE: class accuracy and the per-class metric (class TV
+    in 2D, class FD on the digits) with its floor."""
+    out = []
+    for r in rows:
+        metric = per_class_key(r)
+        out.append(
             {
                 "model": r["model"],
                 "NFE": r["nfe"],
                 "class accuracy": f"{r['accuracy']:.3f} ± {r['accuracy_std'] or 0:.3f}",
-                "class TV": f"{r['class_tv']:.3f} ± {r['class_tv_std'] or 0:.3f}",
-                "floor": round(r["class_tv_floor"], 3),
+                PER_CLASS_LABELS[metric]: f"{r[metric]:.3f} ± {r[f'{metric}_std'] or 0:.3f}",
+                "floor": round(r[f"{metric}_floor"], 3),
             }
-            for r in rows
-        ]
-    )
+        )
+    return pd.DataFrame(out)
 
 
 def sample_class(flow: Flow, label: int, steps: int, guidance: float) -> np.ndarray:
@@ -159,13 +161,16 @@ def sample_class(flow: Flow, label: int, steps: int, guidance: float) -> np.ndar
     ).samples
 
 
+PER_CLASS_LABELS = {"class_tv": "class TV", "class_fd": "class FD"}
+
+
 def row(model: str, nfe: int, score: dict, metric: str = "class_tv") -> dict:
     """A table row: class accuracy and the per-class metric (TV in 2D, FD on the digits) with its floor."""
     return {
         "model": model,
         "NFE": nfe,
         "class accuracy": round(score["accuracy"], 3),
-        metric.replace("class_", "class ").replace("tv", "TV").replace("fd", "FD"): round(score[metric], 3),
+        PER_CLASS_LABELS[metric]: round(score[metric], 3),
         "floor": round(score[f"{metric}_floor"], 3),
     }
 

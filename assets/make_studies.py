@@ -2,7 +2,9 @@
 
     python assets/make_studies.py --studies methods --targets checkerboard,moons,spiral,pinwheel,swissroll \
         --seconds 60 --seeds 3 --pretrained                                                 (make assets)
+    python assets/make_studies.py --studies methods --targets digits --seconds 60 --seeds 3 --add  (make assets)
     python assets/make_studies.py --studies guidance --targets 8gaussians,moons --steps 8000 --seeds 3 --pretrained
+    python assets/make_studies.py --studies guidance --targets digits --steps 8000 --seeds 3 --pretrained --add
                                                                                           (make guidance)
     python assets/make_studies.py --steps 5000 --seeds 3 --targets checkerboard,spiral    (make ablations)
     python assets/make_studies.py --studies r-neq-t,tangent --steps 5000 --seeds 3 --targets digits --add

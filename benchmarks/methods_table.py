@@ -3,9 +3,10 @@
     python benchmarks/methods_table.py            # Markdown: one table per target, then the ratios
 
 Each row: one-step histogram TV (mean ± std over the seeds, n = the record's sample size) and sliced W1,
-TV at 2 and 4 steps, flow matching's TV at 32, the steps made in the budget, the pairing and the network.
-The summary: per target, the best one-step row against the best flow matching at 32 steps, and whether the
-ratio is <= 1 beyond the seeds' spread.
+TV at 2 and 4 steps, flow matching's TV at 32, the steps made in the budget, the pairing and the network
+(on the digits: FD in the classifier's features, the recognised share, coverage TV and the memorised
+share at one step, FD at 2, 4 and 32 steps). The summary: per target, the best one-step row against the
+best flow matching at 32 steps by the target's headline (TV; FD on the digits), and the ratio's spread.
 """
 
 from __future__ import annotations
@@ -29,56 +30,67 @@ def _cell(row: dict, key: str) -> str:
     return f"{row[key]:.3f} ± {std:.3f}" if not math.isnan(std) else f"{row[key]:.3f}"
 
 
+def headline(rows: list[dict]) -> str:
+    """The metric a target's rows are read by: FD where they carry it (the digits), else histogram TV."""
+    return "fd" if any("fd@1" in r for r in rows) else "hist_tv"
+
+
 def target_table(rows: list[dict]) -> list[str]:
+    m = headline(rows)
+    if m == "fd":
+        columns = (("FD @1", "fd@1"), ("recognised @1", "confident@1"), ("coverage TV @1", "coverage_tv@1"))
+        columns += (("memorised @1", "memorised@1"), ("FD @2", "fd@2"), ("FD @4", "fd@4"), ("FD @32", "fd@32"))
+        floors = ("fd_floor", "confident_floor", "coverage_tv_floor", "memorised_real")
+    else:
+        columns = (("TV @1", "hist_tv@1"), ("sliced W1 @1", "sliced_w1@1"), ("TV @2", "hist_tv@2"))
+        columns += (("TV @4", "hist_tv@4"), ("TV @32", "hist_tv@32"))
+        floors = ("hist_tv_floor", "sliced_w1_floor")
     lines = [
-        "| cell | steps | TV @1 | sliced W1 @1 | TV @2 | TV @4 | TV @32 | pairing | network |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| cell | steps | " + " | ".join(label for label, _ in columns) + " | pairing | network |",
+        "|---" * (len(columns) + 4) + "|",
     ]
     for row in rows:
-        lines.append(
-            f"| {row['cell']} | {row.get('steps', 0):,.0f} | {_cell(row, 'hist_tv@1')} | {_cell(row, 'sliced_w1@1')} "
-            f"| {_cell(row, 'hist_tv@2')} | {_cell(row, 'hist_tv@4')} | {_cell(row, 'hist_tv@32')} "
-            f"| {row.get('pairing', '')} | {row.get('network', '')} |"
-        )
-    floor = rows[0].get("hist_tv_floor")
-    if floor is not None:
-        lines.append(
-            f"| floor (exact samples) | | {floor:.3f} | {rows[0].get('sliced_w1_floor', math.nan):.3f} | | | | | |"
-        )
+        cells = " | ".join(_cell(row, key) for _, key in columns)
+        said = f"{row.get('pairing', '')} | {row.get('network', '')}"
+        lines.append(f"| {row['cell']} | {row.get('steps', 0):,.0f} | {cells} | {said} |")
+    if rows[0].get(floors[0]) is not None:
+        values = " | ".join(f"{rows[0].get(f, math.nan):.3f}" for f in floors)
+        lines.append(f"| floor (exact samples) | | {values} |" + " |" * (len(columns) - len(floors) + 2))
     return lines
 
 
-def _ratio_spread(one: dict, reference: dict) -> tuple[float, float]:
+def _ratio_spread(one: dict, reference: dict, m: str = "hist_tv") -> tuple[float, float]:
     """The ratio of means, and its spread from the seeds' (first-order: relative stds added in quadrature)."""
-    ratio = one["hist_tv@1"] / reference["hist_tv@32"]
+    ratio = one[f"{m}@1"] / reference[f"{m}@32"]
     rel = math.hypot(
-        one.get("hist_tv@1_std", 0.0) / one["hist_tv@1"], reference.get("hist_tv@32_std", 0.0) / reference["hist_tv@32"]
+        one.get(f"{m}@1_std", 0.0) / one[f"{m}@1"], reference.get(f"{m}@32_std", 0.0) / reference[f"{m}@32"]
     )
     return ratio, ratio * rel
 
 
 def summary(record: dict) -> list[str]:
     lines = [
-        "| target | best one-step (TV @1) | best flow matching @32 | ratio ± spread | MeanFlow's ratio | "
+        "| target | best one-step (@1) | best flow matching @32 | ratio ± spread | MeanFlow's ratio | "
         "reflow, equal compute | reflow, free teacher |",
         "|---|---|---|---|---|---|---|",
     ]
     for target in record["targets"]:
-        rows = [r for r in record["rows"] if r["target"] == target and "hist_tv@1" in r]
+        m = headline([r for r in record["rows"] if r["target"] == target])
+        rows = [r for r in record["rows"] if r["target"] == target and f"{m}@1" in r]
         fm = [r for r in rows if r["method"] == "flow-matching" and r.get("budget_share", 1.0) == 1.0]
-        reference = min(fm, key=lambda r: r["hist_tv@32"])
+        reference = min(fm, key=lambda r: r[f"{m}@32"])
         one_step = [r for r in rows if r["method"] != "flow-matching" and "free teacher" not in r["cell"]]
-        best = min(one_step, key=lambda r: r["hist_tv@1"])
-        ratio, spread = _ratio_spread(best, reference)
+        best = min(one_step, key=lambda r: r[f"{m}@1"])
+        ratio, spread = _ratio_spread(best, reference, m)
         by_cell = {r["cell"]: r for r in rows}
-        mf = _ratio_spread(by_cell["MeanFlow"], reference)
+        mf = _ratio_spread(by_cell["MeanFlow"], reference, m)
         reflow = next((r for r in rows if r["method"] == "reflow" and "free teacher" not in r["cell"]), None)
         free = next((r for r in rows if "free teacher" in r["cell"]), None)
         held = " (held out)" if target in HELD_OUT_TARGETS else ""
         lines.append(
-            f"| {target}{held} | {best['cell']} {_cell(best, 'hist_tv@1')} | {reference['cell']} "
-            f"{_cell(reference, 'hist_tv@32')} | **{ratio:.2f} ± {spread:.2f}** | {mf[0]:.2f} ± {mf[1]:.2f} "
-            f"| {_ratio_spread(reflow, reference)[0]:.2f} | {_ratio_spread(free, reference)[0]:.2f} |"
+            f"| {target}{held} | {best['cell']} {_cell(best, f'{m}@1')} | {reference['cell']} "
+            f"{_cell(reference, f'{m}@32')} | **{ratio:.2f} ± {spread:.2f}** | {mf[0]:.2f} ± {mf[1]:.2f} "
+            f"| {_ratio_spread(reflow, reference, m)[0]:.2f} | {_ratio_spread(free, reference, m)[0]:.2f} |"
             if reflow and free
             else f"| {target}{held} | {best['cell']} | {reference['cell']} | {ratio:.2f} ± {spread:.2f} | | | |"
         )
@@ -86,27 +98,28 @@ def summary(record: dict) -> list[str]:
 
 
 def consistency_steps(record: dict) -> list[str]:
-    lines = ["| target | TV @1 | TV @2 | TV @4 |", "|---|---|---|---|"]
+    lines = ["| target | @1 | @2 | @4 |", "|---|---|---|---|"]
     for row in record["rows"]:
-        if row["method"] == "consistency" and "hist_tv@1" in row:
-            steps = " | ".join(_cell(row, f"hist_tv@{k}") for k in (1, 2, 4))
-            lines.append(f"| {row['target']} | {steps} |")
+        m = headline([row])
+        if row["method"] == "consistency" and f"{m}@1" in row:
+            steps = " | ".join(_cell(row, f"{m}@{k}") for k in (1, 2, 4))
+            lines.append(f"| {row['target']} ({'FD' if m == 'fd' else 'TV'}) | {steps} |")
     return lines
 
 
-def anytime_summary(record: dict) -> list[str]:
-    """TV at each mark of the budget (mean over seeds and targets) per cell: the anytime curves in numbers."""
+def anytime_summary(record: dict, targets: list[str]) -> list[str]:
+    """The headline at each mark of the budget (mean over seeds and `targets`) per cell: the anytime curves
+    in numbers."""
     curves = record.get("anytime") or {}
-    lines = []
-    for cell, per_target in curves.items():
-        points: dict[float, list[float]] = {}
-        for series in per_target.values():
+    by_cell: dict[str, dict[float, list[float]]] = {}
+    for target in targets:
+        for cell, series in curves.get(target, {}).items():
             for point in series:
-                points.setdefault(round(point[0], 2), []).append(point[2])
-        if points:
-            marks = "  ".join(f"{f:.2f}: {statistics.mean(v):.3f}" for f, v in sorted(points.items()))
-            lines.append(f"- {cell}: {marks}")
-    return lines
+                by_cell.setdefault(cell, {}).setdefault(round(point[0], 2), []).append(point[2])
+    return [
+        f"- {cell}: " + "  ".join(f"{f:.2f}: {statistics.mean(v):.3f}" for f, v in sorted(points.items()))
+        for cell, points in by_cell.items()
+    ]
 
 
 def main() -> None:
@@ -121,8 +134,12 @@ def main() -> None:
     print("\n".join(summary(record)) + "\n")
     print("#### Consistency's steps\n")
     print("\n".join(consistency_steps(record)) + "\n")
-    print("#### Anytime (TV against the share of the budget, mean over seeds and targets)\n")
-    print("\n".join(anytime_summary(record)))
+    flat = [t for t in record["targets"] if t != "digits"]
+    print("#### Anytime (TV against the share of the budget, mean over seeds and the 2D targets)\n")
+    print("\n".join(anytime_summary(record, flat)) + "\n")
+    if "digits" in record["targets"]:
+        print("#### Anytime on the digits (FD against the share of the budget, mean over seeds)\n")
+        print("\n".join(anytime_summary(record, ["digits"])))
 
 
 if __name__ == "__main__":

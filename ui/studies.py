@@ -105,8 +105,9 @@ def table_frame(rows: list[dict], target: str, study: Study) -> pd.DataFrame:
                 f"{row['fd_floor']:.3f}, {row.get('confident_floor', math.nan):.3f}; "
                 f"{row.get('memorised_real', math.nan):.3f}"
             )
-        if "hist_tv@1_over_fm32" in row and row["method"] != "flow-matching":
-            line["TV @1 ÷ best FM @32"] = f"{row['hist_tv@1_over_fm32']:.2f}"
+        for metric, label in (("hist_tv", "TV"), ("fd", "FD")):  # the headline over the best flow matching's
+            if f"{metric}@1_over_fm32" in row and row["method"] != "flow-matching":
+                line[f"{label} @1 ÷ best FM @32"] = f"{row[f'{metric}@1_over_fm32']:.2f}"
         for key in ("pairing", "network", "tuning", "note"):  # what a reader must know to compare the row
             if row.get(key):
                 line[key] = row[key]

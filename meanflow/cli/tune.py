@@ -36,6 +36,12 @@ def add_parser(sub) -> None:
         "--seconds", type=seconds, default=DEFAULTS.seconds, help="training per trial and target (default %(default)s)"
     )
     p.add_argument(
+        "--seeds",
+        type=bounded_int(1, 10, "a seed count"),
+        default=DEFAULTS.seeds,
+        help="runs per target in each trial, scored by their mean (default %(default)s)",
+    )
+    p.add_argument(
         "--targets",
         default=",".join(TUNING_TARGETS),
         help="comma-separated presets to tune on (default: %(default)s; not the comparison's targets)",
@@ -52,7 +58,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     targets = tuple(t.name for t in targets_from_list(args.targets))
-    protocol = Protocol(trials=args.trials, seconds=args.seconds, targets=targets)
+    protocol = Protocol(trials=args.trials, seconds=args.seconds, targets=targets, seeds=args.seeds)
     out = Path(args.out) if args.out else env.runs_dir() / "tuning"
     presets = out / f"{TUNED}.json"
     engine = engine_from_env(address=args.address, pin_cores=True)  # every trial's runs on a core of their own

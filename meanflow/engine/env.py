@@ -208,9 +208,16 @@ def check() -> None:
 
 def worker_environment(cpu: int | None, pythonpath: str) -> dict[str, str]:
     """The environment a local worker process starts with: this one's, the package on its path, and
-    the core it keeps to (when pinned)."""
+    the core it keeps to (when pinned). A pinned worker's numerical libraries start one thread each: their
+    pools are made when numpy and torch load, before the worker pins itself, and would keep every core
+    (OpenBLAS's threads for the pairing's 64-dimensional cost matrices took half the other worker's core:
+    benchmarks/RESULTS.md, "Beyond 2D")."""
     environment = dict(os.environ)
     environment["PYTHONPATH"] = os.pathsep.join([pythonpath] + os.environ.get("PYTHONPATH", "").split(os.pathsep))
     if cpu is not None:
         environment["MEANFLOW_WORKER_CPU"] = str(cpu)
+        environment.update(dict.fromkeys(ONE_THREAD, "1"))
     return environment
+
+
+ONE_THREAD = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")  # a pinned worker's library pools

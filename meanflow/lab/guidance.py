@@ -62,8 +62,8 @@ def run_guidance_benchmark(
 
 def guidance_rows(sweep: Sweep) -> list[dict]:
     """Rows of a finished `guidance` sweep: target, model ('MeanFlow, omega = 2', 'flow matching,
-    w = 1.5'), nfe, class accuracy and class TV as mean and standard deviation over seeds (and each
-    seed's value), the class-TV floor."""
+    w = 1.5'), nfe, class accuracy and the per-class metric (class TV in 2D, class FD on the digits) as
+    mean and standard deviation over seeds (and each seed's value), and that metric's floor."""
     by_key: dict = {}
     evaluators = {t.name: ClassEvaluator(t, PER_CLASS, torch.Generator().manual_seed(4321)) for t in sweep.targets}
     for run in sweep.runs:
@@ -81,14 +81,15 @@ def guidance_rows(sweep: Sweep) -> list[dict]:
                 by_key.setdefault((run.target, model, nfe), []).append(score)
     rows = []
     for (target, model, nfe), scores in by_key.items():
+        metric = per_class_key(scores[0])
         row = {
             "target": target,
             "model": model,
             "nfe": nfe,
             "seeds": len(scores),
-            "class_tv_floor": statistics.mean(s["class_tv_floor"] for s in scores),
+            f"{metric}_floor": statistics.mean(s[f"{metric}_floor"] for s in scores),
         }
-        for key in ("accuracy", "class_tv"):
+        for key in ("accuracy", metric):
             values = [s[key] for s in scores]
             row[key] = statistics.mean(values)
             row[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else float("nan")
@@ -97,15 +98,21 @@ def guidance_rows(sweep: Sweep) -> list[dict]:
     return rows
 
 
+def per_class_key(row: dict) -> str:
+    """The per-class metric a guidance row carries: 'class_fd' (the digits) or 'class_tv' (2D)."""
+    return "class_fd" if "class_fd" in row else "class_tv"
+
+
 def format_guidance(rows: list[dict]) -> str:
     lines = [
-        f"{'target':<12}{'model':<28}{'NFE':>4}{'seeds':>6}  {'class accuracy':>16}  {'class TV':>15}  {'floor':>6}"
+        f"{'target':<12}{'model':<28}{'NFE':>4}{'seeds':>6}  {'class accuracy':>16}  {'class TV/FD':>15}  {'floor':>6}"
     ]
     for r in rows:
+        metric = per_class_key(r)
         acc = f"{r['accuracy']:.3f} ± {r['accuracy_std']:.3f}"
-        tv = f"{r['class_tv']:.3f} ± {r['class_tv_std']:.3f}"
+        value = f"{r[metric]:.3f} ± {r[f'{metric}_std']:.3f}"
         lines.append(
-            f"{r['target']:<12}{r['model']:<28}{r['nfe']:>4}{r['seeds']:>6}  {acc:>16}  {tv:>15}  "
-            f"{r['class_tv_floor']:>6.3f}"
+            f"{r['target']:<12}{r['model']:<28}{r['nfe']:>4}{r['seeds']:>6}  {acc:>16}  {value:>15}  "
+            f"{r[f'{metric}_floor']:>6.3f}"
         )
     return "\n".join(lines)

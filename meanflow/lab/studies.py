@@ -7,7 +7,7 @@ tabulates them. Adding a study: one `Study(...)` entry below (and a line in test
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..core.presets import Preset, read_presets
 from ..core.registry import METHODS
@@ -29,6 +29,7 @@ class Cell:
     note: str = ""  # what a reader must know to compare the row (a teacher not counted, a share of the budget)
     tuning: str = ""  # how its settings were chosen ("tuned: 16 trials of 20 s on 8gaussians, rings")
     bundle: str | None = None  # methods study: the name its seed-0 run is bundled under (None: not bundled)
+    tuned: Preset | None = None  # methods study: its method's tuned preset (applies at PRESET_DIM only; cell_on)
 
 
 @dataclass(frozen=True)
@@ -74,21 +75,44 @@ ANYTIME_PREVIEWS = {"preview_every": 500, "preview_n": 4000}  # the methods stud
 FM_TEACHER = "Flow matching, reflow's teacher"
 
 
+PRESET_DIM = 2  # the tuned presets were searched on 2D targets at 2D network sizes (lab.tuning.TUNING_TARGETS)
+UNTUNED = "defaults (no tuned preset)"
+
+
 def _compared(label: str, method: str, presets: dict[str, Preset], **changes) -> Cell:
     """A methods-study row: `method` at its tuned preset (its defaults when none is bundled), previewed at
     the step count it is judged at, with `changes` (Cell fields; 'coupling' overrides the preset's)."""
     preset = presets.get(method)
-    fields, options = (preset.fields, preset.options) if preset else ({}, {})
     coupling = changes.pop("coupling", None)
-    overrides = {**fields, **ANYTIME_PREVIEWS, "preview_nfe": judged_nfe(method)}
+    overrides = {**ANYTIME_PREVIEWS, "preview_nfe": judged_nfe(method)}
     if coupling is not None:
         overrides["coupling"] = coupling
     if preset:
         p = preset.protocol
+        seeds = f" x {p['seeds']} seeds" if p.get("seeds", 1) > 1 else ""
         tuning = f"tuned: {p.get('trials')} trials of {p.get('seconds', 0):g} s on {', '.join(p.get('targets', []))}"
+        tuning += seeds
     else:
-        tuning = "defaults (no tuned preset)"
-    return Cell(label, method, overrides, options, tuning=tuning, **changes)
+        tuning = UNTUNED
+    return Cell(label, method, overrides, {}, tuning=tuning, tuned=preset, **changes)
+
+
+def cell_on(cell: Cell, dim: int) -> Cell:
+    """The cell as it trains on a target of `dim` dimensions. On 2D targets its tuned preset's fields and
+    options sit under the cell's own changes; elsewhere (the 64-dimensional digits) the preset, searched
+    on 2D targets with 2D-sized networks and learning rates, does not apply: the method's defaults, the
+    target's own network, and the cell's own changes, said in its tuning."""
+    if cell.tuned is None:
+        return cell
+    if dim == PRESET_DIM:
+        preset = cell.tuned
+        return replace(
+            cell,
+            overrides={**preset.fields, **cell.overrides},
+            options={**preset.options, **cell.options},
+            tuned=None,
+        )
+    return replace(cell, tuned=None, tuning=f"defaults (the presets were tuned in {PRESET_DIM}D)")
 
 
 def method_cells() -> tuple[Cell, ...]:

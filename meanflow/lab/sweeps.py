@@ -23,7 +23,7 @@ from ..core.registry import make_config, with_method
 from ..core.targets import Target
 from ..engine.jobs import Engine
 from .scoring import Scorer
-from .studies import Cell, Study
+from .studies import Cell, Study, cell_on
 from .tables import ScoredRun, study_table
 
 # Where one (cell, target, seed) of a sweep stands: waiting its turn, in the engine, scored (trained here,
@@ -121,8 +121,9 @@ class Sweep:
         for target in self.targets:
             for seed in range(seeds):
                 for cell in self.cells:
-                    own = {k: v for k, v in target.train_defaults if k not in cell.overrides}  # the digits' network
-                    config = replace(cell_config(cell, budget, seed, base), dim=target.dim, **own)
+                    here = cell_on(cell, target.dim)  # a tuned preset applies in 2D only
+                    own = {k: v for k, v in target.train_defaults if k not in here.overrides}  # the digits' network
+                    config = replace(cell_config(here, budget, seed, base), dim=target.dim, **own)
                     if cell.conditional:
                         config = replace(config, classes=target.classes)
                     path = self.root / run_id(study, cell, target.name, seed, config)
@@ -291,4 +292,4 @@ class Sweep:
     def table(self) -> list[dict]:
         """One row per cell x target: each metric at each NFE as mean and std over the scored seeds,
         the floors, the steps made, and every seed's values (lab.tables.study_table)."""
-        return study_table(self.study, [t.name for t in self.targets], self.cells, self.scored())
+        return study_table(self.study, self.targets, self.cells, self.scored())

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from ..core.metrics import floor_name
 from ..core.registry import METHODS, make_config
+from ..core.targets import Target
 from .scoring import METRICS, NFES, REFERENCE_NFE
-from .studies import Cell, Study
+from .studies import Cell, Study, cell_on
 
 
 @dataclass(frozen=True)
@@ -49,32 +50,39 @@ def cell_pairing(cell: Cell) -> str:
     return cell.overrides.get("coupling", method.default_coupling)
 
 
-def cell_network(cell: Cell) -> str:
-    """'128 x 4, batch 256': the network and batch the cell's runs train (its overrides, else the defaults)."""
+def cell_network(cell: Cell, target: Target | None = None) -> str:
+    """'128 x 4, batch 256': the network and batch the cell's runs train on `target` (the cell's overrides,
+    else the target's own network, e.g. the digits', else the method's defaults)."""
     defaults = make_config(cell.method)
-    hidden, depth, batch = (cell.overrides.get(k, getattr(defaults, k)) for k in ("hidden", "depth", "batch"))
+    own = dict(target.train_defaults) if target is not None else {}
+    hidden, depth, batch = (
+        cell.overrides.get(k, own.get(k, getattr(defaults, k))) for k in ("hidden", "depth", "batch")
+    )
     return f"{hidden} x {depth}, batch {batch}"
 
 
-def study_table(study: Study, targets: Sequence[str], cells: Sequence[Cell], scored: Sequence[ScoredRun]) -> list[dict]:
+def study_table(
+    study: Study, targets: Sequence[Target], cells: Sequence[Cell], scored: Sequence[ScoredRun]
+) -> list[dict]:
     """One row per cell x target (cells in the study's order): study, cell, method, target, seeds, the
-    paper's number, its pairing, tuning, share of the budget and note, and, once any seed is scored, the
-    steps made and the metric columns; then each row's one-step TV over the best flow matching's at 32
-    steps on its target (with_reference)."""
+    paper's number, its pairing, network, tuning, share of the budget and note as the cell trains on that
+    target (studies.cell_on), and, once any seed is scored, the steps made and the metric columns; then
+    each row's one-step headline over the best flow matching's at 32 steps on its target (with_reference)."""
     rows = []
     for target in targets:
         for cell in [c for c in study.cells if c in cells]:
-            mine = [r for r in scored if r.cell is cell and r.target == target]
+            mine = [r for r in scored if r.cell is cell and r.target == target.name]
+            here = cell_on(cell, target.dim)
             row = {
                 "study": study.name,
                 "cell": cell.name,
                 "method": cell.method,
-                "target": target,
+                "target": target.name,
                 "seeds": len(mine),
                 "paper": cell.paper,
-                "pairing": cell_pairing(cell),
-                "network": cell_network(cell),
-                "tuning": cell.tuning,
+                "pairing": cell_pairing(here),
+                "network": cell_network(here, target),
+                "tuning": here.tuning,
                 "budget_share": cell.budget_share,
                 "note": cell.note,
             }

@@ -4,7 +4,7 @@ seconds per trial and the same tuning targets, which are not the targets it is c
 A trial is one configuration: the shared settings (learning rate and its decay, width, depth, batch,
 and the pairing where the method has one to choose) and the method's own options that declare a
 `Search` (core.config), drawn together by Optuna's TPE sampler. It trains on each tuning target at once
-(one job per target on the job engine, each worker on its own core) for `seconds`, and scores the
+(one job per target and seed on the job engine, each worker on its own core) for `seconds`, and scores the
 runs as a study does (lab.scoring.headline, n = 10,000, at the step count the method is judged at:
 one step, or 32 for flow matching). A trial whose preview quality at a quarter, half or three quarters
 of its budget is worse than the median of the earlier trials at that point is stopped there (Optuna's
@@ -42,7 +42,8 @@ from .scoring import EVALUATOR_SEED, headline, judged_nfe
 
 TUNING_TARGETS = ("8gaussians", "rings")  # tuned here; compared on others (lab.studies.EVALUATION_TARGETS)
 SHARED_SEARCH: dict[str, Search] = {  # TrainConfig fields every method's tuning searches
-    "lr": Search(1e-3, 2e-2, log=True),
+    # capped at 1e-2: the first protocol's presets at 1.1-1.6e-2, found in 20 s trials, blew up in 60 s runs
+    "lr": Search(1e-3, 1e-2, log=True),
     "lr_final_ratio": Search(0.02, 1.0, log=True),  # the cosine decay's end, over the wall-clock budget
     "hidden": Search(values=(64, 128, 256)),
     "depth": Search(values=(2, 3, 4, 5)),
@@ -61,13 +62,21 @@ FAILED_TV = 1.0  # the score of a trial that diverged: histogram TV's worst valu
 class Protocol:
     """What every method's tuning gets alike."""
 
-    trials: int = 16
-    seconds: float = 20.0  # training per trial and target (reflow: teacher and student together)
+    trials: int = 12
+    seconds: float = 60.0  # training per trial and target (reflow: teacher and student together): the comparison's
     targets: tuple[str, ...] = TUNING_TARGETS
     seed: int = 0
+    seeds: int = 1  # runs per target, seeds seed .. seed + seeds - 1; a trial's score is the mean over all
 
     def describe(self) -> str:
-        return f"{self.trials} trials of {self.seconds:g} s on {', '.join(self.targets)}"
+        seeds = f" x {self.seeds} seeds" if self.seeds > 1 else ""
+        return f"{self.trials} trials of {self.seconds:g} s on {', '.join(self.targets)}{seeds}"
+
+    def runs(self) -> dict[str, tuple[str, int]]:
+        """A trial's runs: name -> (target, seed); the name is the target's alone with one seed."""
+        return {
+            (t if self.seeds == 1 else f"{t}-s{k}"): (t, self.seed + k) for t in self.targets for k in range(self.seeds)
+        }
 
 
 @dataclass
@@ -101,6 +110,7 @@ class TuningResult:
             "seconds": self.protocol.seconds,
             "targets": list(self.protocol.targets),
             "seed": self.protocol.seed,
+            "seeds": self.protocol.seeds,
             "judged_nfe": judged_nfe(self.method),
             "pruned": self.pruned,
             "wall_seconds": round(self.wall_seconds, 1),
@@ -279,35 +289,40 @@ class Tuner:
         return TuningResult(self.method, self.protocol, records, best, time.monotonic() - started)
 
     def _trial(self, trial: optuna.Trial, params: dict, seconds: float, teachers: dict[str, Path]) -> TrialRecord:
+        """One configuration trained on every run of the protocol (each target, each seed) at once."""
         start = time.monotonic()
         record = TrialRecord(trial.number, "complete", params)
+        planned = self.protocol.runs()  # name -> (target, seed)
         configs = {
-            t: trial_config(self.method, params, seconds, self.protocol.seed, teachers.get(t)) for t in self.targets
+            name: trial_config(self.method, params, seconds, seed, teachers.get(t))
+            for name, (t, seed) in planned.items()
         }
-        folders = {t: self.root / f"trial-{trial.number:03d}-{t}" for t in self.targets}
+        targets = {name: self.targets[t] for name, (t, _) in planned.items()}
+        folders = {name: self.root / f"trial-{trial.number:03d}-{name}" for name in planned}
 
         def on_mark(k: int, snaps: dict) -> bool:
             scored = [
-                self._preview_evaluators[t].score(s.preview).hist_tv for t, s in snaps.items() if s.preview is not None
+                self._preview_evaluators[planned[name][0]].score(s.preview).hist_tv
+                for name, s in snaps.items()
+                if s.preview is not None
             ]
             trial.report(statistics.mean(scored) if scored else FAILED_TV, k)
             return trial.should_prune()
 
         try:
-            ended = run_jobs(self.engine, configs, self.targets, folders, on_mark)
+            ended = run_jobs(self.engine, configs, targets, folders, on_mark)
         except TrialPruned as pruned:
             record.state, record.pruned_at = "pruned", pruned.fraction
             record.seconds = time.monotonic() - start
             return record
-        for t, state in ended.items():
+        for name, state in ended.items():
             if state == "failed":
-                record.scores[t] = {"hist_tv": FAILED_TV, "failed": True}
+                record.scores[name] = {"hist_tv": FAILED_TV, "failed": True}
                 continue
-            flow = runs.load_run(folders[t]).flow
-            quality = headline(
-                flow, self.targets[t], judged_nfe(self.method), self.protocol.seed, self._final_evaluators[t]
-            )
-            record.scores[t] = quality.to_dict()
+            t, seed = planned[name]
+            flow = runs.load_run(folders[name]).flow
+            quality = headline(flow, self.targets[t], judged_nfe(self.method), seed, self._final_evaluators[t])
+            record.scores[name] = quality.to_dict()
         record.state = "failed" if any(s.get("failed") for s in record.scores.values()) else "complete"
         record.value = statistics.mean(s["hist_tv"] for s in record.scores.values())
         record.seconds = time.monotonic() - start

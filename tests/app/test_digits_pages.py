@@ -52,3 +52,20 @@ def test_ablations_show_the_digits_rows_with_fd_beside_the_2d_ones(tmp_path, mon
     assert "FD @1" in table.columns and "TV @1" not in table.columns and len(table) == 5
     assert len(at.get("image")) == 5  # one grid of one-step digits per cell
     assert any("order holds on the digits" in m.value for m in at.markdown)  # against the paper, by FD
+
+
+def test_compare_methods_on_the_digits_open_on_the_bundled_fd_table_at_one_network(tmp_path, monkeypatch):
+    at = page(tmp_path, monkeypatch, "app_pages/compare.py", cmp_mode="Methods", zoo_target="digits")
+    table = at.dataframe[0].value
+    assert {"FD @1", "FD @1 ÷ best FM @32", "network", "tuning"} <= set(table.columns) and "TV @1" not in table.columns
+    assert set(table["network"]) == {"256 x 3, batch 256"} and all(t.startswith("defaults") for t in table["tuning"])
+    assert all(" ± " in v for v in table["FD @1"])  # mean and spread over the bundled seeds
+    assert len(at.get("image")) >= len(table)  # one grid of one-step digits per row
+    assert any("unconditional, each method at its defaults" in c.value for c in at.caption)
+
+
+def test_guidance_on_the_digits_shows_the_bundled_table_over_seeds_with_class_fd(tmp_path, monkeypatch):
+    at = page(tmp_path, monkeypatch, "app_pages/guidance.py", guide_target="digits")
+    bundled = at.dataframe[-1].value
+    assert "class FD" in bundled.columns and "class TV" not in bundled.columns
+    assert any(m.startswith("MeanFlow, omega") for m in bundled["model"])

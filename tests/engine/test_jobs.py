@@ -168,12 +168,16 @@ def test_resuming_on_the_engine_ends_with_the_weights_of_a_straight_run(engine, 
 
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs 2 cores")
 def test_pinned_workers_each_keep_to_one_core(monkeypatch):
-    """MEANFLOW_PIN_CORES=1 (the studies' fair wall-clock budget): worker k runs on core k only."""
+    """MEANFLOW_PIN_CORES=1 (the studies' fair wall-clock budget): worker k runs on core k only, every
+    thread of it, the numerical libraries' pools (made when numpy and torch load, before it pins) included."""
     monkeypatch.setenv("MEANFLOW_PIN_CORES", "1")
     pool = LocalPool(2)
     try:
         cores = sorted(os.sched_getaffinity(0))
         wait_until(lambda: all(len(os.sched_getaffinity(pool.pid(s))) == 1 for s in range(2)), 30, "pinning")
         assert [os.sched_getaffinity(pool.pid(s)) for s in range(2)] == [{cores[0]}, {cores[1]}]
+        for slot in range(2):
+            threads = [int(t) for t in os.listdir(f"/proc/{pool.pid(slot)}/task")]
+            assert {t: os.sched_getaffinity(t) for t in threads} == dict.fromkeys(threads, {cores[slot]})
     finally:
         pool.close()

@@ -13,6 +13,7 @@ import torch
 
 from meanflow.core import runs
 from meanflow.core.paths import assets_dir, pretrained_dir, study_runs_dir
+from meanflow.core.registry import make_config
 from meanflow.core.runs import load_run
 from meanflow.core.targets import get_target
 from meanflow.lab.records import load_study
@@ -186,3 +187,27 @@ def test_each_row_is_divided_by_the_better_flow_matching_at_32_steps():
     out = with_reference(rows)
     assert out[0]["fm32_reference"] == 0.08 and out[0]["hist_tv@1_over_fm32"] == pytest.approx(1.5)
     assert "fm32_reference" not in out[4]
+
+
+def test_the_methods_rows_keep_their_tuned_presets_in_2d_and_train_defaults_at_the_digits_network():
+    """The presets were tuned on 2D targets at 2D sizes: on the digits every row trains its method's
+    defaults at the digits' own network (the same for all), and its row says so; in 2D the presets stay."""
+    study = STUDIES["methods"]
+    sweep = Sweep(study, [get_target("checkerboard"), get_target("digits")], 1, Budget(seconds=60), None, "/x")
+    by = {(r.cell.name, r.target): r.config for r in sweep.runs}
+    meanflow = next(c for c in study.cells if c.method == "meanflow")
+    preset = meanflow.tuned
+    assert preset is not None, "the bundled presets are missing"
+    flat, digits = by[(meanflow.name, "checkerboard")], by[(meanflow.name, "digits")]
+    assert (flat.hidden, flat.depth, flat.lr) == (preset.fields["hidden"], preset.fields["depth"], preset.fields["lr"])
+    assert flat.options.r_neq_t == pytest.approx(preset.options["r_neq_t"])
+    defaults = make_config("meanflow")
+    assert (digits.hidden, digits.depth, digits.dim) == (256, 3, 64)
+    assert digits.lr == defaults.lr and digits.options.r_neq_t == defaults.options.r_neq_t
+    assert {(c.hidden, c.depth, c.batch) for (_, t), c in by.items() if t == "digits"} == {(256, 3, 256)}
+    fm = {by[(c.name, "digits")].coupling for c in study.cells if c.method == "flow-matching"}
+    assert fm == {"independent", "minibatch-ot"}  # a row's own change stays
+    rows = {(r["cell"], r["target"]): r for r in sweep.table()}
+    assert rows[(meanflow.name, "checkerboard")]["tuning"].startswith("tuned")
+    assert rows[(meanflow.name, "digits")]["tuning"].startswith("defaults")
+    assert rows[(meanflow.name, "digits")]["network"] == "256 x 3, batch 256"
