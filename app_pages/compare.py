@@ -12,7 +12,7 @@ from meanflow.core.targets import get_target
 from meanflow.core.text import literal
 from meanflow.lab.guidance import steps_for
 from meanflow.lab.scoring import EVAL_N, REFERENCE_NFE
-from meanflow.lab.studies import EVALUATION_TARGETS, HELD_OUT_TARGETS, PRESET_DIM, STUDIES, Cell
+from meanflow.lab.studies import BUNDLED_TARGETS, EVALUATION_TARGETS, HELD_OUT_TARGETS, PRESET_DIM, STUDIES, Cell
 from meanflow.lab.tables import cell_network
 from meanflow.views import figures
 from ui import downloads, pickers, points, present, server, settings, studies
@@ -118,7 +118,8 @@ def zoo_caption(target) -> str:
         f"not apply in {target.dim} dimensions) and the pairing in its row. FD is read in the digit classifier's "
         f"features against the held-out images; the ratio divides a row's one-step FD by the better flow "
         f"matching's at {REFERENCE_NFE} steps. Reflow counts its teacher (half the budget each); the "
-        "free-teacher row does not."
+        "free-teacher row does not. A row of 0 steps spent its budget before its first step (reflow making its "
+        "teacher's pairs) and samples as it started."
     )
 
 
@@ -145,9 +146,9 @@ def grid_and_chart(chosen: list[str], target: str, nfes: tuple[int, ...]) -> Non
     runs = zoo_runs(chosen, target)
     if not runs:
         st.info(
-            "No runs of these methods to sample at other step counts on this target (the bundled ones: "
-            "`make assets`); the pictures above are each row's one-step samples. Run the comparison yourself "
-            "below for grids at every step count."
+            "No runs of these methods to sample at other step counts on this target: the bundled ones are "
+            f"on {', '.join(BUNDLED_TARGETS)} only (a small bundle), and the pictures above are each row's one-step "
+            "samples. Run the comparison yourself below for grids at every step count."
         )
         return
     entries = list(runs.values())

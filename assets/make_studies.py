@@ -33,7 +33,7 @@ from meanflow.engine.jobs import engine_from_env
 from meanflow.lab.demo import write_demo
 from meanflow.lab.guidance import format_guidance, guidance_rows
 from meanflow.lab.records import load_study, merged_record, save_study, study_record
-from meanflow.lab.studies import STUDIES
+from meanflow.lab.studies import BUNDLED_TARGETS, STUDIES
 from meanflow.lab.sweeps import Budget, Sweep
 from meanflow.lab.tables import format_table
 from meanflow.views.demo import DEMO_FILE
@@ -41,7 +41,7 @@ from meanflow.views.demo import DEMO_FILE
 ROOT = Path(__file__).resolve().parents[1]  # this script makes the checkout's assets, never an installed copy
 OUT = ROOT / "assets"
 STUDY_RUNS = OUT / "studies" / "runs"
-TARGETS = ("checkerboard", "moons", "spiral")
+TARGETS = BUNDLED_TARGETS  # the default targets, and those whose methods runs are bundled
 
 
 def main() -> None:
@@ -82,12 +82,12 @@ def main() -> None:
             )
             sweep.run_to_end(on_progress=lambda s: None)
             record = trained = study_record(sweep, command)
+            if name == "guidance":  # class accuracy and class TV (FD) against the scale, for the Guidance page
+                trained["guidance"] = guidance_rows(sweep)
+                print(format_guidance(trained["guidance"]), flush=True)
             stored = load_study(OUT / "studies" / f"{name}.json") if args.add else None
             if stored is not None:  # e.g. the ablations on the digits beside their 2D rows
                 record = merged_record(stored, trained)
-            if name == "guidance":  # class accuracy and class TV against the scale, for the Guidance page
-                record["guidance"] = guidance_rows(sweep)
-                print(format_guidance(record["guidance"]), flush=True)
             save_study(OUT / "studies" / f"{name}.json", record)
             if name not in ("methods", "guidance"):  # those have their pretrained runs
                 bundle_cell_runs(trained, Path(args.work))  # this sweep's runs (an added table's others stay)

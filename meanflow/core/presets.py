@@ -141,10 +141,16 @@ def tuning_sentence(path: Path | None = None) -> str:
     if not presets:
         return "the methods' defaults: no tuned presets (`make tune` makes them)"
     protocols = {
-        (p.protocol.get("trials"), p.protocol.get("seconds"), tuple(p.protocol.get("targets", ())))
+        (
+            p.protocol.get("trials"),
+            p.protocol.get("seconds"),
+            tuple(p.protocol.get("targets", ())),
+            p.protocol.get("seeds", 1),
+        )
         for p in presets.values()
     }
     if len(protocols) > 1:
         return "methods tuned by different protocols (each row says how)"
-    trials, seconds, targets = protocols.pop()
-    return f"each method tuned with {trials} trials of {seconds:g} s on {', '.join(targets)}"
+    trials, seconds, targets, seeds = protocols.pop()
+    per_target = f" x {seeds} seeds" if seeds > 1 else ""
+    return f"each method tuned with {trials} trials of {seconds:g} s on {', '.join(targets)}{per_target}"

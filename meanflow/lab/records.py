@@ -54,13 +54,16 @@ def study_record(sweep: Sweep, command: str = "") -> dict:
 
 
 def merged_record(old: dict, new: dict) -> dict:
-    """`old` with `new`'s targets added (or replaced): rows, samples, run ids and anytime curves by target;
-    the commands joined (a study swept on the 2D targets, then again on the digits)."""
+    """`old` with `new`'s targets added (or replaced): rows, samples, run ids, anytime curves and guidance
+    rows by target; the commands joined (a study swept on the 2D targets, then again on the digits)."""
     targets = list(new["targets"])
     out = dict(old)
     out["rows"] = [r for r in old["rows"] if r.get("target") not in targets] + new["rows"]
     for key in ("samples", "runs", "anytime"):
         out[key] = {**{t: v for t, v in old.get(key, {}).items() if t not in targets}, **new.get(key, {})}
+    if "guidance" in old or "guidance" in new:  # the guidance study's rows over seeds, by target
+        kept = [r for r in old.get("guidance", []) if r.get("target") not in targets]
+        out["guidance"] = kept + new.get("guidance", [])
     out["targets"] = [t for t in old["targets"] if t not in targets] + targets
     if new.get("command") and new["command"] not in old.get("command", ""):
         out["command"] = "; ".join(c for c in (old.get("command"), new["command"]) if c)

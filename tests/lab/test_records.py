@@ -26,3 +26,13 @@ def test_added_targets_join_the_table_and_a_second_add_replaces_them():
     assert [r["hist_tv@1"] for r in again["rows"]] == [0.1, 0.1, 6.0]
     assert again["runs"]["digits"]["a"] == "run-digits-6.0" and again["runs"]["spiral"] == two_d["runs"]["spiral"]
     assert again["command"] == both["command"]
+
+
+def test_the_guidance_rows_of_added_targets_join_the_others_instead_of_replacing_them():
+    flat = {**record(["8gaussians", "moons"], "make guidance", 0.1), "guidance": [{"target": "8gaussians", "nfe": 1}]}
+    flat["guidance"].append({"target": "moons", "nfe": 1})
+    digits = {**record(["digits"], "--targets digits --add", 5.0), "guidance": [{"target": "digits", "nfe": 1}]}
+    both = merged_record(flat, digits)
+    assert [r["target"] for r in both["guidance"]] == ["8gaussians", "moons", "digits"]
+    again = merged_record(both, {**digits, "guidance": [{"target": "digits", "nfe": 2}]})
+    assert [(r["target"], r["nfe"]) for r in again["guidance"]] == [("8gaussians", 1), ("moons", 1), ("digits", 2)]

@@ -38,13 +38,18 @@ def test_every_study_opens_on_a_bundled_table_of_its_cells_over_three_seeds(name
         assert {r["cell"] for r in rows} == {c.name for c in study.cells}, target
         headline = "fd" if target == "digits" else "hist_tv"  # the digits are scored by their classifier's FD
         assert all(r["seeds"] >= 3 and len(r[f"{headline}@1_seeds"]) == r["seeds"] for r in rows)
+    if name == "guidance":  # the Guidance page's table over seeds, for every target of the study
+        assert {r["target"] for r in record["guidance"]} == set(record["targets"])
     if name not in ("methods", "guidance"):  # an ablation's cells open in Animate from their bundled seed-0 run
+        said = {(r["target"], r["cell"]): r.get("network") for r in record["rows"]}
         for target, cells in record["runs"].items():
             assert set(cells) == {c.name for c in study.cells}
-            for run_id in cells.values():
+            for cell, run_id in cells.items():
                 info = runs.read_info(study_runs_dir() / run_id)
                 assert info.target_name == target and info.trained_to_budget
                 assert (info.path / runs.WEIGHTS_FILE).is_file()
+                c = info.config  # the table's network column is the network the run trained
+                assert said[(target, cell)] in (None, f"{c.hidden} x {c.depth}, batch {c.batch}"), (target, cell)
 
 
 def test_a_study_record_that_is_not_ours_is_refused(tmp_path):

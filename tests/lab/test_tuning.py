@@ -7,7 +7,7 @@ import optuna
 import pytest
 
 from meanflow.core import runs
-from meanflow.core.presets import Preset, PresetError, get_preset, read_presets, write_preset
+from meanflow.core.presets import Preset, PresetError, get_preset, read_presets, tuning_sentence, write_preset
 from meanflow.core.registry import METHODS, make_config
 from meanflow.lab import tuning
 from meanflow.lab.studies import EVALUATION_TARGETS, STUDIES
@@ -140,3 +140,13 @@ def test_a_protocol_of_several_seeds_trains_each_target_once_per_seed_and_says_s
 def test_the_learning_rate_is_searched_below_the_rates_that_blew_up_in_60_s_runs():
     """The first protocol's presets at 1.1-1.6e-2 diverged over 60 s (RESULTS.md, "The fair comparison")."""
     assert all(search_space(m)["lr"].hi <= 1e-2 for m in METHODS)
+
+
+def test_the_tuning_sentence_names_the_seeds_and_tells_protocols_apart_by_them(tmp_path):
+    path = tmp_path / "tuned.json"
+    protocol = {"trials": 12, "seconds": 60.0, "targets": ["8gaussians", "rings"], "seeds": 2}
+    write_preset(path, Preset("meanflow", {}, {}, protocol, {"hist_tv": 0.2}))
+    write_preset(path, Preset("flow-matching", {}, {}, protocol, {"hist_tv": 0.2}))
+    assert tuning_sentence(path) == "each method tuned with 12 trials of 60 s on 8gaussians, rings x 2 seeds"
+    write_preset(path, Preset("shortcut", {}, {}, {**protocol, "seeds": 1}, {"hist_tv": 0.2}))
+    assert tuning_sentence(path) == "methods tuned by different protocols (each row says how)"
