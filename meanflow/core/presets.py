@@ -131,6 +131,13 @@ def _plain(value):
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
+def protocol_phrase(trials, seconds, targets, seeds: int = 1) -> str:
+    """'12 trials of 60 s on 8gaussians, rings' (and ' x 2 seeds' when a trial trains several): how a
+    tuning protocol is said everywhere (lab.tuning.Protocol, the methods table's rows, tuning_sentence)."""
+    per_target = f" x {seeds} seeds" if seeds > 1 else ""
+    return f"{trials} trials of {seconds:g} s on {', '.join(targets)}{per_target}"
+
+
 def tuning_sentence(path: Path | None = None) -> str:
     """'each method tuned with 16 trials of 20 s on 8gaussians, rings', from the presets (default: the
     bundled ones), or what stands instead."""
@@ -151,6 +158,4 @@ def tuning_sentence(path: Path | None = None) -> str:
     }
     if len(protocols) > 1:
         return "methods tuned by different protocols (each row says how)"
-    trials, seconds, targets, seeds = protocols.pop()
-    per_target = f" x {seeds} seeds" if seeds > 1 else ""
-    return f"each method tuned with {trials} trials of {seconds:g} s on {', '.join(targets)}{per_target}"
+    return "each method tuned with " + protocol_phrase(*protocols.pop())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from ..core.presets import Preset, read_presets
+from ..core.presets import Preset, protocol_phrase, read_presets
 from ..core.registry import METHODS
 from .scoring import judged_nfe
 
@@ -90,9 +90,9 @@ def _compared(label: str, method: str, presets: dict[str, Preset], **changes) ->
         overrides["coupling"] = coupling
     if preset:
         p = preset.protocol
-        seeds = f" x {p['seeds']} seeds" if p.get("seeds", 1) > 1 else ""
-        tuning = f"tuned: {p.get('trials')} trials of {p.get('seconds', 0):g} s on {', '.join(p.get('targets', []))}"
-        tuning += seeds
+        tuning = "tuned: " + protocol_phrase(
+            p.get("trials"), p.get("seconds", 0), p.get("targets", []), p.get("seeds", 1)
+        )
     else:
         tuning = UNTUNED
     return Cell(label, method, overrides, {}, tuning=tuning, tuned=preset, **changes)

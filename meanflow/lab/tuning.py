@@ -34,7 +34,7 @@ import torch
 from ..core import runs
 from ..core.config import MAX_STEPS, Search, TrainConfig, option_specs
 from ..core.metrics import Evaluator
-from ..core.presets import Preset, PresetError, get_preset
+from ..core.presets import Preset, PresetError, get_preset, protocol_phrase
 from ..core.registry import get_method, make_config
 from ..core.targets import Target, get_target
 from ..engine.jobs import Engine
@@ -69,8 +69,7 @@ class Protocol:
     seeds: int = 1  # runs per target, seeds seed .. seed + seeds - 1; a trial's score is the mean over all
 
     def describe(self) -> str:
-        seeds = f" x {self.seeds} seeds" if self.seeds > 1 else ""
-        return f"{self.trials} trials of {self.seconds:g} s on {', '.join(self.targets)}{seeds}"
+        return protocol_phrase(self.trials, self.seconds, self.targets, self.seeds)
 
     def runs(self) -> dict[str, tuple[str, int]]:
         """A trial's runs: name -> (target, seed); the name is the target's alone with one seed."""
