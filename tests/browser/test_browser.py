@@ -503,8 +503,9 @@ def test_each_session_has_its_own_share_of_the_line(tmp_path, browser):
             stops = page.get_by_role("button", name="Stop")
             while stops.count():
                 n = stops.count()
-                stops.first.click()
-                expect(stops).to_have_count(n - 1, timeout=30_000)
+                # a click on a rerunning page can wait on Streamlit's navigation: do not wait for it
+                stops.first.click(no_wait_after=True, timeout=60_000)
+                expect(stops).to_have_count(n - 1, timeout=60_000)
     finally:
         first.close()
         second.close()
