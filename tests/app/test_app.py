@@ -404,7 +404,7 @@ def test_compare_opens_on_the_tuned_methods_table(app):
     table = app.dataframe[0].value
     assert {"pairing", "network", "tuning", "TV @1 ÷ best FM @32"} <= set(table.columns)
     assert {"independent", "minibatch-ot"} <= set(table["pairing"])  # flow matching both ways
-    assert any("each method tuned with 16 trials of 20 s on 8gaussians, rings" in c.value for c in app.caption)
+    assert any("each method tuned with 12 trials of 60 s on 8gaussians, rings" in c.value for c in app.caption)
     anytime = next(c for c in chart_specs if "while training" in c["layout"]["title"]["text"])
     assert len([d for d in anytime["data"] if d.get("mode") == "lines+markers"]) == len(table)
 
