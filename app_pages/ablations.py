@@ -3,10 +3,11 @@ rerun in 2D with seeds."""
 
 import streamlit as st
 
+from meanflow.core.paths import BUNDLED_TARGETS
 from meanflow.core.targets import get_target
 from meanflow.core.text import literal
 from meanflow.lab.studies import STUDIES
-from ui import server, settings, studies
+from ui import settings, studies
 
 SHOWN = ("methods", *(name for name in STUDIES if name not in ("methods", "guidance")))  # guidance: its own page
 STUDY = settings.Setting("study", "methods", choices=SHOWN)
@@ -15,7 +16,7 @@ STUDY = settings.Setting("study", "methods", choices=SHOWN)
 def study_targets(name: str) -> tuple[str, ...]:
     """The targets a study's bundled table has (the seed targets when none is bundled)."""
     record = studies.bundled(name)
-    return tuple(record["targets"]) if record and record.get("targets") else server.SEED_TARGETS
+    return tuple(record["targets"]) if record and record.get("targets") else BUNDLED_TARGETS
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ import streamlit as st
 import torch
 
 from meanflow.core.metrics import floor_name, headline_metric
+from meanflow.core.paths import BUNDLED_TARGETS
 from meanflow.core.presets import tuning_sentence
 from meanflow.core.registry import METHODS, get_method
 from meanflow.core.sampling import sample
@@ -12,7 +13,7 @@ from meanflow.core.targets import get_target
 from meanflow.core.text import literal
 from meanflow.lab.guidance import steps_for
 from meanflow.lab.scoring import EVAL_N, REFERENCE_NFE
-from meanflow.lab.studies import BUNDLED_TARGETS, EVALUATION_TARGETS, HELD_OUT_TARGETS, PRESET_DIM, STUDIES, Cell
+from meanflow.lab.studies import EVALUATION_TARGETS, HELD_OUT_TARGETS, PRESET_DIM, STUDIES, Cell
 from meanflow.lab.tables import cell_network
 from meanflow.views import figures
 from ui import downloads, pickers, points, present, server, settings, studies

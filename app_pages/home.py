@@ -6,25 +6,25 @@ without torch or a network; the server warms the rest while the visitor reads.
 
 import streamlit as st
 
-from meanflow.core.paths import assets_dir
+from meanflow.core.paths import BUNDLED_TARGETS, assets_dir
 from meanflow.views.canvas import particle_animation_html
 from meanflow.views.demo import DEMO_FILE, read_demo
 from meanflow.views.palette import start_colours
 from ui import server, settings
 
-HOME_TARGET = settings.Setting("home_target", server.SEED_TARGETS[0], choices=server.SEED_TARGETS)
+HOME_TARGET = settings.Setting("home_target", BUNDLED_TARGETS[0], choices=BUNDLED_TARGETS)
 COLOUR = settings.Setting("home_colour", False, choices=(False, True))
 
 
 HEIGHT = 370  # the demo's iframe: panels, titles and the Play/time controls
 
 
-@st.cache_data(show_spinner=False, max_entries=len(server.SEED_TARGETS))
+@st.cache_data(show_spinner=False, max_entries=len(BUNDLED_TARGETS))
 def demo_data(target_name: str) -> dict | None:
     return read_demo(assets_dir() / DEMO_FILE, target_name)
 
 
-@st.cache_data(show_spinner=False, max_entries=2 * len(server.SEED_TARGETS))
+@st.cache_data(show_spinner=False, max_entries=2 * len(BUNDLED_TARGETS))
 def demo_html(target_name: str, by_start: bool) -> str:
     data = demo_data(target_name)
     colours = start_colours(data["noise"]) if by_start else None
@@ -75,7 +75,7 @@ def main() -> None:
         "the pictures, what one step buys."
     )
     c1, c2 = st.columns([3, 2], vertical_alignment="bottom")
-    target_name = settings.segmented("Target", HOME_TARGET, where=c1) or server.SEED_TARGETS[0]
+    target_name = settings.segmented("Target", HOME_TARGET, where=c1) or BUNDLED_TARGETS[0]
     by_start = settings.toggle(  # a toggle: it fits beside the targets in an 800 px window
         "Colour by starting point",
         COLOUR,

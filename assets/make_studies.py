@@ -27,13 +27,14 @@ import shutil
 import sys
 from pathlib import Path
 
+from meanflow.core.paths import BUNDLED_TARGETS
 from meanflow.core.runs import CHECKPOINT_FILE, CONFIG_FILE, WEIGHTS_FILE, WRITER_FILE, set_named_run, set_shared
 from meanflow.core.targets import get_target
 from meanflow.engine.jobs import engine_from_env
 from meanflow.lab.demo import write_demo
 from meanflow.lab.guidance import format_guidance, guidance_rows
 from meanflow.lab.records import load_study, merged_record, save_study, study_record
-from meanflow.lab.studies import BUNDLED_TARGETS, STUDIES
+from meanflow.lab.studies import STUDIES
 from meanflow.lab.sweeps import Budget, Sweep
 from meanflow.lab.tables import format_table
 from meanflow.views.demo import DEMO_FILE

@@ -30,7 +30,6 @@ if TYPE_CHECKING:  # the real imports load torch: they wait until a page needs t
     from .session import Session
 
 BUNDLED_DIR = pretrained_dir()
-SEED_TARGETS = ("checkerboard", "moons", "spiral")
 URL_RUNS = 8  # own run ids kept in the URL
 
 

@@ -9,6 +9,10 @@ from __future__ import annotations
 from importlib import util
 from pathlib import Path
 
+# The targets whose runs ship in assets/pretrained (seed 0 of each method; `make assets`): Home's targets, the
+# first targets a page opens on, and the methods study's bundled runs.
+BUNDLED_TARGETS = ("checkerboard", "moons", "spiral")
+
 
 def assets_dir() -> Path:
     """The assets folder: the installed meanflow.assets package if there is one, else the checkout's."""

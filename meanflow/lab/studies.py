@@ -71,7 +71,6 @@ def _lever_cells(label: str, method: str) -> tuple[Cell, ...]:
 # neither for tuning nor for choosing any default.
 EVALUATION_TARGETS = ("checkerboard", "moons", "spiral", "pinwheel", "swissroll")
 HELD_OUT_TARGETS = ("pinwheel", "swissroll")
-BUNDLED_TARGETS = ("checkerboard", "moons", "spiral")  # where seed 0 of each method is bundled (Home's targets)
 ANYTIME_PREVIEWS = {"preview_every": 500, "preview_n": 4000}  # the methods study's previews: its anytime curves
 FM_TEACHER = "Flow matching, reflow's teacher"
 
