@@ -58,8 +58,8 @@ clean:
 	rm -rf $(VENV) .pytest_cache
 
 # The tuned presets (assets/presets/tuned.json): every method by the same protocol (lab.tuning: 12 trials of
-# 60 s, the comparison's budget, on 8gaussians and rings, two at once; the bundled presets were made by the
-# first protocol, 16 trials of 20 s), flow matching first (reflow's teachers use its preset).
+# 60 s, the comparison's budget, on 8gaussians and rings, two at once; about 63 minutes on a quiet 2-core
+# machine), flow matching first (reflow's teachers use its preset). Then `make assets` for the table.
 TUNED_METHODS := flow-matching meanflow shortcut consistency alphaflow imf splitmeanflow reflow
 tune: $(STAMP)
 	@start=$$(date +%s); rm -f build/tuning/tuned.json; \

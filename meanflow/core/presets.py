@@ -139,7 +139,7 @@ def protocol_phrase(trials, seconds, targets, seeds: int = 1) -> str:
 
 
 def tuning_sentence(path: Path | None = None) -> str:
-    """'each method tuned with 16 trials of 20 s on 8gaussians, rings', from the presets (default: the
+    """'each method tuned with 12 trials of 60 s on 8gaussians, rings', from the presets (default: the
     bundled ones), or what stands instead."""
     try:
         presets = read_presets(path)

@@ -27,7 +27,7 @@ class Cell:
     conditional: bool = False  # conditioned on the target's classes (labelled targets only)
     budget_share: float = 1.0  # the share of the sweep's budget it trains for (reflow and its teacher: half each)
     note: str = ""  # what a reader must know to compare the row (a teacher not counted, a share of the budget)
-    tuning: str = ""  # how its settings were chosen ("tuned: 16 trials of 20 s on 8gaussians, rings")
+    tuning: str = ""  # how its settings were chosen ("tuned: 12 trials of 60 s on 8gaussians, rings")
     bundle: str | None = None  # methods study: the name its seed-0 run is bundled under (None: not bundled)
     tuned: Preset | None = None  # methods study: its method's tuned preset (applies at PRESET_DIM only; cell_on)
 
