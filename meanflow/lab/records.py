@@ -64,7 +64,10 @@ def merged_record(old: dict, new: dict) -> dict:
     if "guidance" in old or "guidance" in new:  # the guidance study's rows over seeds, by target
         kept = [r for r in old.get("guidance", []) if r.get("target") not in targets]
         out["guidance"] = kept + new.get("guidance", [])
-    out["targets"] = [t for t in old["targets"] if t not in targets] + targets
+    # a target swept again keeps its place (the pages open on the first); new targets go last
+    out["targets"] = list(old["targets"]) + [t for t in targets if t not in old["targets"]]
+    place = {t: i for i, t in enumerate(out["targets"])}
+    out["rows"] = sorted(out["rows"], key=lambda r: place.get(r.get("target"), len(place)))
     if new.get("command") and new["command"] not in old.get("command", ""):
         out["command"] = "; ".join(c for c in (old.get("command"), new["command"]) if c)
     return out

@@ -36,3 +36,16 @@ def test_the_guidance_rows_of_added_targets_join_the_others_instead_of_replacing
     assert [r["target"] for r in both["guidance"]] == ["8gaussians", "moons", "digits"]
     again = merged_record(both, {**digits, "guidance": [{"target": "digits", "nfe": 2}]})
     assert [(r["target"], r["nfe"]) for r in again["guidance"]] == [("8gaussians", 1), ("moons", 1), ("digits", 2)]
+
+
+def test_a_target_swept_again_keeps_its_place_so_the_pages_open_where_they_did():
+    """The 2D comparison rerun with --add beside the digits: checkerboard stays the first target (the
+    Ablations and Compare pages open on it) and its rows come first again."""
+    both = merged_record(record(["checkerboard", "spiral"], "2D", 0.1), record(["digits"], "--add", 5.0))
+    again = merged_record(both, record(["checkerboard", "spiral"], "2D again --add", 0.2))
+    assert again["targets"] == ["checkerboard", "spiral", "digits"]
+    assert [(r["target"], r["hist_tv@1"]) for r in again["rows"]] == [
+        ("checkerboard", 0.2),
+        ("spiral", 0.2),
+        ("digits", 5.0),
+    ]
