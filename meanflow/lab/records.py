@@ -68,9 +68,14 @@ def merged_record(old: dict, new: dict) -> dict:
     out["targets"] = list(old["targets"]) + [t for t in targets if t not in old["targets"]]
     place = {t: i for i, t in enumerate(out["targets"])}
     out["rows"] = sorted(out["rows"], key=lambda r: place.get(r.get("target"), len(place)))
-    if new.get("command") and new["command"] not in old.get("command", ""):
-        out["command"] = "; ".join(c for c in (old.get("command"), new["command"]) if c)
+    commands = [c for c in old.get("command", "").split("; ") if c]
+    if new.get("command") and _without_add(new["command"]) not in map(_without_add, commands):
+        out["command"] = "; ".join([*commands, new["command"]])  # a command run again (with --add) once
     return out
+
+
+def _without_add(command: str) -> str:
+    return command.replace(" --add", "")
 
 
 def save_study(path: str | Path, record: dict) -> None:

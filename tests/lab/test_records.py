@@ -42,8 +42,9 @@ def test_a_target_swept_again_keeps_its_place_so_the_pages_open_where_they_did()
     """The 2D comparison rerun with --add beside the digits: checkerboard stays the first target (the
     Ablations and Compare pages open on it) and its rows come first again."""
     both = merged_record(record(["checkerboard", "spiral"], "2D", 0.1), record(["digits"], "--add", 5.0))
-    again = merged_record(both, record(["checkerboard", "spiral"], "2D again --add", 0.2))
+    again = merged_record(both, record(["checkerboard", "spiral"], "2D --add", 0.2))
     assert again["targets"] == ["checkerboard", "spiral", "digits"]
+    assert again["command"] == "2D; --add"  # the 2D command again, with --add, is not listed twice
     assert [(r["target"], r["hist_tv@1"]) for r in again["rows"]] == [
         ("checkerboard", 0.2),
         ("spiral", 0.2),
