@@ -58,16 +58,15 @@ def merged_record(old: dict, new: dict) -> dict:
     rows by target; the commands joined (a study swept on the 2D targets, then again on the digits)."""
     targets = list(new["targets"])
     out = dict(old)
-    out["rows"] = [r for r in old["rows"] if r.get("target") not in targets] + new["rows"]
-    for key in ("samples", "runs", "anytime"):
-        out[key] = {**{t: v for t, v in old.get(key, {}).items() if t not in targets}, **new.get(key, {})}
-    if "guidance" in old or "guidance" in new:  # the guidance study's rows over seeds, by target
-        kept = [r for r in old.get("guidance", []) if r.get("target") not in targets]
-        out["guidance"] = kept + new.get("guidance", [])
     # a target swept again keeps its place (the pages open on the first); new targets go last
     out["targets"] = list(old["targets"]) + [t for t in targets if t not in old["targets"]]
     place = {t: i for i, t in enumerate(out["targets"])}
-    out["rows"] = sorted(out["rows"], key=lambda r: place.get(r.get("target"), len(place)))
+    for key in ("rows", "guidance"):  # guidance: the guidance study's rows over seeds
+        if key in old or key in new:
+            kept = [r for r in old.get(key, []) if r.get("target") not in targets]
+            out[key] = sorted(kept + new.get(key, []), key=lambda r: place.get(r.get("target"), len(place)))
+    for key in ("samples", "runs", "anytime"):
+        out[key] = {**{t: v for t, v in old.get(key, {}).items() if t not in targets}, **new.get(key, {})}
     commands = [c for c in old.get("command", "").split("; ") if c]
     if new.get("command") and _without_add(new["command"]) not in map(_without_add, commands):
         out["command"] = "; ".join([*commands, new["command"]])  # a command run again (with --add) once

@@ -36,6 +36,10 @@ def test_the_guidance_rows_of_added_targets_join_the_others_instead_of_replacing
     assert [r["target"] for r in both["guidance"]] == ["8gaussians", "moons", "digits"]
     again = merged_record(both, {**digits, "guidance": [{"target": "digits", "nfe": 2}]})
     assert [(r["target"], r["nfe"]) for r in again["guidance"]] == [("8gaussians", 1), ("moons", 1), ("digits", 2)]
+    flat_again = merged_record(
+        again, {**record(["8gaussians"], "make guidance", 0.2), "guidance": [{"target": "8gaussians", "nfe": 3}]}
+    )
+    assert [(r["target"], r["nfe"]) for r in flat_again["guidance"]] == [("8gaussians", 3), ("moons", 1), ("digits", 2)]
 
 
 def test_a_target_swept_again_keeps_its_place_so_the_pages_open_where_they_did():
