@@ -28,7 +28,6 @@ DEFAULT_PAGE_POINTS = 150_000  # the server's memory for one Compare page stays 
 DEFAULT_RUN_CACHE = 12
 DEFAULT_SESSION_RUNNING = DEFAULT_SESSION_QUEUED = 2
 DEFAULT_RAY_TIMEOUT = 10.0  # seconds to reach a Ray cluster before giving up with a message
-DEFAULT_WORKER_NICE = -5  # lower is more CPU: a run's wall-clock budget should not go to the UI
 LIBRARY_MODES = ("private", "shared")
 
 VARIABLES: tuple[Variable, ...] = (
@@ -44,7 +43,7 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("MEANFLOW_RUN_CACHE", f"{DEFAULT_RUN_CACHE}", "loaded runs kept in memory, shared by the sessions"),
     Variable("MEANFLOW_LIBRARY", LIBRARY_MODES[0], "private: a run is listed once shared; shared: every run is listed"),
     Variable("MEANFLOW_PIN_CORES", "unset (sweeps and benchmarks: 1)", "1: each local worker keeps to one core"),
-    Variable("MEANFLOW_WORKER_NICE", f"{DEFAULT_WORKER_NICE}", "the niceness local workers ask for (root only)"),
+    Variable("MEANFLOW_WORKER_NICE", "unset: the server's", "the niceness local workers ask for (below 0: root only)"),
     Variable("MEANFLOW_WORKER_CPU", "set by the pool", "the core a pinned worker keeps to (set for each worker)"),
 )
 NAMES = frozenset(v.name for v in VARIABLES)
@@ -168,11 +167,13 @@ def pin_cores(default: bool = False) -> bool:
     return raw == "1"
 
 
-def worker_nice() -> int:
-    """The niceness a local worker asks for, in [-20, 19]."""
+def worker_nice() -> int | None:
+    """The niceness a local worker asks for, in [-20, 19]; None: it keeps its parent's. Unset by default:
+    workers above the server (-5, the default before) starved the pages of a busy
+    machine while two runs trained (benchmarks/RESULTS.md, "The job engine: training off the server")."""
     raw = _raw("MEANFLOW_WORKER_NICE")
     if raw is None:
-        return DEFAULT_WORKER_NICE
+        return None
     try:
         value = int(raw)
     except ValueError:

@@ -28,11 +28,13 @@ WORKER_SWITCH_SECONDS = 0.0005
 
 
 def take_priority() -> None:
-    """Ask for the worker's niceness: runs have wall-clock budgets, so a step lost to the web server or a
-    browser on the same machine is a step the run never makes, where UI work can wait a few milliseconds.
-    It takes effect only where allowed (root, or CAP_SYS_NICE); elsewhere the parent's priority stays
-    (benchmarks/RESULTS.md, "The job engine: training off the server")."""
+    """Ask for the niceness `MEANFLOW_WORKER_NICE` names, if set. By default a worker keeps the server's
+    priority: a worker above it (-5) gave runs 0.82 of their core under load instead of 0.73, but on a
+    busy machine two such runs starved the pages (benchmarks/RESULTS.md, "The job engine: training off the
+    server"). Below 0 takes effect only where allowed (root, or CAP_SYS_NICE)."""
     nice = env.worker_nice()  # its parent checked the variable (env.check) before it started
+    if nice is None:
+        return
     try:
         os.setpriority(os.PRIO_PROCESS, 0, nice)
     except (PermissionError, OSError):

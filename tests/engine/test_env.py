@@ -39,6 +39,21 @@ def test_unset_or_empty_variables_take_their_defaults(monkeypatch):
     assert env.max_jobs(3) == 3 and env.ray_timeout() == env.DEFAULT_RAY_TIMEOUT and env.library_mode() == "private"
 
 
+def test_a_worker_keeps_the_servers_priority_unless_the_variable_names_one(monkeypatch):
+    """Workers above the server (niceness -5, the old default) starved the pages of a busy machine while two
+    runs trained (CI's browser tests): unset, a worker leaves its priority alone; set, it asks for it."""
+    from meanflow.engine import local_worker
+
+    asked = []
+    monkeypatch.setattr(local_worker.os, "setpriority", lambda which, who, nice: asked.append(nice))
+    monkeypatch.delenv("MEANFLOW_WORKER_NICE", raising=False)
+    local_worker.take_priority()
+    assert env.worker_nice() is None and asked == []
+    monkeypatch.setenv("MEANFLOW_WORKER_NICE", "3")
+    local_worker.take_priority()
+    assert asked == [3]
+
+
 def test_a_runs_dir_that_is_a_file_is_refused(tmp_path, monkeypatch):
     """Failure 8: MEANFLOW_RUNS_DIR naming a file showed a raw NotADirectoryError with server paths."""
     not_a_folder = tmp_path / "runs.txt"
