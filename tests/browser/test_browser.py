@@ -375,6 +375,7 @@ def test_a_link_lets_another_browser_watch_a_run_and_only_its_owner_controls_it(
         open_page(page, f"{url}/train?methods=meanflow&seconds=600")
         page.get_by_role("button", name="Train", exact=True).click()
         expect(page.get_by_role("button", name="Stop")).to_be_visible(timeout=60_000)
+        expect(page).to_have_url(re.compile(r"[?&]runs="), timeout=30_000)  # the run's id goes into the address
         run_id = dict(p.split("=", 1) for p in page.url.split("?", 1)[1].split("&"))["runs"].split(",")[0]
         assert "meanflow_owner" in {c["name"] for c in owner.cookies()}
         assert "meanflow_owner" not in page.url
@@ -538,7 +539,7 @@ def test_draw_a_target_and_train_on_it(server, page):
         page.mouse.move(cx + r * math.cos(a), cy + r * math.sin(a), steps=2)
     page.mouse.up()
     expect(page.locator(".gtitle").filter(has_text="target: drawn")).to_have_count(1, timeout=30_000)
-    assert "drawing=" in page.url
+    expect(page).to_have_url(re.compile(r"drawing="), timeout=30_000)
     shot(page, "drawn_target")
     page.get_by_role("button", name="Train", exact=True).click()
     expect(page.get_by_text("— done")).to_have_count(1, timeout=90_000)
