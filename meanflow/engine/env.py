@@ -169,8 +169,8 @@ def pin_cores(default: bool = False) -> bool:
 
 def worker_nice() -> int | None:
     """The niceness a local worker asks for, in [-20, 19]; None: it keeps its parent's. Unset by default:
-    workers above the server (-5, the default before) starved the pages of a busy
-    machine while two runs trained (benchmarks/RESULTS.md, "The job engine: training off the server")."""
+    workers above the server (-5, the default before) starved the pages of a busy machine while two runs
+    trained (benchmarks/RESULTS.md, "The job engine: training off the server")."""
     raw = _raw("MEANFLOW_WORKER_NICE")
     if raw is None:
         return None
