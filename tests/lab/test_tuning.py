@@ -95,11 +95,16 @@ def test_the_methods_study_compares_tuned_rows_at_their_pairing_with_both_flow_m
 
 @pytest.mark.slow
 def test_a_tiny_tuning_runs_trials_on_the_engine_prunes_and_keeps_the_best(engine, tmp_path, monkeypatch):
-    """Four trials of 1.5 s on one target with two seeds: the first is the defaults, every complete trial
-    has a score from both seeds' runs, and the best is the lowest; with pruning after two trials a
-    hopeless one is stopped early."""
+    """Four trials of 100 steps on one target with two seeds: the first is the defaults, every complete
+    trial has a score from both seeds' runs, and the best is the lowest; with pruning after two trials a
+    hopeless one is stopped early.
+
+    The trials end by steps, not seconds: on a slow machine a 1.5 s budget ran out before the first
+    preview (which builds its evaluator), so no mark was ever passed and nothing could be pruned."""
     monkeypatch.setattr(tuning, "PRUNE_AFTER", 2)
     monkeypatch.setattr(tuning, "PREVIEW_EVERY", 10)
+    monkeypatch.setattr(tuning, "MAX_STEPS", 100)
+    monkeypatch.setattr(tuning, "POLL_SECONDS", 0.02)  # a fast machine runs the 75 steps after a mark in ~0.3 s
     calls = {"n": 0}
     real_should_prune = optuna.Trial.should_prune
 
@@ -108,7 +113,7 @@ def test_a_tiny_tuning_runs_trials_on_the_engine_prunes_and_keeps_the_best(engin
         return trial.number == 3 or real_should_prune(trial)
 
     monkeypatch.setattr(optuna.Trial, "should_prune", prune_the_fourth)
-    protocol = Protocol(trials=4, seconds=1.5, targets=("moons",), seeds=2)
+    protocol = Protocol(trials=4, seconds=120.0, targets=("moons",), seeds=2)
     result = Tuner("shortcut", protocol, engine, tmp_path).tune()
     assert [t.number for t in result.trials] == [0, 1, 2, 3]
     assert result.trials[0].params == default_params("shortcut", search_space("shortcut"))
