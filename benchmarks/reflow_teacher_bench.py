@@ -12,19 +12,11 @@ table: each teacher's TV at 32 steps beside its student's at one.
 from __future__ import annotations
 
 import argparse
-import sys
-import tempfile
 from dataclasses import replace
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from pinned_sweep import pinned_tables
 
-from meanflow.core.targets import get_target  # noqa: E402
-from meanflow.engine.jobs import engine_from_env  # noqa: E402
-from meanflow.lab.studies import FM_TEACHER, STUDIES, Study  # noqa: E402
-from meanflow.lab.sweeps import Budget, Sweep  # noqa: E402
-from meanflow.lab.tables import format_table  # noqa: E402
+from meanflow.lab.studies import FM_TEACHER, STUDIES, Study
 
 REFLOW = "Reflow (2-rectified flow)"
 
@@ -50,15 +42,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="the whole budget: teacher and student half each")
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
-    engine = engine_from_env(pin_cores=True)
-    try:
-        with tempfile.TemporaryDirectory() as root:
-            targets = [get_target(t) for t in args.targets.split(",")]
-            sweep = Sweep(study(), targets, args.seeds, Budget(seconds=args.seconds), engine, root, max_active=2)
-            sweep.run_to_end(on_progress=lambda s: None)
-            print(format_table(sweep.table()), flush=True)
-    finally:
-        engine.close()
+    pinned_tables(study(), args.targets, args.seeds, [args.seconds])
 
 
 if __name__ == "__main__":

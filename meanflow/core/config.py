@@ -275,6 +275,7 @@ class TrainConfig:
     activation: str = "silu"  # smooth, and trained better than GELU on 2D toys
     lr: float = 5e-3  # Adam's peak learning rate (see batch)
     lr_final_ratio: float = 0.1  # cosine decay to lr * ratio at the end of the budget; 1.0: constant
+    adam_beta2: float = 0.999  # Adam's second-moment decay; 0.95 tried, not adopted (RESULTS.md, "Two more levers")
     seed: int = 0  # seeds initialisation, data, noise and times: same seed and step count, same run
     # (a max_seconds budget ends at a machine-dependent step and shapes the learning-rate decay)
     # How noise is paired with data (core.couplings.COUPLINGS); make_config fills in the method's
@@ -348,6 +349,8 @@ class TrainConfig:
             )
         if isinstance(self.dim, bool) or not isinstance(self.dim, int) or not 1 <= self.dim <= MAX_DIM:
             raise ValueError(f"dim must be a whole number from 1 to {MAX_DIM}, got {self.dim!r}")
+        if not (isinstance(self.adam_beta2, (int, float)) and 0 < self.adam_beta2 < 1):
+            raise ValueError(f"adam_beta2 must be in (0, 1), got {self.adam_beta2!r}")
         if not (isinstance(self.ema, (int, float)) and 0 <= self.ema < 1):
             raise ValueError(f"ema must be in [0, 1), got {self.ema!r}")
         if not (0 < self.checkpoint_seconds <= 3600):

@@ -115,10 +115,10 @@ def conditioned(
     return Conditioned(net, labels.to(device), config.classes)
 
 
-def make_optimiser(net: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
+def make_optimiser(net: torch.nn.Module, lr: float, beta2: float = 0.999) -> torch.optim.Optimizer:
     """Adam with its fused kernel: one pass over all parameters instead of ten small ops each
     (benchmarks/RESULTS.md, "Speed at the default size")."""
-    return torch.optim.Adam(net.parameters(), lr=lr, fused=True)
+    return torch.optim.Adam(net.parameters(), lr=lr, betas=(0.9, beta2), fused=True)
 
 
 def batches_per_draw(batch: int) -> int:
@@ -371,7 +371,7 @@ def set_up(config: TrainConfig, target: Target, resume: Checkpoint | None, teach
     average = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(config.ema)) if config.ema else None
     sampler = average.module if average is not None else net  # the weights that sample
     flow = _sampling_flow(config, method, sampler, target)
-    optimiser = make_optimiser(net, config.lr)
+    optimiser = make_optimiser(net, config.lr, config.adam_beta2)
     teacher_flows = _teacher_flows(method, teachers, target)
     preparing = time.perf_counter()
     context = method.prepare(config, target, teacher_flows, stream(config.seed, Stream.METHOD), net)

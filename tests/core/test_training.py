@@ -191,6 +191,17 @@ def test_schedule_rate_and_eta_helpers():
     assert RateMeter.eta(0.0, 100, None) is None
 
 
+def test_adams_beta2_is_the_configs(tiny_config):
+    """config.adam_beta2 reaches the optimiser (0.999, torch's default, unless set)."""
+    target = get_target("moons")
+    for config, betas in ((tiny_config, (0.9, 0.999)), (replace(tiny_config, adam_beta2=0.95), (0.9, 0.95))):
+        run = training.set_up(config, target, None, {})
+        run.batches.close()
+        assert run.optimiser.param_groups[0]["betas"] == betas
+    with pytest.raises(ValueError, match="adam_beta2 must be in"):
+        replace(tiny_config, adam_beta2=1.0)
+
+
 def test_invalid_configs_are_refused():
     with pytest.raises(ValueError, match="steps must be a positive integer"):
         make_config(steps=0)
