@@ -1,10 +1,12 @@
-"""A lever every method can use, at the tuned presets: one TrainConfig field at each of its values.
+"""A lever at the tuned presets: one TrainConfig field, or a method's option, at each of its values.
 
-    python benchmarks/lever_bench.py --field activation --values silu,relu       (RESULTS.md, "Two more levers")
-    python benchmarks/lever_bench.py --field adam_beta2 --values 0.999,0.95      (RESULTS.md, "Two more levers")
+    python benchmarks/lever_bench.py --field activation --values silu,relu
+    python benchmarks/lever_bench.py --field adam_beta2 --values 0.999,0.95
+    python benchmarks/lever_bench.py --field options.interval_weight --values flat,short-first --cell MeanFlow
+    (RESULTS.md, "Three more levers")
 
 The methods study's MeanFlow, consistency and flow matching (its tuned preset's independent pairs,
-judged at 32 steps) cells, each at its tuned preset with the field at each value (the first value keeps
+judged at 32 steps) cells, or those named by --cell, each at its tuned preset with the field at each value (the first value keeps
 the cell's name), on pinned workers (one core each, two runs at a time); prints the sweep's table.
 Decide on the tuning targets (the default), never on the evaluation targets.
 """
@@ -17,10 +19,19 @@ from dataclasses import replace
 
 from pinned_sweep import pinned_tables
 
-from meanflow.core.config import TrainConfig
-from meanflow.lab.studies import STUDIES, Study
+from meanflow.core.config import TrainConfig, option_specs
+from meanflow.core.registry import get_method
+from meanflow.lab.studies import STUDIES, Cell, Study
 
 CELLS = ("MeanFlow", "Consistency (iCT)", "Flow matching, independent")
+OPTION = "options."  # a field named options.NAME is the method's option NAME
+
+
+def _changed(cell: Cell, field: str, value) -> Cell:
+    """The cell with a TrainConfig field, or with `options.NAME` one of its method's options, set."""
+    if field.startswith(OPTION):
+        return replace(cell, options={**cell.options, field[len(OPTION) :]: value})
+    return replace(cell, overrides={**cell.overrides, field: value})
 
 
 def study(field: str, values: list, cells: tuple[str, ...] = CELLS) -> Study:
@@ -28,9 +39,8 @@ def study(field: str, values: list, cells: tuple[str, ...] = CELLS) -> Study:
     known = {c.name: c for c in STUDIES["methods"].cells}
     rows = tuple(
         replace(
-            known[name],
-            name=name if value == values[0] else f"{name}, {field} {value}",
-            overrides={**known[name].overrides, field: value},
+            _changed(known[name], field, value),
+            name=name if value == values[0] else f"{name}, {field.removeprefix(OPTION)} {value}",
         )
         for name in cells
         for value in values
@@ -38,24 +48,37 @@ def study(field: str, values: list, cells: tuple[str, ...] = CELLS) -> Study:
     return Study("lever", f"The lever {field}", f"Which {field} trains the best maps in the same budget?", rows)
 
 
-def parse_values(field: str, text: str) -> list:
-    """The comma-separated values, of the type of the field's default."""
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    if field not in defaults or defaults[field] is dataclasses.MISSING:
-        raise SystemExit(f"lever_bench.py: {field!r} is not a TrainConfig field with a default")
-    kind = type(defaults[field])
-    return [kind(v) for v in text.split(",")]
+def parse_values(field: str, text: str, cells: tuple[str, ...] = CELLS) -> list:
+    """The comma-separated values, of the type of the field's default (for an option, every named
+    cell's method must declare it)."""
+    if field.startswith(OPTION):
+        name, methods = field[len(OPTION) :], {c.name: c.method for c in STUDIES["methods"].cells}
+        declared = [{s.name: s.default for s in option_specs(get_method(methods[c]).options)} for c in cells]
+        if any(name not in d for d in declared):
+            raise SystemExit(f"lever_bench.py: not every cell's method has the option {name!r} (pick cells: --cell)")
+        default = declared[0][name]
+    else:
+        defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+        if field not in defaults or defaults[field] is dataclasses.MISSING:
+            raise SystemExit(f"lever_bench.py: {field!r} is not a TrainConfig field with a default")
+        default = defaults[field]
+    return [type(default)(v) for v in text.split(",")]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--field", required=True, help="a TrainConfig field, e.g. activation or adam_beta2")
+    parser.add_argument(
+        "--field", required=True, help="a TrainConfig field (activation, adam_beta2) or options.NAME, a method's option"
+    )
     parser.add_argument("--values", required=True, help="comma-separated; the first is the cells' own")
     parser.add_argument("--targets", default="8gaussians,rings")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--cell", action="append", help=f"a methods-study cell (repeat; default: {', '.join(CELLS)})")
     args = parser.parse_args()
-    pinned_tables(study(args.field, parse_values(args.field, args.values)), args.targets, args.seeds, [args.seconds])
+    cells = tuple(args.cell or CELLS)
+    values = parse_values(args.field, args.values, cells)
+    pinned_tables(study(args.field, values, cells), args.targets, args.seeds, [args.seconds])
 
 
 if __name__ == "__main__":

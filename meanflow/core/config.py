@@ -275,7 +275,7 @@ class TrainConfig:
     activation: str = "silu"  # smooth, and trained better than GELU on 2D toys
     lr: float = 5e-3  # Adam's peak learning rate (see batch)
     lr_final_ratio: float = 0.1  # cosine decay to lr * ratio at the end of the budget; 1.0: constant
-    adam_beta2: float = 0.999  # Adam's second-moment decay; 0.95 tried, not adopted (RESULTS.md, "Two more levers")
+    adam_beta2: float = 0.999  # Adam's second-moment decay; 0.95 tried, not adopted (RESULTS.md, "Three more levers")
     seed: int = 0  # seeds initialisation, data, noise and times: same seed and step count, same run
     # (a max_seconds budget ends at a machine-dependent step and shapes the learning-rate decay)
     # How noise is paired with data (core.couplings.COUPLINGS); make_config fills in the method's

@@ -24,7 +24,7 @@ from .config import mlp_widths
 ACTIVATIONS = {
     "silu": (F.silu, lambda h, h_dot: torch.ops.aten.silu_backward(h_dot, h)),
     "gelu": (F.gelu, lambda h, h_dot: torch.ops.aten.gelu_backward(h_dot, h, approximate="none")),
-    # piecewise linear; tried as a lever and not adopted (benchmarks/RESULTS.md, "Two more levers")
+    # piecewise linear; tried as a lever and not adopted (benchmarks/RESULTS.md, "Three more levers")
     "relu": (F.relu, lambda h, h_dot: torch.ops.aten.threshold_backward(h_dot, h, 0)),
 }
 

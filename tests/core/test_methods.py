@@ -18,7 +18,13 @@ from meanflow.core.methods.consistency import (
 )
 from meanflow.core.methods.flow_matching import flow_matching_loss
 from meanflow.core.methods.imf import ImprovedMeanFlow, ImprovedMeanFlowOptions
-from meanflow.core.methods.meanflow import MeanFlow, MeanFlowOptions, meanflow_loss, meanflow_target
+from meanflow.core.methods.meanflow import (
+    MeanFlow,
+    MeanFlowOptions,
+    meanflow_loss,
+    meanflow_target,
+    short_first_weights,
+)
 from meanflow.core.methods.reflow import Reflow, ReflowOptions
 from meanflow.core.methods.shortcut import Shortcut, ShortcutOptions
 from meanflow.core.methods.splitmeanflow import splitting_target
@@ -209,6 +215,33 @@ def test_adaptive_weight_power_zero_is_plain_mean_and_weights_carry_no_gradient(
     torch.testing.assert_close(adaptive_weighted(sq, 0.0, 1e-3), sq.mean())
     adaptive_weighted(sq, 1.0, 1e-3).backward()
     torch.testing.assert_close(sq.grad, 0.5 / (sq.detach() + 1e-3))
+
+
+def test_short_first_weights_favour_short_intervals_early_and_are_flat_at_the_end():
+    """The short-first weighting (arXiv 2511.19065): at the start an r != t row of length d weighs
+    lambda (1 - d), their mean 1; at the end every row weighs 1; r = t rows weigh 1 throughout; and
+    MeanFlow's loss applies the weights after the adaptive weight."""
+    r = torch.tensor([[0.5], [0.0], [0.2], [0.0]])
+    t = torch.tensor([[0.5], [1.0], [0.4], [0.5]])  # d = 0, 1, 0.2, 0.5
+    start = short_first_weights(r, t, 0.0)
+    lam = 1 / ((0.0 + 0.8 + 0.5) / 3)
+    torch.testing.assert_close(start, torch.tensor([1.0, 0.0, lam * 0.8, lam * 0.5]))
+    assert float(start[1:].mean()) == pytest.approx(1.0)
+    torch.testing.assert_close(short_first_weights(r, t, 1.0), torch.ones(4))
+    torch.testing.assert_close(short_first_weights(r, t, 0.5), (start + 1) / 2)
+    sq = torch.tensor([0.5, 2.0, 1.0, 3.0])
+    torch.testing.assert_close(adaptive_weighted(sq, 1.0, 1e-3, start), (start * sq / (sq + 1e-3)).mean())
+
+    def loss(interval_weight: str, progress: float) -> float:
+        g = torch.Generator().manual_seed(8)
+        config = make_config("meanflow", hidden=16, depth=2, options={"interval_weight": interval_weight})
+        x, e = torch.randn(64, 2, generator=g), torch.randn(64, 2, generator=g)
+        net = build_network(config, generator=g)
+        return float(get_method("meanflow").loss(net, x, e, g, config.options, progress).loss)
+
+    assert loss("short-first", 1.0) == pytest.approx(loss("flat", 1.0))
+    assert loss("short-first", 0.0) != pytest.approx(loss("flat", 0.0))
+    assert loss("flat", 0.0) == pytest.approx(loss("flat", 1.0))
 
 
 def test_bad_options_are_refused_with_what_is_accepted():

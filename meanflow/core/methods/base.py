@@ -123,16 +123,15 @@ def draw_r_t(options, x: torch.Tensor, generator: torch.Generator) -> tuple[torc
     return r.to(x.device), t.to(x.device)
 
 
-def adaptive_weighted(sq: torch.Tensor, power: float, eps: float) -> torch.Tensor:
-    """Mean of sg(w) * sq with w = 1 / (sq + eps)^power; sq: (B,) squared errors. power 0 is the mean.
+def adaptive_weighted(sq: torch.Tensor, power: float, eps: float, scale: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean of scale * sg(w) * sq with w = 1 / (sq + eps)^power; sq: (B,) squared errors. power 0 is the mean.
 
     MeanFlow's adaptive loss (its Section 4.3): p = 1 makes it close to a log loss, p = 0.5 to an
-    L1-like (robust) loss; the weight carries no gradient.
+    L1-like (robust) loss; the weight carries no gradient. scale: (B,) per-row factors applied after
+    the adaptive weight (None: 1).
     """
-    if power == 0:
-        return sq.mean()
-    w = (sq.detach() + eps).pow(-power)
-    return (w * sq).mean()
+    weighted = sq if power == 0 else (sq.detach() + eps).pow(-power) * sq
+    return (weighted if scale is None else scale * weighted).mean()
 
 
 def squared_error(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

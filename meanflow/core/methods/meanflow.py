@@ -36,6 +36,7 @@ CONDITIONINGS = ("t,t-r", "t,r", "t,r,t-r", "t-r")  # the paper's Table 1c
 # The tangent (dz, dr, dt) of the JVP: (v, 0, 1) is du/dt along the trajectory (Eq. 8); the
 # others are the paper's Table 1b ablation, where each one fails (FID 268 to 329 against 61).
 TANGENTS = ("v,0,1", "v,0,0", "v,1,0", "v,1,1")
+INTERVAL_WEIGHTS = ("flat", "short-first")  # how the r != t rows are weighted over the budget
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,14 @@ class MeanFlowOptions(Options):
     )
     weight_eps: float = option(
         1e-3, "The constant c of the adaptive weight (the paper's 1e-3).", lo=1e-8, hi=10.0, search=SEARCH_EPS
+    )
+    interval_weight: str = option(
+        "flat",
+        "How the loss weighs the r != t rows over training. short-first (Kim, Go et al. 2025, arXiv "
+        "2511.19065): at the start an interval of length d = t - r weighs lambda (1 - d), lambda = 1 / "
+        "mean(1 - d) over the batch's r != t rows, moving linearly to flat at the end of the budget "
+        "(tried as a lever, not adopted: benchmarks/RESULTS.md, 'Three more levers').",
+        choices=INTERVAL_WEIGHTS,
     )
     conditioning: str = option(
         "t,t-r",
@@ -133,6 +142,19 @@ def meanflow_target(u_jvp: Callable, z: torch.Tensor, r: torch.Tensor, t: torch.
     return u, (v - (t - r) * dudt).detach()
 
 
+def short_first_weights(r: torch.Tensor, t: torch.Tensor, progress: float) -> torch.Tensor:
+    """(B,) weights of the short-first interval weighting at `progress` (the budget's fraction spent):
+    beta = 1 - s + lambda s (1 - d) on rows with d = t - r > 0, s = 1 - progress, lambda = 1 / mean(1 - d)
+    over those rows (so their mean weight is 1 throughout); rows with r = t keep 1. r, t: (B, 1)."""
+    d = (t - r).squeeze(1)
+    long = d > 0
+    if not bool(long.any()):
+        return torch.ones_like(d)
+    s = 1.0 - min(max(progress, 0.0), 1.0)
+    lam = 1.0 / (1.0 - d[long]).mean()
+    return torch.where(long, 1.0 - s + lam * s * (1.0 - d), torch.ones_like(d))
+
+
 def meanflow_loss(
     u_jvp: Callable,
     x: torch.Tensor,
@@ -142,12 +164,14 @@ def meanflow_loss(
     weight_power: float = 0.0,
     weight_eps: float = 1e-3,
     velocity: Callable | None = None,
+    row_weights: torch.Tensor | None = None,
 ) -> LossTerms:
     """MeanFlow's loss: ||u(z_t, r, t) - sg(v - (t - r) du/dt)||^2, adaptively weighted (Eq. 9).
 
     x, e: (B, 2); r, t: (B, 1) with r <= t. With r = t and weight_power = 0 it equals the
     flow-matching loss of z, t -> u(z, t, t). velocity(z, t, v) -> (B, 2), if given, replaces the
-    conditional velocity v (guidance, Eq. 18).
+    conditional velocity v (guidance, Eq. 18). row_weights: (B,) factors after the adaptive weight
+    (the short-first interval weighting), None: 1.
     """
     z, v = interpolate(x, e, t)
     if velocity is not None:  # guidance: the guided field replaces v as the regression base and the tangent
@@ -155,7 +179,9 @@ def meanflow_loss(
     u, u_target = meanflow_target(u_jvp, z, r, t, v)
     sq = (u - u_target).pow(2).sum(dim=1)  # (B,)
     return LossTerms(
-        loss=adaptive_weighted(sq, weight_power, weight_eps), mse=sq.mean().detach(), **split_by_interval(sq, r, t)
+        loss=adaptive_weighted(sq, weight_power, weight_eps, row_weights),
+        mse=sq.mean().detach(),
+        **split_by_interval(sq, r, t),
     )
 
 
@@ -209,6 +235,7 @@ class MeanFlow(Method):
             weight_power=options.weight_power,
             weight_eps=options.weight_eps,
             velocity=self.guided_velocity(net, options) if self.guides(net, options) else None,
+            row_weights=short_first_weights(r, t, progress) if options.interval_weight == "short-first" else None,
         )
 
     @staticmethod
