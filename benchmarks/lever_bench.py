@@ -6,9 +6,9 @@
     (RESULTS.md, "Three more levers")
 
 The methods study's MeanFlow, consistency and flow matching (its tuned preset's independent pairs,
-judged at 32 steps) cells, or those named by --cell, each at its tuned preset with the field at each value (the first value keeps
-the cell's name), on pinned workers (one core each, two runs at a time); prints the sweep's table.
-Decide on the tuning targets (the default), never on the evaluation targets.
+judged at 32 steps) cells, or those named by --cell, each at its tuned preset with the field at each
+value (the first value keeps the cell's name), on pinned workers (one core each, two runs at a time);
+prints the sweep's table. Decide on the tuning targets (the default), never on the evaluation targets.
 """
 
 from __future__ import annotations
