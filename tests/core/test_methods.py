@@ -237,7 +237,7 @@ def test_short_first_weights_favour_short_intervals_early_and_are_flat_at_the_en
         config = make_config("meanflow", hidden=16, depth=2, options={"interval_weight": interval_weight})
         x, e = torch.randn(64, 2, generator=g), torch.randn(64, 2, generator=g)
         net = build_network(config, generator=g)
-        return float(get_method("meanflow").loss(net, x, e, g, config.options, progress).loss)
+        return float(get_method("meanflow").loss(net, x, e, g, config.options, progress).loss.detach())
 
     assert loss("short-first", 1.0) == pytest.approx(loss("flat", 1.0))
     assert loss("short-first", 0.0) != pytest.approx(loss("flat", 0.0))
