@@ -30,7 +30,7 @@ OPTION = "options."  # a field named options.NAME is the method's option NAME
 def _changed(cell: Cell, field: str, value) -> Cell:
     """The cell with a TrainConfig field, or with `options.NAME` one of its method's options, set."""
     if field.startswith(OPTION):
-        return replace(cell, options={**cell.options, field[len(OPTION) :]: value})
+        return replace(cell, options={**cell.options, field.removeprefix(OPTION): value})
     return replace(cell, overrides={**cell.overrides, field: value})
 
 
@@ -52,7 +52,7 @@ def parse_values(field: str, text: str, cells: tuple[str, ...] = CELLS) -> list:
     """The comma-separated values, of the type of the field's default (for an option, every named
     cell's method must declare it)."""
     if field.startswith(OPTION):
-        name, methods = field[len(OPTION) :], {c.name: c.method for c in STUDIES["methods"].cells}
+        name, methods = field.removeprefix(OPTION), {c.name: c.method for c in STUDIES["methods"].cells}
         declared = [{s.name: s.default for s in option_specs(get_method(methods[c]).options)} for c in cells]
         if any(name not in d for d in declared):
             raise SystemExit(f"lever_bench.py: not every cell's method has the option {name!r} (pick cells: --cell)")

@@ -25,13 +25,14 @@ AT_ONCE = 2  # runs at a time: one per core of the 2-core machine
 def pinned_tables(study: Study, targets: str, seeds: int, budgets: list[float], cells: list[str] | None = None) -> None:
     """Train the study's cells (all, or those named) on the comma-separated targets for `seeds` seeds at
     each budget in seconds in turn, and print each budget's table as it ends."""
+    trained_on = [get_target(t) for t in targets.split(",")]
     engine = engine_from_env(pin_cores=True)
     try:
         for seconds in budgets:
             with tempfile.TemporaryDirectory() as root:
                 sweep = Sweep(
                     study,
-                    [get_target(t) for t in targets.split(",")],
+                    trained_on,
                     seeds,
                     Budget(seconds=seconds),
                     engine,
