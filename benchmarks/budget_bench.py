@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from pinned_sweep import pinned_tables
+from pinned_sweep import pinned_tables, unknown_cells
 
 from meanflow.lab.studies import STUDIES
 
@@ -27,9 +27,8 @@ def main() -> None:
     parser.add_argument("--cell", action="append", help=f"a methods-study cell (repeat; default: {', '.join(CELLS)})")
     args = parser.parse_args()
     cells = args.cell or list(CELLS)
-    known = [c.name for c in STUDIES["methods"].cells]
-    if unknown := [c for c in cells if c not in known]:
-        parser.error(f"no such cell: {', '.join(unknown)} (the methods study's: {', '.join(known)})")
+    if message := unknown_cells(cells):
+        parser.error(message)
     budgets = [float(s) for s in args.seconds.split(",")]
     pinned_tables(STUDIES["methods"], args.targets, args.seeds, budgets, cells)
 

@@ -17,7 +17,7 @@ import argparse
 import dataclasses
 from dataclasses import replace
 
-from pinned_sweep import pinned_tables
+from pinned_sweep import pinned_tables, unknown_cells
 
 from meanflow.core.config import TrainConfig, option_specs
 from meanflow.core.registry import get_method
@@ -77,6 +77,8 @@ def main() -> None:
     parser.add_argument("--cell", action="append", help=f"a methods-study cell (repeat; default: {', '.join(CELLS)})")
     args = parser.parse_args()
     cells = tuple(args.cell or CELLS)
+    if message := unknown_cells(cells):
+        parser.error(message)
     values = parse_values(args.field, args.values, cells)
     pinned_tables(study(args.field, values, cells), args.targets, args.seeds, [args.seconds])
 

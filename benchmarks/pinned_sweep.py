@@ -15,11 +15,19 @@ sys.path.insert(0, str(ROOT))
 
 from meanflow.core.targets import get_target  # noqa: E402
 from meanflow.engine.jobs import engine_from_env  # noqa: E402
-from meanflow.lab.studies import Study  # noqa: E402
+from meanflow.lab.studies import STUDIES, Study  # noqa: E402
 from meanflow.lab.sweeps import Budget, Sweep  # noqa: E402
 from meanflow.lab.tables import format_table  # noqa: E402
 
 AT_ONCE = 2  # runs at a time: one per core of the 2-core machine
+
+
+def unknown_cells(cells) -> str | None:
+    """A message naming the cells the methods study does not have (None: all known)."""
+    known = [c.name for c in STUDIES["methods"].cells]
+    if unknown := [c for c in cells if c not in known]:
+        return f"no such cell: {', '.join(unknown)} (the methods study's: {', '.join(known)})"
+    return None
 
 
 def pinned_tables(study: Study, targets: str, seeds: int, budgets: list[float], cells: list[str] | None = None) -> None:
