@@ -107,7 +107,14 @@ def add_setting_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--time-frequencies",
         type=bounded_int(0, MAX_FREQUENCIES, "a frequency count"),
-        help="Fourier features of the network's time inputs, this many frequencies (default 0: the raw times)",
+        help="Fourier features of the network's time inputs, this many frequencies (0: the raw times alone; "
+        f"default {DEFAULTS.time_frequencies})",
+    )
+    p.add_argument(
+        "--space-frequencies",
+        type=bounded_int(0, MAX_FREQUENCIES, "a frequency count"),
+        help="Fourier features of the state z, this many frequencies (default "
+        f"{DEFAULTS.space_frequencies}: z alone; tried, not adopted: benchmarks/RESULTS.md)",
     )
 
 
@@ -205,6 +212,7 @@ def config_from_args(args: argparse.Namespace, target) -> TrainConfig:
             ("lr_final_ratio", args.lr_final_ratio),
             ("ema", args.ema),
             ("time_frequencies", args.time_frequencies),
+            ("space_frequencies", args.space_frequencies),
             ("coupling", args.coupling),
         )
         if value is not None

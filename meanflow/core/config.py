@@ -300,6 +300,9 @@ class TrainConfig:
     # Fourier features of the network's time inputs (sin and cos at pi 2^j, j < this) beside the raw
     # times; 0: the raw times alone. 4 since the levers sweep (benchmarks/RESULTS.md, "Levers").
     time_frequencies: int = 4
+    # Fourier features of the state z (sin and cos at 2^j, j < this) beside z itself; 0: z alone. Tried for
+    # the one-step maps (benchmarks/RESULTS.md, "Fourier features of the state").
+    space_frequencies: int = 0
     # Dimensions of the target's points (the network's output width and its noise's): the target's, set
     # where a config meets its target (2 for the 2D toys, 64 for the digits).
     dim: int = 2
@@ -342,11 +345,14 @@ class TrainConfig:
             raise ValueError(f"classes must be a whole number from 0 to {MAX_CLASSES}, got {self.classes!r}")
         if not (isinstance(self.class_dropout, (int, float)) and 0 <= self.class_dropout < 1):
             raise ValueError(f"class_dropout must be in [0, 1), got {self.class_dropout!r}")
-        frequencies = self.time_frequencies
-        if isinstance(frequencies, bool) or not isinstance(frequencies, int) or not 0 <= frequencies <= MAX_FREQUENCIES:
-            raise ValueError(
-                f"time_frequencies must be a whole number from 0 to {MAX_FREQUENCIES}, got {frequencies!r}"
-            )
+        for name in ("time_frequencies", "space_frequencies"):
+            frequencies = getattr(self, name)
+            if (
+                isinstance(frequencies, bool)
+                or not isinstance(frequencies, int)
+                or not 0 <= frequencies <= MAX_FREQUENCIES
+            ):
+                raise ValueError(f"{name} must be a whole number from 0 to {MAX_FREQUENCIES}, got {frequencies!r}")
         if isinstance(self.dim, bool) or not isinstance(self.dim, int) or not 1 <= self.dim <= MAX_DIM:
             raise ValueError(f"dim must be a whole number from 1 to {MAX_DIM}, got {self.dim!r}")
         if not (isinstance(self.adam_beta2, (int, float)) and 0 < self.adam_beta2 < 1):

@@ -40,7 +40,10 @@ class MLP(nn.Module):
     depth counts hidden layers: depth 4, hidden 64 is the seed tutorial's network. With `frequencies`
     k > 0, the input columns `time_columns` = (first, count) (the time features) are joined by their
     Fourier features sin(pi 2^j c) and cos(pi 2^j c), j < k, before the first layer (a fixed map: nothing
-    learnt, nothing stored); the first layer is then fourier_width(count, k) columns wider.
+    learnt, nothing stored); the first layer is then fourier_width(count, k) columns wider. Likewise
+    `space_frequencies` k' > 0 joins the state columns `space_columns` = (first, count) by sin(2^j c) and
+    cos(2^j c), j < k' (a lever tried for one-step maps: benchmarks/RESULTS.md, "Fourier features of the
+    state").
     """
 
     def __init__(
@@ -53,6 +56,8 @@ class MLP(nn.Module):
         generator: torch.Generator | None = None,
         time_columns: tuple[int, int] = (0, 0),
         frequencies: int = 0,
+        space_columns: tuple[int, int] = (0, 0),
+        space_frequencies: int = 0,
     ):
         super().__init__()
         if activation not in ACTIVATIONS:
@@ -61,9 +66,14 @@ class MLP(nn.Module):
             raise ValueError(f"hidden and depth must be positive, got hidden={hidden}, depth={depth}")
         self.activation = activation
         self.time_columns = time_columns if frequencies else (0, 0)
+        self.space_columns = space_columns if space_frequencies else (0, 0)
         omegas = math.pi * 2.0 ** torch.arange(frequencies, dtype=torch.float32)
         self.register_buffer("omegas", omegas, persistent=False)  # (k,): not weights, so not in the state_dict
-        widths = mlp_widths(in_dim + fourier_width(self.time_columns[1], frequencies), hidden, depth, out_dim)
+        space_omegas = 2.0 ** torch.arange(space_frequencies, dtype=torch.float32)
+        self.register_buffer("space_omegas", space_omegas, persistent=False)  # (k',)
+        extra = fourier_width(self.time_columns[1], frequencies)
+        extra += fourier_width(self.space_columns[1], space_frequencies)
+        widths = mlp_widths(in_dim + extra, hidden, depth, out_dim)
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.reset_parameters(generator)
 
@@ -76,18 +86,21 @@ class MLP(nn.Module):
             layer.bias.uniform_(-bound, bound, generator=generator)
 
     def _fourier(self, x: torch.Tensor, x_dot: torch.Tensor | None = None):
-        """x (B, in_dim) with the time columns' Fourier features appended, and x_dot's tangent of them."""
-        first, count = self.time_columns
-        if not count:
+        """x (B, in_dim) with the time columns' and the state columns' Fourier features appended (in that
+        order), and x_dot's tangent of them."""
+        features, tangents = [x], [x_dot]
+        for (first, count), omegas in ((self.time_columns, self.omegas), (self.space_columns, self.space_omegas)):
+            if not count:
+                continue
+            angle = x[:, first : first + count, None] * omegas.to(x.dtype)  # (B, count, k)
+            features.append(torch.cat([angle.sin().flatten(1), angle.cos().flatten(1)], dim=1))
+            if x_dot is not None:
+                with torch.no_grad():
+                    rate = x_dot[:, first : first + count, None] * omegas.to(x.dtype)  # d angle
+                    tangents.append(torch.cat([(angle.cos() * rate).flatten(1), (-angle.sin() * rate).flatten(1)], 1))
+        if len(features) == 1:
             return x, x_dot
-        angle = x[:, first : first + count, None] * self.omegas.to(x.dtype)  # (B, count, k)
-        features = torch.cat([angle.sin().flatten(1), angle.cos().flatten(1)], dim=1)
-        if x_dot is None:
-            return torch.cat([x, features], dim=1), None
-        with torch.no_grad():
-            rate = x_dot[:, first : first + count, None] * self.omegas.to(x.dtype)  # d angle
-            tangents = torch.cat([(angle.cos() * rate).flatten(1), (-angle.sin() * rate).flatten(1)], dim=1)
-        return torch.cat([x, features], dim=1), torch.cat([x_dot, tangents], dim=1)
+        return torch.cat(features, dim=1), None if x_dot is None else torch.cat(tangents, dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, in_dim) -> (B, out_dim)."""

@@ -26,6 +26,7 @@ def input_width(config: TrainConfig) -> int:
 def network_widths(config: TrainConfig) -> list[int]:
     """Layer widths of the config's MLP, input first (with the time features' Fourier features)."""
     extra = fourier_width(check_config(config).n_time_features(config.options), config.time_frequencies)
+    extra += fourier_width(config.dim, config.space_frequencies)
     return mlp_widths(input_width(config) + extra, config.hidden, config.depth, config.dim)
 
 
@@ -46,6 +47,8 @@ def build_network(config: TrainConfig, generator: torch.Generator | None = None)
         generator,
         time_columns=time_columns,
         frequencies=config.time_frequencies,
+        space_columns=(0, config.dim),  # z comes first: network_input's order
+        space_frequencies=config.space_frequencies,
     )
 
 

@@ -257,7 +257,8 @@ def test_reflow_learns_from_an_unconditional_teacher_and_refuses_a_class_conditi
 
 def test_train_starts_from_a_preset_and_a_flag_beside_it_wins(tmp_path):
     """--preset FILE (what `tune` writes): its width, batch and options are the run's; --hidden given beside
-    it wins; a method the file has no preset for is one line, exit 2."""
+    it wins (and --space-frequencies reaches the config); a method the file has no preset for is one line,
+    exit 2."""
     presets = tmp_path / "tuned.json"
     presets.write_text(
         json.dumps(
@@ -272,10 +273,11 @@ def test_train_starts_from_a_preset_and_a_flag_beside_it_wins(tmp_path):
     )
     out = tmp_path / "run"
     args = ["train", "--method", "meanflow", "--target", "moons", "--steps", "5", "--quiet", "--preset", presets]
-    result = run_cli(*args, "--depth", "2", "--out", out)
+    result = run_cli(*args, "--depth", "2", "--space-frequencies", "2", "--out", out)
     assert result.returncode == 0, result.stderr
     config = json.loads((out / "config.json").read_text())["config"]
     assert (config["hidden"], config["batch"], config["lr"], config["depth"]) == (24, 96, 0.004, 2)
+    assert config["space_frequencies"] == 2
     assert config["options"]["r_neq_t"] == 0.4
     result = run_cli(*args, "--hidden", "20", "--out", tmp_path / "run2")
     assert json.loads((tmp_path / "run2" / "config.json").read_text())["config"]["hidden"] == 20

@@ -6,12 +6,17 @@ import torch
 from meanflow.core.models import ACTIVATIONS, MLP, pick_device
 
 
-@pytest.mark.parametrize(("activation", "frequencies"), [(a, 0) for a in ACTIVATIONS] + [("silu", 3)])
-def test_tangent_pass_equals_torch_func_jvp(activation, frequencies):
-    """forward_with_tangent must equal torch.func.jvp to float64 precision (with the time columns' Fourier
-    features too)."""
+@pytest.mark.parametrize(
+    ("activation", "frequencies", "space_frequencies"),
+    [(a, 0, 0) for a in ACTIVATIONS] + [("silu", 3, 0), ("silu", 0, 2), ("silu", 3, 2)],
+)
+def test_tangent_pass_equals_torch_func_jvp(activation, frequencies, space_frequencies):
+    """forward_with_tangent must equal torch.func.jvp to float64 precision (with the time columns' and
+    the state columns' Fourier features too)."""
     g = torch.Generator().manual_seed(0)
-    net = MLP(4, 2, 32, 3, activation, g, time_columns=(2, 2), frequencies=frequencies).double()
+    net = MLP(
+        4, 2, 32, 3, activation, g, (2, 2), frequencies, space_columns=(0, 2), space_frequencies=space_frequencies
+    ).double()
     x = torch.randn(17, 4, generator=g, dtype=torch.float64)
     x_dot = torch.randn(17, 4, generator=g, dtype=torch.float64)
     y, y_dot = net.forward_with_tangent(x, x_dot)
@@ -41,6 +46,18 @@ def test_fourier_features_widen_the_first_layer_and_store_nothing():
     x[0, 2] = 0.5
     expanded, _ = fourier._fourier(x)
     torch.testing.assert_close(expanded[0, 5:8], torch.sin(torch.pi * torch.tensor([0.5, 1.0, 2.0])))
+
+
+def test_state_fourier_features_follow_the_time_features():
+    """Two state columns at 2 frequencies add 8 columns after the time columns' 12: sin(2^j z), cos(2^j z)."""
+    net = MLP(5, 2, 16, 2, time_columns=(2, 2), frequencies=3, space_columns=(0, 2), space_frequencies=2)
+    assert net.layers[0].in_features == 5 + 12 + 8 and net.state_dict().keys() == MLP(5, 2, 16, 2).state_dict().keys()
+    x = torch.zeros(1, 5)
+    x[0, 0], x[0, 1] = 0.3, -0.7
+    expanded, _ = net._fourier(x)
+    angles = torch.tensor([0.3, 0.6, -0.7, -1.4])  # (z0 at 1, 2), (z1 at 1, 2)
+    torch.testing.assert_close(expanded[0, 17:21], angles.sin())
+    torch.testing.assert_close(expanded[0, 21:25], angles.cos())
 
 
 def test_tangent_has_no_graph_but_primal_does():

@@ -39,10 +39,10 @@ def saved(tmp_path, tiny_config):
     return save_result(tmp_path / "run", tiny_config, get_target("checkerboard"), result), result
 
 
-@pytest.mark.parametrize("levers", [{}, {"ema": 0.9, "time_frequencies": 3}])
+@pytest.mark.parametrize("levers", [{}, {"ema": 0.9, "time_frequencies": 3, "space_frequencies": 2}])
 def test_a_run_folder_round_trips(tmp_path, tiny_config, levers):
     """Config, history, state and weights read back equal; samples from both are identical (also with a
-    moving average and Fourier time features)."""
+    moving average and Fourier features of the times and the state)."""
     config = replace(tiny_config, **levers)
     result = run_training(config, get_target("checkerboard"))
     path = save_result(tmp_path / "run", config, get_target("checkerboard"), result)
