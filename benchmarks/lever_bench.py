@@ -4,11 +4,14 @@
     python benchmarks/lever_bench.py --field adam_beta2 --values 0.999,0.95
     python benchmarks/lever_bench.py --field options.interval_weight --values flat,short-first --cell MeanFlow
     (RESULTS.md, "Three more levers")
+    python benchmarks/lever_bench.py --field space_frequencies --values 0,3
+    (RESULTS.md, "Fourier features of the state")
 
 The methods study's MeanFlow, consistency and flow matching (its tuned preset's independent pairs,
 judged at 32 steps) cells, or those named by --cell, each at its tuned preset with the field at each
 value (the first value keeps the cell's name), on pinned workers (one core each, two runs at a time);
-prints the sweep's table. Decide on the tuning targets (the default), never on the evaluation targets.
+prints the sweep's table. Decide on the tuning targets (the default); a sweep on the evaluation targets
+(--targets) is information, never a decision.
 """
 
 from __future__ import annotations
