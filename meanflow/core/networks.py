@@ -24,7 +24,7 @@ def input_width(config: TrainConfig) -> int:
 
 
 def network_widths(config: TrainConfig) -> list[int]:
-    """Layer widths of the config's MLP, input first (with the time features' Fourier features)."""
+    """Layer widths of the config's MLP, input first (with the Fourier features of the times and the state)."""
     extra = fourier_width(check_config(config).n_time_features(config.options), config.time_frequencies)
     extra += fourier_width(config.dim, config.space_frequencies)
     return mlp_widths(input_width(config) + extra, config.hidden, config.depth, config.dim)
