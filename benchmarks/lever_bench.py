@@ -6,6 +6,9 @@
     (RESULTS.md, "Three more levers")
     python benchmarks/lever_bench.py --field space_frequencies --values 0,3
     (RESULTS.md, "Fourier features of the state")
+    python benchmarks/lever_bench.py --field adam_beta2 --values 0.999 --presets build/tuning-v3/tuned.json \
+        --targets checkerboard,moons,spiral,pinwheel,swissroll --cell MeanFlow ...
+    (the cells at another tuning's presets, nothing changed: RESULTS.md, "Tuning with the state's features")
 
 The methods study's MeanFlow, consistency and flow matching (its tuned preset's independent pairs,
 judged at 32 steps) cells, or those named by --cell, each at its tuned preset with the field at each
@@ -23,8 +26,9 @@ from dataclasses import replace
 from pinned_sweep import pinned_tables, unknown_cells
 
 from meanflow.core.config import TrainConfig, option_specs
+from meanflow.core.presets import PresetError, read_presets
 from meanflow.core.registry import get_method
-from meanflow.lab.studies import STUDIES, Cell, Study
+from meanflow.lab.studies import STUDIES, Cell, Study, method_cells
 
 CELLS = ("MeanFlow", "Consistency (iCT)", "Flow matching, independent")
 OPTION = "options."  # a field named options.NAME is the method's option NAME
@@ -37,9 +41,9 @@ def _changed(cell: Cell, field: str, value) -> Cell:
     return replace(cell, overrides={**cell.overrides, field: value})
 
 
-def study(field: str, values: list, cells: tuple[str, ...] = CELLS) -> Study:
-    """Each cell with `field` at each value."""
-    known = {c.name: c for c in STUDIES["methods"].cells}
+def study(field: str, values: list, cells: tuple[str, ...] = CELLS, presets: dict | None = None) -> Study:
+    """Each cell with `field` at each value, at the bundled presets or at `presets` (method -> Preset)."""
+    known = {c.name: c for c in (STUDIES["methods"].cells if presets is None else method_cells(presets))}
     rows = tuple(
         replace(
             _changed(known[name], field, value),
@@ -78,12 +82,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--cell", action="append", help=f"a methods-study cell (repeat; default: {', '.join(CELLS)})")
+    parser.add_argument("--presets", help="a presets file that `tune` wrote (default: the bundled tuned presets)")
     args = parser.parse_args()
     cells = tuple(args.cell or CELLS)
     if message := unknown_cells(cells):
         parser.error(message)
     values = parse_values(args.field, args.values, cells)
-    pinned_tables(study(args.field, values, cells), args.targets, args.seeds, [args.seconds])
+    presets = None
+    if args.presets:
+        try:
+            presets = read_presets(args.presets)
+        except PresetError as exc:
+            parser.error(str(exc))
+        if not presets:
+            parser.error(f"no presets file at {args.presets}")
+    pinned_tables(study(args.field, values, cells, presets), args.targets, args.seeds, [args.seconds])
 
 
 if __name__ == "__main__":

@@ -26,7 +26,17 @@ PRESETS_FORMAT = "meanflow-presets"
 PRESETS_VERSION = 1
 TUNED = "tuned"  # the one preset name: `train --preset tuned`
 # The TrainConfig fields a preset may set (what tuning searches); anything else would change what is compared.
-PRESET_FIELDS = ("lr", "lr_final_ratio", "hidden", "depth", "batch", "coupling", "ema", "time_frequencies")
+PRESET_FIELDS = (
+    "lr",
+    "lr_final_ratio",
+    "hidden",
+    "depth",
+    "batch",
+    "coupling",
+    "ema",
+    "time_frequencies",
+    "space_frequencies",
+)
 
 
 class PresetError(ValueError):

@@ -115,14 +115,16 @@ def cell_on(cell: Cell, dim: int) -> Cell:
     return replace(cell, tuned=None, tuning=f"defaults (the presets were tuned in {PRESET_DIM}D)")
 
 
-def method_cells() -> tuple[Cell, ...]:
-    """The methods study: each one-step method at its tuned preset; reflow at an equal total budget (its
-    teacher trained in the first half) and, marked, with a free teacher; flow matching both with
-    independent pairs and with minibatch OT (its 32-step reference is the better of the two)."""
-    try:
-        presets = read_presets()
-    except ValueError:  # a broken bundled file: the defaults, said in each row's tuning
-        presets = {}
+def method_cells(presets: dict[str, Preset] | None = None) -> tuple[Cell, ...]:
+    """The methods study: each one-step method at its tuned preset (`presets`, default the bundled ones);
+    reflow at an equal total budget (its teacher trained in the first half) and, marked, with a free
+    teacher; flow matching both with independent pairs and with minibatch OT (its 32-step reference is
+    the better of the two)."""
+    if presets is None:
+        try:
+            presets = read_presets()
+        except ValueError:  # a broken bundled file: the defaults, said in each row's tuning
+            presets = {}
     one_step = [
         _compared(m.about.label, name, presets, bundle=name)
         for name, m in METHODS.items()

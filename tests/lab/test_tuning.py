@@ -10,7 +10,7 @@ from meanflow.core import runs
 from meanflow.core.presets import Preset, PresetError, get_preset, read_presets, tuning_sentence, write_preset
 from meanflow.core.registry import METHODS, make_config
 from meanflow.lab import tuning
-from meanflow.lab.studies import EVALUATION_TARGETS, STUDIES
+from meanflow.lab.studies import EVALUATION_TARGETS, STUDIES, UNTUNED, method_cells
 from meanflow.lab.tuning import (
     SHARED_SEARCH,
     TUNING_TARGETS,
@@ -70,6 +70,19 @@ def test_presets_round_trip_and_bad_files_are_refused(tmp_path):
         path.write_text(bad)
         with pytest.raises(PresetError, match=message):
             read_presets(path)
+
+
+def test_a_tuning_with_the_state_features_is_read_and_compared_at_its_presets(tmp_path):
+    """benchmarks/tune_state_features.py's presets may choose space_frequencies; lever_bench scores the
+    methods study's cells at such a file (method_cells(presets))."""
+    path = tmp_path / "tuned.json"
+    write_preset(path, Preset("shortcut", {"space_frequencies": 3, "hidden": 64}, {}, {"trials": 12, "seconds": 60}))
+    presets = read_presets(path)
+    assert presets["shortcut"].config().space_frequencies == 3
+    cells = {c.name: c for c in method_cells(presets)}
+    shortcut = cells[METHODS["shortcut"].about.label]
+    assert shortcut.tuned is presets["shortcut"] and shortcut.tuning.startswith("tuned")
+    assert cells[METHODS["meanflow"].about.label].tuning == UNTUNED  # not in the file: its defaults, said so
 
 
 def test_the_bundled_presets_cover_every_method_by_one_protocol():
