@@ -6,7 +6,8 @@
     (RESULTS.md, "Three more levers")
     python benchmarks/lever_bench.py --field space_frequencies --values 0,3
     (RESULTS.md, "Fourier features of the state")
-    python benchmarks/lever_bench.py --field adam_beta2 --values 0.999 --presets build/tuning-v3/tuned.json \
+    python benchmarks/lever_bench.py --field adam_beta2 --values 0.999 \
+        --presets benchmarks/data/tuned-state-features.json \
         --targets checkerboard,moons,spiral,pinwheel,swissroll --cell MeanFlow ...
     (the cells at another tuning's presets, nothing changed: RESULTS.md, "Tuning with the state's features")
 
