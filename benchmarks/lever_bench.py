@@ -44,7 +44,7 @@ def _changed(cell: Cell, field: str, value) -> Cell:
 
 def study(field: str, values: list, cells: tuple[str, ...] = CELLS, presets: dict | None = None) -> Study:
     """Each cell with `field` at each value, at the bundled presets or at `presets` (method -> Preset)."""
-    known = {c.name: c for c in (STUDIES["methods"].cells if presets is None else method_cells(presets))}
+    known = {c.name: c for c in method_cells(presets)}  # None: the bundled presets, as STUDIES["methods"]
     rows = tuple(
         replace(
             _changed(known[name], field, value),
