@@ -6,6 +6,8 @@
     (RESULTS.md, "Three more levers")
     python benchmarks/lever_bench.py --field space_frequencies --values 0,3
     (RESULTS.md, "Fourier features of the state")
+    python benchmarks/lever_bench.py --field adversarial --values 0,0.1,0.3 --cell MeanFlow --cell "Consistency (iCT)"
+    (RESULTS.md, "A critic on one step")
     python benchmarks/lever_bench.py --field adam_beta2 --values 0.999 \
         --presets benchmarks/data/tuned-state-features.json \
         --targets checkerboard,moons,spiral,pinwheel,swissroll --cell MeanFlow ...
@@ -28,7 +30,7 @@ from pinned_sweep import pinned_tables, unknown_cells
 
 from meanflow.core.config import TrainConfig, option_specs
 from meanflow.core.presets import PresetError, read_presets
-from meanflow.core.registry import get_method
+from meanflow.core.registry import get_method, make_config
 from meanflow.lab.studies import STUDIES, Cell, Study, method_cells
 
 CELLS = ("MeanFlow", "Consistency (iCT)", "Flow matching, independent")
@@ -42,8 +44,21 @@ def _changed(cell: Cell, field: str, value) -> Cell:
     return replace(cell, overrides={**cell.overrides, field: value})
 
 
+def accepts(method: str, field: str, value) -> bool:
+    """Whether `method` takes the TrainConfig `field` at `value` (flow matching refuses an adversarial term);
+    a method's own option is taken by every method that declares it (parse_values checks that)."""
+    if field.startswith(OPTION):
+        return True
+    try:
+        make_config(method, **{field: value})
+    except ValueError:
+        return False
+    return True
+
+
 def study(field: str, values: list, cells: tuple[str, ...] = CELLS, presets: dict | None = None) -> Study:
-    """Each cell with `field` at each value, at the bundled presets or at `presets` (method -> Preset)."""
+    """Each cell with `field` at each value, at the bundled presets or at `presets` (method -> Preset); a cell
+    whose method refuses a value (flow matching an adversarial term) runs at its own value alone."""
     known = {c.name: c for c in method_cells(presets)}  # None: the bundled presets, as STUDIES["methods"]
     rows = tuple(
         replace(
@@ -52,6 +67,7 @@ def study(field: str, values: list, cells: tuple[str, ...] = CELLS, presets: dic
         )
         for name in cells
         for value in values
+        if value == values[0] or accepts(known[name].method, field, value)
     )
     return Study("lever", f"The lever {field}", f"Which {field} trains the best maps in the same budget?", rows)
 

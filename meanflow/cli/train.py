@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..core.config import (
+    MAX_ADVERSARIAL,
     MAX_BATCH,
     MAX_DEPTH,
     MAX_FREQUENCIES,
@@ -116,6 +117,18 @@ def add_setting_flags(p: argparse.ArgumentParser) -> None:
         help="Fourier features of the state z, this many frequencies (default "
         f"{DEFAULTS.space_frequencies}: z alone; tried, not adopted: benchmarks/RESULTS.md)",
     )
+    p.add_argument(
+        "--adversarial",
+        type=number(float, lambda v: 0 <= v <= MAX_ADVERSARIAL, f"a weight from 0 to {MAX_ADVERSARIAL:g}"),
+        help="weight of an adversarial term on the one-step samples, a critic telling them from the data "
+        f"(one-step methods only; default {DEFAULTS.adversarial:g}: none)",
+    )
+    p.add_argument(
+        "--adversarial-start",
+        type=number(float, lambda v: 0 <= v < 1, "a fraction from 0 to below 1"),
+        help="the share of the budget after which the adversarial term applies "
+        f"(default {DEFAULTS.adversarial_start:g})",
+    )
 
 
 def add_parser(sub) -> None:
@@ -213,6 +226,8 @@ def config_from_args(args: argparse.Namespace, target) -> TrainConfig:
             ("ema", args.ema),
             ("time_frequencies", args.time_frequencies),
             ("space_frequencies", args.space_frequencies),
+            ("adversarial", args.adversarial),
+            ("adversarial_start", args.adversarial_start),
             ("coupling", args.coupling),
         )
         if value is not None

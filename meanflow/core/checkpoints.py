@@ -64,6 +64,31 @@ class Checkpoint:
         """The method's own state (an EMA's weights), as Method.context_tensors gave it."""
         return {k[4:]: v for k, v in self.tensors.items() if k.startswith("ctx.")}
 
+    @property
+    def critic_tensors(self) -> dict[str, torch.Tensor]:
+        """The adversarial critic's state (core.adversarial.critic_tensors); empty for a run without one."""
+        return {k[7:]: v for k, v in self.tensors.items() if k.startswith("critic.")}
+
+
+def optimiser_tensors(optimiser: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    """An optimiser's per-parameter slots as flat tensors '{i}.{slot}' (Adam's step, exp_avg, exp_avg_sq), on
+    the CPU."""
+    return {
+        f"{i}.{name}": torch.as_tensor(value).detach().cpu().clone()
+        for i, slots in optimiser.state_dict()["state"].items()
+        for name, value in slots.items()
+    }
+
+
+def optimiser_slots(tensors: dict[str, torch.Tensor], device: torch.device) -> dict[int, dict]:
+    """optimiser_tensors' flat tensors back as an optimiser state_dict's 'state' (the slots on `device`, the
+    step counts where Adam keeps them)."""
+    slots: dict[int, dict] = {}
+    for key, value in tensors.items():
+        i, name = key.split(".", 1)
+        slots.setdefault(int(i), {})[name] = value if name == "step" else value.to(device)
+    return slots
+
 
 def make_checkpoint(
     net: torch.nn.Module,
@@ -76,19 +101,20 @@ def make_checkpoint(
     context_tensors: dict | None = None,
     data_state: tuple[torch.Tensor, int] | None = None,
     average: AveragedModel | None = None,
+    critic_tensors: dict | None = None,
 ) -> Checkpoint:
     """A copy, on the CPU, of everything the next step depends on (context_tensors: the method's own
     state; data_state: where the batches stand, from training.Batches.state(); average: the moving
-    average of the weights, when the run keeps one)."""
+    average of the weights, when the run keeps one; critic_tensors: the adversarial critic's state,
+    core.adversarial.critic_tensors)."""
     tensors = {f"net.{k}": v.detach().cpu().clone() for k, v in net.state_dict().items()}
     if average is not None:
         tensors.update({f"avg.{k}": v.detach().cpu().clone() for k, v in average.module.state_dict().items()})
         tensors["avg_n"] = average.n_averaged.detach().cpu().clone()
     tensors.update({f"ctx.{k}": v.detach().cpu().clone() for k, v in (context_tensors or {}).items()})
+    tensors.update({f"critic.{k}": v.detach().cpu().clone() for k, v in (critic_tensors or {}).items()})
     state = optimiser.state_dict()
-    for i, slots in state["state"].items():
-        for name, value in slots.items():
-            tensors[f"adam.{i}.{name}"] = torch.as_tensor(value).detach().cpu().clone()
+    tensors.update({f"adam.{k}": v for k, v in optimiser_tensors(optimiser).items()})
     tensors["rng"] = generator.get_state().clone()
     if data_state is not None:
         tensors["rng_data"], tensors["rng_data_used"] = data_state[0].clone(), torch.tensor(data_state[1])
@@ -111,11 +137,7 @@ def restore_checkpoint(
     if average is not None and checkpoint.average_weights:
         average.module.load_state_dict({k: v.to(device) for k, v in checkpoint.average_weights.items()}, strict=True)
         average.n_averaged.copy_(checkpoint.tensors["avg_n"])
-    slots: dict[int, dict] = {}
-    for key, value in checkpoint.tensors.items():
-        if key.startswith("adam."):
-            _, i, name = key.split(".", 2)
-            slots.setdefault(int(i), {})[name] = value if name == "step" else value.to(device)
+    slots = optimiser_slots({k[5:]: v for k, v in checkpoint.tensors.items() if k.startswith("adam.")}, device)
     n_params = len(list(net.parameters()))
     groups = [{**g, "params": list(range(n_params))} for g in checkpoint.adam_groups]
     optimiser.load_state_dict({"state": slots, "param_groups": groups})

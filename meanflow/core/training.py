@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from .adversarial import Critic, adversarial_term, build_critic, critic_tensors, load_critic_tensors
 from .checkpoints import PENDING_WIDTH, Checkpoint, make_checkpoint, restore_checkpoint
 from .config import TrainConfig, empty_history, history_from_rows
 from .couplings import Pairing, get_coupling, pair_within_classes
@@ -52,6 +53,7 @@ class Stream(IntEnum):
     PREVIEW_SAMPLING = 3  # fresh noise inside a preview's step (stochastic samplers)
     DATA = 4  # the batches: drawn ahead in a thread, so apart from the loss's draws
     PREVIEW_SCORING = 5  # the reference sample the previews are scored against
+    CRITIC = 6  # the adversarial critic's initialisation (config.adversarial > 0)
 
 
 def stream(seed: int, which: Stream) -> torch.Generator:
@@ -305,6 +307,7 @@ class _Run:
     last_good: list[torch.Tensor] = field(default_factory=list)  # weights last seen to give a finite loss
     average: AveragedModel | None = None  # the moving average of the weights that samples (config.ema > 0)
     evaluator: Evaluator | None = None  # scores the previews; built at the first one
+    critic: Critic | None = None  # the adversarial term's critic (config.adversarial > 0)
 
     def checkpoint(self, elapsed: float) -> Checkpoint:
         return make_checkpoint(
@@ -318,6 +321,7 @@ class _Run:
             self.method.context_tensors(self.context),
             self.batches.state(),
             self.average,
+            critic_tensors(self.critic),
         )
 
     def preview(self) -> np.ndarray:
@@ -372,11 +376,11 @@ def set_up(config: TrainConfig, target: Target, resume: Checkpoint | None, teach
     sampler = average.module if average is not None else net  # the weights that sample
     flow = _sampling_flow(config, method, sampler, target)
     optimiser = make_optimiser(net, config.lr, config.adam_beta2)
+    critic = build_critic(config, stream(config.seed, Stream.CRITIC), device)
     teacher_flows = _teacher_flows(method, teachers, target)
     preparing = time.perf_counter()
     context = method.prepare(config, target, teacher_flows, stream(config.seed, Stream.METHOD), net)
     prepared_in = time.perf_counter() - preparing  # reflow's teacher pairs: part of the budget, as training is
-    preview_noise = torch.randn(config.preview_n, config.dim, generator=stream(config.seed, Stream.PREVIEW_NOISE))
     data = stream(config.seed, Stream.DATA)
     history, step, elapsed_before, data_used = History(), 0, 0.0, 0
     if resume is not None:
@@ -384,6 +388,7 @@ def set_up(config: TrainConfig, target: Target, resume: Checkpoint | None, teach
         data.set_state(resume.tensors["rng_data"])
         data_used = int(resume.tensors.get("rng_data_used", 0))  # 0 in checkpoints from before chunked draws
         method.load_context_tensors(context, resume.context_tensors)
+        load_critic_tensors(critic, resume.critic_tensors)
         step, elapsed_before = resume.step, resume.elapsed
         history = History(resume.history, resume.pending)
     elapsed_before += prepared_in
@@ -411,7 +416,7 @@ def set_up(config: TrainConfig, target: Target, resume: Checkpoint | None, teach
         context=context,
         training=training,
         batches=batches,
-        preview_noise=preview_noise,
+        preview_noise=torch.randn(config.preview_n, config.dim, generator=stream(config.seed, Stream.PREVIEW_NOISE)),
         history=history,
         step=step,
         first_step=step,
@@ -419,6 +424,7 @@ def set_up(config: TrainConfig, target: Target, resume: Checkpoint | None, teach
         params=params,
         last_good=[p.detach().clone() for p in params],
         average=average,
+        critic=critic,
     )
 
 
@@ -429,16 +435,17 @@ def train_step(run: _Run, fraction: float) -> bool:
     """One optimiser step at `fraction` of the budget; False (weights rolled back) when its loss is not finite."""
     x, e, y = run.batches.next()
     net = conditioned(run.net, y, run.config, run.training, run.device)
-    terms = run.method.loss(
-        net, x.to(run.device), e.to(run.device), run.training, run.config.options, fraction, run.context
-    )
-    loss = float(terms.loss.detach())
+    x, e = x.to(run.device), e.to(run.device)
+    terms = run.method.loss(net, x, e, run.training, run.config.options, fraction, run.context)
+    adversarial = adversarial_term(run.critic, run.method, net, x, e, run.config.options, run.training, fraction)
+    total = terms.loss if adversarial is None else terms.loss + adversarial
+    loss = float(total.detach())
     if not math.isfinite(loss):
         copy_parameters(run.params, run.last_good)
         return False
     copy_parameters(run.last_good, run.params)
     run.optimiser.zero_grad(set_to_none=True)
-    terms.loss.backward()
+    total.backward()
     run.optimiser.step()
     if run.average is not None:
         run.average.update_parameters(run.net)
