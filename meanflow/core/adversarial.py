@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .checkpoints import optimiser_slots, optimiser_tensors
+from .checkpoints import optimiser_slots, optimiser_tensors, under
 from .config import TrainConfig
 from .methods.base import Method
 from .models import MLP, Conditioned
@@ -117,7 +117,7 @@ def critic_tensors(critic: Critic | None) -> dict[str, torch.Tensor]:
     if critic is None:
         return {}
     tensors = {f"net.{k}": v.detach().cpu().clone() for k, v in critic.net.state_dict().items()}
-    return tensors | {f"adam.{k}": v for k, v in optimiser_tensors(critic.optimiser).items()}
+    return tensors | {f"adam.{k}": v for k, v in optimiser_tensors(critic.optimiser.state_dict()).items()}
 
 
 def load_critic_tensors(critic: Critic | None, tensors: dict[str, torch.Tensor]) -> None:
@@ -125,7 +125,7 @@ def load_critic_tensors(critic: Critic | None, tensors: dict[str, torch.Tensor])
     if critic is None or not tensors:
         return
     device = next(critic.net.parameters()).device
-    critic.net.load_state_dict({k[4:]: v.to(device) for k, v in tensors.items() if k.startswith("net.")}, strict=True)
-    slots = optimiser_slots({k[5:]: v for k, v in tensors.items() if k.startswith("adam.")}, device)
+    critic.net.load_state_dict({k: v.to(device) for k, v in under(tensors, "net").items()}, strict=True)
+    slots = optimiser_slots(under(tensors, "adam"), device)
     groups = critic.optimiser.state_dict()["param_groups"]  # its settings are the config's: nothing to restore
     critic.optimiser.load_state_dict({"state": slots, "param_groups": groups})

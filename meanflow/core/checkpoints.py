@@ -47,12 +47,12 @@ class Checkpoint:
     @property
     def weights(self) -> dict[str, torch.Tensor]:
         """The network's state_dict."""
-        return {k[4:]: v for k, v in self.tensors.items() if k.startswith("net.")}
+        return under(self.tensors, "net")
 
     @property
     def average_weights(self) -> dict[str, torch.Tensor]:
         """The moving average of the weights (config.ema > 0), as a state_dict of the network; empty if none."""
-        return {k[4:]: v for k, v in self.tensors.items() if k.startswith("avg.")}
+        return under(self.tensors, "avg")
 
     @property
     def sampling_weights(self) -> dict[str, torch.Tensor]:
@@ -62,20 +62,27 @@ class Checkpoint:
     @property
     def context_tensors(self) -> dict[str, torch.Tensor]:
         """The method's own state (an EMA's weights), as Method.context_tensors gave it."""
-        return {k[4:]: v for k, v in self.tensors.items() if k.startswith("ctx.")}
+        return under(self.tensors, "ctx")
 
     @property
     def critic_tensors(self) -> dict[str, torch.Tensor]:
         """The adversarial critic's state (core.adversarial.critic_tensors); empty for a run without one."""
-        return {k[7:]: v for k, v in self.tensors.items() if k.startswith("critic.")}
+        return under(self.tensors, "critic")
 
 
-def optimiser_tensors(optimiser: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
-    """An optimiser's per-parameter slots as flat tensors '{i}.{slot}' (Adam's step, exp_avg, exp_avg_sq), on
-    the CPU."""
+def under(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors whose names start with 'prefix.', by the rest of their names ('net.layers.0.weight' under
+    'net' is 'layers.0.weight')."""
+    start = len(prefix) + 1
+    return {k[start:]: v for k, v in tensors.items() if k.startswith(prefix + ".")}
+
+
+def optimiser_tensors(state: dict) -> dict[str, torch.Tensor]:
+    """An optimiser's per-parameter slots, from its state_dict(), as flat tensors '{i}.{slot}' (Adam's step,
+    exp_avg, exp_avg_sq), on the CPU."""
     return {
         f"{i}.{name}": torch.as_tensor(value).detach().cpu().clone()
-        for i, slots in optimiser.state_dict()["state"].items()
+        for i, slots in state["state"].items()
         for name, value in slots.items()
     }
 
@@ -114,7 +121,7 @@ def make_checkpoint(
     tensors.update({f"ctx.{k}": v.detach().cpu().clone() for k, v in (context_tensors or {}).items()})
     tensors.update({f"critic.{k}": v.detach().cpu().clone() for k, v in (critic_tensors or {}).items()})
     state = optimiser.state_dict()
-    tensors.update({f"adam.{k}": v for k, v in optimiser_tensors(optimiser).items()})
+    tensors.update({f"adam.{k}": v for k, v in optimiser_tensors(state).items()})
     tensors["rng"] = generator.get_state().clone()
     if data_state is not None:
         tensors["rng_data"], tensors["rng_data_used"] = data_state[0].clone(), torch.tensor(data_state[1])
@@ -137,7 +144,7 @@ def restore_checkpoint(
     if average is not None and checkpoint.average_weights:
         average.module.load_state_dict({k: v.to(device) for k, v in checkpoint.average_weights.items()}, strict=True)
         average.n_averaged.copy_(checkpoint.tensors["avg_n"])
-    slots = optimiser_slots({k[5:]: v for k, v in checkpoint.tensors.items() if k.startswith("adam.")}, device)
+    slots = optimiser_slots(under(checkpoint.tensors, "adam"), device)
     n_params = len(list(net.parameters()))
     groups = [{**g, "params": list(range(n_params))} for g in checkpoint.adam_groups]
     optimiser.load_state_dict({"state": slots, "param_groups": groups})
