@@ -12,7 +12,7 @@ from ..core.presets import TUNED, write_preset
 from ..core.registry import METHODS
 from ..engine import env
 from ..engine.jobs import engine_from_env
-from ..lab.tuning import TUNING_TARGETS, Protocol, Tuner, format_trial
+from ..lab.tuning import LEVER_SEARCH, TUNING_TARGETS, Protocol, Tuner, format_trial
 from .common import EXIT_INTERRUPTED, EXIT_OK, bounded_int, seconds, targets_from_list
 
 DEFAULTS = Protocol()
@@ -46,6 +46,14 @@ def add_parser(sub) -> None:
         default=",".join(TUNING_TARGETS),
         help="comma-separated presets to tune on (default: %(default)s; not the comparison's targets)",
     )
+    p.add_argument(
+        "--also",
+        type=levers,
+        default=(),
+        metavar="LEVER[,LEVER]",
+        help=f"levers searched besides the shared settings, where the method accepts them: {', '.join(LEVER_SEARCH)} "
+        "(default: none, the bundled protocol)",
+    )
     p.add_argument("--address", default=None, help="a Ray cluster (HOST:PORT or auto); default: local workers")
     p.add_argument("--json", action="store_true", help="the trials and the preset as JSON on stdout")
     p.add_argument(
@@ -56,9 +64,20 @@ def add_parser(sub) -> None:
     )
 
 
+def levers(text: str) -> tuple[str, ...]:
+    """--also's comma-separated lever names (lab.tuning.LEVER_SEARCH), each once, in order."""
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in LEVER_SEARCH]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown lever {unknown[0] if unknown else text!r}; accepted: {', '.join(LEVER_SEARCH)}"
+        )
+    return names
+
+
 def run(args: argparse.Namespace) -> int:
     targets = tuple(t.name for t in targets_from_list(args.targets))
-    protocol = Protocol(trials=args.trials, seconds=args.seconds, targets=targets, seeds=args.seeds)
+    protocol = Protocol(trials=args.trials, seconds=args.seconds, targets=targets, seeds=args.seeds, also=args.also)
     out = Path(args.out) if args.out else env.runs_dir() / "tuning"
     presets = out / f"{TUNED}.json"
     engine = engine_from_env(address=args.address, pin_cores=True)  # every trial's runs on a core of their own

@@ -36,6 +36,8 @@ PRESET_FIELDS = (
     "ema",
     "time_frequencies",
     "space_frequencies",
+    "adversarial",
+    "adversarial_start",
 )
 
 
@@ -141,11 +143,13 @@ def _plain(value):
     raise TypeError(f"{type(value).__name__} is not JSON")
 
 
-def protocol_phrase(trials, seconds, targets, seeds: int = 1) -> str:
-    """'12 trials of 60 s on 8gaussians, rings' (and ' x 2 seeds' when a trial trains several): how a
-    tuning protocol is said everywhere (lab.tuning.Protocol, the methods table's rows, tuning_sentence)."""
+def protocol_phrase(trials, seconds, targets, seeds: int = 1, also=()) -> str:
+    """'12 trials of 60 s on 8gaussians, rings' (and ' x 2 seeds' when a trial trains several, ', critic
+    searched too' for the levers searched besides): how a tuning protocol is said everywhere
+    (lab.tuning.Protocol, the methods table's rows, tuning_sentence)."""
     per_target = f" x {seeds} seeds" if seeds > 1 else ""
-    return f"{trials} trials of {seconds:g} s on {', '.join(targets)}{per_target}"
+    levers = f", {' and '.join(also)} searched too" if also else ""
+    return f"{trials} trials of {seconds:g} s on {', '.join(targets)}{per_target}{levers}"
 
 
 def tuning_sentence(path: Path | None = None) -> str:
@@ -163,6 +167,7 @@ def tuning_sentence(path: Path | None = None) -> str:
             p.protocol.get("seconds"),
             tuple(p.protocol.get("targets", ())),
             p.protocol.get("seeds", 1),
+            tuple(p.protocol.get("also", ())),
         )
         for p in presets.values()
     }

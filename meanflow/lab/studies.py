@@ -90,7 +90,7 @@ def _compared(label: str, method: str, presets: dict[str, Preset], **changes) ->
     if preset:
         p = preset.protocol
         tuning = "tuned: " + protocol_phrase(
-            p.get("trials"), p.get("seconds", 0), p.get("targets", []), p.get("seeds", 1)
+            p.get("trials"), p.get("seconds", 0), p.get("targets", []), p.get("seeds", 1), p.get("also", ())
         )
     else:
         tuning = UNTUNED

@@ -49,6 +49,12 @@ SHARED_SEARCH: dict[str, Search] = {  # TrainConfig fields every method's tuning
     "depth": Search(values=(2, 3, 4, 5)),
     "batch": Search(values=(128, 256, 512, 1024)),
 }
+LEVER_SEARCH: dict[str, dict[str, Search]] = {  # levers a tuning may search besides (`tune --also NAME`)
+    # z alone or 3 frequencies of the state (RESULTS.md, "Tuning with the state's features")
+    "state-features": {"space_frequencies": Search(values=(0, 3))},
+    # the critic on one-step samples, its weight and start (RESULTS.md, "A critic on one step")
+    "critic": {"adversarial": Search(values=(0.0, 0.1, 0.3)), "adversarial_start": Search(values=(0.25, 0.5))},
+}
 PAIRINGS = ("independent", "minibatch-ot")  # the pairings a method that pairs its batches may be tuned with
 TEACHER_SHARE = 0.5  # reflow: its teacher's share of a budget (teacher + student = the budget)
 PRUNE_MARKS = (0.25, 0.5, 0.75)  # fractions of a trial's budget where it may be stopped
@@ -67,9 +73,15 @@ class Protocol:
     targets: tuple[str, ...] = TUNING_TARGETS
     seed: int = 0
     seeds: int = 1  # runs per target, seeds seed .. seed + seeds - 1; a trial's score is the mean over all
+    also: tuple[str, ...] = ()  # levers searched besides the shared settings (LEVER_SEARCH's names)
+
+    def __post_init__(self):
+        unknown = [name for name in self.also if name not in LEVER_SEARCH]
+        if unknown:
+            raise ValueError(f"unknown lever {unknown[0]!r}; accepted: {', '.join(LEVER_SEARCH)}")
 
     def describe(self) -> str:
-        return protocol_phrase(self.trials, self.seconds, self.targets, self.seeds)
+        return protocol_phrase(self.trials, self.seconds, self.targets, self.seeds, self.also)
 
     def runs(self) -> dict[str, tuple[str, int]]:
         """A trial's runs: name -> (target, seed); the name is the target's alone with one seed."""
@@ -110,6 +122,7 @@ class TuningResult:
             "targets": list(self.protocol.targets),
             "seed": self.protocol.seed,
             "seeds": self.protocol.seeds,
+            **({"also": list(self.protocol.also)} if self.protocol.also else {}),
             "judged_nfe": judged_nfe(self.method),
             "pruned": self.pruned,
             "wall_seconds": round(self.wall_seconds, 1),
@@ -123,11 +136,27 @@ class TuningResult:
 # ---------------------------------------------------------------- the search space
 
 
-def search_space(method: str) -> dict[str, Search]:
-    """Setting -> where to search: the shared fields, the pairing (where the method pairs its batches), and
-    the method's options that declare a Search, named 'options.NAME'."""
+def lever_applies(method: str, lever: str) -> bool:
+    """Whether `method` accepts every value of the lever's settings (flow matching refuses the critic)."""
+    settings = LEVER_SEARCH[lever]
+    try:
+        for name, search in settings.items():
+            for value in search.values or (search.lo, search.hi):
+                make_config(method, **{name: value})
+    except ValueError:
+        return False
+    return True
+
+
+def search_space(method: str, also: tuple[str, ...] = ()) -> dict[str, Search]:
+    """Setting -> where to search: the shared fields, the settings of the levers in `also` that the method
+    accepts, the pairing (where the method pairs its batches), and the method's options that declare a
+    Search, named 'options.NAME'."""
     spec = get_method(method)
     space = dict(SHARED_SEARCH)
+    for lever in also:
+        if lever_applies(method, lever):
+            space |= LEVER_SEARCH[lever]
     if spec.chooses_pairing:
         space["coupling"] = Search(values=PAIRINGS)
     for option in option_specs(spec.options, offered=True):
@@ -259,7 +288,7 @@ class Tuner:
     def tune(self, on_trial: Callable[[TrialRecord], None] | None = None) -> TuningResult:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         started = time.monotonic()
-        space = search_space(self.method)
+        space = search_space(self.method, self.protocol.also)
         study = optuna.create_study(
             direction="minimize",
             sampler=optuna.samplers.TPESampler(

@@ -138,6 +138,7 @@ def test_bench_prints_every_variant_and_the_pairing_share_as_json():
         ),
         (["tune", "--method", "meanflow", "--targets", "banana"], "unknown target 'banana'"),
         (["tune", "--method", "meanflow", "--trials", "0"], "a trial count from 1"),
+        (["tune", "--method", "meanflow", "--also", "critic,magic"], "unknown lever 'magic'; accepted: state-features"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_no_traceback(args, fragment, run_dir, tmp_path):

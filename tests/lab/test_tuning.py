@@ -7,11 +7,20 @@ import optuna
 import pytest
 
 from meanflow.core import runs
-from meanflow.core.presets import Preset, PresetError, get_preset, read_presets, tuning_sentence, write_preset
+from meanflow.core.presets import (
+    PRESET_FIELDS,
+    Preset,
+    PresetError,
+    get_preset,
+    read_presets,
+    tuning_sentence,
+    write_preset,
+)
 from meanflow.core.registry import METHODS, make_config
 from meanflow.lab import tuning
 from meanflow.lab.studies import EVALUATION_TARGETS, STUDIES, UNTUNED, method_cells
 from meanflow.lab.tuning import (
+    LEVER_SEARCH,
     SHARED_SEARCH,
     TUNING_TARGETS,
     Protocol,
@@ -26,9 +35,12 @@ from meanflow.lab.tuning import (
 @pytest.mark.parametrize("method", list(METHODS))
 def test_every_method_searches_the_shared_settings_and_the_defaults_are_in_its_space(method):
     """The same shared settings for all; the pairing for every method that pairs its batches; the method's
-    own options where declared; and its defaults are a point of the space (the first trial)."""
-    space = search_space(method)
-    assert set(SHARED_SEARCH) <= set(space)
+    own options where declared; the levers asked for where the method accepts them; and its defaults are a
+    point of the space (the first trial)."""
+    assert set(search_space(method)) == set(search_space(method, ())) and "adversarial" not in search_space(method)
+    space = search_space(method, tuple(LEVER_SEARCH))
+    assert set(SHARED_SEARCH) <= set(space) and "space_frequencies" in space
+    assert ("adversarial" in space) == ("adversarial_start" in space) == METHODS[method].learns_average
     assert ("coupling" in space) == METHODS[method].chooses_pairing
     defaults = default_params(method, space)
     for name, value in defaults.items():
@@ -37,6 +49,31 @@ def test_every_method_searches_the_shared_settings_and_the_defaults_are_in_its_s
     fields, options = split_params(defaults)
     config = make_config(method, options, **fields)
     assert config == make_config(method)  # the first trial is exactly the method's defaults
+
+
+def test_every_searched_setting_can_be_stored_in_a_preset():
+    """A best trial's fields become its preset's: a searched field the presets file refuses would lose it."""
+    for settings in [SHARED_SEARCH, *LEVER_SEARCH.values()]:
+        assert set(settings) <= set(PRESET_FIELDS)
+
+
+def test_a_protocol_with_levers_names_them_and_refuses_unknown_ones(tmp_path):
+    """`tune --also critic`: the search gains the critic for the methods that accept it, the protocol says
+    so wherever it is said (its preset, the methods table's rows, the page's sentence)."""
+    protocol = Protocol(trials=2, seconds=5.0, also=("critic",))
+    assert protocol.describe() == "2 trials of 5 s on 8gaussians, rings, critic searched too"
+    with pytest.raises(ValueError, match="unknown lever 'magic'; accepted: state-features, critic"):
+        Protocol(also=("magic",))
+    best = tuning.TrialRecord(0, "complete", {"lr": 0.003, "adversarial": 0.1, "options.r_neq_t": 0.5}, 0.2)
+    preset = tuning.TuningResult("meanflow", protocol, [best], best, 1.0).preset()
+    assert preset.protocol["also"] == ["critic"] and preset.config().adversarial == 0.1
+    path = tmp_path / "tuned.json"
+    write_preset(path, preset)
+    assert tuning_sentence(path).endswith("critic searched too")
+    cell = next(c for c in method_cells(read_presets(path)) if c.method == "meanflow")
+    assert cell.tuning.endswith("critic searched too")
+    plain = tuning.TuningResult("meanflow", Protocol(), [best], best, 1.0).preset()
+    assert "also" not in plain.protocol  # the bundled protocol's presets are written as before
 
 
 def test_tuning_and_evaluation_targets_do_not_overlap():
@@ -73,7 +110,7 @@ def test_presets_round_trip_and_bad_files_are_refused(tmp_path):
 
 
 def test_a_tuning_with_the_state_features_is_read_and_compared_at_its_presets(tmp_path):
-    """benchmarks/tune_state_features.py's presets may choose space_frequencies; lever_bench scores the
+    """`tune --also state-features`'s presets may choose space_frequencies; lever_bench scores the
     methods study's cells at such a file (method_cells(presets))."""
     path = tmp_path / "tuned.json"
     write_preset(path, Preset("shortcut", {"space_frequencies": 3, "hidden": 64}, {}, {"trials": 12, "seconds": 60}))
