@@ -28,9 +28,10 @@ from dataclasses import replace
 
 from pinned_sweep import pinned_tables, unknown_cells
 
+from meanflow.core import registry
 from meanflow.core.config import TrainConfig, option_specs
 from meanflow.core.presets import PresetError, read_presets
-from meanflow.core.registry import get_method, make_config
+from meanflow.core.registry import get_method
 from meanflow.lab.studies import STUDIES, Cell, Study, method_cells
 
 CELLS = ("MeanFlow", "Consistency (iCT)", "Flow matching, independent")
@@ -45,15 +46,9 @@ def _changed(cell: Cell, field: str, value) -> Cell:
 
 
 def accepts(method: str, field: str, value) -> bool:
-    """Whether `method` takes the TrainConfig `field` at `value` (flow matching refuses an adversarial term);
-    a method's own option is taken by every method that declares it (parse_values checks that)."""
-    if field.startswith(OPTION):
-        return True
-    try:
-        make_config(method, **{field: value})
-    except ValueError:
-        return False
-    return True
+    """Whether `method` takes `field` at `value` (flow matching refuses an adversarial term); a method's own
+    option is taken by every method that declares it (parse_values checks that)."""
+    return field.startswith(OPTION) or registry.accepts(method, field, value)
 
 
 def study(field: str, values: list, cells: tuple[str, ...] = CELLS, presets: dict | None = None) -> Study:

@@ -92,6 +92,16 @@ def make_config(method: str = "meanflow", options: Options | dict | None = None,
     return config
 
 
+def accepts(method: str, field: str, value) -> bool:
+    """Whether `method` takes the TrainConfig `field` at `value` with its other settings at their defaults
+    (flow matching refuses an adversarial term; a value outside the field's limits is refused too)."""
+    try:
+        make_config(method, **{field: value})
+    except ValueError:
+        return False
+    return True
+
+
 def with_method(config: TrainConfig, method: str, options: Options | dict | None = None, **changes) -> TrainConfig:
     """`config` with another method (its options, and its pairing unless `coupling` is in changes): the
     fields the registry resolves go through make_config again; the rest are kept."""
@@ -107,4 +117,13 @@ def config_from_dict(raw: dict) -> TrainConfig:
     return make_config(**known_fields({**LEGACY_VALUES, **raw}, TrainConfig, "config", "config fields"))
 
 
-__all__ = ["METHODS", "Method", "check_config", "config_from_dict", "get_method", "make_config", "with_method"]
+__all__ = [
+    "METHODS",
+    "Method",
+    "accepts",
+    "check_config",
+    "config_from_dict",
+    "get_method",
+    "make_config",
+    "with_method",
+]

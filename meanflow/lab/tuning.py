@@ -35,7 +35,7 @@ from ..core import runs
 from ..core.config import MAX_STEPS, Search, TrainConfig, option_specs
 from ..core.metrics import Evaluator
 from ..core.presets import Preset, PresetError, get_preset, protocol_phrase
-from ..core.registry import get_method, make_config
+from ..core.registry import accepts, get_method, make_config
 from ..core.targets import Target, get_target
 from ..engine.jobs import Engine
 from .scoring import EVALUATOR_SEED, headline, judged_nfe
@@ -138,14 +138,11 @@ class TuningResult:
 
 def lever_applies(method: str, lever: str) -> bool:
     """Whether `method` accepts every value of the lever's settings (flow matching refuses the critic)."""
-    settings = LEVER_SEARCH[lever]
-    try:
-        for name, search in settings.items():
-            for value in search.values or (search.lo, search.hi):
-                make_config(method, **{name: value})
-    except ValueError:
-        return False
-    return True
+    return all(
+        accepts(method, name, value)
+        for name, search in LEVER_SEARCH[lever].items()
+        for value in search.values or (search.lo, search.hi)
+    )
 
 
 def search_space(method: str, also: tuple[str, ...] = ()) -> dict[str, Search]:

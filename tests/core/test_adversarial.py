@@ -7,7 +7,7 @@ import torch
 
 from meanflow.core import adversarial
 from meanflow.core.adversarial import adversarial_term, build_critic, critic_step, generator_loss
-from meanflow.core.registry import get_method, make_config
+from meanflow.core.registry import accepts, get_method, make_config
 from meanflow.core.targets import get_target
 from meanflow.core.training import run_training
 from tests.conftest import resumed_from_step
@@ -57,6 +57,10 @@ def test_flow_matching_refuses_the_term_and_the_weight_is_bounded():
         make_config("meanflow", adversarial=-0.1)
     with pytest.raises(ValueError, match="adversarial_start must be in"):
         make_config("meanflow", adversarial=0.3, adversarial_start=1.0)
+    # what a sweep and a tuning ask before they give a method a setting (lever_bench, tune --also)
+    assert accepts("meanflow", "adversarial", 0.3) and accepts("reflow", "adversarial", 0.0)
+    assert not accepts("flow-matching", "adversarial", 0.3) and not accepts("reflow", "adversarial", 0.3)
+    assert not accepts("meanflow", "adversarial", -0.1)
 
 
 @pytest.mark.parametrize("method", ["meanflow", "consistency"])
