@@ -124,9 +124,15 @@ def add_setting_flags(p: argparse.ArgumentParser) -> None:
         f"(one-step methods only; default {DEFAULTS.adversarial:g}: none)",
     )
     p.add_argument(
+        "--moment-matching",
+        type=number(float, lambda v: 0 <= v <= MAX_ADVERSARIAL, f"a weight from 0 to {MAX_ADVERSARIAL:g}"),
+        help="weight of a moment-matching term on the one-step samples, a kernel MMD between them and the data "
+        f"(one-step methods only; default {DEFAULTS.moment_matching:g}: none)",
+    )
+    p.add_argument(
         "--adversarial-start",
         type=number(float, lambda v: 0 <= v < 1, "a fraction from 0 to below 1"),
-        help="the share of the budget after which the adversarial term applies "
+        help="the share of the budget after which the adversarial and moment-matching terms apply "
         f"(default {DEFAULTS.adversarial_start:g})",
     )
 
@@ -228,6 +234,7 @@ def config_from_args(args: argparse.Namespace, target) -> TrainConfig:
             ("space_frequencies", args.space_frequencies),
             ("adversarial", args.adversarial),
             ("adversarial_start", args.adversarial_start),
+            ("moment_matching", args.moment_matching),
             ("coupling", args.coupling),
         )
         if value is not None

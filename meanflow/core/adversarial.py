@@ -60,7 +60,7 @@ def build_critic(config: TrainConfig, generator: torch.Generator, device: torch.
     return Critic(net, optimiser, config.adversarial, config.adversarial_start)
 
 
-def _first_rows(net: torch.nn.Module, rows: int) -> torch.nn.Module:
+def first_rows(net: torch.nn.Module, rows: int) -> torch.nn.Module:
     """The network as the first `rows` rows of the batch see it (a class-conditional one keeps their classes)."""
     return net.with_labels(net.labels[:rows]) if isinstance(net, Conditioned) else net
 
@@ -107,7 +107,7 @@ def adversarial_term(
     if critic is None or progress < critic.start:
         return None
     rows = min(CRITIC_ROWS, len(e))
-    fake = one_step(method, _first_rows(net, rows), e[:rows], options, generator)
+    fake = one_step(method, first_rows(net, rows), e[:rows], options, generator)
     critic_step(critic, x[:rows], fake)
     return critic.weight * generator_loss(critic, fake)
 

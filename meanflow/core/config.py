@@ -93,7 +93,7 @@ MAX_THREADS = 64  # torch threads of one worker; more would only start threads t
 MAX_NFE = 1024  # sampling steps; far beyond where 2D samples stop changing
 MAX_SAMPLES = 1_000_000  # points drawn by one `sample` call
 MAX_CLASSES = 64  # classes a network may be conditioned on
-MAX_ADVERSARIAL = 10.0  # the adversarial term's weight, at most (beyond it the critic alone would train the map)
+MAX_ADVERSARIAL = 10.0  # a term's weight on one-step samples, at most (beyond it the term alone would train the map)
 MAX_FREQUENCIES = 8  # Fourier features per time input, at most (pi 2^7 is already finer than any 2D target)
 MAX_DIM = 64  # dimensions of a target's points: 2 for the 2D toys, 64 for the 8x8 digits and D-column CSVs
 
@@ -307,7 +307,11 @@ class TrainConfig:
     # Weight of an adversarial term on the one-step samples (core.adversarial: a critic learns to tell them
     # from the data); 0: none. A lever for the one-step methods (benchmarks/RESULTS.md, "A critic on one step").
     adversarial: float = 0.0
-    adversarial_start: float = 0.25  # the fraction of the budget after which the term applies
+    # The fraction of the budget after which the terms on one-step samples (the critic's, the moments') apply.
+    adversarial_start: float = 0.25
+    # Weight of a moment-matching term on the one-step samples (core.moments: a kernel MMD between them and
+    # the data); 0: none. A lever for the one-step methods (benchmarks/RESULTS.md, "Moment matching on one step").
+    moment_matching: float = 0.0
     # Dimensions of the target's points (the network's output width and its noise's): the target's, set
     # where a config meets its target (2 for the 2D toys, 64 for the digits).
     dim: int = 2
@@ -366,6 +370,8 @@ class TrainConfig:
             raise ValueError(f"ema must be in [0, 1), got {self.ema!r}")
         if not (isinstance(self.adversarial, (int, float)) and 0 <= self.adversarial <= MAX_ADVERSARIAL):
             raise ValueError(f"adversarial must be in [0, {MAX_ADVERSARIAL:g}], got {self.adversarial!r}")
+        if not (isinstance(self.moment_matching, (int, float)) and 0 <= self.moment_matching <= MAX_ADVERSARIAL):
+            raise ValueError(f"moment_matching must be in [0, {MAX_ADVERSARIAL:g}], got {self.moment_matching!r}")
         if not (isinstance(self.adversarial_start, (int, float)) and 0 <= self.adversarial_start < 1):
             raise ValueError(f"adversarial_start must be in [0, 1), got {self.adversarial_start!r}")
         if not (0 < self.checkpoint_seconds <= 3600):

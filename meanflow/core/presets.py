@@ -38,6 +38,7 @@ PRESET_FIELDS = (
     "space_frequencies",
     "adversarial",
     "adversarial_start",
+    "moment_matching",
 )
 
 

@@ -67,11 +67,12 @@ def check_config(config: TrainConfig) -> Method:
             f"{config.method} trains no class-conditional model here; train it unconditionally "
             "(--unconditional, or switch off 'Condition on classes')"
         )
-    if config.adversarial and not method.learns_average:
-        raise ValueError(
-            f"{config.method} samples in many small steps, so an adversarial term on its one-step samples "
-            "would fight its own loss; set adversarial to 0 (it is for the one-step methods)"
-        )
+    for term in ("adversarial", "moment_matching"):
+        if getattr(config, term) and not method.learns_average:
+            raise ValueError(
+                f"{config.method} samples in many small steps, so a term on its one-step samples would fight "
+                f"its own loss; set {term} to 0 (it is for the one-step methods)"
+            )
     return method
 
 

@@ -32,6 +32,7 @@ from .couplings import Pairing, get_coupling, pair_within_classes
 from .methods.base import Batch, Context, Method
 from .metrics import Evaluator
 from .models import Conditioned, pick_device
+from .moments import moment_term
 from .networks import RunBundle, build_network, flow_from_bundle
 from .registry import check_config, config_from_dict
 from .sampling import Flow, integrate
@@ -437,8 +438,13 @@ def train_step(run: _Run, fraction: float) -> bool:
     net = conditioned(run.net, y, run.config, run.training, run.device)
     x, e = x.to(run.device), e.to(run.device)
     terms = run.method.loss(net, x, e, run.training, run.config.options, fraction, run.context)
-    adversarial = adversarial_term(run.critic, run.method, net, x, e, run.config.options, run.training, fraction)
-    total = terms.loss if adversarial is None else terms.loss + adversarial
+    total = terms.loss
+    for extra in (
+        adversarial_term(run.critic, run.method, net, x, e, run.config.options, run.training, fraction),
+        moment_term(run.config, run.method, net, x, e, run.training, fraction, run.step),
+    ):
+        if extra is not None:
+            total = total + extra
     loss = float(total.detach())
     if not math.isfinite(loss):
         copy_parameters(run.params, run.last_good)

@@ -54,6 +54,8 @@ LEVER_SEARCH: dict[str, dict[str, Search]] = {  # levers a tuning may search bes
     "state-features": {"space_frequencies": Search(values=(0, 3))},
     # the critic on one-step samples, its weight and start (RESULTS.md, "A critic on one step")
     "critic": {"adversarial": Search(values=(0.0, 0.1, 0.3)), "adversarial_start": Search(values=(0.25, 0.5))},
+    # a kernel MMD on one-step samples, its weight and start (RESULTS.md, "Moment matching on one step")
+    "moments": {"moment_matching": Search(values=(0.0, 1.0, 2.5)), "adversarial_start": Search(values=(0.25, 0.5))},
 }
 PAIRINGS = ("independent", "minibatch-ot")  # the pairings a method that pairs its batches may be tuned with
 TEACHER_SHARE = 0.5  # reflow: its teacher's share of a budget (teacher + student = the budget)

@@ -40,7 +40,8 @@ def test_every_method_searches_the_shared_settings_and_the_defaults_are_in_its_s
     assert set(search_space(method)) == set(search_space(method, ())) and "adversarial" not in search_space(method)
     space = search_space(method, tuple(LEVER_SEARCH))
     assert set(SHARED_SEARCH) <= set(space) and "space_frequencies" in space
-    assert ("adversarial" in space) == ("adversarial_start" in space) == METHODS[method].learns_average
+    assert ("adversarial" in space) == ("moment_matching" in space) == METHODS[method].learns_average
+    assert ("adversarial_start" in space) == METHODS[method].learns_average
     assert ("coupling" in space) == METHODS[method].chooses_pairing
     defaults = default_params(method, space)
     for name, value in defaults.items():
