@@ -8,6 +8,8 @@
     (RESULTS.md, "Fourier features of the state")
     python benchmarks/lever_bench.py --field adversarial --values 0,0.1,0.3 --cell MeanFlow --cell "Consistency (iCT)"
     (RESULTS.md, "A critic on one step")
+    python benchmarks/lever_bench.py --field moment_matching --values 0,2.5 --cell MeanFlow --cell "Consistency (iCT)"
+    (RESULTS.md, "Moment matching on one step")
     python benchmarks/lever_bench.py --field adam_beta2 --values 0.999 \
         --presets benchmarks/data/tuned-state-features.json \
         --targets checkerboard,moons,spiral,pinwheel,swissroll --cell MeanFlow ...
