@@ -12,11 +12,11 @@ estimated without its diagonal terms (unbiased) on the critic's rows of the batc
 is zero exactly when the two distributions agree (the kernel is characteristic), and its gradient pulls
 each sample toward the data near it and away from other samples, so it acts on the support and on the
 shares of mass alike. Generative moment matching networks (Li, Swersky, Zemel 2015, arXiv 1502.02761)
-train a one-step map on it alone;
-Inductive Moment Matching (Zhou, Ermon, Song 2025, arXiv 2503.07565) trains few-step models on an MMD
-between jumps. Here it is added to the method's own loss from `adversarial_start` of the budget on, on
-every MOMENT_EVERY-th step (each costs a one-step forward and backward on those rows), at weight
-`moment_matching` x MOMENT_EVERY, so that its mean weight per step is `moment_matching`.
+train a one-step map on it alone; Inductive Moment Matching (Zhou, Ermon, Song 2025, arXiv 2503.07565)
+trains few-step models on an MMD between jumps. Here it is added to the method's own loss from
+`adversarial_start` of the budget on, on every MOMENT_EVERY-th step (each costs a one-step forward and
+backward on those rows), at weight `moment_matching` x MOMENT_EVERY, so that its mean weight per step is
+`moment_matching`.
 """
 
 from __future__ import annotations
