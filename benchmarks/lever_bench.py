@@ -10,6 +10,10 @@
     (RESULTS.md, "A critic on one step")
     python benchmarks/lever_bench.py --field moment_matching --values 0,2.5 --cell MeanFlow --cell "Consistency (iCT)"
     (RESULTS.md, "Moment matching on one step")
+    python benchmarks/lever_bench.py --change adversarial=0.3 --change adversarial=0.3,moment_matching=2.5 \
+        --cell MeanFlow
+    (fields set together, each change a row beside the cell as tuned: RESULTS.md, "The critic and the kernel
+    term together")
     python benchmarks/lever_bench.py --field adam_beta2 --values 0.999 \
         --presets benchmarks/data/tuned-state-features.json \
         --targets checkerboard,moons,spiral,pinwheel,swissroll --cell MeanFlow ...
@@ -53,20 +57,39 @@ def accepts(method: str, field: str, value) -> bool:
     return field.startswith(OPTION) or registry.accepts(method, field, value)
 
 
-def study(field: str, values: list, cells: tuple[str, ...] = CELLS, presets: dict | None = None) -> Study:
-    """Each cell with `field` at each value, at the bundled presets or at `presets` (method -> Preset); a cell
-    whose method refuses a value (flow matching an adversarial term) runs at its own value alone."""
+def changes_study(
+    changes: list[dict], cells: tuple[str, ...] = CELLS, presets: dict | None = None, title: str = "The levers"
+) -> Study:
+    """Each cell with each change (fields set together) in turn, the first change keeping the cell's name;
+    a cell whose method refuses a change's value runs without that change."""
     known = {c.name: c for c in method_cells(presets)}  # None: the bundled presets, as STUDIES["methods"]
-    rows = tuple(
-        replace(
-            _changed(known[name], field, value),
-            name=name if value == values[0] else f"{name}, {field.removeprefix(OPTION)} {value}",
-        )
-        for name in cells
-        for value in values
-        if value == values[0] or accepts(known[name].method, field, value)
-    )
-    return Study("lever", f"The lever {field}", f"Which {field} trains the best maps in the same budget?", rows)
+    rows = []
+    for name in cells:
+        for i, change in enumerate(changes):
+            if i and not all(accepts(known[name].method, field, value) for field, value in change.items()):
+                continue
+            cell = known[name]
+            for field, value in change.items():
+                cell = _changed(cell, field, value)
+            rows.append(replace(cell, name=f"{name}, {_label(change)}" if i else name))
+    return Study("lever", title, "Which setting trains the best maps in the same budget?", tuple(rows))
+
+
+def _label(change: dict) -> str:
+    """'adversarial 0.3 + moment_matching 2.5': a change as a row's name says it."""
+    return " + ".join(f"{field.removeprefix(OPTION)} {value}" for field, value in change.items())
+
+
+def parse_change(text: str, cells: tuple[str, ...] = CELLS) -> dict:
+    """'adversarial=0.3,moment_matching=2.5' -> {'adversarial': 0.3, 'moment_matching': 2.5}, each value of
+    its field's type (parse_values)."""
+    change = {}
+    for part in text.split(","):
+        field, equals, value = part.partition("=")
+        if not equals or not field or not value:
+            raise SystemExit(f"lever_bench.py: --change wants FIELD=VALUE[,FIELD=VALUE], got {part!r}")
+        change[field] = parse_values(field, value, cells)[0]
+    return change
 
 
 def parse_values(field: str, text: str, cells: tuple[str, ...] = CELLS) -> list:
@@ -89,9 +112,14 @@ def parse_values(field: str, text: str, cells: tuple[str, ...] = CELLS) -> list:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--field", required=True, help="a TrainConfig field (activation, adam_beta2) or options.NAME, a method's option"
+        "--field", help="a TrainConfig field (activation, adam_beta2) or options.NAME: a method's option"
     )
-    parser.add_argument("--values", required=True, help="comma-separated; the first is the cells' own")
+    parser.add_argument("--values", help="comma-separated; the first is the cells' own")
+    parser.add_argument(
+        "--change",
+        action="append",
+        help="instead of --field: FIELD=VALUE[,FIELD=VALUE] set together, a row beside each cell as tuned (repeat)",
+    )
     parser.add_argument("--targets", default="8gaussians,rings")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--seeds", type=int, default=3)
@@ -101,7 +129,12 @@ def main() -> None:
     cells = tuple(args.cell or CELLS)
     if message := unknown_cells(cells):
         parser.error(message)
-    values = parse_values(args.field, args.values, cells)
+    if args.change and (args.field or args.values) or not args.change and not (args.field and args.values):
+        parser.error("give --field and --values, or --change (repeatable)")
+    if args.change:
+        changes = [{}] + [parse_change(text, cells) for text in args.change]
+    else:
+        changes = [{args.field: value} for value in parse_values(args.field, args.values, cells)]
     presets = None
     if args.presets:
         try:
@@ -110,7 +143,8 @@ def main() -> None:
             parser.error(str(exc))
         if not presets:
             parser.error(f"no presets file at {args.presets}")
-    pinned_tables(study(args.field, values, cells, presets), args.targets, args.seeds, [args.seconds])
+    title = f"The lever {args.field}" if args.field else "The levers"
+    pinned_tables(changes_study(changes, cells, presets, title), args.targets, args.seeds, [args.seconds])
 
 
 if __name__ == "__main__":
