@@ -138,19 +138,26 @@ DIGITS_COLUMNS = ("fd@1", "fd@2", "fd@4", "fd@32", "confident@1", "coverage_tv@1
 DIGITS_FLOORS = ("fd_floor", "confident_floor", "coverage_tv_floor", "memorised_real")
 
 
+def _cell_width(rows: list[dict]) -> int:
+    """The cell column's width: whole names (a sweep's rows may differ only at their ends), at least 28."""
+    return max(28, 1 + max((len(row["cell"]) for row in rows), default=0))
+
+
 def format_digits_table(rows: list[dict]) -> str:
     """Rows of a target scored by its classifier (digits): FD at each step count, the recognised share,
     the coverage TV and the memorised share at one step, and the floors."""
+    width = _cell_width(rows)
     head = (
-        f"{'target':<9}{'cell':<28}{'seeds':>6}{'steps':>8}  {'FD@1':>14}  {'FD@2':>14}  {'FD@4':>14}  {'FD@32':>14}  "
-        f"{'recognised@1':>14}  {'coverage TV@1':>14}  {'memorised@1':>14}  floors (FD, recognised, coverage, held-out)"
+        f"{'target':<9}{'cell':<{width}}{'seeds':>6}{'steps':>8}  {'FD@1':>14}  {'FD@2':>14}  {'FD@4':>14}  "
+        f"{'FD@32':>14}  {'recognised@1':>14}  {'coverage TV@1':>14}  {'memorised@1':>14}  "
+        "floors (FD, recognised, coverage, held-out)"
     )
     lines = [head]
     for row in rows:
         steps = f"{row['steps']:>8.0f}" if "steps" in row else f"{'-':>8}"
         floors = ", ".join(f"{row.get(k, math.nan):.3f}" for k in DIGITS_FLOORS)
         cells = "  ".join(_mean_std(row, k) for k in DIGITS_COLUMNS)
-        lines.append(f"{row['target']:<9}{row['cell'][:27]:<28}{row['seeds']:>6}{steps}  {cells}  {floors}")
+        lines.append(f"{row['target']:<9}{row['cell']:<{width}}{row['seeds']:>6}{steps}  {cells}  {floors}")
     return "\n".join(lines)
 
 
@@ -170,8 +177,9 @@ def format_table(rows: list[dict]) -> str:
         return "\n\n".join(t for t in (others, format_digits_table(digits)) if t)
     if not rows:
         return ""
+    width = _cell_width(rows)
     lines = [
-        f"{'target':<13}{'cell':<28}{'seeds':>6}{'steps':>8}  {'TV@1':>13}  {'TV@2':>13}  {'TV@4':>13}  "
+        f"{'target':<13}{'cell':<{width}}{'seeds':>6}{'steps':>8}  {'TV@1':>13}  {'TV@2':>13}  {'TV@4':>13}  "
         f"{'TV@32':>13}  {'W1@1':>13}  {'in cells@1':>13}  {'floors (TV, W1)':>16}"
     ]
 
@@ -189,7 +197,7 @@ def format_table(rows: list[dict]) -> str:
             else "-"
         )
         lines.append(
-            f"{row['target']:<13}{row['cell'][:27]:<28}{row['seeds']:>6}{steps}  {cell(row, 'hist_tv@1')}  "
+            f"{row['target']:<13}{row['cell']:<{width}}{row['seeds']:>6}{steps}  {cell(row, 'hist_tv@1')}  "
             f"{cell(row, 'hist_tv@2')}  {cell(row, 'hist_tv@4')}  {cell(row, 'hist_tv@32')}  "
             f"{cell(row, 'sliced_w1@1')}  {cell(row, 'in_support@1')}  {floors:>16}"
         )

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -20,7 +21,7 @@ from meanflow.lab.records import load_study
 from meanflow.lab.scoring import EVAL_N, headline
 from meanflow.lab.studies import STUDIES, get_study
 from meanflow.lab.sweeps import ANYTIME_MARKS, Budget, Sweep
-from meanflow.lab.tables import ScoredRun, anytime_curves, with_reference
+from meanflow.lab.tables import ScoredRun, anytime_curves, format_table, with_reference
 from meanflow.views.demo import DEMO_FILE, read_demo
 from tests.conftest import wait_until
 
@@ -216,3 +217,14 @@ def test_the_methods_rows_keep_their_tuned_presets_in_2d_and_train_defaults_at_t
     assert rows[(meanflow.name, "checkerboard")]["tuning"].startswith("tuned")
     assert rows[(meanflow.name, "digits")]["tuning"].startswith("defaults")
     assert rows[(meanflow.name, "digits")]["network"] == "256 x 3, batch 256"
+
+
+def test_a_printed_table_keeps_whole_cell_names():
+    """A sweep's rows may differ only at the end of their names (lever_bench --change): both tables print
+    each name whole, so no two rows read alike."""
+    base = {"target": "moons", "seeds": 3, "steps": 100.0, "hist_tv@1": 0.1, "hist_tv@1_std": 0.01}
+    names = ["MeanFlow, space_frequencies 3", "MeanFlow, space_frequencies 3 + adversarial 0.3"]
+    for extra in ({}, {"target": "digits", "fd@1": 1.0}):
+        text = format_table([dict(base, cell=name, **extra) for name in names])
+        for name in names:
+            assert re.search(re.escape(name) + r" +3 ", text), (name, text)
