@@ -21,16 +21,17 @@ def study_targets(name: str) -> tuple[str, ...]:
 
 def main() -> None:
     st.title("Ablations")
-    c1, c2 = st.columns([2, 1])
-    name = settings.select("Study", STUDY, where=c1, format_func=lambda n: STUDIES[n].title)
+    name = settings.select("Study", STUDY, format_func=lambda n: STUDIES[n].title)
     targets = study_targets(name)
     target_setting = settings.Setting("abl_target", targets[0], choices=targets)
     settings.initialise(target_setting)
     if st.session_state.get("abl_target") not in targets:  # another study's target: this study's first
         st.session_state.abl_target = targets[0]
-    target = settings.segmented("Target", target_setting, where=c2) or targets[0]
+    target = settings.segmented("Target", target_setting) or targets[0]  # a row of its own: every target shows
     study = STUDIES[name]
     st.markdown(f"**{literal(study.question)}**")
+    if name == "methods":  # what each row held equal and how its settings were chosen, as on Compare
+        st.caption(studies.methods_caption(get_target(target)))
     if study.paper_source:
         st.caption(
             f"Beside each row: {literal(study.paper_source)} ({literal(study.paper_metric)}). "

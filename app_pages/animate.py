@@ -191,8 +191,8 @@ def panel_numbers(panels: dict[str, Panel], n: int, one_class: bool) -> None:
             best = pickers.headline_for(panel.entry, panel.saved, panel.steps)
             headline = metrics.headline_sentence(best, headline_metric(panel.saved.target))
             st.caption(
-                f"The run's headline at {settings.steps_label(panel.steps)} (n = {best.n:,}, as in the methods "
-                f"table): {headline}."
+                f"The run's headline at {settings.steps_label(panel.steps)} (n = {best.n:,}, sampled from its seed "
+                f"{panel.saved.config.seed}; the methods table gives a row's mean over its seeds): {headline}."
             )
             st.download_button(
                 "Samples (CSV)",

@@ -6,15 +6,13 @@ import torch
 
 from meanflow.core.metrics import floor_name, headline_metric
 from meanflow.core.paths import BUNDLED_TARGETS
-from meanflow.core.presets import tuning_sentence
 from meanflow.core.registry import METHODS, get_method
 from meanflow.core.sampling import sample
 from meanflow.core.targets import get_target
 from meanflow.core.text import literal
 from meanflow.lab.guidance import steps_for
-from meanflow.lab.scoring import EVAL_N, REFERENCE_NFE
-from meanflow.lab.studies import EVALUATION_TARGETS, HELD_OUT_TARGETS, PRESET_DIM, STUDIES, Cell
-from meanflow.lab.tables import cell_network
+from meanflow.lab.scoring import EVAL_N, EVALUATOR_SEED
+from meanflow.lab.studies import EVALUATION_TARGETS, STUDIES
 from meanflow.views import figures
 from ui import downloads, pickers, points, present, server, settings, studies
 from ui.session import RunEntry
@@ -53,13 +51,16 @@ def quality_table(
 ):
     """Samples (run key, nfe) -> (n, 2) and a table of metrics; cached by run keys and settings.
 
-    Class-conditional runs on `label_target` sample class `label` (None: all classes) with sampling-time
-    guidance `guidance`, two evaluations per step, so an NFE of k is k / 2 steps (odd NFE: no cell),
-    and get a class-accuracy column."""
+    The samples are drawn from a generator of `seed`, the reference and floors from EVALUATOR_SEED + seed:
+    at n = EVAL_N and a run's own seed, a cell reads the run's headline (lab.scoring.headline). Class-
+    conditional runs on `label_target` sample class `label` (None: all classes) with sampling-time guidance
+    `guidance`, two evaluations per step, so an NFE of k is k / 2 steps (odd NFE: no cell); they get class
+    and guidance columns, and with one class chosen its class accuracy in place of the whole target's
+    metrics (which would count the other classes' absence)."""
     rows, samples = [], {}
     for entry in _entries:
         saved = pickers.load(entry)
-        evaluator = pickers.evaluator_for(entry, saved.target, n, seed + 1)
+        evaluator = pickers.evaluator_for(entry, saved.target, n, EVALUATOR_SEED + seed)
         conditional = bool(saved.flow.classes)
         own_label = label if conditional and saved.target.name == label_target else None
         for k in nfes:
@@ -71,9 +72,13 @@ def quality_table(
             ).samples
             samples[(entry.key, k)] = x
             row = {"run": entry.label, "run id": entry.id, "method": entry.method, "target": entry.target_name}
-            row.update(nfe=k, seed=seed)
-            row.update(evaluator.score(x).to_dict())
-            if own_label is not None:
+            row.update({"nfe": k, "sampling seed": seed})
+            if conditional:
+                row.update({"class": "all" if own_label is None else str(own_label), "guidance": guidance})
+            if own_label is None:
+                row.update(evaluator.score(x).to_dict())
+            else:
+                row["n"] = n
                 row["class_accuracy"] = pickers.class_evaluator_for(entry.key, saved.target).score({own_label: x})[
                     "accuracy"
                 ]
@@ -93,35 +98,12 @@ def methods_mode() -> None:
         st.info("Pick at least one method and one step count.")
         return
     labels = [c.name for c in study.cells if c.method in chosen]  # every row of the chosen methods
-    st.caption(zoo_caption(get_target(target)))
+    st.caption(studies.methods_caption(get_target(target)))
     studies.study_view(study, target, key="cmp", cells=labels)
     grid_and_chart(chosen, target, nfes)
     st.subheader("Run the comparison yourself")
     studies.run_live_controls(study, [get_target(target)], key="cmp", cells=labels)
     studies.progress(study, key="cmp")
-
-
-def zoo_caption(target) -> str:
-    """What each row of the methods table held equal on `target`, and how its settings were chosen."""
-    if target.dim == PRESET_DIM:
-        return (
-            f"Every row: the same seeds and wall-clock budget, each run on a core of its own, {tuning_sentence()} "
-            "(its network, batch, learning rate and options in its preset) and the pairing in its row. Flow "
-            "matching appears with independent pairs and with minibatch OT; the ratio divides a row's one-step TV "
-            f"by the better one's at {REFERENCE_NFE} steps. Reflow counts its teacher (half the budget each); the "
-            f"free-teacher row does not. Tuned on other targets; {' and '.join(HELD_OUT_TARGETS)} were used "
-            "neither for tuning nor for choosing any default."
-        )
-    return (
-        f"Every row: the same seeds and wall-clock budget, each run on a core of its own, the same network "
-        f"({cell_network(Cell('', 'meanflow'), target)}, the {literal(target.name)}' own), "
-        "unconditional, each method at its defaults (the presets were tuned on 2D targets at 2D sizes and do "
-        f"not apply in {target.dim} dimensions) and the pairing in its row. FD is read in the digit classifier's "
-        f"features against the held-out images; the ratio divides a row's one-step FD by the better flow "
-        f"matching's at {REFERENCE_NFE} steps. Reflow counts its teacher (half the budget each); the "
-        "free-teacher row does not. A row of 0 steps spent its budget before its first step (reflow making its "
-        "teacher's pairs) and samples as it started."
-    )
 
 
 def zoo_runs(chosen: list[str], target: str) -> dict:
@@ -147,32 +129,41 @@ def grid_and_chart(chosen: list[str], target: str, nfes: tuple[int, ...]) -> Non
     runs = zoo_runs(chosen, target)
     if not runs:
         st.info(
-            "No runs of these methods to sample at other step counts on this target: the bundled ones are "
-            f"on {', '.join(BUNDLED_TARGETS)} only (a small bundle), and the pictures above are each row's one-step "
-            "samples. Run the comparison yourself below for grids at every step count."
+            f"No unconditional run of these methods on {literal(target)} to sample at other step counts: the "
+            f"methods' bundled runs are on {', '.join(BUNDLED_TARGETS)} only (a small bundle), and the pictures "
+            "above are each row's one-step samples. Run the comparison yourself below for grids at every step count."
         )
         return
     entries = list(runs.values())
     table, samples = quality_table(entries, tuple(e.key for e in entries), nfes, 2000, 0)
-    table = table.assign(run=[get_method(m).about.label for m in table["method"]])
+    named = {e.id: zoo_label(e) for e in entries}
+    table = table.assign(run=[named[i] for i in table["run id"]])
     shown = pickers.load(entries[0]).target
     metric = headline_metric(shown)
     if shown.dim != 2:  # the digits: a row of image grids per method
         sample_grids(entries, nfes, samples)
     else:
         scatter_panels(entries, nfes, samples)
-    chart = figures.quality_chart(table, metric, floor_name(metric), label=METRICS[metric])
+    family = {zoo_label(e): e.method for e in entries}
+    chart = figures.quality_chart(
+        table, metric, floor_name(metric), label=METRICS[metric], family=family, order=tuple(METHODS)
+    )
     present.chart(chart, key="zoo_chart", width="stretch")
-    st.caption("Samples and the chart: one run per method (seed 0), 2,000 samples per cell.")
+    st.caption(
+        "Samples and the chart: one bundled run per method (seed 0, at its tuned preset and the pairing named), "
+        f"2,000 samples per cell; the table above is the mean over seeds at n = {EVAL_N:,}."
+    )
+
+
+def zoo_label(entry: RunEntry) -> str:
+    """'Flow matching, independent': a bundled run's method and its pairing (the table's rows differ by it)."""
+    label = get_method(entry.method).about.label
+    return f"{label}, {entry.config.coupling}" if get_method(entry.method).chooses_pairing else label
 
 
 def scatter_panels(entries: list[RunEntry], nfes: tuple[int, ...], samples: dict) -> None:
     """One panel per method and step count, every method's row under the last (2D targets)."""
-    grid = {
-        f"{get_method(e.method).about.label}, {settings.steps_label(k)}": samples[(e.key, k)]
-        for e in entries
-        for k in nfes
-    }
+    grid = {f"{zoo_label(e)}, {settings.steps_label(k)}": samples[(e.key, k)] for e in entries for k in nfes}
     reference = pickers.target_preview(pickers.load(entries[0]).target, 600)
     present.chart(
         figures.scatter_grid(grid, columns=len(nfes), reference=reference, height_per_row=220),
@@ -239,12 +230,15 @@ def metrics_section(table: pd.DataFrame) -> None:
     table = table.dropna(axis=1, how="all")  # no column that does not apply (in cells, for a target without cells)
     st.caption(
         "Each metric compares the samples with a large exact sample of the target; its floor is the same "
-        f"metric for an exact sample of the same size, n = {int(table['n'].iloc[0]):,} per cell here (no "
-        "sampler can beat it). Sliced W1 is global and ranks a blurred sampler above a sharp but shrunk one; "
+        f"metric for an exact sample of the same size, n = {int(table['n'].iloc[0]):,} per cell here: one "
+        "draw of it, so a sampler as good as the target reads about its floor, a little above or below by chance. "
+        "Sliced W1 is global and ranks a blurred sampler above a sharp but shrunk one; "
         "histogram TV and the in-cells fraction catch blur (on the digits: FD in the classifier's features "
         "against the held-out images, the recognised share and coverage; memorised: the share closer to a "
         "training image than training images are to each other). Read them together. A run's headline number (Home, "
-        f"Animate, the methods table) uses {EVAL_N:,} samples: the same run reads a little differently at another n."
+        f"Animate) is its score at n = {EVAL_N:,} with its own seed as the sampling seed: set both here and a cell "
+        "reads it exactly; another n or seed reads a little differently. The methods table is the mean over a "
+        "row's seeds."
     )
     st.dataframe(
         table,
@@ -258,14 +252,18 @@ def metrics_section(table: pd.DataFrame) -> None:
     metric = st.radio("Chart", available, format_func=METRICS.get, horizontal=True, key="cmp_metric")
     chart = figures.quality_chart(table, metric, f"{metric}_floor", label=METRICS[metric])
     present.chart(chart, key="quality_chart", width="stretch")
-    st.download_button(
-        "Metrics (CSV)",
-        table.to_csv(index=False).encode(),
-        file_name="metrics.csv",
-        mime="text/csv",
-        key="metrics_csv",
-        on_click="ignore",
-    )
+    targets = list(dict.fromkeys(table["target"]))
+    columns = st.columns(min(4, len(targets)))
+    for i, target in enumerate(targets):  # one file per target: only the columns its target has
+        own = table[table["target"] == target].dropna(axis=1, how="all")
+        columns[i % len(columns)].download_button(
+            "Metrics (CSV)" if len(targets) == 1 else f"Metrics on {literal(target)} (CSV)",
+            own.to_csv(index=False).encode(),
+            file_name="metrics.csv" if len(targets) == 1 else f"metrics_{literal(target, 'filename')}.csv",
+            mime="text/csv",
+            key="metrics_csv" if i == 0 else f"metrics_csv_{i}",
+            on_click="ignore",
+        )
 
 
 def step_counts_mode() -> None:
@@ -285,6 +283,12 @@ def step_counts_mode() -> None:
     if table.empty:
         st.info("With guidance every step takes two evaluations: pick an even step count (NFE).")
         return
+    odd = [k for k in nfes if steps_for(k, guidance) is None]
+    if conditional is not None and odd:
+        st.caption(
+            f"NFE {', '.join(map(str, odd))}: no cell for the class-conditional runs: with guidance every step takes "
+            "two evaluations, so an odd count has no sampler."
+        )
     sample_grids(entries, nfes, samples)
     metrics_section(table)
 

@@ -147,12 +147,10 @@ def keep_owner_cookie() -> None:
     key = st.session_state.get("owner_key")
     if key is None or _sent_owner_key() == key or st.session_state.get("owner_cookie_sent"):
         return
-    from streamlit.components.v1 import html  # deferred: only for a browser without the cookie
-
-    html(
+    st.iframe(  # same-origin, so its script reaches the page's cookies; 1 pixel (st.iframe takes no 0)
         f"<script>window.parent.document.cookie = '{OWNER_COOKIE}={key}; path=/; max-age=31536000; "
         "SameSite=Strict';</script>",
-        height=0,
+        height=1,
     )
     st.session_state.owner_cookie_sent = True
 

@@ -17,15 +17,17 @@ import torch
 
 from meanflow.core.metrics import floor_name
 from meanflow.core.paths import assets_dir, study_runs_dir
+from meanflow.core.presets import tuning_sentence
+from meanflow.core.registry import METHODS
 from meanflow.core.runs import WEIGHTS_FILE, load_run
 from meanflow.core.sampling import sample
 from meanflow.core.targets import Target, get_target
 from meanflow.core.text import literal
 from meanflow.lab.records import PICTURE_IMAGES, PICTURE_N, PICTURE_SEED, load_study
-from meanflow.lab.scoring import EVAL_N, NFES
-from meanflow.lab.studies import STUDIES, Study
+from meanflow.lab.scoring import EVAL_N, NFES, REFERENCE_NFE
+from meanflow.lab.studies import HELD_OUT_TARGETS, PRESET_DIM, STUDIES, Cell, Study
 from meanflow.lab.sweeps import Budget, Sweep
-from meanflow.lab.tables import anytime_curves, paper_agreement
+from meanflow.lab.tables import anytime_curves, cell_network, charged_curves, paper_agreement
 from meanflow.views import figures
 
 from . import points, present, server
@@ -82,6 +84,33 @@ def _number(value: float) -> str:
     return f"{value:.3f}" if abs(value) < 1e4 else f"{value:.2g}"
 
 
+def floor_cells(row: dict) -> dict:
+    """A row's floors as the table shows them: every metric of its one-step columns, at the table's n."""
+    if "hist_tv_floor" in row:
+        values = [row["hist_tv_floor"], row.get("sliced_w1_floor")]
+        if row.get("in_support_floor") is not None:  # targets with cells
+            return {"floors (TV, W1, in cells)": ", ".join(f"{v:.3f}" for v in (*values, row["in_support_floor"]))}
+        return {"floors (TV, W1)": ", ".join(f"{v if v is not None else math.nan:.3f}" for v in values)}
+    if "fd_floor" in row:
+        keys = ("fd_floor", "confident_floor", "coverage_tv_floor")
+        return {
+            "floors (FD, recognised, coverage TV; held-out memorised)": ", ".join(
+                f"{row.get(k) if row.get(k) is not None else math.nan:.3f}" for k in keys
+            )
+            + f"; {row.get('memorised_real', math.nan):.3f}"
+        }
+    return {}
+
+
+def reference_ratio(row: dict, metric: str) -> str:
+    """A row's one-step metric over the best flow matching's at 32 steps; a flow-matching row is judged at
+    32 steps itself, so it reads its own 32 steps over the best ('1.00 (its 32 steps)' for the reference)."""
+    if row["method"] != "flow-matching":
+        return f"{row[f'{metric}@1_over_fm32']:.2f}"
+    own = row.get(f"{metric}@32")
+    return "—" if own is None else f"{own / row['fm32_reference']:.2f} (its 32 steps)"
+
+
 def table_frame(rows: list[dict], target: str, study: Study) -> pd.DataFrame:
     """The rows of one target as a table: each metric 'mean ± std' over seeds, the floors, the paper."""
     out = []
@@ -98,16 +127,10 @@ def table_frame(rows: list[dict], target: str, study: Study) -> pd.DataFrame:
                     std = row.get(f"{key}_std")
                     spread = "" if std is None or (isinstance(std, float) and math.isnan(std)) else f" ± {_number(std)}"
                     line[f"{label} @{nfe}"] = f"{_number(row[key])}{spread}"
-        if "hist_tv_floor" in row:
-            line["floors (TV, W1)"] = f"{row['hist_tv_floor']:.3f}, {row.get('sliced_w1_floor', math.nan):.3f}"
-        if "fd_floor" in row:
-            line["floors (FD, recognised; held-out memorised)"] = (
-                f"{row['fd_floor']:.3f}, {row.get('confident_floor', math.nan):.3f}; "
-                f"{row.get('memorised_real', math.nan):.3f}"
-            )
+        line.update(floor_cells(row))
         for metric, label in (("hist_tv", "TV"), ("fd", "FD")):  # the headline over the best flow matching's
-            if f"{metric}@1_over_fm32" in row and row["method"] != "flow-matching":
-                line[f"{label} @1 ÷ best FM @32"] = f"{row[f'{metric}@1_over_fm32']:.2f}"
+            if f"{metric}@1_over_fm32" in row:
+                line[f"{label} @1 ÷ best FM @32"] = reference_ratio(row, metric)
         for key in ("pairing", "network", "tuning", "note"):  # what a reader must know to compare the row
             if row.get(key):
                 line[key] = row[key]
@@ -115,7 +138,9 @@ def table_frame(rows: list[dict], target: str, study: Study) -> pd.DataFrame:
         if any(c.paper is not None for c in study.cells):
             line["paper FID"] = "—" if paper is None else f"{paper:g}"
         out.append(line)
-    return pd.DataFrame(out)
+    frame = pd.DataFrame(out)
+    text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    return frame.fillna(dict.fromkeys(text, ""))  # a row without a note reads blank, not 'None'
 
 
 def live_sweep(study: Study, key: str) -> Sweep | None:
@@ -197,6 +222,29 @@ def budget_text(budget: dict) -> str:
     return f"{budget['steps']} steps" if budget.get("steps") else "—"
 
 
+def methods_caption(target: Target) -> str:
+    """What each row of the methods table held equal on `target`, and how its settings were chosen."""
+    if target.dim == PRESET_DIM:
+        return (
+            f"Every row: the same seeds and wall-clock budget, each run on a core of its own, {tuning_sentence()} "
+            "(its network, batch, learning rate and options in its preset) and the pairing in its row. Flow "
+            "matching appears with independent pairs and with minibatch OT; the ratio divides a row's one-step TV "
+            f"by the better one's at {REFERENCE_NFE} steps. Reflow counts its teacher (half the budget each); the "
+            f"free-teacher row does not. Tuned on other targets; {' and '.join(HELD_OUT_TARGETS)} were used "
+            "neither for tuning nor for choosing any default."
+        )
+    return (
+        f"Every row: the same seeds and wall-clock budget, each run on a core of its own, the same network "
+        f"({cell_network(Cell('', 'meanflow'), target)}, the {literal(target.name)}' own), "
+        "unconditional, each method at its defaults (the presets were tuned on 2D targets at 2D sizes and do "
+        f"not apply in {target.dim} dimensions) and the pairing in its row. FD is read in the digit classifier's "
+        f"features against the held-out images; the ratio divides a row's one-step FD by the better flow "
+        f"matching's at {REFERENCE_NFE} steps. Reflow counts its teacher (half the budget each); the "
+        "free-teacher row does not. A row of 0 steps spent its budget before its first step (reflow making its "
+        "teacher's pairs) and samples as it started."
+    )
+
+
 def study_view(study: Study, target: str, key: str, cells: list[str] | None = None) -> list[dict]:
     """Table, bars, the paper's numbers and pictures for one target; live results when this session has
     them, else the bundled ones. Returns the rows shown."""
@@ -242,33 +290,45 @@ def study_view(study: Study, target: str, key: str, cells: list[str] | None = No
         headline = "fd@1" if any("fd@1" in r for r in mine) else "hist_tv@1"  # the digits: FD
         agreement = paper_agreement(mine, study, headline)
         st.markdown(f"**Against the paper** ({literal(study.paper_metric)}): {literal(agreement)}")
-    anytime_section(target, key, source, record, sweep, cells)
+    anytime_section(study, target, key, source, record, sweep, cells)
     pictures(study, target, key, source, record, sweep, cells)
     return rows
 
 
 def anytime_section(
-    target: str, key: str, source: str, record: dict | None, sweep: Sweep | None, cells: list[str] | None
+    study: Study,
+    target: str,
+    key: str,
+    source: str,
+    record: dict | None,
+    sweep: Sweep | None,
+    cells: list[str] | None,
 ) -> None:
     """Quality against training time for each cell (the live sweep's or the bundled record's), where known."""
     curves = (
         anytime_curves(sweep.scored()) if source == "live" and sweep is not None else (record or {}).get("anytime", {})
     )
-    shown = {cell: points for cell, points in curves.get(target, {}).items() if cells is None or cell in cells}
+    charged = charged_curves(curves.get(target, {}), study)  # before choosing cells: a teacher's seconds count
+    shown = {cell: points for cell, points in charged.items() if (cells is None or cell in cells) and points}
     if not shown:
         return
     seeds = max(point[4] for points in shown.values() for point in points)
     label = "histogram TV" if get_target(target).dim == 2 else "FD (classifier features)"
-    present.chart(
-        figures.anytime_chart(shown, title="Quality while training: " + seeds_phrase(seeds), metric_label=label),
-        key=f"{key}_anytime",
-        width="stretch",
+    chart = figures.anytime_chart(
+        shown,
+        title="Quality while training: " + seeds_phrase(seeds),
+        metric_label=label,
+        family={c.name: c.method for c in study.cells},
+        order=tuple(METHODS),
     )
+    present.chart(chart, key=f"{key}_anytime", width="stretch")
     n = (record or {}).get("preview_n") if source == "bundled" else None
     st.caption(
         "Each run's previews read at 1/16, 1/8, 1/4, 1/2, 3/4 and all of its budget"
         + (f", n = {n:,} points each (the floor at that n)" if n else "")
-        + "; flow matching's at 32 steps, the others' at one. A band is the spread over seeds."
+        + "; flow matching's at 32 steps, the others' at one; a point is the mean over all of the row's seeds "
+        "(a band: their spread). One colour per method, a dash per variant. A row charged for its teacher "
+        "(reflow at equal compute) starts where its teacher's half of the budget ends."
     )
 
 

@@ -20,12 +20,25 @@ from plotly.subplots import make_subplots
 
 from ..core.text import literal
 from .geometry import Bounds, bounds_of, grid_lines, positions_at
-from .palette import CLASS_COLOURS, LINE_COLOURS, PARTICLE_COLOUR, TRACE_COLOURS, colour_wheel_png
+from .palette import CLASS_COLOURS, LINE_COLOURS, PARTICLE_COLOUR, TRACE_COLOURS, colour_wheel_png, line_styles
 
 
 def _text(text) -> str:
     """A caller's plain text as Plotly shows it: inert HTML."""
     return literal(str(text), "html")
+
+
+def _panel_title(text, columns: int) -> str:
+    """A subplot's title as Plotly shows it (inert HTML), broken into lines at its commas where it is wider
+    than its column (about 120 characters across the figure), so neighbours' titles do not run together."""
+    width = max(12, 120 // max(1, columns))
+    lines: list[str] = []
+    for part in str(text).split(", "):
+        if lines and len(lines[-1]) + 2 + len(part) <= width:
+            lines[-1] += ", " + part
+        else:
+            lines.append(part)
+    return "<br>".join(_text(line) for line in lines)
 
 
 MARGIN = dict(l=10, r=10, t=40, b=10)
@@ -236,14 +249,16 @@ def scatter_grid(
     columns = max(1, min(columns, len(panels)))
     rows = math.ceil(len(panels) / columns)
     bounds = bounds or bounds_of(*panels.values(), *([] if reference is None else [reference]))
-    height = height_per_row * rows
+    titles = [_panel_title(t, columns) for t in panels]
+    title_lines = max(t.count("<br>") + 1 for t in titles)
+    height = height_per_row * rows + 15 * (title_lines - 1) * rows
     fig = make_subplots(
         rows=rows,
         cols=columns,
-        subplot_titles=[_text(t) for t in panels],
+        subplot_titles=titles,
         horizontal_spacing=0.03,
-        vertical_spacing=min(45 / height, 1 / max(rows - 1, 1)),
-    )  # ~45 px for each row's titles
+        vertical_spacing=min((30 + 15 * title_lines) / height, 1 / max(rows - 1, 1)),
+    )  # ~45 px for each row's one-line titles, 15 more per further line
     for (title, points), (row, col) in zip(panels.items(), _grid(len(panels), columns)):
         points = np.asarray(points, dtype=np.float32)
         for trace in _reference_trace(reference, gl=True):
@@ -260,7 +275,8 @@ def scatter_grid(
             row=row,
             col=col,
         )
-    fig.update_layout(_square_axes(rows * columns, bounds), template=TEMPLATE, height=height, margin=MARGIN)
+    margin = dict(MARGIN, t=25 + 15 * title_lines)  # room above the first row for its titles' lines
+    fig.update_layout(_square_axes(rows * columns, bounds), template=TEMPLATE, height=height, margin=margin)
     for i in range(len(panels) + 1, rows * columns + 1):  # empty cells of the last row
         fig.update_layout({f"xaxis{i}": dict(visible=False), f"yaxis{i}": dict(visible=False)})
     return fig
@@ -939,21 +955,29 @@ def _noise_floor(fig: go.Figure, floor: float | None) -> None:
             y=float(floor),
             line=dict(dash="dash", color="grey", width=1.5),
             annotation_text="noise floor",
-            annotation_position="top left",
+            annotation_position="bottom left",  # below the line, where no sampler's curve can be
             annotation_font_color="grey",
         )
 
 
 def quality_chart(
-    table, metric: str, floor_column: str | None, height: int = 320, label: str | None = None
+    table,
+    metric: str,
+    floor_column: str | None,
+    height: int = 320,
+    label: str | None = None,
+    family: dict[str, str] | None = None,
+    order: tuple[str, ...] = (),
 ) -> go.Figure:
     """metric against NFE, one line per run, and the mean of floor_column as a dashed 'noise floor'.
 
     table: a pandas DataFrame with columns run (str), nfe (int), metric and, if given, floor_column;
-    label: the metric's name for a reader ('Histogram TV'), in the title and on the axis.
+    label: the metric's name for a reader ('Histogram TV'), in the title and on the axis; family, order:
+    a run's method and the methods' order, for the same colours as anytime_chart's (palette.line_styles).
     """
     label = label or metric
     fig = go.Figure()
+    styles = line_styles(list(dict.fromkeys(table["run"])) if len(table) else [], family or {}, order)
     for run, rows in table.groupby("run", sort=False):
         rows = rows.sort_values("nfe")
         fig.add_trace(
@@ -962,6 +986,7 @@ def quality_chart(
                 y=pd.to_numeric(rows[metric], errors="coerce").to_numpy(),
                 mode="lines+markers",
                 name=_text(run),
+                line=styles[run],
             )
         )
     has_floor = floor_column is not None and floor_column in table
@@ -979,39 +1004,63 @@ def quality_chart(
     return fig
 
 
-def anytime_chart(curves: dict, title: str = "", height: int = 340, metric_label: str = "histogram TV") -> go.Figure:
+def anytime_chart(
+    curves: dict,
+    title: str = "",
+    height: int = 340,
+    metric_label: str = "histogram TV",
+    family: dict[str, str] | None = None,
+    order: tuple[str, ...] = (),
+) -> go.Figure:
     """Quality against training time, one line per cell with its spread over seeds as a band, and the
     noise floor (dashed). curves: cell -> [[fraction, seconds, mean TV, std TV, seeds, floor], ...]
-    (lab.tables.anytime_curves)."""
+    (lab.tables.anytime_curves); family, order: a cell's method and the methods' order, so a method keeps
+    its colour on every chart (palette.line_styles). The time axis is linear (the previews are at fractions
+    of one budget); the metric's axis is logarithmic where the values span more than a factor of ten (a
+    run that barely trained beside the others)."""
     fig = go.Figure()
-    floors = []
-    for i, (cell, points) in enumerate(curves.items()):
+    floors, values = [], []
+    styles = line_styles(list(curves), family or {}, order)
+    for cell, points in curves.items():
         seconds = [p[1] for p in points]
         mean = np.array([p[2] for p in points], dtype=float)
         spread = np.nan_to_num(np.array([p[3] for p in points], dtype=float))
-        colour = LINE_COLOURS[i % len(LINE_COLOURS)]
         fig.add_trace(
             go.Scatter(
                 x=seconds + seconds[::-1],
                 y=np.concatenate([mean + spread, (mean - spread)[::-1]]),
                 fill="toself",
-                fillcolor=colour,
-                opacity=0.15,
+                fillcolor=styles[cell]["color"],
+                opacity=0.12,
                 line=dict(width=0),
                 hoverinfo="skip",
                 showlegend=False,
             )
         )
-        fig.add_trace(go.Scatter(x=seconds, y=mean, mode="lines+markers", name=_text(cell), line=dict(color=colour)))
+        fig.add_trace(
+            go.Scatter(
+                x=seconds,
+                y=mean,
+                mode="lines+markers",
+                name=_text(cell),
+                line=styles[cell],
+                customdata=[p[4] for p in points],
+                hovertemplate="%{x:.1f} s: %{y:.3f} (%{customdata} seeds)",
+            )
+        )
         floors += [p[5] for p in points]
+        values += [v for v in mean if np.isfinite(v) and v > 0]
     _noise_floor(fig, float(np.mean(floors)) if floors else None)
+    wide = bool(values) and max(values) > 10 * min(values)
+    low = min(values + [f for f in floors if f > 0]) if values else 1.0
+    yaxis = dict(title=metric_label, type="log", range=[math.log10(low / 1.3), math.log10(max(values) * 1.3)])
     fig.update_layout(
         template=TEMPLATE,
         height=height,
         margin=MARGIN,
         title=dict(text=_text(title)),
-        xaxis=dict(title="seconds of training", type="log"),
-        yaxis_title=metric_label,
+        xaxis=dict(title="seconds of training", rangemode="tozero"),
+        yaxis=yaxis if wide else dict(title=metric_label),  # log: the lines' span, not the bands'
     )
     return fig
 

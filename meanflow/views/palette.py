@@ -14,9 +14,36 @@ CLASS_COLOURS = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00
 # The same for lines (methods, runs): the darker ones first, yellow last (faint on white).
 TRACE_COLOURS = ("#000000", "#D55E00", "#0072B2", "#009E73", "#CC79A7")  # Okabe-Ito, for followed particles
 LINE_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+LINE_DASHES = ("solid", "dash", "dot", "dashdot", "longdash")  # a family's variants (a method's pairings)
+# line_styles' colours: LINE_COLOURS with Tol's wine for the yellow, faint as a thin line beside the others
+FAMILY_COLOURS = (*LINE_COLOURS[:7], "#882255")
 # Ten classes (the digits): the eight above and two of Tol's muted colours.
 DIGIT_COLOURS = CLASS_COLOURS + ("#882255", "#999999")
 DIGIT_COLOUR_NAMES = ("orange", "sky blue", "green", "yellow", "blue", "vermilion", "pink", "black", "wine", "grey")
+
+
+def line_styles(names: list[str], family: dict[str, str], order: tuple[str, ...] = ()) -> dict[str, dict]:
+    """name -> Plotly line style {'color', 'dash'}: one colour per family (a method), the same on every chart
+    that passes the same `order` (families listed there first, in that order, then as they appear), and one
+    dash per variant within a family (its rows in the order given). family: name -> its family (a name
+    missing there is a family of its own)."""
+    families = list(order)
+    for name in names:
+        if family.get(name, name) not in families:
+            families.append(family.get(name, name))
+    seen: dict[str, int] = {}
+    styles = {}
+    for name in names:
+        key = family.get(name, name)
+        variant = seen.get(key, 0)
+        seen[key] = variant + 1
+        index = families.index(key)
+        styles[name] = {
+            "color": FAMILY_COLOURS[index % len(FAMILY_COLOURS)],
+            # past eight families the colours repeat: a dash tells those apart
+            "dash": LINE_DASHES[(variant + index // len(FAMILY_COLOURS)) % len(LINE_DASHES)],
+        }
+    return styles
 
 
 def hex_rgb(colour: str) -> tuple[int, int, int]:

@@ -5,13 +5,16 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 import ui.server
-from meanflow.core.runs import save_result, set_shared
+from meanflow.core.paths import pretrained_dir
+from meanflow.core.runs import load_run, save_result, set_shared
 from meanflow.core.targets import encode_shapes, get_target
 from meanflow.core.training import run_training
+from meanflow.lab.scoring import EVAL_N, headline
 from tests.conftest import wait_until
 from tests.views.test_canvas import canvas_data, floats
 from ui.pickers import default_runs
@@ -192,6 +195,50 @@ def test_compare_tabulates_every_run_and_step_count(app):
     assert len(grids) == runs and all(len(g["layout"]["annotations"]) == 6 for g in grids)
     lines = [d for d in chart["data"] if d.get("mode") == "lines+markers"]
     assert len(lines) == runs and "noise floor" in json.dumps(chart)  # one line per run, and the floor
+
+
+def test_compare_reads_a_runs_headline_at_its_n_and_its_seed(app):
+    """Home and Animate show a run's headline (n = EVAL_N, its own seed); Compare at that n with that seed as
+    the sampling seed reads the same numbers, floors included; the CSV names the sampling seed."""
+    saved = load_run(pretrained_dir() / "meanflow-checkerboard")
+    expected = headline(saved.flow, saved.target, 1, saved.config.seed)
+    app.query_params.update(
+        cmp_mode="Step counts",
+        cmp_runs="bundled:meanflow-checkerboard",
+        cmp_nfe="1",
+        cmp_n=str(EVAL_N),
+        cmp_seed=str(saved.config.seed),
+    )
+    app.switch_page("app_pages/compare.py").run()
+    assert not app.exception
+    (row,) = app.dataframe[0].value.to_dict("records")
+    assert row["sampling seed"] == saved.config.seed and row["n"] == EVAL_N
+    for key in ("hist_tv", "hist_tv_floor", "sliced_w1", "sliced_w1_floor"):
+        assert row[key] == pytest.approx(getattr(expected, key)), key
+
+
+def test_compare_scores_one_class_by_its_accuracy_and_writes_a_csv_per_target(app):
+    """With a class and guidance chosen, the class-conditional run's rows say both and give the class's
+    accuracy in place of the whole target's metrics (the other classes' absence is no error); an odd NFE
+    says why it has no cell; two targets give two CSVs, each with its own target's columns."""
+    app.query_params.update(
+        cmp_mode="Step counts",
+        cmp_runs="bundled:meanflow-checkerboard,bundled:meanflow-digits",
+        cmp_nfe="1,2",
+        cmp_n="500",
+        cmp_class="1",
+        cmp_guidance="2.0",
+    )
+    app.switch_page("app_pages/compare.py").run()
+    assert not app.exception
+    table = app.dataframe[0].value
+    conditional = table[table["class"].notna()]
+    assert len(conditional) == 1 and conditional["nfe"].tolist() == [2]  # NFE 1 has no guided sampler
+    row = conditional.iloc[0]
+    assert row["class"] == "1" and row["guidance"] == 2.0 and 0 <= row["class_accuracy"] <= 1
+    assert pd.isna(row["hist_tv"]) and any("NFE 1: no cell" in c.value for c in app.caption)
+    labels = [b.proto.label for b in app.get("download_button")]
+    assert {"Metrics on checkerboard (CSV)", "Metrics on digits (CSV)"} <= set(labels)
 
 
 def test_fields_page_draws_both_fields_and_the_animation(app):

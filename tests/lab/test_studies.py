@@ -1,6 +1,7 @@
 """Studies and sweeps: a tiny sweep end to end, stop and resume, and the bundled tables the pages open on."""
 
 import json
+import math
 import os
 import re
 import subprocess
@@ -21,7 +22,7 @@ from meanflow.lab.records import load_study
 from meanflow.lab.scoring import EVAL_N, headline
 from meanflow.lab.studies import STUDIES, get_study
 from meanflow.lab.sweeps import ANYTIME_MARKS, Budget, Sweep
-from meanflow.lab.tables import ScoredRun, anytime_curves, format_table, with_reference
+from meanflow.lab.tables import ScoredRun, anytime_curves, charged_curves, format_table, with_reference
 from meanflow.views.demo import DEMO_FILE, read_demo
 from tests.conftest import wait_until
 
@@ -180,6 +181,26 @@ def test_a_sweep_traces_quality_at_the_budget_marks_once_each():
     points = curves["moons"][run.cell.name]
     assert [p[0] for p in points] == [m for m, *_ in run.trace] and all(p[4] == 2 for p in points)
     assert points[0][2] == pytest.approx(run.trace[0][2] + 0.05)
+
+
+def test_the_chart_charges_reflow_its_teacher_and_averages_only_whole_seeds():
+    """Reflow at equal compute's line starts where its teacher's half ends (its seconds plus the teacher's);
+    the free-teacher row's does not move; a point read on fewer seeds than the row's others is left out."""
+    study = STUDIES["methods"]
+    equal = next(c for c in study.cells if c.method == "reflow" and c.budget_share < 1)
+    free = next(c for c in study.cells if c.method == "reflow" and c.budget_share == 1)
+    curves = {
+        equal.teacher: [[0.5, 15.0, 0.3, 0.0, 3, 0.05], [1.0, 30.0, 0.2, 0.0, 3, 0.05]],
+        equal.name: [
+            [0.0625, 1.9, 0.9, math.nan, 1, 0.05],
+            [0.5, 15.0, 0.25, 0.01, 3, 0.05],
+            [1.0, 30.0, 0.2, 0.01, 3, 0.05],
+        ],
+        free.name: [[1.0, 60.0, 0.1, 0.01, 3, 0.05]],
+    }
+    shown = charged_curves(curves, study)
+    assert [p[1] for p in shown[equal.name]] == [45.0, 60.0]  # the one-seed point is gone, the rest moved
+    assert [p[1] for p in shown[free.name]] == [60.0] and shown[equal.teacher] == curves[equal.teacher]
 
 
 def test_each_row_is_divided_by_the_better_flow_matching_at_32_steps():

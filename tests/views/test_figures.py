@@ -8,6 +8,7 @@ import pytest
 
 from meanflow.core.config import empty_history, history_from_rows
 from meanflow.views.figures import (
+    anytime_chart,
     colour_key,
     loss_curves,
     loss_spikes,
@@ -22,7 +23,7 @@ from meanflow.views.figures import (
     warped_grid_animation,
 )
 from meanflow.views.geometry import bounds_of, grid_lines, noise_grid
-from meanflow.views.palette import start_colours
+from meanflow.views.palette import line_styles, start_colours
 
 N = 30
 
@@ -328,3 +329,38 @@ def test_split_loss_and_quality_charts_draw_what_the_history_holds():
     assert list(quality.data[0].x) == [310] and quality.data[1].y == (0.05, 0.05)
     empty = preview_quality_chart(history_from_rows([(10, 1.0, 1.0, 1e-3, 0.1)]), None, None, n=10)
     assert "no scored preview yet" in empty.layout.annotations[0].text
+
+
+def test_every_line_of_the_methods_chart_is_told_apart_and_a_method_keeps_its_colour():
+    """Eleven rows of eight methods: no two share colour and dash; a method's rows share its colour, its
+    variants differ by dash; the same method has the same colour on a chart of other rows (same order)."""
+    rows = ["MeanFlow", "Shortcut", "Consistency", "AlphaFlow", "iMF", "Split", "Reflow, equal", "Reflow, free"]
+    rows += ["FM, independent", "FM, OT", "FM, teacher"]
+    family = {name: name.split(",")[0] for name in rows}
+    order = ("FM", "MeanFlow", "Shortcut", "Consistency", "AlphaFlow", "iMF", "Split", "Reflow")
+    styles = line_styles(rows, family, order)
+    assert len({(s["color"], s["dash"]) for s in styles.values()}) == len(rows)
+    assert styles["FM, OT"]["color"] == styles["FM, independent"]["color"] != styles["MeanFlow"]["color"]
+    assert styles["FM, OT"]["dash"] != styles["FM, independent"]["dash"]
+    other = line_styles(["Reflow", "MeanFlow"], {"Reflow": "Reflow"}, order)
+    assert other["MeanFlow"]["color"] == styles["MeanFlow"]["color"]
+    assert other["Reflow"]["color"] == styles["Reflow, equal"]["color"]
+    chart = anytime_chart({name: [[1.0, 60.0, 0.1, 0.01, 3, 0.05]] for name in rows}, family=family, order=order)
+    lines = [t for t in chart.data if t.mode == "lines+markers"]
+    assert {(t.line.color, t.line.dash) for t in lines} == {(s["color"], s["dash"]) for s in styles.values()}
+
+
+def test_the_anytime_chart_reads_a_run_that_barely_trained_on_a_log_axis_and_time_on_a_linear_one():
+    near = {"a": [[0.5, 30.0, 6.0, 0.1, 3, 5.7], [1.0, 60.0, 5.9, 0.1, 3, 5.7]]}
+    assert anytime_chart(near).layout.yaxis.type in (None, "linear", "-")
+    far = near | {"b": [[1.0, 30.0, 125.0, 1.0, 3, 5.7]]}
+    chart = anytime_chart(far)
+    assert chart.layout.yaxis.type == "log" and chart.layout.xaxis.type in (None, "linear", "-")
+    assert 10 ** chart.layout.yaxis.range[1] < 200  # the lines' span, not a band's
+
+
+def test_long_panel_titles_break_at_commas_and_stay_inert():
+    fig = scatter_grid({f"Flow matching, reflow's teacher, <b>{k}</b>": np.zeros((3, 2)) for k in range(5)}, columns=5)
+    titles = [a.text for a in fig.layout.annotations]
+    assert all("<br>" in t and "<b>" not in t for t in titles)
+    assert all(len(line) <= 24 + 20 for t in titles for line in t.split("<br>"))  # escaped '<' adds characters
