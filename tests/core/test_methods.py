@@ -32,7 +32,7 @@ from meanflow.core.metrics import Evaluator
 from meanflow.core.networks import build_network, flow_from_bundle
 from meanflow.core.paths import pretrained_dir
 from meanflow.core.registry import METHODS, get_method, make_config
-from meanflow.core.runs import load_run, read_teachers, save_result
+from meanflow.core.runs import load_run, read_teachers, run_bundle, save_result
 from meanflow.core.sampling import Flow, integrate, sample
 from meanflow.core.targets import get_target
 from meanflow.core.training import lr_at, run_training
@@ -567,3 +567,62 @@ def test_imf_loss_regresses_e_minus_x_through_the_compound_with_a_stopped_deriva
     torch.testing.assert_close(loss, expected)
     for a, b in zip(_grads(loss, net), _grads(expected, net)):
         torch.testing.assert_close(a, b)
+
+
+def test_shortcut_self_consistency_target_carries_no_gradient_from_a_real_network():
+    """The two half-steps are a target: with a network whose output depends on its weights (the Gaussian
+    oracle's does not), dropping the stop-gradient would attach a graph."""
+    net = build_network(make_config("shortcut", hidden=16, depth=2), generator=torch.Generator().manual_seed(1))
+    g = torch.Generator().manual_seed(2)
+    z, t = torch.randn(32, 2, generator=g), torch.full((32, 1), 0.5)
+    target = Shortcut().self_consistency_target(net, z, t, torch.full_like(t, 0.25), ShortcutOptions())
+    assert not target.requires_grad
+
+
+def test_meanflow_loss_weighs_by_its_options_power_and_constant():
+    """MeanFlow.loss applies the adaptive weight of its options (p = 0.5, c = 1e-3 by default): it equals
+    meanflow_loss on the same (r, t) with those, and differs from p = 0, p = 1 and another c."""
+    net = build_network(make_config(hidden=16, depth=2), generator=torch.Generator().manual_seed(3))
+    g = torch.Generator().manual_seed(4)
+    x, e = G.MU.float() + G.SIGMA * torch.randn(64, 2, generator=g), torch.randn(64, 2, generator=g)
+    loss = MF.loss(net, x, e, torch.Generator().manual_seed(5), OPTIONS, 0.5).loss
+    r, t = draw_r_t(OPTIONS, x, torch.Generator().manual_seed(5))
+
+    def with_weight(power, eps):
+        return meanflow_loss(lambda *a: MF.u_jvp(net, *a, OPTIONS), x, e, r, t, weight_power=power, weight_eps=eps)
+
+    expected = with_weight(OPTIONS.weight_power, OPTIONS.weight_eps).loss
+    torch.testing.assert_close(loss, expected)
+    for power, eps in ((0.0, OPTIONS.weight_eps), (1.0, OPTIONS.weight_eps), (OPTIONS.weight_power, 1.0)):
+        assert not torch.allclose(expected, with_weight(power, eps).loss)
+
+
+def test_meanflow_target_stops_the_gradient_of_a_tangent_that_carries_one():
+    """meanflow_target detaches by itself: with torch.func.jvp's tangent (which keeps a graph, unlike the
+    network's own forward_with_tangent) u keeps its gradient and the target has none."""
+    net = build_network(make_config(hidden=16, depth=2), generator=torch.Generator().manual_seed(6))
+
+    def jvp(z, r, t, v):
+        return torch.func.jvp(
+            lambda z, r, t: MF.velocity(net, z, r, t, OPTIONS), (z, r, t), (v, torch.zeros_like(r), torch.ones_like(t))
+        )
+
+    g = torch.Generator().manual_seed(7)
+    z, v = torch.randn(16, 2, generator=g), torch.randn(16, 2, generator=g)
+    r, t = torch.full((16, 1), 0.2), torch.full((16, 1), 0.7)
+    assert jvp(z, r, t, v)[1].requires_grad
+    u, target = meanflow_target(jvp, z, r, t, v)
+    assert u.requires_grad and not target.requires_grad
+
+
+def test_training_refuses_a_class_conditional_teacher_handed_over_as_a_bundle(tmp_path):
+    """Where training starts (as the engine's workers call it, past the command line's own check), reflow
+    refuses a class-conditional teacher."""
+    target = get_target("moons")
+    teacher = make_config("flow-matching", steps=5, batch=32, hidden=16, depth=2, classes=target.classes)
+    path = save_result(tmp_path / "teacher", teacher, target, run_training(teacher, target))
+    student = make_config(
+        "reflow", options=ReflowOptions(teacher=str(path), pairs=256), hidden=16, depth=2, steps=5, batch=32
+    )
+    with pytest.raises(ValueError, match="class-conditional"):
+        run_training(student, target, teachers={"teacher": run_bundle(path)})

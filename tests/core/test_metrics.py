@@ -55,3 +55,13 @@ def test_evaluator_scores_many_samplers_against_one_reference():
     assert ev.score(x) == evaluate(x, target, torch.Generator().manual_seed(7))
     with pytest.raises(ValueError, match="shape"):
         ev.score(x[:10])
+
+
+def test_histogram_tv_sees_a_sample_with_its_axes_swapped():
+    """The moons are not symmetric in x and y: the same exact sample with its columns swapped must read far
+    above the floor (a histogram that binned the samples' axes in another order would not notice)."""
+    target = get_target("moons")
+    x = target.sample(5000, torch.Generator().manual_seed(8))
+    exact = evaluate(x, target, torch.Generator().manual_seed(9))
+    swapped = evaluate(x.flip(1), target, torch.Generator().manual_seed(9))
+    assert exact.hist_tv < 1.3 * exact.hist_tv_floor and swapped.hist_tv > 3 * swapped.hist_tv_floor
