@@ -270,6 +270,14 @@ def study_view(study: Study, target: str, key: str, cells: list[str] | None = No
         return rows
     st.caption(f"{note} Each run scored on n = {EVAL_N:,} samples per step count (its headline), floors at that n.")
     st.dataframe(frame, hide_index=True, width="stretch")
+    st.download_button(
+        "Table (CSV)",
+        frame.assign(target=target, n=EVAL_N).to_csv(index=False).encode(),  # what a cell reads, and at which n
+        file_name=f"{study.name}_{literal(target, 'filename')}.csv",
+        mime="text/csv",
+        key=f"{key}_table_csv",
+        on_click="ignore",
+    )
     mine = [r for r in rows if r["target"] == target]
     offered = [m for m in CHART_METRICS if any(m in r for r in mine)] or list(CHART_METRICS)
     metric = st.radio("Chart", offered, horizontal=True, key=f"{key}_metric", format_func=CHART_METRICS.get)

@@ -454,6 +454,8 @@ def test_compare_opens_on_the_tuned_methods_table(app):
     assert any("each method tuned with 12 trials of 60 s on 8gaussians, rings" in c.value for c in app.caption)
     anytime = next(c for c in chart_specs if "while training" in c["layout"]["title"]["text"])
     assert len([d for d in anytime["data"] if d.get("mode") == "lines+markers"]) == len(table)
+    assert "Table (CSV)" in [b.proto.label for b in app.get("download_button")]  # the table itself, to keep
+    assert not table.isna().any().any()  # a row without a note reads blank, not None
 
 
 def test_ablations_page_opens_on_the_tuned_comparison_and_can_run_a_study_live(app):
@@ -462,6 +464,7 @@ def test_ablations_page_opens_on_the_tuned_comparison_and_can_run_a_study_live(a
     app.switch_page("app_pages/ablations.py").run()
     assert not app.exception
     assert any("tuned settings" in m.value for m in app.markdown)
+    assert any("each method tuned with 12 trials of 60 s on 8gaussians, rings" in c.value for c in app.caption)
     table = app.dataframe[0].value
     assert {"pairing", "network", "tuning"} <= set(table.columns) and table["tuning"].str.startswith("tuned").all()
     app.selectbox(key="study").set_value("tangent").run()

@@ -309,3 +309,20 @@ def test_digits_train_sample_png_and_evaluate_from_the_shell(tmp_path):
 def test_png_is_for_image_targets(run_dir, tmp_path):
     result = run_cli("sample", run_dir, "--nfe", 1, "--n", 10, "--out", tmp_path / "s.npy", "--png", tmp_path / "g.png")
     assert result.returncode == 2 and "image targets" in result.stderr and not (tmp_path / "s.npy").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["tune", "--method", "nosuch"],  # refused while parsing
+        ["tune", "--method", "meanflow", "--seconds", "-1"],
+        ["tune", "--method", "meanflow", "--targets", "nosuch"],  # refused after parsing
+    ],
+)
+def test_a_commands_bad_input_is_one_line_named_by_the_command(args, capsys):
+    """Whether argparse or the command refuses it, the line starts 'meanflow tune: error:' and exits 2."""
+    from meanflow.cli import main
+
+    assert main(args) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("meanflow tune: error: ")
