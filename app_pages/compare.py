@@ -6,13 +6,13 @@ import torch
 
 from meanflow.core.metrics import floor_name, headline_metric
 from meanflow.core.paths import BUNDLED_TARGETS
-from meanflow.core.registry import METHODS, get_method
+from meanflow.core.registry import METHODS
 from meanflow.core.sampling import sample
 from meanflow.core.targets import get_target
 from meanflow.core.text import literal
 from meanflow.lab.guidance import steps_for
 from meanflow.lab.scoring import EVAL_N, EVALUATOR_SEED
-from meanflow.lab.studies import EVALUATION_TARGETS, STUDIES
+from meanflow.lab.studies import EVALUATION_TARGETS, STUDIES, headline_cells
 from meanflow.views import figures
 from ui import downloads, pickers, points, present, server, settings, studies
 from ui.session import RunEntry
@@ -106,23 +106,22 @@ def methods_mode() -> None:
     studies.progress(study, key="cmp")
 
 
-def zoo_runs(chosen: list[str], target: str) -> dict:
-    """method -> a run to sample: seed 0 of this session's live sweep, else the bundled pretrained run."""
+def zoo_runs(chosen: list[str], target: str) -> dict[str, RunEntry]:
+    """A row of the methods table -> a run to sample, for each chosen method's headline row (lab.studies.
+    headline_cells): seed 0 of this session's live sweep, else the row's bundled pretrained run."""
+    cells = {m: c for m, c in headline_cells(STUDIES["methods"]).items() if m in chosen}
     sweep = studies.live_sweep(STUDIES["methods"], "cmp")
     found = {}
     if sweep is not None:
         for run in sweep.runs:
-            if run.target == target and run.seed == 0 and run.scores and run.cell.method in chosen:
-                found[run.cell.method] = server.open_session().open(run.path.name)
-    for entry in server.open_session().bundled():
-        if (
-            entry.target_name == target
-            and entry.method in chosen
-            and entry.method not in found
-            and not entry.config.classes
-        ):
-            found[entry.method] = entry
-    return {m: found[m] for m in chosen if m in found and found[m] is not None}
+            if run.target == target and run.seed == 0 and run.scores and run.cell in cells.values():
+                found[run.cell.name] = server.open_session().open(run.path.name)
+    bundled = {entry.id: entry for entry in server.open_session().bundled()}
+    for cell in cells.values():
+        entry = bundled.get(f"{cell.bundle}-{target}")
+        if cell.name not in found and entry is not None and not entry.config.classes:
+            found[cell.name] = entry
+    return {c.name: found[c.name] for c in cells.values() if found.get(c.name) is not None}
 
 
 def grid_and_chart(chosen: list[str], target: str, nfes: tuple[int, ...]) -> None:
@@ -136,35 +135,31 @@ def grid_and_chart(chosen: list[str], target: str, nfes: tuple[int, ...]) -> Non
         return
     entries = list(runs.values())
     table, samples = quality_table(entries, tuple(e.key for e in entries), nfes, 2000, 0)
-    named = {e.id: zoo_label(e) for e in entries}
-    table = table.assign(run=[named[i] for i in table["run id"]])
+    row_of = {entry.id: name for name, entry in runs.items()}
+    table = table.assign(run=[row_of[i] for i in table["run id"]])
     shown = pickers.load(entries[0]).target
     metric = headline_metric(shown)
     if shown.dim != 2:  # the digits: a row of image grids per method
         sample_grids(entries, nfes, samples)
     else:
-        scatter_panels(entries, nfes, samples)
-    family = {zoo_label(e): e.method for e in entries}
+        scatter_panels(runs, nfes, samples)
+    family = {name: entry.method for name, entry in runs.items()}
     chart = figures.quality_chart(
         table, metric, floor_name(metric), label=METRICS[metric], family=family, order=tuple(METHODS)
     )
     present.chart(chart, key="zoo_chart", width="stretch")
     st.caption(
-        "Samples and the chart: one bundled run per method (seed 0, at its tuned preset and the pairing named), "
-        f"2,000 samples per cell; the table above is the mean over seeds at n = {EVAL_N:,}."
+        "Samples and the chart: each method's run named by its row of the table (seed 0: this session's sweep "
+        f"where it has one, else the bundled run), 2,000 samples per cell; the table is the mean over seeds at "
+        f"n = {EVAL_N:,}."
     )
 
 
-def zoo_label(entry: RunEntry) -> str:
-    """'Flow matching, independent': a bundled run's method and its pairing (the table's rows differ by it)."""
-    label = get_method(entry.method).about.label
-    return f"{label}, {entry.config.coupling}" if get_method(entry.method).chooses_pairing else label
-
-
-def scatter_panels(entries: list[RunEntry], nfes: tuple[int, ...], samples: dict) -> None:
-    """One panel per method and step count, every method's row under the last (2D targets)."""
-    grid = {f"{zoo_label(e)}, {settings.steps_label(k)}": samples[(e.key, k)] for e in entries for k in nfes}
-    reference = pickers.target_preview(pickers.load(entries[0]).target, 600)
+def scatter_panels(runs: dict[str, RunEntry], nfes: tuple[int, ...], samples: dict) -> None:
+    """One panel per method and step count, every method's row under the last (2D targets); runs: a row of
+    the methods table -> its run."""
+    grid = {f"{name}, {settings.steps_label(k)}": samples[(e.key, k)] for name, e in runs.items() for k in nfes}
+    reference = pickers.target_preview(pickers.load(next(iter(runs.values()))).target, 600)
     present.chart(
         figures.scatter_grid(grid, columns=len(nfes), reference=reference, height_per_row=220),
         key="zoo_grid",
@@ -240,26 +235,23 @@ def metrics_section(table: pd.DataFrame) -> None:
         "reads it exactly; another n or seed reads a little differently. The methods table is the mean over a "
         "row's seeds."
     )
-    st.dataframe(
-        table,
-        width="stretch",
-        hide_index=True,
-        column_config={
-            c: st.column_config.NumberColumn(format="%.3f") for c in table.columns if table[c].dtype.kind == "f"
-        },
-    )
+    by_target = {t: table[table["target"] == t].dropna(axis=1, how="all") for t in dict.fromkeys(table["target"])}
+    for target, own in by_target.items():  # a table per target: only the columns its target has
+        if len(by_target) > 1:
+            st.markdown(f"**{literal(target)}**")
+        decimals = [c for c in own.columns if own[c].dtype.kind == "f" and c != "guidance"]
+        column_config = {c: st.column_config.NumberColumn(format="%.3f") for c in decimals}
+        st.dataframe(own, width="stretch", hide_index=True, column_config=column_config)
     available = [m for m in METRICS if m in table and table[m].notna().any()]
     metric = st.radio("Chart", available, format_func=METRICS.get, horizontal=True, key="cmp_metric")
     chart = figures.quality_chart(table, metric, f"{metric}_floor", label=METRICS[metric])
     present.chart(chart, key="quality_chart", width="stretch")
-    targets = list(dict.fromkeys(table["target"]))
-    columns = st.columns(min(4, len(targets)))
-    for i, target in enumerate(targets):  # one file per target: only the columns its target has
-        own = table[table["target"] == target].dropna(axis=1, how="all")
+    columns = st.columns(min(4, len(by_target)))
+    for i, (target, own) in enumerate(by_target.items()):  # and a file per target
         columns[i % len(columns)].download_button(
-            "Metrics (CSV)" if len(targets) == 1 else f"Metrics on {literal(target)} (CSV)",
+            "Metrics (CSV)" if len(by_target) == 1 else f"Metrics on {literal(target)} (CSV)",
             own.to_csv(index=False).encode(),
-            file_name="metrics.csv" if len(targets) == 1 else f"metrics_{literal(target, 'filename')}.csv",
+            file_name="metrics.csv" if len(by_target) == 1 else f"metrics_{literal(target, 'filename')}.csv",
             mime="text/csv",
             key="metrics_csv" if i == 0 else f"metrics_csv_{i}",
             on_click="ignore",

@@ -25,7 +25,7 @@ from meanflow.core.targets import Target, get_target
 from meanflow.core.text import literal
 from meanflow.lab.records import PICTURE_IMAGES, PICTURE_N, PICTURE_SEED, load_study
 from meanflow.lab.scoring import EVAL_N, NFES, REFERENCE_NFE
-from meanflow.lab.studies import HELD_OUT_TARGETS, PRESET_DIM, STUDIES, Cell, Study
+from meanflow.lab.studies import HELD_OUT_TARGETS, PRESET_DIM, STUDIES, Cell, Study, chart_families
 from meanflow.lab.sweeps import Budget, Sweep
 from meanflow.lab.tables import anytime_curves, cell_network, charged_curves, paper_agreement
 from meanflow.views import figures
@@ -86,19 +86,17 @@ def _number(value: float) -> str:
 
 def floor_cells(row: dict) -> dict:
     """A row's floors as the table shows them: every metric of its one-step columns, at the table's n."""
+
+    def listed(*keys: str) -> str:
+        return ", ".join(f"{row[k]:.3f}" if row.get(k) is not None else "—" for k in keys)
+
     if "hist_tv_floor" in row:
-        values = [row["hist_tv_floor"], row.get("sliced_w1_floor")]
         if row.get("in_support_floor") is not None:  # targets with cells
-            return {"floors (TV, W1, in cells)": ", ".join(f"{v:.3f}" for v in (*values, row["in_support_floor"]))}
-        return {"floors (TV, W1)": ", ".join(f"{v if v is not None else math.nan:.3f}" for v in values)}
+            return {"floors (TV, W1, in cells)": listed("hist_tv_floor", "sliced_w1_floor", "in_support_floor")}
+        return {"floors (TV, W1)": listed("hist_tv_floor", "sliced_w1_floor")}
     if "fd_floor" in row:
-        keys = ("fd_floor", "confident_floor", "coverage_tv_floor")
-        return {
-            "floors (FD, recognised, coverage TV; held-out memorised)": ", ".join(
-                f"{row.get(k) if row.get(k) is not None else math.nan:.3f}" for k in keys
-            )
-            + f"; {row.get('memorised_real', math.nan):.3f}"
-        }
+        floors = listed("fd_floor", "confident_floor", "coverage_tv_floor") + "; " + listed("memorised_real")
+        return {"floors (FD, recognised, coverage TV; held-out memorised)": floors}
     return {}
 
 
@@ -139,6 +137,8 @@ def table_frame(rows: list[dict], target: str, study: Study) -> pd.DataFrame:
             line["paper FID"] = "—" if paper is None else f"{paper:g}"
         out.append(line)
     frame = pd.DataFrame(out)
+    if "steps" in frame and frame["steps"].isna().any():  # a live row not scored yet: a dash, not None or 13746.0
+        frame["steps"] = ["—" if pd.isna(v) else str(int(v)) for v in frame["steps"]]
     text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     return frame.fillna(dict.fromkeys(text, ""))  # a row without a note reads blank, not 'None'
 
@@ -316,7 +316,7 @@ def anytime_section(
     curves = (
         anytime_curves(sweep.scored()) if source == "live" and sweep is not None else (record or {}).get("anytime", {})
     )
-    charged = charged_curves(curves.get(target, {}), study)  # before choosing cells: a teacher's seconds count
+    charged = charged_curves(curves.get(target, {}), study, whole_seeds=source != "live")  # before choosing cells
     shown = {cell: points for cell, points in charged.items() if (cells is None or cell in cells) and points}
     if not shown:
         return
@@ -326,7 +326,7 @@ def anytime_section(
         shown,
         title="Quality while training: " + seeds_phrase(seeds),
         metric_label=label,
-        family={c.name: c.method for c in study.cells},
+        family=chart_families(study),
         order=tuple(METHODS),
     )
     present.chart(chart, key=f"{key}_anytime", width="stretch")
@@ -334,9 +334,11 @@ def anytime_section(
     st.caption(
         "Each run's previews read at 1/16, 1/8, 1/4, 1/2, 3/4 and all of its budget"
         + (f", n = {n:,} points each (the floor at that n)" if n else "")
-        + "; flow matching's at 32 steps, the others' at one; a point is the mean over all of the row's seeds "
-        "(a band: their spread). One colour per method, a dash per variant. A row charged for its teacher "
-        "(reflow at equal compute) starts where its teacher's half of the budget ends."
+        + "; flow matching's at 32 steps, the others' at one; a point is the mean over the row's seeds (a band: "
+        "their spread; the finished table's over all of them). "
+        + ("One colour per method, a dash per variant. " if chart_families(study) else "")
+        + "A row charged for its teacher (reflow at equal compute) is drawn after its teacher's half of the budget, "
+        "from its first reading once it has made its teacher's pairs."
     )
 
 

@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         MemoryError,
     ) as exc:
         # RuntimeError: torch's refusal of a device it cannot use ('banana', 'cuda' without a GPU)
-        words = (sys.argv[1:] if argv is None else argv)[:1]  # the command, where parsing stopped before it
+        words = sys.argv[1:] if argv is None else argv  # the command's name, where parsing stopped before it
         named = args.command if "args" in locals() else next((w for w in words if w in COMMANDS), None)
         command = f" {named}" if named else ""
         print(f"meanflow{command}: error: {literal(str(exc)[:500], 'terminal')}", file=sys.stderr)

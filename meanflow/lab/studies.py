@@ -175,6 +175,20 @@ def method_cells(presets: dict[str, Preset] | None = None) -> tuple[Cell, ...]:
     )
 
 
+def headline_cells(study: Study) -> dict[str, Cell]:
+    """method -> the row whose seed-0 run is bundled under the method's own name (the methods study: flow
+    matching at its preset's pairing, reflow at equal compute): the run Compare samples for that method."""
+    return {c.method: c for c in study.cells if c.bundle == c.method}
+
+
+def chart_families(study: Study) -> dict[str, str]:
+    """cell -> its method where the study compares methods (a method's rows share a colour on its charts,
+    views.palette.line_styles); empty where every row is the same method's (each row its own colour)."""
+    if len({c.method for c in study.cells}) < 2:
+        return {}
+    return {c.name: c.method for c in study.cells}
+
+
 STUDIES: dict[str, Study] = {
     s.name: s
     for s in (

@@ -127,20 +127,22 @@ def anytime_curves(scored: Sequence[ScoredRun]) -> dict:
     return curves
 
 
-def charged_curves(curves: dict, study: Study) -> dict:
+def charged_curves(curves: dict, study: Study, whole_seeds: bool = True) -> dict:
     """A target's anytime curves (cell -> points, as anytime_curves gives them) as a chart shows them: a
     cell charged for its teacher (a teacher and a share of the budget: reflow at equal compute) has the
-    teacher's seconds added to its own, so its line ends where its budget does; and each cell keeps only
-    the points read on all of its seeds (an early preview that one seed had not reached would put a mean
-    of fewer seeds beside the others)."""
+    teacher's seconds added to its own, so its line is drawn after its teacher's half of the budget (from
+    its first reading, once it has made its teacher's pairs); with whole_seeds (a finished study), each cell
+    keeps only the points read on all of its seeds (an early preview that one seed had not reached would put
+    a mean of fewer seeds beside the others). A live sweep keeps every point: its newest are read on the
+    seeds that got there first."""
     cells = {c.name: c for c in study.cells}
     shown = {}
     for name, points in curves.items():
         cell = cells.get(name)
         teacher = curves.get(cell.teacher) if cell and cell.teacher and cell.budget_share < 1 else None
         offset = teacher[-1][1] if teacher else 0.0  # the teacher's mean seconds at the end of its budget
-        most = max(p[4] for p in points)
-        shown[name] = [[p[0], p[1] + offset, *p[2:]] for p in points if p[4] == most]
+        most = max((p[4] for p in points), default=0)
+        shown[name] = [[p[0], p[1] + offset, *p[2:]] for p in points if p[4] == most or not whole_seeds]
     return shown
 
 

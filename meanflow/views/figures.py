@@ -948,16 +948,25 @@ def preview_quality_chart(
     return fig
 
 
-def _noise_floor(fig: go.Figure, floor: float | None) -> None:
-    """A dashed grey line at the metric's noise floor (nothing for None or NaN)."""
-    if floor is not None and math.isfinite(floor):
-        fig.add_hline(
-            y=float(floor),
-            line=dict(dash="dash", color="grey", width=1.5),
-            annotation_text="noise floor",
-            annotation_position="bottom left",  # below the line, where no sampler's curve can be
-            annotation_font_color="grey",
-        )
+def _noise_floor(fig: go.Figure, floor: float | None, below: bool = False, log: bool = False) -> None:
+    """A dashed grey line at the metric's noise floor, labelled (nothing for None or NaN). below: the label
+    under the line (line charts: no sampler's curve is there; bars cover it); log: the metric's axis is
+    logarithmic (Plotly places an annotation by the log of its value there, a line by the value)."""
+    if floor is None or not math.isfinite(floor) or (log and floor <= 0):
+        return
+    fig.add_hline(y=float(floor), line=dict(dash="dash", color="grey", width=1.5))
+    fig.add_annotation(
+        text="noise floor",
+        x=0,
+        xref="x domain",
+        xanchor="left",
+        y=math.log10(floor) if log else float(floor),
+        yref="y",
+        yanchor="top" if below else "bottom",
+        showarrow=False,
+        font=dict(color="grey"),
+        bgcolor="rgba(255, 255, 255, 0.85)",  # readable where it crosses a bar
+    )
 
 
 def quality_chart(
@@ -980,6 +989,8 @@ def quality_chart(
     styles = line_styles(list(dict.fromkeys(table["run"])) if len(table) else [], family or {}, order)
     for run, rows in table.groupby("run", sort=False):
         rows = rows.sort_values("nfe")
+        if metric not in rows or rows[metric].isna().all():
+            continue  # a run whose target has no such metric (the digits beside a 2D run): no empty legend entry
         fig.add_trace(
             go.Scatter(
                 x=rows["nfe"].to_numpy(),
@@ -991,7 +1002,7 @@ def quality_chart(
         )
     has_floor = floor_column is not None and floor_column in table
     floor = pd.to_numeric(table[floor_column], errors="coerce").mean() if has_floor else np.nan
-    _noise_floor(fig, floor)
+    _noise_floor(fig, floor, below=True)
     nfe = sorted({int(v) for v in table["nfe"].dropna()}) if len(table) else []
     fig.update_layout(
         template=TEMPLATE,
@@ -1050,17 +1061,20 @@ def anytime_chart(
         )
         floors += [p[5] for p in points]
         values += [v for v in mean if np.isfinite(v) and v > 0]
-    _noise_floor(fig, float(np.mean(floors)) if floors else None)
     wide = bool(values) and max(values) > 10 * min(values)
-    low = min(values + [f for f in floors if f > 0]) if values else 1.0
-    yaxis = dict(title=metric_label, type="log", range=[math.log10(low / 1.3), math.log10(max(values) * 1.3)])
+    floor = float(np.mean(floors)) if floors else None
+    _noise_floor(fig, floor, below=True, log=wide)
+    yaxis = dict(title=metric_label)
+    if wide:  # the lines' span, not the bands' (a band's lower edge may be at or below zero)
+        low = min(values + ([floor] if floor is not None and floor > 0 else []))
+        yaxis |= dict(type="log", range=[math.log10(low / 1.3), math.log10(max(values) * 1.3)])
     fig.update_layout(
         template=TEMPLATE,
         height=height,
         margin=MARGIN,
         title=dict(text=_text(title)),
         xaxis=dict(title="seconds of training", rangemode="tozero"),
-        yaxis=yaxis if wide else dict(title=metric_label),  # log: the lines' span, not the bands'
+        yaxis=yaxis,
     )
     return fig
 

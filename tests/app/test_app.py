@@ -5,7 +5,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -231,12 +230,13 @@ def test_compare_scores_one_class_by_its_accuracy_and_writes_a_csv_per_target(ap
     )
     app.switch_page("app_pages/compare.py").run()
     assert not app.exception
-    table = app.dataframe[0].value
-    conditional = table[table["class"].notna()]
+    checkerboard, digits = (frame.value for frame in app.dataframe)  # a table per target, each its own columns
+    assert "class" not in checkerboard and "hist_tv" in checkerboard and "hist_tv" not in digits
+    conditional = digits
     assert len(conditional) == 1 and conditional["nfe"].tolist() == [2]  # NFE 1 has no guided sampler
     row = conditional.iloc[0]
     assert row["class"] == "1" and row["guidance"] == 2.0 and 0 <= row["class_accuracy"] <= 1
-    assert pd.isna(row["hist_tv"]) and any("NFE 1: no cell" in c.value for c in app.caption)
+    assert "fd" not in row and any("NFE 1: no cell" in c.value for c in app.caption)
     labels = [b.proto.label for b in app.get("download_button")]
     assert {"Metrics on checkerboard (CSV)", "Metrics on digits (CSV)"} <= set(labels)
 
@@ -574,3 +574,19 @@ def test_a_bundled_ablation_cell_opens_in_animate(app):
     assert app.selectbox(key="anim_right_run").value == queries[0]["anim_left_run"][0]
     titles = animation_data(app)["titles"]
     assert "The JVP tangent: (v, 1, 0)" in titles[0] and "The JVP tangent: (v, 0, 1)" in titles[1]
+
+
+def test_a_methods_row_not_yet_scored_reads_dashes_not_none():
+    """A live sweep's row with no scored seed: its steps read '—' (not None, and the others stay whole
+    numbers), its floors '—' where a floor is missing."""
+    from meanflow.lab.studies import STUDIES
+    from ui.studies import floor_cells, table_frame
+
+    scored = {"cell": "MeanFlow", "method": "meanflow", "target": "moons", "seeds": 3, "steps": 13746.0}
+    scored |= {"hist_tv@1": 0.1, "hist_tv_floor": 0.067}
+    waiting = {"cell": "Shortcut", "method": "shortcut", "target": "moons", "seeds": 0, "steps": None}
+    frame = table_frame([scored, waiting], "moons", STUDIES["methods"])
+    assert frame["steps"].tolist() == ["13746", "—"] and not frame.isna().any().any()
+    assert floor_cells({"hist_tv_floor": 0.05, "in_support_floor": 1.0}) == {
+        "floors (TV, W1, in cells)": "0.050, —, 1.000"
+    }

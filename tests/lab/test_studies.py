@@ -20,7 +20,7 @@ from meanflow.core.runs import load_run
 from meanflow.core.targets import get_target
 from meanflow.lab.records import load_study
 from meanflow.lab.scoring import EVAL_N, headline
-from meanflow.lab.studies import STUDIES, get_study
+from meanflow.lab.studies import STUDIES, chart_families, get_study, headline_cells
 from meanflow.lab.sweeps import ANYTIME_MARKS, Budget, Sweep
 from meanflow.lab.tables import ScoredRun, anytime_curves, charged_curves, format_table, with_reference
 from meanflow.views.demo import DEMO_FILE, read_demo
@@ -201,6 +201,20 @@ def test_the_chart_charges_reflow_its_teacher_and_averages_only_whole_seeds():
     shown = charged_curves(curves, study)
     assert [p[1] for p in shown[equal.name]] == [45.0, 60.0]  # the one-seed point is gone, the rest moved
     assert [p[1] for p in shown[free.name]] == [60.0] and shown[equal.teacher] == curves[equal.teacher]
+    live = charged_curves(curves | {"a cell with no reading yet": []}, study, whole_seeds=False)
+    assert [p[1] for p in live[equal.name]] == [31.9, 45.0, 60.0] and live["a cell with no reading yet"] == []
+
+
+def test_a_method_keeps_its_colour_only_where_a_study_compares_methods():
+    """The methods study's rows share their method's colour (its headline row is the bundled one); a study of
+    MeanFlow's own settings gives each row a colour of its own."""
+    methods = STUDIES["methods"]
+    families = chart_families(methods)
+    assert families["Flow matching, independent"] == families["Flow matching, minibatch OT"] == "flow-matching"
+    assert chart_families(STUDIES["tangent"]) == {}
+    heads = headline_cells(methods)
+    assert set(heads) == {c.method for c in methods.cells} and heads["reflow"].budget_share < 1
+    assert heads["flow-matching"].budget_share == 1.0
 
 
 def test_each_row_is_divided_by_the_better_flow_matching_at_32_steps():

@@ -1,6 +1,8 @@
 """Figure builders: frame contents, interpolation along paths, fixed square axes, trace counts."""
 
 import base64
+import html
+import math
 
 import numpy as np
 import pandas as pd
@@ -356,6 +358,9 @@ def test_the_anytime_chart_reads_a_run_that_barely_trained_on_a_log_axis_and_tim
     far = near | {"b": [[1.0, 30.0, 125.0, 1.0, 3, 5.7]]}
     chart = anytime_chart(far)
     assert chart.layout.yaxis.type == "log" and chart.layout.xaxis.type in (None, "linear", "-")
+    (label,) = [a for a in chart.layout.annotations if a.text == "noise floor"]
+    assert label.y == pytest.approx(math.log10(5.7))  # on a log axis Plotly places an annotation by its log
+    assert anytime_chart({}).data == () and anytime_chart({"a": [[1.0, 60.0, math.nan, math.nan, 3, 0.1]]})
     assert 10 ** chart.layout.yaxis.range[1] < 200  # the lines' span, not a band's
 
 
@@ -363,4 +368,4 @@ def test_long_panel_titles_break_at_commas_and_stay_inert():
     fig = scatter_grid({f"Flow matching, reflow's teacher, <b>{k}</b>": np.zeros((3, 2)) for k in range(5)}, columns=5)
     titles = [a.text for a in fig.layout.annotations]
     assert all("<br>" in t and "<b>" not in t for t in titles)
-    assert all(len(line) <= 24 + 20 for t in titles for line in t.split("<br>"))  # escaped '<' adds characters
+    assert all(len(html.unescape(line)) <= 24 for t in titles for line in t.split("<br>"))  # 120 // 5 columns
