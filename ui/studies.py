@@ -335,12 +335,13 @@ def anytime_section(
         return
     seeds = max(point[4] for points in shown.values() for point in points)
     label = "histogram TV" if get_target(target).dim == 2 else "FD (classifier features)"
+    family = chart_families(study)
     chart = figures.anytime_chart(
         shown,
         title="Quality while training: " + seeds_phrase(seeds),
         metric_label=label,
-        family=chart_families(study),
-        order=tuple(METHODS),
+        family=family,
+        order=tuple(METHODS) if family else (),  # the methods' order only where rows are methods' (else: dashed)
     )
     present.chart(chart, key=f"{key}_anytime", width="stretch")
     n = (record or {}).get("preview_n") if source == "bundled" else None
@@ -349,7 +350,7 @@ def anytime_section(
         + (f", n = {n:,} points each (the floor at that n)" if n else "")
         + "; flow matching's at 32 steps, the others' at one; a point is the mean over the row's seeds (a band: "
         "their spread; the finished table's over all of them). "
-        + ("One colour per method, a dash per variant. " if chart_families(study) else "")
+        + ("One colour per method, a dash per variant. " if family else "")
         + "A row charged for its teacher (reflow at equal compute) is drawn after its teacher's half of the budget, "
         "from its first reading once it has made its teacher's pairs."
     )

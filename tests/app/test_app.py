@@ -470,6 +470,12 @@ def test_ablations_page_opens_on_the_tuned_comparison_and_can_run_a_study_live(a
     assert {"pairing", "network", "tuning"} <= set(table.columns) and table["tuning"].str.startswith("tuned").all()
     app.selectbox(key="study").set_value("tangent").run()
     assert not app.exception
+    app.segmented_control(key="abl_target").set_value("digits").run()  # its bundled curves: the digits'
+    anytime = next(c for c in charts(app) if "while training" in c["layout"].get("title", {}).get("text", ""))
+    lines = [d["line"] for d in anytime["data"] if d.get("mode") == "lines+markers"]
+    assert len(lines) == 4 and len({line["color"] for line in lines}) == 4  # MeanFlow's settings: a colour each
+    assert all(line.get("dash", "solid") == "solid" for line in lines)  # no variants of one method to dash
+    app.segmented_control(key="abl_target").set_value("checkerboard").run()
     app.slider(key="abl_seconds").set_value(5)
     app.number_input(key="abl_seeds").set_value(1)
     app.button(key="abl_run").click().run()
