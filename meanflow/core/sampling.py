@@ -8,6 +8,7 @@ x = e - u(e, 0, 1). Stochastic steps (consistency models re-noise) draw from the
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -62,12 +63,13 @@ class Flow:
             net = Guided(net, guidance)
         return replace(self, net=net, classes=0)
 
-    def path(
+    def endpoint(
         self, noise: torch.Tensor, steps_or_grid: int | torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """The model-unit path (k + 1, n, D) from noise (n, D) along the grid: `integrate` (below) on this flow.
-        What a method that learns from another run's flow (reflow's teacher) calls."""
-        return integrate(self, noise, steps_or_grid, generator)
+        """Model-unit samples (n, D) from noise (n, D) along the grid: the last state of `integrate` (below)
+        on this flow, without keeping the path. What a method that learns from another run's flow (reflow's
+        teacher) calls."""
+        return endpoint(self, noise, steps_or_grid, generator)
 
 
 @dataclass(frozen=True)
@@ -101,11 +103,8 @@ def _as_grid(steps_or_grid: int | torch.Tensor | np.ndarray) -> torch.Tensor:
     return grid
 
 
-@torch.no_grad()
-def integrate(
-    flow: Flow, noise: torch.Tensor, steps_or_grid: int | torch.Tensor, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """Model-unit path (k + 1, n, D) from noise (n, D) at grid[0] along the grid.
+def _walk(flow: Flow, noise: torch.Tensor, steps_or_grid: int | torch.Tensor, generator: torch.Generator | None):
+    """The model-unit states (n, D) from noise (n, D) at grid[0], one per time of the grid, noise first.
 
     generator: for methods whose steps draw fresh noise (None: a fixed seed, so paths repeat).
     """
@@ -115,13 +114,31 @@ def integrate(
     flow = flow.steered(len(noise), generator=generator)  # a conditional flow without a class: classes drawn
     device = next(flow.net.parameters()).device
     z = noise.to(device, torch.float32)
-    path = [z]
+    yield z
     for t_now, t_next in zip(grid[:-1].tolist(), grid[1:].tolist()):
         t = torch.full((len(z), 1), t_now, device=device)
         r = torch.full((len(z), 1), t_next, device=device)
         z = flow.method.step(flow.net, z, r, t, flow.options, generator, pair)
-        path.append(z)
-    return torch.stack(path)  # (k + 1, n, D)
+        yield z
+
+
+@torch.no_grad()
+def integrate(
+    flow: Flow, noise: torch.Tensor, steps_or_grid: int | torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Model-unit path (k + 1, n, D) from noise (n, D) at grid[0] along the grid.
+
+    generator: for methods whose steps draw fresh noise (None: a fixed seed, so paths repeat).
+    """
+    return torch.stack(list(_walk(flow, noise, steps_or_grid, generator)))  # (k + 1, n, D)
+
+
+@torch.no_grad()
+def endpoint(
+    flow: Flow, noise: torch.Tensor, steps_or_grid: int | torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """integrate's last state (n, D), the same numbers, holding one state at a time instead of the path."""
+    return deque(_walk(flow, noise, steps_or_grid, generator), maxlen=1)[0]
 
 
 def sample(

@@ -7,6 +7,7 @@ import torch
 
 from meanflow.core.config import option_specs
 from meanflow.core.couplings import minibatch_ot
+from meanflow.core.methods import reflow as reflow_module
 from meanflow.core.methods.alphaflow import AlphaFlow, AlphaFlowOptions, alpha_at, alphaflow_target
 from meanflow.core.methods.base import adaptive_weighted, draw_r_t, sample_r_t
 from meanflow.core.methods.consistency import (
@@ -410,6 +411,44 @@ def test_reflow_pairs_are_the_teachers_ode_endpoints_and_stay_paired(tmp_path):
         read_teachers(config, get_target("rings"))
     with pytest.raises(ValueError, match="teacher"):  # a teacher is required where training starts too
         method.prepare(config, target, {}, torch.Generator().manual_seed(21), net)
+
+
+def test_reflow_makes_its_pairs_within_half_a_time_budget_and_a_resumed_run_uses_as_many(tmp_path, monkeypatch):
+    """With a time budget the teacher's pairs stop at half of it (the rest trains: on the digits all 50,000
+    took the whole budget and the run made no step), and a checkpoint keeps how many were made, so a resumed
+    run trains on the same pairs whether its machine makes more or fewer in the time."""
+    teacher_cfg = make_config(method="flow-matching", steps=30, hidden=16, depth=2)
+    target = get_target("moons")
+    path = save_result(tmp_path / "teacher", teacher_cfg, target, run_training(teacher_cfg, target))
+    teacher = flow_from_bundle(run_bundle(path))
+    options = ReflowOptions(teacher=str(path), teacher_steps=5, pairs=1000)
+    method = Reflow()
+    monkeypatch.setattr(reflow_module, "PAIR_CHUNK", 100)
+
+    def pairs_in(max_seconds, seconds_per_look=1.0):
+        clock = iter(seconds_per_look * k for k in range(10_000))  # a look at the time: one more second
+        monkeypatch.setattr(reflow_module, "clock", lambda: next(clock))
+        config = make_config(method="reflow", options=options, hidden=16, depth=2, max_seconds=max_seconds)
+        return method.prepare(
+            config, target, {"teacher": teacher}, torch.Generator().manual_seed(3), build_network(config)
+        )
+
+    budgeted = pairs_in(6.0)  # pairs until 3 s: chunks started at 0 (no look), 1 and 2 s
+    assert len(budgeted.x_hat) == len(budgeted.e) == 300
+    torch.testing.assert_close(budgeted.x_hat, integrate(teacher, budgeted.e, 5)[-1])
+    saved = method.context_tensors(budgeted)
+    assert int(saved["pairs_made"]) == 300
+    everything = pairs_in(None)  # no budget: every pair asked for
+    assert len(everything.x_hat) == 1000
+    torch.testing.assert_close(everything.x_hat[:300], budgeted.x_hat)  # the same first pairs
+    fewer = pairs_in(6.0, seconds_per_look=3.0)  # a slower machine: one chunk in the time
+    assert len(fewer.x_hat) == 100
+    for resumed in (everything, fewer):
+        method.load_context_tensors(resumed, saved)
+        torch.testing.assert_close(resumed.e, budgeted.e)
+        torch.testing.assert_close(resumed.x_hat, budgeted.x_hat)
+    method.load_context_tensors(fewer, {"pairs_made": torch.tensor(-5)})  # a hand-edited checkpoint
+    assert len(fewer.x_hat) == 1
 
 
 def test_meanflow_learns_the_gaussian_one_step_map_with_its_default_options():

@@ -13,6 +13,7 @@ and its target X_1 - X_0 is -(e - x_hat).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -45,7 +46,8 @@ class ReflowOptions(Options):
     )
     pairs: int = option(
         50_000,
-        "Teacher pairs generated before training and drawn from at random.",
+        "Teacher pairs generated before training and drawn from at random; with a time budget, making them "
+        "stops at half of it, and training draws from the pairs made.",
         lo=256,
         hi=1_000_000,
         integer=True,
@@ -59,12 +61,48 @@ class ReflowOptions(Options):
     )
 
 
+PAIR_CHUNK = 4096  # teacher pairs per ODE solve; a time budget is looked at between chunks
+PAIRS_SHARE = 0.5  # of a run's time budget, the most its teacher's pairs may take: the rest trains
+clock = time.perf_counter  # what the pairs' deadline is read on (a test puts a fake clock here)
+
+
 @dataclass
 class TeacherPairs:
-    """The teacher's pairs in model units: noise e (n, 2) and its ODE endpoint x_hat (n, 2)."""
+    """The teacher's pairs in model units: noise e (n, D) and its ODE endpoint x_hat (n, D).
 
-    e: torch.Tensor
-    x_hat: torch.Tensor
+    Every pair's noise `noise` (pairs, D) is drawn up front and the endpoints are made in chunks of
+    PAIR_CHUNK in its order, so the first n pairs are the same however many are made: a time budget may
+    stop them early (`make`), and a resumed run makes exactly as many as the checkpoint's run had."""
+
+    noise: torch.Tensor  # (pairs, D): the noise of every pair that may be made
+    x_hat: torch.Tensor  # (n, D): the endpoints made so far, n <= pairs
+    teacher: Flow | None = None  # None: no more can be made
+    steps: int = 100  # Euler steps of the teacher's ODE per pair
+
+    @property
+    def e(self) -> torch.Tensor:
+        """(n, D): the noise of the pairs made."""
+        return self.noise[: len(self.x_hat)]
+
+    def make(self, count: int, deadline: float | None = None) -> None:
+        """Endpoints until `count` pairs are made (at most len(noise)), or, past the first chunk, until
+        clock() reaches `deadline` (None: no deadline)."""
+        count = min(count, len(self.noise))
+        made = [self.x_hat]
+        n = len(self.x_hat)
+        while n < count and not (deadline is not None and n > 0 and clock() >= deadline):
+            chunk = self.noise[n : min(count, n + PAIR_CHUNK)]
+            made.append(self.teacher.endpoint(chunk, self.steps).float())  # model units (same target, same box)
+            n += len(chunk)
+        self.x_hat = torch.cat(made)
+
+    def keep(self, count: int) -> None:
+        """Exactly the first `count` pairs (at least one, at most all that can be made): cut or made."""
+        count = min(max(count, 1), len(self.noise))
+        if count < len(self.x_hat):
+            self.x_hat = self.x_hat[:count]
+        else:
+            self.make(count)
 
 
 class Reflow(FlowMatching):
@@ -109,14 +147,24 @@ class Reflow(FlowMatching):
         if teacher is None:
             raise ValueError("reflow trains on a teacher's pairs: pass the teacher's flow as teachers['teacher']")
         options = config.options
-        e = torch.randn(options.pairs, config.dim, generator=generator)
-        x_hat = teacher.path(e, options.teacher_steps)[-1].float()  # model units (same target, same box)
+        noise = torch.randn(options.pairs, config.dim, generator=generator)
+        pairs = TeacherPairs(noise, noise[:0], teacher, options.teacher_steps)
+        budget = config.max_seconds  # the pairs are part of the run's budget (core.training): half at most
+        pairs.make(options.pairs, None if budget is None else clock() + PAIRS_SHARE * budget)
         if options.init_from_teacher == "yes":
             student = net.state_dict()
             weights = teacher.net.state_dict()
             if {k: v.shape for k, v in weights.items()} == {k: v.shape for k, v in student.items()}:
                 net.load_state_dict(weights)
-        return TeacherPairs(e, x_hat)
+        return pairs
+
+    def context_tensors(self, context: TeacherPairs) -> dict[str, torch.Tensor]:
+        """How many pairs were made: a time budget may stop them early, and a resumed run uses as many."""
+        return {"pairs_made": torch.tensor(len(context.x_hat))}
+
+    def load_context_tensors(self, context: TeacherPairs, tensors: dict[str, torch.Tensor]) -> None:
+        if "pairs_made" in tensors:  # checkpoints from before the budget made every pair asked for
+            context.keep(int(tensors["pairs_made"]))
 
     def own_batches(self, context: TeacherPairs, n: int, count: int, generator: torch.Generator) -> list[Batch]:
         """Batches of the teacher's pairs, drawn at random: each x_hat with its own e."""
