@@ -345,14 +345,19 @@ def anytime_section(
     )
     present.chart(chart, key=f"{key}_anytime", width="stretch")
     n = (record or {}).get("preview_n") if source == "bundled" else None
+    teacher_charged = any(c.name in shown and c.teacher and c.budget_share < 1 for c in study.cells)
     st.caption(
         "Each run's previews read at 1/16, 1/8, 1/4, 1/2, 3/4 and all of its budget"
         + (f", n = {n:,} points each (the floor at that n)" if n else "")
         + "; flow matching's at 32 steps, the others' at one; a point is the mean over the row's seeds (a band: "
         "their spread; the finished table's over all of them). "
         + ("One colour per method, a dash per variant. " if family else "")
-        + "A row charged for its teacher (reflow at equal compute) is drawn after its teacher's half of the budget, "
-        "from its first reading once it has made its teacher's pairs."
+        + (
+            "A row charged for its teacher (reflow at equal compute) is drawn after its teacher's half of the "
+            "budget, from its first reading once it has made its teacher's pairs."
+            if teacher_charged
+            else ""
+        )
     )
 
 

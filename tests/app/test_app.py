@@ -455,6 +455,7 @@ def test_compare_opens_on_the_tuned_methods_table(app):
     assert any("each method tuned with 12 trials of 60 s on 8gaussians, rings" in c.value for c in app.caption)
     anytime = next(c for c in chart_specs if "while training" in c["layout"]["title"]["text"])
     assert len([d for d in anytime["data"] if d.get("mode") == "lines+markers"]) == len(table)
+    assert any("charged for its teacher" in c.value for c in app.caption)  # reflow at equal compute is a row
     assert "Table (CSV)" in [b.proto.label for b in app.get("download_button")]  # the table itself, to keep
     assert not table.isna().any().any()  # a row without a note reads blank, not None
 
@@ -475,6 +476,7 @@ def test_ablations_page_opens_on_the_tuned_comparison_and_can_run_a_study_live(a
     lines = [d["line"] for d in anytime["data"] if d.get("mode") == "lines+markers"]
     assert len(lines) == 4 and len({line["color"] for line in lines}) == 4  # MeanFlow's settings: a colour each
     assert all(line.get("dash", "solid") == "solid" for line in lines)  # no variants of one method to dash
+    assert not any("charged for its teacher" in c.value for c in app.caption)  # no row has a teacher here
     app.segmented_control(key="abl_target").set_value("checkerboard").run()
     app.slider(key="abl_seconds").set_value(5)
     app.number_input(key="abl_seeds").set_value(1)

@@ -119,7 +119,7 @@ class Reflow(FlowMatching):
         arxiv="2209.03003",
         cost=(
             "flow matching's step, no JVP; before training, the teacher's ODE for every pair (steps x pairs forward "
-            "passes), and the teacher's own training"
+            "passes, at most half of a time budget), and the teacher's own training"
         ),
         loss_latex=(
             r"\big\lVert v_\theta(z_t, t) - (e - \hat x)\big\rVert^2,"
