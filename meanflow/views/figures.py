@@ -251,6 +251,8 @@ def scatter_grid(
     bounds = bounds or bounds_of(*panels.values(), *([] if reference is None else [reference]))
     titles = [_panel_title(t, columns) for t in panels]
     title_lines = max(t.count("<br>") + 1 for t in titles)
+    # every title as many lines as the longest (blank ones below), so a row's titles start on one line
+    titles = [t + "<br>&nbsp;" * (title_lines - 1 - t.count("<br>")) for t in titles]
     height = height_per_row * rows + 15 * (title_lines - 1) * rows
     fig = make_subplots(
         rows=rows,

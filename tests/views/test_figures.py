@@ -369,3 +369,7 @@ def test_long_panel_titles_break_at_commas_and_stay_inert():
     titles = [a.text for a in fig.layout.annotations]
     assert all("<br>" in t and "<b>" not in t for t in titles)
     assert all(len(html.unescape(line)) <= 24 for t in titles for line in t.split("<br>"))  # 120 // 5 columns
+    names = ["MeanFlow", "Shortcut", "iMF", "Flow matching, reflow's teacher, 30 s"]  # 4 columns: 30 characters
+    mixed = scatter_grid({name: np.zeros((3, 2)) for name in names}, columns=4)
+    short, *_, long = [a.text.split("<br>") for a in mixed.layout.annotations]
+    assert len(short) == len(long) == 2 and short[0] == "MeanFlow"  # one line at the top, a blank below it
