@@ -235,6 +235,12 @@ def budget_text(budget: dict) -> str:
     return f"{budget['steps']} steps" if budget.get("steps") else "—"
 
 
+REFLOW_BUDGET = (  # how the methods table charges reflow, on every target
+    "Reflow counts its teacher (half the budget each) and makes its teacher's pairs within its own half (at most "
+    "half of that; the rest trains); the free-teacher row does not count its teacher."
+)
+
+
 def methods_caption(target: Target) -> str:
     """What each row of the methods table held equal on `target`, and how its settings were chosen."""
     if target.dim == PRESET_DIM:
@@ -242,9 +248,8 @@ def methods_caption(target: Target) -> str:
             f"Every row: the same seeds and wall-clock budget, each run on a core of its own, {tuning_sentence()} "
             "(its network, batch, learning rate and options in its preset) and the pairing in its row. Flow "
             "matching appears with independent pairs and with minibatch OT; the ratio divides a row's one-step TV "
-            f"by the better one's at {REFERENCE_NFE} steps. Reflow counts its teacher (half the budget each); the "
-            f"free-teacher row does not. Tuned on other targets; {' and '.join(HELD_OUT_TARGETS)} were used "
-            "neither for tuning nor for choosing any default."
+            f"by the better one's at {REFERENCE_NFE} steps. {REFLOW_BUDGET} Tuned on other targets; "
+            f"{' and '.join(HELD_OUT_TARGETS)} were used neither for tuning nor for choosing any default."
         )
     return (
         f"Every row: the same seeds and wall-clock budget, each run on a core of its own, the same network "
@@ -252,9 +257,7 @@ def methods_caption(target: Target) -> str:
         "unconditional, each method at its defaults (the presets were tuned on 2D targets at 2D sizes and do "
         f"not apply in {target.dim} dimensions) and the pairing in its row. FD is read in the digit classifier's "
         f"features against the held-out images; the ratio divides a row's one-step FD by the better flow "
-        f"matching's at {REFERENCE_NFE} steps. Reflow counts its teacher (half the budget each); the "
-        "free-teacher row does not. A row of 0 steps spent its budget before its first step (reflow making its "
-        "teacher's pairs) and samples as it started."
+        f"matching's at {REFERENCE_NFE} steps. {REFLOW_BUDGET}"
     )
 
 
