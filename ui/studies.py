@@ -236,8 +236,8 @@ def budget_text(budget: dict) -> str:
 
 
 REFLOW_BUDGET = (  # how the methods table charges reflow, on every target
-    "Reflow counts its teacher (half the budget each) and makes its teacher's pairs within its own half (at most "
-    "half of that; the rest trains); the free-teacher row does not count its teacher."
+    "Reflow counts its teacher (half the budget each) and makes its teacher's pairs within its own half (about "
+    "half of that at most; the rest trains); the free-teacher row does not count its teacher."
 )
 
 

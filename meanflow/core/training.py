@@ -31,11 +31,11 @@ from .config import TrainConfig, empty_history, history_from_rows
 from .couplings import Pairing, get_coupling, pair_within_classes
 from .methods.base import Batch, Context, Method
 from .metrics import Evaluator
-from .models import Conditioned, pick_device
+from .models import MLP, Conditioned, pick_device
 from .moments import moment_term
 from .networks import RunBundle, build_network, flow_from_bundle
 from .registry import check_config, config_from_dict
-from .sampling import Flow, integrate
+from .sampling import Flow
 from .targets import Target
 
 PAUSED = "paused at step"  # how a run stopped by pause_at says so (the app offers Continue and Step)
@@ -329,8 +329,8 @@ class _Run:
         """(preview_n, D) samples in data units (preview_nfe steps, one by default) from the fixed preview noise,
         so previews compare."""
         nfe, generator = self.config.preview_nfe, stream(self.config.seed, Stream.PREVIEW_SAMPLING)
-        path = integrate(self.flow, self.preview_noise, nfe, generator)
-        return self.target.normaliser.to_data(path[-1].cpu().double()).numpy().astype(np.float32)
+        samples = self.flow.endpoint(self.preview_noise, nfe, generator)
+        return self.target.normaliser.to_data(samples.cpu().double()).numpy().astype(np.float32)
 
     def score_preview(self, preview: np.ndarray) -> None:
         """The preview's histogram TV (2D), sliced W1 and FD (targets with a classifier) into the next history
@@ -366,6 +366,18 @@ def _sampling_flow(config: TrainConfig, method: Method, net: torch.nn.Module, ta
     return Flow(method, net, target.normaliser, options, config.classes, class_weights, coupling, config.dim)
 
 
+def _prepare(
+    method: Method, config: TrainConfig, target: Target, teachers: dict[str, Flow], net: MLP, resume: Checkpoint | None
+) -> tuple[Context, float]:
+    """What method.prepare builds, and the seconds it took that count towards the budget: a fresh run's
+    (reflow's teacher pairs are part of the budget, as training is); none on resume, whose first session
+    paid for them (its checkpoint says how many pairs to remake)."""
+    preparing = time.perf_counter()
+    saved = None if resume is None else resume.context_tensors
+    context = method.prepare(config, target, teachers, stream(config.seed, Stream.METHOD), net, saved)
+    return context, (time.perf_counter() - preparing if resume is None else 0.0)
+
+
 def set_up(config: TrainConfig, target: Target, resume: Checkpoint | None, teachers: dict[str, RunBundle]) -> _Run:
     """The network, optimiser, method state and data of a run, at step 0 or where `resume` left it."""
     check_dimension(config, target)
@@ -379,9 +391,7 @@ def set_up(config: TrainConfig, target: Target, resume: Checkpoint | None, teach
     optimiser = make_optimiser(net, config.lr, config.adam_beta2)
     critic = build_critic(config, stream(config.seed, Stream.CRITIC), device)
     teacher_flows = _teacher_flows(method, teachers, target)
-    preparing = time.perf_counter()
-    context = method.prepare(config, target, teacher_flows, stream(config.seed, Stream.METHOD), net)
-    prepared_in = time.perf_counter() - preparing  # reflow's teacher pairs: part of the budget, as training is
+    context, prepared_in = _prepare(method, config, target, teacher_flows, net, resume)
     data = stream(config.seed, Stream.DATA)
     history, step, elapsed_before, data_used = History(), 0, 0.0, 0
     if resume is not None:

@@ -413,10 +413,10 @@ def test_reflow_pairs_are_the_teachers_ode_endpoints_and_stay_paired(tmp_path):
         method.prepare(config, target, {}, torch.Generator().manual_seed(21), net)
 
 
-def test_reflow_makes_its_pairs_within_half_a_time_budget_and_a_resumed_run_uses_as_many(tmp_path, monkeypatch):
-    """With a time budget the teacher's pairs stop at half of it (the rest trains: on the digits all 50,000
-    took the whole budget and the run made no step), and a checkpoint keeps how many were made, so a resumed
-    run trains on the same pairs whether its machine makes more or fewer in the time."""
+def test_reflow_makes_its_pairs_within_half_a_time_budget_and_a_resumed_run_remakes_as_many(tmp_path, monkeypatch):
+    """With a time budget the teacher's pairs stop before half of it (the rest trains: on the digits all
+    50,000 took the whole budget and the run made no step), and a checkpoint keeps how many were made, so a
+    resumed run remakes exactly those pairs, with no deadline, whether its machine is faster or slower."""
     teacher_cfg = make_config(method="flow-matching", steps=30, hidden=16, depth=2)
     target = get_target("moons")
     path = save_result(tmp_path / "teacher", teacher_cfg, target, run_training(teacher_cfg, target))
@@ -424,31 +424,49 @@ def test_reflow_makes_its_pairs_within_half_a_time_budget_and_a_resumed_run_uses
     options = ReflowOptions(teacher=str(path), teacher_steps=5, pairs=1000)
     method = Reflow()
     monkeypatch.setattr(reflow_module, "PAIR_CHUNK", 100)
+    now = [0.0]  # the fake clock: a chunk of pairs costs `seconds_per_chunk`, nothing else takes time
+    monkeypatch.setattr(reflow_module, "clock", lambda: now[0])
+    endpoint = Flow.endpoint
 
-    def pairs_in(max_seconds, seconds_per_look=1.0):
-        clock = iter(seconds_per_look * k for k in range(10_000))  # a look at the time: one more second
-        monkeypatch.setattr(reflow_module, "clock", lambda: next(clock))
+    def pairs_in(max_seconds, seconds_per_chunk=1.0, saved=None):
+        def timed(flow, *args):
+            now[0] += seconds_per_chunk
+            return endpoint(flow, *args)
+
+        monkeypatch.setattr(Flow, "endpoint", timed)
+        now[0] = 0.0
         config = make_config(method="reflow", options=options, hidden=16, depth=2, max_seconds=max_seconds)
-        return method.prepare(
-            config, target, {"teacher": teacher}, torch.Generator().manual_seed(3), build_network(config)
-        )
+        net = build_network(config)
+        return method.prepare(config, target, {"teacher": teacher}, torch.Generator().manual_seed(3), net, saved)
 
-    budgeted = pairs_in(6.0)  # pairs until 3 s: chunks started at 0 (no look), 1 and 2 s
-    assert len(budgeted.x_hat) == len(budgeted.e) == 300
+    budgeted = pairs_in(6.0)  # until 3 s: the chunks from 0, 1 and 2 s end by 3 s; one from 3 s would not
+    assert len(budgeted.x_hat) == len(budgeted.e) == 300 and now[0] == 3.0
     torch.testing.assert_close(budgeted.x_hat, integrate(teacher, budgeted.e, 5)[-1])
+    assert len(pairs_in(6.0, seconds_per_chunk=2.0).x_hat) == 100  # a chunk from 2 s would end past 3 s
     saved = method.context_tensors(budgeted)
     assert int(saved["pairs_made"]) == 300
-    everything = pairs_in(None)  # no budget: every pair asked for
+    everything = pairs_in(None)  # no budget: every pair asked for, the first 300 the same
     assert len(everything.x_hat) == 1000
-    torch.testing.assert_close(everything.x_hat[:300], budgeted.x_hat)  # the same first pairs
-    fewer = pairs_in(6.0, seconds_per_look=3.0)  # a slower machine: one chunk in the time
-    assert len(fewer.x_hat) == 100
-    for resumed in (everything, fewer):
-        method.load_context_tensors(resumed, saved)
-        torch.testing.assert_close(resumed.e, budgeted.e)
-        torch.testing.assert_close(resumed.x_hat, budgeted.x_hat)
-    method.load_context_tensors(fewer, {"pairs_made": torch.tensor(-5)})  # a hand-edited checkpoint
-    assert len(fewer.x_hat) == 1
+    torch.testing.assert_close(everything.x_hat[:300], budgeted.x_hat)
+    for seconds_per_chunk in (0.1, 5.0):  # resumed on a faster or a slower machine: the same 300 pairs
+        resumed = pairs_in(6.0, seconds_per_chunk, saved=saved)
+        assert torch.equal(resumed.e, budgeted.e) and torch.equal(resumed.x_hat, budgeted.x_hat)
+    assert len(pairs_in(6.0, 5.0, saved={}).x_hat) == 1000  # a checkpoint from before counts: every pair
+    for hostile in (torch.tensor(-5), torch.tensor(1001), torch.tensor(2.5), torch.tensor(math.nan), torch.ones(2)):
+        with pytest.raises(ValueError, match="teacher pairs, not a count from 1 to 1000"):
+            pairs_in(6.0, saved={"pairs_made": hostile})
+
+
+def test_a_stochastic_teachers_pairs_draw_fresh_noise_in_every_chunk(monkeypatch):
+    """Consistency's multi-step sampler re-noises: the chunks of its pairs continue one generator, so the
+    same noise in two chunks gets two endpoints (each chunk seeded afresh gave the second a copy of the first)."""
+    monkeypatch.setattr(reflow_module, "PAIR_CHUNK", 100)
+    teacher = flow_from_bundle(run_bundle(pretrained_dir() / "consistency-moons"))
+    noise = torch.randn(100, 2, generator=torch.Generator().manual_seed(5)).repeat(2, 1)
+    pairs = reflow_module.teacher_pairs(teacher, noise, 2, torch.Generator().manual_seed(6))
+    assert (pairs.x_hat[:100] - pairs.x_hat[100:]).abs().max() > 0.01
+    again = reflow_module.teacher_pairs(teacher, noise, 2, torch.Generator().manual_seed(6))
+    assert torch.equal(pairs.x_hat, again.x_hat)  # the same generator's seed: the same pairs (a resume)
 
 
 def test_meanflow_learns_the_gaussian_one_step_map_with_its_default_options():

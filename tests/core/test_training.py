@@ -1,5 +1,6 @@
 """The training loop: learning, stopping, divergence, reproducibility, reports, exact resume."""
 
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -8,9 +9,12 @@ import torch
 
 from meanflow.core import training
 from meanflow.core.checkpoints import checkpoint_bytes, checkpoint_from_bytes
+from meanflow.core.methods import reflow
 from meanflow.core.methods.base import split_by_interval
 from meanflow.core.metrics import evaluate
 from meanflow.core.registry import make_config, with_method
+from meanflow.core.runs import read_teachers, save_result
+from meanflow.core.sampling import Flow
 from meanflow.core.targets import Target, get_target
 from meanflow.core.training import DRAW_ROWS, RateMeter, lr_at, run_training
 from tests.conftest import resumed_from_step
@@ -138,6 +142,47 @@ def test_a_resumed_run_ends_with_the_weights_of_a_straight_run(tiny_config, meth
     for p, q in zip(straight.flow.net.parameters(), resumed.flow.net.parameters()):
         assert torch.equal(p, q)
     np.testing.assert_array_equal(straight.history["loss"], resumed.history["loss"])
+
+
+def test_a_resumed_reflow_run_remakes_the_pairs_its_budget_allowed_and_ends_as_a_straight_run(
+    tiny_config, tmp_path, monkeypatch
+):
+    """Reflow's pairs stop at about half of a time budget; a run resumed on a slower machine, where the same
+    deadline would allow fewer, remakes exactly its checkpoint's pairs without charging their time to its
+    budget again, and ends with the weights of a straight run. The pairs' deadline reads a fake clock on
+    which a chunk costs `chunk_seconds`; on resume each chunk also sleeps 1 s of real time."""
+    target = get_target("moons")
+    teacher_cfg = with_method(tiny_config, "flow-matching", steps=30)
+    save_result(tmp_path / "teacher", teacher_cfg, target, run_training(teacher_cfg, target))
+    monkeypatch.setattr(reflow, "PAIR_CHUNK", 100)
+    now, chunk_seconds, sleep = [0.0], [100.0], [0.0]
+    monkeypatch.setattr(reflow, "clock", lambda: now[0])
+    endpoint = Flow.endpoint
+
+    def timed(flow, *args):
+        now[0] += chunk_seconds[0]
+        time.sleep(sleep[0])
+        return endpoint(flow, *args)
+
+    monkeypatch.setattr(Flow, "endpoint", timed)
+    options = {"teacher": str(tmp_path / "teacher"), "pairs": 1000, "teacher_steps": 5}
+    cfg = replace(with_method(tiny_config, "reflow", options, checkpoint_seconds=1e-9), max_seconds=600.0)
+    teachers = read_teachers(cfg, target)
+    straight = run_training(cfg, target, teachers=teachers)  # until 300 s: 3 chunks
+    saved, counter = [], {"n": 0}
+
+    def stop_after_23():
+        counter["n"] += 1
+        return counter["n"] > 23
+
+    run_training(cfg, target, teachers=teachers, should_stop=stop_after_23, on_checkpoint=saved.append)
+    assert int(saved[-1].context_tensors["pairs_made"]) == 300
+    chunk_seconds[0], sleep[0] = 250.0, 1.0  # a slower machine: one chunk before the deadline
+    resumed = run_training(cfg, target, teachers=teachers, resume=checkpoint_from_bytes(checkpoint_bytes(saved[-1])))
+    assert resumed.state == "done" and resumed.step == 60
+    for p, q in zip(straight.flow.net.parameters(), resumed.flow.net.parameters()):
+        assert torch.equal(p, q)
+    assert resumed.elapsed - saved[-1].elapsed < 2.0  # the 3 s its pairs took on resume are not charged
 
 
 def test_a_moving_average_samples_and_resumes_exactly(tiny_config):

@@ -214,7 +214,13 @@ class Method:
     # -- training
 
     def prepare(
-        self, config: TrainConfig, target: Target, teachers: dict[str, Flow], generator: torch.Generator, net: MLP
+        self,
+        config: TrainConfig,
+        target: Target,
+        teachers: dict[str, Flow],
+        generator: torch.Generator,
+        net: MLP,
+        saved: dict[str, torch.Tensor] | None = None,
     ) -> Context:
         """Per-run state built once before training (reflow's teacher pairs, shortcut's EMA targets);
         None for most methods. `net` is the freshly initialised network (a method may initialise it).
@@ -222,6 +228,8 @@ class Method:
         teachers: the flows of the runs the options name (an option declared with run=True), by option.
         generator: a draw of its own, so a resumed run rebuilds the same state without disturbing
         the training stream.
+        saved: on resume, the checkpoint's context_tensors (reflow remakes the pairs its run made from their
+        count); None for a fresh run. load_context_tensors then puts back the rest.
         """
         return None
 

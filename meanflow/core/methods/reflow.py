@@ -13,6 +13,7 @@ and its target X_1 - X_0 is -(e - x_hat).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -47,7 +48,7 @@ class ReflowOptions(Options):
     pairs: int = option(
         50_000,
         "Teacher pairs generated before training and drawn from at random; with a time budget, making them "
-        "stops at half of it, and training draws from the pairs made.",
+        "stops at about half of it, and training draws from the pairs made.",
         lo=256,
         hi=1_000_000,
         integer=True,
@@ -62,47 +63,49 @@ class ReflowOptions(Options):
 
 
 PAIR_CHUNK = 4096  # teacher pairs per ODE solve; a time budget is looked at between chunks
-PAIRS_SHARE = 0.5  # of a run's time budget, the most its teacher's pairs may take: the rest trains
+PAIRS_SHARE = 0.5  # of a run's time budget, about the most its teacher's pairs may take: the rest trains
 clock = time.perf_counter  # what the pairs' deadline is read on (a test puts a fake clock here)
 
 
 @dataclass
 class TeacherPairs:
-    """The teacher's pairs in model units: noise e (n, D) and its ODE endpoint x_hat (n, D).
+    """The teacher's pairs in model units: noise e (n, D) and its ODE endpoint x_hat (n, D)."""
 
-    Every pair's noise `noise` (pairs, D) is drawn up front and the endpoints are made in chunks of
-    PAIR_CHUNK in its order, so the first n pairs are the same however many are made: a time budget may
-    stop them early (`make`), and a resumed run makes exactly as many as the checkpoint's run had."""
+    e: torch.Tensor
+    x_hat: torch.Tensor
 
-    noise: torch.Tensor  # (pairs, D): the noise of every pair that may be made
-    x_hat: torch.Tensor  # (n, D): the endpoints made so far, n <= pairs
-    teacher: Flow | None = None  # None: no more can be made
-    steps: int = 100  # Euler steps of the teacher's ODE per pair
 
-    @property
-    def e(self) -> torch.Tensor:
-        """(n, D): the noise of the pairs made."""
-        return self.noise[: len(self.x_hat)]
+def teacher_pairs(
+    teacher: Flow, noise: torch.Tensor, steps: int, generator: torch.Generator, deadline: float | None = None
+) -> TeacherPairs:
+    """The pairs of noise (m, D) and the teacher's `steps`-step ODE endpoints, made in chunks of PAIR_CHUNK
+    rows in the noise's order (the ODE keeps one state, not the path), with `generator` for a teacher whose
+    sampler draws noise. With a `deadline` on clock(), no chunk starts that the one before says would end
+    past it (the first always runs), so the pairs made are the first n <= m of the noise, the same n pairs
+    however many are made: what a resumed run remakes from its checkpoint's count."""
+    made, n, took = [], 0, 0.0
+    while n < len(noise) and not (deadline is not None and n > 0 and clock() + took > deadline):
+        started = clock()
+        chunk = noise[n : n + PAIR_CHUNK]
+        made.append(teacher.endpoint(chunk, steps, generator).float())  # model units (same target, same box)
+        n, took = n + len(chunk), clock() - started
+    return TeacherPairs(noise[:n], torch.cat(made))
 
-    def make(self, count: int, deadline: float | None = None) -> None:
-        """Endpoints until `count` pairs are made (at most len(noise)), or, past the first chunk, until
-        clock() reaches `deadline` (None: no deadline)."""
-        count = min(count, len(self.noise))
-        made = [self.x_hat]
-        n = len(self.x_hat)
-        while n < count and not (deadline is not None and n > 0 and clock() >= deadline):
-            chunk = self.noise[n : min(count, n + PAIR_CHUNK)]
-            made.append(self.teacher.endpoint(chunk, self.steps).float())  # model units (same target, same box)
-            n += len(chunk)
-        self.x_hat = torch.cat(made)
 
-    def keep(self, count: int) -> None:
-        """Exactly the first `count` pairs (at least one, at most all that can be made): cut or made."""
-        count = min(max(count, 1), len(self.noise))
-        if count < len(self.x_hat):
-            self.x_hat = self.x_hat[:count]
-        else:
-            self.make(count)
+def saved_pair_count(saved: dict[str, torch.Tensor], most: int) -> int:
+    """The number of pairs a checkpoint's run made (`saved`: its context tensors): `most`, all that were asked
+    for, in a checkpoint from before the count was kept. Raises ValueError for a count that this run cannot
+    have written (not one whole number from 1 to `most`)."""
+    count = saved.get("pairs_made")
+    if count is None:
+        return most
+    value = float(count.reshape(-1)[0]) if count.numel() == 1 else math.nan
+    if not (value.is_integer() and 1 <= value <= most):
+        raise ValueError(
+            f"the checkpoint says its run made {count.tolist()} teacher pairs, not a count from 1 to {most}: "
+            "resume from a checkpoint this run wrote"
+        )
+    return int(value)
 
 
 class Reflow(FlowMatching):
@@ -119,7 +122,7 @@ class Reflow(FlowMatching):
         arxiv="2209.03003",
         cost=(
             "flow matching's step, no JVP; before training, the teacher's ODE for every pair (steps x pairs forward "
-            "passes, at most half of a time budget), and the teacher's own training"
+            "passes, about half of a time budget at most), and the teacher's own training"
         ),
         loss_latex=(
             r"\big\lVert v_\theta(z_t, t) - (e - \hat x)\big\rVert^2,"
@@ -142,15 +145,20 @@ class Reflow(FlowMatching):
                 "'Condition on classes') and use that run"
             )
 
-    def prepare(self, config, target, teachers: dict[str, Flow], generator: torch.Generator, net: MLP) -> TeacherPairs:
+    def prepare(
+        self, config, target, teachers: dict[str, Flow], generator: torch.Generator, net: MLP, saved=None
+    ) -> TeacherPairs:
         teacher = teachers.get("teacher")
         if teacher is None:
             raise ValueError("reflow trains on a teacher's pairs: pass the teacher's flow as teachers['teacher']")
         options = config.options
         noise = torch.randn(options.pairs, config.dim, generator=generator)
-        pairs = TeacherPairs(noise, noise[:0], teacher, options.teacher_steps)
-        budget = config.max_seconds  # the pairs are part of the run's budget (core.training): half at most
-        pairs.make(options.pairs, None if budget is None else clock() + PAIRS_SHARE * budget)
+        if saved is not None:  # resumed: the pairs its checkpoint's run made (already paid for in its budget)
+            made = saved_pair_count(saved, options.pairs)
+            pairs = teacher_pairs(teacher, noise[:made], options.teacher_steps, generator)
+        else:  # the pairs are part of the run's budget (core.training): about half of it at most
+            deadline = None if config.max_seconds is None else clock() + PAIRS_SHARE * config.max_seconds
+            pairs = teacher_pairs(teacher, noise, options.teacher_steps, generator, deadline)
         if options.init_from_teacher == "yes":
             student = net.state_dict()
             weights = teacher.net.state_dict()
@@ -159,12 +167,8 @@ class Reflow(FlowMatching):
         return pairs
 
     def context_tensors(self, context: TeacherPairs) -> dict[str, torch.Tensor]:
-        """How many pairs were made: a time budget may stop them early, and a resumed run uses as many."""
+        """How many pairs were made: a time budget may stop them early, and a resumed run remakes as many."""
         return {"pairs_made": torch.tensor(len(context.x_hat))}
-
-    def load_context_tensors(self, context: TeacherPairs, tensors: dict[str, torch.Tensor]) -> None:
-        if "pairs_made" in tensors:  # checkpoints from before the budget made every pair asked for
-            context.keep(int(tensors["pairs_made"]))
 
     def own_batches(self, context: TeacherPairs, n: int, count: int, generator: torch.Generator) -> list[Batch]:
         """Batches of the teacher's pairs, drawn at random: each x_hat with its own e."""

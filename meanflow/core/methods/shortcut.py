@@ -95,7 +95,7 @@ class Shortcut(Method):
     def velocity(self, net: MLP, z: torch.Tensor, r: torch.Tensor, t: torch.Tensor, options) -> torch.Tensor:
         return self.step_velocity(net, z, t, t - r, options)
 
-    def prepare(self, config, target, teachers: dict, generator: torch.Generator, net: MLP) -> ShortcutEMA:
+    def prepare(self, config, target, teachers: dict, generator: torch.Generator, net: MLP, saved=None) -> ShortcutEMA:
         return ShortcutEMA(net, config.options.target_ema)
 
     def after_step(self, context: ShortcutEMA, net: MLP) -> None:
