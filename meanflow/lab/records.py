@@ -55,7 +55,10 @@ def study_record(sweep: Sweep, command: str = "") -> dict:
 
 def merged_record(old: dict, new: dict) -> dict:
     """`old` with `new`'s targets added (or replaced): rows, samples, run ids, anytime curves and guidance
-    rows by target; the commands joined (a study swept on the 2D targets, then again on the digits)."""
+    rows by target; the commands joined (a study swept on the 2D targets, then again on the digits). A row of
+    `new` without an anytime curve keeps `old`'s: its runs were trained by an earlier sweep with the same
+    configs and seeds and skipped by this one, which reads curves only from the previews of runs it trains
+    (rerunning some rows of a study by deleting their run folders kept only those rows' curves)."""
     targets = list(new["targets"])
     out = dict(old)
     # a target swept again keeps its place (the pages open on the first); new targets go last
@@ -65,8 +68,14 @@ def merged_record(old: dict, new: dict) -> dict:
         if key in old or key in new:
             kept = [r for r in old.get(key, []) if r.get("target") not in targets]
             out[key] = sorted(kept + new.get(key, []), key=lambda r: place.get(r.get("target"), len(place)))
-    for key in ("samples", "runs", "anytime"):
+    for key in ("samples", "runs"):
         out[key] = {**{t: v for t, v in old.get(key, {}).items() if t not in targets}, **new.get(key, {})}
+    out["anytime"] = {t: v for t, v in old.get("anytime", {}).items() if t not in targets}
+    for target in targets:  # a row whose runs were trained earlier (skipped, no previews read) keeps its curve
+        rows = {r["cell"] for r in new.get("rows", []) if r.get("target") == target}
+        kept = {cell: v for cell, v in old.get("anytime", {}).get(target, {}).items() if cell in rows}
+        if kept or target in new.get("anytime", {}):
+            out["anytime"][target] = {**kept, **new.get("anytime", {}).get(target, {})}
     commands = [c for c in old.get("command", "").split("; ") if c]
     if new.get("command") and _without_add(new["command"]) not in map(_without_add, commands):
         out["command"] = "; ".join([*commands, new["command"]])  # a command run again (with --add) once

@@ -54,3 +54,16 @@ def test_a_target_swept_again_keeps_its_place_so_the_pages_open_where_they_did()
         ("spiral", 0.2),
         ("digits", 5.0),
     ]
+
+
+def test_rows_rerun_alone_keep_the_curves_of_the_rows_whose_runs_were_kept():
+    """Two rows of the digits rerun (their run folders deleted, the others' kept and only rescored, so the
+    sweep read previews of the rerun rows alone): the kept rows' anytime curves stay, the rerun rows' are new,
+    and a row no longer in the table is not carried over."""
+    old = record(["digits"], "digits", 5.0)
+    old["rows"] += [{"target": "digits", "cell": "b", "fd@1": 7.0}, {"target": "digits", "cell": "gone", "fd@1": 1}]
+    old["anytime"]["digits"].update(b=[[1.0, 60.0, 7.0, 5.4, 3, 0.1]], gone=[[1.0, 60.0, 1.0, 5.4, 3, 0.1]])
+    new = record(["digits"], "digits --add", 6.0)  # row "a" rerun: a new curve
+    new["rows"].append({"target": "digits", "cell": "b", "fd@1": 7.0})  # row "b" kept: rescored, no curve
+    merged = merged_record(old, new)
+    assert merged["anytime"]["digits"] == {"a": new["anytime"]["digits"]["a"], "b": old["anytime"]["digits"]["b"]}

@@ -40,6 +40,8 @@ def test_every_study_opens_on_a_bundled_table_of_its_cells_over_three_seeds(name
         assert {r["cell"] for r in rows} == {c.name for c in study.cells}, target
         headline = "fd" if target == "digits" else "hist_tv"  # the digits are scored by their classifier's FD
         assert all(r["seeds"] >= 3 and len(r[f"{headline}@1_seeds"]) == r["seeds"] for r in rows)
+        curves = record.get("anytime", {}).get(target)  # where a target has anytime curves, every row has one
+        assert curves is None or set(curves) == {c.name for c in study.cells}, (target, sorted(curves or ()))
     if name == "guidance":  # the Guidance page's table over seeds, for every target of the study
         assert {r["target"] for r in record["guidance"]} == set(record["targets"])
     if name not in ("methods", "guidance"):  # an ablation's cells open in Animate from their bundled seed-0 run
