@@ -348,7 +348,7 @@ def anytime_section(
     )
     present.chart(chart, key=f"{key}_anytime", width="stretch")
     n = (record or {}).get("preview_n") if source == "bundled" else None
-    teacher_charged = any(c.name in shown and c.teacher and c.budget_share < 1 for c in study.cells)
+    teacher_charged = any(c.name in shown and c.charged_for_teacher for c in study.cells)
     st.caption(
         "Each run's previews read at 1/16, 1/8, 1/4, 1/2, 3/4 and all of its budget"
         + (f", n = {n:,} points each (the floor at that n)" if n else "")

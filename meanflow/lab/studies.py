@@ -31,6 +31,12 @@ class Cell:
     bundle: str | None = None  # methods study: the name its seed-0 run is bundled under (None: not bundled)
     tuned: Preset | None = None  # methods study: its method's tuned preset (applies at PRESET_DIM only; cell_on)
 
+    @property
+    def charged_for_teacher(self) -> bool:
+        """A share of the budget with a teacher trained in the rest (reflow at equal compute): its charts
+        count the teacher's seconds before its own (lab.tables.charged_curves)."""
+        return bool(self.teacher) and self.budget_share < 1
+
 
 @dataclass(frozen=True)
 class Study:

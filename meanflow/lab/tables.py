@@ -139,7 +139,7 @@ def charged_curves(curves: dict, study: Study, whole_seeds: bool = True) -> dict
     shown = {}
     for name, points in curves.items():
         cell = cells.get(name)
-        teacher = curves.get(cell.teacher) if cell and cell.teacher and cell.budget_share < 1 else None
+        teacher = curves.get(cell.teacher) if cell and cell.charged_for_teacher else None
         offset = teacher[-1][1] if teacher else 0.0  # the teacher's mean seconds at the end of its budget
         most = max((p[4] for p in points), default=0)
         shown[name] = [[p[0], p[1] + offset, *p[2:]] for p in points if p[4] == most or not whole_seeds]
