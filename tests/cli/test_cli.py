@@ -36,7 +36,9 @@ def test_train_sample_evaluate_end_to_end(run_dir, tmp_path):
     a = np.load(tmp_path / "s.npy")
     b = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)
     assert a.shape == (300, 2)
-    np.testing.assert_allclose(a, b, rtol=1e-6)
+    # two `sample` processes with one seed agree to float32's last bits, not always in them (about 1 run in 6
+    # differs by 5e-7 on this machine, before this change too): atol bounds that, rtol the CSV's 7 digits
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
 
 
 def test_train_from_a_csv_file_with_a_time_budget(tmp_path):
