@@ -82,7 +82,10 @@ def frames_along(
 
 
 def player_html(frames: list[np.ndarray], titles: list[str], seconds: float = 2.0, autoplay: bool = False) -> str:
-    """A page that plays the frames (grey (H, W) uint8) with Play and a time slider, the panel titles above."""
+    """A page that plays the frames (grey (H, W) uint8) with Play and a time slider, the panel titles above.
+
+    The titles, the image and the controls are sized together to the frame the page is shown in (the
+    image keeps its aspect, narrower when the frame is short), so Play is never cut off below it."""
     import base64
     import html
     import json
@@ -91,13 +94,19 @@ def player_html(frames: list[np.ndarray], titles: list[str], seconds: float = 2.
     heads = "".join(f"<div>{html.escape(t)}</div>" for t in titles)
     delay = max(20, round(1000 * seconds / max(1, len(frames) - 1)))
     return f"""<!doctype html><html><head><meta charset="utf-8"><style>
-body{{font-family:sans-serif;margin:0}} .heads{{display:flex;justify-content:space-around;font-size:14px}}
-img{{image-rendering:pixelated;width:100%}} .bar{{display:flex;gap:8px;align-items:center}}
-</style></head><body><div class="heads">{heads}</div><img id="frame" alt="image grids from noise to samples">
-<div class="bar"><button id="play">▶ Play</button><input id="t" type="range" min="0" max="{len(frames) - 1}"
-value="{len(frames) - 1}" style="flex:1" aria-label="time"><span id="label"></span></div><script>
+body{{font-family:sans-serif;margin:0;overflow:hidden}} #box{{margin:0 auto;max-width:100%}}
+.heads{{display:flex;justify-content:space-around;font-size:14px}}
+img{{image-rendering:pixelated;width:100%;display:block}} .bar{{display:flex;gap:8px;align-items:center}}
+</style></head><body><div id="box"><div class="heads" id="heads">{heads}</div>
+<img id="frame" alt="image grids from noise to samples">
+<div class="bar" id="bar"><button id="play">▶ Play</button><input id="t" type="range" min="0" max="{len(frames) - 1}"
+value="{len(frames) - 1}" style="flex:1" aria-label="time"><span id="label"></span></div></div><script>
 const uris={json.dumps(uris)}, img=document.getElementById("frame"), slider=document.getElementById("t"),
-label=document.getElementById("label"); let timer=null;
+label=document.getElementById("label"), box=document.getElementById("box"); let timer=null;
+function fit(){{const aspect=img.naturalWidth/img.naturalHeight; if(!aspect) return;
+ const room=window.innerHeight-document.getElementById("heads").offsetHeight-document.getElementById("bar").offsetHeight-8;
+ box.style.width=Math.max(120, Math.min(document.body.clientWidth, room*aspect))+"px";}}
+img.addEventListener("load", fit, {{once:true}}); window.addEventListener("resize", fit);
 function show(i){{img.src=uris[i]; slider.value=i; label.textContent="t = "+(1-i/(uris.length-1)).toFixed(2);}}
 function play(){{clearInterval(timer); let i=0; show(0); timer=setInterval(()=>{{i++; show(i);
  if(i>=uris.length-1) clearInterval(timer);}}, {delay});}}

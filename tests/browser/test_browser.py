@@ -711,3 +711,27 @@ def test_digits_train_and_animate_image_grids(server, page):
     animation(page).wait_for(timeout=60_000)  # the principal-plane particles below
     shot(page, "digits_animate")
     assert "Traceback" not in app_log(log)
+
+
+@pytest.mark.parametrize("width", [700, 1400, 1920])
+def test_the_image_player_keeps_play_inside_its_frame(browser, width):
+    """Animate's digits player in a frame of the page's height (480 px): at every width its Play button and
+    slider are inside the frame, under an image as large as the frame allows (its grids cut off Play at a
+    wide frame: the image scaled with the width alone)."""
+    import numpy as np
+
+    from meanflow.views.images import player_html
+
+    frames = [np.full((6 * 9, 12 * 9), 16 * k, np.uint8) for k in range(5)]  # two panels of 6 x 6 digits
+    context = browser.new_context(viewport={"width": width, "height": 480})
+    try:
+        pg = context.new_page()
+        pg.set_content(player_html(frames, ["left", "right"]))
+        pg.wait_for_function("document.getElementById('frame').naturalWidth > 0")
+        pg.wait_for_timeout(200)
+        play, slider, image = (pg.locator(s).bounding_box() for s in ("#play", "#t", "#frame"))
+        assert play["y"] + play["height"] <= 480 and slider["y"] + slider["height"] <= 480
+        assert image["height"] >= min(300, width * 54 / 108 - 1)  # as tall as the room allows
+        assert abs(image["width"] / image["height"] - 2) < 0.05  # the grids keep their aspect
+    finally:
+        context.close()
