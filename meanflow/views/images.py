@@ -104,7 +104,8 @@ value="{len(frames) - 1}" style="flex:1" aria-label="time"><span id="label"></sp
 const uris={json.dumps(uris)}, img=document.getElementById("frame"), slider=document.getElementById("t"),
 label=document.getElementById("label"), box=document.getElementById("box"); let timer=null;
 function fit(){{const aspect=img.naturalWidth/img.naturalHeight; if(!aspect) return;
- const room=window.innerHeight-document.getElementById("heads").offsetHeight-document.getElementById("bar").offsetHeight-8;
+ const room=window.innerHeight-document.getElementById("heads").offsetHeight
+  -document.getElementById("bar").offsetHeight-8;
  box.style.width=Math.max(120, Math.min(document.body.clientWidth, room*aspect))+"px";}}
 img.addEventListener("load", fit, {{once:true}}); window.addEventListener("resize", fit);
 function show(i){{img.src=uris[i]; slider.value=i; label.textContent="t = "+(1-i/(uris.length-1)).toFixed(2);}}
