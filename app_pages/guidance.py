@@ -85,10 +85,12 @@ def bundled_over_seeds(target_name: str) -> None:
     stored = studies.bundled("guidance")
     rows = [r for r in (stored or {}).get("guidance", []) if r.get("target") == target_name]
     if rows:
-        st.subheader("Over seeds (bundled)")
+        st.subheader("Over seeds and every class (bundled)")
         st.caption(
             f"{literal(stored.get('command') or 'make guidance')}: {stored.get('seeds')} seeds, "
-            f"{studies.budget_text(stored.get('budget', {}))} per run; {PER_CLASS} samples per class."
+            f"{studies.budget_text(stored.get('budget', {}))} per run; {PER_CLASS} samples of each class, each "
+            "class scored against its own data, then the mean over all classes (not only the class picked "
+            "above) and its spread over seeds; the floor is the mean of the classes' floors."
         )
         st.dataframe(guidance_table(rows), hide_index=True, width="stretch")
 
@@ -100,8 +102,10 @@ def main() -> None:
     target_name = settings.segmented("Target", TARGET, where=c1) or LABELLED[0]
     target = get_target(target_name)
     classes = settings.Setting("guide_class", 0, choices=tuple(range(target.classes)))
-    if settings.initialise(classes) not in classes.choices:  # another target's class, kept from before
-        st.session_state.guide_class = 0
+    shown_for = st.session_state.get("guide_class_target")  # the target whose class the box holds
+    if settings.initialise(classes) not in classes.choices or shown_for not in (None, target_name):
+        st.session_state.guide_class = 0  # set, not kept: the box showed the last target's class name
+    st.session_state.guide_class_target = target_name
     label = settings.select("Class", classes, where=c2, format_func=lambda k: target.class_names[k])
     nfe = settings.select_slider("Flow matching NFE", FM_NFE, where=c3)
     runs = guidance_runs(target_name)
@@ -129,10 +133,11 @@ def main() -> None:
         column_config={c: three for c in ("class accuracy", "class TV", "class FD", "floor")},
     )
     st.caption(
-        f"{PER_CLASS // 2} samples per panel. omega is the guidance scale trained into MeanFlow's target, "
-        "so a MeanFlow row needs a run per omega; w is flow matching's classifier-free guidance scale, applied "
-        "when sampling, so its rows come from one run. Mean and spread over seeds: benchmarks/RESULTS.md "
-        "(`python -m meanflow bench --guidance`)."
+        f"{PER_CLASS // 2} samples of the class picked, per panel, scored against that class's data (its floor: "
+        f"{PER_CLASS // 2} exact samples of it). omega is the guidance scale trained into MeanFlow's "
+        "target, so a MeanFlow row needs a run per omega; w is flow matching's classifier-free "
+        "guidance scale, applied when sampling, so its rows come from one run. Every class and every seed: the "
+        "bundled table below, on the targets `make guidance` covers."
     )
     bundled_over_seeds(target_name)
 

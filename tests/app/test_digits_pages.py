@@ -69,3 +69,13 @@ def test_guidance_on_the_digits_shows_the_bundled_table_over_seeds_with_class_fd
     bundled = at.dataframe[-1].value
     assert "class FD" in bundled.columns and "class TV" not in bundled.columns
     assert any(m.startswith("MeanFlow, omega") for m in bundled["model"])
+
+
+def test_guidance_starts_another_target_at_its_first_class(tmp_path, monkeypatch):
+    """A class is a target's own (8gaussians' "mode 4" is not the digit 3): switching targets starts at the
+    first class, and the box says so (it kept the old index, and the browser kept the old target's name)."""
+    at = page(tmp_path, monkeypatch, "app_pages/guidance.py", guide_target="8gaussians", guide_class="3")
+    assert at.selectbox(key="guide_class").value == 3
+    at.segmented_control(key="guide_target").set_value("digits").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="guide_class").value == 0
