@@ -47,6 +47,8 @@ class Setting:
                         continue  # one bad item of a list is dropped, the rest kept
                     if value not in values:
                         values.append(value)
+            if raw.strip() and not values:  # items asked for, none valid: the default, not an empty page
+                raise ValueError(f"none of {raw[:40]!r} is one of the choices")
             return values[: len(self.choices) if self.choices is not None else 32]
         return self._one(raw)
 

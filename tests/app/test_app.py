@@ -398,6 +398,22 @@ def test_a_run_link_opens_a_private_run_in_a_new_session(app, tmp_path, tiny_con
     assert app.selectbox(key="anim_left_run").value == "run:20260101-000000-meanflow-cccccccccccccccccccccccc"
 
 
+def test_a_url_list_with_no_valid_item_opens_on_the_default_not_an_empty_page(app):
+    """Compare opened with `zoo_methods=bogus&zoo_nfe=0` drew no table, chart or grid ("Pick at least one
+    method"): a list whose items are all refused is the default, as a refused single value is; one valid
+    item keeps only that item, and an empty list (every chip cleared, then shared) stays empty."""
+    from ui.settings import Setting
+
+    app.query_params["zoo_methods"] = "bogus"
+    app.query_params["zoo_nfe"] = "0,x"
+    app.switch_page("app_pages/compare.py").run()
+    assert not app.exception
+    assert len(app.multiselect(key="zoo_methods").value) > 1 and app.pills(key="zoo_nfe").value == [1, 2, 4, 32]
+    assert app.dataframe, "the methods table is drawn"
+    setting = Setting("k", [1, 2], choices=(1, 2, 4), multi=True)
+    assert setting.parse("4,x") == [4] and setting.parse("") == []
+
+
 @pytest.mark.parametrize(
     "page, params",
     [
