@@ -42,6 +42,9 @@ def _panel_title(text, columns: int) -> str:
 
 
 MARGIN = dict(l=10, r=10, t=40, b=10)
+FLOOR_LABEL_ROOM = 80  # px right of a bar chart for its "noise floor" label
+# a legend under the plot, left-aligned: above it, four entries ran into the chart's title on the Train page
+LEGEND_BELOW = dict(orientation="h", yanchor="top", y=-0.3, xanchor="left", x=0)
 ANIMATION_MARGIN = dict(l=10, r=10, t=40, b=90)  # room under the panels for play/pause and the slider
 REFERENCE_STYLE = dict(
     mode="markers",
@@ -796,8 +799,8 @@ def loss_curves(
         margin=MARGIN,
         title=dict(text=column),
         xaxis_title="step",
-        yaxis=dict(title=column, type="log" if log_y else "linear"),
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),
+        yaxis=dict(title=column, type="log" if log_y else "linear", minorloglabels="complete"),
+        legend=LEGEND_BELOW,
     )
     return fig
 
@@ -880,8 +883,8 @@ def split_loss_curves(history: np.ndarray, smooth: int = 20, height: int = 300) 
         margin=MARGIN,
         title=dict(text="loss, split at r = t and r ≠ t"),
         xaxis_title="step",
-        yaxis=dict(title="mean squared error", type="log"),
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),
+        yaxis=dict(title="mean squared error", type="log", minorloglabels="complete"),  # 50, 20, 10, not 5, 2, 10
+        legend=LEGEND_BELOW,
     )
     return fig
 
@@ -943,28 +946,31 @@ def preview_quality_chart(
         margin=MARGIN,
         title=dict(text=f"one-step quality, n = {n:,}"),
         xaxis_title="step",
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1),
+        legend=LEGEND_BELOW,
     )
     fig.update_yaxes(title_text="FD" if headline == "fd" else "TV", rangemode="tozero", secondary_y=False)
-    fig.update_yaxes(title_text="W1", rangemode="tozero", secondary_y=True, showgrid=False)
+    # its own round ticks (0.05, 0.1): Plotly otherwise lines them up with the left axis's (0.0445, 0.0889)
+    fig.update_yaxes(title_text="W1", rangemode="tozero", secondary_y=True, showgrid=False, tickmode="auto")
     return fig
 
 
 def _noise_floor(fig: go.Figure, floor: float | None, below: bool = False, log: bool = False) -> None:
     """A dashed grey line at the metric's noise floor, labelled (nothing for None or NaN). below: the label
-    under the line (line charts: no sampler's curve is there; bars cover it); log: the metric's axis is
-    logarithmic (Plotly places an annotation by the log of its value there, a line by the value)."""
+    under the line at the left (line charts: no sampler's curve is there); else beside the plot's right
+    edge, in a margin the caller leaves (FLOOR_LABEL_ROOM: over the bars it hid the first one and its error
+    bar); log: the metric's axis is logarithmic (Plotly places an annotation by the log of its value
+    there, a line by the value)."""
     if floor is None or not math.isfinite(floor) or (log and floor <= 0):
         return
     fig.add_hline(y=float(floor), line=dict(dash="dash", color="grey", width=1.5))
     fig.add_annotation(
         text="noise floor",
-        x=0,
+        x=0 if below else 1,
         xref="x domain",
         xanchor="left",
         y=math.log10(floor) if log else float(floor),
         yref="y",
-        yanchor="top" if below else "bottom",
+        yanchor="top" if below else "middle",
         showarrow=False,
         font=dict(color="grey"),
         bgcolor="rgba(255, 255, 255, 0.85)",  # readable where it crosses a bar
@@ -1110,7 +1116,7 @@ def study_bars(
     fig.update_layout(
         template=TEMPLATE,
         height=height,
-        margin=MARGIN,
+        margin=MARGIN if floor is None else {**MARGIN, "r": FLOOR_LABEL_ROOM},
         title=dict(text=_text(title)),
         yaxis_title=_text(metric_label or metric),
         showlegend=False,

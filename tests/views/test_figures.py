@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from meanflow.core.config import empty_history, history_from_rows
+from meanflow.core.config import HISTORY_DTYPE, empty_history, history_from_rows
 from meanflow.views.figures import (
     anytime_chart,
     colour_key,
@@ -19,6 +19,7 @@ from meanflow.views.figures import (
     scatter_figure,
     scatter_grid,
     split_loss_curves,
+    study_bars,
     trajectory_animation,
     velocity_field_animation,
     velocity_field_figure,
@@ -373,3 +374,30 @@ def test_long_panel_titles_break_at_commas_and_stay_inert():
     mixed = scatter_grid({name: np.zeros((3, 2)) for name in names}, columns=4)
     short, *_, long = [a.text.split("<br>") for a in mixed.layout.annotations]
     assert len(short) == len(long) == 2 and short[0] == "MeanFlow"  # one line at the top, a blank below it
+
+
+def test_a_bar_charts_floor_label_sits_beside_the_bars_not_on_the_first():
+    """On Compare and the Ablations the label covered the first bar (MeanFlow's) and its error bar: it sits
+    right of the plot area, in a margin wide enough for it; no floor, no extra margin."""
+    rows = [{"cell": "MeanFlow", "hist_tv": 0.139, "hist_tv_std": 0.011}, {"cell": "FM", "hist_tv": 0.1}]
+    chart = study_bars(rows, "hist_tv", floor=0.05)
+    (label,) = [a for a in chart.layout.annotations if a.text == "noise floor"]
+    assert label.xref == "x domain" and label.x >= 1 and label.xanchor == "left" and label.y == 0.05
+    assert chart.layout.margin.r >= 70  # about the label's width at Plotly's 12 px
+    assert study_bars(rows, "hist_tv").layout.margin.r < 70
+
+
+def test_training_charts_keep_their_legends_off_their_titles_and_label_log_ticks_in_full():
+    """The Train page's charts: four legend entries above the plot ran into the title ("loss, split at r = t
+    and r ≠ t" over "r = t (instantaneous v)"), the log axis read "5, 2, 10, 5, 2, 1" and the W1 axis
+    "0.058, 0.1159": legends sit under the plot, minor log ticks read 50, 20, 5, and W1 picks its own ticks."""
+    history = np.zeros(40, dtype=HISTORY_DTYPE)
+    history["step"] = np.arange(40) * 10
+    history["loss"] = history["loss_instant"] = history["loss_average"] = np.geomspace(50, 0.5, 40)
+    history["preview_tv"], history["preview_w1"] = np.linspace(0.9, 0.14, 40), np.linspace(0.2, 0.058, 40)
+    split, loss = split_loss_curves(history), loss_curves({"a": history, "b": history})
+    quality = preview_quality_chart(history, 0.05, 0.02, 1000)
+    for chart in (split, loss, quality):
+        assert chart.layout.legend.yanchor == "top" and chart.layout.legend.y < 0, chart.layout.title.text
+    assert split.layout.yaxis.minorloglabels == loss.layout.yaxis.minorloglabels == "complete"
+    assert quality.layout.yaxis2.tickmode == "auto"
