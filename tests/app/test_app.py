@@ -631,3 +631,15 @@ def test_the_methods_table_downloads_as_numbers_with_every_seed():
     assert frame["hist_tv@1"].dtype.kind == "f" and frame["hist_tv@1_std"].dtype.kind == "f"
     seeds = [float(v) for v in frame["hist_tv@1_seeds"].iloc[0].split(";")]
     assert len(seeds) == frame["seeds"].iloc[0] and np.mean(seeds) == pytest.approx(frame["hist_tv@1"].iloc[0])
+
+
+@pytest.mark.parametrize(("study", "digits"), [("r-neq-t", True), ("time-sampler", False)])
+def test_an_ablations_caption_mentions_the_digits_only_where_the_study_has_them(app, study, digits):
+    """The time-sampler, weight-power and conditioning studies said "(on the digits: FD ...)" with no digits
+    target to pick."""
+    app.query_params["study"] = study
+    app.switch_page("app_pages/ablations.py").run()
+    assert not app.exception
+    caption = next(c.value for c in app.caption if c.value.startswith("Beside each row"))
+    assert ("on the digits" in caption) == digits
+    assert ("digits" in [str(o) for o in app.segmented_control(key="abl_target").options]) == digits
