@@ -205,7 +205,11 @@ def main() -> None:
         with column:
             clicked = field_panel(field, points, key, bounds, reference, hover, probe) if clicked is None else clicked
     if len(fields) == 1:
-        columns[1].info("Set r below t to see the average field over [r, t].")
+        columns[1].info(
+            "Set r below t to see the average field over [r, t]."
+            if t > 0
+            else "At t = 0 (the data) there is no interval to average over: raise t, then set r below it."
+        )
     if clicked is not None:
         st.session_state.field_probe = clicked
         st.rerun()

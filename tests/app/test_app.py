@@ -249,6 +249,11 @@ def test_fields_page_draws_both_fields_and_the_animation(app):
     assert len(specs) == 3 and len(specs[2]["frames"]) == 11
     app.slider(key="field_t").set_value(0.5).run()
     assert not app.exception
+    app.slider(key="field_r").set_value(0.5).run()  # r = t: one field, and how to see the other
+    assert any(i.value.startswith("Set r below t") for i in app.info)
+    app.slider(key="field_t").set_value(0.0).run()  # no r slider at t = 0: the hint says what to do instead
+    assert not app.exception and "field_r" not in [s.key for s in app.slider]
+    assert any(i.value.startswith("At t = 0") for i in app.info) and not any("Set r below" in i.value for i in app.info)
 
 
 def test_the_velocity_probe_and_the_same_pairing_comparison(app):
