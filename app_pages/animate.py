@@ -192,7 +192,8 @@ def panel_numbers(panels: dict[str, Panel], n: int, one_class: bool) -> None:
             headline = metrics.headline_sentence(best, headline_metric(panel.saved.target))
             st.caption(
                 f"The run's headline at {settings.steps_label(panel.steps)} (n = {best.n:,}, sampled from its seed "
-                f"{panel.saved.config.seed}; the methods table gives a row's mean over its seeds): {headline}."
+                f"{panel.saved.config.seed}, against that seed's reference sample, floor included; the methods "
+                f"table gives a row's mean over its seeds, and of their floors): {headline}."
             )
             st.download_button(
                 "Samples (CSV)",
@@ -327,6 +328,12 @@ def trace_table(panels: dict[str, Panel], traced: tuple[int, ...]) -> None:
             if i < traj.path.shape[1]:
                 for j, (t, (x, y)) in enumerate(zip(traj.times, traj.path[:, i])):
                     rows.append({"panel": title, "particle": i, "step": j, "t": round(float(t), 4), "x": x, "y": y})
+    st.markdown("**The traced particles, step by step**")
+    st.caption(
+        "Each traced path of the animation as numbers: 'particle' is the particle's index among the noise "
+        "drawn (the same index starts from the same noise in every panel), 'step' counts from the noise "
+        "(t = 1) to the sample (t = 0)."
+    )
     st.dataframe(
         pd.DataFrame(rows),
         hide_index=True,

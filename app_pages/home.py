@@ -55,8 +55,9 @@ def demo(target_name: str, by_start: bool) -> None:
         "Press Play to watch the noise flow into these samples. Same noise in every panel. MeanFlow lands on "
         "the target in one network evaluation; flow matching's single Euler step collapses towards the middle "
         "and needs many steps. The numbers are each run's headline, its samples scored as in Compare's "
-        "methods table (n beside each floor) for this one run (seed 0); the table gives a row's mean over its "
-        "seeds. Keyboard: Tab to Play, then Enter; arrow keys move the time slider."
+        "methods table (n beside each floor) for this one run (seed 0), against seed 0's reference sample, "
+        "floor included; the table gives a row's mean over its seeds, and of their floors. Keyboard: Tab to "
+        "Play, then Enter; arrow keys move the time slider."
         + (
             " Colours: where each particle's noise started, by the key beside the panels (direction: hue; "
             "distance from the centre: strength). At t = 1 the particles are the wheel itself."

@@ -550,6 +550,8 @@ def test_animate_colours_by_start_traces_particles_and_samples_a_class(app):
     assert len(colours) == data["n"] and len({tuple(c) for c in colours}) > 100
     assert data["traced"] == [0, 1]  # their paths drawn in every panel
     assert len(app.dataframe) >= 1
+    assert any("traced particles" in m.value for m in app.markdown)  # the table says what it is
+    assert any("'particle' is the particle's index" in c.value for c in app.caption)
     assert data["wheel"].startswith("data:image/png")  # the legend: the wheel beside the panels
 
     conditional = [r for r in app.session_state["session"].bundled() if r.config.classes]
