@@ -157,7 +157,7 @@ def warped_grid(panels: dict[str, Panel], reference: np.ndarray) -> None:
     present.chart(fig, key="warped_grid", width="stretch")
     keyboard.keyboard_controls()
     st.caption(
-        "Press ▶. At t = 1 each panel shows a square grid over the noise plane (±3 standard deviations); "
+        "Press Play. At t = 1 each panel shows a square grid over the noise plane (±3 standard deviations); "
         "each sampler carries the grid's points as it carries noise, so at t = 0 the grid shows the map "
         "from noise to data: where lines crowd, much noise lands on little data; where they stretch, a "
         "little noise covers much. Blue lines were horizontal, orange vertical. A one-step map jumps "
@@ -177,8 +177,9 @@ def how_to_read() -> None:
     )
 
 
-def panel_numbers(panels: dict[str, Panel], n: int, one_class: bool) -> None:
-    """Each panel's metrics beside their floors, and its samples as CSV."""
+def panel_numbers(panels: dict[str, Panel], n: int, one_class: bool, grid: bool = False) -> None:
+    """Each panel's metrics beside their floors, and its samples as CSV. grid: the warped grid is shown,
+    whose points are not what is scored."""
     cols = st.columns(len(panels))
     for i, (col, (title, panel)) in enumerate(zip(cols, panels.items())):
         q = pickers.evaluator_for(panel.entry, panel.saved.target, n).score(panel.trajectory.samples)
@@ -187,7 +188,8 @@ def panel_numbers(panels: dict[str, Panel], n: int, one_class: bool) -> None:
             if panel.saved.flow.classes and one_class:
                 st.caption("Metrics against the whole target: one class covers only its part of it.")
             metrics.show_metrics(q)
-            st.caption(f"These {q.n:,} particles; {metrics.floors_sentence(q)}.")
+            scored = "The Particles view's" if grid else "These"  # the grid's points are not samples
+            st.caption(f"{scored} {q.n:,} particles; {metrics.floors_sentence(q)}.")
             best = pickers.headline_for(panel.entry, panel.saved, panel.steps)
             headline = metrics.headline_sentence(best, headline_metric(panel.saved.target))
             st.caption(
@@ -240,7 +242,7 @@ def main() -> None:
     reference = pickers.target_preview(first.saved.target, 800)  # SVG under animated panels: keep it light
     if view == "Warped grid":
         warped_grid(panels, reference)
-        panel_numbers(panels, n, one_class)
+        panel_numbers(panels, n, one_class, grid=True)
         return
     html = animation_html(panels, colours, traced)
     st.iframe(html, height=ANIMATION_HEIGHT)

@@ -147,6 +147,10 @@ def test_the_warped_grid_step_draws_both_maps(app):
     assert sum(n.endswith(": grid") for n in names) == 4 and len(grid["frames"]) >= 16
     first, last = grid["frames"][0]["data"][0], grid["frames"][-1]["data"][0]
     assert first["x"] != last["x"]  # the grid moves
+    # what the lesson says to press is what the page shows, and the numbers say they are not the grid's
+    assert "press **Play** under the grids" in bar_text(app) and any(
+        c.value.startswith("The Particles view's 1,000 particles") for c in app.caption
+    )
 
 
 @pytest.mark.slow
