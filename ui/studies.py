@@ -257,7 +257,10 @@ def methods_caption(target: Target) -> str:
         "unconditional, each method at its defaults (the presets were tuned on 2D targets at 2D sizes and do "
         f"not apply in {target.dim} dimensions) and the pairing in its row. FD is read in the digit classifier's "
         f"features against the held-out images; the ratio divides a row's one-step FD by the better flow "
-        f"matching's at {REFERENCE_NFE} steps. {REFLOW_BUDGET}"
+        f"matching's at {REFERENCE_NFE} steps. {REFLOW_BUDGET} Reflow with a free teacher starts from its "
+        "teacher's weights at reflow's default learning rate, which is too high for them here: it can read "
+        "worse than reflow at equal compute, with a wide spread over seeds (half the rate does better: "
+        "benchmarks/RESULTS.md, 'Every method on the digits')."
     )
 
 

@@ -62,6 +62,7 @@ def test_compare_methods_on_the_digits_open_on_the_bundled_fd_table_at_one_netwo
     assert all(" ± " in v for v in table["FD @1"])  # mean and spread over the bundled seeds
     assert len(at.get("image")) >= len(table)  # one grid of one-step digits per row
     assert any("unconditional, each method at its defaults" in c.value for c in at.caption)
+    assert any("Reflow with a free teacher starts from its teacher's weights" in c.value for c in at.caption)
 
 
 def test_guidance_on_the_digits_shows_the_bundled_table_over_seeds_with_class_fd(tmp_path, monkeypatch):
