@@ -200,8 +200,8 @@ STUDIES: dict[str, Study] = {
     for s in (
         Study(
             "r-neq-t",
-            "Fraction of samples with r != t",
-            "How much of the batch should train long intervals (r != t) rather than flow matching (r = t)?",
+            "Fraction of samples with r ≠ t",
+            "How much of the batch should train long intervals (r ≠ t) rather than flow matching (r = t)?",
             (
                 _mf("0%", 328.91, r_neq_t=0.0),
                 _mf("25%", 61.06, r_neq_t=0.25),
