@@ -102,10 +102,7 @@ def main() -> None:
     target_name = settings.segmented("Target", TARGET, where=c1) or LABELLED[0]
     target = get_target(target_name)
     classes = settings.Setting("guide_class", 0, choices=tuple(range(target.classes)))
-    shown_for = st.session_state.get("guide_class_target")  # the target whose class the box holds
-    if settings.initialise(classes) not in classes.choices or shown_for not in (None, target_name):
-        st.session_state.guide_class = 0  # set, not kept: the box showed the last target's class name
-    st.session_state.guide_class_target = target_name
+    settings.initialise_for(classes, target_name, reset=0)
     label = settings.select("Class", classes, where=c2, format_func=lambda k: target.class_names[k])
     nfe = settings.select_slider("Flow matching NFE", FM_NFE, where=c3)
     runs = guidance_runs(target_name)

@@ -176,3 +176,33 @@ def test_presenter_view_hides_the_sidebar_and_grows_the_charts(app):
     assert any("stSidebar" in h.proto.body for h in app.get("html"))
     spec = json.loads(app.get("plotly_chart")[0].proto.spec)
     assert spec["layout"]["font"]["size"] >= 18 and spec["data"][1]["line"]["width"] > 1.5
+
+
+@pytest.mark.slow
+def test_a_lessons_step_that_names_a_target_and_a_class_opens_on_that_class(app):
+    """Guidance and Animate start another target at its first class (a class is its target's own: Animate
+    kept 8gaussians' mode 2 as the digit 1), but a step that asks for a class on a new target gets it (the
+    box was reset to 0 over the step's 1)."""
+
+    def step(page: str, **settings) -> str:
+        return json.dumps({"title": page, "page": page, "settings": settings, "text": "."})
+
+    def runs(target: str) -> dict:
+        return dict.fromkeys(("anim_left_run", "anim_right_run"), f"bundled:guidance-flow-matching-{target}")
+
+    steps = (
+        step("guidance", guide_target="8gaussians"),
+        step("guidance", guide_target="moons", guide_class=1),
+        step("animate", **runs("8gaussians"), anim_class=1),
+        step("animate", **runs("digits")),
+    )
+    app.session_state["uploaded_lessons"] = {"mine": parse_lesson("mine", lesson_bytes(*steps))}
+    app.query_params.update({"lesson": "mine", "step": "1"})
+    app.run()
+    assert not app.exception and app.selectbox(key="guide_class").value == 0
+    app.button(key="lesson_next").click().run()
+    assert not app.exception and app.selectbox(key="guide_class").value == 1
+    app.button(key="lesson_next").click().run()
+    assert not app.exception and app.selectbox(key="anim_class").value == 1
+    app.button(key="lesson_next").click().run()
+    assert not app.exception and app.selectbox(key="anim_class").value == -1  # all classes, not the digit 1
