@@ -104,9 +104,11 @@ value="{len(frames) - 1}" style="flex:1" aria-label="time"><span id="label"></sp
 const uris={json.dumps(uris)}, img=document.getElementById("frame"), slider=document.getElementById("t"),
 label=document.getElementById("label"), box=document.getElementById("box"); let timer=null;
 function fit(){{const aspect=img.naturalWidth/img.naturalHeight; if(!aspect) return;
- const room=window.innerHeight-document.getElementById("heads").offsetHeight
+ box.style.width="";  // from the full width: titles wrap more as the box narrows, so narrow until it holds
+ for(let k=0;k<6;k++){{const room=window.innerHeight-document.getElementById("heads").offsetHeight
   -document.getElementById("bar").offsetHeight-8;
- box.style.width=Math.max(120, Math.min(document.body.clientWidth, room*aspect))+"px";}}
+  const width=Math.max(120, Math.min(document.body.clientWidth, room*aspect))+"px";
+  if(box.style.width===width) break; box.style.width=width;}}}}
 img.addEventListener("load", fit, {{once:true}}); window.addEventListener("resize", fit);
 function show(i){{img.src=uris[i]; slider.value=i; label.textContent="t = "+(1-i/(uris.length-1)).toFixed(2);}}
 function play(){{clearInterval(timer); let i=0; show(0); timer=setInterval(()=>{{i++; show(i);

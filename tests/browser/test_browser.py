@@ -713,8 +713,11 @@ def test_digits_train_and_animate_image_grids(server, page):
     assert "Traceback" not in app_log(log)
 
 
-@pytest.mark.parametrize("width", [700, 1400, 1920])
-def test_the_image_player_keeps_play_inside_its_frame(browser, width):
+LONG_TITLES = [f"Flow matching · digits (pretrained), 1 step, class {k}, w = 2 (2 evaluations)" for k in (3, 4)]
+
+
+@pytest.mark.parametrize(("width", "titles"), [(700, None), (1400, None), (1920, None), (1000, LONG_TITLES)])
+def test_the_image_player_keeps_play_inside_its_frame(browser, width, titles):
     """Animate's digits player in a frame of the page's height (480 px): at every width its Play button and
     slider are inside the frame, under an image as large as the frame allows (its grids cut off Play at a
     wide frame: the image scaled with the width alone)."""
@@ -726,12 +729,18 @@ def test_the_image_player_keeps_play_inside_its_frame(browser, width):
     context = browser.new_context(viewport={"width": width, "height": 480})
     try:
         pg = context.new_page()
-        pg.set_content(player_html(frames, ["left", "right"]))
+        pg.set_content(player_html(frames, titles or ["left", "right"]))
         pg.wait_for_function("document.getElementById('frame').naturalWidth > 0")
         pg.wait_for_timeout(200)
         play, slider, image = (pg.locator(s).bounding_box() for s in ("#play", "#t", "#frame"))
         assert play["y"] + play["height"] <= 480 and slider["y"] + slider["height"] <= 480
         assert image["height"] >= min(300, width * 54 / 108 - 1)  # as tall as the room allows
         assert abs(image["width"] / image["height"] - 2) < 0.05  # the grids keep their aspect
+        pg.set_viewport_size({"width": 260, "height": 480})  # titles wrap in a narrow frame, then widen it again
+        pg.wait_for_timeout(100)
+        pg.set_viewport_size({"width": width, "height": 480})
+        pg.wait_for_timeout(200)
+        again = pg.locator("#frame").bounding_box()
+        assert abs(again["width"] - image["width"]) < 2  # no memory of the narrow frame
     finally:
         context.close()
