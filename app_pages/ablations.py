@@ -37,7 +37,7 @@ def main() -> None:
             f"Beside each row: {literal(study.paper_source)} ({literal(study.paper_metric)}). "
             "Ours: one-step histogram TV on the 2D target"
             + (" (on the digits: FD in the classifier's features)" if "digits" in targets else "")
-            + " and the other metrics (lower is better), mean ± standard deviation over seeds, at the same "
+            + " (lower is better) and the other metrics, mean ± standard deviation over seeds, at the same "
             "network, batch and budget for every row."
         )
     studies.study_view(study, target, key="abl")

@@ -1116,7 +1116,7 @@ def study_bars(
     fig.update_layout(
         template=TEMPLATE,
         height=height,
-        margin=MARGIN if floor is None else {**MARGIN, "r": FLOOR_LABEL_ROOM},
+        margin={**MARGIN, "r": FLOOR_LABEL_ROOM} if floor is not None and math.isfinite(floor) else MARGIN,
         title=dict(text=_text(title)),
         yaxis_title=_text(metric_label or metric),
         showlegend=False,

@@ -11,7 +11,8 @@ from tests.conftest import run_cli
 pytestmark = pytest.mark.slow  # worker processes, subprocesses or whole app runs: `make test-fast` skips them
 
 # two `sample` processes on two threads can differ in float32's last bit (MKL's AVX-512 products split their
-# work per process: about 1 process in 4 here); its AVX2 path in strict mode gives the same bits every time
+# work per process: about 1 process in 4 here); its AVX2 path in strict mode gives the same bits every time.
+# Without it this test fails only about 1 run in 4; a torch without MKL ignores the variable.
 BITWISE = {"MKL_CBWR": "AVX2,STRICT"}
 TINY = ["--steps", "40", "--batch", "64", "--hidden", "16", "--depth", "2", "--quiet"]
 
