@@ -102,7 +102,7 @@ def main() -> None:
     target_name = settings.segmented("Target", TARGET, where=c1) or LABELLED[0]
     target = get_target(target_name)
     classes = settings.Setting("guide_class", 0, choices=tuple(range(target.classes)))
-    settings.initialise_for(classes, target_name, reset=0)
+    settings.initialise_for(classes, target_name)
     label = settings.select("Class", classes, where=c2, format_func=lambda k: target.class_names[k])
     nfe = settings.select_slider("Flow matching NFE", FM_NFE, where=c3)
     runs = guidance_runs(target_name)

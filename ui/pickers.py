@@ -216,7 +216,7 @@ def class_controls(target: Target, page: str, where=st) -> tuple[int | None, flo
         return None, 1.0
     c1, c2 = where.columns(2)
     choice = settings.Setting(f"{page}_class", -1, choices=tuple(range(-1, target.classes)))
-    settings.initialise_for(choice, target.name, reset=-1)  # not another target's class
+    settings.initialise_for(choice, target.name)  # not another target's class
     label = settings.select(
         "Class",
         choice,

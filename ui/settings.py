@@ -110,16 +110,16 @@ def initialise(setting: Setting):
     return st.session_state[setting.key]
 
 
-def initialise_for(setting: Setting, owner: str, reset) -> Any:
+def initialise_for(setting: Setting, owner: str) -> Any:
     """initialise() for a setting whose choices belong to `owner` (a target's classes): a value kept from
-    another owner becomes `reset`, so the box shows this owner's choice, not the last one's name over this
-    one's index (mode 4 read as the digit 3); a value read from the URL on this run (a link, a lesson's
+    another owner becomes the default, so the box shows this owner's choice, not the last one's name over
+    this one's index (mode 4 read as the digit 3); a value read from the URL on this run (a link, a lesson's
     step) is kept when it is one of the choices."""
     marker = f"{setting.key}_owner"
     from_url = setting.key not in st.session_state
     value = initialise(setting)
     if value not in setting.choices or (not from_url and st.session_state.get(marker) not in (None, owner)):
-        st.session_state[setting.key] = reset
+        st.session_state[setting.key] = setting.default
     st.session_state[marker] = owner
     return st.session_state[setting.key]
 

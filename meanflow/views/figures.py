@@ -954,14 +954,14 @@ def preview_quality_chart(
     return fig
 
 
-def _noise_floor(fig: go.Figure, floor: float | None, below: bool = False, log: bool = False) -> None:
+def _noise_floor(fig: go.Figure, floor: float | None, below: bool = False, log: bool = False) -> bool:
     """A dashed grey line at the metric's noise floor, labelled (nothing for None or NaN). below: the label
     under the line at the left (line charts: no sampler's curve is there); else beside the plot's right
     edge, in a margin the caller leaves (FLOOR_LABEL_ROOM: over the bars it hid the first one and its error
     bar); log: the metric's axis is logarithmic (Plotly places an annotation by the log of its value
-    there, a line by the value)."""
+    there, a line by the value). Returns whether it drew them."""
     if floor is None or not math.isfinite(floor) or (log and floor <= 0):
-        return
+        return False
     fig.add_hline(y=float(floor), line=dict(dash="dash", color="grey", width=1.5))
     fig.add_annotation(
         text="noise floor",
@@ -973,8 +973,9 @@ def _noise_floor(fig: go.Figure, floor: float | None, below: bool = False, log: 
         yanchor="top" if below else "middle",
         showarrow=False,
         font=dict(color="grey"),
-        bgcolor="rgba(255, 255, 255, 0.85)",  # readable where it crosses a bar
+        bgcolor="rgba(255, 255, 255, 0.85)",  # readable where it crosses a curve
     )
+    return True
 
 
 def quality_chart(
@@ -1112,11 +1113,11 @@ def study_bars(
             name=metric,
         )
     )
-    _noise_floor(fig, floor)
+    labelled = _noise_floor(fig, floor)
     fig.update_layout(
         template=TEMPLATE,
         height=height,
-        margin={**MARGIN, "r": FLOOR_LABEL_ROOM} if floor is not None and math.isfinite(floor) else MARGIN,
+        margin={**MARGIN, "r": FLOOR_LABEL_ROOM} if labelled else MARGIN,
         title=dict(text=_text(title)),
         yaxis_title=_text(metric_label or metric),
         showlegend=False,

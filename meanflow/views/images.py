@@ -102,11 +102,11 @@ img{{image-rendering:pixelated;width:100%;display:block}} .bar{{display:flex;gap
 <div class="bar" id="bar"><button id="play">▶ Play</button><input id="t" type="range" min="0" max="{len(frames) - 1}"
 value="{len(frames) - 1}" style="flex:1" aria-label="time"><span id="label"></span></div></div><script>
 const uris={json.dumps(uris)}, img=document.getElementById("frame"), slider=document.getElementById("t"),
-label=document.getElementById("label"), box=document.getElementById("box"); let timer=null;
+label=document.getElementById("label"), box=document.getElementById("box"), heads=document.getElementById("heads"),
+bar=document.getElementById("bar"); let timer=null;
 function fit(){{const aspect=img.naturalWidth/img.naturalHeight; if(!aspect) return;
  box.style.width="";  // from the full width: titles wrap more as the box narrows, so narrow until it holds
- for(let k=0;k<6;k++){{const room=window.innerHeight-document.getElementById("heads").offsetHeight
-  -document.getElementById("bar").offsetHeight-8;
+ for(let k=0;k<6;k++){{const room=window.innerHeight-heads.offsetHeight-bar.offsetHeight-8;
   const width=Math.max(120, Math.min(document.body.clientWidth, room*aspect))+"px";
   if(box.style.width===width) break; box.style.width=width;}}}}
 img.addEventListener("load", fit, {{once:true}}); window.addEventListener("resize", fit);
