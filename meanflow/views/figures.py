@@ -43,6 +43,7 @@ def _panel_title(text, columns: int) -> str:
 
 MARGIN = dict(l=10, r=10, t=40, b=10)
 FLOOR_LABEL_ROOM = 80  # px right of a bar chart for its "noise floor" label
+LOG_SPAN = 5.0  # a metric axis turns logarithmic where its lines span more than this factor
 # a legend under the plot, left-aligned: above it, four entries ran into the chart's title on the Train page
 LEGEND_BELOW = dict(orientation="h", yanchor="top", y=-0.3, xanchor="left", x=0)
 ANIMATION_MARGIN = dict(l=10, r=10, t=40, b=90)  # room under the panels for play/pause and the slider
@@ -954,6 +955,18 @@ def preview_quality_chart(
     return fig
 
 
+def _metric_axis(values: list[float], floor: float | None, title: str) -> tuple[dict, bool]:
+    """A metric's y axis over its lines' finite positive values: logarithmic where they span more than a
+    factor of LOG_SPAN (flow matching's one step near 1 beside one-step methods near 0.1, or a run that
+    barely trained: on a linear axis the good lines pile up in the bottom tenth), with the floor in range.
+    Returns the axis and whether it is logarithmic."""
+    wide = bool(values) and max(values) > LOG_SPAN * min(values)
+    if not wide:
+        return dict(title=_text(title)), False
+    low = min(values + ([floor] if floor is not None and math.isfinite(floor) and floor > 0 else []))
+    return dict(title=_text(title), type="log", range=[math.log10(low / 1.3), math.log10(max(values) * 1.3)]), True
+
+
 def _noise_floor(fig: go.Figure, floor: float | None, below: bool = False, log: bool = False) -> bool:
     """A dashed grey line at the metric's noise floor, labelled (nothing for None or NaN). below: the label
     under the line at the left (line charts: no sampler's curve is there); else beside the plot's right
@@ -1011,7 +1024,9 @@ def quality_chart(
         )
     has_floor = floor_column is not None and floor_column in table
     floor = pd.to_numeric(table[floor_column], errors="coerce").mean() if has_floor else np.nan
-    _noise_floor(fig, floor, below=True)
+    values = [v for trace in fig.data for v in trace.y if np.isfinite(v) and v > 0]
+    yaxis, wide = _metric_axis(values, floor, label)
+    _noise_floor(fig, floor, below=True, log=wide)
     nfe = sorted({int(v) for v in table["nfe"].dropna()}) if len(table) else []
     fig.update_layout(
         template=TEMPLATE,
@@ -1019,7 +1034,7 @@ def quality_chart(
         margin=MARGIN,
         title=dict(text=f"{label} by step count"),
         xaxis=dict(title="NFE (network evaluations)", type="log", tickvals=nfe, ticktext=[str(v) for v in nfe]),
-        yaxis_title=label,
+        yaxis=yaxis,
     )
     return fig
 
@@ -1070,13 +1085,9 @@ def anytime_chart(
         )
         floors += [p[5] for p in points]
         values += [v for v in mean if np.isfinite(v) and v > 0]
-    wide = bool(values) and max(values) > 10 * min(values)
     floor = float(np.mean(floors)) if floors else None
+    yaxis, wide = _metric_axis(values, floor, metric_label)  # the lines' span, not the bands' (a band may reach 0)
     _noise_floor(fig, floor, below=True, log=wide)
-    yaxis = dict(title=metric_label)
-    if wide:  # the lines' span, not the bands' (a band's lower edge may be at or below zero)
-        low = min(values + ([floor] if floor is not None and floor > 0 else []))
-        yaxis |= dict(type="log", range=[math.log10(low / 1.3), math.log10(max(values) * 1.3)])
     fig.update_layout(
         template=TEMPLATE,
         height=height,

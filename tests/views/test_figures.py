@@ -233,6 +233,25 @@ def test_quality_chart_one_line_per_run_and_a_floor():
     assert named.layout.yaxis.title.text == "Histogram TV" and named.layout.title.text == "Histogram TV by step count"
 
 
+def test_the_step_count_chart_spreads_the_one_step_lines_on_a_log_axis():
+    """On Compare, flow matching's one step (TV near 1) beside seven one-step methods near 0.1-0.2 left
+    their lines piled in the bottom tenth of a linear axis: the axis is logarithmic where the lines span
+    more than LOG_SPAN, with the floor in range and its label placed by its log; a narrow span stays linear."""
+    rows = [("FM", 1, 0.98), ("FM", 32, 0.10), ("MeanFlow", 1, 0.139), ("MeanFlow", 32, 0.12), ("iCT", 1, 0.123)]
+    table = pd.DataFrame(rows, columns=["run", "nfe", "hist_tv"]).assign(hist_tv_floor=0.049)
+    chart = quality_chart(table, "hist_tv", "hist_tv_floor", label="Histogram TV")
+    assert chart.layout.yaxis.type == "log" and chart.layout.yaxis.title.text == "Histogram TV"
+    low, high = chart.layout.yaxis.range
+    assert 10**low < 0.049 and 10**high > 0.98
+    (label,) = [a for a in chart.layout.annotations if a.text == "noise floor"]
+    assert label.y == pytest.approx(math.log10(0.049))
+    assert quality_chart(table[table["run"] != "FM"], "hist_tv", "hist_tv_floor").layout.yaxis.type in (
+        None,
+        "-",
+        "linear",
+    )
+
+
 def test_every_builder_round_trips_through_json(panels):
     """What the browser receives (fig.to_json()) rebuilds the same traces and frames."""
     import plotly.io as pio
