@@ -11,6 +11,7 @@ best flow matching at 32 steps by the target's headline (TV; FD on the digits), 
 
 from __future__ import annotations
 
+import argparse
 import math
 import statistics
 import sys
@@ -22,10 +23,21 @@ sys.path.insert(0, str(ROOT))
 from meanflow.lab.records import load_study  # noqa: E402
 from meanflow.lab.studies import HELD_OUT_TARGETS  # noqa: E402
 
+DIVERGED = 100.0  # a seed this many times the row's median (or not finite) diverged: its mean would be noise
+
 
 def _cell(row: dict, key: str) -> str:
+    """'mean ± std' over the seeds; where a seed diverged, the others' and how many diverged (a mean of 6.2,
+    6.5 and 1.5e7 would read as a number)."""
     if key not in row:
         return ""
+    seeds = row.get(f"{key}_seeds") or []
+    middle = statistics.median(seeds) if seeds else math.nan
+    kept = [v for v in seeds if math.isfinite(v) and not (middle > 0 and v > DIVERGED * middle)]
+    if seeds and len(kept) < len(seeds):
+        spread = f" ± {statistics.stdev(kept):.3f}" if len(kept) > 1 else ""
+        mean = f"{statistics.mean(kept):.3f}{spread}, " if kept else ""
+        return f"{mean}{len(seeds) - len(kept)} of {len(seeds)} seeds diverged"
     std = row.get(f"{key}_std", math.nan)
     return f"{row[key]:.3f} ± {std:.3f}" if not math.isnan(std) else f"{row[key]:.3f}"
 
@@ -123,6 +135,7 @@ def anytime_summary(record: dict, targets: list[str]) -> list[str]:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     record = load_study(ROOT / "assets" / "studies" / "methods.json")
     if record is None:
         raise SystemExit("assets/studies/methods.json missing: `make assets`")

@@ -34,7 +34,8 @@ COMMANDS = {
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="python -m meanflow",
-        description="Train and sample one-step generative models (MeanFlow and its rivals) on 2D targets.",
+        description="Train and sample one-step generative models (MeanFlow and its rivals) on 2D targets and "
+        "the 8x8 digits.",
     )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for command in COMMANDS.values():
@@ -44,7 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # argparse's own message would send the reader to the top-level help
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)} (see {parser.prog} {args.command} --help)")
         return COMMANDS[args.command].run(args)
     except (
         UsageError,

@@ -77,7 +77,7 @@ def option_type(spec: OptionSpec) -> Callable[[str], object]:
 def add_target_arguments(p: argparse.ArgumentParser) -> None:
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("--target", metavar="NAME", help=f"a preset: {', '.join(list(PRESETS) + list(ALIASES))}")
-    group.add_argument("--target-file", metavar="PATH", help="a CSV of 2D points or a PNG/JPEG image")
+    group.add_argument("--target-file", metavar="PATH", help="a CSV of points (2 to 64 columns) or a PNG/JPEG image")
 
 
 def resolve_target(args: argparse.Namespace) -> Target:
@@ -90,11 +90,11 @@ def resolve_target(args: argparse.Namespace) -> Target:
 
 
 def targets_from_list(text: str) -> list[Target]:
-    """Comma-separated presets, each once, in order."""
+    """Comma-separated presets, each once (an alias and the name it stands for are one), in order."""
     names = [t.strip() for t in text.split(",") if t.strip()]
     if not names:
         raise UsageError("--targets names no target; expected comma-separated presets")
-    return [get_target(n) for n in dict.fromkeys(names)]
+    return list({t.name: t for t in map(get_target, names)}.values())
 
 
 # ---------------------------------------------------------------- one job on the engine

@@ -15,6 +15,8 @@ from ..core.targets import MAX_FILE_BYTES, TargetError, parse_csv_points
 from .common import UsageError, add_target_arguments, resolve_target, seed
 from .sample import SAMPLE_SUFFIXES
 
+MAX_ABS = 1e12  # larger coordinates overflow the metrics' float32 sums (a 1e300 file read sliced W1 NaN)
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="metrics of a sample file against a target, with noise floors, as JSON")
@@ -41,7 +43,12 @@ def read_samples(path: str, dim: int = 2) -> np.ndarray:
         raise UsageError(f"sample file must end in {' or '.join(SAMPLE_SUFFIXES)}, got {path!r}")
     if samples.ndim != 2 or samples.shape[1] != dim or len(samples) < 2 or not np.issubdtype(samples.dtype, np.number):
         raise UsageError(f"{path} has shape {samples.shape}; expected (n, {dim}) numbers with n >= 2 for this target")
-    return samples.astype(np.float64)
+    samples = samples.astype(np.float64)
+    if not np.isfinite(samples).all():  # the CSV reader refuses them too; scored, they read as numbers
+        raise UsageError(f"{path} contains NaN or infinite values; only finite numbers are accepted")
+    if np.abs(samples).max() > MAX_ABS:
+        raise UsageError(f"{path} has values up to {np.abs(samples).max():.3g}; at most {MAX_ABS:g} in size are scored")
+    return samples
 
 
 def _read_npy(p: Path, path: str, dim: int) -> np.ndarray:

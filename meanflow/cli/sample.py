@@ -89,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
     ).samples
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".npy":
-        np.save(out, samples)
+        with open(out, "wb") as f:  # np.save(path) would add ".npy" to "s.NPY" and write beside what was asked
+            np.save(f, samples)
     else:
         out.write_bytes(samples_csv(samples))
     if png is not None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..engine import env
 from ..engine.jobs import engine_from_env
+from ..lab.scoring import NFES
 from ..lab.studies import STUDIES, get_study
 from ..lab.sweeps import Budget, Sweep
 from ..lab.tables import format_table
@@ -24,13 +25,13 @@ def add_parser(sub) -> None:
         "sweep",
         help="train every cell of a study for each seed and tabulate quality over seeds",
         description="Train every cell of a study (an ablation) x target x seed on the job engine, "
-        "and print one row per cell: the 1- and 2-NFE histogram TV, sliced W1 and in-cells "
-        "fraction as mean +- std over seeds, with the floors. Cells already done in --out "
+        "and print one row per cell: histogram TV, sliced W1 and the in-cells fraction at "
+        f"{', '.join(map(str, NFES))} steps as mean +- std over seeds, with the floors. Cells already done in --out "
         "with the same config and seed are not trained again.",
     )
     p.add_argument("--study", required=True, choices=list(STUDIES))
     p.add_argument("--targets", default="checkerboard", help="comma-separated presets (default: checkerboard)")
-    p.add_argument("--seeds", type=bounded_int(1, 100, "a seed count"), default=3)
+    p.add_argument("--seeds", type=bounded_int(1, 100, "a seed count"), default=3, help="seeds per cell (default 3)")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--seconds", type=seconds, default=None, help="training time per run (default 60)")
     budget.add_argument("--steps", type=steps, default=None, help="instead: steps per run (no time budget)")

@@ -47,6 +47,12 @@ def offered_options() -> dict[str, tuple[OptionSpec, list[str]]]:
     return out
 
 
+def choices_metavar(choices) -> str | None:
+    """Choices holding commas ('t,t-r') read as one list in argparse's {a,b,c}: set apart by |; else
+    argparse's own."""
+    return "{" + " | ".join(choices) + "}" if choices and any("," in c for c in choices) else None
+
+
 def add_option_flags(p: argparse.ArgumentParser) -> None:
     """One flag per method option (--time-sampler, --r-neq-t, ...), grouped under the first method that has it."""
     groups = {}
@@ -61,7 +67,8 @@ def add_option_flags(p: argparse.ArgumentParser) -> None:
             type=option_type(spec),
             choices=spec.choices,
             default=None,
-            help=f"{spec.help} Default: {spec.default}.{shared}",
+            metavar=choices_metavar(spec.choices),
+            help=f"{spec.help} Default: {spec.default if spec.default not in ('', None) else 'none'}.{shared}",
         )
 
 
@@ -85,7 +92,7 @@ def add_setting_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--preset",
         default=None,
-        metavar="NAME",
+        metavar="tuned|FILE",
         help=f"start from a tuned preset: '{TUNED}' (the bundled ones, made by `make tune`) or a presets file "
         "that `tune` wrote; flags given beside it win",
     )

@@ -6,14 +6,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 
-from ..core.presets import TUNED, write_preset
+from ..core.presets import TUNED, PresetError, read_presets, write_preset
 from ..core.registry import METHODS
 from ..engine import env
 from ..engine.jobs import engine_from_env
+from ..lab.studies import EVALUATION_TARGETS, PRESET_DIM
 from ..lab.tuning import LEVER_SEARCH, TUNING_TARGETS, Protocol, Tuner, format_trial
-from .common import EXIT_INTERRUPTED, EXIT_OK, bounded_int, seconds, targets_from_list
+from .common import EXIT_INTERRUPTED, EXIT_OK, UsageError, bounded_int, seconds, targets_from_list
 
 DEFAULTS = Protocol()
 
@@ -75,11 +77,51 @@ def levers(text: str) -> tuple[str, ...]:
     return names
 
 
+def tuning_targets(text: str) -> tuple[str, ...]:
+    """--targets as preset names, each once (an alias and its name are one target), all 2D: the presets
+    are searched at 2D network sizes (lab.studies.PRESET_DIM). A comparison target is allowed, with a
+    warning on stderr: the comparison is then no longer scored on targets its presets never saw."""
+    targets = targets_from_list(text)
+    wide = [t for t in targets if t.dim != PRESET_DIM]
+    if wide:
+        raise UsageError(
+            f"tune searches {PRESET_DIM}D targets (the presets' network sizes are 2D ones); {wide[0].name} has "
+            f"{wide[0].dim} dimensions: train it with --preset tuned instead"
+        )
+    seen = [t for t in targets if t.name in EVALUATION_TARGETS]
+    if seen:
+        print(
+            f"meanflow tune: warning: {', '.join(t.name for t in seen)} is among the comparison's targets "
+            f"({', '.join(EVALUATION_TARGETS)}); presets tuned on it are not the equal-tuning protocol's",
+            file=sys.stderr,
+        )
+    return tuple(t.name for t in targets)
+
+
+def check_destination(out: Path, presets: Path) -> None:
+    """Refuse, before any trial trains, an --out whose presets file could not take the result: a file where
+    the folder goes, a folder where the file goes, a file that is not a presets file (adding to it would
+    drop its other methods' presets), or a folder that cannot be written."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; expected a folder")
+    if presets.exists() and not presets.is_file():
+        raise UsageError(f"{presets} is not a file; the tuned preset is written to a file of that name")
+    try:
+        read_presets(presets)
+    except PresetError as exc:
+        raise UsageError(
+            f"{exc}; tune adds its preset to that file and keeps the others', so move it away or choose another --out"
+        ) from None
+    out.mkdir(parents=True, exist_ok=True)
+    tempfile.TemporaryFile(dir=out).close()  # OSError where the folder cannot be written
+
+
 def run(args: argparse.Namespace) -> int:
-    targets = tuple(t.name for t in targets_from_list(args.targets))
+    targets = tuning_targets(args.targets)
     protocol = Protocol(trials=args.trials, seconds=args.seconds, targets=targets, seeds=args.seeds, also=args.also)
     out = Path(args.out) if args.out else env.runs_dir() / "tuning"
     presets = out / f"{TUNED}.json"
+    check_destination(out, presets)  # after every input and setting is checked, before any trial
     engine = engine_from_env(address=args.address, pin_cores=True)  # every trial's runs on a core of their own
     print(
         f"tuning {args.method}: {protocol.describe()}, {engine.max_running} at once",
@@ -87,7 +129,6 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        out.mkdir(parents=True, exist_ok=True)  # after every input and setting is checked
         tuner = Tuner(args.method, protocol, engine, out, presets)
         result = tuner.tune(on_trial=lambda r: print(format_trial(r, protocol.trials), file=sys.stderr, flush=True))
     except KeyboardInterrupt:
@@ -96,7 +137,11 @@ def run(args: argparse.Namespace) -> int:
     finally:
         engine.close()
     preset = result.preset(command="python -m meanflow tune " + " ".join(sys.argv[2:]))
-    write_preset(presets, preset)
+    try:
+        write_preset(presets, preset)
+    except (OSError, PresetError) as exc:  # the folder changed during the trials: the result goes to the screen
+        print(json.dumps({"method": args.method, "preset": preset.to_dict()}, indent=2, default=str))
+        raise UsageError(f"the preset above was not written to {presets}: {exc}") from None
     if args.json:
         trials = [vars(t) for t in result.trials]
         print(json.dumps({"method": args.method, "preset": preset.to_dict(), "trials": trials}, indent=2, default=str))

@@ -121,12 +121,13 @@ def get_preset(method: str, path: str | Path | None = None) -> Preset:
 
 def write_preset(path: str | Path, preset: Preset) -> None:
     """Put `preset` into the presets file at `path` (made if missing), keeping the other methods';
-    written whole (a temporary file renamed), so a reader never sees half a file."""
+    written whole (a temporary file renamed), so a reader never sees half a file. Raises PresetError,
+    writing nothing, where `path` holds something else than a usable presets file (replacing it would drop
+    the other methods' presets)."""
     path = Path(path)
-    try:
-        methods = {m: p.to_dict() for m, p in read_presets(path).items()}
-    except PresetError:
-        methods = {}
+    if path.exists() and not path.is_file():
+        raise PresetError(f"{path} is not a file; the presets are written to a file of that name")
+    methods = {m: p.to_dict() for m, p in read_presets(path).items()}
     methods[preset.method] = preset.to_dict()
     text = json.dumps(
         {"format": PRESETS_FORMAT, "version": PRESETS_VERSION, "methods": dict(sorted(methods.items()))},

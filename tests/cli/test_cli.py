@@ -143,6 +143,8 @@ def test_bench_prints_every_variant_and_the_pairing_share_as_json():
         (["tune", "--method", "meanflow", "--targets", "banana"], "unknown target 'banana'"),
         (["tune", "--method", "meanflow", "--trials", "0"], "a trial count from 1"),
         (["tune", "--method", "meanflow", "--also", "critic,magic"], "unknown lever 'magic'; accepted: state-features"),
+        (["tune", "--method", "meanflow", "--targets", "digits,rings"], "tune searches 2D targets"),
+        (["methods", "extra"], "unrecognized arguments: extra (see python -m meanflow methods --help)"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_no_traceback(args, fragment, run_dir, tmp_path):
@@ -187,6 +189,21 @@ def test_an_oversized_npy_is_refused_from_its_header(tmp_path):
         np.lib.format.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False, "shape": (10**9, 2)})
     result = run_cli("evaluate", path, "--target", "moons")
     assert result.returncode == 2 and "expected (n, 2) numbers with 2 <= n <= 1,000,000" in result.stderr
+
+
+def test_evaluate_refuses_numbers_it_cannot_score_and_sample_writes_the_file_asked_for(run_dir, tmp_path):
+    """A .npy of NaN read TV 1.0 and sliced W1 908,581 with exit 0, and one of 1e300 printed NaN, which is
+    not JSON: both are refused as the CSV reader refuses them. `sample --out s.NPY` wrote s.NPY.npy."""
+    for name, values in (("nan", np.full((100, 2), np.nan)), ("inf", np.r_[np.zeros((99, 2)), [[np.inf, 0]]])):
+        np.save(tmp_path / f"{name}.npy", values)
+        result = run_cli("evaluate", tmp_path / f"{name}.npy", "--target", "moons")
+        assert result.returncode == 2 and "only finite numbers are accepted" in result.stderr, result.stderr
+    np.save(tmp_path / "huge.npy", np.full((100, 2), 1e300))
+    result = run_cli("evaluate", tmp_path / "huge.npy", "--target", "moons")
+    assert result.returncode == 2 and "at most 1e+12 in size" in result.stderr, result.stderr
+    result = run_cli("sample", run_dir, "--nfe", 1, "--n", 5, "--out", tmp_path / "s.NPY")
+    assert result.returncode == 0 and np.load(tmp_path / "s.NPY").shape == (5, 2)
+    assert not (tmp_path / "s.NPY.npy").exists()
 
 
 def test_methods_lists_the_registry_and_train_takes_each_methods_flags(tmp_path):
@@ -330,3 +347,33 @@ def test_a_commands_bad_input_is_one_line_named_by_the_command(args, capsys):
     assert main(args) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("meanflow tune: error: ")
+
+
+def test_tune_refuses_a_destination_it_could_not_write_before_any_trial(tmp_path, monkeypatch, capsys):
+    """A presets file with one unusable entry was replaced by the new method's alone (the others' presets
+    gone, exit 0), and a folder named tuned.json failed only after every trial: both are refused before the
+    engine starts, the file left as it was. An alias and its name are one tuning target."""
+    from meanflow.cli import main, tune
+    from meanflow.cli.common import targets_from_list
+
+    def no_engine(**_):
+        raise AssertionError("a trial started")
+
+    monkeypatch.setattr(tune, "engine_from_env", no_engine)
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    text = '{"format": "meanflow-presets", "methods": {"alphaflow": {"fields": {}, "options": {"gamma": -5}}}}'
+    (kept / "tuned.json").write_text(text)
+    (tmp_path / "dir" / "tuned.json").mkdir(parents=True)
+    (tmp_path / "afile").write_text("mine")
+    for out, said in (
+        ("kept", "keeps the others'"),
+        ("dir", "is not a file"),
+        ("afile", "is a file; expected a folder"),
+    ):
+        assert (
+            main(["tune", "--method", "meanflow", "--trials", "1", "--seconds", "1", "--out", str(tmp_path / out)]) == 2
+        )
+        assert said in capsys.readouterr().err
+    assert (kept / "tuned.json").read_text() == text and (tmp_path / "afile").read_text() == "mine"
+    assert [t.name for t in targets_from_list("moons,crescent,8gaussians,8gaussians")] == ["moons", "8gaussians"]

@@ -108,6 +108,9 @@ def test_presets_round_trip_and_bad_files_are_refused(tmp_path):
         path.write_text(bad)
         with pytest.raises(PresetError, match=message):
             read_presets(path)
+        with pytest.raises(PresetError, match=message):  # adding to it would drop what else it holds
+            write_preset(path, preset)
+        assert path.read_text() == bad
 
 
 def test_a_tuning_with_the_state_features_is_read_and_compared_at_its_presets(tmp_path):
