@@ -350,13 +350,20 @@ def anytime_section(
         order=tuple(METHODS) if family else (),  # the methods' order only where rows are methods' (else: dashed)
     )
     present.chart(chart, key=f"{key}_anytime", width="stretch")
-    n = (record or {}).get("preview_n") if source == "bundled" else None
+    live = source == "live" and sweep is not None and sweep.runs
+    n = sweep.runs[0].config.preview_n if live else (record or {}).get("preview_n")
     teacher_charged = any(c.name in shown and c.charged_for_teacher for c in study.cells)
+    with_fm = any(c.name in shown and c.method == "flow-matching" for c in study.cells)
     st.caption(
         "Each run's previews read at 1/16, 1/8, 1/4, 1/2, 3/4 and all of its budget"
-        + (f", n = {n:,} points each (the floor at that n)" if n else "")
-        + "; flow matching's at 32 steps, the others' at one; a point is the mean over the row's seeds (a band: "
-        "their spread; the finished table's over all of them). "
+        + (
+            f", n = {n:,} points each (the floor at that n)"
+            if n
+            else ", at the sample size of the runs' previews (the floor at that n), which this study's file, made "
+            "before it recorded one, does not give"
+        )
+        + ("; flow matching's at 32 steps, the others' at one" if with_fm else ", each at one step")
+        + "; a point is the mean over the row's seeds (a band: their spread; the finished table's over all of them). "
         + ("One colour per method, a dash per variant. " if family else "")
         + (
             "A row charged for its teacher (reflow at equal compute) is drawn after its teacher's half of the "

@@ -297,8 +297,8 @@ STUDIES: dict[str, Study] = {
         Study(
             "methods",
             "The one-step methods",
-            "Which one-step method is best in 2D at the same wall-clock budget, each with its tuned settings "
-            "and its best pairing, against flow matching at its best at 32 steps?",
+            "Which one-step method is best at the same wall-clock budget, each with its tuned settings and its "
+            "best pairing, against flow matching at its best at 32 steps?",
             method_cells(),
         ),
     )

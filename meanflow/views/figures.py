@@ -9,7 +9,9 @@ rescale between frames. Animations are Plotly frames played in the browser (STYL
 
 from __future__ import annotations
 
+import itertools
 import math
+import statistics
 
 import numpy as np
 import pandas as pd
@@ -19,7 +21,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from ..core.text import literal
-from .geometry import Bounds, bounds_of, grid_lines, positions_at
+from .geometry import Bounds, bounds_of, grid_lines, positions_at, share_outside, shared_bounds
 from .palette import CLASS_COLOURS, LINE_COLOURS, PARTICLE_COLOUR, TRACE_COLOURS, colour_wheel_png, line_styles
 
 
@@ -43,6 +45,7 @@ def _panel_title(text, columns: int) -> str:
 
 MARGIN = dict(l=10, r=10, t=40, b=10)
 FLOOR_LABEL_ROOM = 80  # px right of a bar chart for its "noise floor" label
+OFF_SCALE = 100.0  # a bar this many times the others' lower median is drawn cut at the top, its value written
 LOG_SPAN = 5.0  # a metric axis turns logarithmic where its lines span more than this factor
 # a legend under the plot, left-aligned: above it, four entries ran into the chart's title on the Train page
 LEGEND_BELOW = dict(orientation="h", yanchor="top", y=-0.3, xanchor="left", x=0)
@@ -143,6 +146,11 @@ def _reference_trace(reference: np.ndarray | None, gl: bool = False) -> list[go.
         return []
     ref = np.asarray(reference, dtype=np.float32)
     return [(go.Scattergl if gl else go.Scatter)(x=ref[:, 0], y=ref[:, 1], **REFERENCE_STYLE)]
+
+
+def _beyond_view(title: str, points: np.ndarray, bounds: Bounds) -> str:
+    """A left-out panel's title (geometry.shared_bounds): how much of it the shared view cannot show."""
+    return f"{title} ({share_outside(points, bounds):.0%} beyond the view)"
 
 
 def _grid(n_panels: int, columns: int) -> list[tuple[int, int]]:
@@ -252,8 +260,12 @@ def scatter_grid(
         raise ValueError("scatter_grid needs at least one panel")
     columns = max(1, min(columns, len(panels)))
     rows = math.ceil(len(panels) / columns)
-    bounds = bounds or bounds_of(*panels.values(), *([] if reference is None else [reference]))
-    titles = [_panel_title(t, columns) for t in panels]
+    left_out = [False] * len(panels)
+    if bounds is None:
+        bounds, left_out = shared_bounds(list(panels.values()), reference)
+    titles = [
+        _panel_title(_beyond_view(t, p, bounds) if out else t, columns) for (t, p), out in zip(panels.items(), left_out)
+    ]
     title_lines = max(t.count("<br>") + 1 for t in titles)
     # every title as many lines as the longest (blank ones below), so a row's titles start on one line
     titles = [t + "<br>&nbsp;" * (title_lines - 1 - t.count("<br>")) for t in titles]
@@ -422,13 +434,13 @@ def trajectory_animation(
     if n_frames < 2:
         raise ValueError(f"an animation needs at least 2 frames, got {n_frames}")
     paths = _checked_panels(panels)
-    bounds = bounds or bounds_of(
-        *(p[0] for _, p in paths.values()),
-        *(p[-1] for _, p in paths.values()),
-        *([] if reference is None else [reference]),
-    )
+    titles = list(paths)
+    if bounds is None:  # the samples decide which panel diverged; the noise is every panel's
+        ends = [p[-1] for _, p in paths.values()]
+        bounds, left_out = shared_bounds(ends, reference, *(p[0] for _, p in paths.values()))
+        titles = [_beyond_view(t, end, bounds) if out else t for t, end, out in zip(titles, ends, left_out)]
     taus = 1.0 - np.arange(n_frames) / (n_frames - 1)  # (F,)
-    fig = make_subplots(rows=1, cols=len(paths), subplot_titles=[_text(t) for t in paths], horizontal_spacing=0.03)
+    fig = make_subplots(rows=1, cols=len(paths), subplot_titles=[_text(t) for t in titles], horizontal_spacing=0.03)
     moving, frame_xy = [], []
     for col, (title, (times, path)) in enumerate(paths.items(), start=1):
         for trace in _reference_trace(reference):
@@ -955,6 +967,17 @@ def preview_quality_chart(
     return fig
 
 
+def _floors_by_target(table, floor_column: str | None) -> dict[str, float]:
+    """target -> the mean of floor_column over its rows (one entry, '', where the table has no target
+    column); targets without a finite floor are left out. A floor is its target's: the mean of two targets'
+    floors belongs to neither."""
+    if floor_column is None or floor_column not in table or not len(table):
+        return {}
+    groups = table.groupby("target", sort=False) if "target" in table else [("", table)]
+    floors = {str(t): pd.to_numeric(rows[floor_column], errors="coerce").mean() for t, rows in groups}
+    return {t: float(v) for t, v in floors.items() if np.isfinite(v)}
+
+
 def _metric_axis(values: list[float], floor: float | None, title: str) -> tuple[dict, bool]:
     """A metric's y axis over its lines' finite positive values: logarithmic where they span more than a
     factor of LOG_SPAN (flow matching's one step near 1 beside one-step methods near 0.1, or a run that
@@ -1022,12 +1045,25 @@ def quality_chart(
                 line=styles[run],
             )
         )
-    has_floor = floor_column is not None and floor_column in table
-    floor = pd.to_numeric(table[floor_column], errors="coerce").mean() if has_floor else np.nan
+    floors = _floors_by_target(table, floor_column)
+    floor = min(floors.values()) if floors else np.nan
     values = [v for trace in fig.data for v in trace.y if np.isfinite(v) and v > 0]
     yaxis, wide = _metric_axis(values, floor, label)
-    _noise_floor(fig, floor, below=True, log=wide)
     nfe = sorted({int(v) for v in table["nfe"].dropna()}) if len(table) else []
+    if len(floors) > 1:  # runs on several targets: each target's own floor, named in the legend
+        for (target, value), dash in zip(floors.items(), itertools.cycle(("dash", "dot", "dashdot", "longdash"))):
+            fig.add_trace(
+                go.Scatter(
+                    x=[min(nfe), max(nfe)],
+                    y=[value, value],
+                    mode="lines",
+                    name=_text(f"noise floor, {target}"),
+                    line=dict(dash=dash, color="grey", width=1.5),
+                    hoverinfo="skip",
+                )
+            )
+    else:
+        _noise_floor(fig, floor, below=True, log=wide)
     fig.update_layout(
         template=TEMPLATE,
         height=height,
@@ -1119,7 +1155,13 @@ def study_bars(
         go.Bar(
             x=names,
             y=means,
-            error_y=dict(type="data", array=stds, visible=any(s > 0 for s in stds)),  # none for one seed
+            error_y=dict(  # none for one seed; never below zero (a metric of distances or shares)
+                type="data",
+                symmetric=False,
+                array=stds,
+                arrayminus=[min(s, max(m, 0.0)) if math.isfinite(m) else 0.0 for m, s in zip(means, stds)],
+                visible=any(s > 0 for s in stds),
+            ),
             marker_color=PARTICLE_COLOUR,
             name=metric,
         )
@@ -1133,4 +1175,24 @@ def study_bars(
         yaxis_title=_text(metric_label or metric),
         showlegend=False,
     )
+    _off_the_scale(fig, names, means, stds, floor)
     return fig
+
+
+def _off_the_scale(fig: go.Figure, names: list[str], means: list[float], stds: list[float], floor) -> None:
+    """Where a bar is more than OFF_SCALE times the lower median of the bars (a diverged cell: W1 369 beside
+    0.02 flattened the rest to nothing), the axis stops above the others and that bar's value is written at
+    the top, marked as off the scale."""
+    positive = [m for m in means if math.isfinite(m) and m > 0]
+    if not positive:
+        return
+    base = statistics.median_low(positive)
+    off = [not math.isfinite(m) or m > OFF_SCALE * base for m in means]
+    if not any(off) or all(off):
+        return
+    finite_floor = [floor] if floor is not None and math.isfinite(floor) else []
+    top = 1.3 * max([m + s for m, s, o in zip(means, stds, off) if not o] + finite_floor)
+    fig.update_yaxes(range=[0, top])
+    for name, mean, out in zip(names, means, off):
+        if out:
+            fig.add_annotation(x=name, y=top, yanchor="top", text=f"{mean:.3g} ↑<br>off the scale", showarrow=False)

@@ -30,6 +30,38 @@ def bounds_of(*arrays: np.ndarray, margin: float = 0.1, quantile: float = 0.995)
     return (float(centre[0] - half), float(centre[0] + half), float(centre[1] - half), float(centre[1] + half))
 
 
+OUTLIER_SPAN = 10.0  # a panel spanning this many times the target's (or the median panel's) extent diverged
+
+
+def shared_bounds(panels: list[np.ndarray], *extra: np.ndarray | None) -> tuple[Bounds, list[bool]]:
+    """The bounds side-by-side panels share, and which panels they leave out: a panel of (n, 2) points
+    whose own extent (bounds_of) is more than OUTLIER_SPAN times the first `extra` array's (the target's
+    sample, where given) or else the median panel's (not the narrowest: a collapsed panel would leave out
+    the rest). One diverged run (points at 1e3) would otherwise shrink every other panel to a dot; its
+    points fall outside the view instead, and the caller says so."""
+    extra = [a for a in extra if a is not None]
+
+    def span(arrays) -> float:
+        b = bounds_of(*arrays)
+        return b[1] - b[0]
+
+    spans = [span([p]) for p in panels]
+    base = span(extra[:1]) if extra else float(np.median(spans)) if spans else 1.0
+    left_out = [s > OUTLIER_SPAN * base for s in spans]
+    kept = [p for p, out in zip(panels, left_out) if not out]
+    return bounds_of(*kept, *extra), left_out
+
+
+def share_outside(points: np.ndarray, bounds: Bounds) -> float:
+    """The fraction of (n, 2) points outside bounds (non-finite ones included)."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if len(pts) == 0:
+        return 0.0
+    xmin, xmax, ymin, ymax = bounds
+    inside = (pts[:, 0] >= xmin) & (pts[:, 0] <= xmax) & (pts[:, 1] >= ymin) & (pts[:, 1] <= ymax)
+    return float(1.0 - inside.mean())
+
+
 def positions_at(times: np.ndarray, path: np.ndarray, taus: np.ndarray) -> np.ndarray:
     """(F, n, 2): the particles at each tau, linear along the path between its grid times.
 

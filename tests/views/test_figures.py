@@ -422,3 +422,58 @@ def test_training_charts_keep_their_legends_off_their_titles_and_label_log_ticks
         assert chart.layout.legend.yanchor == "top" and chart.layout.legend.y < 0, chart.layout.title.text
     assert split.layout.yaxis.minorloglabels == loss.layout.yaxis.minorloglabels == "complete"
     assert quality.layout.yaxis2.tickmode == "auto"
+
+
+def test_runs_on_several_targets_each_get_their_own_floor():
+    """Compare's step counts with a checkerboard and a moons run drew one floor at the mean of the two
+    (0.160 between 0.129 and 0.191): it belonged to neither. Each target's floor is now its own line."""
+    table = pd.DataFrame(
+        {
+            "run": ["a", "a", "b", "b"],
+            "target": ["checkerboard", "checkerboard", "moons", "moons"],
+            "nfe": [1, 2, 1, 2],
+            "hist_tv": [0.15, 0.14, 0.22, 0.21],
+            "hist_tv_floor": [0.129, 0.129, 0.191, 0.191],
+        }
+    )
+    chart = quality_chart(table, "hist_tv", "hist_tv_floor")
+    floors = {t.name: t.y[0] for t in chart.data if t.name.startswith("noise floor")}
+    assert floors == {"noise floor, checkerboard": 0.129, "noise floor, moons": 0.191}
+    assert not chart.layout.shapes  # no line at their mean
+    one = quality_chart(table[table["target"] == "moons"], "hist_tv", "hist_tv_floor")
+    assert [s.y0 for s in one.layout.shapes] == [pytest.approx(0.191)]
+
+
+def test_a_diverged_panel_leaves_the_others_their_view_and_says_what_it_cannot_show():
+    """Ablations' tangent study: one run at W1 992 shrank all four panels to a dot, the best one included.
+    Its panel is left out of the shared view and its title says how much lies beyond it."""
+    rng = np.random.default_rng(0)
+    good = {f"cell {k}": rng.normal(size=(500, 2)) for k in range(3)}
+    panels = {**good, "diverged": rng.normal(size=(500, 2)) * 1000}
+    grid = scatter_grid(panels, columns=4)
+    assert grid.layout.xaxis.range[1] < 10  # the good panels' extent, not the diverged one's
+    titles = [a.text for a in grid.layout.annotations]
+    assert "beyond the view" in titles[-1] and not any("beyond" in t for t in titles[:-1])
+    times = np.linspace(1.0, 0.0, 3)
+    paths = {name: (times, np.stack([rng.normal(size=(500, 2)), points, points])) for name, points in panels.items()}
+    animation = trajectory_animation(paths, n_frames=3)
+    assert animation.layout.xaxis.range[1] < 10
+    assert "beyond the view" in [a.text for a in animation.layout.annotations][-1]
+    two = scatter_grid({"one step": rng.normal(size=(500, 2)) * 0.01, "many": rng.normal(size=(500, 2))}, columns=2)
+    assert not any("beyond" in a.text for a in two.layout.annotations)  # a collapsed panel is not the measure
+
+
+def test_a_diverged_bar_is_cut_at_the_top_and_no_spread_reaches_below_zero():
+    """sliced W1 369 ± 543 beside 0.02-0.03 flattened the other bars, and its error bar ran to -170."""
+    rows = [
+        {"cell": "(v, 0, 1)", "w1": 0.02, "w1_std": 0.03},
+        {"cell": "(v, 1, 0)", "w1": 369.0, "w1_std": 543.0},
+        {"cell": "(v, 0, 0)", "w1": 0.03, "w1_std": 0.01},
+    ]
+    chart = study_bars(rows, "w1", floor=0.01)
+    assert chart.layout.yaxis.range[1] < 1
+    assert any("369" in a.text and "off the scale" in a.text for a in chart.layout.annotations)
+    bar = chart.data[0]
+    assert all(m - low >= 0 for m, low in zip(bar.y, bar.error_y.arrayminus))
+    plain = study_bars(rows[::2], "w1")
+    assert plain.layout.yaxis.range is None and not plain.layout.annotations
