@@ -109,17 +109,29 @@ def reference_ratio(row: dict, metric: str) -> str:
     return "—" if own is None else f"{own / row['fm32_reference']:.2f} (its 32 steps)"
 
 
-def table_csv(rows: list[dict], target: str) -> str:
+def table_csv(rows: list[dict], target: str, run_ids: dict[str, str] | None = None) -> str:
     """The rows of one target as numbers, not as the page writes them: each metric's mean ('hist_tv@1'), its
-    std over seeds ('_std') and every seed's value ('_seeds', separated by ';'), the floors, the ratio to the
-    best flow matching at 32 steps, what the row held (pairing, network, tuning, note) and n."""
+    std over seeds ('_std') and every seed's value ('_seeds', separated by ';', in the order of 'seed_order':
+    a record made before it kept one ran seeds 0, 1, ...), the floors, the ratio to the best flow matching at
+    32 steps, what the row held (pairing, network, tuning, note), n, and the run id of the row's seed 0
+    (run_ids: cell -> id, where known; its samples at seed s are `sample RUN --seed s`)."""
     out = []
     for row in rows:
         if row["target"] != target:
             continue
+        order = row.get("seed_order", list(range(row.get("seeds", 0))))
         line = {k: ";".join(f"{v:g}" for v in value) if isinstance(value, list) else value for k, value in row.items()}
-        out.append({"n": EVAL_N, **line})
+        out.append({"n": EVAL_N, **line, "seed_order": ";".join(map(str, order)), "run id (seed 0)": None})
+        if run_ids and row["cell"] in run_ids:
+            out[-1]["run id (seed 0)"] = run_ids[row["cell"]]
     return pd.DataFrame(out).dropna(axis=1, how="all").to_csv(index=False)
+
+
+def seed_zero_runs(source: str, record: dict | None, sweep: Sweep | None, target: str) -> dict[str, str]:
+    """cell -> the run id of its seed 0 on `target`: the live sweep's, or the bundled record's."""
+    if source == "live" and sweep is not None:
+        return {r.cell.name: r.path.name for r in sweep.runs if r.target == target and r.seed == 0}
+    return dict((record or {}).get("runs", {}).get(target, {}))
 
 
 def table_frame(rows: list[dict], target: str, study: Study) -> pd.DataFrame:
@@ -291,7 +303,7 @@ def study_view(study: Study, target: str, key: str, cells: list[str] | None = No
     st.dataframe(frame, hide_index=True, width="stretch")
     st.download_button(
         "Table (CSV)",
-        lambda: table_csv(rows, target),
+        lambda: table_csv(rows, target, seed_zero_runs(source, record, sweep, target)),
         file_name=f"{study.name}_{literal(target, 'filename')}.csv",
         mime="text/csv",
         key=f"{key}_table_csv",

@@ -17,7 +17,7 @@ from ..core.targets import TargetError
 from ..core.text import literal
 from ..engine.limits import LimitError
 from . import bench, evaluate, methods, resume, sample, sweep, train, tune
-from .common import EXIT_BAD_INPUT, Parser, UsageError
+from .common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Parser, UsageError
 
 COMMANDS = {
     "train": train,
@@ -68,3 +68,6 @@ def main(argv: list[str] | None = None) -> int:
         command = f" {named}" if named else ""
         print(f"meanflow{command}: error: {literal(str(exc)[:500], 'terminal')}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:  # before a command's own handler (while its engine starts): one line, 130
+        print(f"meanflow{' ' + args.command if 'args' in locals() else ''}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED

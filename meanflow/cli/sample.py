@@ -74,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     if png is not None and png.exists() and not args.force:
         raise UsageError(f"{args.png} exists; pass --force to replace it")
     saved = load_run(args.run_dir)
+    if saved.info.step == 0:  # stopped before its first step (Ctrl-C while its worker started): noise
+        raise UsageError(f"{args.run_dir} stopped before its first training step; its network is untrained")
     shape = saved.target.image_shape
     if png is not None and shape is None:
         raise UsageError(f"--png draws image targets (digits); {saved.target.name} is not one")

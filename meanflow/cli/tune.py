@@ -101,7 +101,8 @@ def tuning_targets(text: str) -> tuple[str, ...]:
 def check_destination(out: Path, presets: Path) -> None:
     """Refuse, before any trial trains, an --out whose presets file could not take the result: a file where
     the folder goes, a folder where the file goes, a file that is not a presets file (adding to it would
-    drop its other methods' presets), or a folder that cannot be written."""
+    drop its other methods' presets), or a place that cannot be written (probed with a temporary file in the
+    folder, or in its nearest existing parent, removed at once: a refused command leaves nothing behind)."""
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; expected a folder")
     if presets.exists() and not presets.is_file():
@@ -112,8 +113,8 @@ def check_destination(out: Path, presets: Path) -> None:
         raise UsageError(
             f"{exc}; tune adds its preset to that file and keeps the others', so move it away or choose another --out"
         ) from None
-    out.mkdir(parents=True, exist_ok=True)
-    tempfile.TemporaryFile(dir=out).close()  # OSError where the folder cannot be written
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    tempfile.TemporaryFile(dir=existing).close()  # OSError where it cannot be written
 
 
 def run(args: argparse.Namespace) -> int:
@@ -129,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
+        out.mkdir(parents=True, exist_ok=True)  # after every input and setting is checked
         tuner = Tuner(args.method, protocol, engine, out, presets)
         result = tuner.tune(on_trial=lambda r: print(format_trial(r, protocol.trials), file=sys.stderr, flush=True))
     except KeyboardInterrupt:

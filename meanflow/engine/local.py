@@ -51,6 +51,10 @@ class LocalPool:
             pass_fds=(cmd_read, ev_write),
             env=env.worker_environment(self._core_of(slot), str(PACKAGE_PARENT)),
             stdin=subprocess.DEVNULL,
+            # its own session: a Ctrl-C at the terminal (or `timeout -s INT`, which signals its whole group)
+            # reaches the server or the CLI, which stop the job; a worker still importing torch printed a
+            # KeyboardInterrupt traceback and was lost. The worker leaves when its command pipe closes.
+            start_new_session=True,
         )
         os.close(cmd_read)
         os.close(ev_write)

@@ -28,8 +28,9 @@ class ScoredRun:
 
 
 def _metric_columns(scored: Sequence[ScoredRun]) -> dict:
-    """Each metric at each NFE as mean, std (nan for one seed) and every seed's value, with its floor."""
-    row: dict = {"steps": statistics.mean(r.scores["steps"] for r in scored)}
+    """Each metric at each NFE as mean, std (nan for one seed) and every seed's value, with its floor;
+    'seed_order': the seeds those values belong to, in their order."""
+    row: dict = {"steps": statistics.mean(r.scores["steps"] for r in scored), "seed_order": [r.seed for r in scored]}
     for nfe in NFES:
         for metric in METRICS:
             values = [r.scores[nfe][metric] for r in scored if r.scores[nfe][metric] is not None]

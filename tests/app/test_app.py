@@ -626,18 +626,24 @@ def test_a_methods_row_not_yet_scored_reads_dashes_not_none():
 
 def test_the_methods_table_downloads_as_numbers_with_every_seed():
     """The Table (CSV) holds each metric's mean, std and seeds as numbers (the page's '0.139 ± 0.011' is for
-    reading), with n, for the chosen target's rows only."""
+    reading), with n, for the chosen target's rows only; which seed each value is, and each row's seed-0 run
+    id (a walk found the ';'-joined values without their seeds and no run to open)."""
     import io
 
     from meanflow.lab.records import load_study
-    from ui.studies import table_csv
+    from ui.studies import seed_zero_runs, table_csv
 
-    rows = load_study(ROOT / "assets" / "studies" / "methods.json")["rows"]
-    frame = pd.read_csv(io.StringIO(table_csv(rows, "moons")))
+    record = load_study(ROOT / "assets" / "studies" / "methods.json")
+    frame = pd.read_csv(
+        io.StringIO(table_csv(record["rows"], "moons", seed_zero_runs("bundled", record, None, "moons")))
+    )
     assert set(frame["target"]) == {"moons"} and (frame["n"] == EVAL_N).all()
     assert frame["hist_tv@1"].dtype.kind == "f" and frame["hist_tv@1_std"].dtype.kind == "f"
     seeds = [float(v) for v in frame["hist_tv@1_seeds"].iloc[0].split(";")]
     assert len(seeds) == frame["seeds"].iloc[0] and np.mean(seeds) == pytest.approx(frame["hist_tv@1"].iloc[0])
+    assert frame["seed_order"].iloc[0] == ";".join(map(str, range(len(seeds))))
+    meanflow = frame[frame["cell"] == "MeanFlow"]
+    assert meanflow["run id (seed 0)"].iloc[0] == record["runs"]["moons"]["MeanFlow"]
 
 
 @pytest.mark.parametrize(("study", "digits"), [("r-neq-t", True), ("time-sampler", False)])

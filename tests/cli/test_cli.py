@@ -377,3 +377,37 @@ def test_tune_refuses_a_destination_it_could_not_write_before_any_trial(tmp_path
         assert said in capsys.readouterr().err
     assert (kept / "tuned.json").read_text() == text and (tmp_path / "afile").read_text() == "mine"
     assert [t.name for t in targets_from_list("moons,crescent,8gaussians,8gaussians")] == ["moons", "8gaussians"]
+
+
+@pytest.mark.parametrize("delay", [0.5, 2.0, 3.5])
+def test_ctrl_c_while_train_starts_is_one_line_and_130(delay, tmp_path):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal or `timeout -s INT` sends it) while torch
+    imports or the worker starts printed KeyboardInterrupt tracebacks from the worker and the CLI and exited
+    1 ('worker lost') or 130 by chance. Workers now have a session of their own and the CLI stops the job:
+    130, no traceback; a run stopped before its first step is refused by `sample`."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "meanflow", "train", "--method", "meanflow", "--target", "moons"]
+    proc = subprocess.Popen(
+        [*command, "--max-seconds", "3", "--steps", "100000", "--out", str(out)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a group of this test's own, signalled as a terminal would
+    )
+    time.sleep(delay)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    config = out / "config.json"
+    if config.is_file() and json.loads(config.read_text()).get("step") == 0:
+        result = run_cli("sample", out, "--nfe", 1, "--n", 5, "--out", tmp_path / "s.npy")
+        assert result.returncode == 2 and "before its first training step" in result.stderr

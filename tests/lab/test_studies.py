@@ -96,6 +96,7 @@ def test_a_tiny_sweep_tabulates_every_cell_over_seeds_and_a_rerun_trains_nothing
     assert [r["cell"] for r in rows] == [c.name for c in get_study("time-sampler").cells]
     for row in rows:
         assert row["target"] == "moons" and row["seeds"] == 2 and row["steps"] == 40
+        assert row["seed_order"] == [0, 1]  # which seed each of the '_seeds' values is
         for nfe in (1, 2):
             assert len(row[f"hist_tv@{nfe}_seeds"]) == 2 and len(row[f"sliced_w1@{nfe}_seeds"]) == 2
             assert row[f"hist_tv@{nfe}_std"] >= 0
