@@ -175,6 +175,8 @@ def pick_device(requested: str = "auto") -> torch.device:
     """CUDA when the user has it and asked for nothing else; otherwise the CPU."""
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested.split(":")[0] not in ("cpu", "cuda"):  # torch's refusal lists its every internal device type
+        raise ValueError(f"unknown device {requested!r}; accepted: auto, cpu, cuda (or cuda:N)")
     device = torch.device(requested)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device 'cuda' requested but no CUDA device is available; accepted: auto, cpu")

@@ -472,6 +472,8 @@ def load_run(run_dir: str | Path, live: bool = False) -> SavedRun:
         raise RunError(f"{info.path / CONFIG_FILE} trains {config.dim} dimensions, but its target has {target.dim}")
     try:
         flow = rebuild_flow(config, _weights_of(info), normaliser, target.class_weights() if config.classes else ())
+    except RunError:  # already names its file (a RunError is a ValueError: it was named twice)
+        raise
     except ValueError as exc:
         raise RunError(f"{info.path / WEIGHTS_FILE} {exc}") from None
     return SavedRun(info, target, flow, read_history(info.path))

@@ -562,7 +562,10 @@ def run_training(
                 state, message = "stopped", f"{PAUSED} {run.step}"
                 break
             if config.max_seconds is not None and elapsed >= config.max_seconds:
-                state, message = "stopped", f"time budget of {config.max_seconds:g} s reached at step {run.step}"
+                state, message = (
+                    "stopped",
+                    f"time budget of {round(config.max_seconds, 1):g} s reached at step {run.step}",
+                )
                 break
             fraction = config.budget_fraction(run.step, elapsed)
             lr = lr_at(config, fraction)

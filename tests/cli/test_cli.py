@@ -145,6 +145,7 @@ def test_bench_prints_every_variant_and_the_pairing_share_as_json():
         (["tune", "--method", "meanflow", "--also", "critic,magic"], "unknown lever 'magic'; accepted: state-features"),
         (["tune", "--method", "meanflow", "--targets", "digits,rings"], "tune searches 2D targets"),
         (["methods", "extra"], "unrecognized arguments: extra (see python -m meanflow methods --help)"),
+        (["train", "--method", "meanflow", "--target", "moons", "--device", "banana", "--out", "x"], "accepted: auto"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_no_traceback(args, fragment, run_dir, tmp_path):
@@ -165,6 +166,7 @@ def test_a_corrupt_run_folder_exits_2(run_dir, tmp_path):
     result = run_cli("sample", bad, "--nfe", "1", "--n", "10", "--out", tmp_path / "s.npy")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "not a valid safetensors file" in result.stderr
+    assert result.stderr.count("weights.safetensors") == 1  # it named the file twice
 
 
 def test_nothing_is_overwritten_that_the_program_did_not_write(run_dir, tmp_path):
