@@ -310,7 +310,15 @@ def study_view(study: Study, target: str, key: str, cells: list[str] | None = No
         on_click="ignore",
     )
     mine = [r for r in rows if r["target"] == target]
-    offered = [m for m in CHART_METRICS if any(m in r for r in mine)] or list(CHART_METRICS)
+    shown = {
+        name
+        for row_metrics in ROW_METRICS["fd" if any("fd@1" in r for r in mine) else "hist_tv"]
+        for name, _ in row_metrics
+    }
+    # the metrics the table shows (the digits' rows carry a 64-D sliced W1 that their table leaves out)
+    offered = [m for m in CHART_METRICS if m.split("@")[0] in shown and any(m in r for r in mine)] or list(
+        CHART_METRICS
+    )
     metric = st.radio("Chart", offered, horizontal=True, key=f"{key}_metric", format_func=CHART_METRICS.get)
     floor_key = floor_name(metric.split("@")[0])
     floors = [r[floor_key] for r in mine if r.get(floor_key) is not None]

@@ -52,6 +52,8 @@ def test_ablations_show_the_digits_rows_with_fd_beside_the_2d_ones(tmp_path, mon
     assert "FD @1" in table.columns and "TV @1" not in table.columns and len(table) == 5
     assert len(at.get("image")) == 5  # one grid of one-step digits per cell
     assert any("order holds on the digits" in m.value for m in at.markdown)  # against the paper, by FD
+    charts = [str(o) for o in at.radio[0].options]  # the table's metrics only: no 64-D sliced W1 it leaves out
+    assert "FD, 1 step" in charts and not any("W1" in o or "in cells" in o for o in charts)
 
 
 def test_compare_methods_on_the_digits_open_on_the_bundled_fd_table_at_one_network(tmp_path, monkeypatch):
