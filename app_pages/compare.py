@@ -198,8 +198,9 @@ def step_count_settings(runs: list[RunEntry]) -> tuple[list[RunEntry], tuple[int
 
 
 def sample_grids(entries: list[RunEntry], nfes: tuple[int, ...], samples: dict) -> None:
-    """Each run's samples at each step count, a row of panels per run (image targets: a grid of images each)."""
-    reference = pickers.target_preview(pickers.load(entries[0]).target, 600)  # a light sketch under every panel
+    """Each run's samples at each step count, a row of panels per run (image targets: a grid of images each),
+    over a light sketch of the run's own target (the first run's was drawn under every row: a checkerboard
+    under the moons, the digits' 64 coordinates read as points under both)."""
     for entry in entries:
         st.markdown(f"**{literal(entry.label)}**")
         grid = {f"NFE {k}": samples[(entry.key, k)] for k in nfes if (entry.key, k) in samples}
@@ -214,6 +215,7 @@ def sample_grids(entries: list[RunEntry], nfes: tuple[int, ...], samples: dict) 
                 else:
                     column.caption(f"{title}: {target.dim} dimensions; see the metrics below")
             continue
+        reference = pickers.target_preview(target, 600)
         fig = figures.scatter_grid(grid, columns=len(nfes), reference=reference, height_per_row=240)
         present.chart(fig, key=f"grid_{entry.key}", width="stretch")
         downloads.figure_html(fig, f"samples_{entry.method}_{entry.target_name}", key=f"html_{entry.key}")

@@ -17,6 +17,7 @@ from meanflow.core.training import run_training
 from meanflow.lab.scoring import EVAL_N, headline
 from tests.conftest import wait_until
 from tests.views.test_canvas import canvas_data, floats
+from ui import pickers
 from ui.pickers import default_runs
 
 pytestmark = pytest.mark.slow  # worker processes, subprocesses or whole app runs: `make test-fast` skips them
@@ -240,6 +241,27 @@ def test_compare_scores_one_class_by_its_accuracy_and_writes_a_csv_per_target(ap
     assert "fd" not in row and any("NFE 1: no cell" in c.value for c in app.caption)
     labels = [b.proto.label for b in app.get("download_button")]
     assert {"Metrics on checkerboard (CSV)", "Metrics on digits (CSV)"} <= set(labels)
+
+
+def test_compare_draws_each_runs_samples_over_its_own_target(app):
+    """Step counts with the digits first, then a checkerboard and a moons run: the first run's target was the
+    sketch under every 2D row (the digits' 64 coordinates read as points), which shrank both rows' samples
+    into a corner. Each row's sketch is its own target's, and its view is the target's."""
+    app.query_params.update(
+        cmp_mode="Step counts",
+        cmp_runs="bundled:meanflow-digits,bundled:meanflow-checkerboard,bundled:meanflow-moons",
+        cmp_nfe="1",
+        cmp_n="200",
+    )
+    app.switch_page("app_pages/compare.py").run()
+    assert not app.exception
+    grids = [c for c in charts(app) if c["layout"].get("yaxis", {}).get("scaleanchor") == "x"]  # the 2D rows
+    assert len(grids) == 2
+    for spec, name in zip(grids, ("checkerboard", "moons")):
+        sketch = np.c_[values(spec["data"][0]["x"]), values(spec["data"][0]["y"])]
+        expected = pickers.target_preview(get_target(name), 600)
+        assert np.allclose(sketch, expected, atol=1e-4), name
+        assert spec["layout"]["xaxis"]["range"][1] - spec["layout"]["xaxis"]["range"][0] < 12  # not the digits'
 
 
 def test_fields_page_draws_both_fields_and_the_animation(app):
