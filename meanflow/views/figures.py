@@ -30,9 +30,10 @@ def _text(text) -> str:
     return literal(str(text), "html")
 
 
-def _panel_title(text, columns: int) -> str:
+def _panel_title(text, columns: int, note: str = "") -> str:
     """A subplot's title as Plotly shows it (inert HTML), broken into lines at its commas where it is wider
-    than its column (about 120 characters across the figure), so neighbours' titles do not run together."""
+    than its column (about 120 characters across the figure), so neighbours' titles do not run together;
+    a note (what the view leaves out) on a line of its own under it."""
     width = max(12, 120 // max(1, columns))
     lines: list[str] = []
     for part in str(text).split(", "):
@@ -40,7 +41,7 @@ def _panel_title(text, columns: int) -> str:
             lines[-1] += ", " + part
         else:
             lines.append(part)
-    return "<br>".join(_text(line) for line in lines)
+    return "<br>".join(_text(line) for line in [*lines, *([note] if note else [])])
 
 
 MARGIN = dict(l=10, r=10, t=40, b=10)
@@ -148,9 +149,9 @@ def _reference_trace(reference: np.ndarray | None, gl: bool = False) -> list[go.
     return [(go.Scattergl if gl else go.Scatter)(x=ref[:, 0], y=ref[:, 1], **REFERENCE_STYLE)]
 
 
-def _beyond_view(title: str, points: np.ndarray, bounds: Bounds) -> str:
-    """A left-out panel's title (geometry.shared_bounds): how much of it the shared view cannot show."""
-    return f"{title} ({share_outside(points, bounds):.0%} beyond the view)"
+def _beyond_view(points: np.ndarray, bounds: Bounds) -> str:
+    """A left-out panel's note (geometry.shared_bounds): how much of it the shared view cannot show."""
+    return f"({share_outside(points, bounds):.0%} beyond the view)"
 
 
 def _grid(n_panels: int, columns: int) -> list[tuple[int, int]]:
@@ -263,9 +264,8 @@ def scatter_grid(
     left_out = [False] * len(panels)
     if bounds is None:
         bounds, left_out = shared_bounds(list(panels.values()), reference)
-    titles = [
-        _panel_title(_beyond_view(t, p, bounds) if out else t, columns) for (t, p), out in zip(panels.items(), left_out)
-    ]
+    notes = [_beyond_view(p, bounds) if out else "" for p, out in zip(panels.values(), left_out)]
+    titles = [_panel_title(t, columns, note) for t, note in zip(panels, notes)]
     title_lines = max(t.count("<br>") + 1 for t in titles)
     # every title as many lines as the longest (blank ones below), so a row's titles start on one line
     titles = [t + "<br>&nbsp;" * (title_lines - 1 - t.count("<br>")) for t in titles]
@@ -434,13 +434,13 @@ def trajectory_animation(
     if n_frames < 2:
         raise ValueError(f"an animation needs at least 2 frames, got {n_frames}")
     paths = _checked_panels(panels)
-    titles = list(paths)
+    titles = [_text(t) for t in paths]
     if bounds is None:  # the samples decide which panel diverged; the noise is every panel's
         ends = [p[-1] for _, p in paths.values()]
         bounds, left_out = shared_bounds(ends, reference, *(p[0] for _, p in paths.values()))
-        titles = [_beyond_view(t, end, bounds) if out else t for t, end, out in zip(titles, ends, left_out)]
+        titles = [f"{t}<br>{_beyond_view(end, bounds)}" if out else t for t, end, out in zip(titles, ends, left_out)]
     taus = 1.0 - np.arange(n_frames) / (n_frames - 1)  # (F,)
-    fig = make_subplots(rows=1, cols=len(paths), subplot_titles=[_text(t) for t in titles], horizontal_spacing=0.03)
+    fig = make_subplots(rows=1, cols=len(paths), subplot_titles=titles, horizontal_spacing=0.03)
     moving, frame_xy = [], []
     for col, (title, (times, path)) in enumerate(paths.items(), start=1):
         for trace in _reference_trace(reference):
