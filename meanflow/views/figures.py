@@ -1193,6 +1193,17 @@ def _off_the_scale(fig: go.Figure, names: list[str], means: list[float], stds: l
     finite_floor = [floor] if floor is not None and math.isfinite(floor) else []
     top = 1.3 * max([m + s for m, s, o in zip(means, stds, off) if not o] + finite_floor)
     fig.update_yaxes(range=[0, top])
+    bar = fig.data[0]  # an off-scale bar's spread would be a line through the whole plot: its value says it
+    bar.error_y.array = [0.0 if o else s for s, o in zip(bar.error_y.array, off)]
+    bar.error_y.arrayminus = [0.0 if o else s for s, o in zip(bar.error_y.arrayminus, off)]
     for name, mean, out in zip(names, means, off):
         if out:
-            fig.add_annotation(x=name, y=top, yanchor="top", text=f"{mean:.3g} ↑<br>off the scale", showarrow=False)
+            fig.add_annotation(
+                x=name,
+                y=top,
+                yanchor="top",
+                text=f"{mean:.3g} ↑<br>off the scale",
+                showarrow=False,
+                font=dict(color="black"),
+                bgcolor="rgba(255, 255, 255, 0.85)",  # readable over the bar
+            )

@@ -475,5 +475,6 @@ def test_a_diverged_bar_is_cut_at_the_top_and_no_spread_reaches_below_zero():
     assert any("369" in a.text and "off the scale" in a.text for a in chart.layout.annotations)
     bar = chart.data[0]
     assert all(m - low >= 0 for m, low in zip(bar.y, bar.error_y.arrayminus))
+    assert bar.error_y.array[1] == bar.error_y.arrayminus[1] == 0  # no line through the plot for the cut bar
     plain = study_bars(rows[::2], "w1")
     assert plain.layout.yaxis.range is None and not plain.layout.annotations
