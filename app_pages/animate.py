@@ -194,7 +194,7 @@ def panel_numbers(panels: dict[str, Panel], n: int, one_class: bool, grid: bool 
             headline = metrics.headline_sentence(best, headline_metric(panel.saved.target))
             st.caption(
                 f"The run's headline at {settings.steps_label(panel.steps)} (n = {best.n:,}, sampled from its seed "
-                f"{panel.saved.config.seed}, against that seed's reference sample, floor included; the methods "
+                f"{panel.saved.config.seed}, against that seed's reference sample, floor included; a study's "
                 f"table gives a row's mean over its seeds, and of their floors): {headline}."
             )
             st.download_button(

@@ -11,7 +11,7 @@ from meanflow.core.sampling import sample
 from meanflow.core.targets import get_target
 from meanflow.core.text import literal
 from meanflow.lab.guidance import steps_for
-from meanflow.lab.scoring import EVAL_N, EVALUATOR_SEED
+from meanflow.lab.scoring import EVAL_N, EVALUATOR_SEED, NFES
 from meanflow.lab.studies import EVALUATION_TARGETS, STUDIES, headline_cells
 from meanflow.views import figures
 from ui import downloads, pickers, points, present, server, settings, studies
@@ -150,8 +150,9 @@ def grid_and_chart(chosen: list[str], target: str, nfes: tuple[int, ...]) -> Non
     present.chart(chart, key="zoo_chart", width="stretch")
     st.caption(
         "Samples and the chart: each method's run named by its row of the table (seed 0: this session's sweep "
-        f"where it has one, else the bundled run), 2,000 samples per cell; the table is the mean over seeds at "
-        f"n = {EVAL_N:,}."
+        f"where it has one, else the bundled run), 2,000 samples per cell, at the steps chosen above; the table "
+        f"is the mean over seeds at n = {EVAL_N:,}, at the study's {', '.join(map(str, NFES))} steps whatever is "
+        "chosen."
     )
 
 
