@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     check_destination(out, presets)  # after every input and setting is checked, before any trial
     engine = engine_from_env(address=args.address, pin_cores=True)  # every trial's runs on a core of their own
     print(
-        f"tuning {args.method}: {protocol.describe()}, {engine.max_running} at once",
+        f"tuning {args.method}: {protocol.describe()}, {min(engine.max_running, len(targets) * args.seeds)} at once",
         file=sys.stderr,
         flush=True,
     )
