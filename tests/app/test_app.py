@@ -49,6 +49,14 @@ def charts(at) -> list[dict]:
     return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
+def open_step_counts(app, runs: str, nfe: str, n: int, **more) -> None:
+    """Compare in Step counts mode on bundled runs ('meanflow-checkerboard,...') at these NFE and n."""
+    bundled = ",".join(f"bundled:{r}" for r in runs.split(","))
+    app.query_params.update(cmp_mode="Step counts", cmp_runs=bundled, cmp_nfe=nfe, cmp_n=str(n), **more)
+    app.switch_page("app_pages/compare.py").run()
+    assert not app.exception
+
+
 def wait_for_runs(at, n: int, timeout: float = 60):
     """The session's first n runs, once each has ended (bounded by a deadline)."""
     sess = at.session_state["session"]
@@ -222,16 +230,7 @@ def test_compare_scores_one_class_by_its_accuracy_and_writes_a_csv_per_target(ap
     """With a class and guidance chosen, the class-conditional run's rows say both and give the class's
     accuracy in place of the whole target's metrics (the other classes' absence is no error); an odd NFE
     says why it has no cell; two targets give two CSVs, each with its own target's columns."""
-    app.query_params.update(
-        cmp_mode="Step counts",
-        cmp_runs="bundled:meanflow-checkerboard,bundled:meanflow-digits",
-        cmp_nfe="1,2",
-        cmp_n="500",
-        cmp_class="1",
-        cmp_guidance="2.0",
-    )
-    app.switch_page("app_pages/compare.py").run()
-    assert not app.exception
+    open_step_counts(app, "meanflow-checkerboard,meanflow-digits", "1,2", 500, cmp_class="1", cmp_guidance="2.0")
     checkerboard, digits = (frame.value for frame in app.dataframe)  # a table per target, each its own columns
     assert "class" not in checkerboard and "hist_tv" in checkerboard and "hist_tv" not in digits
     conditional = digits
@@ -247,14 +246,7 @@ def test_compare_draws_each_runs_samples_over_its_own_target(app):
     """Step counts with the digits first, then a checkerboard and a moons run: the first run's target was the
     sketch under every 2D row (the digits' 64 coordinates read as points), which shrank both rows' samples
     into a corner. Each row's sketch is its own target's, and its view is the target's."""
-    app.query_params.update(
-        cmp_mode="Step counts",
-        cmp_runs="bundled:meanflow-digits,bundled:meanflow-checkerboard,bundled:meanflow-moons",
-        cmp_nfe="1",
-        cmp_n="200",
-    )
-    app.switch_page("app_pages/compare.py").run()
-    assert not app.exception
+    open_step_counts(app, "meanflow-digits,meanflow-checkerboard,meanflow-moons", "1", 200)
     grids = [c for c in charts(app) if c["layout"].get("yaxis", {}).get("scaleanchor") == "x"]  # the 2D rows
     assert len(grids) == 2
     for spec, name in zip(grids, ("checkerboard", "moons")):
