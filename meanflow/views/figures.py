@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
+import textwrap
 
 import numpy as np
 import pandas as pd
@@ -32,18 +33,22 @@ def _text(text) -> str:
 
 def _panel_title(text, columns: int, note: str = "") -> str:
     """A subplot's title as Plotly shows it (inert HTML), broken into lines at its commas where it is wider
-    than its column (about 120 characters across the figure), so neighbours' titles do not run together;
+    than its column (TITLE_CHARS across the figure), then at its spaces where a part is still wider, so
+    neighbours' titles do not run together down to a page about 800 px wide;
     a note (what the view leaves out) on a line of its own under it."""
-    width = max(12, 120 // max(1, columns))
+    width = max(12, TITLE_CHARS // max(1, columns))
     lines: list[str] = []
     for part in str(text).split(", "):
         if lines and len(lines[-1]) + 2 + len(part) <= width:
             lines[-1] += ", " + part
         else:
             lines.append(part)
+    lines = [wrapped for line in lines for wrapped in textwrap.wrap(line, width, break_long_words=False) or [""]]
     return "<br>".join(_text(line) for line in [*lines, *([note] if note else [])])
 
 
+BAR_LABEL_CHARS = 16  # a bar's name is wrapped to lines of this many characters
+TITLE_CHARS = 90  # characters of panel titles across a figure (120 ran together at 800 px: 'SplitMeanFlowReflow')
 MARGIN = dict(l=10, r=10, t=40, b=10)
 FLOOR_LABEL_ROOM = 80  # px right of a bar chart for its "noise floor" label
 OFF_SCALE = 100.0  # a bar this many times the others' lower median is drawn cut at the top, its value written
@@ -1147,7 +1152,12 @@ def study_bars(
     bar, and the metric's noise floor as a dashed line. rows: dicts with 'cell', metric, metric + '_std';
     metric_label names the metric on the axis (default: its key)."""
     cells = [r for r in rows if metric in r]
-    names = [_text(r["cell"]) for r in cells]
+    # on lines of BAR_LABEL_CHARS: one line each, Plotly turned them upright on a narrow page, and the plot
+    # shrank to about 100 px above them
+    names = [
+        "<br>".join(map(_text, textwrap.wrap(r["cell"], BAR_LABEL_CHARS, break_long_words=False) or [""]))
+        for r in cells
+    ]
     means = [r[metric] for r in cells]
     stds = [r.get(f"{metric}_std") for r in cells]
     stds = [0.0 if s is None or not math.isfinite(s) else s for s in stds]

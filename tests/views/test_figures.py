@@ -388,11 +388,18 @@ def test_long_panel_titles_break_at_commas_and_stay_inert():
     fig = scatter_grid({f"Flow matching, reflow's teacher, <b>{k}</b>": np.zeros((3, 2)) for k in range(5)}, columns=5)
     titles = [a.text for a in fig.layout.annotations]
     assert all("<br>" in t and "<b>" not in t for t in titles)
-    assert all(len(html.unescape(line)) <= 24 for t in titles for line in t.split("<br>"))  # 120 // 5 columns
-    names = ["MeanFlow", "Shortcut", "iMF", "Flow matching, reflow's teacher, 30 s"]  # 4 columns: 30 characters
+    assert all(len(html.unescape(line)) <= 18 for t in titles for line in t.split("<br>"))  # 90 // 5 columns
+    names = ["MeanFlow", "Shortcut", "iMF", "Flow matching, reflow's teacher, 30 s"]  # 4 columns: 22 characters
     mixed = scatter_grid({name: np.zeros((3, 2)) for name in names}, columns=4)
     short, *_, long = [a.text.split("<br>") for a in mixed.layout.annotations]
     assert len(short) == len(long) == 2 and short[0] == "MeanFlow"  # one line at the top, a blank below it
+    # a title without commas wraps at its spaces (at 800 px 'SplitMeanFlow' and 'Reflow (2-rectified flow)' ran
+    # together), and a word longer than the column stays whole
+    names = ["SplitMeanFlow", "Reflow (2-rectified flow)", "Consistency (iCT)", "Shortcut", "Improved MeanFlow"]
+    wrapped = [
+        a.text.split("<br>")[:2] for a in scatter_grid({n: np.zeros((3, 2)) for n in names}, 5).layout.annotations
+    ]
+    assert wrapped[1] == ["Reflow", "(2-rectified flow)"] and wrapped[0][0] == "SplitMeanFlow"
 
 
 def test_a_bar_charts_floor_label_sits_beside_the_bars_not_on_the_first():
@@ -476,5 +483,8 @@ def test_a_diverged_bar_is_cut_at_the_top_and_no_spread_reaches_below_zero():
     bar = chart.data[0]
     assert all(m - low >= 0 for m, low in zip(bar.y, bar.error_y.arrayminus))
     assert bar.error_y.array[1] == bar.error_y.arrayminus[1] == 0  # no line through the plot for the cut bar
+    assert list(chart.data[0].x) == ["(v, 0, 1)", "(v, 1, 0)", "(v, 0, 0)"]  # short names stay on one line
+    long = study_bars([{"cell": "Reflow (2-rectified flow), free teacher", "w1": 0.1}], "w1")
+    assert long.data[0].x[0] == "Reflow<br>(2-rectified<br>flow), free<br>teacher"  # not turned upright
     plain = study_bars(rows[::2], "w1")
     assert plain.layout.yaxis.range is None and not plain.layout.annotations
