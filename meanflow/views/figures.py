@@ -47,7 +47,6 @@ def _panel_title(text, columns: int, note: str = "") -> str:
     return "<br>".join(_text(line) for line in [*lines, *([note] if note else [])])
 
 
-BAR_LABEL_CHARS = 16  # a bar's name is wrapped to lines of this many characters
 TITLE_CHARS = 90  # characters of panel titles across a figure (120 ran together at 800 px: 'SplitMeanFlowReflow')
 MARGIN = dict(l=10, r=10, t=40, b=10)
 FLOOR_LABEL_ROOM = 80  # px right of a bar chart for its "noise floor" label
@@ -1152,12 +1151,7 @@ def study_bars(
     bar, and the metric's noise floor as a dashed line. rows: dicts with 'cell', metric, metric + '_std';
     metric_label names the metric on the axis (default: its key)."""
     cells = [r for r in rows if metric in r]
-    # on lines of BAR_LABEL_CHARS: one line each, Plotly turned them upright on a narrow page, and the plot
-    # shrank to about 100 px above them
-    names = [
-        "<br>".join(map(_text, textwrap.wrap(r["cell"], BAR_LABEL_CHARS, break_long_words=False) or [""]))
-        for r in cells
-    ]
+    names = [_text(r["cell"]) for r in cells]
     means = [r[metric] for r in cells]
     stds = [r.get(f"{metric}_std") for r in cells]
     stds = [0.0 if s is None or not math.isfinite(s) else s for s in stds]

@@ -483,8 +483,5 @@ def test_a_diverged_bar_is_cut_at_the_top_and_no_spread_reaches_below_zero():
     bar = chart.data[0]
     assert all(m - low >= 0 for m, low in zip(bar.y, bar.error_y.arrayminus))
     assert bar.error_y.array[1] == bar.error_y.arrayminus[1] == 0  # no line through the plot for the cut bar
-    assert list(chart.data[0].x) == ["(v, 0, 1)", "(v, 1, 0)", "(v, 0, 0)"]  # short names stay on one line
-    long = study_bars([{"cell": "Reflow (2-rectified flow), free teacher", "w1": 0.1}], "w1")
-    assert long.data[0].x[0] == "Reflow<br>(2-rectified<br>flow), free<br>teacher"  # not turned upright
     plain = study_bars(rows[::2], "w1")
     assert plain.layout.yaxis.range is None and not plain.layout.annotations
