@@ -426,7 +426,7 @@ def pictures(
                 points.show_images(x[:36], shown, f"{name}, 1 step", columns=6, where=column)
     else:
         present.chart(
-            figures.scatter_grid(grid, columns=min(5, len(grid)), height_per_row=230),
+            figures.scatter_grid(grid, columns=min(4, len(grid)), height_per_row=230),  # 5 ran together at 800 px
             key=f"{key}_grid",
             width="stretch",
         )

@@ -47,7 +47,8 @@ def _panel_title(text, columns: int, note: str = "") -> str:
     return "<br>".join(_text(line) for line in [*lines, *([note] if note else [])])
 
 
-TITLE_CHARS = 90  # characters of panel titles across a figure (120 ran together at 800 px: 'SplitMeanFlowReflow')
+TITLE_CHARS = 60  # characters of panel titles across a figure (120 ran together at 800 px: 'SplitMeanFlowReflow')
+TITLE_SIZE = 12  # px: Plotly's 16 px subplot titles ran into their neighbours on narrow pages
 MARGIN = dict(l=10, r=10, t=40, b=10)
 FLOOR_LABEL_ROOM = 80  # px right of a bar chart for its "noise floor" label
 OFF_SCALE = 100.0  # a bar this many times the others' lower median is drawn cut at the top, its value written
@@ -299,6 +300,7 @@ def scatter_grid(
         )
     margin = dict(MARGIN, t=25 + 15 * title_lines)  # room above the first row for its titles' lines
     fig.update_layout(_square_axes(rows * columns, bounds), template=TEMPLATE, height=height, margin=margin)
+    fig.update_annotations(font_size=TITLE_SIZE)
     for i in range(len(panels) + 1, rows * columns + 1):  # empty cells of the last row
         fig.update_layout({f"xaxis{i}": dict(visible=False), f"yaxis{i}": dict(visible=False)})
     return fig
