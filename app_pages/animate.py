@@ -109,7 +109,7 @@ def references_of(panels: dict[str, Panel]) -> list[np.ndarray]:
     refs = []
     for p in panels.values():
         key = pickers.target_key(p.entry, p.saved.target)
-        refs.append(points.flat(pickers.target_preview(p.saved.target, 800), p.saved.target, key))
+        refs.append(points.flat(points.target_preview(p.saved.target, 800), p.saved.target, key))
     return refs
 
 
@@ -239,7 +239,7 @@ def main() -> None:
         image_view(panels, colours, traced)
         panel_numbers(panels, n, one_class)
         return
-    reference = pickers.target_preview(first.saved.target, 800)  # SVG under animated panels: keep it light
+    reference = points.target_preview(first.saved.target, 800)  # SVG under animated panels: keep it light
     if view == "Warped grid":
         warped_grid(panels, reference)
         panel_numbers(panels, n, one_class, grid=True)

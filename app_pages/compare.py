@@ -160,7 +160,7 @@ def scatter_panels(runs: dict[str, RunEntry], nfes: tuple[int, ...], samples: di
     """One panel per method and step count, every method's row under the last (2D targets); runs: a row of
     the methods table -> its run."""
     grid = {f"{name}, {settings.steps_label(k)}": samples[(e.key, k)] for name, e in runs.items() for k in nfes}
-    reference = pickers.target_preview(pickers.load(next(iter(runs.values()))).target, 600)
+    reference = points.target_preview(pickers.load(next(iter(runs.values()))).target, 600)
     present.chart(
         figures.scatter_grid(grid, columns=len(nfes), reference=reference, height_per_row=220),
         key="zoo_grid",
@@ -216,7 +216,7 @@ def sample_grids(entries: list[RunEntry], nfes: tuple[int, ...], samples: dict) 
                 else:
                     column.caption(f"{title}: {target.dim} dimensions; see the metrics below")
             continue
-        reference = pickers.target_preview(target, 600)
+        reference = points.target_preview(target, 600)
         fig = figures.scatter_grid(grid, columns=len(nfes), reference=reference, height_per_row=240)
         present.chart(fig, key=f"grid_{entry.key}", width="stretch")
         downloads.figure_html(fig, f"samples_{entry.method}_{entry.target_name}", key=f"html_{entry.key}")

@@ -9,6 +9,7 @@ from meanflow.core.sampling import Flow, integrated_average_velocity, velocity_f
 from meanflow.core.text import literal
 from meanflow.views import figures, geometry
 from ui import downloads, pickers, present, settings, studies
+from ui.points import target_preview
 from ui.session import RunEntry
 
 GRID = 21  # arrows per side
@@ -189,7 +190,7 @@ def main() -> None:
         entry = pickers.run_picker("Run", runs, key="field_run", where=c1)
         t, r = time_settings(c2, c3)
     saved = pickers.load(entry)
-    reference = pickers.target_preview(saved.target, 800)
+    reference = target_preview(saved.target, 800)
     noise = saved.flow.normaliser.to_data(np.random.default_rng(0).normal(size=(500, 2)))
     bounds = geometry.bounds_of(reference, noise, margin=0.05)  # the field matters where noise and data are
     points = grid_points(bounds)

@@ -116,7 +116,7 @@ def main() -> None:
             for column, (title, x) in zip(st.columns(4), list(panels.items())[start : start + 4]):
                 points.show_images(x[:IMAGES], target, title, columns=6, where=column)
     else:
-        reference = pickers.target_preview(target, 800)
+        reference = points.target_preview(target, 800)
         present.chart(
             figures.scatter_grid(panels, columns=4, reference=reference, height_per_row=250),
             key="guidance_grid",

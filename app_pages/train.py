@@ -468,7 +468,7 @@ def _target_points(entry: RunEntry):
     """(n, 2) points of the run's target in data units for drawing under its preview (beyond 2D on its
     principal axes), or None if unreadable."""
     target = _run_target(entry)
-    return points.flat(pickers.target_preview(target, 1000), target, entry.key) if target is not None else None
+    return points.flat(points.target_preview(target, 1000), target, entry.key) if target is not None else None
 
 
 def _kept(name: str, version, build):

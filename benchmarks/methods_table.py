@@ -32,7 +32,7 @@ def _cell(row: dict, key: str) -> str:
     if key not in row:
         return ""
     seeds = row.get(f"{key}_seeds") or []
-    middle = statistics.median(seeds) if seeds else math.nan
+    middle = statistics.median_low(seeds) if seeds else math.nan  # of two seeds, the lower: not their mean
     kept = [v for v in seeds if math.isfinite(v) and not (middle > 0 and v > DIVERGED * middle)]
     if seeds and len(kept) < len(seeds):
         spread = f" ± {statistics.stdev(kept):.3f}" if len(kept) > 1 else ""

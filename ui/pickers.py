@@ -163,11 +163,6 @@ def draw_picker() -> Target | None:
     return _drawn_target(st.session_state[DRAWING.key])
 
 
-def target_preview(target: Target, n: int = 2000) -> np.ndarray:
-    """(n, 2) exact samples for a picture, the same on every rerun."""
-    return target.sample(n, torch.Generator().manual_seed(0)).numpy()
-
-
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _evaluator(_target: Target, key: str, n: int, seed: int) -> Evaluator:
     return Evaluator(_target, n, torch.Generator().manual_seed(seed))

@@ -17,6 +17,11 @@ from . import present
 PER_CLASS = 10  # real images of each class in a target's picture
 
 
+def target_preview(target: Target, n: int = 2000) -> np.ndarray:
+    """(n, 2) exact samples for a picture, the same on every rerun."""
+    return target.sample(n, torch.Generator().manual_seed(0)).numpy()
+
+
 def is_image(target: Target | None) -> bool:
     return target is not None and target.image_shape is not None
 

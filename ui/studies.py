@@ -114,7 +114,7 @@ def table_csv(rows: list[dict], target: str, run_ids: dict[str, str] | None = No
     std over seeds ('_std') and every seed's value ('_seeds', separated by ';', in the order of 'seed_order':
     a record made before it kept one ran seeds 0, 1, ...), the floors, the ratio to the best flow matching at
     32 steps, what the row held (pairing, network, tuning, note), n, and the run id of the row's seed 0
-    (run_ids: cell -> id, where known; its samples at seed s are `sample RUN --seed s`)."""
+    (run_ids: cell -> id, where known: that run's headline is the '_seeds' value of seed 0)."""
     out = []
     for row in rows:
         if row["target"] != target:
@@ -276,6 +276,14 @@ def methods_caption(target: Target) -> str:
     )
 
 
+def chart_metrics(rows: list[dict], headline: str) -> list[str]:
+    """The bar chart's choices: the CHART_METRICS the rows carry among those their table shows (the
+    digits' rows carry a 64-D sliced W1 that their table leaves out); all of them where none is carried."""
+    shown = {name for row_metrics in ROW_METRICS[headline] for name, _ in row_metrics}
+    offered = [m for m in CHART_METRICS if m.split("@")[0] in shown and any(m in r for r in rows)]
+    return offered or list(CHART_METRICS)
+
+
 def study_view(study: Study, target: str, key: str, cells: list[str] | None = None) -> list[dict]:
     """Table, bars, the paper's numbers and pictures for one target; live results when this session has
     them, else the bundled ones. Returns the rows shown."""
@@ -310,16 +318,10 @@ def study_view(study: Study, target: str, key: str, cells: list[str] | None = No
         on_click="ignore",
     )
     mine = [r for r in rows if r["target"] == target]
-    shown = {
-        name
-        for row_metrics in ROW_METRICS["fd" if any("fd@1" in r for r in mine) else "hist_tv"]
-        for name, _ in row_metrics
-    }
-    # the metrics the table shows (the digits' rows carry a 64-D sliced W1 that their table leaves out)
-    offered = [m for m in CHART_METRICS if m.split("@")[0] in shown and any(m in r for r in mine)] or list(
-        CHART_METRICS
+    headline = "fd" if any("fd@1" in r for r in mine) else "hist_tv"  # the digits: FD
+    metric = st.radio(
+        "Chart", chart_metrics(mine, headline), horizontal=True, key=f"{key}_metric", format_func=CHART_METRICS.get
     )
-    metric = st.radio("Chart", offered, horizontal=True, key=f"{key}_metric", format_func=CHART_METRICS.get)
     floor_key = floor_name(metric.split("@")[0])
     floors = [r[floor_key] for r in mine if r.get(floor_key) is not None]
     present.chart(
@@ -334,8 +336,7 @@ def study_view(study: Study, target: str, key: str, cells: list[str] | None = No
         width="stretch",
     )
     if any(c.paper is not None for c in study.cells):
-        headline = "fd@1" if any("fd@1" in r for r in mine) else "hist_tv@1"  # the digits: FD
-        agreement = paper_agreement(mine, study, headline)
+        agreement = paper_agreement(mine, study, f"{headline}@1")
         st.markdown(f"**Against the paper** ({literal(study.paper_metric)}): {literal(agreement)}")
     anytime_section(study, target, key, source, record, sweep, cells)
     pictures(study, target, key, source, record, sweep, cells)
@@ -426,7 +427,11 @@ def pictures(
                 points.show_images(x[:36], shown, f"{name}, 1 step", columns=6, where=column)
     else:
         present.chart(
-            figures.scatter_grid(grid, columns=min(4, len(grid)), height_per_row=230),  # 5 ran together at 800 px
+            # rows of 4 (5 ran together at 800 px), over the target's sketch: also the yardstick that leaves a
+            # diverged run's panel out of the shared view (with two cells the median panel could not)
+            figures.scatter_grid(
+                grid, columns=min(4, len(grid)), reference=points.target_preview(shown, 600), height_per_row=230
+            ),
             key=f"{key}_grid",
             width="stretch",
         )

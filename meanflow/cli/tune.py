@@ -15,7 +15,7 @@ from ..engine import env
 from ..engine.jobs import engine_from_env
 from ..lab.studies import EVALUATION_TARGETS, PRESET_DIM
 from ..lab.tuning import LEVER_SEARCH, TUNING_TARGETS, Protocol, Tuner, format_trial
-from .common import EXIT_INTERRUPTED, EXIT_OK, UsageError, bounded_int, seconds, targets_from_list
+from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError, bounded_int, seconds, targets_from_list
 
 DEFAULTS = Protocol()
 
@@ -114,7 +114,12 @@ def check_destination(out: Path, presets: Path) -> None:
             f"{exc}; tune adds its preset to that file and keeps the others', so move it away or choose another --out"
         ) from None
     existing = next(p for p in (out, *out.parents) if p.exists())
-    tempfile.TemporaryFile(dir=existing).close()  # OSError where it cannot be written
+    if not existing.is_dir():
+        raise UsageError(f"--out {out}: {existing} is a file, not a folder")
+    try:
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as exc:
+        raise UsageError(f"--out {out}: {existing} cannot be written ({exc.strerror or exc})") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -139,13 +144,14 @@ def run(args: argparse.Namespace) -> int:
     finally:
         engine.close()
     preset = result.preset(command="python -m meanflow tune " + " ".join(sys.argv[2:]))
+    trials = [vars(t) for t in result.trials]
     try:
         write_preset(presets, preset)
-    except (OSError, PresetError) as exc:  # the folder changed during the trials: the result goes to the screen
-        print(json.dumps({"method": args.method, "preset": preset.to_dict()}, indent=2, default=str))
-        raise UsageError(f"the preset above was not written to {presets}: {exc}") from None
+    except (OSError, PresetError) as exc:  # the folder changed during the trials: the result goes to stdout
+        print(json.dumps({"method": args.method, "preset": preset.to_dict(), "trials": trials}, indent=2, default=str))
+        print(f"meanflow tune: the preset above was not written to {presets}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     if args.json:
-        trials = [vars(t) for t in result.trials]
         print(json.dumps({"method": args.method, "preset": preset.to_dict(), "trials": trials}, indent=2, default=str))
     else:
         settings = ", ".join(f"{k}={v}" for k, v in {**preset.fields, **preset.options}.items())

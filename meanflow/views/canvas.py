@@ -21,7 +21,7 @@ import json
 
 import numpy as np
 
-from .geometry import bounds_of
+from .geometry import bounds_of, noted_shared_bounds
 from .palette import PARTICLE_COLOUR, TRACE_COLOURS, colour_wheel_png
 
 
@@ -58,8 +58,9 @@ def particle_animation_html(
     colour_key: show the colour wheel beside colours (False when they mean something else: classes).
     """
     paths = [np.asarray(path, dtype=np.float32) for _, path in panels.values()]
-    if references is None:
-        shared = bounds_of(*(p[[0, -1]] for p in paths), reference)
+    titles = list(panels)
+    if references is None:  # the samples decide which panel diverged (left out, its title says so)
+        shared, titles = noted_shared_bounds(titles, [p[-1] for p in paths], reference, *(p[0] for p in paths))
         bounds = [list(shared)] * len(paths)
         refs = [reference] * len(paths)
     else:
@@ -67,7 +68,7 @@ def particle_animation_html(
         refs = list(references)
     n = int(paths[0].shape[1])
     data = {
-        "titles": list(panels),
+        "titles": titles,
         "times": [np.asarray(times, dtype=float).round(6).tolist() for times, _ in panels.values()],
         "paths": [_b64(p, np.float32) for p in paths],
         "n": n,

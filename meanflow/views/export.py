@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .geometry import bounds_of, positions_at
+from .geometry import bounds_of, noted_shared_bounds, positions_at
 from .palette import PARTICLE_COLOUR, TRACE_COLOURS, hex_rgb
 
 FRAMES = 64
@@ -99,14 +99,16 @@ def movie_frames(
     refs = list(references) if references is not None else [reference] * len(paths)
     shared = all(r is refs[0] or (r is not None and refs[0] is not None and np.array_equal(r, refs[0])) for r in refs)
     ends = [(p[0], p[-1]) for _, p in paths.values()]
-    if shared:
-        one = bounds_of(*(a for pair in ends for a in pair), *([] if refs[0] is None else [np.asarray(refs[0])]))
+    titles = list(paths)
+    if shared:  # the samples decide which panel diverged (left out of the view, its title says so)
+        first = None if refs[0] is None else np.asarray(refs[0])
+        one, titles = noted_shared_bounds(titles, [end for _, end in ends], first, *(start for start, _ in ends))
         bounds = [one] * len(paths)
     else:
         bounds = [bounds_of(*pair, *([] if r is None else [np.asarray(r)])) for pair, r in zip(ends, refs)]
     panel_w = width // len(paths)
     layout = _Layout(panel_w, min(panel_w, height - TITLE_BAND - FOOTER_BAND) - 8, bounds)  # square plot areas
-    background = _background(list(paths), refs, layout, size)
+    background = _background(titles, refs, layout, size)
     taus = 1.0 - np.arange(n_frames) / (n_frames - 1)
     moving = [positions_at(times, path, taus) for times, path in paths.values()]  # each (F, n, 2)
     one = np.array([hex_rgb(PARTICLE_COLOUR)], np.uint8)

@@ -22,7 +22,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from ..core.text import literal
-from .geometry import Bounds, bounds_of, grid_lines, positions_at, share_outside, shared_bounds
+from .geometry import Bounds, beyond_view, bounds_of, grid_lines, noted_shared_bounds, positions_at, shared_bounds
 from .palette import CLASS_COLOURS, LINE_COLOURS, PARTICLE_COLOUR, TRACE_COLOURS, colour_wheel_png, line_styles
 
 
@@ -154,11 +154,6 @@ def _reference_trace(reference: np.ndarray | None, gl: bool = False) -> list[go.
     return [(go.Scattergl if gl else go.Scatter)(x=ref[:, 0], y=ref[:, 1], **REFERENCE_STYLE)]
 
 
-def _beyond_view(points: np.ndarray, bounds: Bounds) -> str:
-    """A left-out panel's note (geometry.shared_bounds): how much of it the shared view cannot show."""
-    return f"({share_outside(points, bounds):.0%} beyond the view)"
-
-
 def _grid(n_panels: int, columns: int) -> list[tuple[int, int]]:
     return [(i // columns + 1, i % columns + 1) for i in range(n_panels)]
 
@@ -269,7 +264,7 @@ def scatter_grid(
     left_out = [False] * len(panels)
     if bounds is None:
         bounds, left_out = shared_bounds(list(panels.values()), reference)
-    notes = [_beyond_view(p, bounds) if out else "" for p, out in zip(panels.values(), left_out)]
+    notes = [beyond_view(p, bounds) if out else "" for p, out in zip(panels.values(), left_out)]
     titles = [_panel_title(t, columns, note) for t, note in zip(panels, notes)]
     title_lines = max(t.count("<br>") + 1 for t in titles)
     # every title as many lines as the longest (blank ones below), so a row's titles start on one line
@@ -440,11 +435,11 @@ def trajectory_animation(
     if n_frames < 2:
         raise ValueError(f"an animation needs at least 2 frames, got {n_frames}")
     paths = _checked_panels(panels)
-    titles = [_text(t) for t in paths]
+    titles = list(paths)
     if bounds is None:  # the samples decide which panel diverged; the noise is every panel's
         ends = [p[-1] for _, p in paths.values()]
-        bounds, left_out = shared_bounds(ends, reference, *(p[0] for _, p in paths.values()))
-        titles = [f"{t}<br>{_beyond_view(end, bounds)}" if out else t for t, end, out in zip(titles, ends, left_out)]
+        bounds, titles = noted_shared_bounds(titles, ends, reference, *(p[0] for _, p in paths.values()))
+    titles = [_text(t) for t in titles]
     taus = 1.0 - np.arange(n_frames) / (n_frames - 1)  # (F,)
     fig = make_subplots(rows=1, cols=len(paths), subplot_titles=titles, horizontal_spacing=0.03)
     moving, frame_xy = [], []
@@ -985,11 +980,12 @@ def _floors_by_target(table, floor_column: str | None) -> dict[str, float]:
 
 
 def _metric_axis(values: list[float], floor: float | None, title: str) -> tuple[dict, bool]:
-    """A metric's y axis over its lines' finite positive values: logarithmic where they span more than a
-    factor of LOG_SPAN (flow matching's one step near 1 beside one-step methods near 0.1, or a run that
+    """A metric's y axis over its lines' finite values: logarithmic where all are positive (a share of 0
+    would vanish from a log axis) and span more than a factor of LOG_SPAN (flow matching's one step near 1
+    beside one-step methods near 0.1, or a run that
     barely trained: on a linear axis the good lines pile up in the bottom tenth), with the floor in range.
     Returns the axis and whether it is logarithmic."""
-    wide = bool(values) and max(values) > LOG_SPAN * min(values)
+    wide = bool(values) and min(values) > 0 and max(values) > LOG_SPAN * min(values)  # a 0 would vanish on a log
     if not wide:
         return dict(title=_text(title)), False
     low = min(values + ([floor] if floor is not None and math.isfinite(floor) and floor > 0 else []))
@@ -1029,7 +1025,8 @@ def quality_chart(
     family: dict[str, str] | None = None,
     order: tuple[str, ...] = (),
 ) -> go.Figure:
-    """metric against NFE, one line per run, and the mean of floor_column as a dashed 'noise floor'.
+    """metric against NFE, one line per run, and the noise floor dashed: the mean of floor_column, or one
+    floor per target where the table has runs on several (each named in the legend).
 
     table: a pandas DataFrame with columns run (str), nfe (int), metric and, if given, floor_column;
     label: the metric's name for a reader ('Histogram TV'), in the title and on the axis; family, order:
@@ -1053,21 +1050,15 @@ def quality_chart(
         )
     floors = _floors_by_target(table, floor_column)
     floor = min(floors.values()) if floors else np.nan
-    values = [v for trace in fig.data for v in trace.y if np.isfinite(v) and v > 0]
+    values = [v for trace in fig.data for v in trace.y if np.isfinite(v)]
     yaxis, wide = _metric_axis(values, floor, label)
     nfe = sorted({int(v) for v in table["nfe"].dropna()}) if len(table) else []
-    if len(floors) > 1:  # runs on several targets: each target's own floor, named in the legend
+    if "target" in table and table["target"].nunique() > 1:  # several targets: each its own floor, named
         for (target, value), dash in zip(floors.items(), itertools.cycle(("dash", "dot", "dashdot", "longdash"))):
-            fig.add_trace(
-                go.Scatter(
-                    x=[min(nfe), max(nfe)],
-                    y=[value, value],
-                    mode="lines",
-                    name=_text(f"noise floor, {target}"),
-                    line=dict(dash=dash, color="grey", width=1.5),
-                    hoverinfo="skip",
-                )
-            )
+            line = dict(dash=dash, color="grey", width=1.5)
+            fig.add_hline(y=value, line=line)  # across the plot, also where one step count is shown
+            name = _text(f"noise floor, {target}")
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=name, line=line))  # its legend entry
     else:
         _noise_floor(fig, floor, below=True, log=wide)
     fig.update_layout(
@@ -1126,7 +1117,7 @@ def anytime_chart(
             )
         )
         floors += [p[5] for p in points]
-        values += [v for v in mean if np.isfinite(v) and v > 0]
+        values += [v for v in mean if np.isfinite(v)]
     floor = float(np.mean(floors)) if floors else None
     yaxis, wide = _metric_axis(values, floor, metric_label)  # the lines' span, not the bands' (a band may reach 0)
     _noise_floor(fig, floor, below=True, log=wide)
@@ -1190,7 +1181,7 @@ def _off_the_scale(fig: go.Figure, names: list[str], means: list[float], stds: l
     0.02 flattened the rest to nothing), the axis stops above the others and that bar's value is written at
     the top, marked as off the scale."""
     positive = [m for m in means if math.isfinite(m) and m > 0]
-    if not positive:
+    if not positive or max(positive) <= 1:  # shares and TV (at most 1, some higher-is-better) never diverge
         return
     base = statistics.median_low(positive)
     off = [not math.isfinite(m) or m > OFF_SCALE * base for m in means]
@@ -1208,7 +1199,7 @@ def _off_the_scale(fig: go.Figure, names: list[str], means: list[float], stds: l
                 x=name,
                 y=top,
                 yanchor="top",
-                text=f"{mean:.3g} ↑<br>off the scale",
+                text=f"{mean:.3g} ↑<br>off the scale" if math.isfinite(mean) else "not scored",
                 showarrow=False,
                 font=dict(color="black"),
                 bgcolor="rgba(255, 255, 255, 0.85)",  # readable over the bar

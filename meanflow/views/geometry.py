@@ -52,6 +52,20 @@ def shared_bounds(panels: list[np.ndarray], *extra: np.ndarray | None) -> tuple[
     return bounds_of(*kept, *extra), left_out
 
 
+def beyond_view(points: np.ndarray, bounds: Bounds) -> str:
+    """A left-out panel's note (shared_bounds): how much of it the shared view cannot show."""
+    return f"({share_outside(points, bounds):.0%} beyond the view)"
+
+
+def noted_shared_bounds(
+    titles: list[str], ends: list[np.ndarray], *extra: np.ndarray | None
+) -> tuple[Bounds, list[str]]:
+    """shared_bounds over the panels' samples (ends), with the titles of those it leaves out noted: the
+    animations' (Plotly's, the canvas player's, the movie's) one rule for a diverged panel."""
+    bounds, left_out = shared_bounds(ends, *extra)
+    return bounds, [f"{t} {beyond_view(e, bounds)}" if out else t for t, e, out in zip(titles, ends, left_out)]
+
+
 def share_outside(points: np.ndarray, bounds: Bounds) -> float:
     """The fraction of (n, 2) points outside bounds (non-finite ones included)."""
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)

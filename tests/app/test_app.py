@@ -17,8 +17,8 @@ from meanflow.core.training import run_training
 from meanflow.lab.scoring import EVAL_N, headline
 from tests.conftest import wait_until
 from tests.views.test_canvas import canvas_data, floats
-from ui import pickers
 from ui.pickers import default_runs
+from ui.points import target_preview
 
 pytestmark = pytest.mark.slow  # worker processes, subprocesses or whole app runs: `make test-fast` skips them
 
@@ -251,7 +251,7 @@ def test_compare_draws_each_runs_samples_over_its_own_target(app):
     assert len(grids) == 2
     for spec, name in zip(grids, ("checkerboard", "moons")):
         sketch = np.c_[values(spec["data"][0]["x"]), values(spec["data"][0]["y"])]
-        expected = pickers.target_preview(get_target(name), 600)
+        expected = target_preview(get_target(name), 600)
         assert np.allclose(sketch, expected, atol=1e-4), name
         assert spec["layout"]["xaxis"]["range"][1] - spec["layout"]["xaxis"]["range"][0] < 12  # not the digits'
 

@@ -82,3 +82,14 @@ def test_guidance_starts_another_target_at_its_first_class(tmp_path, monkeypatch
     at.segmented_control(key="guide_target").set_value("digits").run()
     assert not at.exception, at.exception
     assert at.selectbox(key="guide_class").value == 0
+
+
+def test_the_anytime_caption_says_what_its_study_holds(tmp_path, monkeypatch):
+    """The tangent study's curves drew a floor with no n and named flow matching's 32 steps, which that
+    study has no row of; the methods study's caption gives its previews' n."""
+    tangent = page(tmp_path, monkeypatch, "app_pages/ablations.py", study="tangent", abl_target="digits")
+    (caption,) = [c.value for c in tangent.caption if c.value.startswith("Each run's previews")]
+    assert "does not give" in caption and "each at one step" in caption and "32 steps" not in caption
+    methods = page(tmp_path, monkeypatch, "app_pages/ablations.py", study="methods", abl_target="digits")
+    (caption,) = [c.value for c in methods.caption if c.value.startswith("Each run's previews")]
+    assert "n = 4,000 points each" in caption and "flow matching's at 32 steps" in caption

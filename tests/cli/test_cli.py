@@ -193,6 +193,19 @@ def test_an_oversized_npy_is_refused_from_its_header(tmp_path):
     assert result.returncode == 2 and "expected (n, 2) numbers with 2 <= n <= 1,000,000" in result.stderr
 
 
+def test_sample_refuses_a_run_stopped_before_its_first_step(run_dir, tmp_path):
+    """Ctrl-C while its worker started left a run at step 0; sampling it wrote untrained noise, exit 0."""
+    stopped = tmp_path / "stopped"
+    stopped.mkdir()
+    for f in run_dir.iterdir():
+        (stopped / f.name).write_bytes(f.read_bytes())
+    config = json.loads((stopped / "config.json").read_text())
+    (stopped / "config.json").write_text(json.dumps({**config, "step": 0}))
+    result = run_cli("sample", stopped, "--nfe", 1, "--n", 5, "--out", tmp_path / "s.npy")
+    assert result.returncode == 2 and "stopped before its first training step" in result.stderr, result.stderr
+    assert not (tmp_path / "s.npy").exists()
+
+
 def test_evaluate_refuses_numbers_it_cannot_score_and_sample_writes_the_file_asked_for(run_dir, tmp_path):
     """A .npy of NaN read TV 1.0 and sliced W1 908,581 with exit 0, and one of 1e300 printed NaN, which is
     not JSON: both are refused as the CSV reader refuses them. `sample --out s.NPY` wrote s.NPY.npy."""
@@ -372,6 +385,7 @@ def test_tune_refuses_a_destination_it_could_not_write_before_any_trial(tmp_path
         ("kept", "keeps the others'"),
         ("dir", "is not a file"),
         ("afile", "is a file; expected a folder"),
+        ("afile/sub", "is a file, not a folder"),
     ):
         assert (
             main(["tune", "--method", "meanflow", "--trials", "1", "--seconds", "1", "--out", str(tmp_path / out)]) == 2

@@ -219,7 +219,8 @@ def test_a_second_resume_of_a_run_being_trained_is_refused_and_the_first_writer_
         [sys.executable, "-m", "meanflow", "resume", str(run_copy), "--steps", "1000000", "--max-seconds", "60"]
         + ["--quiet"],
         cwd=ROOT,
-        start_new_session=True,  # its own process group: the test kills exactly it and its worker
+        start_new_session=True,  # its own process group: the test kills exactly it; its worker (a session of its
+        # own) leaves when the resume's command pipe closes
     )
     try:
         wait_until(lambda: runs.read_info(run_copy).state == "running", 60, "the first resume training")

@@ -68,3 +68,23 @@ def test_autoplay_travels_for_a_lesson_step():
     path = (np.array([1.0, 0.0]), np.zeros((2, 3, 2)))
     assert canvas_data(particle_animation_html({"p": path}, autoplay=True))["autoplay"] is True
     assert canvas_data(particle_animation_html({"p": path}))["autoplay"] is False
+
+
+def test_a_diverged_run_leaves_the_others_their_view_in_the_player_and_the_movie():
+    """Animate of an ablation with a run at W1 992: its samples set the shared window and every other
+    panel was a dot. The window is the target's and the noise's; that panel's title says what it cannot show."""
+    from meanflow.views import export
+
+    rng = np.random.default_rng(0)
+    noise = rng.normal(size=(200, 2))
+    good = (np.array([1.0, 0.0]), np.stack([noise, rng.normal(size=(200, 2)) * 0.5]))
+    bad = (np.array([1.0, 0.0]), np.stack([noise, rng.normal(size=(200, 2)) * 1000]))
+    reference = rng.normal(size=(300, 2)) * 0.5
+    data = canvas_data(particle_animation_html({"good": good, "bad": bad}, reference))
+    x0, x1, _, _ = data["bounds"][0]
+    assert x1 - x0 < 20 and data["titles"][0] == "good" and "beyond the view" in data["titles"][1]
+    frames = export.movie_frames({"good": good, "bad": bad}, reference=reference, n_frames=2)
+    last = frames[-1]
+    left = last[:, : last.shape[1] // 2]  # the good panel: its samples spread over many pixels, not a dot
+    blue = (left[..., 2] > 150) & (left[..., 0] < 100)
+    assert blue.sum() > 200

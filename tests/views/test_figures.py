@@ -444,11 +444,15 @@ def test_runs_on_several_targets_each_get_their_own_floor():
         }
     )
     chart = quality_chart(table, "hist_tv", "hist_tv_floor")
-    floors = {t.name: t.y[0] for t in chart.data if t.name.startswith("noise floor")}
-    assert floors == {"noise floor, checkerboard": 0.129, "noise floor, moons": 0.191}
-    assert not chart.layout.shapes  # no line at their mean
+    assert sorted(s.y0 for s in chart.layout.shapes) == [0.129, 0.191]  # across the plot; none at their mean
+    named = [t.name for t in chart.data if t.name.startswith("noise floor")]  # each named in the legend
+    assert named == ["noise floor, checkerboard", "noise floor, moons"]
+    single = quality_chart(table[table["nfe"] == 1], "hist_tv", "hist_tv_floor")  # one step count: still drawn
+    assert sorted(s.y0 for s in single.layout.shapes) == [0.129, 0.191]
     one = quality_chart(table[table["target"] == "moons"], "hist_tv", "hist_tv_floor")
     assert [s.y0 for s in one.layout.shapes] == [pytest.approx(0.191)]
+    shares = table.assign(hist_tv=[0.0, 0.1, 0.9, 0.8])  # a 0 would vanish from a log axis: linear
+    assert quality_chart(shares, "hist_tv", None).layout.yaxis.type in (None, "-", "linear")
 
 
 def test_a_diverged_panel_leaves_the_others_their_view_and_says_what_it_cannot_show():
@@ -483,5 +487,7 @@ def test_a_diverged_bar_is_cut_at_the_top_and_no_spread_reaches_below_zero():
     bar = chart.data[0]
     assert all(m - low >= 0 for m, low in zip(bar.y, bar.error_y.arrayminus))
     assert bar.error_y.array[1] == bar.error_y.arrayminus[1] == 0  # no line through the plot for the cut bar
+    shares = [{"cell": "good", "in": 0.9}, {"cell": "diverged", "in": 0.004}]  # higher is better: never cut
+    assert study_bars(shares, "in").layout.yaxis.range is None
     plain = study_bars(rows[::2], "w1")
     assert plain.layout.yaxis.range is None and not plain.layout.annotations
