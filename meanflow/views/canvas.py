@@ -60,7 +60,8 @@ def particle_animation_html(
     paths = [np.asarray(path, dtype=np.float32) for _, path in panels.values()]
     titles = list(panels)
     if references is None:  # the samples decide which panel diverged (left out, its title says so)
-        shared, titles = noted_shared_bounds(titles, [p[-1] for p in paths], reference, *(p[0] for p in paths))
+        ends, starts = [p[-1] for p in paths], [p[0] for p in paths]
+        shared, titles = noted_shared_bounds(titles, ends, reference, *starts, note_first=True)  # it shortens titles
         bounds = [list(shared)] * len(paths)
         refs = [reference] * len(paths)
     else:

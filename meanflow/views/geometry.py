@@ -58,12 +58,14 @@ def beyond_view(points: np.ndarray, bounds: Bounds) -> str:
 
 
 def noted_shared_bounds(
-    titles: list[str], ends: list[np.ndarray], *extra: np.ndarray | None
+    titles: list[str], ends: list[np.ndarray], *extra: np.ndarray | None, note_first: bool = False
 ) -> tuple[Bounds, list[str]]:
     """shared_bounds over the panels' samples (ends), with the titles of those it leaves out noted: the
-    animations' (Plotly's, the canvas player's, the movie's) one rule for a diverged panel."""
+    animations' (Plotly's, the canvas player's, the movie's) one rule for a diverged panel. note_first: the
+    note before the title (a player that shortens long titles at their end would cut it)."""
     bounds, left_out = shared_bounds(ends, *extra)
-    return bounds, [f"{t} {beyond_view(e, bounds)}" if out else t for t, e, out in zip(titles, ends, left_out)]
+    notes = [beyond_view(e, bounds) if out else "" for e, out in zip(ends, left_out)]
+    return bounds, [(f"{n} {t}" if note_first else f"{t} {n}") if n else t for t, n in zip(titles, notes)]
 
 
 def share_outside(points: np.ndarray, bounds: Bounds) -> float:
