@@ -51,6 +51,7 @@ TITLE_CHARS = 60  # characters of panel titles across a figure (120 ran together
 TITLE_SIZE = 12  # px: Plotly's 16 px subplot titles ran into their neighbours on narrow pages
 MARGIN = dict(l=10, r=10, t=40, b=10)
 FLOOR_LABEL_ROOM = 80  # px right of a bar chart for its "noise floor" label
+UPRIGHT_BARS = 6  # more cells than this lie across, each name beside its bar
 OFF_SCALE = 100.0  # a bar this many times the others' lower median is drawn cut at the top, its value written
 LOG_SPAN = 5.0  # a metric axis turns logarithmic where its lines span more than this factor
 # a legend under the plot, left-aligned: above it, four entries ran into the chart's title on the Train page
@@ -1142,44 +1143,50 @@ def study_bars(
 ) -> go.Figure:
     """One bar per cell of a study: the metric's mean over seeds with its standard deviation as an error
     bar, and the metric's noise floor as a dashed line. rows: dicts with 'cell', metric, metric + '_std';
-    metric_label names the metric on the axis (default: its key)."""
+    metric_label names the metric on the axis (default: its key). More than UPRIGHT_BARS cells lie across,
+    a row each with its name beside it (eleven names under upright bars stood on end and, on an 800 px page,
+    left the plot about 100 px)."""
     cells = [r for r in rows if metric in r]
     names = [_text(r["cell"]) for r in cells]
     means = [r[metric] for r in cells]
     stds = [r.get(f"{metric}_std") for r in cells]
     stds = [0.0 if s is None or not math.isfinite(s) else s for s in stds]
-    fig = go.Figure(
-        go.Bar(
-            x=names,
-            y=means,
-            error_y=dict(  # none for one seed; never below zero (a metric of distances or shares)
-                type="data",
-                symmetric=False,
-                array=stds,
-                arrayminus=[min(s, max(m, 0.0)) if math.isfinite(m) else 0.0 for m, s in zip(means, stds)],
-                visible=any(s > 0 for s in stds),
-            ),
-            marker_color=PARTICLE_COLOUR,
-            name=metric,
+    across = len(cells) > UPRIGHT_BARS
+    spread = dict(  # none for one seed; never below zero (a metric of distances or shares)
+        type="data",
+        symmetric=False,
+        array=stds,
+        arrayminus=[min(s, max(m, 0.0)) if math.isfinite(m) else 0.0 for m, s in zip(means, stds)],
+        visible=any(s > 0 for s in stds),
+    )
+    bar = dict(orientation="h", x=means, y=names, error_x=spread) if across else dict(x=names, y=means, error_y=spread)
+    fig = go.Figure(go.Bar(**bar, marker_color=PARTICLE_COLOUR, name=metric))
+    label = _text(metric_label or metric)
+    if across:  # the floor's line runs down the plot; its name goes with the axis's (a label would cover a bar)
+        labelled = floor is not None and math.isfinite(floor)
+        if labelled:
+            fig.add_vline(x=float(floor), line=dict(dash="dash", color="grey", width=1.5))
+        fig.update_layout(
+            xaxis_title=f"{label} (dashed: noise floor)" if labelled else label,
+            yaxis=dict(autorange="reversed"),  # the study's first row on top
+            height=max(height, 26 * len(cells) + 110),
+            margin=MARGIN,
         )
-    )
-    labelled = _noise_floor(fig, floor)
-    fig.update_layout(
-        template=TEMPLATE,
-        height=height,
-        margin={**MARGIN, "r": FLOOR_LABEL_ROOM} if labelled else MARGIN,
-        title=dict(text=_text(title)),
-        yaxis_title=_text(metric_label or metric),
-        showlegend=False,
-    )
-    _off_the_scale(fig, names, means, stds, floor)
+    else:
+        labelled = _noise_floor(fig, floor)
+        margin = {**MARGIN, "r": FLOOR_LABEL_ROOM} if labelled else MARGIN
+        fig.update_layout(yaxis_title=label, height=height, margin=margin)
+    fig.update_layout(template=TEMPLATE, title=dict(text=_text(title)), showlegend=False)
+    _off_the_scale(fig, names, means, stds, floor, across)
     return fig
 
 
-def _off_the_scale(fig: go.Figure, names: list[str], means: list[float], stds: list[float], floor) -> None:
+def _off_the_scale(
+    fig: go.Figure, names: list[str], means: list[float], stds: list[float], floor, across: bool = False
+) -> None:
     """Where a bar is more than OFF_SCALE times the lower median of the bars (a diverged cell: W1 369 beside
-    0.02 flattened the rest to nothing), the axis stops above the others and that bar's value is written at
-    the top, marked as off the scale."""
+    0.02 flattened the rest to nothing), the value axis stops beyond the others and that bar's value is
+    written at its end, marked as off the scale. across: the bars lie along x."""
     positive = [m for m in means if math.isfinite(m) and m > 0]
     if not positive or max(positive) <= 1:  # shares and TV (at most 1, some higher-is-better) never diverge
         return
@@ -1189,18 +1196,21 @@ def _off_the_scale(fig: go.Figure, names: list[str], means: list[float], stds: l
         return
     finite_floor = [floor] if floor is not None and math.isfinite(floor) else []
     top = 1.3 * max([m + s for m, s, o in zip(means, stds, off) if not o] + finite_floor)
-    fig.update_yaxes(range=[0, top])
+    (fig.update_xaxes if across else fig.update_yaxes)(range=[0, top])
     bar = fig.data[0]  # an off-scale bar's spread would be a line through the whole plot: its value says it
-    bar.error_y.array = [0.0 if o else s for s, o in zip(bar.error_y.array, off)]
-    bar.error_y.arrayminus = [0.0 if o else s for s, o in zip(bar.error_y.arrayminus, off)]
+    error = bar.error_x if across else bar.error_y
+    error.array = [0.0 if o else s for s, o in zip(error.array, off)]
+    error.arrayminus = [0.0 if o else s for s, o in zip(error.arrayminus, off)]
     for name, mean, out in zip(names, means, off):
-        if out:
-            fig.add_annotation(
-                x=name,
-                y=top,
-                yanchor="top",
-                text=f"{mean:.3g} ↑<br>off the scale" if math.isfinite(mean) else "not scored",
-                showarrow=False,
-                font=dict(color="black"),
-                bgcolor="rgba(255, 255, 255, 0.85)",  # readable over the bar
-            )
+        if not out:
+            continue
+        value = f"{mean:.3g}" if math.isfinite(mean) else "not scored"
+        mark = f"{value} → off the scale" if across else f"{value} ↑<br>off the scale"
+        place = dict(x=top, y=name, xanchor="right") if across else dict(x=name, y=top, yanchor="top")
+        fig.add_annotation(
+            **place,
+            text=mark if math.isfinite(mean) else value,
+            showarrow=False,
+            font=dict(color="black"),
+            bgcolor="rgba(255, 255, 255, 0.85)",  # readable over the bar
+        )

@@ -491,3 +491,19 @@ def test_a_diverged_bar_is_cut_at_the_top_and_no_spread_reaches_below_zero():
     assert study_bars(shares, "in").layout.yaxis.range is None
     plain = study_bars(rows[::2], "w1")
     assert plain.layout.yaxis.range is None and not plain.layout.annotations
+
+
+def test_many_cells_lie_across_with_their_names_beside_them():
+    """Eleven methods' names under upright bars stood on end and, on an 800 px page, left the plot about
+    100 px: past UPRIGHT_BARS cells the bars lie across, the first row on top, the floor a vertical line
+    named with the axis, and a diverged cell cut at the right with its value."""
+    rows = [{"cell": f"Method number {k}, a variant", "w1": 0.02 + 0.001 * k, "w1_std": 0.002} for k in range(10)]
+    rows.append({"cell": "Diverged", "w1": 369.0, "w1_std": 543.0})
+    chart = study_bars(rows, "w1", floor=0.01, metric_label="sliced W1")
+    bar = chart.data[0]
+    assert bar.orientation == "h" and list(bar.y) == [r["cell"] for r in rows] and bar.error_x.visible
+    assert chart.layout.yaxis.autorange == "reversed" and chart.layout.height >= 26 * 11
+    (floor,) = chart.layout.shapes
+    assert floor.x0 == floor.x1 == 0.01 and "noise floor" in chart.layout.xaxis.title.text
+    assert chart.layout.xaxis.range[1] < 1 and any("369 → off the scale" in a.text for a in chart.layout.annotations)
+    assert study_bars(rows[:6], "w1").data[0].orientation in (None, "v")  # a few cells stay upright
