@@ -222,10 +222,8 @@ def sample_grids(entries: list[RunEntry], nfes: tuple[int, ...], samples: dict) 
         downloads.figure_html(fig, f"samples_{entry.method}_{entry.target_name}", key=f"html_{entry.key}")
 
 
-def metrics_section(table: pd.DataFrame) -> None:
-    """The metrics table with floors, a chart of one metric against NFE, and the table as CSV."""
-    st.subheader("Metrics")
-    table = table.dropna(axis=1, how="all")  # no column that does not apply (in cells, for a target without cells)
+def whole_target_caption(table: pd.DataFrame) -> None:
+    """What the whole-target metrics and their floors read, at the table's n."""
     st.caption(
         "Each metric compares the samples with a large exact sample of the target; its floor is the same "
         f"metric for an exact sample of the same size, n = {int(table['n'].iloc[0]):,} per cell here: one "
@@ -238,6 +236,21 @@ def metrics_section(table: pd.DataFrame) -> None:
         "reads it exactly; another n or seed reads a little differently. The methods table is the mean over a "
         "row's seeds."
     )
+
+
+def metrics_section(table: pd.DataFrame) -> None:
+    """The metrics table with floors, a chart of one metric against NFE, and the table as CSV."""
+    st.subheader("Metrics")
+    table = table.dropna(axis=1, how="all")  # no column that does not apply (in cells, for a target without cells)
+    if not any(c.endswith("_floor") for c in table.columns):  # one class chosen: no whole-target metric
+        st.caption(
+            "One class chosen: each cell is scored by its class accuracy, the share of its n = "
+            f"{int(table['n'].iloc[0]):,} samples that land in that class (in 2D, the class of the nearest point "
+            "of a labelled exact sample; on the digits, the class the digit classifier reads). The whole-target "
+            "metrics and their floors do not apply to one class's samples."
+        )
+    else:
+        whole_target_caption(table)
     by_target = {t: table[table["target"] == t].dropna(axis=1, how="all") for t in dict.fromkeys(table["target"])}
     for target, own in by_target.items():  # a table per target: only the columns its target has
         if len(by_target) > 1:

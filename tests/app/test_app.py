@@ -242,6 +242,15 @@ def test_compare_scores_one_class_by_its_accuracy_and_writes_a_csv_per_target(ap
     assert {"Metrics on checkerboard (CSV)", "Metrics on digits (CSV)"} <= set(labels)
 
 
+def test_compare_with_one_class_says_how_it_scores_and_speaks_of_no_floor(app):
+    """With one class chosen every cell reads its class accuracy only, yet the caption spoke of floors that
+    no cell or chart had."""
+    open_step_counts(app, "meanflow-digits", "2", 200, cmp_class="3", cmp_guidance="2.0")
+    captions = [c.value for c in app.caption]
+    assert any(c.startswith("One class chosen: each cell is scored by its class accuracy") for c in captions)
+    assert not any(c.startswith("Each metric compares the samples") for c in captions)
+
+
 def test_compare_draws_each_runs_samples_over_its_own_target(app):
     """Step counts with the digits first, then a checkerboard and a moons run: the first run's target was the
     sketch under every 2D row (the digits' 64 coordinates read as points), which shrank both rows' samples
