@@ -22,7 +22,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from ..core.text import literal
-from .geometry import Bounds, beyond_view, bounds_of, grid_lines, noted_shared_bounds, positions_at, shared_bounds
+from .geometry import Bounds, bounds_of, grid_lines, noted_shared_bounds, positions_at, shared_view
 from .palette import CLASS_COLOURS, LINE_COLOURS, PARTICLE_COLOUR, TRACE_COLOURS, colour_wheel_png, line_styles
 
 
@@ -50,6 +50,7 @@ def _panel_title(text, columns: int, note: str = "") -> str:
 TITLE_CHARS = 60  # characters of panel titles across a figure (120 ran together at 800 px: 'SplitMeanFlowReflow')
 TITLE_SIZE = 12  # px: Plotly's 16 px subplot titles ran into their neighbours on narrow pages
 MARGIN = dict(l=10, r=10, t=40, b=10)
+FLOOR_LINE = dict(dash="dash", color="grey", width=1.5)  # a noise floor, on every chart that draws one
 FLOOR_LABEL_ROOM = 80  # px right of a bar chart for its "noise floor" label
 UPRIGHT_BARS = 6  # more cells than this lie across, each name beside its bar
 OFF_SCALE = 100.0  # a bar this many times the others' lower median is drawn cut at the top, its value written
@@ -262,10 +263,9 @@ def scatter_grid(
         raise ValueError("scatter_grid needs at least one panel")
     columns = max(1, min(columns, len(panels)))
     rows = math.ceil(len(panels) / columns)
-    left_out = [False] * len(panels)
+    notes = [""] * len(panels)
     if bounds is None:
-        bounds, left_out = shared_bounds(list(panels.values()), reference)
-    notes = [beyond_view(p, bounds) if out else "" for p, out in zip(panels.values(), left_out)]
+        bounds, notes = shared_view(list(panels.values()), reference)
     titles = [_panel_title(t, columns, note) for t, note in zip(panels, notes)]
     title_lines = max(t.count("<br>") + 1 for t in titles)
     # every title as many lines as the longest (blank ones below), so a row's titles start on one line
@@ -983,8 +983,8 @@ def _floors_by_target(table, floor_column: str | None) -> dict[str, float]:
 def _metric_axis(values: list[float], floor: float | None, title: str) -> tuple[dict, bool]:
     """A metric's y axis over its lines' finite values: logarithmic where all are positive (a share of 0
     would vanish from a log axis) and span more than a factor of LOG_SPAN (flow matching's one step near 1
-    beside one-step methods near 0.1, or a run that
-    barely trained: on a linear axis the good lines pile up in the bottom tenth), with the floor in range.
+    beside one-step methods near 0.1, or a run that barely trained: on a linear axis the good lines pile up
+    in the bottom tenth), with the floor in range.
     Returns the axis and whether it is logarithmic."""
     wide = bool(values) and min(values) > 0 and max(values) > LOG_SPAN * min(values)  # a 0 would vanish on a log
     if not wide:
@@ -1001,7 +1001,7 @@ def _noise_floor(fig: go.Figure, floor: float | None, below: bool = False, log: 
     there, a line by the value). Returns whether it drew them."""
     if floor is None or not math.isfinite(floor) or (log and floor <= 0):
         return False
-    fig.add_hline(y=float(floor), line=dict(dash="dash", color="grey", width=1.5))
+    fig.add_hline(y=float(floor), line=FLOOR_LINE)
     fig.add_annotation(
         text="noise floor",
         x=0 if below else 1,
@@ -1056,7 +1056,7 @@ def quality_chart(
     nfe = sorted({int(v) for v in table["nfe"].dropna()}) if len(table) else []
     if "target" in table and table["target"].nunique() > 1:  # several targets: each its own floor, named
         for (target, value), dash in zip(floors.items(), itertools.cycle(("dash", "dot", "dashdot", "longdash"))):
-            line = dict(dash=dash, color="grey", width=1.5)
+            line = {**FLOOR_LINE, "dash": dash}
             fig.add_hline(y=value, line=line)  # across the plot, also where one step count is shown
             name = _text(f"noise floor, {target}")
             fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=name, line=line))  # its legend entry
@@ -1165,7 +1165,7 @@ def study_bars(
     if across:  # the floor's line runs down the plot; its name goes with the axis's (a label would cover a bar)
         labelled = floor is not None and math.isfinite(floor)
         if labelled:
-            fig.add_vline(x=float(floor), line=dict(dash="dash", color="grey", width=1.5))
+            fig.add_vline(x=float(floor), line=FLOOR_LINE)
         fig.update_layout(
             xaxis_title=f"{label} (dashed: noise floor)" if labelled else label,
             yaxis=dict(autorange="reversed"),  # the study's first row on top

@@ -52,9 +52,13 @@ def shared_bounds(panels: list[np.ndarray], *extra: np.ndarray | None) -> tuple[
     return bounds_of(*kept, *extra), left_out
 
 
-def beyond_view(points: np.ndarray, bounds: Bounds) -> str:
-    """A left-out panel's note (shared_bounds): how much of it the shared view cannot show."""
-    return f"({share_outside(points, bounds):.0%} beyond the view)"
+def shared_view(panels: list[np.ndarray], *extra: np.ndarray | None) -> tuple[Bounds, list[str]]:
+    """shared_bounds, with a note per panel: '' for a panel in view; for a left-out one, how much of it
+    the shared view cannot show."""
+    bounds, left_out = shared_bounds(panels, *extra)
+    return bounds, [
+        f"({share_outside(p, bounds):.0%} beyond the view)" if out else "" for p, out in zip(panels, left_out)
+    ]
 
 
 def noted_shared_bounds(
@@ -63,8 +67,7 @@ def noted_shared_bounds(
     """shared_bounds over the panels' samples (ends), with the titles of those it leaves out noted: the
     animations' (Plotly's, the canvas player's, the movie's) one rule for a diverged panel. note_first: the
     note before the title (a player that shortens long titles at their end would cut it)."""
-    bounds, left_out = shared_bounds(ends, *extra)
-    notes = [beyond_view(e, bounds) if out else "" for e, out in zip(ends, left_out)]
+    bounds, notes = shared_view(ends, *extra)
     return bounds, [(f"{n} {t}" if note_first else f"{t} {n}") if n else t for t, n in zip(titles, notes)]
 
 
