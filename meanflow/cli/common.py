@@ -150,7 +150,7 @@ def run_on_engine(submit: Callable[[Engine], str], out: Path, quiet: bool) -> in
     if not quiet:
         print(
             f"{snap.message}: {snap.step} steps in {snap.elapsed:.1f} s ({snap.steps_per_sec:.0f} steps/s); "
-            f"saved {out}",
+            f"saved {literal(str(out), 'terminal')}",
             file=sys.stderr,
         )
     return EXIT_INTERRUPTED if interrupted else EXIT_OK

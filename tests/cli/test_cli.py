@@ -63,11 +63,12 @@ def test_train_from_a_csv_file_with_a_time_budget(tmp_path):
         "--depth",
         "1",
         "--out",
-        tmp_path / "run",
+        tmp_path / "run\nfolder",  # a newline in the path stays on the success line
     )
     assert result.returncode == 0, result.stderr
     assert "time budget of 1 s" in result.stderr and "steps/s" in result.stderr
-    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert "saved" in result.stderr.splitlines()[-1] and result.stderr.rstrip().endswith("run?folder")
+    config = json.loads((tmp_path / "run\nfolder" / "config.json").read_text())
     assert config["state"] == "stopped" and config["target"]["kind"] == "data"
 
 
