@@ -98,19 +98,29 @@ HEADLINES = ("hist_tv", "fd")  # a row's headline: histogram TV (2D targets) or 
 
 def with_reference(rows: list[dict]) -> list[dict]:
     """Each row with 'fm32_reference' (the best flow-matching row's 32-step headline on its target, TV in 2D
-    and FD on digits, over full-budget rows) and 'hist_tv@1_over_fm32' or 'fd@1_over_fm32' (its one-step
-    value over that), where the table has flow matching."""
+    and FD on digits, over full-budget rows) and the row's headline over it where the table has flow
+    matching: 'hist_tv@1_over_fm32' or 'fd@1_over_fm32' (its one step) for a one-step method, and
+    'hist_tv@32_over_fm32' or 'fd@32_over_fm32' (its own 32 steps) for flow matching, judged at 32. The
+    ratios are derived: any the rows held (a record saved by an older version) are made again."""
+    for row in rows:
+        for key in [k for k in row if k == "fm32_reference" or k.endswith("_over_fm32")]:
+            del row[key]
     for metric in HEADLINES:
         best: dict[str, float] = {}
         key = f"{metric}@{REFERENCE_NFE}"
         for row in rows:
-            if row["method"] == "flow-matching" and row.get("budget_share", 1.0) == 1.0 and key in row:
+            if row.get("method") == "flow-matching" and row.get("budget_share", 1.0) == 1.0 and _number(row, key):
                 best[row["target"]] = min(best.get(row["target"], math.inf), row[key])
         for row in rows:
-            if row["target"] in best and f"{metric}@1" in row:
+            own = f"{metric}@{REFERENCE_NFE if row.get('method') == 'flow-matching' else 1}"
+            if row.get("target") in best and _number(row, own):
                 row["fm32_reference"] = best[row["target"]]
-                row[f"{metric}@1_over_fm32"] = row[f"{metric}@1"] / best[row["target"]]
+                row[f"{own}_over_fm32"] = row[own] / best[row["target"]]
     return rows
+
+
+def _number(row: dict, key: str) -> bool:
+    return isinstance(row.get(key), (int, float)) and not isinstance(row.get(key), bool)
 
 
 def anytime_curves(scored: Sequence[ScoredRun]) -> dict:

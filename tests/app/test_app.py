@@ -654,7 +654,8 @@ def test_the_methods_table_downloads_as_numbers_with_every_seed():
     import io
 
     from meanflow.lab.records import load_study
-    from ui.studies import seed_zero_runs, table_csv
+    from meanflow.lab.studies import STUDIES
+    from ui.studies import seed_zero_runs, table_csv, table_frame
 
     record = load_study(ROOT / "assets" / "studies" / "methods.json")
     frame = pd.read_csv(
@@ -667,6 +668,12 @@ def test_the_methods_table_downloads_as_numbers_with_every_seed():
     assert frame["seed_order"].iloc[0] == ";".join(map(str, range(len(seeds))))
     meanflow = frame[frame["cell"] == "MeanFlow"]
     assert meanflow["run id (seed 0)"].iloc[0] == record["runs"]["moons"]["MeanFlow"]
+    # the ratio column reads as the page's: flow matching at its 32 steps (a walk found 9.867, its one step)
+    shown = table_frame(record["rows"], "moons", STUDIES["methods"])["TV @1 ÷ best FM @32"].tolist()
+    ratios = frame["hist_tv@1_over_fm32"].fillna(frame["hist_tv@32_over_fm32"])
+    assert [float(text.split()[0]) for text in shown] == [round(r, 2) for r in ratios]
+    fm = frame[frame["method"] == "flow-matching"]
+    assert fm["hist_tv@1_over_fm32"].isna().all() and fm["hist_tv@32_over_fm32"].min() == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize(("study", "digits"), [("r-neq-t", True), ("time-sampler", False)])
