@@ -134,6 +134,15 @@ def seed_zero_runs(source: str, record: dict | None, sweep: Sweep | None, target
     return dict((record or {}).get("runs", {}).get(target, {}))
 
 
+TABLE_COLUMNS = {  # the row's name stays in view while the table scrolls to its pairing and network
+    "cell": st.column_config.TextColumn("cell", pinned=True),
+    "steps": st.column_config.Column(
+        "training steps",
+        help="Training steps each run made in its budget (mean over seeds); the @K columns are sampling steps.",
+    ),
+}
+
+
 def table_frame(rows: list[dict], target: str, study: Study) -> pd.DataFrame:
     """The rows of one target as a table: each metric 'mean ± std' over seeds, the floors, the paper."""
     out = []
@@ -308,7 +317,7 @@ def study_view(study: Study, target: str, key: str, cells: list[str] | None = No
         st.info(f"No results on {literal(target)} yet.")
         return rows
     st.caption(f"{note} Each run scored on n = {EVAL_N:,} samples per step count (its headline), floors at that n.")
-    st.dataframe(frame, hide_index=True, width="stretch")
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=TABLE_COLUMNS)
     st.download_button(
         "Table (CSV)",
         lambda: table_csv(rows, target, seed_zero_runs(source, record, sweep, target)),

@@ -13,8 +13,9 @@ import torch
 
 from ..core import runs
 from ..core.sampling import sample
+from .studies import STUDIES
 from .sweeps import Sweep
-from .tables import anytime_curves, with_reference
+from .tables import anytime_curves, with_cell_facts, with_reference
 
 STUDY_FORMAT = "meanflow-study"
 MAX_STUDY_BYTES = 16 << 20
@@ -106,5 +107,6 @@ def load_study(path: str | Path) -> dict | None:
         raise ValueError(f"{path.name} is not valid JSON") from None
     if not isinstance(record, dict) or record.get("format") != STUDY_FORMAT or not isinstance(record.get("rows"), list):
         raise ValueError(f"{path.name} is not a study record")
-    record["rows"] = with_reference([r for r in record["rows"] if isinstance(r, dict)])
+    rows = [r for r in record["rows"] if isinstance(r, dict)]
+    record["rows"] = with_reference(with_cell_facts(rows, STUDIES.get(str(record.get("study")))))
     return record

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..core.metrics import floor_name
 from ..core.registry import METHODS, make_config
-from ..core.targets import Target
+from ..core.targets import Target, get_target, target_names
 from .scoring import METRICS, NFES, REFERENCE_NFE
 from .studies import Cell, Study, cell_on
 
@@ -62,6 +62,33 @@ def cell_network(cell: Cell, target: Target | None = None) -> str:
     return f"{hidden} x {depth}, batch {batch}"
 
 
+def cell_facts(cell: Cell, target: Target) -> dict:
+    """What a reader must know to compare a row: how the cell pairs, the network and batch, and how its
+    settings were chosen, as it trains on `target` (studies.cell_on); a cell with no tuning of its own
+    trains its method's defaults, its own changes aside."""
+    here = cell_on(cell, target.dim)
+    return {
+        "pairing": cell_pairing(here),
+        "network": cell_network(here, target),
+        "tuning": here.tuning or DEFAULTS_TUNING,
+    }
+
+
+DEFAULTS_TUNING = "the method's defaults, the row's own change aside"
+FACTS = ("pairing", "network", "tuning")
+
+
+def with_cell_facts(rows: list[dict], study: Study | None) -> list[dict]:
+    """Rows of a record saved before rows stated what they held (or with an empty tuning), given the
+    cell_facts they lack from the study's cells (a row of an unknown cell or target is left as it is)."""
+    cells = {c.name: c for c in study.cells} if study is not None else {}
+    for row in rows:
+        if not all(row.get(k) for k in FACTS) and row.get("cell") in cells and row.get("target") in target_names():
+            facts = cell_facts(cells[row["cell"]], get_target(row["target"]))
+            row.update({k: v for k, v in facts.items() if not row.get(k)})
+    return rows
+
+
 def study_table(
     study: Study, targets: Sequence[Target], cells: Sequence[Cell], scored: Sequence[ScoredRun]
 ) -> list[dict]:
@@ -73,7 +100,6 @@ def study_table(
     for target in targets:
         for cell in [c for c in study.cells if c in cells]:
             mine = [r for r in scored if r.cell is cell and r.target == target.name]
-            here = cell_on(cell, target.dim)
             row = {
                 "study": study.name,
                 "cell": cell.name,
@@ -81,9 +107,7 @@ def study_table(
                 "target": target.name,
                 "seeds": len(mine),
                 "paper": cell.paper,
-                "pairing": cell_pairing(here),
-                "network": cell_network(here, target),
-                "tuning": here.tuning,
+                **cell_facts(cell, target),
                 "budget_share": cell.budget_share,
                 "note": cell.note,
             }

@@ -268,3 +268,25 @@ def test_a_printed_table_keeps_whole_cell_names():
         text = format_table([dict(base, cell=name, **extra) for name in names])
         for name in names:
             assert re.search(re.escape(name) + r" +3 ", text), (name, text)
+
+
+def test_every_bundled_row_states_the_pairing_and_network_its_runs_trained_with():
+    """The ablation records were saved before rows stated what they held (a walk found r-neq-t's rows on
+    minibatch OT with nothing saying so): loaded, each row states its pairing, network and tuning, and
+    they agree with the config of the row's seed-0 run where it is bundled."""
+    checked = 0
+    for path in sorted((assets_dir() / "studies").glob("*.json")):
+        record = load_study(path)
+        for row in record["rows"]:
+            assert row["pairing"] and row["network"] and row["tuning"], (path.name, row["cell"])
+            run_id = record.get("runs", {}).get(row["target"], {}).get(row["cell"])
+            folder = next(
+                (d / run_id for d in (study_runs_dir(), pretrained_dir()) if run_id and (d / run_id).is_dir()), None
+            )
+            if folder is None:
+                continue
+            config = runs.read_info(folder).config
+            assert row["network"] == f"{config.hidden} x {config.depth}, batch {config.batch}", (path.name, row)
+            assert row["pairing"] in (config.coupling, "its teacher's pairs"), (path.name, row)
+            checked += 1
+    assert checked >= 70
