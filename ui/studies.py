@@ -13,21 +13,19 @@ import math
 import numpy as np
 import pandas as pd
 import streamlit as st
-import torch
 
 from meanflow.core.metrics import floor_name
 from meanflow.core.paths import assets_dir, study_runs_dir
 from meanflow.core.presets import tuning_sentence
 from meanflow.core.registry import METHODS
 from meanflow.core.runs import WEIGHTS_FILE, load_run
-from meanflow.core.sampling import sample
 from meanflow.core.targets import Target, get_target
 from meanflow.core.text import literal
-from meanflow.lab.records import PICTURE_IMAGES, PICTURE_N, PICTURE_SEED, load_study
-from meanflow.lab.scoring import EVAL_N, NFES, REFERENCE_NFE
+from meanflow.lab.records import load_study, picture_samples
+from meanflow.lab.scoring import EVAL_N, NFES, REFERENCE_NFE, judged_nfe
 from meanflow.lab.studies import HELD_OUT_TARGETS, PRESET_DIM, STUDIES, Cell, Study, chart_families
 from meanflow.lab.sweeps import Budget, Sweep
-from meanflow.lab.tables import anytime_curves, cell_network, charged_curves, paper_agreement
+from meanflow.lab.tables import HEADLINES, anytime_curves, cell_network, charged_curves, paper_agreement
 from meanflow.views import figures
 
 from . import points, present, server
@@ -333,13 +331,15 @@ def study_view(study: Study, target: str, key: str, cells: list[str] | None = No
     )
     floor_key = floor_name(metric.split("@")[0])
     floors = [r[floor_key] for r in mine if r.get(floor_key) is not None]
+    bars, moved = judged_bars(mine, metric)
+    name = CHART_METRICS[metric] + (f" (flow matching at {REFERENCE_NFE})" if moved else "")
     present.chart(
         figures.study_bars(
-            mine,
+            bars,
             metric,
             floors[0] if floors else None,
-            title=f"{CHART_METRICS[metric]}: " + seeds_phrase(max(r["seeds"] for r in mine)),
-            metric_label=CHART_METRICS[metric],
+            title=f"{name}: " + seeds_phrase(max(r["seeds"] for r in mine)),
+            metric_label=name,
         ),
         key=f"{key}_bars",
         width="stretch",
@@ -407,19 +407,19 @@ def anytime_section(
 def pictures(
     study: Study, target: str, key: str, source: str, record: dict | None, sweep: Sweep | None, cells: list[str] | None
 ) -> None:
-    """One-step samples of each cell (seed 0), and a link to open a cell's run in Animate."""
-    panels, links = {}, {}
+    """Samples of each cell (seed 0) at the steps it is judged at (lab.records.picture_samples; a record
+    made before it kept 'sample_steps' drew one step), and a link to open a cell's run in Animate."""
+    panels, links, steps = {}, {}, {}
     if source == "live" and sweep is not None:
         for run in sweep.runs:
             if run.target == target and run.seed == 0 and run.scores:
-                flow = load_run(run.path).flow
-                n = PICTURE_N if flow.dim == 2 else PICTURE_IMAGES
-                x = sample(flow, n, 1, torch.Generator().manual_seed(PICTURE_SEED)).samples
-                panels[run.cell.name] = x
+                panels[run.cell.name] = picture_samples(load_run(run.path).flow, run.cell.method)
+                steps[run.cell.name] = judged_nfe(run.cell.method)
                 links[run.cell.name] = run.path.name
     elif record is not None:
         for name, xy in record.get("samples", {}).get(target, {}).items():
             panels[name] = xy
+        steps = record.get("sample_steps", {}).get(target, {})
         links = {  # seed 0 of each cell, where `make ablations` bundled it
             name: run_id
             for name, run_id in record.get("runs", {}).get(target, {}).items()
@@ -428,12 +428,14 @@ def pictures(
     panels = {name: xy for name, xy in panels.items() if cells is None or name in cells}
     if not panels:
         return
-    grid = {name: np.asarray(xy, dtype=np.float32) for name, xy in panels.items()}
+    grid = {
+        f"{name}, {steps_phrase(steps.get(name, 1))}": np.asarray(xy, dtype=np.float32) for name, xy in panels.items()
+    }
     shown = get_target(target)
-    if points.is_image(shown):  # the digits: a grid of one-step images per cell
+    if points.is_image(shown):  # the digits: a grid of images per cell
         for start in range(0, len(grid), 5):
-            for column, (name, x) in zip(st.columns(5), list(grid.items())[start : start + 5]):
-                points.show_images(x[:36], shown, f"{name}, 1 step", columns=6, where=column)
+            for column, (title, x) in zip(st.columns(5), list(grid.items())[start : start + 5]):
+                points.show_images(x[:36], shown, title, columns=6, where=column)
     else:
         present.chart(
             # rows of 4 (5 ran together at 800 px), over the target's sketch: also the yardstick that leaves a
@@ -447,20 +449,48 @@ def pictures(
     links = {name: run_id for name, run_id in links.items() if name in panels}
     if links:
         kind = "run" if source == "live" else "study"
-        cols = st.columns(min(5, len(links)))
+        st.caption("Open a cell's seed-0 run in Animate, beside the study's first row, each at its steps above:")
+        cols = st.columns(min(4, len(links)))  # four names fit whole at 1,400 px ("Animate …" cut at five)
         names = list(links)
         for i, (name, run_id) in enumerate(links.items()):
             beside = names[1] if name == names[0] and len(names) > 1 else names[0]  # the study's first row
             cols[i % len(cols)].page_link(
                 "app_pages/animate.py",
-                label=f"Animate {literal(name)}",
-                query_params=animate_pair(f"{kind}:{run_id}", f"{kind}:{links[beside]}"),
+                label=literal(name),
+                query_params=animate_pair(
+                    f"{kind}:{run_id}", f"{kind}:{links[beside]}", steps.get(name, 1), steps.get(beside, 1)
+                ),
                 icon=":material/animation:",
                 help=f"Opens this cell's run beside the study's {'first' if beside == names[0] else 'second'} "
-                f"row ({literal(beside)}), both at one step, from the same noise.",
+                f"row ({literal(beside)}), each at the steps of its picture, from the same noise.",
             )
 
 
-def animate_pair(left: str, right: str) -> dict[str, str]:
-    """Animate's URL settings for two runs side by side at one step each."""
-    return {"anim_left_run": left, "anim_right_run": right, "anim_left_steps": "1", "anim_right_steps": "1"}
+def steps_phrase(nfe: int) -> str:
+    return f"{nfe} step" if nfe == 1 else f"{nfe} steps"
+
+
+def judged_bars(rows: list[dict], metric: str) -> tuple[list[dict], bool]:
+    """The bar chart's rows for `metric`: at a headline's one step ('hist_tv@1', 'fd@1'), a flow-matching
+    row stands at the steps it is judged at (its one step is the blur), named so; and whether any did."""
+    base, nfe = metric.split("@")
+    if nfe != "1" or base not in HEADLINES:
+        return rows, False
+    out, moved = [], False
+    for row in rows:
+        own = f"{base}@{judged_nfe(row['method'])}"
+        if own != metric and own in row:
+            cell = f"{row['cell']}, {steps_phrase(judged_nfe(row['method']))}"
+            row, moved = {**row, "cell": cell, metric: row[own], f"{metric}_std": row.get(f"{own}_std")}, True
+        out.append(row)
+    return out, moved
+
+
+def animate_pair(left: str, right: str, left_steps: int = 1, right_steps: int = 1) -> dict[str, str]:
+    """Animate's URL settings for two runs side by side (each at one step unless told)."""
+    return {
+        "anim_left_run": left,
+        "anim_right_run": right,
+        "anim_left_steps": str(left_steps),
+        "anim_right_steps": str(right_steps),
+    }

@@ -13,6 +13,7 @@ import torch
 
 from ..core import runs
 from ..core.sampling import sample
+from .scoring import judged_nfe
 from .studies import STUDIES
 from .sweeps import Sweep
 from .tables import anytime_curves, with_cell_facts, with_reference
@@ -24,18 +25,25 @@ PICTURE_IMAGES = 36  # beyond 2D (the digits: a grid of images), fewer: each is 
 PICTURE_SEED = 7
 
 
+def picture_samples(flow, method: str) -> torch.Tensor:
+    """The samples a study draws of a cell's seed-0 run: PICTURE_N points (2D) or PICTURE_IMAGES images, at
+    the step count the method is judged at (one; flow matching 32, where its one step is the blur)."""
+    n = PICTURE_N if flow.dim == 2 else PICTURE_IMAGES
+    return sample(flow, n, judged_nfe(method), torch.Generator().manual_seed(PICTURE_SEED)).samples
+
+
 def study_record(sweep: Sweep, command: str = "") -> dict:
-    """A sweep's table, with 1-step samples of seed 0 for each cell and target and its run ids: what
-    the Ablations page draws without training anything."""
+    """A sweep's table, with picture_samples of seed 0 for each cell and target (and the steps they were
+    drawn at: 'sample_steps') and its run ids: what the Ablations page draws without training anything."""
     samples: dict = {}
+    sample_steps: dict = {}
     run_ids: dict = {}
     for run in sweep.runs:
         if run.seed != 0 or not run.scores:
             continue
-        flow = runs.load_run(run.path).flow
-        n = PICTURE_N if flow.dim == 2 else PICTURE_IMAGES
-        x = sample(flow, n, 1, torch.Generator().manual_seed(PICTURE_SEED)).samples
+        x = picture_samples(runs.load_run(run.path).flow, run.cell.method)
         samples.setdefault(run.target, {})[run.cell.name] = [[round(float(v), 3) for v in row] for row in x]
+        sample_steps.setdefault(run.target, {})[run.cell.name] = judged_nfe(run.cell.method)
         run_ids.setdefault(run.target, {})[run.cell.name] = run.path.name
     budget = sweep.runs[0].config if sweep.runs else None
     return {
@@ -50,6 +58,7 @@ def study_record(sweep: Sweep, command: str = "") -> dict:
         "anytime": anytime_curves(sweep.scored()),  # quality while training, from previews (their n: preview_n)
         "preview_n": sweep.runs[0].config.preview_n if sweep.runs else None,
         "samples": samples,
+        "sample_steps": sample_steps,
         "runs": run_ids,
     }
 
@@ -69,7 +78,7 @@ def merged_record(old: dict, new: dict) -> dict:
         if key in old or key in new:
             kept = [r for r in old.get(key, []) if r.get("target") not in targets]
             out[key] = sorted(kept + new.get(key, []), key=lambda r: place.get(r.get("target"), len(place)))
-    for key in ("samples", "runs"):
+    for key in ("samples", "sample_steps", "runs"):
         out[key] = {**{t: v for t, v in old.get(key, {}).items() if t not in targets}, **new.get(key, {})}
     out["anytime"] = {t: v for t, v in old.get("anytime", {}).items() if t not in targets}
     for target in targets:  # a row whose runs were trained earlier (skipped, no previews read) keeps its curve

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from ..core.metrics import floor_name
 from ..core.registry import METHODS, make_config
 from ..core.targets import Target, get_target, target_names
-from .scoring import METRICS, NFES, REFERENCE_NFE
+from .scoring import METRICS, NFES, REFERENCE_NFE, judged_nfe
 from .studies import Cell, Study, cell_on
 
 
@@ -136,7 +136,7 @@ def with_reference(rows: list[dict]) -> list[dict]:
             if row.get("method") == "flow-matching" and row.get("budget_share", 1.0) == 1.0 and _number(row, key):
                 best[row["target"]] = min(best.get(row["target"], math.inf), row[key])
         for row in rows:
-            own = f"{metric}@{REFERENCE_NFE if row.get('method') == 'flow-matching' else 1}"
+            own = f"{metric}@{judged_nfe(str(row.get('method')))}"
             if row.get("target") in best and _number(row, own):
                 row["fm32_reference"] = best[row["target"]]
                 row[f"{own}_over_fm32"] = row[own] / best[row["target"]]

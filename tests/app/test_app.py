@@ -531,6 +531,30 @@ def test_ablations_page_opens_on_the_tuned_comparison_and_can_run_a_study_live(a
     sweep.stop()
 
 
+def test_the_levers_study_shows_flow_matching_at_the_32_steps_its_question_names(app):
+    """The levers study asks about flow matching at 32 steps; its one-step chart showed four flow-matching
+    bars at 1.000 and one-step blurs (a walk's finding): bars, pictures and Animate links now stand at the
+    steps each method is judged at, and say so."""
+    from urllib.parse import parse_qs
+
+    from meanflow.lab.records import load_study
+
+    app.query_params["study"] = "levers"
+    app.switch_page("app_pages/ablations.py").run()
+    assert not app.exception
+    rows = [r for r in load_study(ROOT / "assets" / "studies" / "levers.json")["rows"] if r["target"] == "8gaussians"]
+    bars = next(c for c in charts(app) if "flow matching at 32" in c["layout"]["title"]["text"])
+    names, values = bars["data"][0]["y"], bars["data"][0]["x"]  # more than six cells: bars lie across
+    for row in rows:
+        judged = f"{row['cell']}, 32 steps" if row["method"] == "flow-matching" else row["cell"]
+        assert values[names.index(judged)] == pytest.approx(row["hist_tv@32" if ", 32" in judged else "hist_tv@1"])
+    titles = [a.get("text", "") for c in charts(app) for a in c["layout"].get("annotations", [])]
+    assert "flow matching<br>32 steps<br>&nbsp;" in titles and "MeanFlow<br>1 step<br>&nbsp;" in titles
+    queries = [parse_qs(link.proto.query_string) for link in app.get("page_link")]
+    fm = [q for q in queries if "flow-matching" in q.get("anim_left_run", [""])[0]]
+    assert fm and all(q["anim_left_steps"] == ["32"] for q in fm)
+
+
 def test_guidance_page_points_to_training_when_it_has_no_conditional_runs(app, monkeypatch):
     monkeypatch.setattr(ui.server, "BUNDLED_DIR", ROOT / "no-such-folder")
     app.switch_page("app_pages/guidance.py").run()
