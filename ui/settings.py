@@ -95,19 +95,38 @@ def setting_for(spec: OptionSpec, key: str, aliases: tuple[str, ...] = ()) -> Se
 
 
 def initialise(setting: Setting):
-    """Fill the widget's state from the URL's value (or the default), once per session; returns the value."""
-    if setting.key not in st.session_state:
-        value = setting.default
-        for name in (setting.key, *setting.aliases):
-            raw = st.query_params.get(name)
-            if raw is not None:
-                try:
-                    value = setting.parse(raw)
-                except (ValueError, OverflowError):
-                    value = setting.default
-                break
-        st.session_state[setting.key] = value
-    return st.session_state[setting.key]
+    """Fill the widget's state, once per visit of its page, from the URL's value, else the value this session
+    last published (Streamlit forgets a widget's state on a page left: a setting survives going to another
+    page and back), else the default; returns the value."""
+    return _initialised(setting)[0]
+
+
+KEPT = "_kept_"  # + a setting's key: its last published value (a plain session key, which Streamlit keeps)
+
+
+def _initialised(setting: Setting) -> tuple[Any, str]:
+    """initialise(), and where the value came from: 'state', 'url', 'kept' or 'default'."""
+    if setting.key in st.session_state:
+        return st.session_state[setting.key], "state"
+    value, source = setting.default, "default"
+    for name in (setting.key, *setting.aliases):
+        raw = st.query_params.get(name)
+        if raw is not None:
+            value, source = _parsed(setting, raw), "url"
+            break
+    else:
+        if KEPT + setting.key in st.session_state:
+            value, source = _parsed(setting, setting.format(st.session_state[KEPT + setting.key])), "kept"
+    st.session_state[setting.key] = value
+    return value, source
+
+
+def _parsed(setting: Setting, raw: str):
+    """The value `raw` stands for, or the default where the widget would refuse it."""
+    try:
+        return setting.parse(raw)
+    except (ValueError, OverflowError):
+        return setting.default
 
 
 def initialise_for(setting: Setting, owner: str) -> Any:
@@ -116,20 +135,20 @@ def initialise_for(setting: Setting, owner: str) -> Any:
     this one's index (mode 4 read as the digit 3); a value read from the URL on this run (a link, a lesson's
     step) is kept when it is one of the choices."""
     marker = f"{setting.key}_owner"
-    from_url = setting.key not in st.session_state
-    value = initialise(setting)
-    if value not in setting.choices or (not from_url and st.session_state.get(marker) not in (None, owner)):
+    value, source = _initialised(setting)
+    if value not in setting.choices or (source != "url" and st.session_state.get(marker) not in (None, owner)):
         st.session_state[setting.key] = setting.default
     st.session_state[marker] = owner
     return st.session_state[setting.key]
 
 
 def publish(*settings: Setting) -> None:
-    """Write the settings' current values to the URL."""
+    """Write the settings' current values to the URL, and keep them for this session (initialise)."""
     for setting in settings:
         value = st.session_state.get(setting.key)
         if value is not None:
             st.query_params[setting.key] = setting.format(value)
+            st.session_state[KEPT + setting.key] = value
 
 
 def _drawn(setting: Setting, draw: Callable[[], Any]):

@@ -546,6 +546,26 @@ def test_draw_a_target_and_train_on_it(server, page):
     assert "Traceback" not in app_log(log)
 
 
+def test_a_pages_settings_survive_a_visit_to_another_page(server, page):
+    """A walk typed a text target on Train, went to Animate by the sidebar and back, and found the
+    checkerboard and the default budget again (Streamlit forgets the widgets of a page left)."""
+    url, log, _ = server
+    open_page(page, f"{url}/train")
+    page.get_by_text("Text", exact=True).first.click()
+    box = page.get_by_role("textbox", name=re.compile("Text \\(1"))
+    box.fill("Hi")
+    box.press("Enter")
+    expect(page).to_have_url(re.compile(r"target_text=Hi"), timeout=30_000)
+    page.get_by_role("link", name="Animate").first.click()
+    animation(page).wait_for(timeout=60_000)
+    page.get_by_role("link", name="Train").first.click()
+    box = page.get_by_role("textbox", name=re.compile("Text \\(1"))
+    expect(box).to_have_value("Hi", timeout=30_000)
+    expect(page).to_have_url(re.compile(r"target_source=Text"), timeout=30_000)
+    shot(page, "settings_kept")
+    assert "Traceback" not in app_log(log)
+
+
 def test_colour_by_start_click_to_trace_and_take_the_movie_to_class(server, page, tmp_path):
     """Colour by start; a click follows a particle, before playing and after Play has run to t = 0 (the
     animation is drawn by the page: no round trip, no lost click); the GIF and MP4 download."""
