@@ -160,12 +160,14 @@ class Engine:
             self._check_room(job_id, owner)
         teachers = runs.read_teachers(config, target, run_dir)  # read here: workers need no shared disk
         fresh = resume is None
+        before = empty_history()  # a resumed run's curves start with the steps it had made (a walk saw them cut)
         if not fresh:
-            runs.check_resume(config, target, resume, str(run_dir / runs.CHECKPOINT_FILE))
+            before = runs.check_resume(config, target, resume, str(run_dir / runs.CHECKPOINT_FILE)).history
         token, saved_document = self._take_folder(run_dir, config, target, fresh, shared, owner)
-        snapshot = Snapshot("queued", 0, config.steps, 0.0, config.max_seconds)
+        snapshot = Snapshot("queued", 0, config.steps, 0.0, config.max_seconds, history=before)
         job = _Job(job_id, config, target.to_spec(), run_dir, owner, resume, teachers, fresh, snapshot)
         job.lock_token, job.saved_document, job.pause_at = token, saved_document, pause_at
+        job.history_chunks = [before] if len(before) else []
         with self._lock:
             self._jobs[job_id] = job
             self._line.append(job_id)

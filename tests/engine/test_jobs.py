@@ -166,6 +166,22 @@ def test_resuming_on_the_engine_ends_with_the_weights_of_a_straight_run(engine, 
         assert torch.equal(p, q)
 
 
+def test_a_resumed_runs_snapshot_keeps_the_history_it_had_made(engine, tmp_path, tiny_config):
+    """Train's Step then Continue: while the resumed run trained, its curves began where it had paused (a
+    walk saw steps 0-500 missing until it ended). Its snapshot starts from the checkpoint's history."""
+    cfg = replace(tiny_config, steps=300, log_every=10)
+    job = engine.submit(cfg, get_target("moons"), tmp_path / "run", pause_at=100)
+    assert engine.wait(job, 60).state == "stopped"
+    before = runs.read_checkpoint(tmp_path / "run").history
+    assert len(before) and before["step"].max() <= 100
+    data = (tmp_path / "run" / runs.CHECKPOINT_FILE).read_bytes()
+    engine.submit(cfg, get_target("moons"), tmp_path / "run", resume=data)
+    shown = engine.snapshot(job).history[: len(before)]  # before any report of the resumed worker
+    assert shown["step"].tolist() == before["step"].tolist() and shown["loss"].tolist() == before["loss"].tolist()
+    done = engine.wait(job, 60)
+    assert done.state == "done" and done.history["step"].min() == before["step"].min()
+
+
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs 2 cores")
 def test_pinned_workers_each_keep_to_one_core(monkeypatch):
     """MEANFLOW_PIN_CORES=1 (the studies' fair wall-clock budget): worker k runs on core k only, every
