@@ -348,14 +348,18 @@ def trace_table(panels: dict[str, Panel], traced: tuple[int, ...]) -> None:
 def movie_export(panels: dict[str, Panel], colours: np.ndarray | None, traced: tuple[int, ...], frames_of=None) -> None:
     """GIF and MP4 of the animation (64 frames, 800 x 400, the traced particles' paths drawn; an image
     target's image grids from frames_of()), made when asked, with a progress bar; a movie made for other
-    settings is not offered."""
+    settings is not offered. Not in the presenter view, which hides downloads: a movie is made before class."""
+    if present.presenting():
+        return
     paths = {title: (p.trajectory.times, p.trajectory.path) for title, p in panels.items()}
     digest = hashlib.sha1(repr((list(paths), traced)).encode())
     for _, path in paths.values():
         digest.update(path.tobytes())
     digest.update(b"" if colours is None else colours.tobytes())
     fingerprint = digest.hexdigest()
-    with st.expander("Take it to class: GIF or MP4"):
+    # a key keeps the expander one element across the rerun a Make button starts (without one the first
+    # click closed it: a walk never saw the progress bar, nor the Download button until it reopened it)
+    with st.expander("Take it to class: GIF or MP4", key="movie_expander"):
         st.caption(
             "64 frames, 800 × 400, the panels side by side with their titles and the particles traced above "
             "(set by 'Trace particles'). A PNG of any chart: the camera icon in the chart's toolbar."
