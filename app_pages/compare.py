@@ -238,6 +238,13 @@ def whole_target_caption(table: pd.DataFrame) -> None:
     )
 
 
+def column_label(column: str) -> str:
+    """A metrics column as the table heads it ('hist_tv_floor' -> 'Histogram TV (local) floor'); the CSV
+    keeps the names."""
+    base = column.removesuffix("_floor")
+    return METRICS.get(base, column) + (" floor" if column != base and base in METRICS else "")
+
+
 def metrics_section(table: pd.DataFrame) -> None:
     """The metrics table with floors, a chart of one metric against NFE, and the table as CSV."""
     st.subheader("Metrics")
@@ -256,7 +263,9 @@ def metrics_section(table: pd.DataFrame) -> None:
         if len(by_target) > 1:
             st.markdown(f"**{literal(target)}**")
         decimals = [c for c in own.columns if own[c].dtype.kind == "f" and c != "guidance"]
-        column_config = {c: st.column_config.NumberColumn(format="%.3f") for c in decimals}
+        column_config = {c: st.column_config.NumberColumn(column_label(c), format="%.3f") for c in decimals}
+        column_config["run"] = st.column_config.TextColumn("run", pinned=True)  # in view beside the metrics
+        column_config["nfe"] = st.column_config.NumberColumn("steps (NFE)")
         st.dataframe(own, width="stretch", hide_index=True, column_config=column_config)
     available = [m for m in METRICS if m in table and table[m].notna().any()]
     metric = st.radio("Chart", available, format_func=METRICS.get, horizontal=True, key="cmp_metric")

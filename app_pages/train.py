@@ -418,6 +418,12 @@ def run_charts(entry: RunEntry) -> None:
         )
         present.chart(fig, where=left, key=f"preview_{entry.key}", width="stretch")
     history = snap.history if snap is not None and len(snap.history) else _saved_history(entry)
+    if not entry.running and len(history) < 2:  # a run diverged at step 2: empty axes said nothing
+        right.info(
+            f"No curves to draw: the run logged {len(history)} point{'s' * (len(history) != 1)} of its history "
+            f"(one every {entry.config.log_every} steps) before it ended: {literal(entry.info.message)}."
+        )
+        return
     # While a run trains, the curve is redrawn every CHART_SECONDS, not at each poll: redrawing a
     # Plotly chart every second cost the browser a third of a core (benchmarks/RESULTS.md).
     version = int(time.monotonic() // CHART_SECONDS) if entry.running else (entry.state, len(history))
@@ -594,7 +600,7 @@ def main() -> None:
         st.error(literal(st.session_state.pop("train_error")))
     server.open_session()  # the new runs' ids go into the URL
     if sess.own() or sess.opened():
-        st.subheader("This session's runs")
+        st.subheader("This session's runs" if sess.own() else "Runs this link opened (watching)")
         live_runs(sess)
         engine = server.engine()
         st.caption(

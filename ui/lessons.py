@@ -180,8 +180,9 @@ def parse_lesson(name: str, data: bytes) -> Lesson:
 
 
 def lesson_name(file_name: str) -> str:
-    """The lesson name of an uploaded file: its stem, lower-cased, other characters made '-'."""
-    stem = Path(str(file_name)).stem.lower()
+    """The lesson name of an uploaded file: its name without '.json', lower-cased, other characters made '-'
+    (the whole name: a browser's file name has no folders, and '<i>x</i>.json' is not a lesson 'i')."""
+    stem = re.sub(r"\.json$", "", str(file_name), flags=re.IGNORECASE).lower()
     return re.sub(r"[^a-z0-9-]+", "-", stem).strip("-")[:60] or "lesson"
 
 

@@ -552,7 +552,7 @@ def run_training(
         if on_start is not None:
             on_start()
         lr = lr_at(config, config.budget_fraction(run.step, run.elapsed_before))
-        state, message = "done", f"finished {config.steps} steps"
+        state, message = "done", f"finished {config.steps} step{'s' * (config.steps != 1)}"
         while run.step < config.steps:
             elapsed = run.elapsed_before + time.perf_counter() - start
             if should_stop():

@@ -990,7 +990,8 @@ def _metric_axis(values: list[float], floor: float | None, title: str) -> tuple[
     if not wide:
         return dict(title=_text(title)), False
     low = min(values + ([floor] if floor is not None and math.isfinite(floor) and floor > 0 else []))
-    return dict(title=_text(title), type="log", range=[math.log10(low / 1.3), math.log10(max(values) * 1.3)]), True
+    axis = dict(title=_text(title), type="log", range=[math.log10(low / 1.3), math.log10(max(values) * 1.3)])
+    return axis | dict(minorloglabels="complete"), True  # '0.05', not a lone '5' beside '0.1'
 
 
 def _noise_floor(fig: go.Figure, floor: float | None, below: bool = False, log: bool = False) -> bool:

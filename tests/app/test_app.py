@@ -341,6 +341,7 @@ def test_a_diverging_run_says_so_and_a_stopped_run_stays_usable(app):
     (diverged,) = wait_for_runs(app, 1)
     app.run()
     assert any("diverged at step" in e.value for e in app.error)
+    assert any("No curves to draw" in i.value for i in app.info)  # not empty axes (a walk's finding)
 
     app.number_input(key="lr").set_value(5e-3)
     app.slider(key="seconds").set_value(600)

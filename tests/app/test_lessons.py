@@ -77,6 +77,7 @@ def test_limits_and_names():
     with pytest.raises(LessonError, match="at most 40"):
         parse_lesson("mine", lesson_bytes(*[STEP] * 41))
     assert lesson_name("My Lesson (v2).JSON") == "my-lesson-v2"
+    assert lesson_name("**evil** $x$ <i>name</i>.json") == "evil-x-i-name-i"  # a '/' is no folder
 
 
 def test_lesson_text_is_rendered_safely():

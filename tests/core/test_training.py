@@ -44,6 +44,12 @@ def test_a_short_meanflow_run_improves_its_one_step_samples(tiny_config):
     assert last.sliced_w1 < 0.7 * first.sliced_w1 and last.hist_tv < first.hist_tv
 
 
+def test_a_one_step_run_says_one_step():
+    """A walk set Steps = 1 and read 'finished 1 steps'."""
+    result = run_training(make_config("flow-matching", steps=1, batch=8, hidden=8, depth=1), get_target("moons"))
+    assert result.state == "done" and result.message == "finished 1 step"
+
+
 def test_should_stop_ends_the_run_at_the_next_step_as_stopped(tiny_config):
     """Asked to stop after step 7, the run ends at step 7 exactly, stopped, with a usable network."""
     counter = {"n": 0}
