@@ -85,11 +85,12 @@ def main() -> None:
         help="Colour each particle by where its noise started, to see which noise each map sends where.",
     )
     demo(target_name, bool(by_start))
-    c1, c2, c3, c4 = st.columns(4)  # short labels: a column is a quarter of the page, an eighth at 800 px
-    c1.page_link("app_pages/train.py", label="Train your own", icon=":material/fitness_center:")
-    c2.page_link("app_pages/animate.py", label="One step vs many", icon=":material/animation:")
-    c3.page_link("app_pages/compare.py", label="Compare methods", icon=":material/bar_chart:")
-    c4.page_link("app_pages/learn.py", label="How it works", icon=":material/menu_book:")
+    # a row that wraps: four columns cut the labels at 800 px ("Train your c"); here each keeps its words
+    row = st.container(horizontal=True, wrap=True, gap="medium")
+    row.page_link("app_pages/train.py", label="Train your own", icon=":material/fitness_center:", width="content")
+    row.page_link("app_pages/animate.py", label="One step vs many", icon=":material/animation:", width="content")
+    row.page_link("app_pages/compare.py", label="Compare methods", icon=":material/bar_chart:", width="content")
+    row.page_link("app_pages/learn.py", label="How it works", icon=":material/menu_book:", width="content")
     server.warm()  # after the first paint: torch and the samplers import in a thread,
     server.open_session()  # the engine and its workers start, the URL's runs are found
 

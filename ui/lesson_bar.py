@@ -86,13 +86,17 @@ def lesson_bar(pages: dict, current) -> None:
         _open_step(lesson, k, pages, current)
     step = lesson.steps[k - 1]
     with st.container(border=True, key="lesson_bar"):
-        head, back, forward, leave = st.columns([6, 1, 1, 1], vertical_alignment="center")
-        head.markdown(f"**{literal(lesson.title)}** · step {k} of {len(lesson.steps)}: **{literal(step.title)}**")
-        if back.button("Back", key="lesson_back", disabled=k <= 1, width="stretch"):
+        # one row that wraps: at 800 px four columns cut the buttons to "B." and "N."; here they keep their
+        # words and go under the title when the row is too narrow
+        row = st.container(horizontal=True, vertical_alignment="center", wrap=True)
+        row.markdown(
+            f"**{literal(lesson.title)}** · step {k} of {len(lesson.steps)}: **{literal(step.title)}**", width="stretch"
+        )
+        if row.button("Back", key="lesson_back", disabled=k <= 1):
             _go(k - 1)
-        if forward.button("Next", key="lesson_next", disabled=k >= len(lesson.steps), width="stretch", type="primary"):
+        if row.button("Next", key="lesson_next", disabled=k >= len(lesson.steps), type="primary"):
             _go(k + 1)
-        if leave.button("End", key="lesson_end", width="stretch", help="Close the lesson bar"):
+        if row.button("End", key="lesson_end", help="Close the lesson bar"):
             st.session_state.pop("lesson", None)
             st.session_state.pop("lesson_at", None)
             st.query_params.pop(LESSON, None)

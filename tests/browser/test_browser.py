@@ -566,6 +566,19 @@ def test_a_pages_settings_survive_a_visit_to_another_page(server, page):
     assert "Traceback" not in app_log(log)
 
 
+def test_the_movie_expander_stays_open_while_its_gif_is_made(server, page):
+    """A walk's first Make GIF closed the expander: no progress bar, and no Download button until it was
+    opened again. One click, and the Download button appears where the Make button was."""
+    url, log, _ = server
+    open_page(page, f"{url}/animate")
+    animation(page).wait_for(timeout=60_000)
+    page.wait_for_timeout(2000)  # the page's first reruns settle (a click during one is lost)
+    page.get_by_text("Take it to class: GIF or MP4").click()
+    page.get_by_role("button", name="Make GIF").click()
+    expect(page.get_by_role("button", name=re.compile("Download GIF"))).to_be_visible(timeout=90_000)
+    assert "Traceback" not in app_log(log)
+
+
 def test_colour_by_start_click_to_trace_and_take_the_movie_to_class(server, page, tmp_path):
     """Colour by start; a click follows a particle, before playing and after Play has run to t = 0 (the
     animation is drawn by the page: no round trip, no lost click); the GIF and MP4 download."""
