@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel
 
-from .config import HISTORY_COLUMNS, history_from_rows
+from .config import HISTORY_COLUMNS, MAX_STEPS, history_from_rows
 
 
 class CheckpointError(ValueError):
@@ -180,6 +180,43 @@ def checkpoint_bytes(checkpoint: Checkpoint) -> bytes:
     return safetensors_bytes(tensors, metadata)
 
 
+def _check_rows(rows: torch.Tensor, width: int, what: str) -> None:
+    """A table of rows at most `width` wide (a file from before the last columns has fewer), or none."""
+    if rows.numel() and (rows.dim() != 2 or not 1 <= rows.shape[1] <= width):
+        raise ValueError(f"its {what} have shape {tuple(rows.shape)}")
+
+
+def check_state(checkpoint: Checkpoint, net: torch.nn.Module) -> None:
+    """Raise CheckpointError where the checkpoint's state would not continue a run of `net`: optimiser slots
+    for parameters it does not have or of another shape, none at all after the first step, values that are
+    not finite (or a negative second moment or step count), random states torch refuses, or a negative
+    position in the batches. (A hostile probe's edited checkpoints trained on, diverged and rewrote a finished
+    run as failed, or failed at step 0 with torch's words.)"""
+    shapes = [p.shape for p in net.parameters()]
+    slots = under(checkpoint.tensors, "adam")
+    if checkpoint.step > 0 and not slots:
+        raise CheckpointError("its optimiser state is missing")
+    for key, value in slots.items():
+        index, name = key.split(".", 1)
+        if not index.isdigit() or int(index) >= len(shapes) or name not in ADAM_SLOTS:
+            raise CheckpointError(f"its optimiser state has a slot {key!r} this network does not have")
+        if name != "step" and value.shape != shapes[int(index)]:
+            raise CheckpointError(f"its optimiser slot {key!r} has shape {tuple(value.shape)}, not the network's")
+        if not torch.isfinite(value).all() or (name != "exp_avg" and (value < 0).any()):
+            raise CheckpointError(f"its optimiser slot {key!r} holds values no optimiser makes")
+    for key in ("rng", "rng_data"):
+        if key in checkpoint.tensors:
+            try:
+                torch.Generator().set_state(checkpoint.tensors[key])
+            except (RuntimeError, TypeError):
+                raise CheckpointError(f"its random state {key!r} is not one torch can resume") from None
+    if int(checkpoint.tensors.get("rng_data_used", torch.tensor(0)).reshape(-1)[:1].sum()) < 0:
+        raise CheckpointError("its position in the batches is negative")
+
+
+ADAM_SLOTS = ("step", "exp_avg", "exp_avg_sq")  # what Adam keeps per parameter
+
+
 def checkpoint_from_bytes(data: bytes, what: str = "checkpoint") -> Checkpoint:
     """The Checkpoint in `data`; raises CheckpointError (naming `what`) for anything else."""
     from safetensors import SafetensorError, safe_open
@@ -193,9 +230,14 @@ def checkpoint_from_bytes(data: bytes, what: str = "checkpoint") -> Checkpoint:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
         step, elapsed = int(meta["step"]), float(meta["elapsed"])
         groups = json.loads(meta["adam_groups"])
-        history = history_from_rows(tensors.pop("history").double().numpy().tolist())
-        pending = tuple(tuple(p) for p in tensors.pop("pending").double().numpy().tolist())
-        if step < 0 or not math.isfinite(elapsed) or not isinstance(groups, list) or "rng" not in tensors:
+        history, pending = tensors.pop("history"), tensors.pop("pending")
+        _check_rows(history, len(HISTORY_COLUMNS), "history")
+        _check_rows(pending, PENDING_WIDTH, "pending steps")
+        history = history_from_rows(history.double().numpy().tolist())
+        pending = tuple(tuple(p) for p in pending.double().numpy().tolist())
+        if not (0 <= step <= MAX_STEPS and math.isfinite(elapsed) and 0 <= elapsed < 1e9):
+            raise ValueError(f"step {step} or time {elapsed} out of range")
+        if not isinstance(groups, list) or "rng" not in tensors:
             raise ValueError("inconsistent header")
     except (SafetensorError, KeyError, ValueError, TypeError, RuntimeError, OSError) as exc:
         raise CheckpointError(f"{what} is not a valid checkpoint ({type(exc).__name__}: {exc})") from None

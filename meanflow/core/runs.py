@@ -39,6 +39,7 @@ import torch
 from .checkpoints import (
     Checkpoint,
     CheckpointError,
+    check_state,
     checkpoint_bytes,
     checkpoint_from_bytes,
     safetensors_bytes,
@@ -568,11 +569,17 @@ def check_resume(config: TrainConfig, target: Target, data: bytes, where: str = 
     truncated or foreign file (one that does not fit the config's network), before anything is written."""
     try:
         checkpoint = checkpoint_from_bytes(data, where)
-        rebuild_flow(config, checkpoint.weights, target.normaliser, target.class_weights() if config.classes else ())
+        flow = rebuild_flow(
+            config, checkpoint.weights, target.normaliser, target.class_weights() if config.classes else ()
+        )
     except CheckpointError as exc:
         raise RunError(str(exc)) from None
     except ValueError as exc:
         raise RunError(f"{where} {exc}; it is not this run's checkpoint") from None
+    try:
+        check_state(checkpoint, flow.net)
+    except CheckpointError as exc:
+        raise RunError(f"{where} cannot be resumed: {exc}") from None
     return checkpoint
 
 

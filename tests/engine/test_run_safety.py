@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from meanflow.cli import main
 from meanflow.core import runs
@@ -72,6 +73,40 @@ def _damage(run: Path, how: str, other: Path) -> None:
         _edit_config(run, device="cuda:7")
     elif how == "an absurd thread count":
         _edit_config(run, threads=10**9)
+    elif how in EDITED_STATE:  # a checkpoint edited by hand: each part of its state in turn
+        _edit_checkpoint(checkpoint, how)
+
+
+def _edit_checkpoint(path: Path, how: str) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(path), "pt") as f:
+        metadata = f.metadata()
+    tensors = load_file(str(path))
+    if how == "optimiser NaN":
+        tensors["adam.0.exp_avg"][0] = float("nan")
+    elif how == "optimiser shape":
+        tensors["adam.0.exp_avg"] = torch.zeros(2, 2)
+    elif how == "no optimiser":
+        tensors = {k: v for k, v in tensors.items() if not k.startswith("adam.")}
+    elif how == "step beyond range":
+        metadata["step"] = "99999999"
+    elif how == "random state":
+        tensors["rng"] = torch.zeros_like(tensors["rng"])
+    elif how == "pending rows":
+        tensors["pending"] = torch.zeros(3, 9, dtype=torch.float64)
+    save_file(tensors, str(path), metadata=metadata)
+
+
+EDITED_STATE = {  # a hostile probe's edits: each trained on (diverged, rewrote the run as failed) or failed at step 0
+    "optimiser NaN": "holds values no optimiser makes",
+    "optimiser shape": "not the network's",
+    "no optimiser": "optimiser state is missing",
+    "step beyond range": "out of range",
+    "random state": "random state 'rng'",
+    "pending rows": "pending steps have shape",
+}
 
 
 RESUME_FAULTS = [
@@ -80,6 +115,7 @@ RESUME_FAULTS = [
     ("foreign checkpoint", "not this run's checkpoint"),
     ("a device it lacks", "cuda"),
     ("an absurd thread count", "threads"),
+    *EDITED_STATE.items(),
 ]
 
 
