@@ -10,6 +10,7 @@ Ray cluster at $MEANFLOW_RAY_ADDRESS.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..core.runs import RunError
@@ -43,6 +44,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_PIPE_CLOSED = 1  # as Python's own advice for a closed pipe; a shell's `| head` ignores it
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so that Python's flush at exit cannot raise into a second message."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser()
@@ -50,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         if extra:  # argparse's own message would send the reader to the top-level help
             raise UsageError(f"unrecognized arguments: {' '.join(extra)} (see {parser.prog} {args.command} --help)")
         return COMMANDS[args.command].run(args)
+    except BrokenPipeError:  # `meanflow methods | head`: the reader left; nothing wrong with the input
+        _quiet_stdout()
+        return EXIT_PIPE_CLOSED
     except (
         UsageError,
         TargetError,

@@ -10,7 +10,6 @@ bench --guidance               class accuracy and class TV against the guidance 
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 
 from ..core.config import MAX_BATCH, MAX_DEPTH, MAX_HIDDEN
@@ -19,7 +18,7 @@ from ..engine.jobs import engine_from_env
 from ..lab.guidance import format_guidance, run_guidance_benchmark
 from ..lab.quality_bench import QualityConfig, format_quality_benchmark, run_quality_benchmark, run_zoo_benchmark
 from ..lab.step_bench import SIZES, BenchConfig, format_step_benchmark, main_bench, method_variants, run_step_benchmark
-from .common import UsageError, bounded_int, seconds, targets_from_list
+from .common import UsageError, bounded_int, json_text, seconds, targets_from_list
 
 DEFAULT_TARGETS = "checkerboard,moons,spiral"
 GUIDANCE_TARGETS = "8gaussians,moons"  # labelled targets: --guidance's default
@@ -70,7 +69,7 @@ def add_parser(sub) -> None:
 
 
 def _dumped(rows, as_json: bool, text: str) -> int:
-    print(json.dumps(rows, indent=2, default=float) if as_json else text)
+    print(json_text(rows) if as_json else text)
     return 0
 
 
@@ -100,7 +99,7 @@ def bench_quality(args: argparse.Namespace) -> int:
     names = tuple(t.name for t in targets_from_list(args.targets))
     qc = QualityConfig(seconds=args.seconds, targets=names, threads=args.threads)
     rows = run_quality_benchmark(qc)
-    print(json.dumps(rows, indent=2) if args.json else format_quality_benchmark(rows, qc))
+    print(json_text(rows) if args.json else format_quality_benchmark(rows, qc))
     return 0
 
 
@@ -122,7 +121,7 @@ def bench_method_steps(args: argparse.Namespace, methods: list[str]) -> int:
     variants = method_variants([n for n in methods if n != "flow-matching"])
     results = [run_step_benchmark(c, variants) for c in _sizes(args)]
     text = "\n\n".join(map(format_step_benchmark, results))
-    print(json.dumps({"sizes": results}, indent=2) if args.json else text)
+    print(json_text({"sizes": results}) if args.json else text)
     return 0
 
 

@@ -8,6 +8,7 @@ stderr saying what is wrong and what is accepted, never a traceback); 130 interr
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -95,6 +96,24 @@ def targets_from_list(text: str) -> list[Target]:
     if not names:
         raise UsageError("--targets names no target; expected comma-separated presets")
     return list({t.name: t for t in map(get_target, names)}.values())
+
+
+def json_text(value, default=float) -> str:
+    """What a --json flag prints: strict JSON, a number that is not finite (one seed's spread) as null,
+    not the bare NaN that strict parsers refuse (json.dumps writes it)."""
+    return json.dumps(_finite(value), indent=2, default=default, allow_nan=False)
+
+
+def _finite(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # a numpy or torch scalar
+        return _finite(value.item())
+    return value
 
 
 # ---------------------------------------------------------------- one job on the engine

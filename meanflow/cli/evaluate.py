@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ import torch
 from ..core.config import MAX_SAMPLES
 from ..core.metrics import evaluate
 from ..core.targets import MAX_FILE_BYTES, TargetError, parse_csv_points
-from .common import UsageError, add_target_arguments, resolve_target, seed
+from .common import UsageError, add_target_arguments, json_text, resolve_target, seed
 from .sample import SAMPLE_SUFFIXES
 
 MAX_ABS = 1e12  # larger coordinates overflow the metrics' float32 sums (a 1e300 file read sliced W1 NaN)
@@ -77,5 +76,5 @@ def run(args: argparse.Namespace) -> int:
     target = resolve_target(args)
     samples = read_samples(args.file, target.dim)
     quality = evaluate(samples, target, torch.Generator().manual_seed(args.seed))
-    print(json.dumps({"target": target.name, **quality.applicable()}, indent=2))
+    print(json_text({"target": target.name, **quality.applicable()}))
     return 0

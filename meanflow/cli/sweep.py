@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -15,7 +14,7 @@ from ..lab.scoring import NFES
 from ..lab.studies import STUDIES, get_study
 from ..lab.sweeps import Budget, Sweep
 from ..lab.tables import format_table
-from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, bounded_int, seconds, steps, targets_from_list
+from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, bounded_int, json_text, seconds, steps, targets_from_list
 
 PROGRESS_SECONDS = 5.0  # how often a line of progress goes to stderr
 
@@ -77,7 +76,7 @@ def drive(sweep: Sweep, as_json: bool) -> int:
                 sweep.engine.wait(run.job, 60)
         sweep.pump()
     rows = sweep.table()
-    print(json.dumps(rows, indent=2, default=float) if as_json else format_table(rows))
+    print(json_text(rows) if as_json else format_table(rows))
     failed = [r for r in sweep.runs if r.stage == "failed"]
     for run in failed:
         print(f"meanflow sweep: {run.cell.name} on {run.target}, seed {run.seed}: {run.message}", file=sys.stderr)

@@ -4,7 +4,6 @@ store the best as its tuned preset (lab.tuning)."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -15,7 +14,16 @@ from ..engine import env
 from ..engine.jobs import engine_from_env
 from ..lab.studies import EVALUATION_TARGETS, PRESET_DIM
 from ..lab.tuning import LEVER_SEARCH, TUNING_TARGETS, Protocol, Tuner, format_trial
-from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError, bounded_int, seconds, targets_from_list
+from .common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    UsageError,
+    bounded_int,
+    json_text,
+    seconds,
+    targets_from_list,
+)
 
 DEFAULTS = Protocol()
 
@@ -148,11 +156,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         write_preset(presets, preset)
     except (OSError, PresetError) as exc:  # the folder changed during the trials: the result goes to stdout
-        print(json.dumps({"method": args.method, "preset": preset.to_dict(), "trials": trials}, indent=2, default=str))
+        print(json_text({"method": args.method, "preset": preset.to_dict(), "trials": trials}, default=str))
         print(f"meanflow tune: the preset above was not written to {presets}: {exc}", file=sys.stderr)
         return EXIT_FAILED
     if args.json:
-        print(json.dumps({"method": args.method, "preset": preset.to_dict(), "trials": trials}, indent=2, default=str))
+        print(json_text({"method": args.method, "preset": preset.to_dict(), "trials": trials}, default=str))
     else:
         settings = ", ".join(f"{k}={v}" for k, v in {**preset.fields, **preset.options}.items())
         print(

@@ -428,3 +428,22 @@ def test_ctrl_c_while_train_starts_is_one_line_and_130(delay, tmp_path):
     if config.is_file() and json.loads(config.read_text()).get("step") == 0:
         result = run_cli("sample", out, "--nfe", 1, "--n", 5, "--out", tmp_path / "s.npy")
         assert result.returncode == 2 and "before its first training step" in result.stderr
+
+
+def test_a_reader_that_leaves_early_is_no_input_error():
+    """`meanflow methods | true` printed "error: [Errno 32] Broken pipe" and exited 2, the bad-input code."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the command writes
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "meanflow", "methods"], cwd=ROOT, stdout=write, stderr=subprocess.PIPE, timeout=120
+        )
+    finally:
+        os.close(write)
+    assert result.returncode == 1 and result.stderr == b""

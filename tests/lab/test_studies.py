@@ -109,6 +109,12 @@ def test_a_tiny_sweep_tabulates_every_cell_over_seeds_and_a_rerun_trains_nothing
     assert again.returncode == 0, again.stderr[-2000:]
     assert {p: (p / "weights.safetensors").stat().st_mtime_ns for p in folders} == written  # nothing retrained
     assert [r["hist_tv@1_seeds"] for r in json.loads(again.stdout)] == [r["hist_tv@1_seeds"] for r in rows]
+    one = _sweep_command(tmp_path)
+    one[one.index("--seeds") + 1] = "1"  # one seed: no spread, written as null (a bare NaN is not JSON)
+    single = subprocess.run(one, capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert single.returncode == 0, single.stderr[-2000:]
+    strict = json.loads(single.stdout, parse_constant=lambda name: pytest.fail(f"{name} in --json output"))
+    assert all(r["hist_tv@1_std"] is None for r in strict)
 
 
 @pytest.mark.slow
