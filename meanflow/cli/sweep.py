@@ -92,8 +92,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else env.runs_dir()
     engine = engine_from_env(address=args.address, pin_cores=True)  # every run on one core: a fair budget
     try:
-        out.mkdir(parents=True, exist_ok=True)  # after every input and setting is checked
         sweep = Sweep(study, targets, args.seeds, budget, engine, out, max_active=engine.max_running, shared=True)
+        out.mkdir(parents=True, exist_ok=True)  # after every input and setting is checked (the Sweep's too)
         return drive(sweep, args.json)
     finally:
         engine.close()

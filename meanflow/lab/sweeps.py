@@ -117,6 +117,12 @@ class Sweep:
         self.root, self.owner, self.max_active, self.shared = Path(root), owner, max_active, shared
         self.started = time.monotonic()
         self.cells = [c for c in study.cells if cells is None or c.name in cells]
+        unlabelled = [t.name for t in self.targets if not t.classes]
+        if unlabelled and any(c.conditional for c in self.cells):  # a class-conditional cell of nothing
+            raise ValueError(
+                f"the {study.name} study trains class-conditional cells, which need labelled targets; "
+                f"{', '.join(unlabelled)} carry no classes"
+            )
         self.runs: list[CellRun] = []
         for target in self.targets:
             for seed in range(seeds):

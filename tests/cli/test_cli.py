@@ -147,11 +147,21 @@ def test_bench_prints_every_variant_and_the_pairing_share_as_json():
         (["tune", "--method", "meanflow", "--targets", "digits,rings"], "tune searches 2D targets"),
         (["methods", "extra"], "unrecognized arguments: extra (see python -m meanflow methods --help)"),
         (["train", "--method", "meanflow", "--target", "moons", "--device", "banana", "--out", "x"], "accepted: auto"),
+        (  # a hostile probe's: trained five runs on a target with no classes and printed a table of nothing
+            ["sweep", "--study", "guidance", "--targets", "rings", "--steps", "5", "--seeds", "1", "--out", "OUT"],
+            "rings carry no classes",
+        ),
+        (  # and an empty guidance interval, with which any guidance scale did nothing
+            ["train", "--method", "meanflow", "--target", "moons", "--guidance-t-min", "0.8"]
+            + ["--guidance-t-max", "0.2", "--out", "OUT"],
+            "which would be empty",
+        ),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_no_traceback(args, fragment, run_dir, tmp_path):
-    args = [str(run_dir) if a == "RUN" else a for a in args]
+    args = [str(run_dir) if a == "RUN" else str(tmp_path / "out") if a == "OUT" else a for a in args]
     result = run_cli(*args)
+    assert not (tmp_path / "out").exists()  # a refused command makes nothing
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and fragment in lines[0], result.stderr

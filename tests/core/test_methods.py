@@ -683,3 +683,10 @@ def test_training_refuses_a_class_conditional_teacher_handed_over_as_a_bundle(tm
     )
     with pytest.raises(ValueError, match="class-conditional"):
         run_training(student, target, teachers={"teacher": run_bundle(path)})
+
+
+def test_an_empty_guidance_interval_is_refused():
+    """--guidance-t-min 0.8 --guidance-t-max 0.2 trained, and any guidance scale did nothing."""
+    with pytest.raises(ValueError, match="would be empty"):
+        MeanFlowOptions(guidance_t_min=0.8, guidance_t_max=0.2)
+    assert MeanFlowOptions(guidance_t_min=0.3, guidance_t_max=0.3).guidance_t_max == 0.3

@@ -124,6 +124,14 @@ class MeanFlowOptions(Options):
         ablation_only=True,
     )
 
+    def __post_init__(self):
+        super().__post_init__()
+        if self.guidance_t_min > self.guidance_t_max:  # an empty interval: any guidance scale would do nothing
+            raise ValueError(
+                f"guidance_t_min {self.guidance_t_min:g} is above guidance_t_max {self.guidance_t_max:g}; "
+                "guidance applies for t in [t_min, t_max], which would be empty"
+            )
+
 
 def tangent_of(names: tuple[str, ...], tangent: str, v: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     """The network-input tangent (B, 2 + k) for the (dz, dr, dt) named by `tangent` ('v,0,1', ...)."""
