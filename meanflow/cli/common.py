@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from ..core.config import MAX_SECONDS, MAX_STEPS, OptionSpec
 from ..core.runs import WEIGHTS_FILE, RunError, read_info
 from ..core.targets import ALIASES, PRESETS, Target, get_target, target_from_file
@@ -96,6 +98,15 @@ def targets_from_list(text: str) -> list[Target]:
     if not names:
         raise UsageError("--targets names no target; expected comma-separated presets")
     return list({t.name: t for t in map(get_target, names)}.values())
+
+
+MAX_ABS = 1e12  # larger coordinates overflow the metrics' float32 sums (a 1e300 file read sliced W1 NaN)
+
+
+def unscorable(samples) -> int:
+    """How many rows of `samples` evaluate refuses: not finite, or a coordinate above MAX_ABS in size."""
+    finite = np.isfinite(samples).all(axis=1)
+    return int((~finite).sum() + (np.abs(samples[finite]) > MAX_ABS).any(axis=1).sum())
 
 
 def json_text(value, default=float) -> str:

@@ -457,3 +457,13 @@ def test_a_reader_that_leaves_early_is_no_input_error():
     finally:
         os.close(write)
     assert result.returncode == 1 and result.stderr == b""
+
+
+def test_sample_counts_the_rows_evaluate_would_refuse():
+    """The bundled MeanFlow digits run at 32 steps ran away in a few of 10,000 samples (NaN, 1e27) and
+    sample said nothing; it now warns with unscorable's count."""
+    from meanflow.cli.common import unscorable
+
+    x = np.zeros((5, 2))
+    x[1, 0], x[2, 1], x[3, 0] = np.nan, np.inf, 1e27
+    assert unscorable(x) == 3 and unscorable(np.zeros((4, 64))) == 0
