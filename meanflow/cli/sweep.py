@@ -8,13 +8,25 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..core.runs import CONFIG_FILE
+from ..core.text import literal
 from ..engine import env
 from ..engine.jobs import engine_from_env
 from ..lab.scoring import NFES
 from ..lab.studies import STUDIES, get_study
 from ..lab.sweeps import Budget, Sweep
 from ..lab.tables import format_table
-from .common import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, bounded_int, json_text, seconds, steps, targets_from_list
+from .common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    UsageError,
+    bounded_int,
+    json_text,
+    seconds,
+    steps,
+    targets_from_list,
+)
 
 PROGRESS_SECONDS = 5.0  # how often a line of progress goes to stderr
 
@@ -90,6 +102,10 @@ def run(args: argparse.Namespace) -> int:
     targets = targets_from_list(args.targets)
     budget = Budget(seconds=None, steps=args.steps) if args.steps else Budget(seconds=args.seconds or 60.0)
     out = Path(args.out) if args.out else env.runs_dir()
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {literal(str(out), 'terminal')} is a file; a sweep writes a folder of runs")
+    if (out / CONFIG_FILE).is_file():  # its runs would nest inside a run, which train --out would replace
+        raise UsageError(f"--out {literal(str(out), 'terminal')} is a run's folder; a sweep writes a folder of runs")
     engine = engine_from_env(address=args.address, pin_cores=True)  # every run on one core: a fair budget
     try:
         sweep = Sweep(study, targets, args.seeds, budget, engine, out, max_active=engine.max_running, shared=True)

@@ -151,6 +151,10 @@ def test_bench_prints_every_variant_and_the_pairing_share_as_json():
             ["sweep", "--study", "guidance", "--targets", "rings", "--steps", "5", "--seeds", "1", "--out", "OUT"],
             "rings carry no classes",
         ),
+        (  # its runs nested inside a run's folder, which train --out would replace
+            ["sweep", "--study", "r-neq-t", "--targets", "moons", "--steps", "5", "--seeds", "1", "--out", "RUN"],
+            "is a run's folder; a sweep writes a folder of runs",
+        ),
         (  # and an empty guidance interval, with which any guidance scale did nothing
             ["train", "--method", "meanflow", "--target", "moons", "--guidance-t-min", "0.8"]
             + ["--guidance-t-max", "0.2", "--out", "OUT"],
