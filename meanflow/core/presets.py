@@ -82,6 +82,10 @@ def read_presets(path: str | Path | None = None) -> dict[str, Preset]:
         raise PresetError(f"{path} is not a readable presets file: {exc}") from None
     if not isinstance(raw, dict) or raw.get("format") != PRESETS_FORMAT or not isinstance(raw.get("methods"), dict):
         raise PresetError(f"{path} is not a presets file (format {PRESETS_FORMAT!r}); `make tune` writes one")
+    if raw.get("version", PRESETS_VERSION) != PRESETS_VERSION:  # a later program's file may mean other things
+        raise PresetError(
+            f"{path} is a presets file of version {raw.get('version')!r}; this program reads version {PRESETS_VERSION}"
+        )
     presets = {}
     for method, entry in raw["methods"].items():
         preset = _preset_from(method, entry, path)

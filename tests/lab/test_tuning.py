@@ -102,6 +102,7 @@ def test_presets_round_trip_and_bad_files_are_refused(tmp_path):
     for bad, message in (
         ("[]", "not a presets file"),
         ('{"format": "meanflow-presets", "methods": {"nope": {}}}', "unknown method"),
+        ('{"format": "meanflow-presets", "version": 99, "methods": {}}', "this program reads version 1"),
         ('{"format": "meanflow-presets", "methods": {"meanflow": {"fields": {"seed": 1}, "options": {}}}}', "may set"),
         ('{"format": "meanflow-presets", "methods": {"meanflow": {"fields": {"lr": -1}, "options": {}}}}', "lr"),
     ):
