@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -556,7 +557,10 @@ def image_density(data: bytes, what: str = "image") -> np.ndarray:
 
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:
-        with Image.open(io.BytesIO(data)) as img:
+        with warnings.catch_warnings():  # PIL's two-line warning above the limit: the size is refused below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(io.BytesIO(data))
+        with opened as img:
             if img.width * img.height > MAX_IMAGE_PIXELS:
                 raise TargetError(
                     f"{what} is {img.width}x{img.height} pixels; the limit is {MAX_IMAGE_PIXELS:,} pixels"

@@ -114,6 +114,19 @@ def test_not_an_image_is_refused():
         target_from_bytes("photo.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 100)
 
 
+def test_an_image_over_the_pixel_limit_is_one_error_and_no_warning():
+    """A 6400 x 6400 PNG printed PIL's two-line DecompressionBombWarning above the one-line error."""
+    import warnings
+
+    buf = io.BytesIO()
+    Image.new("L", (6400, 6400), 255).save(buf, format="PNG")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(TargetError, match="6400x6400 pixels; the limit"):
+            target_from_bytes("big.png", buf.getvalue())
+    assert not caught, [str(w.message) for w in caught]
+
+
 def test_text_target_and_missing_file():
     x = text_target("Hi").sample(100, torch.Generator().manual_seed(6))
     assert x.shape == (100, 2)
