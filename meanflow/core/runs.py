@@ -234,8 +234,10 @@ def write_checkpoint(run_dir: str | Path, data: bytes, step: int, elapsed: float
     _update_document(run_dir, state="running", step=int(step), elapsed=float(elapsed))
 
 
-def mark_running(run_dir: str | Path) -> None:
-    _update_document(Path(run_dir), state="running", message="")
+def mark_running(run_dir: str | Path, config: TrainConfig) -> None:
+    """The run is training now, with `config`: a resume's new step count and budget are its own from here
+    (config.json kept the old budget: the next resume said it had used a budget it had been given more of)."""
+    _update_document(Path(run_dir), state="running", message="", config=config.to_dict())
 
 
 def put_back_document(run_dir: str | Path, document: bytes) -> None:

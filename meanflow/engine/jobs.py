@@ -332,7 +332,7 @@ class Engine:
                 self._line.remove(job.id)
                 self._slots[slot] = job.id
                 job.slot = slot
-            if not self._write(job, runs.mark_running, job.run_dir):  # its folder is gone or full: never start
+            if not self._write(job, runs.mark_running, job.run_dir, job.config):  # folder gone or full: never start
                 self._finish(job, slot, state="failed", message=job.save_error, eta_seconds=0.0)
                 continue
             self._update(job, state="running", message="starting")

@@ -271,6 +271,12 @@ def test_resume_continues_a_run_to_more_steps(run_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     config = json.loads((copy / "config.json").read_text())
     assert config["state"] == "done" and config["step"] == 70
+    assert config["config"]["steps"] == 70  # the resume's own count (config.json kept 40: a probe's finding)
+    result = run_cli("resume", copy, "--steps", "10000000", "--max-seconds", "1", "--quiet")
+    assert result.returncode == 0, result.stderr
+    config = json.loads((copy / "config.json").read_text())
+    assert config["config"]["max_seconds"] == pytest.approx(config["elapsed"], abs=0.5)  # the budget it was given
+    assert "used its" in run_cli("resume", copy, "--quiet").stderr  # and it has used it, as it says
 
 
 def test_bench_quality_reports_every_variant_beside_its_floors():
