@@ -990,8 +990,19 @@ def _metric_axis(values: list[float], floor: float | None, title: str) -> tuple[
     if not wide:
         return dict(title=_text(title)), False
     low = min(values + ([floor] if floor is not None and math.isfinite(floor) and floor > 0 else []))
-    axis = dict(title=_text(title), type="log", range=[math.log10(low / 1.3), math.log10(max(values) * 1.3)])
-    return axis | dict(minorloglabels="complete"), True  # '0.05', not a lone '5' beside '0.1'
+    lo, hi = low / 1.3, max(values) * 1.3
+    ticks = _log_ticks(lo, hi)
+    axis = dict(title=_text(title), type="log", range=[math.log10(lo), math.log10(hi)])
+    return axis | dict(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks]), True
+
+
+def _log_ticks(lo: float, hi: float) -> list[float]:
+    """1, 2 and 5 times the powers of ten in [lo, hi], each labelled whole: '0.05', not Plotly's lone '5'
+    beside '0.1' (read as five), nor every minor tick labelled, which crowded each decade's top."""
+    ticks = []
+    for power in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1):
+        ticks += [float(f"{m}e{power}") for m in (1, 2, 5) if lo <= float(f"{m}e{power}") <= hi]
+    return ticks
 
 
 def _noise_floor(fig: go.Figure, floor: float | None, below: bool = False, log: bool = False) -> bool:
