@@ -5,7 +5,7 @@ import time
 import numpy as np
 import streamlit as st
 
-from meanflow.core.config import OptionSpec, TrainConfig, empty_history, option_specs
+from meanflow.core.config import ACTIVE, OptionSpec, TrainConfig, empty_history, option_specs
 from meanflow.core.couplings import COUPLINGS
 from meanflow.core.couplings import LABELS as COUPLING_NAMES
 from meanflow.core.methods.base import Method
@@ -418,7 +418,7 @@ def run_charts(entry: RunEntry) -> None:
         )
         present.chart(fig, where=left, key=f"preview_{entry.key}", width="stretch")
     history = snap.history if snap is not None and len(snap.history) else _saved_history(entry)
-    if not entry.running and len(history) < 2:  # a run diverged at step 2: empty axes said nothing
+    if not entry.running and entry.info.state not in ACTIVE and len(history) < 2:  # diverged at step 2: empty axes
         right.info(
             f"No curves to draw: the run logged {len(history)} point{'s' * (len(history) != 1)} of its history "
             f"(one every {entry.config.log_every} steps) before it ended: {literal(entry.info.message)}."

@@ -18,6 +18,8 @@ import streamlit as st
 
 from meanflow.core.config import OptionSpec
 
+from . import present
+
 MAX_URL_VALUE = 2000  # characters of one query value read at all
 
 
@@ -75,9 +77,7 @@ class Setting:
         return value
 
     def format(self, value) -> str:
-        if isinstance(value, (list, tuple)):
-            return ",".join(map(str, value))
-        return str(value)
+        return url_text(value)
 
 
 def setting_for(spec: OptionSpec, key: str, aliases: tuple[str, ...] = ()) -> Setting:
@@ -95,9 +95,9 @@ def setting_for(spec: OptionSpec, key: str, aliases: tuple[str, ...] = ()) -> Se
 
 
 def initialise(setting: Setting):
-    """Fill the widget's state, once per visit of its page, from the URL's value, else the value this session
-    last published (Streamlit forgets a widget's state on a page left: a setting survives going to another
-    page and back), else the default; returns the value."""
+    """Fill the widget's state, once per visit of its page, from the URL's value, else, on a plain visit
+    (no settings in the URL), the value this session last published (Streamlit forgets a widget's state on
+    a page left: a setting survives going to another page and back), else the default; returns the value."""
     return _initialised(setting)[0]
 
 
@@ -115,10 +115,30 @@ def _initialised(setting: Setting) -> tuple[Any, str]:
             value, source = _parsed(setting, raw), "url"
             break
     else:
-        if KEPT + setting.key in st.session_state:
+        if KEPT + setting.key in st.session_state and _plain_visit():
             value, source = _parsed(setting, setting.format(st.session_state[KEPT + setting.key])), "kept"
     st.session_state[setting.key] = value
     return value, source
+
+
+def _plain_visit() -> bool:
+    """Whether the page was opened without settings in its URL (the sidebar, Back): a link or a lesson's
+    step names what it shows, and what it leaves out is the default, as it is for a student's first visit,
+    not this session's last value. The presenter view's flag, and values this run has already published
+    (the URL a page writes as it draws its widgets, each its kept value), do not count."""
+    return all(name == present.PARAM or _published(name) for name in st.query_params)
+
+
+def _published(name: str) -> bool:
+    kept = st.session_state.get(KEPT + name)
+    if kept is None:
+        return False
+    return st.query_params.get(name) == url_text(kept)
+
+
+def url_text(value) -> str:
+    """A setting's value as its URL writes it (a list: comma-separated)."""
+    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
 def _parsed(setting: Setting, raw: str):

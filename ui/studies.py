@@ -29,6 +29,7 @@ from meanflow.lab.tables import HEADLINES, anytime_curves, cell_network, charged
 from meanflow.views import figures
 
 from . import points, present, server
+from .settings import steps_label
 
 POLL_SECONDS = 2.0
 CHART_METRICS = {  # what the bar chart can show: key -> its name on the page
@@ -429,7 +430,7 @@ def pictures(
     if not panels:
         return
     grid = {
-        f"{name}, {steps_phrase(steps.get(name, 1))}": np.asarray(xy, dtype=np.float32) for name, xy in panels.items()
+        f"{name}, {steps_label(steps.get(name, 1))}": np.asarray(xy, dtype=np.float32) for name, xy in panels.items()
     }
     shown = get_target(target)
     if points.is_image(shown):  # the digits: a grid of images per cell
@@ -466,10 +467,6 @@ def pictures(
             )
 
 
-def steps_phrase(nfe: int) -> str:
-    return f"{nfe} step" if nfe == 1 else f"{nfe} steps"
-
-
 def judged_bars(rows: list[dict], metric: str) -> tuple[list[dict], bool]:
     """The bar chart's rows for `metric`: at a headline's one step ('hist_tv@1', 'fd@1'), a flow-matching
     row stands at the steps it is judged at (its one step is the blur), named so; and whether any did."""
@@ -480,7 +477,7 @@ def judged_bars(rows: list[dict], metric: str) -> tuple[list[dict], bool]:
     for row in rows:
         own = f"{base}@{judged_nfe(row['method'])}"
         if own != metric and own in row:
-            cell = f"{row['cell']}, {steps_phrase(judged_nfe(row['method']))}"
+            cell = f"{row['cell']}, {steps_label(judged_nfe(row['method']))}"
             row, moved = {**row, "cell": cell, metric: row[own], f"{metric}_std": row.get(f"{own}_std")}, True
         out.append(row)
     return out, moved

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import select
 import sys
 
 from ..core.runs import RunError
@@ -47,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
 EXIT_PIPE_CLOSED = 1  # as Python's own advice for a closed pipe; a shell's `| head` ignores it
 
 
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has left (poll reports an error on its end)."""
+    poller = select.poll()
+    poller.register(sys.stdout.fileno(), select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
+
+
 def _quiet_stdout() -> None:
     """Point stdout at /dev/null so that Python's flush at exit cannot raise into a second message."""
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -61,7 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         if extra:  # argparse's own message would send the reader to the top-level help
             raise UsageError(f"unrecognized arguments: {' '.join(extra)} (see {parser.prog} {args.command} --help)")
         return COMMANDS[args.command].run(args)
-    except BrokenPipeError:  # `meanflow methods | head`: the reader left; nothing wrong with the input
+    except BrokenPipeError as exc:  # `meanflow methods | head`: the reader left; nothing wrong with the input
+        if not _stdout_closed():  # another pipe (an --out FIFO whose reader left): an error like any other
+            print(f"meanflow: error: {literal(str(exc), 'terminal')}", file=sys.stderr)
+            return EXIT_BAD_INPUT
         _quiet_stdout()
         return EXIT_PIPE_CLOSED
     except (

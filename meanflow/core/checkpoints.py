@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel
 
-from .config import HISTORY_COLUMNS, MAX_STEPS, history_from_rows
+from .config import HISTORY_COLUMNS, LEGACY_HISTORY_COLUMNS, MAX_STEPS, history_from_rows
 
 
 class CheckpointError(ValueError):
@@ -180,9 +180,13 @@ def checkpoint_bytes(checkpoint: Checkpoint) -> bytes:
     return safetensors_bytes(tensors, metadata)
 
 
-def _check_rows(rows: torch.Tensor, width: int, what: str) -> None:
-    """A table of rows at most `width` wide (a file from before the last columns has fewer), or none."""
-    if rows.numel() and (rows.dim() != 2 or not 1 <= rows.shape[1] <= width):
+HISTORY_WIDTHS = tuple(len(c) for c in (HISTORY_COLUMNS, *LEGACY_HISTORY_COLUMNS))  # a file of any version
+PENDING_WIDTHS = (2, PENDING_WIDTH)  # (loss, mse) before the split loss
+
+
+def _check_rows(rows: torch.Tensor, widths: tuple[int, ...], what: str) -> None:
+    """A table of rows of one of `widths` (older files have fewer columns), or none."""
+    if rows.numel() and (rows.dim() != 2 or rows.shape[1] not in widths):
         raise ValueError(f"its {what} have shape {tuple(rows.shape)}")
 
 
@@ -231,8 +235,8 @@ def checkpoint_from_bytes(data: bytes, what: str = "checkpoint") -> Checkpoint:
         step, elapsed = int(meta["step"]), float(meta["elapsed"])
         groups = json.loads(meta["adam_groups"])
         history, pending = tensors.pop("history"), tensors.pop("pending")
-        _check_rows(history, len(HISTORY_COLUMNS), "history")
-        _check_rows(pending, PENDING_WIDTH, "pending steps")
+        _check_rows(history, HISTORY_WIDTHS, "history")
+        _check_rows(pending, PENDING_WIDTHS, "pending steps")
         history = history_from_rows(history.double().numpy().tolist())
         pending = tuple(tuple(p) for p in pending.double().numpy().tolist())
         if not (0 <= step <= MAX_STEPS and math.isfinite(elapsed) and 0 <= elapsed < 1e9):

@@ -659,18 +659,19 @@ def _create_whole(path: Path, data: bytes) -> bool:
     beside it, then linked into place. (Made empty, then written, a racer could read it empty in between,
     take it for a damaged lock, delete it and take its own: two writers, seen 3 times in 15 six-way races.)"""
     spare = path.with_name(f".{path.name}.{secrets.token_hex(6)}")
-    spare.write_bytes(data)
     try:
+        spare.write_bytes(data)
         os.link(spare, path)
         return True
     except FileExistsError:
         return False
-    except OSError:  # a file system without hard links: created exclusively, then written
+    except OSError:  # a file system without hard links: created exclusively, written under its flock
         try:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             return False
         with os.fdopen(fd, "wb") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)  # _remove_if_stale reads it only under the same flock
             f.write(data)
         return True
     finally:

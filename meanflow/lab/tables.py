@@ -83,7 +83,8 @@ def with_cell_facts(rows: list[dict], study: Study | None) -> list[dict]:
     cell_facts they lack from the study's cells (a row of an unknown cell or target is left as it is)."""
     cells = {c.name: c for c in study.cells} if study is not None else {}
     for row in rows:
-        if not all(row.get(k) for k in FACTS) and row.get("cell") in cells and row.get("target") in target_names():
+        named = isinstance(row.get("cell"), str) and isinstance(row.get("target"), str)
+        if named and not all(row.get(k) for k in FACTS) and row["cell"] in cells and row["target"] in target_names():
             facts = cell_facts(cells[row["cell"]], get_target(row["target"]))
             row.update({k: v for k, v in facts.items() if not row.get(k)})
     return rows
@@ -133,18 +134,21 @@ def with_reference(rows: list[dict]) -> list[dict]:
         best: dict[str, float] = {}
         key = f"{metric}@{REFERENCE_NFE}"
         for row in rows:
-            if row.get("method") == "flow-matching" and row.get("budget_share", 1.0) == 1.0 and _number(row, key):
+            full = row.get("budget_share", 1.0) == 1.0 and isinstance(row.get("target"), str)
+            if row.get("method") == "flow-matching" and full and _number(row, key):
                 best[row["target"]] = min(best.get(row["target"], math.inf), row[key])
         for row in rows:
             own = f"{metric}@{judged_nfe(str(row.get('method')))}"
-            if row.get("target") in best and _number(row, own):
+            if isinstance(row.get("target"), str) and row["target"] in best and _number(row, own):
                 row["fm32_reference"] = best[row["target"]]
                 row[f"{own}_over_fm32"] = row[own] / best[row["target"]]
     return rows
 
 
 def _number(row: dict, key: str) -> bool:
-    return isinstance(row.get(key), (int, float)) and not isinstance(row.get(key), bool)
+    """Whether the row holds a finite number at `key` (a NaN reference made every ratio 0.00)."""
+    value = row.get(key)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def anytime_curves(scored: Sequence[ScoredRun]) -> dict:

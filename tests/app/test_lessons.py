@@ -207,3 +207,18 @@ def test_a_lessons_step_that_names_a_target_and_a_class_opens_on_that_class(app)
     assert not app.exception and app.selectbox(key="anim_class").value == 1
     app.button(key="lesson_next").click().run()
     assert not app.exception and app.selectbox(key="anim_class").value == -1  # all classes, not the digit 1
+
+
+def test_a_lesson_step_leaves_what_it_does_not_name_at_the_default(app):
+    """Pages keep a session's settings across visits (ui.settings), but a lesson's step (or a link) names
+    what it shows: a review found the warped grid of one lesson's step carried into the next lesson's
+    first step, which names the particles' colours and not the view."""
+    app.query_params.update({"lesson": "meanflow-in-ten-minutes", "step": "5"})
+    app.run()
+    assert app.session_state["anim_view"] == "Warped grid"
+    app.button(key="lesson_next").click().run()
+    app.button(key="lesson_end").click().run()
+    app.query_params.clear()
+    app.query_params.update({"lesson": "guidance-in-one-step", "step": "1"})
+    app.run()
+    assert not app.exception and app.session_state["anim_view"] == "Particles"

@@ -237,6 +237,10 @@ def test_each_row_is_divided_by_the_better_flow_matching_at_32_steps():
     out = with_reference(rows)
     assert out[0]["fm32_reference"] == 0.08 and out[0]["hist_tv@1_over_fm32"] == pytest.approx(1.5)
     assert "fm32_reference" not in out[4]
+    # a NaN or a row without a target is no reference (a NaN made every ratio 0.00; a missing target raised)
+    nan = {"method": "flow-matching", "target": "moons", "hist_tv@32": math.nan}
+    odd = [dict(rows[0]), nan, dict(rows[2]), {"method": "flow-matching", "hist_tv@32": 0.01}]
+    assert with_reference(odd)[0]["hist_tv@1_over_fm32"] == pytest.approx(1.5)
     # flow matching is judged at its 32 steps, in the record (and so in the CSV) as on the page
     assert out[1]["hist_tv@32_over_fm32"] == pytest.approx(1.25) and "hist_tv@1_over_fm32" not in out[1]
 
