@@ -214,8 +214,9 @@ def check_state(checkpoint: Checkpoint, net: torch.nn.Module) -> None:
                 torch.Generator().set_state(checkpoint.tensors[key])
             except (RuntimeError, TypeError):
                 raise CheckpointError(f"its random state {key!r} is not one torch can resume") from None
-    if int(checkpoint.tensors.get("rng_data_used", torch.tensor(0)).reshape(-1)[:1].sum()) < 0:
-        raise CheckpointError("its position in the batches is negative")
+    used = checkpoint.tensors.get("rng_data_used", torch.tensor(0))
+    if used.numel() != 1 or int(used.reshape(())) < 0:
+        raise CheckpointError("its position in the batches is not a count")
 
 
 ADAM_SLOTS = ("step", "exp_avg", "exp_avg_sq")  # what Adam keeps per parameter
