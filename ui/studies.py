@@ -99,13 +99,15 @@ def floor_cells(row: dict) -> dict:
     return {}
 
 
-def reference_ratio(row: dict, metric: str) -> str:
-    """A row's one-step metric over the best flow matching's at 32 steps; a flow-matching row is judged at
-    32 steps itself ('1.00 (its 32 steps)' for the reference). The ratios are lab.tables.with_reference's,
-    the ones the CSV carries."""
-    if f"{metric}@1_over_fm32" in row:
-        return f"{row[f'{metric}@1_over_fm32']:.2f}"
-    return f"{row[f'{metric}@32_over_fm32']:.2f} (its 32 steps)"
+def reference_ratio(row: dict, metric: str) -> str | None:
+    """A row's metric, at the steps its method is judged at, over the best flow matching's at 32 steps
+    ('1.00 (its 32 steps)' for the reference itself); None where the table has no flow matching. The ratios
+    are lab.tables.with_reference's, the ones the CSV carries."""
+    nfe = judged_nfe(row["method"])
+    ratio = row.get(f"{metric}@{nfe}_over_fm32")
+    if ratio is None:
+        return None
+    return f"{ratio:.2f}" + ("" if nfe == 1 else f" (its {nfe} steps)")
 
 
 def table_csv(rows: list[dict], target: str, run_ids: dict[str, str] | None = None) -> str:
@@ -160,8 +162,9 @@ def table_frame(rows: list[dict], target: str, study: Study) -> pd.DataFrame:
                     line[f"{label} @{nfe}"] = f"{_number(row[key])}{spread}"
         line.update(floor_cells(row))
         for metric, label in (("hist_tv", "TV"), ("fd", "FD")):  # the headline over the best flow matching's
-            if f"{metric}@1_over_fm32" in row or f"{metric}@32_over_fm32" in row:
-                line[f"{label} @1 ÷ best FM @32"] = reference_ratio(row, metric)
+            ratio = reference_ratio(row, metric)
+            if ratio is not None:
+                line[f"{label} @1 ÷ best FM @32"] = ratio
         for key in ("pairing", "network", "tuning", "note"):  # what a reader must know to compare the row
             if row.get(key):
                 line[key] = row[key]
