@@ -16,7 +16,7 @@ import sys
 
 from ..core.runs import RunError
 from ..core.targets import TargetError
-from ..core.text import literal
+from ..core.text import error_text, literal
 from ..engine.limits import LimitError
 from . import bench, evaluate, methods, resume, sample, sweep, train, tune
 from .common import EXIT_BAD_INPUT, EXIT_INTERRUPTED, Parser, UsageError
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         words = sys.argv[1:] if argv is None else argv  # the command's name, where parsing stopped before it
         named = args.command if "args" in locals() else next((w for w in words if w in COMMANDS), None)
         command = f" {named}" if named else ""
-        print(f"meanflow{command}: error: {literal(str(exc)[:500], 'terminal')}", file=sys.stderr)
+        print(f"meanflow{command}: error: {literal(error_text(exc)[:500], 'terminal')}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:  # before a command's own handler (while its engine starts): one line, 130
         print(f"meanflow{' ' + args.command if 'args' in locals() else ''}: interrupted", file=sys.stderr)

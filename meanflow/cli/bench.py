@@ -66,6 +66,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--rounds", type=bounded_int(1, 1000, "a round count"), default=b.rounds)
     p.add_argument("--threads", type=bounded_int(1, 256, "a thread count"), default=b.threads)
+    p.set_defaults(bench_defaults=vars(p.parse_args([])))  # what check_flags tells a given flag by
 
 
 def _dumped(rows, as_json: bool, text: str) -> int:
@@ -140,7 +141,38 @@ def _methods(text: str | None) -> list[str]:
     return names
 
 
+SIZE_FLAGS = ("hidden", "depth", "batch", "steps", "rounds", "threads")
+FLAGS_READ = {  # each mode's flags besides --json; any other flag given is refused, never ignored
+    "guidance": ("guidance", "targets", "seeds", "seconds"),
+    "quality --methods": ("quality", "methods", "targets", "seeds", "seconds"),
+    "quality": ("quality", "targets", "seconds", "threads"),
+    "methods": ("methods", *SIZE_FLAGS),
+    "steps": SIZE_FLAGS,
+}
+
+
+def mode_of(args: argparse.Namespace) -> str:
+    if args.guidance:
+        return "guidance"
+    if args.quality:
+        return "quality --methods" if args.methods else "quality"
+    return "methods" if args.methods else "steps"
+
+
+def check_flags(args: argparse.Namespace, defaults: dict) -> None:
+    """Refuse a flag the chosen mode would ignore (a --hidden with --quality, a --seeds with the step
+    timing): a benchmark that silently measures something else than asked is worse than none."""
+    mode = mode_of(args)
+    ignored = [k for k, v in defaults.items() if k != "json" and getattr(args, k) != v and k not in FLAGS_READ[mode]]
+    if ignored:
+        given = ", ".join(f"--{k}" for k in ignored)
+        name = f"--{mode}" if mode != "steps" else "the step timing (no mode flag)"
+        reads = ", ".join(f"--{k}" for k in FLAGS_READ[mode] if f"--{k}" not in name.split())
+        raise UsageError(f"{given} does nothing with {name}, which reads {reads}")
+
+
 def run(args: argparse.Namespace) -> int:
+    check_flags(args, args.bench_defaults)
     if args.guidance:
         return bench_guidance(args)
     methods = _methods(args.methods)

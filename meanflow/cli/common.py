@@ -136,14 +136,25 @@ def progress_line(snap: Snapshot) -> str:
     return f"step {snap.step}/{snap.total_steps}  {loss}  {snap.steps_per_sec:.0f} steps/s  {eta}"
 
 
+def waiting_line(snap: Snapshot) -> str:
+    """What `train` prints, once, before its worker's first step."""
+    if snap.state == "queued":
+        return f"step 0/{snap.total_steps}  waiting for a worker"
+    return f"step 0/{snap.total_steps}  starting the worker"
+
+
 def _follow(engine: Engine, job_id: str, quiet: bool) -> bool:
-    """Print the job's progress every second until it ends; True if Ctrl-C stopped it (it is saved)."""
-    last_print = 0.0
+    """Print the job's progress every second until it ends, the wait for its first step once; True if
+    Ctrl-C stopped it (it is saved)."""
+    last_print, last_line = 0.0, ""
     try:
         while not engine.wait(job_id, timeout=0.2).finished:
             if not quiet and time.monotonic() - last_print >= 1.0:
-                print(progress_line(engine.snapshot(job_id)), file=sys.stderr, flush=True)
-                last_print = time.monotonic()
+                snap = engine.snapshot(job_id)
+                line = progress_line(snap) if snap.step or len(snap.history) else waiting_line(snap)
+                if line != last_line:
+                    print(line, file=sys.stderr, flush=True)
+                last_print, last_line = time.monotonic(), line
     except KeyboardInterrupt:
         engine.stop(job_id)
         engine.wait(job_id)

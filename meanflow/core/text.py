@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from pathlib import Path
 
 MEDIA = ("markdown", "html", "filename", "terminal")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
@@ -76,3 +77,26 @@ def safe_markdown(text: str, limit: int = 4000) -> str:
     text = _CONTROL.sub(lambda m: m.group() if m.group() in "\n\t" else " ", str(text)[:limit])
     text = _IMAGE.sub(lambda m: m.group(1), text)
     return _HTML_TAG.sub(lambda m: html.escape(m.group(), quote=False), text)
+
+
+def _file_on_the_path(path: str) -> str | None:
+    """The first part of `path` (from the root) that is a file, if any."""
+    parts = Path(path).parts
+    for n in range(1, len(parts) + 1):
+        part = Path(*parts[:n])
+        if part.is_file():
+            return str(part)
+    return None
+
+
+def error_text(exc: BaseException) -> str:
+    """The one line an error prints: an operating system's error as `PATH: what is wrong` (as cp and
+    mkdir say it), without Python's `[Errno 20]`; any other error's own words."""
+    if isinstance(exc, (FileExistsError, NotADirectoryError)) and exc.filename:
+        in_the_way = _file_on_the_path(str(exc.filename))  # mkdir under a file, or its parents=True on one
+        if in_the_way:
+            return f"{in_the_way} is a file, not a folder"
+    if isinstance(exc, OSError) and exc.strerror:
+        paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+        return ": ".join([" -> ".join(paths), exc.strerror] if paths else [exc.strerror])
+    return str(exc)

@@ -32,6 +32,7 @@ from ..core import runs
 from ..core.config import FINISHED, JobState, TrainConfig, budget_fraction, empty_history
 from ..core.networks import RunBundle
 from ..core.targets import Target, TargetSpec
+from ..core.text import error_text
 from ..core.training import check_dimension
 from . import env
 from .limits import LimitError, check_compute_budget, check_memory
@@ -464,7 +465,7 @@ class Engine:
             elif job.saved_document is not None:
                 runs.put_back_document(job.run_dir, job.saved_document)
         except (OSError, runs.RunError) as exc:
-            self.errors.append(f"could not write {job.run_dir.name}: {exc}")
+            self.errors.append(f"could not write {job.run_dir.name}: {error_text(exc)}")
         self._unlock(job)
         job.done.set()
 
@@ -483,8 +484,8 @@ class Engine:
             fn(*args)
             return True
         except (OSError, runs.RunError, ValueError) as exc:  # a full disk must not end the engine
-            reason = f"could not save ({type(exc).__name__}: {exc})"
-            self.errors.append(f"could not write {job.run_dir.name}: {exc}")
+            reason = f"could not save ({error_text(exc)})"
+            self.errors.append(f"could not write {job.run_dir.name}: {error_text(exc)}")
             with self._lock:
                 first = not job.save_error
                 job.save_error = job.save_error or reason

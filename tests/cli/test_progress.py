@@ -1,0 +1,102 @@
+"""What the command line prints and refuses before any training: `train` following its job (a scripted
+engine, no worker) and `bench`'s flags."""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from meanflow.cli import bench, build_parser, common, main
+from meanflow.cli.common import EXIT_BAD_INPUT
+from meanflow.core.config import empty_history
+from meanflow.core.text import error_text
+from meanflow.engine.jobs import Snapshot
+
+
+@dataclass
+class ScriptedEngine:
+    """Answers wait/snapshot from a list of snapshots, one per call of wait (the last one repeats)."""
+
+    snaps: list
+
+    def wait(self, job_id, timeout=None):
+        snap = self.snaps.pop(0) if len(self.snaps) > 1 else self.snaps[0]
+        self.now = snap
+        return snap
+
+    def snapshot(self, job_id):
+        return self.now
+
+
+def test_the_wait_for_the_first_step_is_printed_once_then_each_step(monkeypatch, capsys):
+    clock = iter(range(2, 1000, 2))  # every check is 2 s after the last: each may print
+    monkeypatch.setattr(common.time, "monotonic", lambda: float(next(clock)))
+    rows = np.zeros(1, dtype=empty_history().dtype)
+    starting = [Snapshot(state="running", total_steps=500)] * 5
+    moving = [Snapshot(state="running", step=s, total_steps=500, history=rows) for s in (60, 200)]
+    done = Snapshot(state="done", step=500, total_steps=500, history=rows)
+    engine = ScriptedEngine([Snapshot(state="queued", total_steps=500), *starting, *moving, done])
+    assert common._follow(engine, "job", quiet=False) is False
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "step 0/500  waiting for a worker"
+    assert lines[1] == "step 0/500  starting the worker"
+    assert [line.split()[1] for line in lines[2:]] == ["60/500", "200/500"]
+
+
+@pytest.mark.parametrize(
+    "flags, named",
+    [
+        (["--quality", "--hidden", "64"], "--hidden"),
+        (["--seeds", "3"], "--seeds"),
+        (["--guidance", "--rounds", "3"], "--rounds"),
+        (["--quality", "--methods", "all", "--threads", "2"], "--threads"),
+        (["--methods", "meanflow", "--targets", "moons"], "--targets"),
+        (["--guidance", "--quality"], "--quality"),
+    ],
+)
+def test_bench_refuses_a_flag_its_mode_would_ignore(flags, named, capsys, monkeypatch):
+    runners = (
+        "main_bench",
+        "run_step_benchmark",
+        "run_quality_benchmark",
+        "run_zoo_benchmark",
+        "run_guidance_benchmark",
+    )
+    for runner in runners:
+        monkeypatch.setattr(bench, runner, lambda *a, **k: pytest.fail("a refused bench ran"))
+    monkeypatch.setattr(bench, "run_guidance_benchmark", lambda *a, **k: pytest.fail("a refused bench ran"))
+    assert main(["bench", *flags]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert f"{named} does nothing with" in err and "which reads" in err
+
+
+def test_bench_reads_the_flags_of_its_mode():
+    parser = build_parser()
+    for flags in (
+        ["--rounds", "2", "--steps", "5", "--hidden", "8"],
+        ["--quality", "--seconds", "1", "--threads", "2"],
+    ):
+        args = parser.parse_args(["bench", *flags])
+        bench.check_flags(args, args.bench_defaults)  # no refusal
+
+
+def test_an_operating_system_error_reads_as_path_and_cause_without_its_number(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    errors = []
+    for make in (lambda: (afile / "run").mkdir(), lambda: (afile / "a" / "b").mkdir(parents=True, exist_ok=True)):
+        with pytest.raises(OSError) as caught:
+            make()
+        errors.append(error_text(caught.value))
+    assert errors == [f"{afile} is a file, not a folder"] * 2
+    with pytest.raises(OSError) as caught:
+        (tmp_path / ("a" * 300)).mkdir()
+    assert error_text(caught.value) == f"{tmp_path / ('a' * 300)}: File name too long"
+    assert error_text(ValueError("as it was")) == "as it was"
+
+
+def test_train_into_a_path_under_a_file_says_which_file(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    out = tmp_path / "afile" / "run"
+    assert main(["train", "--method", "meanflow", "--target", "moons", "--steps", "5", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == f"meanflow train: error: {tmp_path / 'afile'} is a file, not a folder"
