@@ -13,6 +13,7 @@ import torch
 from ..core.config import MAX_CLASSES, MAX_NFE, MAX_SAMPLES
 from ..core.runs import load_run
 from ..core.sampling import sample, samples_csv
+from ..core.text import literal
 from ..views.images import image_grid, png_bytes
 from .common import MAX_ABS, UsageError, bounded_int, number, seed, unscorable
 
@@ -75,6 +76,10 @@ def run(args: argparse.Namespace) -> int:
     if png is not None and png.exists() and not args.force:
         raise UsageError(f"{args.png} exists; pass --force to replace it")
     saved = load_run(args.run_dir)
+    if saved.history_problem:
+        print(
+            f"meanflow sample: warning: {literal(saved.history_problem, 'terminal')}; sampling goes on", file=sys.stderr
+        )
     if saved.info.step == 0:  # stopped before its first step (Ctrl-C while its worker started): noise
         raise UsageError(f"{args.run_dir} stopped before its first training step; its network is untrained")
     shape = saved.target.image_shape

@@ -141,7 +141,8 @@ class SavedRun:
     info: RunInfo
     target: Target
     flow: Flow
-    history: np.ndarray  # config.HISTORY_DTYPE rows
+    history: np.ndarray  # config.HISTORY_DTYPE rows (none when metrics.csv is damaged: history_problem says so)
+    history_problem: str = ""  # why metrics.csv was not read; the network does not need it
 
     @property
     def path(self) -> Path:
@@ -480,7 +481,10 @@ def load_run(run_dir: str | Path, live: bool = False) -> SavedRun:
         raise
     except ValueError as exc:
         raise RunError(f"{info.path / WEIGHTS_FILE} {exc}") from None
-    return SavedRun(info, target, flow, read_history(info.path))
+    try:
+        return SavedRun(info, target, flow, read_history(info.path))
+    except RunError as exc:  # the curves are lost, the network is not: sample and resume go on without them
+        return SavedRun(info, target, flow, empty_history(), history_problem=str(exc))
 
 
 def list_runs(

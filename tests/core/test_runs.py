@@ -18,6 +18,7 @@ from meanflow.core.paths import pretrained_dir
 from meanflow.core.registry import make_config, with_method
 from meanflow.core.runs import (
     CONFIG_FILE,
+    METRICS_FILE,
     WEIGHTS_FILE,
     RunError,
     list_runs,
@@ -167,6 +168,18 @@ def test_corrupt_run_folders_give_clear_errors(saved, corrupt, message):
     corrupt(path)
     with pytest.raises(RunError, match=message):
         load_run(path)
+
+
+def test_a_damaged_metrics_table_loses_the_curves_not_the_network(saved):
+    path, _ = saved
+    intact = load_run(path)
+    with open(path / METRICS_FILE, "a") as f:
+        f.write("garbage,,\x00\n1,2\n")
+    run = load_run(path)
+    assert len(run.history) == 0 and "metrics.csv is not a metrics table" in run.history_problem
+    assert not intact.history_problem and len(intact.history) > 0
+    a, b = (sample(r.flow, 64, 1, torch.Generator().manual_seed(0)).samples for r in (run, intact))
+    np.testing.assert_array_equal(a, b)
 
 
 def test_saving_again_replaces_files_whole_and_leaves_no_temporaries(saved, tiny_config):
