@@ -99,7 +99,17 @@ def main() -> None:
     st.title("Guidance in one step")
     st.markdown(INTRODUCTION)
     c1, c2, c3 = st.columns([5, 3, 3])  # four target chips need the room
-    target_name = settings.segmented("Target", TARGET, where=c1) or LABELLED[0]
+    without = {name for name in LABELLED if not guidance_runs(name)}  # offered, marked: a class may train them
+    target_name = (
+        settings.segmented(
+            "Target",
+            TARGET,
+            where=c1,
+            format_func=lambda name: f"{name} (no runs yet)" if name in without else name,
+            help="Targets marked 'no runs yet' have no class-conditional runs: train them on the Train page.",
+        )
+        or LABELLED[0]
+    )
     target = get_target(target_name)
     classes = settings.Setting("guide_class", 0, choices=tuple(range(target.classes)))
     settings.initialise_for(classes, target_name)

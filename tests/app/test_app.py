@@ -557,10 +557,15 @@ def test_the_levers_study_shows_flow_matching_at_the_32_steps_its_question_names
 
 
 def test_guidance_page_points_to_training_when_it_has_no_conditional_runs(app, monkeypatch):
+    bundled = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    bundled.switch_page("app_pages/guidance.py").run()
+    chips = bundled.button_group(key="guide_target").options  # the bundle has no checkerboard guidance runs
+    assert chips == ["8gaussians", "moons", "checkerboard (no runs yet)", "digits"]
     monkeypatch.setattr(ui.server, "BUNDLED_DIR", ROOT / "no-such-folder")
     app.switch_page("app_pages/guidance.py").run()
     assert not app.exception
     assert any("No class-conditional runs" in i.value for i in app.info)
+    assert all(c.endswith("(no runs yet)") for c in app.button_group(key="guide_target").options)
 
 
 def test_train_draws_a_target_from_the_link(app):
