@@ -8,7 +8,7 @@ directly, without this navigation, and list every file of the folder as a page.
 import streamlit as st
 
 from meanflow.core.paths import assets_dir
-from ui import present
+from ui import present, settings
 from ui.lesson_bar import lesson_bar
 
 # The icon is a file of ours: a Material icon here would make every browser fetch it from Google's servers.
@@ -29,3 +29,4 @@ page = st.navigation(list(PAGES.values()), position="hidden" if present.presenti
 present.apply_style()
 lesson_bar(PAGES, page)  # above the page, on every page: a lesson's step, Back and Next
 page.run()
+settings.show_refused()  # a link's or a lesson's value the page refused, said once

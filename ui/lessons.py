@@ -8,9 +8,9 @@ A lesson is a JSON document (assets/lessons/NAME.json, or a file a teacher uploa
                 "text": "Markdown shown above the page."}, ...]}
 
 `page` is one of PAGES; `settings` are the page's URL parameters (the page checks each value as it
-checks a hand-made link: a value it refuses falls back to its default). Anything else is an error that
-names the line of the file where it is, and nothing of a refused file is used. No streamlit here:
-the lesson bar (ui.lesson_bar) draws what this module reads.
+checks a hand-made link: a value it refuses falls back to its default, and a toast says so). Anything
+else is an error that names the line of the file where it is, and nothing of a refused file is used.
+No streamlit here: the lesson bar (ui.lesson_bar) draws what this module reads.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from typing import Any
 import streamlit as st
 
 from meanflow.core.config import OptionSpec
+from meanflow.core.text import literal
 
 from . import present
 
@@ -112,7 +113,7 @@ def _initialised(setting: Setting) -> tuple[Any, str]:
     for name in (setting.key, *setting.aliases):
         raw = st.query_params.get(name)
         if raw is not None:
-            value, source = _parsed(setting, raw), "url"
+            value, source = _parsed(setting, raw, name), "url"
             break
     else:
         if KEPT + setting.key in st.session_state and _plain_visit():
@@ -141,12 +142,33 @@ def url_text(value) -> str:
     return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
 
-def _parsed(setting: Setting, raw: str):
-    """The value `raw` stands for, or the default where the widget would refuse it."""
+def _parsed(setting: Setting, raw: str, url_name: str = ""):
+    """The value `raw` stands for, or the default where the widget would refuse it (a URL's value so
+    refused is noted for show_refused: a lesson's or a link's typo must not go unseen)."""
     try:
         return setting.parse(raw)
     except (ValueError, OverflowError):
+        if url_name:
+            _refuse(url_name, raw, setting.default)
         return setting.default
+
+
+REFUSED = "_refused_settings"  # (URL parameter, its value, the default shown) refused since last shown
+
+
+def _refuse(name: str, raw: str, default) -> None:
+    st.session_state.setdefault(REFUSED, []).append((name, raw, default))
+
+
+def show_refused() -> None:
+    """Say, once, which of the URL's values the page refused and what it shows instead (app.py calls this
+    after the page ran): a teacher testing a lesson sees the typo, a student is not left wondering."""
+    for name, raw, default in st.session_state.pop(REFUSED, []):
+        st.toast(
+            f"This link's {literal(name, 'markdown')} = {literal(raw[:60], 'markdown')} is not a value the "
+            f"page accepts; it shows {literal(url_text(default), 'markdown')} instead.",
+            icon=":material/warning:",
+        )
 
 
 def initialise_for(setting: Setting, owner: str) -> Any:
@@ -157,6 +179,8 @@ def initialise_for(setting: Setting, owner: str) -> Any:
     marker = f"{setting.key}_owner"
     value, source = _initialised(setting)
     if value not in setting.choices or (source != "url" and st.session_state.get(marker) not in (None, owner)):
+        if source == "url" and value not in setting.choices:
+            _refuse(setting.key, url_text(value), setting.default)
         st.session_state[setting.key] = setting.default
     st.session_state[marker] = owner
     return st.session_state[setting.key]

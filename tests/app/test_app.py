@@ -568,6 +568,20 @@ def test_guidance_page_points_to_training_when_it_has_no_conditional_runs(app, m
     assert all(c.endswith("(no runs yet)") for c in app.button_group(key="guide_target").options)
 
 
+def test_a_links_value_the_page_refuses_is_said_once_with_what_it_shows_instead():
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.query_params.update({"guide_target": "moons", "guide_class": "12", "guide_nfe": "7"})
+    at.switch_page("app_pages/guidance.py").run()
+    assert not at.exception
+    said = sorted(t.value.replace("\\", "") for t in at.toast)
+    assert said == [
+        "This link's guide_class = 12 is not a value the page accepts; it shows 0 instead.",
+        "This link's guide_nfe = 7 is not a value the page accepts; it shows 8 instead.",
+    ]
+    at.run()
+    assert not at.toast  # once
+
+
 def test_train_draws_a_target_from_the_link(app):
     """A drawing in the URL (as the canvas writes it) is the target: previewed, ready to train."""
     square = np.array([[0.1, 0.1], [0.5, 0.1], [0.5, 0.5], [0.1, 0.5]])
