@@ -75,24 +75,7 @@ def target_picker() -> Target | None:
             )
             return get_target(name)
         if source == "Upload":
-            upload = st.file_uploader(
-                "CSV of 2D points, or a PNG/JPEG whose dark pixels give the density",
-                type=["csv", "png", "jpg", "jpeg"],
-                key="target_file",
-                help=f"CSV: first two numeric columns, header optional, {MIN_POINTS} to {MAX_POINTS:,} rows. "
-                f"Images: up to {MAX_IMAGE_PIXELS // 10**6} megapixels. Files up to {MAX_FILE_BYTES // 2**20} MB.",
-            )
-            st.caption(
-                f"Limits: {MAX_FILE_BYTES // 2**20} MB; CSV {MIN_POINTS}–{MAX_POINTS:,} points; "
-                f"images up to {MAX_IMAGE_PIXELS // 10**6} MP."
-            )
-            if upload is None:
-                st.info("Upload a file to use it as the target.")
-                return None
-            target = _uploaded_target(upload.name, upload.getvalue())
-            if target.note:  # what became of a third column: classes, or why it was not read as classes
-                st.info(literal(f"{target.name}: {target.note}."))
-            return target
+            return upload_picker()
         if source == "Draw":
             return draw_picker()
         text = settings.text("Text (1–12 characters)", TARGET_TEXT, max_chars=12)
@@ -100,6 +83,46 @@ def target_picker() -> Target | None:
     except TargetError as exc:
         st.error(literal(str(exc)))
         return None
+
+
+KEPT_UPLOAD = "_kept_upload"  # (file name, bytes) of this session's last upload: Streamlit forgets the
+# uploader's file when its page is left, and the Upload source is kept (ui.settings), so a visit to another
+# page and back would show an empty uploader under "Upload" and no target
+
+
+def _forget_a_cleared_upload() -> None:
+    if st.session_state.get("target_file") is None:  # the user removed the file (x): it is gone
+        st.session_state.pop(KEPT_UPLOAD, None)
+
+
+def upload_picker() -> Target | None:
+    """A CSV or image file -> a Target; this session's last upload while no other is given."""
+    upload = st.file_uploader(
+        "CSV of 2D points, or a PNG/JPEG whose dark pixels give the density",
+        type=["csv", "png", "jpg", "jpeg"],
+        key="target_file",
+        on_change=_forget_a_cleared_upload,
+        help=f"CSV: first two numeric columns, header optional, {MIN_POINTS} to {MAX_POINTS:,} rows. "
+        f"Images: up to {MAX_IMAGE_PIXELS // 10**6} megapixels. Files up to {MAX_FILE_BYTES // 2**20} MB.",
+    )
+    st.caption(
+        f"Limits: {MAX_FILE_BYTES // 2**20} MB; CSV {MIN_POINTS}–{MAX_POINTS:,} points; "
+        f"images up to {MAX_IMAGE_PIXELS // 10**6} MP."
+    )
+    if upload is not None:
+        st.session_state[KEPT_UPLOAD] = (upload.name, upload.getvalue())
+    elif KEPT_UPLOAD in st.session_state:
+        st.caption(
+            f"Using **{literal(st.session_state[KEPT_UPLOAD][0])}**, uploaded earlier in this session; "
+            "upload another file to replace it."
+        )
+    else:
+        st.info("Upload a file to use it as the target.")
+        return None
+    target = _uploaded_target(*st.session_state[KEPT_UPLOAD])
+    if target.note:  # what became of a third column: classes, or why it was not read as classes
+        st.info(literal(f"{target.name}: {target.note}."))
+    return target
 
 
 def _selection_shapes(selection) -> list[np.ndarray]:

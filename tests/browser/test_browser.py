@@ -566,6 +566,31 @@ def test_a_pages_settings_survive_a_visit_to_another_page(server, page):
     assert "Traceback" not in app_log(log)
 
 
+def test_an_uploaded_target_survives_a_visit_to_another_page(server, page, tmp_path):
+    """The Upload source is kept, but Streamlit forgets the uploader's file when its page is left: Train
+    came back with an empty uploader under "Upload" and no target. This session's last upload is used."""
+    url, log, _ = server
+    csv = tmp_path / "ring.csv"
+    csv.write_text("x,y\n" + "\n".join(f"{math.cos(i / 9):.4f},{math.sin(i / 9):.4f}" for i in range(300)))
+    open_page(page, f"{url}/train")
+    page.get_by_text("Upload", exact=True).click()
+    page.locator("input[type=file]").set_input_files(str(csv))
+    expect(page.get_by_text("target: ring").first).to_be_visible(timeout=30_000)
+    page.get_by_role("button", name="Remove ring.csv").click()  # the uploader's x: the file is gone
+    expect(page.get_by_text("Upload a file to use it as the target.")).to_be_visible(timeout=30_000)
+    wheel = tmp_path / "wheel.csv"  # another file: the input ignores the same one again
+    wheel.write_bytes(csv.read_bytes())
+    page.locator("input[type=file]").set_input_files(str(wheel))
+    expect(page.get_by_text("target: wheel").first).to_be_visible(timeout=30_000)
+    page.get_by_role("link", name="Animate").first.click()
+    animation(page).wait_for(timeout=60_000)
+    page.get_by_role("link", name="Train").first.click()
+    expect(page.get_by_text("uploaded earlier in this session")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("target: wheel").first).to_be_visible(timeout=30_000)
+    shot(page, "upload_kept")
+    assert "Traceback" not in app_log(log)
+
+
 def test_the_movie_expander_stays_open_while_its_gif_is_made(server, page):
     """A walk's first Make GIF closed the expander: no progress bar, and no Download button until it was
     opened again. One click, and the Download button appears where the Make button was."""
