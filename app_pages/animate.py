@@ -133,6 +133,7 @@ def animation_html(
         clickable=True,
         max_traced=MAX_TRACED,
         point_scale=present.SCALE if present.presenting() else 1.0,
+        fit_window=present.presenting(),
         autoplay=str(st.query_params.get(AUTOPLAY, "")).lower() in ("true", "1"),
         colour_key=colour_key,
     )

@@ -44,6 +44,7 @@ def particle_animation_html(
     point_scale: float = 1.0,
     autoplay: bool = False,
     colour_key: bool = True,
+    fit_window: bool = False,
 ) -> str:
     """The HTML document of the animation.
 
@@ -55,7 +56,9 @@ def particle_animation_html(
     bold in every panel; clickable: a click on a particle traces it too (up to max_traced, in the page:
     no round trip to the server), at any time, playing or not; point_scale: larger points (a projector);
     autoplay: play once from the noise as soon as it is on screen (a lesson's step: nothing to press);
-    colour_key: show the colour wheel beside colours (False when they mean something else: classes).
+    colour_key: show the colour wheel beside colours (False when they mean something else: classes);
+    fit_window: panels small enough that the whole animation, Play included, fits the browser window
+    below where it starts (the presenter view on a 1280 x 720 projector).
     """
     paths = [np.asarray(path, dtype=np.float32) for _, path in panels.values()]
     titles = list(panels)
@@ -88,6 +91,7 @@ def particle_animation_html(
         "maxTraced": int(max_traced),
         "pointScale": float(point_scale),
         "autoplay": bool(autoplay),
+        "fitWindow": bool(fit_window),
     }
     # JSON inside <script>: '<' escaped so no text can close the element
     payload = json.dumps(data).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
@@ -144,10 +148,19 @@ function position(p, times, i, t) {  // particle i of panel p at time t, linear 
   const a = (j * n + i) * 2, b = ((j + 1) * n + i) * 2;
   return [(1 - w) * paths[p][a] + w * paths[p][b], (1 - w) * paths[p][a + 1] + w * paths[p][b + 1]];
 }
+let fitTop = null;  // where the animation starts in the page (CSS pixels from its top), read once
+function windowRoom() {  // the panel size that leaves the whole animation inside the window (fitWindow)
+  if (!D.fitWindow || !frame) return Infinity;
+  try {
+    const main = window.parent.document.querySelector('[data-testid="stMain"]');
+    if (fitTop === null) fitTop = frame.getBoundingClientRect().top + (main ? main.scrollTop : 0);
+    return window.parent.innerHeight - fitTop - HEAD - 44 - 12;
+  } catch (e) { return Infinity; }  // a parent of another origin: no fitting
+}
 function layout() {
   const keyWidth = D.wheel ? 118 : 0;
   const width = Math.max(240, document.body.clientWidth - keyWidth);
-  size = Math.max(60, Math.min((width - GAP * (P - 1)) / P, D.height - HEAD - 44));
+  size = Math.max(60, Math.min((width - GAP * (P - 1)) / P, D.height - HEAD - 44, windowRoom()));
   scale = window.devicePixelRatio || 1;
   canvas.width = Math.round(width * scale);
   canvas.height = Math.round((size + HEAD) * scale);

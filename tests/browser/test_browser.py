@@ -690,6 +690,25 @@ def test_play_from_the_keyboard_and_a_projector_wide_window(server, browser):
     assert "Traceback" not in app_log(log)
 
 
+def test_the_presenter_views_animation_fits_a_1280_by_720_projector(server, browser):
+    """On a 720-pixel-high projector the animation's Play and its panels' lower edge were below the fold:
+    in the presenter view the panels shrink until the whole animation fits the window."""
+    url, log, _ = server
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    try:
+        open_page(page, f"{url}/animate?present=1")
+        play = page.frame_locator(CANVAS).get_by_role("button", name="Play")
+        play.wait_for(timeout=30_000)
+        page.wait_for_timeout(500)  # the iframe takes its fitted height
+        box = play.bounding_box()  # in the page's viewport, as Playwright gives it for an iframe's element too
+        assert 0 < box["y"] and box["y"] + box["height"] <= 720, box
+        shot(page, "present_1280x720_animate")
+    finally:
+        context.close()
+    assert "Traceback" not in app_log(log)
+
+
 def test_a_teacher_runs_the_ten_minute_lesson_in_the_presenter_view(server, browser):
     """One link, then only Next: each step opens its page (no sidebar, large text), the warped grid plays,
     and the last step trains with Step: it pauses with its loss split at r = t and r != t and its quality
