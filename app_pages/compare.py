@@ -90,10 +90,10 @@ def methods_mode() -> None:
     """The method zoo on one target: the study table (mean ± std over seeds), bars, a grid of samples
     per method x NFE and quality against NFE, from the bundled runs (or this session's live sweep)."""
     study = STUDIES["methods"]
-    # a row each: eight method chips, and step chips, stay readable on a narrow page
-    target = settings.segmented("Target", ZOO_TARGET) or EVALUATION_TARGETS[0]
-    chosen = settings.multiselect("Methods", ZOO_METHODS, format_func=lambda m: METHODS[m].about.label)
-    nfes = tuple(sorted(settings.pills("Steps (NFE)", ZOO_NFE)))
+    with present.controls():  # a row each: eight method chips, and step chips, stay readable on a narrow page
+        target = settings.segmented("Target", ZOO_TARGET) or EVALUATION_TARGETS[0]
+        chosen = settings.multiselect("Methods", ZOO_METHODS, format_func=lambda m: METHODS[m].about.label)
+        nfes = tuple(sorted(settings.pills("Steps (NFE)", ZOO_NFE)))
     if not chosen or not nfes:
         st.info("Pick at least one method and one step count.")
         return

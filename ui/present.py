@@ -48,7 +48,8 @@ def apply_style() -> None:
 
 
 def for_projector(fig: go.Figure) -> go.Figure:
-    """A copy of `fig` with markers and lines SCALE times larger (frames included) and larger text."""
+    """A copy of `fig` with markers and lines SCALE times larger (frames included) and larger text (FONT,
+    and SCALE times the sizes a figure set for its annotations and title)."""
     fig = copy.deepcopy(fig)
 
     def grow(trace) -> None:
@@ -65,6 +66,11 @@ def for_projector(fig: go.Figure) -> go.Figure:
         for trace in frame.data:
             grow(trace)
     fig.update_layout(font_size=FONT)
+    for ann in fig.layout.annotations or ():  # panel titles ("NFE 8") and labels set their own small sizes
+        if ann.font.size is not None:
+            ann.font.size = ann.font.size * SCALE
+    if fig.layout.title.font.size is not None:
+        fig.layout.title.font.size = fig.layout.title.font.size * SCALE
     return fig
 
 

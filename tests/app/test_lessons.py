@@ -97,6 +97,16 @@ def test_the_projector_copy_grows_points_lines_and_text():
     assert big.layout.font.size > 14 and fig.data[0].marker.size == 4  # the original is untouched
 
 
+def test_the_projector_copy_grows_the_sizes_a_figure_set_for_its_panel_titles():
+    fig = go.Figure([go.Scatter(x=[0], y=[0])])
+    fig.add_annotation(text="NFE 8", font=dict(size=12))
+    fig.add_annotation(text="no size of its own")
+    fig.update_layout(title=dict(text="a title", font=dict(size=14)))
+    big = for_projector(fig)
+    assert big.layout.annotations[0].font.size == 12 * SCALE and big.layout.annotations[1].font.size is None
+    assert big.layout.title.font.size == 14 * SCALE and fig.layout.annotations[0].font.size == 12
+
+
 # ---------------------------------------------------------------- in the app (AppTest)
 
 ROOT = Path(__file__).resolve().parents[2]
