@@ -137,6 +137,7 @@ def test_the_ten_minute_lesson_runs_start_to_finish_with_next_only(app, presenti
         assert app.query_params["lesson"] == "meanflow-in-ten-minutes" and app.query_params["step"] == str(k)
         for key, value in step.settings:  # the page took the step's settings
             assert app.query_params[key] == value, (k, key)
+        assert not app.toast, (k, [t.value for t in app.toast])  # and refused none
         if k == 2:  # a step on the same page as the last: the widgets changed to this step's values
             assert app.session_state["anim_left_steps"] == 1 and app.session_state["anim_right_steps"] == 32
         if k < len(lesson.steps):
