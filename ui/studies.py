@@ -183,11 +183,32 @@ def live_sweep(study: Study, key: str) -> Sweep | None:
     return st.session_state.get(f"sweep_{key}_{study.name}")
 
 
-def run_live_controls(study: Study, targets: list[Target], key: str, cells: list[str] | None = None) -> None:
-    """Budget and seeds, and a button that starts this study as a sweep of this session (or stops it)."""
-    sweep = live_sweep(study, key)
-    c1, c2, c3 = st.columns([2, 1, 1])
-    seconds = c1.slider(
+def live_budget(study: Study, key: str, kind_column, size_column) -> Budget:
+    """What each live run may spend: seconds, or steps as the bundled table of a step-budget study (the
+    paper's ablations: 5,000 steps) was made, so a rerun reads beside it; the kind opens at the table's."""
+    stored = (bundled(study.name) or {}).get("budget") or {}
+    by_steps = bool(stored) and not stored.get("seconds")
+    kind = kind_column.radio(
+        "Budget",
+        ("seconds", "steps"),
+        index=1 if by_steps else 0,
+        key=f"{key}_budget_{study.name}",
+        horizontal=True,
+        help="The bundled table's kind of budget first: a wall-clock budget favours the faster step, a step "
+        "budget does not.",
+    )
+    if kind == "steps":
+        steps = size_column.slider(
+            "Steps per run",
+            500,
+            10_000,
+            min(10_000, int(stored.get("steps") or 2_000)) if by_steps else 2_000,
+            step=500,
+            key=f"{key}_steps",
+            help="Every run of the study makes this many training steps, the same network and batch.",
+        )
+        return Budget(seconds=None, steps=int(steps))
+    seconds = size_column.slider(
         "Seconds per run",
         5,
         120,
@@ -196,6 +217,14 @@ def run_live_controls(study: Study, targets: list[Target], key: str, cells: list
         key=f"{key}_seconds",
         help="Every run of the study gets this wall-clock budget, the same network and batch.",
     )
+    return Budget(seconds=float(seconds))
+
+
+def run_live_controls(study: Study, targets: list[Target], key: str, cells: list[str] | None = None) -> None:
+    """Budget and seeds, and a button that starts this study as a sweep of this session (or stops it)."""
+    sweep = live_sweep(study, key)
+    c0, c1, c2, c3 = st.columns([1.3, 2, 1, 1])
+    budget = live_budget(study, key, c0, c1)
     seeds = c2.number_input(
         "Seeds",
         1,
@@ -218,7 +247,7 @@ def run_live_controls(study: Study, targets: list[Target], key: str, cells: list
             study,
             targets,
             int(seeds),
-            Budget(seconds=float(seconds)),
+            budget,
             sess.engine,
             server.runs_dir(),
             owner=sess.owner,

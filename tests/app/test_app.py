@@ -523,13 +523,18 @@ def test_ablations_page_opens_on_the_tuned_comparison_and_can_run_a_study_live(a
     assert all(line.get("dash", "solid") == "solid" for line in lines)  # no variants of one method to dash
     assert not any("charged for its teacher" in c.value for c in app.caption)  # no row has a teacher here
     app.segmented_control(key="abl_target").set_value("checkerboard").run()
-    app.slider(key="abl_seconds").set_value(5)
+    assert app.radio(key="abl_budget_tangent").value == "steps"  # as its bundled table: 5,000 steps a run
+    assert app.slider(key="abl_steps").value == 5000
+    app.slider(key="abl_steps").set_value(500)
     app.number_input(key="abl_seeds").set_value(1)
     app.button(key="abl_run").click().run()
     assert not app.exception
     sweep = app.session_state["sweep_abl_tangent"]
     assert len(sweep.runs) == 4 and {r.target for r in sweep.runs} == {"checkerboard"}
+    assert all(r.config.max_seconds is None and r.config.steps == 500 for r in sweep.runs)
     sweep.stop()
+    app.selectbox(key="study").set_value("levers").run()
+    assert app.radio(key="abl_budget_levers").value == "seconds"  # its table: 30 s a run
 
 
 def test_the_levers_study_shows_flow_matching_at_the_32_steps_its_question_names(app):
