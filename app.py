@@ -28,5 +28,6 @@ PAGES = {  # by the name lessons use (ui.lessons.PAGES)
 page = st.navigation(list(PAGES.values()), position="hidden" if present.presenting() else "sidebar")
 present.apply_style()
 lesson_bar(PAGES, page)  # above the page, on every page: a lesson's step, Back and Next
+settings.forget_refused()
 page.run()
 settings.show_refused()  # a link's or a lesson's value the page refused, said once

@@ -114,11 +114,16 @@ def references_of(panels: dict[str, Panel]) -> list[np.ndarray]:
 
 
 def animation_html(
-    panels: dict[str, Panel], colours: np.ndarray | None, traced: tuple[int, ...], colour_key: bool = True
+    panels: dict[str, Panel],
+    colours: np.ndarray | None,
+    traced: tuple[int, ...],
+    colour_key: bool = True,
+    fit_window: bool = False,
 ) -> str:
     """The particle animation as a canvas page (no Plotly: the browser draws 2 x 2,000 particles at its
     frame rate, and nothing while the animation is off screen). Panels on different targets get their
-    own axes; a click on a particle follows it, before, during or after playing."""
+    own axes; a click on a particle follows it, before, during or after playing. fit_window: in the
+    presenter view, panels that fit the window (the page's main animation; not one under an image player)."""
     references = references_of(panels)
     shared = all(np.array_equal(references[0], r) for r in references)
     return particle_animation_html(
@@ -133,7 +138,7 @@ def animation_html(
         clickable=True,
         max_traced=MAX_TRACED,
         point_scale=present.SCALE if present.presenting() else 1.0,
-        fit_window=present.presenting(),
+        fit_window=fit_window and present.presenting(),
         autoplay=str(st.query_params.get(AUTOPLAY, "")).lower() in ("true", "1"),
         colour_key=colour_key,
     )
@@ -245,7 +250,7 @@ def main() -> None:
         warped_grid(panels, reference)
         panel_numbers(panels, n, one_class, grid=True)
         return
-    html = animation_html(panels, colours, traced)
+    html = animation_html(panels, colours, traced, fit_window=True)  # the page's picture: on one screen
     st.iframe(html, height=ANIMATION_HEIGHT)
     how_to_read()
     if traced:

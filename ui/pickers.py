@@ -110,16 +110,17 @@ def upload_picker() -> Target | None:
         f"images up to {MAX_IMAGE_PIXELS // 10**6} MP."
     )
     if upload is not None:
+        target = _uploaded_target(upload.name, upload.getvalue())  # a file it refuses is not kept
         st.session_state[KEPT_UPLOAD] = (upload.name, upload.getvalue())
     elif KEPT_UPLOAD in st.session_state:
         st.caption(
             f"Using **{literal(st.session_state[KEPT_UPLOAD][0])}**, uploaded earlier in this session; "
-            "upload another file to replace it."
+            "upload another file to replace it, or pick another source."
         )
+        target = _uploaded_target(*st.session_state[KEPT_UPLOAD])
     else:
         st.info("Upload a file to use it as the target.")
         return None
-    target = _uploaded_target(*st.session_state[KEPT_UPLOAD])
     if target.note:  # what became of a third column: classes, or why it was not read as classes
         st.info(literal(f"{target.name}: {target.note}."))
     return target

@@ -113,7 +113,8 @@ def _initialised(setting: Setting) -> tuple[Any, str]:
     for name in (setting.key, *setting.aliases):
         raw = st.query_params.get(name)
         if raw is not None:
-            value, source = _parsed(setting, raw, name), "url"
+            # a value this session published itself (a widget hidden, then drawn again) is no link's
+            value, source = _parsed(setting, raw, "" if _published(name) else name), "url"
             break
     else:
         if KEPT + setting.key in st.session_state and _plain_visit():
@@ -149,24 +150,29 @@ def _parsed(setting: Setting, raw: str, url_name: str = ""):
         return setting.parse(raw)
     except (ValueError, OverflowError):
         if url_name:
-            _refuse(url_name, raw, setting.default)
+            _refuse(url_name, raw)
         return setting.default
 
 
-REFUSED = "_refused_settings"  # (URL parameter, its value, the default shown) refused since last shown
+REFUSED = "_refused_settings"  # (URL parameter, its value) refused on this run
 
 
-def _refuse(name: str, raw: str, default) -> None:
-    st.session_state.setdefault(REFUSED, []).append((name, raw, default))
+def _refuse(name: str, raw: str) -> None:
+    st.session_state.setdefault(REFUSED, []).append((name, raw))
+
+
+def forget_refused() -> None:
+    """Start a run with no refusals noted (one a stopped run left is not this page's to show)."""
+    st.session_state.pop(REFUSED, None)
 
 
 def show_refused() -> None:
-    """Say, once, which of the URL's values the page refused and what it shows instead (app.py calls this
-    after the page ran): a teacher testing a lesson sees the typo, a student is not left wondering."""
-    for name, raw, default in st.session_state.pop(REFUSED, []):
+    """Say, once, which of the URL's values the page refused (app.py calls this after the page ran): a
+    teacher testing a lesson sees the typo, a student is not left wondering why the page differs."""
+    for name, raw in st.session_state.pop(REFUSED, []):
         st.toast(
             f"This link's {literal(name, 'markdown')} = {literal(raw[:60], 'markdown')} is not a value the "
-            f"page accepts; it shows {literal(url_text(default), 'markdown')} instead.",
+            "page accepts; it shows its default instead.",
             icon=":material/warning:",
         )
 
@@ -179,8 +185,8 @@ def initialise_for(setting: Setting, owner: str) -> Any:
     marker = f"{setting.key}_owner"
     value, source = _initialised(setting)
     if value not in setting.choices or (source != "url" and st.session_state.get(marker) not in (None, owner)):
-        if source == "url" and value not in setting.choices:
-            _refuse(setting.key, url_text(value), setting.default)
+        if source == "url" and value not in setting.choices and not _published(setting.key):
+            _refuse(setting.key, url_text(value))
         st.session_state[setting.key] = setting.default
     st.session_state[marker] = owner
     return st.session_state[setting.key]

@@ -183,9 +183,16 @@ def live_sweep(study: Study, key: str) -> Sweep | None:
     return st.session_state.get(f"sweep_{key}_{study.name}")
 
 
+def _on_grid(value, fallback: int, lo: int, hi: int, step: int) -> int:
+    """`value` (or `fallback` when it is missing) as a slider from lo to hi in `step`s can show it."""
+    value = fallback if not value else value
+    return int(min(hi, max(lo, round(float(value) / step) * step)))
+
+
 def live_budget(study: Study, key: str, kind_column, size_column) -> Budget:
     """What each live run may spend: seconds, or steps as the bundled table of a step-budget study (the
-    paper's ablations: 5,000 steps) was made, so a rerun reads beside it; the kind opens at the table's."""
+    paper's ablations: 5,000 steps) was made, so a rerun reads beside it; the kind and the size open at
+    the table's, within the sliders' ranges."""
     stored = (bundled(study.name) or {}).get("budget") or {}
     by_steps = bool(stored) and not stored.get("seconds")
     kind = kind_column.radio(
@@ -202,7 +209,7 @@ def live_budget(study: Study, key: str, kind_column, size_column) -> Budget:
             "Steps per run",
             500,
             10_000,
-            min(10_000, int(stored.get("steps") or 2_000)) if by_steps else 2_000,
+            _on_grid(stored.get("steps") if by_steps else None, 2_000, 500, 10_000, 500),
             step=500,
             key=f"{key}_steps",
             help="Every run of the study makes this many training steps, the same network and batch.",
@@ -212,7 +219,7 @@ def live_budget(study: Study, key: str, kind_column, size_column) -> Budget:
         "Seconds per run",
         5,
         120,
-        20,
+        _on_grid(stored.get("seconds"), 20, 5, 120, 5),
         step=5,
         key=f"{key}_seconds",
         help="Every run of the study gets this wall-clock budget, the same network and batch.",

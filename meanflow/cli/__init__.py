@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command].run(args)
     except BrokenPipeError as exc:  # `meanflow methods | head`: the reader left; nothing wrong with the input
         if not _stdout_closed():  # another pipe (an --out FIFO whose reader left): an error like any other
-            print(f"meanflow: error: {literal(str(exc), 'terminal')}", file=sys.stderr)
+            print(f"meanflow: error: {literal(error_text(exc), 'terminal')}", file=sys.stderr)
             return EXIT_BAD_INPUT
         _quiet_stdout()
         return EXIT_PIPE_CLOSED

@@ -43,7 +43,10 @@ def add_parser(sub) -> None:
         "for --seconds each (one core per run), with flow matching at 32 NFE as the reference",
     )
     p.add_argument(
-        "--seeds", type=bounded_int(1, 100, "a seed count"), default=1, help="with --methods or --guidance: seeds"
+        "--seeds",
+        type=bounded_int(1, 100, "a seed count"),
+        default=1,
+        help="with --quality --methods or --guidance: seeds",
     )
     p.add_argument(
         "--guidance",
@@ -172,6 +175,8 @@ def check_flags(args: argparse.Namespace, defaults: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.methods is not None and not args.methods.strip(" ,"):
+        raise UsageError(f"--methods needs 'all' or registry names; accepted: all, {', '.join(METHODS)}")
     check_flags(args, args.bench_defaults)
     if args.guidance:
         return bench_guidance(args)

@@ -11,6 +11,7 @@ import torch
 from ..core.config import MAX_SAMPLES
 from ..core.metrics import evaluate
 from ..core.targets import MAX_FILE_BYTES, TargetError, parse_csv_points
+from ..core.text import error_text
 from .common import MAX_ABS, UsageError, add_target_arguments, json_text, resolve_target, seed
 from .sample import SAMPLE_SUFFIXES
 
@@ -67,7 +68,7 @@ def _read_npy(p: Path, path: str, dim: int) -> np.ndarray:
             )
         return np.load(p, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
-        raise UsageError(f"{path} is not a readable .npy array ({exc})") from None
+        raise UsageError(f"{path} is not a readable .npy array ({error_text(exc)})") from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..core.presets import TUNED, PresetError, read_presets, write_preset
 from ..core.registry import METHODS
+from ..core.text import error_text
 from ..engine import env
 from ..engine.jobs import engine_from_env
 from ..lab.studies import EVALUATION_TARGETS, PRESET_DIM
@@ -157,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         write_preset(presets, preset)
     except (OSError, PresetError) as exc:  # the folder changed during the trials: the result goes to stdout
         print(json_text({"method": args.method, "preset": preset.to_dict(), "trials": trials}, default=str))
-        print(f"meanflow tune: the preset above was not written to {presets}: {exc}", file=sys.stderr)
+        print(f"meanflow tune: the preset above was not written to {presets}: {error_text(exc)}", file=sys.stderr)
         return EXIT_FAILED
     if args.json:
         print(json_text({"method": args.method, "preset": preset.to_dict(), "trials": trials}, default=str))

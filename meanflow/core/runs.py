@@ -483,8 +483,8 @@ def load_run(run_dir: str | Path, live: bool = False) -> SavedRun:
         raise RunError(f"{info.path / WEIGHTS_FILE} {exc}") from None
     try:
         return SavedRun(info, target, flow, read_history(info.path))
-    except RunError as exc:  # the curves are lost, the network is not: sample and resume go on without them
-        return SavedRun(info, target, flow, empty_history(), history_problem=str(exc))
+    except (RunError, OSError) as exc:  # the curves are lost, the network is not: sampling goes on without them
+        return SavedRun(info, target, flow, empty_history(), history_problem=f"{METRICS_FILE}: {exc}")
 
 
 def list_runs(

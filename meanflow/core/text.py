@@ -9,6 +9,7 @@ medium it is shown in, and `clean_name` makes a short, single-line name from it 
 from __future__ import annotations
 
 import html
+import os
 import re
 import unicodedata
 from pathlib import Path
@@ -92,10 +93,12 @@ def _file_on_the_path(path: str) -> str | None:
 def error_text(exc: BaseException) -> str:
     """The one line an error prints: an operating system's error as `PATH: what is wrong` (as cp and
     mkdir say it), without Python's `[Errno 20]`; any other error's own words."""
-    if isinstance(exc, (FileExistsError, NotADirectoryError)) and exc.filename:
-        in_the_way = _file_on_the_path(str(exc.filename))  # mkdir under a file, or its parents=True on one
+    if isinstance(exc, NotADirectoryError) and exc.filename:
+        in_the_way = _file_on_the_path(str(exc.filename))  # a folder asked for under a file
         if in_the_way:
             return f"{in_the_way} is a file, not a folder"
+    if isinstance(exc, FileExistsError) and exc.filename and os.path.isfile(exc.filename):
+        return f"{exc.filename} already exists and is a file"  # mkdir(parents=True) met it, or an exclusive open
     if isinstance(exc, OSError) and exc.strerror:
         paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
         return ": ".join([" -> ".join(paths), exc.strerror] if paths else [exc.strerror])

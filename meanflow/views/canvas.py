@@ -154,7 +154,8 @@ function windowRoom() {  // the panel size that leaves the whole animation insid
   try {
     const main = window.parent.document.querySelector('[data-testid="stMain"]');
     if (fitTop === null) fitTop = frame.getBoundingClientRect().top + (main ? main.scrollTop : 0);
-    return window.parent.innerHeight - fitTop - HEAD - 44 - 12;
+    const room = window.parent.innerHeight - fitTop - HEAD - 44 - 12;
+    return room >= 0.4 * (D.height - HEAD - 44) ? room : Infinity;  // far below the fold: scrolled to anyway
   } catch (e) { return Infinity; }  // a parent of another origin: no fitting
 }
 function layout() {
@@ -283,6 +284,13 @@ play.addEventListener('click', () => {
 });
 slider.addEventListener('input', () => { playing = false; tau = 1 - slider.value / 1000; draw(); });
 window.addEventListener('resize', () => { layout(); still = null; draw(); });
+if (D.fitWindow) {  // the window alone may change height (a projector's full screen): fit again
+  const refit = () => { layout(); still = null; draw(); };
+  try {
+    window.parent.addEventListener('resize', refit);
+    window.addEventListener('pagehide', () => window.parent.removeEventListener('resize', refit));
+  } catch (e) {}
+}
 window.pixelOf = (p, i) => {  // where particle i of panel p is drawn now, in the canvas's CSS pixels (tests)
   const [x0, x1, y0, y1] = D.bounds[p], [x, y] = position(p, D.times[p], i, tau);
   return [p * (size + GAP) + (x - x0) / (x1 - x0) * size, HEAD + (y1 - y) / (y1 - y0) * size];

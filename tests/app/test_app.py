@@ -535,6 +535,7 @@ def test_ablations_page_opens_on_the_tuned_comparison_and_can_run_a_study_live(a
     sweep.stop()
     app.selectbox(key="study").set_value("levers").run()
     assert app.radio(key="abl_budget_levers").value == "seconds"  # its table: 30 s a run
+    assert app.slider(key="abl_seconds").value == 30
 
 
 def test_the_levers_study_shows_flow_matching_at_the_32_steps_its_question_names(app):
@@ -580,11 +581,22 @@ def test_a_links_value_the_page_refuses_is_said_once_with_what_it_shows_instead(
     assert not at.exception
     said = sorted(t.value.replace("\\", "") for t in at.toast)
     assert said == [
-        "This link's guide_class = 12 is not a value the page accepts; it shows 0 instead.",
-        "This link's guide_nfe = 7 is not a value the page accepts; it shows 8 instead.",
+        "This link's guide_class = 12 is not a value the page accepts; it shows its default instead.",
+        "This link's guide_nfe = 7 is not a value the page accepts; it shows its default instead.",
     ]
     at.run()
     assert not at.toast  # once
+
+
+def test_a_value_the_page_published_itself_is_no_links_refused_value():
+    """A widget hidden and drawn again (Streamlit drops its state, the URL keeps what the page wrote) with
+    choices that no longer hold the value: the page falls back without blaming a link."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    at.session_state["_kept_guide_class"] = 5  # published on 8gaussians; its widget's state since dropped
+    at.query_params.update({"guide_target": "moons", "guide_class": "5"})  # two classes: 5 is not one
+    at.switch_page("app_pages/guidance.py").run()
+    assert not at.exception and at.session_state["guide_class"] == 0
+    assert not at.toast
 
 
 def test_train_draws_a_target_from_the_link(app):

@@ -84,11 +84,14 @@ def test_an_operating_system_error_reads_as_path_and_cause_without_its_number(tm
     afile = tmp_path / "afile"
     afile.write_text("x")
     errors = []
-    for make in (lambda: (afile / "run").mkdir(), lambda: (afile / "a" / "b").mkdir(parents=True, exist_ok=True)):
+    for make in (lambda: (afile / "a" / "b").mkdir(parents=True), lambda: afile.mkdir(parents=True, exist_ok=True)):
         with pytest.raises(OSError) as caught:
             make()
         errors.append(error_text(caught.value))
-    assert errors == [f"{afile} is a file, not a folder"] * 2
+    assert errors == [f"{afile} is a file, not a folder", f"{afile} already exists and is a file"]
+    with pytest.raises(FileExistsError) as caught:  # an exclusive open of a file that is there: no folder asked
+        open(afile, "x")
+    assert error_text(caught.value) == f"{afile} already exists and is a file"
     with pytest.raises(OSError) as caught:
         (tmp_path / ("a" * 300)).mkdir()
     assert error_text(caught.value) == f"{tmp_path / ('a' * 300)}: File name too long"
@@ -100,3 +103,8 @@ def test_train_into_a_path_under_a_file_says_which_file(tmp_path, capsys):
     out = tmp_path / "afile" / "run"
     assert main(["train", "--method", "meanflow", "--target", "moons", "--steps", "5", "--out", str(out)]) == 2
     assert capsys.readouterr().err.strip() == f"meanflow train: error: {tmp_path / 'afile'} is a file, not a folder"
+
+
+def test_bench_with_an_empty_method_list_says_so(capsys):
+    assert main(["bench", "--methods", " , "]) == EXIT_BAD_INPUT
+    assert "--methods needs 'all' or registry names" in capsys.readouterr().err
