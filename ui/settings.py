@@ -155,6 +155,7 @@ def _parsed(setting: Setting, raw: str, url_name: str = ""):
 
 
 REFUSED = "_refused_settings"  # (URL parameter, its value) refused on this run
+MAX_TOASTS = 3
 
 
 def _refuse(name: str, raw: str) -> None:
@@ -169,12 +170,16 @@ def forget_refused() -> None:
 def show_refused() -> None:
     """Say, once, which of the URL's values the page refused (app.py calls this after the page ran): a
     teacher testing a lesson sees the typo, a student is not left wondering why the page differs."""
-    for name, raw in st.session_state.pop(REFUSED, []):
+    refused = st.session_state.pop(REFUSED, [])
+    for name, raw in refused[:MAX_TOASTS]:
         st.toast(
             f"This link's {literal(name, 'markdown')} = {literal(raw[:60], 'markdown')} is not a value the "
             "page accepts; it shows its default instead.",
             icon=":material/warning:",
         )
+    if len(refused) > MAX_TOASTS:  # a mangled link: one more line, not a column of toasts over the page
+        more = len(refused) - MAX_TOASTS
+        st.toast(f"... and {more} more of this link's values; the page shows its defaults for them.")
 
 
 def initialise_for(setting: Setting, owner: str) -> Any:

@@ -586,6 +586,12 @@ def test_a_links_value_the_page_refuses_is_said_once_with_what_it_shows_instead(
     ]
     at.run()
     assert not at.toast  # once
+    many = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
+    many.query_params.update({f"anim_{side}_steps": "999" for side in ("left", "right")})
+    many.query_params.update({"anim_view": "nothing", "colour": "none", "particles": "x"})
+    many.switch_page("app_pages/animate.py").run()
+    said = [t.value.replace("\\", "") for t in many.toast]
+    assert len(said) == 4 and said[-1] == "... and 2 more of this link's values; the page shows its defaults for them."
 
 
 def test_a_value_the_page_published_itself_is_no_links_refused_value():
