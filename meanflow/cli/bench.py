@@ -34,7 +34,12 @@ def add_parser(sub) -> None:
         "--seconds of training each, on --targets",
     )
     p.add_argument("--seconds", type=seconds, default=30.0, help="with --quality: training time per run")
-    p.add_argument("--targets", default=DEFAULT_TARGETS, help="with --quality: comma-separated presets")
+    p.add_argument(
+        "--targets",
+        default=None,
+        help=f"with --quality or --guidance: comma-separated presets (default {DEFAULT_TARGETS}; with "
+        f"--guidance {GUIDANCE_TARGETS})",
+    )
     p.add_argument(
         "--methods",
         default=None,
@@ -78,7 +83,7 @@ def _dumped(rows, as_json: bool, text: str) -> int:
 
 
 def bench_guidance(args: argparse.Namespace) -> int:
-    targets = targets_from_list(args.targets if args.targets != DEFAULT_TARGETS else GUIDANCE_TARGETS)
+    targets = targets_from_list(args.targets or GUIDANCE_TARGETS)  # an explicit list is taken as given
     unlabelled = [t.name for t in targets if not t.classes]
     if unlabelled:
         raise UsageError(f"--guidance needs labelled targets; {', '.join(unlabelled)} carry no classes")
@@ -93,14 +98,15 @@ def bench_guidance(args: argparse.Namespace) -> int:
 def bench_zoo(args: argparse.Namespace, methods: list[str]) -> int:
     engine = engine_from_env(pin_cores=True)  # every run on one core, whatever runs beside it
     try:
-        rows, text = run_zoo_benchmark(methods, targets_from_list(args.targets), args.seeds, args.seconds, engine)
+        targets = targets_from_list(args.targets or DEFAULT_TARGETS)
+        rows, text = run_zoo_benchmark(methods, targets, args.seeds, args.seconds, engine)
     finally:
         engine.close()
     return _dumped(rows, args.json, text)
 
 
 def bench_quality(args: argparse.Namespace) -> int:
-    names = tuple(t.name for t in targets_from_list(args.targets))
+    names = tuple(t.name for t in targets_from_list(args.targets or DEFAULT_TARGETS))
     qc = QualityConfig(seconds=args.seconds, targets=names, threads=args.threads)
     rows = run_quality_benchmark(qc)
     print(json_text(rows) if args.json else format_quality_benchmark(rows, qc))

@@ -105,6 +105,19 @@ def test_train_into_a_path_under_a_file_says_which_file(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == f"meanflow train: error: {tmp_path / 'afile'} is a file, not a folder"
 
 
+def test_bench_guidance_takes_an_explicit_target_list_as_given(monkeypatch, capsys):
+    """--guidance swapped a --targets equal to the quality default (checkerboard,moons,spiral) for its own
+    default (8gaussians,moons) without a word; now it is read as given (and spiral, without classes, refused)."""
+    asked = []
+    monkeypatch.setattr(bench, "engine_from_env", lambda **k: type("E", (), {"close": lambda self: None})())
+    monkeypatch.setattr(bench, "format_guidance", lambda rows: "")
+    monkeypatch.setattr(bench, "run_guidance_benchmark", lambda targets, *a: asked.append(targets) or [])
+    assert main(["bench", "--guidance", "--targets", "checkerboard,moons,spiral"]) == EXIT_BAD_INPUT
+    assert "spiral carry no classes" in capsys.readouterr().err and not asked
+    assert main(["bench", "--guidance"]) == 0
+    assert [t.name for t in asked[0]] == ["8gaussians", "moons"]
+
+
 def test_bench_with_an_empty_method_list_says_so(capsys):
     assert main(["bench", "--methods", " , "]) == EXIT_BAD_INPUT
     assert "--methods needs 'all' or registry names" in capsys.readouterr().err
