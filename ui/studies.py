@@ -25,7 +25,14 @@ from meanflow.lab.records import load_study, picture_samples
 from meanflow.lab.scoring import EVAL_N, NFES, REFERENCE_NFE, judged_nfe
 from meanflow.lab.studies import HELD_OUT_TARGETS, PRESET_DIM, STUDIES, Cell, Study, chart_families
 from meanflow.lab.sweeps import Budget, Sweep
-from meanflow.lab.tables import HEADLINES, anytime_curves, cell_network, charged_curves, paper_agreement
+from meanflow.lab.tables import (
+    HEADLINES,
+    anytime_curves,
+    cell_network,
+    charged_curves,
+    paper_agreement,
+    runaway_seeds,
+)
 from meanflow.views import figures
 
 from . import points, present, server
@@ -177,6 +184,29 @@ def table_frame(rows: list[dict], target: str, study: Study) -> pd.DataFrame:
         frame["steps"] = ["—" if pd.isna(v) else str(int(v)) for v in frame["steps"]]
     text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     return frame.fillna(dict.fromkeys(text, ""))  # a row without a note reads blank, not 'None'
+
+
+def _metric_label(key: str) -> str:
+    """'fd@32' -> 'FD @32', as the table heads its column."""
+    metric, nfe = key.split("@")
+    labels = {m: label for one, _ in ROW_METRICS.values() for m, label in one}
+    return f"{labels.get(metric, metric)} @{nfe}"
+
+
+def runaway_caption(rows: list[dict]) -> None:
+    """Under the table: a seed whose score dwarfs the others (a sampling chain that ran away), which makes
+    that cell's mean ± std its own; the other seeds' values beside it."""
+    lines = [
+        f"{literal(r.cell)}, {_metric_label(r.key)}: one seed of {len(r.others) + 1} reads {_number(r.value)} "
+        f"(the others {', '.join(map(_number, r.others))})"
+        for r in runaway_seeds(rows)
+    ]
+    if lines:
+        st.caption(
+            "A seed far from the others sets these means (its sampling chain ran away at that step count): "
+            + "; ".join(lines)
+            + "."
+        )
 
 
 def live_sweep(study: Study, key: str) -> Sweep | None:
@@ -356,6 +386,7 @@ def study_view(study: Study, target: str, key: str, cells: list[str] | None = No
         return rows
     st.caption(f"{note} Each run scored on n = {EVAL_N:,} samples per step count (its headline), floors at that n.")
     st.dataframe(frame, hide_index=True, width="stretch", column_config=TABLE_COLUMNS)
+    runaway_caption([r for r in rows if r["target"] == target])
     st.download_button(
         "Table (CSV)",
         lambda: table_csv(rows, target, seed_zero_runs(source, record, sweep, target)),

@@ -151,6 +151,38 @@ def _number(row: dict, key: str) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+RUNAWAY = 100.0  # a seed this many times its row's other seeds' median: the mean is that seed's, say so
+
+
+@dataclass(frozen=True)
+class RunawaySeed:
+    """One seed whose score dwarfs its row's others (a chain that ran away), which the mean ± std hides."""
+
+    cell: str
+    key: str  # the metric at its step count: 'fd@32'
+    value: float
+    others: tuple[float, ...]
+
+
+def runaway_seeds(rows: list[dict], factor: float = RUNAWAY) -> list[RunawaySeed]:
+    """Every (row, metric) whose per-seed scores (the `_seeds` lists) hold one above `factor` times the
+    median of the others, or one that is not finite, with at least two other seeds to compare with."""
+    found = []
+    for row in rows:
+        for key, seeds in row.items():
+            if not key.endswith("_seeds") or not isinstance(seeds, list) or len(seeds) < 3:
+                continue
+            values = [float(v) if isinstance(v, (int, float)) else math.nan for v in seeds]
+            worst = max(range(len(values)), key=lambda i: values[i] if math.isfinite(values[i]) else math.inf)
+            others = tuple(v for i, v in enumerate(values) if i != worst)
+            if not all(math.isfinite(v) for v in others):
+                continue
+            middle = statistics.median(others)
+            if not math.isfinite(values[worst]) or (middle > 0 and values[worst] > factor * middle):
+                found.append(RunawaySeed(str(row["cell"]), key.removesuffix("_seeds"), values[worst], others))
+    return found
+
+
 def anytime_curves(scored: Sequence[ScoredRun]) -> dict:
     """Quality while training, from the runs' traces: target -> cell -> one point per budget fraction,
     [fraction, mean seconds, mean preview TV, its std over seeds (nan for one), seeds, mean floor]."""
@@ -216,6 +248,14 @@ def format_digits_table(rows: list[dict]) -> str:
         floors = ", ".join(f"{row.get(k, math.nan):.3f}" for k in DIGITS_FLOORS)
         cells = "  ".join(_mean_std(row, k) for k in DIGITS_COLUMNS)
         lines.append(f"{row['target']:<9}{row['cell']:<{width}}{row['seeds']:>6}{steps}  {cells}  {floors}")
+    shown = {k.split("@")[0] for k in DIGITS_COLUMNS}  # a runaway in a column printed here, said under it
+    lines += [
+        f"note: {row['target']}, {r.cell}, {r.key}: one seed of {len(r.others) + 1} reads {r.value:.3g} "
+        f"(the others {', '.join(f'{v:.3g}' for v in r.others)}); the mean is that seed's"
+        for row in rows
+        for r in runaway_seeds([row])
+        if r.key.split("@")[0] in shown
+    ]
     return "\n".join(lines)
 
 

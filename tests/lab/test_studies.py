@@ -22,7 +22,15 @@ from meanflow.lab.records import load_study
 from meanflow.lab.scoring import EVAL_N, headline
 from meanflow.lab.studies import STUDIES, chart_families, get_study, headline_cells
 from meanflow.lab.sweeps import ANYTIME_MARKS, Budget, Sweep
-from meanflow.lab.tables import ScoredRun, anytime_curves, charged_curves, format_table, with_reference
+from meanflow.lab.tables import (
+    RunawaySeed,
+    ScoredRun,
+    anytime_curves,
+    charged_curves,
+    format_table,
+    runaway_seeds,
+    with_reference,
+)
 from meanflow.views.demo import DEMO_FILE, read_demo
 from tests.conftest import wait_until
 
@@ -243,6 +251,24 @@ def test_each_row_is_divided_by_the_better_flow_matching_at_32_steps():
     assert with_reference(odd)[0]["hist_tv@1_over_fm32"] == pytest.approx(1.5)
     # flow matching is judged at its 32 steps, in the record (and so in the CSV) as on the page
     assert out[1]["hist_tv@32_over_fm32"] == pytest.approx(1.25) and "hist_tv@1_over_fm32" not in out[1]
+
+
+def test_a_seed_that_ran_away_is_found_and_the_ordinary_spread_is_not():
+    rows = [
+        {"cell": "MeanFlow", "fd@32_seeds": [6.18, 6.50, 14933985.9], "fd@1_seeds": [7.0, 7.1, 7.2]},
+        {"cell": "iCT", "fd@32_seeds": [6.6, float("nan"), 5.9], "hist_tv@1_seeds": [0.1, 0.5, 0.12]},
+        {"cell": "two seeds", "fd@32_seeds": [6.0, 1e9]},  # too few to tell which one is odd
+        {"cell": "all wild", "fd@32_seeds": [1e9, float("inf"), float("nan")]},  # no ordinary seeds to compare
+    ]
+    found = runaway_seeds(rows)
+    assert found[0] == RunawaySeed("MeanFlow", "fd@32", 14933985.9, (6.18, 6.50))
+    assert found[1].cell == "iCT" and math.isnan(found[1].value) and found[1].others == (6.6, 5.9)
+    assert len(found) == 2  # a 5x spread of TV is no runaway, and neither are the last two rows
+    digits = {"target": "digits", "cell": "MeanFlow", "seeds": 3, "fd@1": 7.1, "fd@32": 4977999.5, **rows[0]}
+    text = format_table([digits])
+    assert text.endswith(
+        "note: digits, MeanFlow, fd@32: one seed of 3 reads 1.49e+07 (the others 6.18, 6.5); the mean is that seed's"
+    )
 
 
 def test_the_methods_rows_keep_their_tuned_presets_in_2d_and_train_defaults_at_the_digits_network():
