@@ -45,13 +45,12 @@ def study_record(sweep: Sweep, command: str = "") -> dict:
         samples.setdefault(run.target, {})[run.cell.name] = [[round(float(v), 3) for v in row] for row in x]
         sample_steps.setdefault(run.target, {})[run.cell.name] = judged_nfe(run.cell.method)
         run_ids.setdefault(run.target, {})[run.cell.name] = run.path.name
-    budget = sweep.runs[0].config if sweep.runs else None
     return {
         "format": STUDY_FORMAT,
         "version": 1,
         "study": sweep.study.name,
         "command": command,
-        "budget": {"seconds": budget.max_seconds if budget else None, "steps": budget.steps if budget else None},
+        "budget": {"seconds": sweep.budget.seconds, "steps": sweep.budget.steps},  # a whole run's, before shares
         "seeds": max((r.seed for r in sweep.runs), default=-1) + 1,
         "targets": [t.name for t in sweep.targets],
         "rows": sweep.table(),

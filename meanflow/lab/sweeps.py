@@ -113,7 +113,7 @@ class Sweep:
         base: TrainConfig | None = None,
         shared: bool = False,
     ):
-        self.study, self.targets, self.engine = study, list(targets), engine
+        self.study, self.targets, self.engine, self.budget = study, list(targets), engine, budget
         self.root, self.owner, self.max_active, self.shared = Path(root), owner, max_active, shared
         self.started = time.monotonic()
         self.cells = [c for c in study.cells if cells is None or c.name in cells]

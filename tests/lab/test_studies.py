@@ -253,6 +253,19 @@ def test_each_row_is_divided_by_the_better_flow_matching_at_32_steps():
     assert out[1]["hist_tv@32_over_fm32"] == pytest.approx(1.25) and "hist_tv@1_over_fm32" not in out[1]
 
 
+def test_a_records_budget_is_a_whole_runs_not_its_first_cells_share():
+    """A step-budget study whose first run is reflow's (half the budget: its teacher has the other half)
+    stored 500 steps for a budget of 1,000; a live rerun opens at the stored size."""
+    from meanflow.lab.records import study_record
+
+    cells = ["Reflow (2-rectified flow)", "Flow matching, reflow's teacher"]
+    sweep = Sweep(
+        get_study("methods"), [get_target("moons")], 1, Budget(seconds=None, steps=1000), None, "/x", cells=cells
+    )
+    assert sweep.runs[0].config.steps == 500
+    assert study_record(sweep)["budget"] == {"seconds": None, "steps": 1000}
+
+
 def test_a_seed_that_ran_away_is_found_and_the_ordinary_spread_is_not():
     rows = [
         {"cell": "MeanFlow", "fd@32_seeds": [6.18, 6.50, 14933985.9], "fd@1_seeds": [7.0, 7.1, 7.2]},
