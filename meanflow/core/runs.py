@@ -63,6 +63,7 @@ from .networks import RunBundle, rebuild_flow
 from .registry import check_config, config_from_dict
 from .sampling import Flow
 from .targets import Normaliser, Target, TargetError, TargetSpec, get_target
+from .text import error_text
 from .training import RunResult
 
 FORMAT = "meanflow-run"
@@ -484,7 +485,7 @@ def load_run(run_dir: str | Path, live: bool = False) -> SavedRun:
     try:
         return SavedRun(info, target, flow, read_history(info.path))
     except (RunError, OSError) as exc:  # the curves are lost, the network is not: sampling goes on without them
-        return SavedRun(info, target, flow, empty_history(), history_problem=f"{METRICS_FILE}: {exc}")
+        return SavedRun(info, target, flow, empty_history(), history_problem=error_text(exc))  # names the file
 
 
 def list_runs(
