@@ -29,5 +29,7 @@ page = st.navigation(list(PAGES.values()), position="hidden" if present.presenti
 present.apply_style()
 lesson_bar(PAGES, page)  # above the page, on every page: a lesson's step, Back and Next
 settings.forget_refused()
-page.run()
-settings.show_refused()  # a link's or a lesson's value the page refused, said once
+try:
+    page.run()
+finally:  # a page that stopped early (st.stop) refused its values all the same
+    settings.show_refused()  # a link's or a lesson's value the page refused, said once

@@ -186,6 +186,15 @@ def table_frame(rows: list[dict], target: str, study: Study) -> pd.DataFrame:
     return frame.fillna(dict.fromkeys(text, ""))  # a row without a note reads blank, not 'None'
 
 
+def _shown_keys(rows: list[dict]) -> set[str]:
+    """The metric keys table_frame makes columns of: every metric at one step, the headline at more."""
+    shown = set()
+    for row in rows:
+        one, more = ROW_METRICS["fd" if "fd@1" in row else "hist_tv"]
+        shown |= {f"{m}@1" for m, _ in one} | {f"{m}@{k}" for m, _ in more for k in NFES}
+    return shown
+
+
 def _metric_label(key: str) -> str:
     """'fd@32' -> 'FD @32', as the table heads its column."""
     metric, nfe = key.split("@")
@@ -200,6 +209,7 @@ def runaway_caption(rows: list[dict]) -> None:
         f"{literal(r.cell)}, {_metric_label(r.key)}: one seed of {len(r.others) + 1} reads {_number(r.value)} "
         f"(the others {', '.join(map(_number, r.others))})"
         for r in runaway_seeds(rows)
+        if r.key in _shown_keys(rows)
     ]
     if lines:
         st.caption(
@@ -241,7 +251,7 @@ def live_budget(study: Study, key: str, kind_column, size_column) -> Budget:
             10_000,
             _on_grid(stored.get("steps") if by_steps else None, 2_000, 500, 10_000, 500),
             step=500,
-            key=f"{key}_steps",
+            key=f"{key}_steps_{study.name}",  # per study: each opens at its own table's size
             help="Every run of the study makes this many training steps, the same network and batch.",
         )
         return Budget(seconds=None, steps=int(steps))
@@ -251,7 +261,7 @@ def live_budget(study: Study, key: str, kind_column, size_column) -> Budget:
         120,
         _on_grid(stored.get("seconds"), 20, 5, 120, 5),
         step=5,
-        key=f"{key}_seconds",
+        key=f"{key}_seconds_{study.name}",
         help="Every run of the study gets this wall-clock budget, the same network and batch.",
     )
     return Budget(seconds=float(seconds))

@@ -83,7 +83,7 @@ def _dumped(rows, as_json: bool, text: str) -> int:
 
 
 def bench_guidance(args: argparse.Namespace) -> int:
-    targets = targets_from_list(args.targets or GUIDANCE_TARGETS)  # an explicit list is taken as given
+    targets = targets_from_list(GUIDANCE_TARGETS if args.targets is None else args.targets)  # as given
     unlabelled = [t.name for t in targets if not t.classes]
     if unlabelled:
         raise UsageError(f"--guidance needs labelled targets; {', '.join(unlabelled)} carry no classes")
@@ -98,7 +98,7 @@ def bench_guidance(args: argparse.Namespace) -> int:
 def bench_zoo(args: argparse.Namespace, methods: list[str]) -> int:
     engine = engine_from_env(pin_cores=True)  # every run on one core, whatever runs beside it
     try:
-        targets = targets_from_list(args.targets or DEFAULT_TARGETS)
+        targets = targets_from_list(DEFAULT_TARGETS if args.targets is None else args.targets)
         rows, text = run_zoo_benchmark(methods, targets, args.seeds, args.seconds, engine)
     finally:
         engine.close()
@@ -106,7 +106,7 @@ def bench_zoo(args: argparse.Namespace, methods: list[str]) -> int:
 
 
 def bench_quality(args: argparse.Namespace) -> int:
-    names = tuple(t.name for t in targets_from_list(args.targets or DEFAULT_TARGETS))
+    names = tuple(t.name for t in targets_from_list(DEFAULT_TARGETS if args.targets is None else args.targets))
     qc = QualityConfig(seconds=args.seconds, targets=names, threads=args.threads)
     rows = run_quality_benchmark(qc)
     print(json_text(rows) if args.json else format_quality_benchmark(rows, qc))

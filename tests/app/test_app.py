@@ -524,8 +524,8 @@ def test_ablations_page_opens_on_the_tuned_comparison_and_can_run_a_study_live(a
     assert not any("charged for its teacher" in c.value for c in app.caption)  # no row has a teacher here
     app.segmented_control(key="abl_target").set_value("checkerboard").run()
     assert app.radio(key="abl_budget_tangent").value == "steps"  # as its bundled table: 5,000 steps a run
-    assert app.slider(key="abl_steps").value == 5000
-    app.slider(key="abl_steps").set_value(500)
+    assert app.slider(key="abl_steps_tangent").value == 5000
+    app.slider(key="abl_steps_tangent").set_value(500)
     app.number_input(key="abl_seeds").set_value(1)
     app.button(key="abl_run").click().run()
     assert not app.exception
@@ -535,7 +535,9 @@ def test_ablations_page_opens_on_the_tuned_comparison_and_can_run_a_study_live(a
     sweep.stop()
     app.selectbox(key="study").set_value("levers").run()
     assert app.radio(key="abl_budget_levers").value == "seconds"  # its table: 30 s a run
-    assert app.slider(key="abl_seconds").value == 30
+    assert app.slider(key="abl_seconds_levers").value == 30
+    app.selectbox(key="study").set_value("methods").run()  # from one seconds study to another: its own
+    assert app.slider(key="abl_seconds_methods").value == 60
 
 
 def test_the_levers_study_shows_flow_matching_at_the_32_steps_its_question_names(app):

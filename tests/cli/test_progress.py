@@ -121,3 +121,11 @@ def test_bench_guidance_takes_an_explicit_target_list_as_given(monkeypatch, caps
 def test_bench_with_an_empty_method_list_says_so(capsys):
     assert main(["bench", "--methods", " , "]) == EXIT_BAD_INPUT
     assert "--methods needs 'all' or registry names" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode", ["--quality", "--guidance"])
+def test_bench_refuses_an_empty_target_list_instead_of_taking_the_default(mode, capsys, monkeypatch):
+    for runner in ("run_quality_benchmark", "run_guidance_benchmark"):
+        monkeypatch.setattr(bench, runner, lambda *a, **k: pytest.fail("an empty list ran the defaults"))
+    monkeypatch.setattr(bench, "engine_from_env", lambda **k: type("E", (), {"close": lambda self: None})())
+    assert main(["bench", mode, "--targets", ""]) == EXIT_BAD_INPUT

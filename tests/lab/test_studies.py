@@ -277,6 +277,12 @@ def test_a_seed_that_ran_away_is_found_and_the_ordinary_spread_is_not():
     assert found[0] == RunawaySeed("MeanFlow", "fd@32", 14933985.9, (6.18, 6.50))
     assert found[1].cell == "iCT" and math.isnan(found[1].value) and found[1].others == (6.6, 5.9)
     assert len(found) == 2  # a 5x spread of TV is no runaway, and neither are the last two rows
+    shares = {
+        "cell": "tangent",
+        "in_support@1_seeds": [0.001, 0.3446, 0.002],
+        "memorised@1_seeds": [1e-4, 1e-4, 0.0102],
+    }
+    assert runaway_seeds([shares]) == []  # bounded shares: a seed far above its others is no runaway
     digits = {"target": "digits", "cell": "MeanFlow", "seeds": 3, "fd@1": 7.1, "fd@32": 4977999.5, **rows[0]}
     text = format_table([digits])
     assert text.endswith(
