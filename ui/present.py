@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # not imported here: app.py imports this module before Home p
 
 PARAM = "present"
 SCALE = 1.7  # markers and lines on a projector
+TITLE_SCALE = 1.3  # the small sizes a figure set for its panel titles
 FONT = 20  # Plotly's text, px
 
 # Streamlit's own test ids (1.67): the sidebar and its toggle, the top bar, download buttons, and
@@ -49,7 +50,7 @@ def apply_style() -> None:
 
 def for_projector(fig: go.Figure) -> go.Figure:
     """A copy of `fig` with markers and lines SCALE times larger (frames included) and larger text (FONT,
-    and SCALE times the sizes a figure set for its annotations and title)."""
+    and TITLE_SCALE times the sizes a figure set for its annotations and title)."""
     fig = copy.deepcopy(fig)
 
     def grow(trace) -> None:
@@ -67,10 +68,10 @@ def for_projector(fig: go.Figure) -> go.Figure:
             grow(trace)
     fig.update_layout(font_size=FONT)
     for ann in fig.layout.annotations or ():  # panel titles ("NFE 8") and labels set their own small sizes
-        if ann.font.size is not None:
-            ann.font.size = ann.font.size * SCALE
+        if ann.font.size is not None:  # less than the points: two long panel titles must not run together
+            ann.font.size = ann.font.size * TITLE_SCALE
     if fig.layout.title.font.size is not None:
-        fig.layout.title.font.size = fig.layout.title.font.size * SCALE
+        fig.layout.title.font.size = fig.layout.title.font.size * TITLE_SCALE
     return fig
 
 

@@ -176,10 +176,11 @@ def show_refused() -> None:
             f"This link's {literal(name, 'markdown')} = {literal(raw[:60], 'markdown')} is not a value the "
             "page accepts; it shows its default instead.",
             icon=":material/warning:",
+            duration="long",  # a slow first paint must not swallow it
         )
     if len(refused) > MAX_TOASTS:  # a mangled link: one more line, not a column of toasts over the page
         more = len(refused) - MAX_TOASTS
-        st.toast(f"... and {more} more of this link's values; the page shows its defaults for them.")
+        st.toast(f"... and {more} more of this link's values; the page shows its defaults for them.", duration="long")
 
 
 def initialise_for(setting: Setting, owner: str) -> Any:

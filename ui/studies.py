@@ -206,16 +206,15 @@ def runaway_caption(rows: list[dict]) -> None:
     """Under the table: a seed whose score dwarfs the others (a sampling chain that ran away), which makes
     that cell's mean ± std its own; the other seeds' values beside it."""
     lines = [
-        f"{literal(r.cell)}, {_metric_label(r.key)}: one seed of {len(r.others) + 1} reads {_number(r.value)} "
+        f"{literal(r.cell)}, {_metric_label(r.key)}: seed {r.seed} of {len(r.others) + 1} reads {_number(r.value)} "
         f"(the others {', '.join(map(_number, r.others))})"
         for r in runaway_seeds(rows)
         if r.key in _shown_keys(rows)
     ]
     if lines:
         st.caption(
-            "A seed far from the others sets these means (its sampling chain ran away at that step count): "
-            + "; ".join(lines)
-            + "."
+            "One seed far from the others sets these means (some of its samples diverged at that step count, "
+            "far outside the data): " + "; ".join(lines) + "."
         )
 
 

@@ -163,6 +163,7 @@ class RunawaySeed:
     key: str  # the metric at its step count: 'fd@32'
     value: float
     others: tuple[float, ...]
+    seed: int = 0  # its place in the row's seeds (seeds are numbered from 0)
 
 
 def runaway_seeds(rows: list[dict], factor: float = RUNAWAY) -> list[RunawaySeed]:
@@ -184,7 +185,7 @@ def runaway_seeds(rows: list[dict], factor: float = RUNAWAY) -> list[RunawaySeed
                 continue
             middle = statistics.median(others)
             if not math.isfinite(values[worst]) or (middle > 0 and values[worst] > factor * middle):
-                found.append(RunawaySeed(str(row["cell"]), key.removesuffix("_seeds"), values[worst], others))
+                found.append(RunawaySeed(str(row["cell"]), key.removesuffix("_seeds"), values[worst], others, worst))
     return found
 
 
@@ -254,7 +255,7 @@ def format_digits_table(rows: list[dict]) -> str:
         cells = "  ".join(_mean_std(row, k) for k in DIGITS_COLUMNS)
         lines.append(f"{row['target']:<9}{row['cell']:<{width}}{row['seeds']:>6}{steps}  {cells}  {floors}")
     lines += [  # a runaway in a column printed here, said under it
-        f"note: {row['target']}, {r.cell}, {r.key}: one seed of {len(r.others) + 1} reads {r.value:.3g} "
+        f"note: {row['target']}, {r.cell}, {r.key}: seed {r.seed} of {len(r.others) + 1} reads {r.value:.3g} "
         f"(the others {', '.join(f'{v:.3g}' for v in r.others)}); the mean is that seed's"
         for row in rows
         for r in runaway_seeds([row])

@@ -99,7 +99,7 @@ def test_the_methods_table_names_a_seed_whose_chain_ran_away(tmp_path, monkeypat
     """One seed of the bundled MeanFlow digits row reads FD @32 = 14,933,986 (the others 6.2 and 6.5): the
     table's mean ± std is that seed's, and the page says so under the table; the 2D tables say nothing."""
     at = page(tmp_path, monkeypatch, "app_pages/compare.py", zoo_target="digits")
-    said = " ".join(c.value for c in at.caption if "ran away" in c.value)
-    assert "MeanFlow, FD @32: one seed of 3 reads 1.5e+07 (the others 6.178, 6.502)" in said
+    said = " ".join(c.value for c in at.caption if "diverged" in c.value)
+    assert "MeanFlow, FD @32: seed 2 of 3 reads 1.5e+07 (the others 6.178, 6.502)" in said
     at = page(tmp_path, monkeypatch, "app_pages/compare.py", zoo_target="moons")
-    assert not any("ran away" in c.value for c in at.caption)
+    assert not any("diverged" in c.value for c in at.caption)

@@ -11,7 +11,7 @@ from meanflow.core.paths import pretrained_dir
 from meanflow.core.text import safe_markdown
 from tests.views.test_canvas import canvas_data
 from ui.lessons import LessonError, bundled_lessons, lesson_name, parse_lesson
-from ui.present import SCALE, for_projector
+from ui.present import SCALE, TITLE_SCALE, for_projector
 
 STEP = '{"title": "One", "page": "animate", "settings": {"anim_left_steps": 1}, "text": "Look."}'
 
@@ -103,8 +103,8 @@ def test_the_projector_copy_grows_the_sizes_a_figure_set_for_its_panel_titles():
     fig.add_annotation(text="no size of its own")
     fig.update_layout(title=dict(text="a title", font=dict(size=14)))
     big = for_projector(fig)
-    assert big.layout.annotations[0].font.size == 12 * SCALE and big.layout.annotations[1].font.size is None
-    assert big.layout.title.font.size == 14 * SCALE and fig.layout.annotations[0].font.size == 12
+    assert big.layout.annotations[0].font.size == 12 * TITLE_SCALE and big.layout.annotations[1].font.size is None
+    assert big.layout.title.font.size == 14 * TITLE_SCALE and fig.layout.annotations[0].font.size == 12
 
 
 # ---------------------------------------------------------------- in the app (AppTest)

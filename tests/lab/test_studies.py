@@ -274,7 +274,7 @@ def test_a_seed_that_ran_away_is_found_and_the_ordinary_spread_is_not():
         {"cell": "all wild", "fd@32_seeds": [1e9, float("inf"), float("nan")]},  # no ordinary seeds to compare
     ]
     found = runaway_seeds(rows)
-    assert found[0] == RunawaySeed("MeanFlow", "fd@32", 14933985.9, (6.18, 6.50))
+    assert found[0] == RunawaySeed("MeanFlow", "fd@32", 14933985.9, (6.18, 6.50), seed=2)
     assert found[1].cell == "iCT" and math.isnan(found[1].value) and found[1].others == (6.6, 5.9)
     assert len(found) == 2  # a 5x spread of TV is no runaway, and neither are the last two rows
     shares = {
@@ -286,7 +286,7 @@ def test_a_seed_that_ran_away_is_found_and_the_ordinary_spread_is_not():
     digits = {"target": "digits", "cell": "MeanFlow", "seeds": 3, "fd@1": 7.1, "fd@32": 4977999.5, **rows[0]}
     text = format_table([digits])
     assert text.endswith(
-        "note: digits, MeanFlow, fd@32: one seed of 3 reads 1.49e+07 (the others 6.18, 6.5); the mean is that seed's"
+        "note: digits, MeanFlow, fd@32: seed 2 of 3 reads 1.49e+07 (the others 6.18, 6.5); the mean is that seed's"
     )
 
 
