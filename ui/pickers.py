@@ -82,6 +82,9 @@ def target_picker() -> Target | None:
         return _typed_target(text)
     except TargetError as exc:
         st.error(literal(str(exc)))
+        kept = st.session_state.get(KEPT_UPLOAD) if source == "Upload" else None
+        if kept is not None and kept[0] != st.session_state.get(LAST_UPLOAD):
+            st.caption(f"**{literal(kept[0])}**, uploaded earlier, is still kept: remove this file (x) to use it.")
         return None
 
 
@@ -90,9 +93,16 @@ KEPT_UPLOAD = "_kept_upload"  # (file name, bytes) of this session's last upload
 # page and back would show an empty uploader under "Upload" and no target
 
 
+LAST_UPLOAD = "_last_upload"  # the name of the file the uploader last held, kept or refused
+
+
 def _forget_a_cleared_upload() -> None:
-    if st.session_state.get("target_file") is None:  # the user removed the file (x): it is gone
-        st.session_state.pop(KEPT_UPLOAD, None)
+    """The user removed the uploader's file (x): forget it if it is the kept one; a refused file removed
+    leaves the good one before it kept, as a visit to another page does."""
+    if st.session_state.get("target_file") is None:
+        kept = st.session_state.get(KEPT_UPLOAD)
+        if kept is not None and kept[0] == st.session_state.get(LAST_UPLOAD):
+            st.session_state.pop(KEPT_UPLOAD, None)
 
 
 def upload_picker() -> Target | None:
@@ -110,6 +120,7 @@ def upload_picker() -> Target | None:
         f"images up to {MAX_IMAGE_PIXELS // 10**6} MP."
     )
     if upload is not None:
+        st.session_state[LAST_UPLOAD] = upload.name
         target = _uploaded_target(upload.name, upload.getvalue())  # a file it refuses is not kept
         st.session_state[KEPT_UPLOAD] = (upload.name, upload.getvalue())
     elif KEPT_UPLOAD in st.session_state:

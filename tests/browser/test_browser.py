@@ -588,6 +588,13 @@ def test_an_uploaded_target_survives_a_visit_to_another_page(server, page, tmp_p
     expect(page.get_by_text("uploaded earlier in this session")).to_be_visible(timeout=30_000)
     expect(page.get_by_text("target: wheel").first).to_be_visible(timeout=30_000)
     shot(page, "upload_kept")
+    few = tmp_path / "few.csv"  # refused (too few points): the good file before it stays kept, and says so
+    few.write_text("x,y\n0,0\n1,1\n2,0\n")
+    page.locator("input[type=file]").set_input_files(str(few))
+    expect(page.get_by_text("is still kept: remove this file")).to_be_visible(timeout=30_000)
+    page.get_by_role("button", name="Remove few.csv").click()
+    expect(page.get_by_text("uploaded earlier in this session")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("target: wheel").first).to_be_visible(timeout=30_000)
     assert "Traceback" not in app_log(log)
 
 
