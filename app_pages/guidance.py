@@ -99,13 +99,13 @@ def main() -> None:
     st.title("Guidance in one step")
     st.markdown(INTRODUCTION)
     c1, c2, c3 = st.columns([5, 3, 3])  # four target chips need the room
-    without = {name for name in LABELLED if not guidance_runs(name)}  # offered, marked: a class may train them
+    runs_of = {name: guidance_runs(name) for name in LABELLED}  # a target without any is offered, marked
     target_name = (
         settings.segmented(
             "Target",
             TARGET,
             where=c1,
-            format_func=lambda name: f"{name} (no runs yet)" if name in without else name,
+            format_func=lambda name: name if runs_of[name] else f"{name} (no runs yet)",
             help="Targets marked 'no runs yet' have no class-conditional runs: train them on the Train page.",
         )
         or LABELLED[0]
@@ -115,7 +115,7 @@ def main() -> None:
     settings.initialise_for(classes, target_name)
     label = settings.select("Class", classes, where=c2, format_func=lambda k: target.class_names[k])
     nfe = settings.select_slider("Flow matching NFE", FM_NFE, where=c3)
-    runs = guidance_runs(target_name)
+    runs = runs_of[target_name]
     if not runs:
         no_runs_yet(target_name)
         return

@@ -151,6 +151,13 @@ TABLE_COLUMNS = {  # the row's name stays in view while the table scrolls to its
 }
 
 
+def metric_columns(row: dict) -> list[tuple[str, str]]:
+    """The metric columns the table makes for a row, as (key, label): ('fd@32', 'FD @32'); every metric at
+    one step, the headline alone at more (the table stays readable)."""
+    one, more = ROW_METRICS["fd" if "fd@1" in row else "hist_tv"]
+    return [(f"{m}@{nfe}", f"{label} @{nfe}") for nfe in NFES for m, label in (one if nfe == 1 else more)]
+
+
 def table_frame(rows: list[dict], target: str, study: Study) -> pd.DataFrame:
     """The rows of one target as a table: each metric 'mean ± std' over seeds, the floors, the paper."""
     out = []
@@ -159,14 +166,11 @@ def table_frame(rows: list[dict], target: str, study: Study) -> pd.DataFrame:
             continue
         steps = row.get("steps")  # a mean over seeds: whole steps are enough
         line = {"cell": row["cell"], "seeds": row.get("seeds", 0), "steps": None if steps is None else round(steps)}
-        one, more = ROW_METRICS["fd" if "fd@1" in row else "hist_tv"]
-        for nfe in NFES:  # every metric at one step; the headline alone at more (the table stays readable)
-            for metric, label in one if nfe == 1 else more:
-                key = f"{metric}@{nfe}"
-                if key in row and row[key] is not None:
-                    std = row.get(f"{key}_std")
-                    spread = "" if std is None or (isinstance(std, float) and math.isnan(std)) else f" ± {_number(std)}"
-                    line[f"{label} @{nfe}"] = f"{_number(row[key])}{spread}"
+        for key, label in metric_columns(row):
+            if key in row and row[key] is not None:
+                std = row.get(f"{key}_std")
+                spread = "" if std is None or (isinstance(std, float) and math.isnan(std)) else f" ± {_number(std)}"
+                line[label] = f"{_number(row[key])}{spread}"
         line.update(floor_cells(row))
         for metric, label in (("hist_tv", "TV"), ("fd", "FD")):  # the headline over the best flow matching's
             ratio = reference_ratio(row, metric)
@@ -186,30 +190,15 @@ def table_frame(rows: list[dict], target: str, study: Study) -> pd.DataFrame:
     return frame.fillna(dict.fromkeys(text, ""))  # a row without a note reads blank, not 'None'
 
 
-def _shown_keys(rows: list[dict]) -> set[str]:
-    """The metric keys table_frame makes columns of: every metric at one step, the headline at more."""
-    shown = set()
-    for row in rows:
-        one, more = ROW_METRICS["fd" if "fd@1" in row else "hist_tv"]
-        shown |= {f"{m}@1" for m, _ in one} | {f"{m}@{k}" for m, _ in more for k in NFES}
-    return shown
-
-
-def _metric_label(key: str) -> str:
-    """'fd@32' -> 'FD @32', as the table heads its column."""
-    metric, nfe = key.split("@")
-    labels = {m: label for one, _ in ROW_METRICS.values() for m, label in one}
-    return f"{labels.get(metric, metric)} @{nfe}"
-
-
 def runaway_caption(rows: list[dict]) -> None:
     """Under the table: a seed whose score dwarfs the others (a sampling chain that ran away), which makes
-    that cell's mean ± std its own; the other seeds' values beside it."""
+    that cell's mean ± std its own; the other seeds' values beside it. Only for the table's own columns."""
+    labels = dict(column for row in rows for column in metric_columns(row))
     lines = [
-        f"{literal(r.cell)}, {_metric_label(r.key)}: seed {r.seed} of {len(r.others) + 1} reads {_number(r.value)} "
+        f"{literal(r.cell)}, {labels[r.key]}: seed {r.seed} of {len(r.others) + 1} reads {_number(r.value)} "
         f"(the others {', '.join(map(_number, r.others))})"
         for r in runaway_seeds(rows)
-        if r.key in _shown_keys(rows)
+        if r.key in labels
     ]
     if lines:
         st.caption(

@@ -283,9 +283,9 @@ play.addEventListener('click', () => {
   draw();
 });
 slider.addEventListener('input', () => { playing = false; tau = 1 - slider.value / 1000; draw(); });
-window.addEventListener('resize', () => { layout(); still = null; draw(); });
+const refit = () => { layout(); still = null; draw(); };
+window.addEventListener('resize', refit);
 if (D.fitWindow) {  // the window alone may change height (a projector's full screen): fit again
-  const refit = () => { layout(); still = null; draw(); };
   try {
     window.parent.addEventListener('resize', refit);
     window.addEventListener('pagehide', () => window.parent.removeEventListener('resize', refit));
