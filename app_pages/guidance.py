@@ -98,19 +98,18 @@ def bundled_over_seeds(target_name: str) -> None:
 def main() -> None:
     st.title("Guidance in one step")
     st.markdown(INTRODUCTION)
-    c1, c2, c3 = st.columns([5, 3, 3])  # four target chips need the room
     runs_of = {name: guidance_runs(name) for name in LABELLED}  # a target without any is offered, marked
     target_name = (
         settings.segmented(
             "Target",
-            TARGET,
-            where=c1,
+            TARGET,  # a row of its own: every chip shows whole on a narrow page, "(no runs yet)" included
             format_func=lambda name: name if runs_of[name] else f"{name} (no runs yet)",
             help="Targets marked 'no runs yet' have no class-conditional runs: train them on the Train page.",
         )
         or LABELLED[0]
     )
     target = get_target(target_name)
+    c2, c3 = st.columns(2)
     classes = settings.Setting("guide_class", 0, choices=tuple(range(target.classes)))
     settings.initialise_for(classes, target_name)
     label = settings.select("Class", classes, where=c2, format_func=lambda k: target.class_names[k])
