@@ -246,7 +246,7 @@ def column_label(column: str) -> str:
 
 
 def metrics_section(table: pd.DataFrame) -> None:
-    """The metrics table with floors, a chart of one metric against NFE, and the table as CSV."""
+    """A chart of one metric against NFE with its floor, the metrics table with floors, and the table as CSV."""
     st.subheader("Metrics")
     table = table.dropna(axis=1, how="all")  # no column that does not apply (in cells, for a target without cells)
     if not any(c.endswith("_floor") for c in table.columns):  # one class chosen: no whole-target metric
@@ -258,6 +258,10 @@ def metrics_section(table: pd.DataFrame) -> None:
         )
     else:
         whole_target_caption(table)
+    available = [m for m in METRICS if m in table and table[m].notna().any()]
+    metric = st.radio("Chart", available, format_func=METRICS.get, horizontal=True, key="cmp_metric")
+    chart = figures.quality_chart(table, metric, f"{metric}_floor", label=METRICS[metric])
+    present.chart(chart, key="quality_chart", width="stretch")  # first: what a class reads, then the numbers
     by_target = {t: table[table["target"] == t].dropna(axis=1, how="all") for t in dict.fromkeys(table["target"])}
     for target, own in by_target.items():  # a table per target: only the columns its target has
         if len(by_target) > 1:
@@ -267,10 +271,6 @@ def metrics_section(table: pd.DataFrame) -> None:
         column_config["run"] = st.column_config.TextColumn("run", pinned=True)  # in view beside the metrics
         column_config["nfe"] = st.column_config.NumberColumn("steps (NFE)")
         st.dataframe(own, width="stretch", hide_index=True, column_config=column_config)
-    available = [m for m in METRICS if m in table and table[m].notna().any()]
-    metric = st.radio("Chart", available, format_func=METRICS.get, horizontal=True, key="cmp_metric")
-    chart = figures.quality_chart(table, metric, f"{metric}_floor", label=METRICS[metric])
-    present.chart(chart, key="quality_chart", width="stretch")
     columns = st.columns(min(4, len(by_target)))
     for i, (target, own) in enumerate(by_target.items()):  # and a file per target
         columns[i % len(columns)].download_button(

@@ -27,6 +27,7 @@ STYLE = """<style>
 section[data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], [data-testid="stExpandSidebarButton"],
 header[data-testid="stHeader"], [data-testid="stDownloadButton"], .modebar-container { display: none !important; }
 html { font-size: 22px; }
+[data-testid="stMain"] h1 { font-size: 1.6rem !important; padding: 0.2rem 0 0.4rem !important; }
 .block-container, [data-testid="stMainBlockContainer"] { max-width: 100% !important; padding-top: 1.2rem !important; }
 </style>"""
 

@@ -9,6 +9,8 @@ engine, a few runs at a time, filling the table as runs finish.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -382,21 +384,58 @@ def study_view(study: Study, target: str, key: str, cells: list[str] | None = No
     if frame.empty:
         st.info(f"No results on {literal(target)} yet.")
         return rows
-    st.caption(f"{note} Each run scored on n = {EVAL_N:,} samples per step count (its headline), floors at that n.")
-    st.dataframe(frame, hide_index=True, width="stretch", column_config=TABLE_COLUMNS)
-    runaway_caption([r for r in rows if r["target"] == target])
-    st.download_button(
-        "Table (CSV)",
-        lambda: table_csv(rows, target, seed_zero_runs(source, record, sweep, target)),
-        file_name=f"{study.name}_{literal(target, 'filename')}.csv",
-        mime="text/csv",
-        key=f"{key}_table_csv",
-        on_click="ignore",
-    )
     mine = [r for r in rows if r["target"] == target]
-    headline = "fd" if any("fd@1" in r for r in mine) else "hist_tv"  # the digits: FD
+    headline = headline_metric(mine)
+    table = partial(
+        study_table,
+        frame,
+        mine,
+        f"{note} Each run scored on n = {EVAL_N:,} samples per step count (its headline), floors at that n.",
+        (
+            f"{study.name}_{literal(target, 'filename')}.csv",
+            lambda: table_csv(rows, target, seed_zero_runs(source, record, sweep, target)),
+        ),
+        key,
+    )
+    draws = [table, partial(study_bars, mine, key)]
+    if present.presenting():
+        draws.reverse()  # the bars first: what a class reads
+    for draw in draws:
+        draw()
+    if any(c.paper is not None for c in study.cells):
+        agreement = paper_agreement(mine, study, f"{headline}@1")
+        st.markdown(f"**Against the paper** ({literal(study.paper_metric)}): {literal(agreement)}")
+    anytime_section(study, target, key, source, record, sweep, cells)
+    pictures(study, target, key, source, record, sweep, cells)
+    return rows
+
+
+def study_table(
+    frame: pd.DataFrame, mine: list[dict], caption: str, csv: tuple[str, Callable[[], str]], key: str
+) -> None:
+    """A study's table on one target (frame, from its rows: mine) under its caption, its runaway seeds, and
+    its CSV (file name, and the text made when asked for)."""
+    st.caption(caption)
+    st.dataframe(frame, hide_index=True, width="stretch", column_config=TABLE_COLUMNS)
+    runaway_caption(mine)
+    st.download_button(
+        "Table (CSV)", csv[1], file_name=csv[0], mime="text/csv", key=f"{key}_table_csv", on_click="ignore"
+    )
+
+
+def headline_metric(mine: list[dict]) -> str:
+    """A target's headline metric: FD on the digits, histogram TV in 2D."""
+    return "fd" if any("fd@1" in r for r in mine) else "hist_tv"
+
+
+def study_bars(mine: list[dict], key: str) -> None:
+    """The bars of one metric (picked here) over a target's rows (mine), with its floor."""
     metric = st.radio(
-        "Chart", chart_metrics(mine, headline), horizontal=True, key=f"{key}_metric", format_func=CHART_METRICS.get
+        "Chart",
+        chart_metrics(mine, headline_metric(mine)),
+        horizontal=True,
+        key=f"{key}_metric",
+        format_func=CHART_METRICS.get,
     )
     floor_key = floor_name(metric.split("@")[0])
     floors = [r[floor_key] for r in mine if r.get(floor_key) is not None]
@@ -413,12 +452,6 @@ def study_view(study: Study, target: str, key: str, cells: list[str] | None = No
         key=f"{key}_bars",
         width="stretch",
     )
-    if any(c.paper is not None for c in study.cells):
-        agreement = paper_agreement(mine, study, f"{headline}@1")
-        st.markdown(f"**Against the paper** ({literal(study.paper_metric)}): {literal(agreement)}")
-    anytime_section(study, target, key, source, record, sweep, cells)
-    pictures(study, target, key, source, record, sweep, cells)
-    return rows
 
 
 def anytime_section(

@@ -58,7 +58,8 @@ def particle_animation_html(
     autoplay: play once from the noise as soon as it is on screen (a lesson's step: nothing to press);
     colour_key: show the colour wheel beside colours (False when they mean something else: classes);
     fit_window: panels small enough that the whole animation, Play included, fits the browser window
-    below where it starts (the presenter view on a 1280 x 720 projector).
+    below where it starts, with Play and the slider above the panels (the presenter view on a 1280 x 720
+    projector).
     """
     paths = [np.asarray(path, dtype=np.float32) for _, path in panels.values()]
     titles = list(panels)
@@ -134,6 +135,11 @@ const canvas = document.getElementById('c'), ctx = canvas.getContext('2d');
 const play = document.getElementById('play'), slider = document.getElementById('time');
 const label = document.getElementById('label'), frame = window.frameElement;
 const HEAD = 26, GAP = 10, FPS = 25;
+if (D.fitWindow) {  // a projector's short window: Play and the slider above the panels, in sight at once
+  const controls = document.getElementById('controls');
+  controls.style.margin = '0 0 6px 4px';
+  document.body.insertBefore(controls, document.getElementById('row'));
+}
 let tau = D.tau, playing = false, last = null, size = 100, scale = 1, visible = true;
 const traced = D.traced.slice();
 

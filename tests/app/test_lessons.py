@@ -190,6 +190,44 @@ def test_presenter_view_hides_the_sidebar_and_grows_the_charts(app):
     assert spec["layout"]["font"]["size"] >= 18 and spec["data"][1]["line"]["width"] > 1.5
 
 
+def shown_in_order(app, kinds: tuple[str, ...]) -> list[str]:
+    """The main area's elements of these kinds, top to bottom."""
+
+    def walk(node):
+        children = getattr(node, "children", None)
+        if children is None:
+            yield node.type
+        else:
+            for k in sorted(children):
+                yield from walk(children[k])
+
+    return [kind for kind in walk(app.main) if kind in kinds]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", ["compare", "ablations"])
+def test_the_presenter_view_shows_a_studys_bars_before_its_table(app, page):
+    """On a projector the class reads the bars, so they come first; at a desk the table does (it held the
+    bars about 700 px down, under a table wider than the screen)."""
+    for presenting, first in (("1", "plotly_chart"), ("0", "dataframe")):
+        app.query_params["present"] = presenting
+        app.switch_page(f"app_pages/{page}.py").run()
+        assert not app.exception
+        assert shown_in_order(app, ("plotly_chart", "dataframe"))[0] == first, presenting
+
+
+@pytest.mark.slow
+def test_step_counts_chart_their_metric_before_the_table(app):
+    """Under Metrics the chart with its dashed floor comes first (a lesson's step points at it), then the
+    numbers."""
+    bundled = "bundled:meanflow-checkerboard,bundled:flow-matching-checkerboard"
+    app.query_params.update(cmp_mode="Step counts", cmp_runs=bundled, cmp_nfe="1,2", cmp_n="500")
+    app.switch_page("app_pages/compare.py").run()
+    assert not app.exception
+    order = shown_in_order(app, ("plotly_chart", "dataframe"))
+    assert order[-2:] == ["plotly_chart", "dataframe"], order  # the sample grids, the chart, then the table
+
+
 @pytest.mark.slow
 def test_a_lessons_step_that_names_a_target_and_a_class_opens_on_that_class(app):
     """Guidance and Animate start another target at its first class (a class is its target's own: Animate

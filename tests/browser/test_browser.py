@@ -697,20 +697,24 @@ def test_play_from_the_keyboard_and_a_projector_wide_window(server, browser):
     assert "Traceback" not in app_log(log)
 
 
-def test_the_presenter_views_animation_fits_a_1280_by_720_projector(server, browser):
+@pytest.mark.parametrize("path", ["animate?present=1", "?lesson=meanflow-in-ten-minutes&step=1&present=1"])
+def test_the_presenter_views_animation_fits_a_1280_by_720_projector(server, browser, path):
     """On a 720-pixel-high projector the animation's Play and its panels' lower edge were below the fold:
-    in the presenter view the panels shrink until the whole animation fits the window."""
+    in the presenter view the panels shrink until the whole animation fits the window, with Play above
+    them and a smaller page title (under a lesson's text Play sat at about 950 px)."""
     url, log, _ = server
     context = browser.new_context(viewport={"width": 1280, "height": 720})
     page = context.new_page()
     try:
-        open_page(page, f"{url}/animate?present=1")
+        open_page(page, f"{url}/{path}", ready=CANVAS)
         play = page.frame_locator(CANVAS).get_by_role("button", name="Play")
         play.wait_for(timeout=30_000)
         page.wait_for_timeout(500)  # the iframe takes its fitted height
         box = play.bounding_box()  # in the page's viewport, as Playwright gives it for an iframe's element too
         assert 0 < box["y"] and box["y"] + box["height"] <= 720, box
-        shot(page, "present_1280x720_animate")
+        panels = page.frame_locator(CANVAS).locator("canvas").bounding_box()
+        assert box["y"] < panels["y"] and panels["y"] + panels["height"] <= 720, (box, panels)
+        shot(page, "present_1280x720_" + ("lesson" if "lesson" in path else "animate"))
     finally:
         context.close()
     assert "Traceback" not in app_log(log)
