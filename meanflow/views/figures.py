@@ -55,6 +55,7 @@ FLOOR_LABEL_ROOM = 80  # px right of a bar chart for its "noise floor" label
 UPRIGHT_BARS = 6  # more cells than this lie across, each name beside its bar
 OFF_SCALE = 100.0  # a bar this many times the others' lower median is drawn cut at the top, its value written
 LOG_SPAN = 5.0  # a metric axis turns logarithmic where its lines span more than this factor
+MIN_SPAN = 0.1  # a linear metric axis spans at least this share of its largest value
 # a legend under the plot, left-aligned: above it, four entries ran into the chart's title on the Train page
 LEGEND_BELOW = dict(orientation="h", yanchor="top", y=-0.3, xanchor="left", x=0)
 ANIMATION_MARGIN = dict(l=10, r=10, t=40, b=90)  # room under the panels for play/pause and the slider
@@ -988,12 +989,29 @@ def _metric_axis(values: list[float], floor: float | None, title: str) -> tuple[
     Returns the axis and whether it is logarithmic."""
     wide = bool(values) and min(values) > 0 and max(values) > LOG_SPAN * min(values)  # a 0 would vanish on a log
     if not wide:
-        return dict(title=_text(title)), False
-    low = min(values + ([floor] if floor is not None and math.isfinite(floor) and floor > 0 else []))
+        return dict(title=_text(title)) | _least_span(values + ([floor] if _finite(floor) else [])), False
+    low = min(values + ([floor] if _finite(floor) and floor > 0 else []))
     lo, hi = low / 1.3, max(values) * 1.3
     ticks = _log_ticks(lo, hi)
     axis = dict(title=_text(title), type="log", range=[math.log10(lo), math.log10(hi)])
     return axis | dict(tickvals=ticks, ticktext=[f"{t:g}" for t in ticks]), True
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def _least_span(values: list[float]) -> dict:
+    """A linear axis's range where Plotly's own would magnify noise: lines within MIN_SPAN of their largest
+    value (class accuracies of 0.998 and 1.0 drawn as a cliff) get a range that wide, topped just above the
+    highest; else nothing (Plotly's autorange)."""
+    if not values:
+        return {}
+    lo, hi = min(values), max(values)
+    need = MIN_SPAN * max(abs(lo), abs(hi))
+    if need == 0 or hi - lo >= need:
+        return {}
+    return dict(range=[hi - need, hi + 0.05 * need])
 
 
 def _log_ticks(lo: float, hi: float) -> list[float]:
@@ -1011,7 +1029,7 @@ def _noise_floor(fig: go.Figure, floor: float | None, below: bool = False, log: 
     edge, in a margin the caller leaves (FLOOR_LABEL_ROOM: over the bars it hid the first one and its error
     bar); log: the metric's axis is logarithmic (Plotly places an annotation by the log of its value
     there, a line by the value). Returns whether it drew them."""
-    if floor is None or not math.isfinite(floor) or (log and floor <= 0):
+    if not _finite(floor) or (log and floor <= 0):
         return False
     fig.add_hline(y=float(floor), line=FLOOR_LINE)
     fig.add_annotation(
@@ -1175,7 +1193,7 @@ def study_bars(
     fig = go.Figure(go.Bar(**bar, marker_color=PARTICLE_COLOUR, name=metric))
     label = _text(metric_label or metric)
     if across:  # the floor's line runs down the plot; its name goes with the axis's (a label would cover a bar)
-        labelled = floor is not None and math.isfinite(floor)
+        labelled = _finite(floor)
         if labelled:
             fig.add_vline(x=float(floor), line=FLOOR_LINE)
         fig.update_layout(
@@ -1206,7 +1224,7 @@ def _off_the_scale(
     off = [not math.isfinite(m) or m > OFF_SCALE * base for m in means]
     if not any(off) or all(off):
         return
-    finite_floor = [floor] if floor is not None and math.isfinite(floor) else []
+    finite_floor = [floor] if _finite(floor) else []
     top = 1.3 * max([m + s for m, s, o in zip(means, stds, off) if not o] + finite_floor)
     (fig.update_xaxes if across else fig.update_yaxes)(range=[0, top])
     bar = fig.data[0]  # an off-scale bar's spread would be a line through the whole plot: its value says it

@@ -10,6 +10,7 @@ import pytest
 
 from meanflow.core.config import HISTORY_DTYPE, empty_history, history_from_rows
 from meanflow.views.figures import (
+    MIN_SPAN,
     anytime_chart,
     colour_key,
     loss_curves,
@@ -251,6 +252,21 @@ def test_the_step_count_chart_spreads_the_one_step_lines_on_a_log_axis():
         "-",
         "linear",
     )
+
+
+def test_a_narrow_spread_of_lines_is_not_drawn_as_a_cliff():
+    """Class accuracies of 0.998 and 1.0 filled the whole axis, drawn like a collapse: a linear axis spans at
+    least MIN_SPAN of its largest value, topped just above it; lines that differ keep Plotly's range."""
+    rows = [("MeanFlow", 1, 0.998), ("MeanFlow", 2, 1.0), ("FM", 1, 0.999), ("FM", 2, 1.0)]
+    table = pd.DataFrame(rows, columns=["run", "nfe", "class_accuracy"])
+    low, high = quality_chart(table, "class_accuracy", None).layout.yaxis.range
+    assert high - low >= MIN_SPAN and 1.0 < high < 1.01 and low < 0.998
+    assert (
+        quality_chart(table.assign(class_accuracy=[0.5, 1.0, 0.7, 0.9]), "class_accuracy", None).layout.yaxis.range
+        is None
+    )
+    floor_in = quality_chart(table.assign(floor=0.5), "class_accuracy", "floor").layout.yaxis.range
+    assert floor_in is None  # the floor is a line of the chart: its span counts
 
 
 def test_every_builder_round_trips_through_json(panels):
