@@ -2,9 +2,9 @@
 
 Each subcommand is a module here with `add_parser(subparsers)` and `run(args) -> exit code`, listed
 once in COMMANDS. Exit codes (cli.common): 0 success; 1 a run that diverged or failed; 2 bad input
-(one line on stderr saying what is wrong and what is accepted, never a traceback); 130 interrupted
-(the run is saved). Training runs on the job engine like the app's: a local worker process, or the
-Ray cluster at $MEANFLOW_RAY_ADDRESS.
+(one line on stderr saying what is wrong and what is accepted, never a traceback); 130 interrupted,
+by Ctrl-C or a plain `kill` (SIGTERM) alike (the run is saved). Training runs on the job engine like
+the app's: a local worker process, or the Ray cluster at $MEANFLOW_RAY_ADDRESS.
 """
 
 from __future__ import annotations
@@ -12,7 +12,11 @@ from __future__ import annotations
 import argparse
 import os
 import select
+import signal
 import sys
+import threading
+from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, version
 
 from ..core.runs import RunError
 from ..core.targets import TargetError
@@ -33,12 +37,21 @@ COMMANDS = {
 }
 
 
+def _version() -> str:
+    """The installed package's version ('0.3.0'), or a word for a source tree that was never installed."""
+    try:
+        return version("meanflow-playground")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="python -m meanflow",
         description="Train and sample one-step generative models (MeanFlow and its rivals) on 2D targets and "
         "the 8x8 digits.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for command in COMMANDS.values():
         command.add_parser(sub)
@@ -65,13 +78,34 @@ def _quiet_stdout() -> None:
     os.close(devnull)
 
 
+@contextmanager
+def terminate_as_interrupt():
+    """A plain `kill` (SIGTERM: a scheduler's, `timeout`'s) stops a command as Ctrl-C does: the run is
+    stopped and saved, exit 130; a second one while it saves is ignored. Only in the main thread (where
+    Python delivers signals); the previous handler comes back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)
         if extra:  # argparse's own message would send the reader to the top-level help
             raise UsageError(f"unrecognized arguments: {' '.join(extra)} (see {parser.prog} {args.command} --help)")
-        return COMMANDS[args.command].run(args)
+        with terminate_as_interrupt():
+            return COMMANDS[args.command].run(args)
     except BrokenPipeError as exc:  # `meanflow methods | head`: the reader left; nothing wrong with the input
         if not _stdout_closed():  # another pipe (an --out FIFO whose reader left): an error like any other
             print(f"meanflow: error: {literal(error_text(exc), 'terminal')}", file=sys.stderr)

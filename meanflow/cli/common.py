@@ -136,22 +136,21 @@ def progress_line(snap: Snapshot) -> str:
     return f"step {snap.step}/{snap.total_steps}  {loss}  {snap.steps_per_sec:.0f} steps/s  {eta}"
 
 
-def waiting_line(snap: Snapshot) -> str:
-    """What `train` prints, once, before its worker's first step."""
-    if snap.state == "queued":
-        return f"step 0/{snap.total_steps}  waiting for a worker"
-    return f"step 0/{snap.total_steps}  starting the worker"
+def waiting_line(snap: Snapshot, start: int = 0) -> str:
+    """What `train` prints, once, before its worker's first step; `resume` names the step it goes on from."""
+    where = f"step {start}/{snap.total_steps}  " + ("resuming: " if start else "")
+    return where + ("waiting for a worker" if snap.state == "queued" else "starting the worker")
 
 
-def _follow(engine: Engine, job_id: str, quiet: bool) -> bool:
-    """Print the job's progress every second until it ends, the wait for its first step once; True if
-    Ctrl-C stopped it (it is saved)."""
+def _follow(engine: Engine, job_id: str, quiet: bool, start: int = 0) -> bool:
+    """Print the job's progress every second until it ends, the wait for its first step once (start: the
+    step a resumed run goes on from); True if Ctrl-C stopped it (it is saved)."""
     last_print, last_line = 0.0, ""
     try:
         while not engine.wait(job_id, timeout=0.2).finished:
             if not quiet and time.monotonic() - last_print >= 1.0:
                 snap = engine.snapshot(job_id)
-                line = progress_line(snap) if snap.step or len(snap.history) else waiting_line(snap)
+                line = progress_line(snap) if snap.step > start else waiting_line(snap, start)
                 if line != last_line:
                     print(line, file=sys.stderr, flush=True)
                 last_print, last_line = time.monotonic(), line
@@ -174,12 +173,13 @@ def what_is_saved(out: Path) -> str:
     return f"no weights are saved in {where} (state {info.state})"
 
 
-def run_on_engine(submit: Callable[[Engine], str], out: Path, quiet: bool) -> int:
-    """Submit one job on a one-worker engine, print progress, and turn how it ended into an exit code."""
+def run_on_engine(submit: Callable[[Engine], str], out: Path, quiet: bool, start: int = 0) -> int:
+    """Submit one job on a one-worker engine, print progress (start: the step a resumed run goes on from),
+    and turn how it ended into an exit code."""
     engine = engine_from_env(workers=1)
     try:
         job_id = submit(engine)
-        interrupted = _follow(engine, job_id, quiet)
+        interrupted = _follow(engine, job_id, quiet, start)
         snap = engine.snapshot(job_id)
     finally:
         engine.close()

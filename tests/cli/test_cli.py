@@ -450,6 +450,33 @@ def test_ctrl_c_while_train_starts_is_one_line_and_130(delay, tmp_path):
         assert result.returncode == 2 and "before its first training step" in result.stderr
 
 
+def test_a_plain_kill_stops_and_saves_a_run_as_ctrl_c_does(tmp_path):
+    """SIGTERM (`kill PID`, `timeout`, a scheduler) to the command alone killed it at once: exit 143, no last
+    line, the folder left 'running' with its writer lock, and up to a checkpoint interval of training lost.
+    It now stops the job as Ctrl-C does: 130, 'stopped at step N', the lock released, the state saved."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "meanflow", "train", "--method", "flow-matching", "--target", "moons"]
+    proc = subprocess.Popen(
+        [*command, "--steps", "1000000", "--out", str(out)], cwd=ROOT, stderr=subprocess.PIPE, text=True
+    )
+    for line in proc.stderr:  # until a step has been made
+        if line.startswith("step ") and not line.startswith("step 0/"):
+            break
+    proc.send_signal(signal.SIGTERM)
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 130 and "Traceback" not in err, err
+    assert "stopped at step" in err and "saved" in err, err
+    assert not (out / "writer.lock").exists()
+    config = json.loads((out / "config.json").read_text())
+    assert config["state"] == "stopped" and config["step"] > 0, config
+
+
 def test_a_reader_that_leaves_early_is_no_input_error():
     """`meanflow methods | true` printed "error: [Errno 32] Broken pipe" and exited 2, the bad-input code."""
     import os

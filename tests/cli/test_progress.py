@@ -43,6 +43,25 @@ def test_the_wait_for_the_first_step_is_printed_once_then_each_step(monkeypatch,
     assert [line.split()[1] for line in lines[2:]] == ["60/500", "200/500"]
 
 
+def test_a_resumed_run_says_where_it_goes_on_from_not_step_0(monkeypatch, capsys):
+    """`resume` of a run at step 342 printed 'step 0/1500  loss 1.6015  0 steps/s' (the queued job's snapshot
+    holds the old history at step 0), then jumped to 343."""
+    clock = iter(range(2, 1000, 2))
+    monkeypatch.setattr(common.time, "monotonic", lambda: float(next(clock)))
+    rows = np.zeros(3, dtype=empty_history().dtype)  # the history before the resume
+    queued = Snapshot(state="queued", total_steps=1500, history=rows)
+    starting = [Snapshot(state="running", step=342, total_steps=1500, history=rows)] * 3
+    moving = Snapshot(state="running", step=600, total_steps=1500, history=rows)
+    done = Snapshot(state="done", step=1500, total_steps=1500, history=rows)
+    assert common._follow(ScriptedEngine([queued, *starting, moving, done]), "job", False, start=342) is False
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[:2] == [
+        "step 342/1500  resuming: waiting for a worker",
+        "step 342/1500  resuming: starting the worker",
+    ]
+    assert [line.split()[1] for line in lines[2:]] == ["600/1500"]
+
+
 @pytest.mark.parametrize(
     "flags, named",
     [
