@@ -11,7 +11,7 @@ import torch
 from meanflow.core.metrics import headline_metric
 from meanflow.core.runs import SavedRun
 from meanflow.core.sampling import Trajectory, sample, samples_csv
-from meanflow.core.text import literal
+from meanflow.core.text import literal, steps_label
 from meanflow.views import export, figures, geometry, palette
 from meanflow.views.canvas import particle_animation_html
 from meanflow.views.images import frames_along, player_html
@@ -62,7 +62,7 @@ def sample_panels(chosen: list[tuple[RunEntry, int]], n: int, seed: int) -> tupl
         own_label = label if saved.target.name == getattr(conditional, "name", None) else None
         evaluations = steps * (2 if saved.flow.classes and guidance != 1.0 else 1)
         title = (
-            f"{entry.label}, {settings.steps_label(steps)}"
+            f"{entry.label}, {steps_label(steps)}"
             + pickers.sampling_note(saved.flow, own_label, guidance, saved.target)
             + (f" ({evaluations} evaluations)" if evaluations != steps else "")
         )
@@ -199,7 +199,7 @@ def panel_numbers(panels: dict[str, Panel], n: int, one_class: bool, grid: bool 
             best = pickers.headline_for(panel.entry, panel.saved, panel.steps)
             headline = metrics.headline_sentence(best, headline_metric(panel.saved.target))
             st.caption(
-                f"The run's headline at {settings.steps_label(panel.steps)} (n = {best.n:,}, sampled from its seed "
+                f"The run's headline at {steps_label(panel.steps)} (n = {best.n:,}, sampled from its seed "
                 f"{panel.saved.config.seed}, against that seed's reference sample, floor included; a study's "
                 f"table gives a row's mean over its seeds, and of their floors): {headline}."
             )

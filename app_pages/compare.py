@@ -9,7 +9,7 @@ from meanflow.core.paths import BUNDLED_TARGETS
 from meanflow.core.registry import METHODS
 from meanflow.core.sampling import sample
 from meanflow.core.targets import get_target
-from meanflow.core.text import literal
+from meanflow.core.text import literal, steps_label
 from meanflow.lab.guidance import steps_for
 from meanflow.lab.scoring import EVAL_N, EVALUATOR_SEED, NFES
 from meanflow.lab.studies import EVALUATION_TARGETS, STUDIES, headline_cells
@@ -159,7 +159,7 @@ def grid_and_chart(chosen: list[str], target: str, nfes: tuple[int, ...]) -> Non
 def scatter_panels(runs: dict[str, RunEntry], nfes: tuple[int, ...], samples: dict) -> None:
     """One panel per method and step count, every method's row under the last (2D targets); runs: a row of
     the methods table -> its run."""
-    grid = {f"{name}, {settings.steps_label(k)}": samples[(e.key, k)] for name, e in runs.items() for k in nfes}
+    grid = {f"{name}, {steps_label(k)}": samples[(e.key, k)] for name, e in runs.items() for k in nfes}
     reference = points.target_preview(pickers.load(next(iter(runs.values()))).target, 600)
     present.chart(
         figures.scatter_grid(grid, columns=len(nfes), reference=reference, height_per_row=220),

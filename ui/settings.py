@@ -259,8 +259,3 @@ def toggle(label: str, setting: Setting, where=st, **kwargs):
 
 def text(label: str, setting: Setting, where=st, **kwargs):
     return _drawn(setting, lambda: where.text_input(label, key=setting.key, **kwargs))
-
-
-def steps_label(k: int) -> str:
-    """'1 step', '8 steps'."""
-    return f"{k} step{'s' * (k != 1)}"

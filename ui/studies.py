@@ -22,7 +22,7 @@ from meanflow.core.presets import tuning_sentence
 from meanflow.core.registry import METHODS
 from meanflow.core.runs import WEIGHTS_FILE, load_run
 from meanflow.core.targets import Target, get_target
-from meanflow.core.text import literal
+from meanflow.core.text import literal, steps_label
 from meanflow.lab.records import load_study, picture_samples
 from meanflow.lab.scoring import EVAL_N, NFES, REFERENCE_NFE, judged_nfe
 from meanflow.lab.studies import HELD_OUT_TARGETS, PRESET_DIM, STUDIES, Cell, Study, chart_families
@@ -38,7 +38,6 @@ from meanflow.lab.tables import (
 from meanflow.views import figures
 
 from . import points, present, server
-from .settings import steps_label
 
 POLL_SECONDS = 2.0
 CHART_METRICS = {  # what the bar chart can show: key -> its name on the page

@@ -11,7 +11,7 @@ import torch
 from ..core.config import MAX_SAMPLES
 from ..core.metrics import evaluate
 from ..core.targets import MAX_FILE_BYTES, TargetError, parse_csv_points
-from ..core.text import error_text
+from ..core.text import error_text, missing
 from .common import MAX_ABS, UsageError, add_target_arguments, json_text, resolve_target, seed
 from .sample import SAMPLE_SUFFIXES
 
@@ -27,7 +27,7 @@ def read_samples(path: str, dim: int = 2) -> np.ndarray:
     """(n, dim) float64 samples from a .npy or .csv file, checked (size, shape, numbers) before use."""
     p = Path(path)
     if not p.is_file():
-        raise UsageError(f"sample file {path!r} not found; expected a .npy or .csv file of shape (n, {dim})")
+        raise UsageError(f"sample file {path!r} {missing(p, 'file')}; expected a .npy or .csv file of shape (n, {dim})")
     if p.stat().st_size > MAX_FILE_BYTES:
         raise UsageError(f"{path} is {p.stat().st_size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB")
     if p.suffix.lower() == ".npy":

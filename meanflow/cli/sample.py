@@ -13,7 +13,7 @@ import torch
 from ..core.config import MAX_CLASSES, MAX_NFE, MAX_SAMPLES
 from ..core.runs import load_run
 from ..core.sampling import sample, samples_csv
-from ..core.text import literal
+from ..core.text import literal, steps_label
 from ..views.images import image_grid, png_bytes
 from .common import MAX_ABS, UsageError, bounded_int, number, seed, unscorable
 
@@ -113,4 +113,11 @@ def run(args: argparse.Namespace) -> int:
             "refuses",
             file=sys.stderr,
         )
+    images = f" and {min(len(samples), PNG_IMAGES):,} images to {png}" if png is not None else ""
+    print(
+        literal(
+            f"wrote {len(samples):,} samples ({steps_label(args.nfe)}, seed {args.seed}) to {out}{images}", "terminal"
+        ),
+        file=sys.stderr,
+    )
     return 0

@@ -63,7 +63,7 @@ from .networks import RunBundle, rebuild_flow
 from .registry import check_config, config_from_dict
 from .sampling import Flow
 from .targets import Normaliser, Target, TargetError, TargetSpec, get_target
-from .text import error_text
+from .text import error_text, missing
 from .training import RunResult
 
 FORMAT = "meanflow-run"
@@ -354,7 +354,7 @@ def read_info(run_dir: str | Path, live: bool = False) -> RunInfo:
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise RunError(f"run folder {str(run_dir)!r} not found")
+        raise RunError(f"run folder {str(run_dir)!r} {missing(run_dir, 'folder')}")
     path = run_dir / CONFIG_FILE
     document = _read_document(path)
     version = document.get("version")

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from . import config, digits
-from .text import clean_name
+from .text import clean_name, missing
 
 # Limits on data files: stated here once, enforced on every load path (CLI and app).
 MAX_FILE_BYTES = 50 * 1024 * 1024  # larger uploads are refused before parsing
@@ -704,7 +704,9 @@ def target_from_file(path: str | Path) -> Target:
     """A CSV or image target read from `path`."""
     path = Path(path)
     if not path.is_file():
-        raise TargetError(f"data file {str(path)!r} not found; expected a CSV of points or a PNG/JPEG image")
+        raise TargetError(
+            f"data file {str(path)!r} {missing(path, 'file')}; expected a CSV of points or a PNG/JPEG image"
+        )
     if path.stat().st_size > MAX_FILE_BYTES:
         raise TargetError(
             f"{path.name} is {path.stat().st_size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB"

@@ -90,6 +90,22 @@ def _file_on_the_path(path: str) -> str | None:
     return None
 
 
+def steps_label(k: int) -> str:
+    """'1 step', '8 steps'."""
+    return f"{k} step{'s' * (k != 1)}"
+
+
+def missing(path: str | Path, wanted: str) -> str:
+    """Why `path` is not the file or folder (`wanted`: 'file' or 'folder') a command asked for: 'not found',
+    'is a folder, not a file' or 'is a file, not a folder' (a run folder given for a sample file was read
+    as 'not found')."""
+    if wanted == "file" and os.path.isdir(path):
+        return "is a folder, not a file"
+    if wanted == "folder" and os.path.exists(path):
+        return "is a file, not a folder"
+    return "not found"
+
+
 def error_text(exc: BaseException) -> str:
     """The one line an error prints: an operating system's error as `PATH: what is wrong` (as cp and
     mkdir say it), without Python's `[Errno 20]`; any other error's own words."""

@@ -21,6 +21,7 @@ from ..core.targets import Target
 from ..engine.jobs import Engine
 from .studies import STUDIES
 from .sweeps import Budget, Sweep
+from .tables import mean_std
 
 SCALES = (1.0, 1.5, 2.0, 3.0)  # flow matching's sampling-time guidance scales
 FM_NFES = (2, 8, 32)
@@ -109,8 +110,7 @@ def format_guidance(rows: list[dict]) -> str:
     ]
     for r in rows:
         metric = per_class_key(r)
-        acc = f"{r['accuracy']:.3f} ± {r['accuracy_std']:.3f}"
-        value = f"{r[metric]:.3f} ± {r[f'{metric}_std']:.3f}"
+        acc, value = mean_std(r["accuracy"], r["accuracy_std"]), mean_std(r[metric], r[f"{metric}_std"])
         lines.append(
             f"{r['target']:<12}{r['model']:<28}{r['nfe']:>4}{r['seeds']:>6}  {acc:>16}  {value:>15}  "
             f"{r[f'{metric}_floor']:>6.3f}"

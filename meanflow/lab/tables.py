@@ -223,11 +223,14 @@ def charged_curves(curves: dict, study: Study, whole_seeds: bool = True) -> dict
     return shown
 
 
-def _mean_std(row: dict, key: str) -> str:
-    if key not in row:
-        return f"{'-':>14}"
-    std = row.get(f"{key}_std", math.nan)
-    return f"{row[key]:>7.3f} ± {std:.3f}" if not math.isnan(std) else f"{row[key]:>14.3f}"
+def mean_std(value: float, std: float) -> str:
+    """'0.123 ± 0.004', or '0.123' where there is no spread (one seed: its std is NaN, not '± nan')."""
+    return f"{value:.3f} ± {std:.3f}" if not math.isnan(std) else f"{value:.3f}"
+
+
+def row_mean_std(row: dict, key: str, width: int) -> str:
+    """A row's `key` and its spread (key_std) right-aligned in `width`, or '-' where the row has no such key."""
+    return f"{mean_std(row[key], row.get(f'{key}_std', math.nan)) if key in row else '-':>{width}}"
 
 
 DIGITS_COLUMNS = ("fd@1", "fd@2", "fd@4", "fd@32", "confident@1", "coverage_tv@1", "memorised@1")
@@ -252,7 +255,7 @@ def format_digits_table(rows: list[dict]) -> str:
     for row in rows:
         steps = f"{row['steps']:>8.0f}" if "steps" in row else f"{'-':>8}"
         floors = ", ".join(f"{row.get(k, math.nan):.3f}" for k in DIGITS_FLOORS)
-        cells = "  ".join(_mean_std(row, k) for k in DIGITS_COLUMNS)
+        cells = "  ".join(row_mean_std(row, k, 15) for k in DIGITS_COLUMNS)
         lines.append(f"{row['target']:<9}{row['cell']:<{width}}{row['seeds']:>6}{steps}  {cells}  {floors}")
     lines += [  # a runaway in a column printed here, said under it
         f"note: {row['target']}, {r.cell}, {r.key}: seed {r.seed} of {len(r.others) + 1} reads {r.value:.3g} "
@@ -287,10 +290,7 @@ def format_table(rows: list[dict]) -> str:
     ]
 
     def cell(row, key):
-        if key not in row:
-            return f"{'-':>13}"
-        std = row.get(f"{key}_std", math.nan)
-        return f"{row[key]:>6.3f} ± {std:.3f}" if not math.isnan(std) else f"{row[key]:>13.3f}"
+        return row_mean_std(row, key, 13)
 
     for row in rows:
         steps = f"{row['steps']:>8.0f}" if "steps" in row else f"{'-':>8}"

@@ -148,3 +148,32 @@ def test_bench_refuses_an_empty_target_list_instead_of_taking_the_default(mode, 
         monkeypatch.setattr(bench, runner, lambda *a, **k: pytest.fail("an empty list ran the defaults"))
     monkeypatch.setattr(bench, "engine_from_env", lambda **k: type("E", (), {"close": lambda self: None})())
     assert main(["bench", mode, "--targets", ""]) == EXIT_BAD_INPUT
+
+
+def test_a_path_of_the_wrong_kind_is_named_so_not_not_found(tmp_path, capsys):
+    """A file given for a run folder, or a folder for a sample or data file, read as 'not found'."""
+    afile = tmp_path / "s.npy"
+    afile.write_text("x")
+    run = ["--nfe", "1", "--n", "5", "--out", str(tmp_path / "o.npy")]
+    for command, said in (
+        (["sample", str(afile), *run], f"run folder '{afile}' is a file, not a folder"),
+        (["resume", str(afile)], f"run folder '{afile}' is a file, not a folder"),
+        (["evaluate", str(tmp_path), "--target", "moons"], f"sample file '{tmp_path}' is a folder, not a file"),
+        (
+            ["train", "--method", "meanflow", "--target-file", str(tmp_path), "--out", str(tmp_path / "r")],
+            f"data file '{tmp_path}' is a folder, not a file",
+        ),
+        (["resume", str(tmp_path / "nothing")], "not found"),
+    ):
+        assert main(command) == EXIT_BAD_INPUT
+        assert said in capsys.readouterr().err, command
+
+
+def test_sample_says_what_it_wrote(tmp_path, capsys):
+    """It printed nothing at all on success (and made missing folders without a word)."""
+    from meanflow.core.paths import pretrained_dir
+
+    out = tmp_path / "new" / "s.csv"
+    assert main(["sample", str(pretrained_dir() / "meanflow-moons"), "--nfe", "2", "--n", "7", "--out", str(out)]) == 0
+    assert capsys.readouterr().err == f"wrote 7 samples (2 steps, seed 0) to {out}\n"
+    assert len(out.read_text().splitlines()) >= 7

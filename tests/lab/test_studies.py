@@ -345,3 +345,14 @@ def test_every_bundled_row_states_the_pairing_and_network_its_runs_trained_with(
             assert row["pairing"] in (config.coupling, "its teacher's pairs"), (path.name, row)
             checked += 1
     assert checked >= 70
+
+
+def test_one_seeds_tables_show_no_spread_rather_than_nan():
+    """`bench --guidance --seeds 1` printed '0.903 ± nan' in every row; the other tables leave the spread out."""
+    from meanflow.lab.guidance import format_guidance
+
+    nan = float("nan")
+    row = dict(target="moons", model="m", nfe=1, seeds=1, accuracy=0.9, accuracy_std=nan, class_tv=0.4)
+    text = format_guidance([dict(row, class_tv_std=nan, class_tv_floor=0.05)])
+    assert "nan" not in text and "0.900" in text and "0.400" in text
+    assert "0.400 ± 0.010" in format_guidance([dict(row, class_tv_std=0.01, class_tv_floor=0.05)])
