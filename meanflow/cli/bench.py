@@ -25,7 +25,12 @@ GUIDANCE_TARGETS = "8gaussians,moons"  # labelled targets: --guidance's default
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("bench", help="step-time benchmark: flow matching vs MeanFlow vs the naive seed MeanFlow")
+    p = sub.add_parser(
+        "bench",
+        help="the benchmarks: step time (default), --quality after a time budget, the method zoo, --guidance",
+        description=__doc__.split("\n\n", 1)[1].strip(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument(
         "--quality",

@@ -12,7 +12,7 @@ from ..core.runs import CONFIG_FILE
 from ..core.text import literal
 from ..engine import env
 from ..engine.jobs import engine_from_env
-from ..lab.scoring import NFES
+from ..lab.scoring import EVAL_N, NFES
 from ..lab.studies import STUDIES, get_study
 from ..lab.sweeps import Budget, Sweep
 from ..lab.tables import format_table
@@ -88,11 +88,16 @@ def drive(sweep: Sweep, as_json: bool) -> int:
                 sweep.engine.wait(run.job, 60)
         sweep.pump()
     rows = sweep.table()
-    print(json_text(rows) if as_json else format_table(rows))
+    print(json_text([dict(row, n=EVAL_N) for row in rows]) if as_json else format_table(rows))  # n: each score's
     failed = [r for r in sweep.runs if r.stage == "failed"]
     for run in failed:
         print(f"meanflow sweep: {run.cell.name} on {run.target}, seed {run.seed}: {run.message}", file=sys.stderr)
     if interrupted:
+        print(
+            f"meanflow sweep: interrupted: {sweep.scored_count} of {len(sweep.runs)} runs scored; the same command "
+            "goes on from there (finished runs are not trained again)",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     return EXIT_FAILED if failed else EXIT_OK
 

@@ -17,6 +17,7 @@ from ..core.config import (
     option_specs,
 )
 from ..core.couplings import COUPLINGS
+from ..core.digits import TRAIN_DEFAULTS as DIGITS_DEFAULTS
 from ..core.models import pick_device
 from ..core.presets import TUNED, Preset, get_preset
 from ..core.registry import METHODS, get_method, make_config
@@ -97,10 +98,11 @@ def add_setting_flags(p: argparse.ArgumentParser) -> None:
         "that `tune` wrote; flags given beside it win",
     )
     p.add_argument("--batch", type=bounded_int(1, MAX_BATCH, "a batch size"), help=f"default {DEFAULTS.batch}")
-    p.add_argument("--hidden", type=bounded_int(1, MAX_HIDDEN, "a width"), help=f"default {DEFAULTS.hidden}")
-    p.add_argument(
-        "--depth", type=bounded_int(1, MAX_DEPTH, "a depth"), help=f"hidden layers (default {DEFAULTS.depth})"
-    )
+    digits = dict(DIGITS_DEFAULTS)
+    width = f"default {DEFAULTS.hidden}; on the digits {digits['hidden']}"
+    p.add_argument("--hidden", type=bounded_int(1, MAX_HIDDEN, "a width"), help=width)
+    depth = f"hidden layers (default {DEFAULTS.depth}; on the digits {digits['depth']})"
+    p.add_argument("--depth", type=bounded_int(1, MAX_DEPTH, "a depth"), help=depth)
     p.add_argument("--lr", type=positive_float, help=f"Adam's peak learning rate (default {DEFAULTS.lr:g})")
     p.add_argument(
         "--lr-final-ratio",

@@ -13,8 +13,9 @@ from ..core.registry import METHODS
 from ..core.text import error_text
 from ..engine import env
 from ..engine.jobs import engine_from_env
+from ..lab.scoring import EVAL_N
 from ..lab.studies import EVALUATION_TARGETS, PRESET_DIM
-from ..lab.tuning import LEVER_SEARCH, TUNING_TARGETS, Protocol, Tuner, format_trial
+from ..lab.tuning import LEVER_SEARCH, TUNING_TARGETS, Protocol, Tuner, format_trial, lever_applies
 from .common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -133,7 +134,11 @@ def check_destination(out: Path, presets: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     targets = tuning_targets(args.targets)
-    protocol = Protocol(trials=args.trials, seconds=args.seconds, targets=targets, seeds=args.seeds, also=args.also)
+    also = tuple(lever for lever in args.also if lever_applies(args.method, lever))
+    for lever in args.also:
+        if lever not in also:  # searched for no one: the preset must not say it was
+            print(f"meanflow tune: {lever} does not apply to {args.method}; not searched", file=sys.stderr)
+    protocol = Protocol(trials=args.trials, seconds=args.seconds, targets=targets, seeds=args.seeds, also=also)
     out = Path(args.out) if args.out else env.runs_dir() / "tuning"
     presets = out / f"{TUNED}.json"
     check_destination(out, presets)  # after every input and setting is checked, before any trial
@@ -164,8 +169,14 @@ def run(args: argparse.Namespace) -> int:
         print(json_text({"method": args.method, "preset": preset.to_dict(), "trials": trials}, default=str))
     else:
         settings = ", ".join(f"{k}={v}" for k, v in {**preset.fields, **preset.options}.items())
+        floors = ", ".join(
+            f"{target} {score['hist_tv_floor']:.3f}"
+            for target, score in result.best.scores.items()
+            if "hist_tv_floor" in score
+        )
         print(
-            f"{args.method}: best TV {result.best.value:.3f} (trial {result.best.number + 1}; "
+            f"{args.method}: best TV {result.best.value:.3f}, the mean over its tuning targets at n = {EVAL_N:,} "
+            f"(floors: {floors or '-'}) (trial {result.best.number + 1}; "
             f"{result.pruned} of {protocol.trials} stopped early) in {result.wall_seconds:.0f} s\n"
             f"  {settings}\n  written to {presets}"
         )

@@ -510,9 +510,10 @@ def engine_from_env(
     (or the cluster's CPUs). pin_cores: local workers keep to a core each (default $MEANFLOW_PIN_CORES).
     """
     env.check()  # a malformed MEANFLOW_* variable is refused by name before any worker starts
+    named_by = "--address" if address else "MEANFLOW_RAY_ADDRESS"  # where the advice sends a wrong address
     address = address or env.ray_address()
     if address:
-        pool: Pool = RayPool(address, workers)
+        pool: Pool = RayPool(address, workers, named_by)
     else:
         pool = LocalPool(workers or env.max_jobs(os.cpu_count() or 1), pin_cores=env.pin_cores(bool(pin_cores)))
     return Engine(pool, **limits)

@@ -85,10 +85,11 @@ class RayUnreachable(ConnectionError):
     """Nothing answers at the Ray address within the time allowed; the message names the address."""
 
 
-def check_reachable(address: str, timeout: float) -> None:
+def check_reachable(address: str, timeout: float, named_by: str = "MEANFLOW_RAY_ADDRESS") -> None:
     """Raise RayUnreachable unless something accepts a connection at HOST:PORT within `timeout` seconds
     (ray.init itself would wait minutes, printing its own warnings). 'auto' and ray:// addresses are
-    left to Ray, which finds or refuses them at once."""
+    left to Ray, which finds or refuses them at once. named_by: where the address came from (the
+    environment variable, or a command's --address), for the advice."""
     host, sep, port = address.rpartition(":")
     if address == "auto" or "://" in address or not sep or not port.isdigit():
         return
@@ -97,9 +98,13 @@ def check_reachable(address: str, timeout: float) -> None:
     except OSError as exc:
         raise RayUnreachable(
             f"cannot reach the Ray cluster at {address} within {timeout:g} s ({exc.strerror or exc}); "
-            "start it (`ray start --head`), fix MEANFLOW_RAY_ADDRESS, or unset it to train on this machine "
+            f"start it (`ray start --head`), fix {named_by}, or {_leave_out(named_by)} to train on this machine "
             "(MEANFLOW_RAY_TIMEOUT sets the wait)"
         ) from None
+
+
+def _leave_out(named_by: str) -> str:
+    return "leave it out" if named_by.startswith("--") else "unset it"
 
 
 class RayPool:
@@ -111,8 +116,8 @@ class RayPool:
 
     POLL_SECONDS = 0.25
 
-    def __init__(self, address: str, size: int | None = None):
-        check_reachable(address, env.ray_timeout())  # before Ray's import and its minutes of retries
+    def __init__(self, address: str, size: int | None = None, named_by: str = "MEANFLOW_RAY_ADDRESS"):
+        check_reachable(address, env.ray_timeout(), named_by)  # before Ray's import and its minutes of retries
         ray, mailbox_class, self._train_task, warm = _ray_classes()
         if not ray.is_initialized():
             ray.init(

@@ -106,7 +106,8 @@ def per_class_key(row: dict) -> str:
 
 def format_guidance(rows: list[dict]) -> str:
     lines = [
-        f"{'target':<12}{'model':<28}{'NFE':>4}{'seeds':>6}  {'class accuracy':>16}  {'class TV/FD':>15}  {'floor':>6}"
+        f"each class scored on n = {PER_CLASS:,} samples; the floor: class TV/FD of an exact sample of that n",
+        f"{'target':<12}{'model':<28}{'NFE':>4}{'seeds':>6}  {'class accuracy':>16}  {'class TV/FD':>15}  {'floor':>6}",
     ]
     for r in rows:
         metric = per_class_key(r)

@@ -161,8 +161,8 @@ class Sweep:
             if snap is not None:
                 self._trace(run, snap)
             if snap is not None and snap.finished:
-                run.job = None
                 self._finish(run, snap.state, snap.message)
+                run.job = None  # after its scores: a Ctrl-C while scoring leaves it to the next look
             elif snap is not None:
                 run.stage = snap.state
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from ..core.metrics import floor_name
 from ..core.registry import METHODS, make_config
 from ..core.targets import Target, get_target, target_names
-from .scoring import METRICS, NFES, REFERENCE_NFE, judged_nfe
+from .scoring import EVAL_N, METRICS, NFES, REFERENCE_NFE, judged_nfe
 from .studies import Cell, Study, cell_on
 
 
@@ -277,10 +277,20 @@ def _anytime_point(fraction: float, seen: list[tuple[float, float, float]]) -> l
 def format_table(rows: list[dict]) -> str:
     """The table as text: one line per cell and target, mean +- std over seeds, floors last (rows on the
     digits: format_digits_table)."""
+    if not rows:
+        return ""
     digits = [row for row in rows if "fd@1" in row]
-    if digits:
-        others = format_table([r for r in rows if r not in digits])
-        return "\n\n".join(t for t in (others, format_digits_table(digits)) if t)
+    tables = [_format_2d_table([r for r in rows if r not in digits]), format_digits_table(digits) if digits else ""]
+    return "\n\n".join([t for t in tables if t] + [SAMPLE_SIZE_LINE])
+
+
+SAMPLE_SIZE_LINE = (
+    f"Each run scored on n = {EVAL_N:,} samples per step count; the floors are the same metrics at that n."
+)
+
+
+def _format_2d_table(rows: list[dict]) -> str:
+    """format_table's lines for the rows on 2D targets."""
     if not rows:
         return ""
     width = _cell_width(rows)

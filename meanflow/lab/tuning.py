@@ -38,7 +38,7 @@ from ..core.presets import Preset, PresetError, get_preset, protocol_phrase
 from ..core.registry import accepts, get_method, make_config
 from ..core.targets import Target, get_target
 from ..engine.jobs import Engine
-from .scoring import EVALUATOR_SEED, headline, judged_nfe
+from .scoring import EVAL_N, EVALUATOR_SEED, headline, judged_nfe
 
 TUNING_TARGETS = ("8gaussians", "rings")  # tuned here; compared on others (lab.studies.EVALUATION_TARGETS)
 SHARED_SEARCH: dict[str, Search] = {  # TrainConfig fields every method's tuning searches
@@ -261,7 +261,7 @@ class Tuner:
             for name, t in self.targets.items()
         }
         self._final_evaluators = {
-            name: Evaluator(t, 10_000, torch.Generator().manual_seed(seed)) for name, t in self.targets.items()
+            name: Evaluator(t, EVAL_N, torch.Generator().manual_seed(seed)) for name, t in self.targets.items()
         }
 
     @property

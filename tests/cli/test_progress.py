@@ -177,3 +177,44 @@ def test_sample_says_what_it_wrote(tmp_path, capsys):
     assert main(["sample", str(pretrained_dir() / "meanflow-moons"), "--nfe", "2", "--n", "7", "--out", str(out)]) == 0
     assert capsys.readouterr().err == f"wrote 7 samples (2 steps, seed 0) to {out}\n"
     assert len(out.read_text().splitlines()) >= 7
+
+
+def test_tune_names_a_lever_the_method_refuses_and_does_not_claim_it(tmp_path, monkeypatch, capsys):
+    """`tune --method flow-matching --also critic` said 'critic searched too' and wrote it into the preset,
+    though flow matching refuses the critic and nothing of it was searched."""
+    from types import SimpleNamespace
+
+    from meanflow.cli import tune
+
+    seen = []
+
+    def tuner(method, protocol, *rest):
+        seen.append(protocol)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tune, "engine_from_env", lambda **k: SimpleNamespace(max_running=1, close=lambda: None))
+    monkeypatch.setattr(tune, "Tuner", tuner)
+    command = ["tune", "--trials", "1", "--seconds", "1", "--out", str(tmp_path / "t")]
+    main([*command, "--method", "flow-matching", "--also", "critic"])
+    assert "critic does not apply to flow-matching; not searched" in capsys.readouterr().err
+    main([*command, "--method", "meanflow", "--also", "critic"])
+    assert "does not apply" not in capsys.readouterr().err
+    assert [p.also for p in seen] == [(), ("critic",)]
+
+
+def test_an_unreachable_address_flag_is_named_as_the_flag(tmp_path, monkeypatch, capsys):
+    """`sweep --address 127.0.0.1:1` advised to 'fix MEANFLOW_RAY_ADDRESS, or unset it', a variable the user
+    never set."""
+    import socket
+
+    with socket.socket() as free:  # a port nothing listens on: bound, never listening
+        free.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{free.getsockname()[1]}"
+        monkeypatch.delenv("MEANFLOW_RAY_ADDRESS", raising=False)
+        command = ["sweep", "--study", "tangent", "--seeds", "1", "--steps", "10", "--out", str(tmp_path / "s")]
+        assert main([*command, "--address", address]) == EXIT_BAD_INPUT
+        err = capsys.readouterr().err
+        assert f"cannot reach the Ray cluster at {address}" in err and "fix --address, or leave it out" in err, err
+        monkeypatch.setenv("MEANFLOW_RAY_ADDRESS", address)
+        assert main(command) == EXIT_BAD_INPUT
+        assert "fix MEANFLOW_RAY_ADDRESS, or unset it" in capsys.readouterr().err

@@ -23,6 +23,7 @@ from meanflow.lab.scoring import EVAL_N, headline
 from meanflow.lab.studies import STUDIES, chart_families, get_study, headline_cells
 from meanflow.lab.sweeps import ANYTIME_MARKS, Budget, Sweep
 from meanflow.lab.tables import (
+    SAMPLE_SIZE_LINE,
     RunawaySeed,
     ScoredRun,
     anytime_curves,
@@ -286,7 +287,8 @@ def test_a_seed_that_ran_away_is_found_and_the_ordinary_spread_is_not():
     digits = {"target": "digits", "cell": "MeanFlow", "seeds": 3, "fd@1": 7.1, "fd@32": 4977999.5, **rows[0]}
     text = format_table([digits])
     assert text.endswith(
-        "note: digits, MeanFlow, fd@32: seed 2 of 3 reads 1.49e+07 (the others 6.18, 6.5); the mean is that seed's"
+        "note: digits, MeanFlow, fd@32: seed 2 of 3 reads 1.49e+07 (the others 6.18, 6.5); the mean is that seed's\n\n"
+        + SAMPLE_SIZE_LINE
     )
 
 
@@ -356,3 +358,31 @@ def test_one_seeds_tables_show_no_spread_rather_than_nan():
     text = format_guidance([dict(row, class_tv_std=nan, class_tv_floor=0.05)])
     assert "nan" not in text and "0.900" in text and "0.400" in text
     assert "0.400 ± 0.010" in format_guidance([dict(row, class_tv_std=0.01, class_tv_floor=0.05)])
+
+
+def test_a_run_whose_scoring_ctrl_c_cut_short_is_scored_at_the_next_look():
+    """A sweep interrupted while it scored a finished run dropped that run (its job forgotten, its scores
+    never read): the interrupted sweep printed a table of dashes though the run was done on disk."""
+    from types import SimpleNamespace
+
+    from meanflow.engine.jobs import Snapshot
+
+    sweep = Sweep(get_study("time-sampler"), [get_target("moons")], 1, Budget(seconds=8.0), engine=None, root="/x")
+    done = Snapshot(state="done", step=10, total_steps=10)
+    sweep.engine = SimpleNamespace(snapshot=lambda job: done, stop=lambda job: None)
+    first = sweep.runs[0]
+    first.job = "job"
+    calls = []
+
+    def score(path, target, seed):
+        calls.append(path)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return {1: {"hist_tv": 0.2}}
+
+    sweep._scorer = SimpleNamespace(score=score)
+    with pytest.raises(KeyboardInterrupt):
+        sweep.pump()
+    sweep.stop()
+    sweep.pump()
+    assert first.stage == "scored" and first.scores and first.job is None and sweep.scored_count == 1
