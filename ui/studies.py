@@ -155,7 +155,7 @@ TABLE_COLUMNS = {  # the row's name stays in view while the table scrolls to its
 def metric_columns(row: dict) -> list[tuple[str, str]]:
     """The metric columns the table makes for a row, as (key, label): ('fd@32', 'FD @32'); every metric at
     one step, the headline alone at more (the table stays readable)."""
-    one, more = ROW_METRICS["fd" if "fd@1" in row else "hist_tv"]
+    one, more = ROW_METRICS[rows_headline([row])]
     return [(f"{m}@{nfe}", f"{label} @{nfe}") for nfe in NFES for m, label in (one if nfe == 1 else more)]
 
 
@@ -384,7 +384,7 @@ def study_view(study: Study, target: str, key: str, cells: list[str] | None = No
         st.info(f"No results on {literal(target)} yet.")
         return rows
     mine = [r for r in rows if r["target"] == target]
-    headline = headline_metric(mine)
+    headline = rows_headline(mine)
     table = partial(
         study_table,
         frame,
@@ -422,7 +422,7 @@ def study_table(
     )
 
 
-def headline_metric(mine: list[dict]) -> str:
+def rows_headline(mine: list[dict]) -> str:
     """A target's headline metric: FD on the digits, histogram TV in 2D."""
     return "fd" if any("fd@1" in r for r in mine) else "hist_tv"
 
@@ -431,7 +431,7 @@ def study_bars(mine: list[dict], key: str) -> None:
     """The bars of one metric (picked here) over a target's rows (mine), with its floor."""
     metric = st.radio(
         "Chart",
-        chart_metrics(mine, headline_metric(mine)),
+        chart_metrics(mine, rows_headline(mine)),
         horizontal=True,
         key=f"{key}_metric",
         format_func=CHART_METRICS.get,

@@ -15,6 +15,7 @@ import select
 import signal
 import sys
 import threading
+import time
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 
@@ -81,21 +82,28 @@ def _quiet_stdout() -> None:
 @contextmanager
 def terminate_as_interrupt():
     """A plain `kill` (SIGTERM: a scheduler's, `timeout`'s) stops a command as Ctrl-C does: the run is
-    stopped and saved, exit 130; a second one while it saves is ignored. Only in the main thread (where
-    Python delivers signals); the previous handler comes back after."""
+    stopped and saved, exit 130. A repeat within REPEAT_SECONDS is the same request (`timeout` signals the
+    command, then its group) and is ignored; a later one acts as a second Ctrl-C. Only in the main thread
+    (where Python delivers signals); the previous handler comes back after."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    first: list[float] = []
 
     def interrupt(signum, frame):
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        if first and time.monotonic() - first[0] < REPEAT_SECONDS:
+            return
+        first[:] = [time.monotonic()]
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    finally:  # None: a handler installed outside Python, which cannot be put back; the default then
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+REPEAT_SECONDS = 1.0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,11 +1,4 @@
-"""`python -m meanflow bench`: the benchmarks, one mode each.
-
-bench                          step time: flow matching, MeanFlow, the naive seed MeanFlow (default and large size)
-bench --methods M              each method's step against flow matching's, the same pairing
-bench --quality                quality after --seconds: the naive seed recipe, MeanFlow, flow matching
-bench --quality --methods M    the method zoo over --seeds, with flow matching at 32 NFE as the reference
-bench --guidance               class accuracy and class TV against the guidance scale
-"""
+"""`python -m meanflow bench`: the benchmarks, one mode each (MODES, which `bench --help` prints)."""
 
 from __future__ import annotations
 
@@ -20,6 +13,12 @@ from ..lab.quality_bench import QualityConfig, format_quality_benchmark, run_qua
 from ..lab.step_bench import SIZES, BenchConfig, format_step_benchmark, main_bench, method_variants, run_step_benchmark
 from .common import UsageError, bounded_int, json_text, seconds, targets_from_list
 
+MODES = """\
+bench                          step time: flow matching, MeanFlow, the naive seed MeanFlow (default and large size)
+bench --methods M              each method's step against flow matching's, the same pairing
+bench --quality                quality after --seconds: the naive seed recipe, MeanFlow, flow matching
+bench --quality --methods M    the method zoo over --seeds, with flow matching at 32 NFE as the reference
+bench --guidance               class accuracy and class TV against the guidance scale"""
 DEFAULT_TARGETS = "checkerboard,moons,spiral"
 GUIDANCE_TARGETS = "8gaussians,moons"  # labelled targets: --guidance's default
 
@@ -28,7 +27,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "bench",
         help="the benchmarks: step time (default), --quality after a time budget, the method zoo, --guidance",
-        description=__doc__.split("\n\n", 1)[1].strip(),
+        description=MODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -142,7 +142,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else env.runs_dir() / "tuning"
     presets = out / f"{TUNED}.json"
     check_destination(out, presets)  # after every input and setting is checked, before any trial
-    engine = engine_from_env(address=args.address, pin_cores=True)  # every trial's runs on a core of their own
+    engine = engine_from_env(
+        address=args.address, pin_cores=True, address_from="--address"
+    )  # every trial's runs on a core of their own
     print(
         f"tuning {args.method}: {protocol.describe()}, {min(engine.max_running, len(targets) * args.seeds)} at once",
         file=sys.stderr,
@@ -169,13 +171,10 @@ def run(args: argparse.Namespace) -> int:
         print(json_text({"method": args.method, "preset": preset.to_dict(), "trials": trials}, default=str))
     else:
         settings = ", ".join(f"{k}={v}" for k, v in {**preset.fields, **preset.options}.items())
-        floors = ", ".join(
-            f"{target} {score['hist_tv_floor']:.3f}"
-            for target, score in result.best.scores.items()
-            if "hist_tv_floor" in score
-        )
+        runs = result.best.scores  # run name ('8gaussians' or, with --seeds, one per seed) -> its headline
+        floors = ", ".join(f"{name} {s['hist_tv_floor']:.3f}" for name, s in runs.items() if "hist_tv_floor" in s)
         print(
-            f"{args.method}: best TV {result.best.value:.3f}, the mean over its tuning targets at n = {EVAL_N:,} "
+            f"{args.method}: best TV {result.best.value:.3f}, the mean over its {len(runs)} runs at n = {EVAL_N:,} "
             f"(floors: {floors or '-'}) (trial {result.best.number + 1}; "
             f"{result.pruned} of {protocol.trials} stopped early) in {result.wall_seconds:.0f} s\n"
             f"  {settings}\n  written to {presets}"

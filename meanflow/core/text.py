@@ -101,6 +101,8 @@ def missing(path: str | Path, wanted: str) -> str:
     as 'not found')."""
     if wanted == "file" and os.path.isdir(path):
         return "is a folder, not a file"
+    if wanted == "file" and os.path.exists(path):
+        return "is not a regular file"  # a pipe, a device
     if wanted == "folder" and os.path.exists(path):
         return "is a file, not a folder"
     return "not found"

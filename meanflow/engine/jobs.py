@@ -502,15 +502,20 @@ def _joined(chunks: list) -> np.ndarray:
 
 
 def engine_from_env(
-    workers: int | None = None, address: str | None = None, pin_cores: bool | None = None, **limits
+    workers: int | None = None,
+    address: str | None = None,
+    pin_cores: bool | None = None,
+    address_from: str = "the address given",
+    **limits,
 ) -> Engine:
     """An engine on a Ray cluster ($MEANFLOW_RAY_ADDRESS or `address`) or on local worker processes.
 
     workers: how many jobs train at once; default $MEANFLOW_MAX_JOBS, else the machine's cores
     (or the cluster's CPUs). pin_cores: local workers keep to a core each (default $MEANFLOW_PIN_CORES).
+    address_from: where `address` came from (a command's '--address'), named when nothing answers there.
     """
     env.check()  # a malformed MEANFLOW_* variable is refused by name before any worker starts
-    named_by = "--address" if address else "MEANFLOW_RAY_ADDRESS"  # where the advice sends a wrong address
+    named_by = address_from if address else "MEANFLOW_RAY_ADDRESS"  # where the advice sends a wrong address
     address = address or env.ray_address()
     if address:
         pool: Pool = RayPool(address, workers, named_by)

@@ -104,7 +104,7 @@ def check_reachable(address: str, timeout: float, named_by: str = "MEANFLOW_RAY_
 
 
 def _leave_out(named_by: str) -> str:
-    return "leave it out" if named_by.startswith("--") else "unset it"
+    return "unset it" if named_by.isupper() else "leave it out"  # a variable, or a flag or argument
 
 
 class RayPool:

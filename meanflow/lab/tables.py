@@ -247,8 +247,8 @@ def format_digits_table(rows: list[dict]) -> str:
     the coverage TV and the memorised share at one step, and the floors."""
     width = _cell_width(rows)
     head = (
-        f"{'target':<9}{'cell':<{width}}{'seeds':>6}{'steps':>8}  {'FD@1':>14}  {'FD@2':>14}  {'FD@4':>14}  "
-        f"{'FD@32':>14}  {'recognised@1':>14}  {'coverage TV@1':>14}  {'memorised@1':>14}  "
+        f"{'target':<9}{'cell':<{width}}{'seeds':>6}{'steps':>8}  {'FD@1':>15}  {'FD@2':>15}  {'FD@4':>15}  "
+        f"{'FD@32':>15}  {'recognised@1':>15}  {'coverage TV@1':>15}  {'memorised@1':>15}  "
         "floors (FD, recognised, coverage, held-out)"
     )
     lines = [head]

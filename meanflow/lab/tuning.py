@@ -118,13 +118,14 @@ class TuningResult:
     def preset(self, command: str = "") -> Preset:
         """The best trial as the method's tuned preset, with the protocol that found it."""
         fields, options = split_params(self.best.params)
+        searched = [lever for lever in self.protocol.also if lever_applies(self.method, lever)]  # never claimed else
         protocol = {
             "trials": self.protocol.trials,
             "seconds": self.protocol.seconds,
             "targets": list(self.protocol.targets),
             "seed": self.protocol.seed,
             "seeds": self.protocol.seeds,
-            **({"also": list(self.protocol.also)} if self.protocol.also else {}),
+            **({"also": searched} if searched else {}),
             "judged_nfe": judged_nfe(self.method),
             "pruned": self.pruned,
             "wall_seconds": round(self.wall_seconds, 1),

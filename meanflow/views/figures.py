@@ -981,15 +981,17 @@ def _floors_by_target(table, floor_column: str | None) -> dict[str, float]:
     return {t: float(v) for t, v in floors.items() if np.isfinite(v)}
 
 
-def _metric_axis(values: list[float], floor: float | None, title: str) -> tuple[dict, bool]:
+def _metric_axis(values: list[float], floor: float | None, title: str, shown: list[float] = ()) -> tuple[dict, bool]:
     """A metric's y axis over its lines' finite values: logarithmic where all are positive (a share of 0
     would vanish from a log axis) and span more than a factor of LOG_SPAN (flow matching's one step near 1
     beside one-step methods near 0.1, or a run that barely trained: on a linear axis the good lines pile up
-    in the bottom tenth), with the floor in range.
+    in the bottom tenth), with the floor in range; `shown`: more of the chart's values that a linear range
+    must hold (bands, other targets' floors).
     Returns the axis and whether it is logarithmic."""
     wide = bool(values) and min(values) > 0 and max(values) > LOG_SPAN * min(values)  # a 0 would vanish on a log
     if not wide:
-        return dict(title=_text(title)) | _least_span(values + ([floor] if _finite(floor) else [])), False
+        held = values + [v for v in (floor, *shown) if _finite(v)]
+        return dict(title=_text(title)) | _least_span(held), False
     low = min(values + ([floor] if _finite(floor) and floor > 0 else []))
     lo, hi = low / 1.3, max(values) * 1.3
     ticks = _log_ticks(lo, hi)
@@ -1082,7 +1084,7 @@ def quality_chart(
     floors = _floors_by_target(table, floor_column)
     floor = min(floors.values()) if floors else np.nan
     values = [v for trace in fig.data for v in trace.y if np.isfinite(v)]
-    yaxis, wide = _metric_axis(values, floor, label)
+    yaxis, wide = _metric_axis(values, floor, label, shown=list(floors.values()))
     nfe = sorted({int(v) for v in table["nfe"].dropna()}) if len(table) else []
     if "target" in table and table["target"].nunique() > 1:  # several targets: each its own floor, named
         for (target, value), dash in zip(floors.items(), itertools.cycle(("dash", "dot", "dashdot", "longdash"))):
@@ -1118,7 +1120,7 @@ def anytime_chart(
     of one budget); the metric's axis is logarithmic where the values span more than a factor of ten (a
     run that barely trained beside the others)."""
     fig = go.Figure()
-    floors, values = [], []
+    floors, values, bands = [], [], []
     styles = line_styles(list(curves), family or {}, order)
     for cell, points in curves.items():
         seconds = [p[1] for p in points]
@@ -1149,8 +1151,10 @@ def anytime_chart(
         )
         floors += [p[5] for p in points]
         values += [v for v in mean if np.isfinite(v)]
+        bands += [float(v) for v in np.concatenate([mean + spread, mean - spread])]
     floor = float(np.mean(floors)) if floors else None
-    yaxis, wide = _metric_axis(values, floor, metric_label)  # the lines' span, not the bands' (a band may reach 0)
+    # the lines' span decides the scale, not the bands' (a band may reach 0); a linear range holds the bands
+    yaxis, wide = _metric_axis(values, floor, metric_label, shown=bands)
     _noise_floor(fig, floor, below=True, log=wide)
     fig.update_layout(
         template=TEMPLATE,

@@ -164,6 +164,7 @@ def test_a_path_of_the_wrong_kind_is_named_so_not_not_found(tmp_path, capsys):
             f"data file '{tmp_path}' is a folder, not a file",
         ),
         (["resume", str(tmp_path / "nothing")], "not found"),
+        (["evaluate", "/dev/null", "--target", "moons"], "sample file '/dev/null' is not a regular file"),
     ):
         assert main(command) == EXIT_BAD_INPUT
         assert said in capsys.readouterr().err, command
@@ -218,3 +219,15 @@ def test_an_unreachable_address_flag_is_named_as_the_flag(tmp_path, monkeypatch,
         monkeypatch.setenv("MEANFLOW_RAY_ADDRESS", address)
         assert main(command) == EXIT_BAD_INPUT
         assert "fix MEANFLOW_RAY_ADDRESS, or unset it" in capsys.readouterr().err
+
+
+def test_version_prints_the_installed_version(capsys):
+    """`python -m meanflow --version` answered 'the following arguments are required: command'."""
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert (
+        done.value.code == 0
+        and capsys.readouterr().out.strip() == f"python -m meanflow {version('meanflow-playground')}"
+    )

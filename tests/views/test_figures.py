@@ -267,6 +267,13 @@ def test_a_narrow_spread_of_lines_is_not_drawn_as_a_cliff():
     )
     floor_in = quality_chart(table.assign(floor=0.5), "class_accuracy", "floor").layout.yaxis.range
     assert floor_in is None  # the floor is a line of the chart: its span counts
+    two = pd.DataFrame(  # each target's floor is a line too, not only the lowest
+        {"run": ["a", "b"], "nfe": [1, 1], "tv": [0.100, 0.101], "floor": [0.1005, 0.2], "target": ["m", "r"]}
+    )
+    assert quality_chart(two, "tv", "floor").layout.yaxis.range is None
+    flat = {"a": [[0.5, 30.0, 0.100, 0.03, 3, 0.098], [1.0, 60.0, 0.105, 0.03, 3, 0.098]]}
+    axis = anytime_chart(flat).layout.yaxis  # flat means, a wide band over seeds: the band stays in view
+    assert axis.range is None or (axis.range[0] <= 0.07 and axis.range[1] >= 0.135)
 
 
 def test_every_builder_round_trips_through_json(panels):
