@@ -8,7 +8,7 @@ import torch
 from meanflow.core.metrics import ClassEvaluator
 from meanflow.core.sampling import Flow, sample
 from meanflow.core.targets import get_target
-from meanflow.core.text import literal
+from meanflow.core.text import literal, steps_label
 from meanflow.lab.guidance import PER_CLASS, SCALES, per_class_key
 from meanflow.views import figures
 from ui import pickers, points, present, server, settings, studies
@@ -75,7 +75,7 @@ def guided_samples(runs: dict, label: int, nfe: int, ev: ClassEvaluator) -> tupl
         for w in SCALES:
             steps = nfe if w == 1.0 else nfe // 2  # a guided step evaluates the net twice (with and without class)
             x = sample_class(flow, label, steps, w)
-            panels[f"FM, w = {w:g}: {nfe} NFE, {steps} steps"] = x  # short: four panels share a row
+            panels[f"FM, w = {w:g}: {nfe} NFE, {steps_label(steps)}"] = x  # short: four panels share a row
             rows.append(row(f"flow matching, w = {w:g}", nfe, ev.score({label: x}), ev.per_class_metric))
     return panels, rows
 

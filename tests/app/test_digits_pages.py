@@ -1,6 +1,7 @@
 """The digits on every page, from the bundled digits runs: images where 2D pages draw points, the
 classifier's metrics where they print TV; no exception anywhere."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,12 @@ def test_the_methods_table_names_a_seed_whose_chain_ran_away(tmp_path, monkeypat
     assert "MeanFlow, FD @32: seed 2 of 3 reads 1.5e+07 (the others 6.178, 6.502)" in said
     at = page(tmp_path, monkeypatch, "app_pages/compare.py", zoo_target="moons")
     assert not any("diverged" in c.value for c in at.caption)
+
+
+def test_guidance_titles_a_guided_flow_matching_panel_of_one_step_in_the_singular(tmp_path, monkeypatch):
+    """At 2 NFE a guided step evaluates the net twice: one step, which the panels titled '1 steps'."""
+    at = page(tmp_path, monkeypatch, "app_pages/guidance.py", guide_target="moons", guide_nfe="2")
+    titles = [
+        a["text"] for c in at.get("plotly_chart") for a in json.loads(c.proto.spec)["layout"].get("annotations", [])
+    ]
+    assert any(t.endswith("<br>1 step") for t in titles) and not any("1 steps" in t for t in titles), titles
