@@ -15,7 +15,7 @@ from meanflow.core.presets import Preset, PresetError, read_presets, tuning_sent
 from meanflow.core.registry import METHODS, make_config
 from meanflow.core.runs import RunError, read_history, read_target
 from meanflow.core.targets import Target
-from meanflow.core.text import literal
+from meanflow.core.text import counted, literal
 from meanflow.core.training import PAUSED
 from meanflow.engine import env
 from meanflow.engine.limits import run_cost, seconds_within_budget
@@ -420,7 +420,7 @@ def run_charts(entry: RunEntry) -> None:
     history = snap.history if snap is not None and len(snap.history) else _saved_history(entry)
     if not entry.running and entry.info.state not in ACTIVE and len(history) < 2:  # diverged at step 2: empty axes
         right.info(
-            f"No curves to draw: the run logged {len(history)} point{'s' * (len(history) != 1)} of its history "
+            f"No curves to draw: the run logged {counted(len(history), 'point')} of its history "
             f"(one every {entry.config.log_every} steps) before it ended: {literal(entry.info.message)}."
         )
         return
@@ -581,7 +581,7 @@ def launch(sess: Session, configs: list[TrainConfig], target: Target, pause_at: 
             break
     if launched:  # the run cards are below the form, often out of sight
         st.session_state.launched_at = time.monotonic()
-        st.toast(f"{launched} run{'s' if launched > 1 else ''} started: progress under “This session's runs” below.")
+        st.toast(f"{counted(launched, 'run')} started: progress under “This session's runs” below.")
 
 
 def main() -> None:

@@ -79,6 +79,9 @@ def _quiet_stdout() -> None:
     os.close(devnull)
 
 
+REPEAT_SECONDS = 1.0  # a second SIGTERM this soon after the first is the same request
+
+
 @contextmanager
 def terminate_as_interrupt():
     """A plain `kill` (SIGTERM: a scheduler's, `timeout`'s) stops a command as Ctrl-C does: the run is
@@ -101,9 +104,6 @@ def terminate_as_interrupt():
         yield
     finally:  # None: a handler installed outside Python, which cannot be put back; the default then
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
-
-
-REPEAT_SECONDS = 1.0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -114,10 +114,6 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     images = f" and {min(len(samples), PNG_IMAGES):,} images to {png}" if png is not None else ""
-    print(
-        literal(
-            f"wrote {len(samples):,} samples ({steps_label(args.nfe)}, seed {args.seed}) to {out}{images}", "terminal"
-        ),
-        file=sys.stderr,
-    )
+    wrote = f"wrote {len(samples):,} samples ({steps_label(args.nfe)}, seed {args.seed}) to {out}{images}"
+    print(literal(wrote, "terminal"), file=sys.stderr)
     return 0

@@ -111,9 +111,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {literal(str(out), 'terminal')} is a file; a sweep writes a folder of runs")
     if (out / CONFIG_FILE).is_file():  # its runs would nest inside a run, which train --out would replace
         raise UsageError(f"--out {literal(str(out), 'terminal')} is a run's folder; a sweep writes a folder of runs")
-    engine = engine_from_env(
-        address=args.address, pin_cores=True, address_from="--address"
-    )  # every run on one core: a fair budget
+    # every run on one core: a fair budget
+    engine = engine_from_env(address=args.address, pin_cores=True, address_from="--address")
     try:
         sweep = Sweep(study, targets, args.seeds, budget, engine, out, max_active=engine.max_running, shared=True)
         out.mkdir(parents=True, exist_ok=True)  # after every input and setting is checked (the Sweep's too)

@@ -15,7 +15,7 @@ from ..engine import env
 from ..engine.jobs import engine_from_env
 from ..lab.scoring import EVAL_N
 from ..lab.studies import EVALUATION_TARGETS, PRESET_DIM
-from ..lab.tuning import LEVER_SEARCH, TUNING_TARGETS, Protocol, Tuner, format_trial, lever_applies
+from ..lab.tuning import LEVER_SEARCH, TUNING_TARGETS, Protocol, Tuner, format_trial, searched_levers
 from .common import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -134,7 +134,7 @@ def check_destination(out: Path, presets: Path) -> None:
 
 def run(args: argparse.Namespace) -> int:
     targets = tuning_targets(args.targets)
-    also = tuple(lever for lever in args.also if lever_applies(args.method, lever))
+    also = searched_levers(args.method, args.also)
     for lever in args.also:
         if lever not in also:  # searched for no one: the preset must not say it was
             print(f"meanflow tune: {lever} does not apply to {args.method}; not searched", file=sys.stderr)
@@ -142,9 +142,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else env.runs_dir() / "tuning"
     presets = out / f"{TUNED}.json"
     check_destination(out, presets)  # after every input and setting is checked, before any trial
-    engine = engine_from_env(
-        address=args.address, pin_cores=True, address_from="--address"
-    )  # every trial's runs on a core of their own
+    # every trial's runs on a core of their own
+    engine = engine_from_env(address=args.address, pin_cores=True, address_from="--address")
     print(
         f"tuning {args.method}: {protocol.describe()}, {min(engine.max_running, len(targets) * args.seeds)} at once",
         file=sys.stderr,

@@ -21,6 +21,7 @@ from .config import TrainConfig
 from .files import write_atomic
 from .paths import assets_dir
 from .registry import METHODS, make_config
+from .text import counted
 
 PRESETS_FORMAT = "meanflow-presets"
 PRESETS_VERSION = 1
@@ -155,7 +156,7 @@ def protocol_phrase(trials, seconds, targets, seeds: int = 1, also=()) -> str:
     (lab.tuning.Protocol, the methods table's rows, tuning_sentence)."""
     per_target = f" x {seeds} seeds" if seeds > 1 else ""
     levers = f", {' and '.join(also)} searched too" if also else ""
-    return f"{trials} trial{'s' * (trials != 1)} of {seconds:g} s on {', '.join(targets)}{per_target}{levers}"
+    return f"{counted(trials, 'trial')} of {seconds:g} s on {', '.join(targets)}{per_target}{levers}"
 
 
 def tuning_sentence(path: Path | None = None) -> str:

@@ -90,9 +90,14 @@ def _file_on_the_path(path: str) -> str | None:
     return None
 
 
+def counted(k: int, noun: str) -> str:
+    """'1 trial', '8 trials', '0 points': k and its noun, plural unless k is 1."""
+    return f"{k} {noun}{'s' * (k != 1)}"
+
+
 def steps_label(k: int) -> str:
     """'1 step', '8 steps'."""
-    return f"{k} step{'s' * (k != 1)}"
+    return counted(k, "step")
 
 
 def missing(path: str | Path, wanted: str) -> str:

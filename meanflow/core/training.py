@@ -37,6 +37,7 @@ from .networks import RunBundle, build_network, flow_from_bundle
 from .registry import check_config, config_from_dict
 from .sampling import Flow
 from .targets import Target
+from .text import steps_label
 
 PAUSED = "paused at step"  # how a run stopped by pause_at says so (the app offers Continue and Step)
 PUBLISH_SECONDS = 0.25  # how often a running job reports between previews
@@ -552,7 +553,7 @@ def run_training(
         if on_start is not None:
             on_start()
         lr = lr_at(config, config.budget_fraction(run.step, run.elapsed_before))
-        state, message = "done", f"finished {config.steps} step{'s' * (config.steps != 1)}"
+        state, message = "done", f"finished {steps_label(config.steps)}"
         while run.step < config.steps:
             elapsed = run.elapsed_before + time.perf_counter() - start
             if should_stop():

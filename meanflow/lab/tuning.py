@@ -118,7 +118,7 @@ class TuningResult:
     def preset(self, command: str = "") -> Preset:
         """The best trial as the method's tuned preset, with the protocol that found it."""
         fields, options = split_params(self.best.params)
-        searched = [lever for lever in self.protocol.also if lever_applies(self.method, lever)]  # never claimed else
+        searched = list(searched_levers(self.method, self.protocol.also))  # a lever not searched is not claimed
         protocol = {
             "trials": self.protocol.trials,
             "seconds": self.protocol.seconds,
@@ -148,15 +148,19 @@ def lever_applies(method: str, lever: str) -> bool:
     )
 
 
+def searched_levers(method: str, also: tuple[str, ...]) -> tuple[str, ...]:
+    """The levers of `also` that a tuning of `method` searches: those it accepts (flow matching no critic)."""
+    return tuple(lever for lever in also if lever_applies(method, lever))
+
+
 def search_space(method: str, also: tuple[str, ...] = ()) -> dict[str, Search]:
     """Setting -> where to search: the shared fields, the settings of the levers in `also` that the method
     accepts, the pairing (where the method pairs its batches), and the method's options that declare a
     Search, named 'options.NAME'."""
     spec = get_method(method)
     space = dict(SHARED_SEARCH)
-    for lever in also:
-        if lever_applies(method, lever):
-            space |= LEVER_SEARCH[lever]
+    for lever in searched_levers(method, also):
+        space |= LEVER_SEARCH[lever]
     if spec.chooses_pairing:
         space["coupling"] = Search(values=PAIRINGS)
     for option in option_specs(spec.options, offered=True):

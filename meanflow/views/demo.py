@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.text import steps_label
+
 PANELS = (("meanflow", 1), ("flow-matching", 1), ("flow-matching", 16))
 PARTICLES = 1000  # enough to see the shape, light enough to animate smoothly
 REFERENCE = 800
@@ -19,7 +21,7 @@ DEMO_FILE = "home.npz"
 
 
 def panel_title(label: str, steps: int) -> str:
-    return f"{label}, {steps} step{'s' * (steps != 1)}"
+    return f"{label}, {steps_label(steps)}"
 
 
 def read_demo(path: Path, target: str) -> dict | None:
