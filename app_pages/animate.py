@@ -15,7 +15,7 @@ from meanflow.core.text import literal, steps_label
 from meanflow.views import export, figures, geometry, palette
 from meanflow.views.canvas import particle_animation_html
 from meanflow.views.images import frames_along, player_html
-from ui import keyboard, metrics, pickers, points, present, settings
+from ui import downloads, keyboard, metrics, pickers, points, present, settings
 from ui.session import RunEntry
 
 STEP_CHOICES = (1, 2, 4, 8, 16, 32)
@@ -206,7 +206,7 @@ def panel_numbers(panels: dict[str, Panel], n: int, one_class: bool, grid: bool 
             st.download_button(
                 "Samples (CSV)",
                 samples_csv(panel.trajectory.samples),
-                file_name="samples.csv",
+                file_name=downloads.samples_file_name(panel.entry.label, panel.steps),
                 mime="text/csv",
                 key=f"csv_{i}",
                 on_click="ignore",

@@ -166,6 +166,8 @@ def hyperparameters() -> dict:
             format_func=COUPLING_LABELS.get,
             help="Minibatch OT pairs each batch's noise with nearby data: paths cross less, "
             "flows straighten, and one step gets much sharper, at a cost per step. "
+            "A pool's OT pairs a large pool once (a few seconds at the start) and draws every batch from it: "
+            "pairs nearer the transport, and no cost per step. "
             "Defaults: " + ", ".join(f"{m.about.label}: {m.default_coupling}" for m in METHODS.values()) + ".",
         )
     return dict(

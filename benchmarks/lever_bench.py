@@ -18,6 +18,9 @@
         --presets benchmarks/data/tuned-state-features.json \
         --targets checkerboard,moons,spiral,pinwheel,swissroll --cell MeanFlow ...
     (the cells at another tuning's presets, nothing changed: RESULTS.md, "Tuning with the state's features")
+    python benchmarks/lever_bench.py --change coupling=pooled-ot --cell MeanFlow --cell "Flow matching, independent" \
+        --targets checkerboard,moons,spiral,pinwheel,swissroll --row "MeanFlow, coupling pooled-ot" ...
+    (a pairing as the change; --row trains only the rows named: RESULTS.md, "Pooled optimal transport")
 
 The methods study's MeanFlow, consistency and flow matching (its tuned preset's independent pairs,
 judged at 32 steps) cells, or those named by --cell, each at its tuned preset with the field at each
@@ -102,7 +105,7 @@ def parse_values(field: str, text: str, cells: tuple[str, ...] = CELLS) -> list:
             raise SystemExit(f"lever_bench.py: not every cell's method has the option {name!r} (pick cells: --cell)")
         default = declared[0][name]
     else:
-        defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+        defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)} | {"coupling": ""}  # a pairing's name
         if field not in defaults or defaults[field] is dataclasses.MISSING:
             raise SystemExit(f"lever_bench.py: {field!r} is not a TrainConfig field with a default")
         default = defaults[field]
@@ -125,6 +128,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--cell", action="append", help=f"a methods-study cell (repeat; default: {', '.join(CELLS)})")
     parser.add_argument("--presets", help="a presets file that `tune` wrote (default: the bundled tuned presets)")
+    parser.add_argument(
+        "--row", action="append", help="train only this row of the sweep's table (repeat; default: all)"
+    )
     args = parser.parse_args()
     cells = tuple(args.cell or CELLS)
     if message := unknown_cells(cells):
@@ -144,7 +150,10 @@ def main() -> None:
         if not presets:
             parser.error(f"no presets file at {args.presets}")
     title = f"The lever {args.field}" if args.field else "The levers"
-    pinned_tables(changes_study(changes, cells, presets, title), args.targets, args.seeds, [args.seconds])
+    study = changes_study(changes, cells, presets, title)
+    if unknown := set(args.row or ()) - {c.name for c in study.cells}:
+        parser.error(f"no such row: {', '.join(sorted(unknown))}; rows: {', '.join(c.name for c in study.cells)}")
+    pinned_tables(study, args.targets, args.seeds, [args.seconds], cells=args.row)
 
 
 if __name__ == "__main__":

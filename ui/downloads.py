@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from meanflow.core.runs import CONFIG_FILE
-from meanflow.core.text import literal
+from meanflow.core.text import literal, steps_label
 
 from .session import RunEntry
 
@@ -23,6 +23,12 @@ def run_zip(folder: Path) -> bytes:
             if f.is_file() and not f.name.startswith("."):
                 zf.write(f, arcname=f"{folder.name}/{f.name}")
     return buf.getvalue()
+
+
+def samples_file_name(run_label: str, steps: int) -> str:
+    """'samples_meanflow-checkerboard_1-step.csv': a panel's samples named by its run and step count (two
+    panels' files both read samples.csv)."""
+    return f"samples_{literal(run_label, 'filename')}_{literal(steps_label(steps), 'filename')}.csv"
 
 
 def run_downloads(entry: RunEntry) -> None:

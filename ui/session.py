@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from meanflow.core import runs
 from meanflow.core.config import FINISHED, TrainConfig
-from meanflow.core.library import RunCache, RunIndex, run_label
+from meanflow.core.library import RunCache, RunIndex, distinct_labels, run_label
 from meanflow.core.registry import METHODS
 from meanflow.core.runs import RunError, RunInfo, SavedRun
 from meanflow.core.targets import Target, target_names
@@ -223,13 +223,22 @@ class Session:
             return None
         return RunEntry(f"run:{run_id}", run_label(info), source, info, snap)
 
+    def _session_runs(self) -> tuple[list[RunEntry], list[RunEntry]]:
+        """(own, opened) entries, their labels told apart where two runs share one (library.distinct_labels:
+        'MeanFlow · checkerboard · started 00:35:12'), so every page names the same run the same way."""
+        with self._lock:
+            own_ids, opened_ids = list(self._own), list(self._opened)
+        own = [e for e in (self.entry(i) for i in own_ids) if e is not None]
+        opened = [e for e in (self.entry(i) for i in opened_ids) if e is not None]
+        labels = distinct_labels([(e.label, e.id) for e in own + opened])
+        named = [replace(e, label=label) for e, label in zip(own + opened, labels)]
+        return named[: len(own)], named[len(own) :]
+
     def own(self) -> list[RunEntry]:
-        return [e for e in (self.entry(i) for i in self.own_ids()) if e is not None]
+        return self._session_runs()[0]
 
     def opened(self) -> list[RunEntry]:
-        with self._lock:
-            ids = list(self._opened)
-        return [e for e in (self.entry(i) for i in ids) if e is not None]
+        return self._session_runs()[1]
 
     def bundled(self) -> list[RunEntry]:
         if self.bundled_index is None:
@@ -279,7 +288,8 @@ class Session:
 
     def entries(self) -> list[RunEntry]:
         """The runs this session's pages show: its own, those it opened, the bundled ones."""
-        return self.own() + self.opened() + self.studies() + self.bundled()
+        own, opened = self._session_runs()
+        return own + opened + self.studies() + self.bundled()
 
     def ready(self) -> list[RunEntry]:
         """Runs with a network to sample from."""
@@ -288,7 +298,8 @@ class Session:
     def get(self, key: str) -> RunEntry | None:
         kind, _, run_id = key.partition(":")
         if kind == "run":
-            return self.entry(run_id)
+            own, opened = self._session_runs()
+            return next((e for e in own + opened if e.key == key), None)
         if kind == "bundled":
             return next((e for e in self.bundled() if e.key == key), None)
         if kind == "study":

@@ -13,6 +13,14 @@ samples at a fixed budget than whole-batch assignment, whose cost ate half the s
 (benchmarks/RESULTS.md, "Pairing: which assignment"). The training loop draws and pairs the next chunk
 of batches ahead in a thread of its own (training.Batches), so on a free core the assignment costs the
 step little. `exact_ot` keeps the whole-batch assignment (chunks of 512).
+
+Pooled optimal transport (`pooled-ot`) pays for a larger assignment once: the run draws a pool of
+POOL_ROWS data points and as many noise points from a stream of its own, pairs them by exact
+assignments within chunks of POOL_CHUNK rows (eight times a minibatch's chunk, so nearer the whole
+distributions' transport), and then draws every batch from the pool's pairs (training.PairPool). The
+pool costs about 5 s of the run's clock at its start (2D, one core) and nothing per step after it
+(benchmarks/RESULTS.md, "Pooled optimal transport"). Where a pairing must be applied to one batch alone
+(a multistep sampler's fresh noise), a pooled pairing pairs as minibatch OT does.
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ Pairing = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 OT_CHUNK = 128  # rows per assignment in minibatch_ot (chunks of 64 to 256 and Hilbert-sorted chunks: RESULTS.md)
 EXACT_CHUNK = 512  # exact_ot's rows per assignment: O(B^3) beyond it would dominate training
+POOL_ROWS = 32_768  # pairs in a pooled-OT run's pool
+POOL_CHUNK = 1024  # rows per assignment in the pool: about 5 s for the pool on one core (RESULTS.md)
 
 
 def independent(x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
@@ -85,6 +95,19 @@ def exact_ot(x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
 CHUNKS = {minibatch_ot: OT_CHUNK, exact_ot: EXACT_CHUNK}  # the assignments, by their rows per chunk
 
 
+def permutation_within_classes(xs: np.ndarray, es: np.ndarray, ys: np.ndarray | None, chunk: int) -> np.ndarray:
+    """perm (b,) with xs[i] (b, D) paired to es[perm[i]] (b, D): an exact assignment within each chunk of
+    `chunk` rows of each class ys (b,), or of all rows when ys is None. Rows whose class has non-finite
+    costs keep their noise as drawn."""
+    perm = np.arange(len(xs))
+    for k in [None] if ys is None else np.unique(ys):
+        rows = np.arange(len(xs)) if k is None else np.flatnonzero(ys == k)
+        within = _permutation(xs[rows], es[rows], chunk)
+        if within is not None:
+            perm[rows] = rows[within]
+    return perm
+
+
 def pair_within_classes(pair: Pairing, x: torch.Tensor, e: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """e (B, 2) paired with x (B, 2) by `pair` separately within each class y (B,).
 
@@ -102,21 +125,26 @@ def pair_within_classes(pair: Pairing, x: torch.Tensor, e: torch.Tensor, y: torc
             rows = (y == k).nonzero(as_tuple=True)[0]
             out[rows] = pair(x[rows], e[rows])
         return out
-    xs, es, ys = _numpy(x), _numpy(e), y.detach().cpu().numpy()
-    perm = np.arange(len(xs))
-    for k in np.unique(ys):
-        rows = np.flatnonzero(ys == k)
-        within = _permutation(xs[rows], es[rows], CHUNKS[pair])
-        if within is not None:
-            perm[rows] = rows[within]
+    perm = permutation_within_classes(_numpy(x), _numpy(e), y.detach().cpu().numpy(), CHUNKS[pair])
     return e[torch.as_tensor(perm, device=e.device)]
 
 
-COUPLINGS = {"independent": independent, "minibatch-ot": minibatch_ot, "exact-ot": exact_ot}
+def pool_pairing(x: torch.Tensor, e: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    """A pool's noise e (P, D) reordered to pair with its data x (P, D): exact within chunks of POOL_CHUNK
+    rows, within each class y (P,) when the pool is labelled."""
+    ys = None if y is None else y.detach().cpu().numpy()
+    perm = permutation_within_classes(_numpy(x), _numpy(e), ys, POOL_CHUNK)
+    return e[torch.as_tensor(perm, device=e.device)]
+
+
+POOLED = "pooled-ot"  # batches drawn from a pool of pairs made once (training.PairPool)
+# A pairing by name; a pooled run's batches come from its pool, and a single batch pairs as minibatch OT.
+COUPLINGS = {"independent": independent, "minibatch-ot": minibatch_ot, "exact-ot": exact_ot, POOLED: minibatch_ot}
 LABELS = {
     "independent": "independent (textbook)",
     "minibatch-ot": "minibatch optimal transport (chunks of 128)",
     "exact-ot": "optimal transport over the whole batch (slower)",
+    POOLED: f"optimal transport over a pool of {POOL_ROWS:,} pairs made once (chunks of {POOL_CHUNK})",
 }
 
 

@@ -28,7 +28,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from .adversarial import Critic, adversarial_term, build_critic, critic_tensors, load_critic_tensors
 from .checkpoints import PENDING_WIDTH, Checkpoint, make_checkpoint, restore_checkpoint
 from .config import TrainConfig, empty_history, history_from_rows
-from .couplings import Pairing, get_coupling, pair_within_classes
+from .couplings import POOL_ROWS, POOLED, Pairing, get_coupling, pair_within_classes, pool_pairing
 from .methods.base import Batch, Context, Method
 from .metrics import Evaluator
 from .models import MLP, Conditioned, pick_device
@@ -56,6 +56,7 @@ class Stream(IntEnum):
     DATA = 4  # the batches: drawn ahead in a thread, so apart from the loss's draws
     PREVIEW_SCORING = 5  # the reference sample the previews are scored against
     CRITIC = 6  # the adversarial critic's initialisation (config.adversarial > 0)
+    POOL = 7  # a pooled-OT run's pool of pairs (couplings.POOLED), rebuilt the same on resume
 
 
 def stream(seed: int, which: Stream) -> torch.Generator:
@@ -152,6 +153,50 @@ def draw_batches(
         else:
             batches.append(Batch(xb, pair(xb, eb), None))
     return batches
+
+
+@dataclass
+class PairPool:
+    """A pooled-OT run's pairs (couplings.POOLED): data x (P, D), noise e (P, D) paired with it, the classes
+    y (P,) of x (None when unconditional). Every batch is rows drawn from it."""
+
+    x: torch.Tensor
+    e: torch.Tensor
+    y: torch.Tensor | None
+
+    @classmethod
+    def draw(cls, target: Target, rows: int, generator: torch.Generator, labelled: bool) -> PairPool:
+        """`rows` data points and noise points from `generator`, paired by couplings.pool_pairing."""
+        x, y = target.sample_labelled(rows, generator) if labelled else (target.sample_model(rows, generator), None)
+        e = torch.randn(rows, x.shape[1], generator=generator)
+        return cls(x, pool_pairing(x, e, y), y)
+
+    def batches(self, n: int, count: int, generator: torch.Generator) -> list[Batch]:
+        """`count` batches of n pairs, rows drawn uniformly with replacement from `generator`."""
+        picks = torch.randint(len(self.x), (n * count,), generator=generator).split(n)
+        return [Batch(self.x[i], self.e[i], None if self.y is None else self.y[i]) for i in picks]
+
+
+def batch_source(
+    config: TrainConfig, target: Target, method: Method, context: Context
+) -> Callable[[torch.Generator], list[Batch]]:
+    """generator -> the next chunk of batches: the method's own (reflow's stored pairs), a pooled-OT run's
+    from its pool (made on the first call, from the run's POOL stream: the same pool on resume), or fresh
+    draws paired by the run's coupling."""
+    pair, per_draw, labelled = get_coupling(config.coupling), batches_per_draw(config.batch), config.classes > 0
+    pool: list[PairPool] = []
+
+    def draw(generator: torch.Generator) -> list[Batch]:
+        own = method.own_batches(context, config.batch, per_draw, generator)
+        if own is not None:
+            return own
+        if config.coupling != POOLED:
+            return draw_batches(target, pair, config.batch, per_draw, generator, labelled)
+        if not pool:
+            pool.append(PairPool.draw(target, POOL_ROWS, stream(config.seed, Stream.POOL), labelled))
+        return pool[0].batches(config.batch, per_draw, generator)
+
+    return draw
 
 
 class Batches:
@@ -404,14 +449,9 @@ def set_up(config: TrainConfig, target: Target, resume: Checkpoint | None, teach
         step, elapsed_before = resume.step, resume.elapsed
         history = History(resume.history, resume.pending)
     elapsed_before += prepared_in
-    pair, per_draw, labelled = get_coupling(config.coupling), batches_per_draw(config.batch), config.classes > 0
-
-    def draw(generator: torch.Generator) -> list[Batch]:
-        own = method.own_batches(context, config.batch, per_draw, generator)
-        return own if own is not None else draw_batches(target, pair, config.batch, per_draw, generator, labelled)
-
+    per_draw = batches_per_draw(config.batch)
     batches = Batches(
-        draw,
+        batch_source(config, target, method, context),
         data,
         ahead=config.coupling != "independent",  # an assignment is worth a thread; a plain draw is not
         used=min(max(0, data_used), per_draw),  # a hand-edited checkpoint cannot index outside its chunk

@@ -17,6 +17,7 @@ from meanflow.core.training import run_training
 from meanflow.lab.scoring import EVAL_N, headline
 from tests.conftest import wait_until
 from tests.views.test_canvas import canvas_data, floats
+from ui.downloads import samples_file_name
 from ui.pickers import default_runs
 from ui.points import target_preview
 
@@ -755,3 +756,11 @@ def test_an_ablations_caption_mentions_the_digits_only_where_the_study_has_them(
     caption = next(c.value for c in app.caption if c.value.startswith("Beside each row"))
     assert ("on the digits" in caption) == digits
     assert ("digits" in [str(o) for o in app.segmented_control(key="abl_target").options]) == digits
+
+
+def test_a_panels_samples_file_names_its_run_and_step_count():
+    """Animate's two panels each download their samples: the files must differ by run and step count (both
+    were samples.csv), and a run's label must not put a path or markup in the name."""
+    left, right = samples_file_name("MeanFlow · checkerboard", 1), samples_file_name("MeanFlow · checkerboard", 32)
+    assert left == "samples_MeanFlow-checkerboard_1-step.csv" and right.endswith("_32-steps.csv")
+    assert samples_file_name("../<b>x</b>", 2) == "samples_b-x-b_2-steps.csv"

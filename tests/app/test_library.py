@@ -50,6 +50,18 @@ def test_a_run_is_reachable_by_its_id_and_nothing_else(engine, tmp_path, tiny_co
         assert sess.open(bad) is None
 
 
+def test_two_runs_of_one_name_are_told_apart_wherever_the_session_lists_them(engine, tmp_path, tiny_config):
+    """A student's walk: after Compare's 'Run live', Animate offered several 'MeanFlow · moons' runs by the same
+    name. The session's lists, and `get`, name each by its start time."""
+    sess = _session(engine, tmp_path)
+    for stamp in ("20260101-093000", "20260101-094512"):
+        sess.open(_saved_run(tmp_path, replace(tiny_config, steps=5), f"{stamp}-meanflow-{'a' * 24}").name)
+    labels = sorted(e.label for e in sess.entries())
+    assert labels == ["MeanFlow · moons · started 09:30:00", "MeanFlow · moons · started 09:45:12"]
+    assert sorted(e.label for e in sess.opened()) == labels
+    assert sess.get(sess.opened()[0].key).label == sess.opened()[0].label
+
+
 def test_shared_mode_lists_every_run_and_search_and_pages_work(engine, tmp_path, tiny_config):
     for i, target in enumerate(["moons", "moons", "rings", "moons", "spiral"]):
         _saved_run(tmp_path, replace(tiny_config, steps=5), f"run{i}", target)

@@ -307,3 +307,24 @@ def test_metrics_from_before_the_split_loss_read_with_nan_in_the_new_columns(tmp
     (tmp_path / "metrics.csv").write_text("step,loss,mse,lr,seconds\n10,1.5,1.2,0.001\n")
     with pytest.raises(RunError, match="every row must have 5 values"):
         runs.read_history(tmp_path)
+
+
+def test_repeated_run_labels_are_told_apart_and_single_ones_kept():
+    """library.distinct_labels: a label two runs share gets each run's start time from its id, or the id's
+    start where the id has no time; the same label and time twice are numbered; a unique label stays."""
+    from meanflow.core.library import distinct_labels
+
+    given = [
+        ("MeanFlow · moons", "20260101-093000-meanflow-aa"),
+        ("MeanFlow · moons", "20260101-094512-meanflow-bb"),
+        ("Flow matching · moons", "20260101-093000-flow-matching-cc"),
+        ("iMF · spiral", "imf-spiral"),
+        ("iMF · spiral", "imf-spiral"),
+    ]
+    assert distinct_labels(given) == [
+        "MeanFlow · moons · started 09:30:00",
+        "MeanFlow · moons · started 09:45:12",
+        "Flow matching · moons",
+        "iMF · spiral · imf-spiral (1)",
+        "iMF · spiral · imf-spiral (2)",
+    ]

@@ -123,14 +123,22 @@ def test_seeded_runs_are_reproducible(tiny_config):
 
 
 @pytest.mark.parametrize(
-    ("method", "draw_rows"),
-    [("meanflow", DRAW_ROWS), ("flow-matching", DRAW_ROWS), ("meanflow", 64 * 5), ("flow-matching", 64 * 23)],
+    ("method", "draw_rows", "coupling"),
+    [
+        ("meanflow", DRAW_ROWS, None),
+        ("flow-matching", DRAW_ROWS, None),
+        ("meanflow", 64 * 5, None),
+        ("flow-matching", 64 * 23, None),
+        ("meanflow", 64 * 5, "pooled-ot"),
+    ],
 )
-def test_a_resumed_run_ends_with_the_weights_of_a_straight_run(tiny_config, method, draw_rows, monkeypatch):
+def test_a_resumed_run_ends_with_the_weights_of_a_straight_run(tiny_config, method, draw_rows, coupling, monkeypatch):
     """Checkpoint at step 23 (through bytes, as a worker sends it), resume to 60: identical to 60 straight,
-    whether step 23 falls inside a chunk of drawn batches (128, 5 a chunk) or at its end (23 a chunk)."""
+    whether step 23 falls inside a chunk of drawn batches (128, 5 a chunk) or at its end (23 a chunk), and
+    for a pooled-OT run, whose resumed half must draw from the same pool."""
     monkeypatch.setattr(training, "DRAW_ROWS", draw_rows)
-    cfg = with_method(tiny_config, method, checkpoint_seconds=1e-9)
+    monkeypatch.setattr(training, "POOL_ROWS", 700)
+    cfg = with_method(tiny_config, method, checkpoint_seconds=1e-9, **({"coupling": coupling} if coupling else {}))
     target = get_target("moons")
     straight = run_training(cfg, target)
     saved = []
