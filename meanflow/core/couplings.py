@@ -16,11 +16,12 @@ step little. `exact_ot` keeps the whole-batch assignment (chunks of 512).
 
 Pooled optimal transport (`pooled-ot`) pays for a larger assignment once: the run draws a pool of
 POOL_ROWS data points and as many noise points from a stream of its own, pairs them by exact
-assignments within chunks of POOL_CHUNK rows (eight times a minibatch's chunk, so nearer the whole
+assignments within chunks of POOL_CHUNK rows (four times a minibatch's chunk, so nearer the whole
 distributions' transport), and then draws every batch from the pool's pairs (training.PairPool). The
-pool costs about 5 s of the run's clock at its start (2D, one core) and nothing per step after it
-(benchmarks/RESULTS.md, "Pooled optimal transport"). Where a pairing must be applied to one batch alone
-(a multistep sampler's fresh noise), a pooled pairing pairs as minibatch OT does.
+pool costs 2-4 s of the run's clock at its start (2D, one core; 5-8 s paired within classes, whose
+assignments are slower) and nothing per step after it (benchmarks/RESULTS.md, "Pooled optimal
+transport"). Where a pairing must be applied to one batch alone (a multistep sampler's fresh noise), a
+pooled pairing pairs as minibatch OT does.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ Pairing = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 OT_CHUNK = 128  # rows per assignment in minibatch_ot (chunks of 64 to 256 and Hilbert-sorted chunks: RESULTS.md)
 EXACT_CHUNK = 512  # exact_ot's rows per assignment: O(B^3) beyond it would dominate training
 POOL_ROWS = 32_768  # pairs in a pooled-OT run's pool
-POOL_CHUNK = 1024  # rows per assignment in the pool: about 5 s for the pool on one core (RESULTS.md)
+POOL_CHUNK = 512  # rows per assignment in the pool: 2-4 s for the pool on one core, 5-8 s within classes (RESULTS.md)
 
 
 def independent(x: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
