@@ -443,7 +443,9 @@ def test_ctrl_c_while_train_starts_is_one_line_and_130(delay, tmp_path):
     time.sleep(delay)
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "Traceback" not in err, err
+    # 130, or (once in CI, the signal inside interpreter start-up, after the one line) ended by SIGINT itself,
+    # which a shell reports as 130 too; never 1 ('worker lost'), never a traceback
+    assert proc.returncode in (130, -signal.SIGINT) and "Traceback" not in err, err
     config = out / "config.json"
     if config.is_file() and json.loads(config.read_text()).get("step") == 0:
         result = run_cli("sample", out, "--nfe", 1, "--n", 5, "--out", tmp_path / "s.npy")
